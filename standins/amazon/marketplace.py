@@ -1,0 +1,893 @@
+"""Deterministic order generator and simulated marketplace state for the SP-API stand-in.
+
+Everything is derived from ``(seed, day, orders)`` through one ``random.Random``
+so the same arguments always give the same marketplace.
+
+Simulated clock
+    The clock starts at the end of ``day`` (UTC) plus 3 hours and only moves
+    when :meth:`Marketplace.advance` is called (it does not tick with real time).
+    An order is visible once its ``createdTime`` <= now; each scheduled status
+    change takes effect (and sets ``lastUpdatedTime``) when the clock passes it.
+
+Money (our composed assumption; Amazon's model does not show an EU VAT example)
+    * ``product.price.unitPrice`` is the GROSS unit price (VAT included), EUR.
+    * Item ``proceeds.breakdowns``:
+        - ``ITEM``     = net line amount  = round(unit * qty / (1 + rate), 2)
+        - ``SHIPPING`` = net shipping     = round(shipping_gross / (1 + rate), 2)
+          (only on the first line of an order, only when shipping is charged)
+        - ``TAX``      = VAT of item + shipping = gross - ITEM - SHIPPING,
+          so ITEM + SHIPPING + TAX equals the gross exactly.
+      The VAT rate is the destination country's standard rate:
+      DE 19 %, FR 20 %, IT 22 %, ES 21 %.
+    * ``proceedsTotal`` = ITEM + SHIPPING + TAX = gross line (+ gross shipping).
+    * Order ``proceeds.grandTotal`` = sum of the lines' ``proceedsTotal``; order
+      ``proceeds.breakdowns`` are the ITEM / SHIPPING / TAX sums over the lines.
+    * Shipping: free for Prime and for goods totals >= 29.00 EUR, otherwise
+      3.99 EUR (DE) / 4.99 EUR (FR, IT, ES).
+
+PII (as documented on Amazon's "Access Orders PII" page)
+    ``buyer.buyerEmail``/``buyerName`` appear only for MERCHANT orders whose
+    status is UNSHIPPED, PARTIALLY_SHIPPED or SHIPPED; the address fields
+    ``name``, ``addressLine1-3``, ``postalCode`` and ``phone`` only for those
+    statuses too (PENDING and CANCELLED orders show city/country only). The
+    phone is never shown for FBA orders.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+import re
+import string
+import threading
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Iterable
+
+UTC = dt.timezone.utc
+CENT = Decimal("0.01")
+
+ALL_INCLUDED = (
+    "BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PROMOTION", "CANCELLATION",
+    "FULFILLMENT", "PACKAGES", "TAX", "PAYMENT", "FULFILLMENT_ORDERS",
+)
+FULFILLMENT_STATUSES = (
+    "PENDING_AVAILABILITY", "PENDING", "UNSHIPPED", "PARTIALLY_SHIPPED",
+    "SHIPPED", "CANCELLED", "UNFULFILLABLE",
+)
+PII_STATUSES = {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"}
+
+# country -> (marketplaceId, marketplaceName, email domain, VAT rate, flat shipping)
+MARKETPLACES = {
+    "DE": ("A1PA6795UKMFR9", "Amazon.de", "marketplace.amazon.de", Decimal("0.19"), Decimal("3.99")),
+    "FR": ("A13V1IB3VIYZZH", "Amazon.fr", "marketplace.amazon.fr", Decimal("0.20"), Decimal("4.99")),
+    "IT": ("APJ6JRA9NG5V4", "Amazon.it", "marketplace.amazon.it", Decimal("0.22"), Decimal("4.99")),
+    "ES": ("A1RKKUPIHCS9HS", "Amazon.es", "marketplace.amazon.es", Decimal("0.21"), Decimal("4.99")),
+}
+# Every EU-region marketplace id the stand-in accepts in ``marketplaceIds``
+# (orders exist only for the four above).
+KNOWN_MARKETPLACE_IDS = {
+    "A1PA6795UKMFR9": "Amazon.de", "A13V1IB3VIYZZH": "Amazon.fr",
+    "APJ6JRA9NG5V4": "Amazon.it", "A1RKKUPIHCS9HS": "Amazon.es",
+    "A1F83G8C2ARO7P": "Amazon.co.uk", "A1805IZSGTT6HS": "Amazon.nl",
+    "A1C3SOZRARQ6R3": "Amazon.pl", "A2NODRKZP88ZB9": "Amazon.se",
+    "AMEN7PMS3EDWL": "Amazon.com.be", "A28R8C7NBKEWEA": "Amazon.ie",
+}
+COUNTRY_WEIGHTS = (("DE", 60), ("FR", 15), ("IT", 13), ("ES", 12))
+FREE_SHIPPING_FROM = Decimal("29.00")
+
+# --------------------------------------------------------------------------- catalogue
+# sku, title, gross price EUR, weight g, length mm, width mm, height mm
+_CATALOGUE_ROWS = [
+    ("HG-1001", "Gartenschere Profi, Bypass, 21 cm, rostfrei", "19.99", 240, 215, 70, 25),
+    ("HG-1002", "Gartenschlauch 20 m, 1/2 Zoll, knickfest, grün", "34.90", 2300, 320, 320, 110),
+    ("HG-1003", "Schlauchbrause mit 8 Strahlarten, Kunststoff", "12.49", 310, 230, 120, 60),
+    ("HG-1004", "Pflanzkübel rund, 40 cm, Terrakotta-Optik, frostfest", "29.95", 1800, 400, 400, 350),
+    ("HG-1005", "Blumenerde torffrei, 40 Liter", "9.99", 14000, 600, 400, 120),
+    ("HG-1006", "Rasensamen Sport und Spiel, 2,5 kg", "24.99", 2600, 350, 250, 90),
+    ("HG-1007", "Vogelfutterhaus aus Kiefernholz, wetterfest", "27.50", 1400, 320, 260, 280),
+    ("HG-1008", "Solarleuchten Garten, 6er-Set, warmweiß", "22.99", 900, 330, 200, 90),
+    ("HG-1009", "Gartenhandschuhe Leder, Größe 9, 2 Paar", "11.90", 260, 260, 140, 40),
+    ("HG-1010", "Gießkanne verzinkt, 10 Liter", "32.00", 1900, 520, 230, 380),
+    ("HG-1011", "Hochbeet aus Lärchenholz, 120 x 60 x 80 cm", "149.00", 24000, 1250, 650, 200),
+    ("HG-1012", "Kompostbeschleuniger, 2,5 kg Eimer", "14.99", 2700, 200, 200, 220),
+    ("HG-1013", "Unkrautstecher mit Holzgriff", "8.49", 180, 350, 40, 30),
+    ("HG-1014", "Rankgitter aus Metall, 150 x 40 cm, anthrazit", "39.90", 3100, 1520, 410, 30),
+    ("HG-1015", "Insektenhotel groß, unbehandeltes Holz", "24.95", 1600, 380, 300, 110),
+    ("HG-1016", "Terrassenreiniger-Bürste mit Teleskopstiel", "44.99", 1350, 1200, 250, 100),
+    ("HH-2001", "Edelstahl-Topfset, 5-teilig, induktionsgeeignet", "89.00", 5200, 450, 300, 250),
+    ("HH-2002", "Bratpfanne Gusseisen, 28 cm", "49.95", 2900, 480, 290, 60),
+    ("HH-2003", "Schneidebrett Buche, 40 x 25 cm", "19.90", 1300, 400, 250, 25),
+    ("HH-2004", "Küchenmesser Santoku, 18 cm, Damaszener Optik", "39.00", 210, 320, 60, 25),
+    ("HH-2005", "Geschirrtücher Halbleinen, 5er-Pack", "15.99", 400, 250, 180, 40),
+    ("HH-2006", "Vorratsdosen Glas mit Bambusdeckel, 4er-Set", "26.99", 2200, 300, 220, 160),
+    ("HH-2007", "Wäschekorb aus Seegras, 60 Liter", "34.99", 1500, 450, 350, 420),
+    ("HH-2008", "Bügelbrett 120 x 38 cm, höhenverstellbar", "59.90", 6800, 1350, 420, 80),
+    ("HH-2009", "Staubwedel Straußenfeder, 45 cm", "7.99", 90, 460, 80, 80),
+    ("HH-2010", "Putzeimer mit Auswringer, 12 Liter", "13.49", 850, 360, 300, 290),
+    ("HH-2011", "Mikrofasertücher, 10er-Pack, farbig sortiert", "9.49", 300, 220, 160, 50),
+    ("HH-2012", "Wasserkocher Edelstahl, 1,7 Liter, 2200 W", "29.99", 1250, 240, 170, 250),
+    ("HH-2013", "Kaffeemühle manuell, Keramikmahlwerk", "34.50", 620, 200, 110, 110),
+    ("HH-2014", "Teekanne Glas mit Siebeinsatz, 1,2 Liter", "21.95", 720, 220, 160, 170),
+    ("HH-2015", "Brotkasten Holz mit Rolldeckel", "42.00", 3100, 420, 280, 200),
+    ("HH-2016", "Spülbürsten aus Buchenholz, 3er-Set", "6.99", 150, 230, 80, 50),
+    ("HH-2017", "Kerzenständer Messing, 2er-Set", "18.99", 540, 180, 120, 100),
+    ("HH-2018", "Fußmatte Kokos, 60 x 40 cm, \"Moin\"", "16.90", 1700, 600, 400, 20),
+    ("HH-2019", "Zimmerpflanzen-Dünger flüssig, 500 ml", "4.99", 560, 210, 80, 60),
+    ("HH-2020", "Wanduhr Bahnhofsuhr, 30 cm, lautlos", "27.95", 890, 320, 320, 60),
+    ("HH-2021", "Thermoskanne Edelstahl, 1 Liter", "24.49", 560, 300, 100, 100),
+    ("HH-2022", "Backform Springform, 26 cm, antihaftbeschichtet", "12.99", 520, 280, 280, 80),
+    ("HH-2023", "Nudelholz aus Buchenholz, 45 cm", "5.99", 330, 460, 60, 60),
+    ("HH-2024", "Wäscheständer Aluminium, 18 m Trockenlänge", "54.90", 4100, 1300, 560, 100),
+]
+
+
+def _make_catalogue() -> list[dict[str, Any]]:
+    rng = random.Random("amazon-standin-catalogue")
+    out = []
+    for sku, title, price, weight, length, width, height in _CATALOGUE_ROWS:
+        asin = "B0" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(8))
+        out.append({
+            "sku": sku, "title": title, "asin": asin, "price": Decimal(price),
+            "weight_g": weight, "length_mm": length, "width_mm": width, "height_mm": height,
+        })
+    return out
+
+
+CATALOGUE = _make_catalogue()
+CATALOGUE_FIELDS = ("sku", "title", "asin", "price", "weight_g", "length_mm", "width_mm", "height_mm")
+
+
+def catalogue_csv(rows: Iterable[dict[str, Any]] = CATALOGUE) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CATALOGUE_FIELDS)
+    for r in rows:
+        w.writerow([str(r[f]) for f in CATALOGUE_FIELDS])
+    return buf.getvalue()
+
+
+# Items sold on Amazon that are not (or no longer) in the merchant's catalogue.
+_UNKNOWN_ITEMS = [
+    ("ALT-0815-GRILL", "Grillrost Edelstahl 54 cm (Auslaufmodell)", "24.90"),
+    ("SET-HG-1001-X2", "Gartenschere Profi Doppelpack", "36.99"),
+    ("hg-1005-bio", "Bio-Blumenerde 20 Liter", "6.49"),
+    ("MISC-LAMP-77", "Tischleuchte Rattan, Ø 25 cm", "45.00"),
+]
+
+# --------------------------------------------------------------------------- people and places
+_FIRST = {
+    "DE": ["Anna", "Lukas", "Julia", "Maximilian", "Sophie", "Felix", "Laura", "Jonas", "Marie", "Leon",
+           "Katharina", "Tobias", "Sabine", "Thomas", "Monika", "Stefan", "Petra", "Jürgen", "Ursula",
+           "Michael", "Claudia", "Andreas", "Birgit", "Günter", "Lea", "Hannah", "Paul", "Emma", "Niklas", "Jörg"],
+    "FR": ["Camille", "Louis", "Léa", "Hugo", "Chloé", "Lucas", "Manon", "Jules", "Inès", "Gabriel",
+           "Émilie", "Nicolas", "Isabelle", "Pierre", "Céline", "François", "Anaïs", "Théo"],
+    "IT": ["Giulia", "Marco", "Francesca", "Alessandro", "Chiara", "Luca", "Sara", "Matteo", "Elena",
+           "Davide", "Valentina", "Giuseppe", "Federica", "Lorenzo", "Niccolò"],
+    "ES": ["Lucía", "Hugo", "María", "Martín", "Paula", "Pablo", "Carmen", "Javier", "Sofía",
+           "Alejandro", "Elena", "Daniel", "Marta", "Sergio", "José Luis"],
+}
+_LAST = {
+    "DE": ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
+           "Hoffmann", "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder", "Neumann",
+           "Schwarz", "Zimmermann", "Braun", "Krüger", "Hartmann", "Lange", "Schmitt", "Werner", "Krause",
+           "Meier", "Lehmann", "Köhler", "Weiß", "Groß", "von der Heide", "Özdemir", "Nowak"],
+    "FR": ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy",
+           "Moreau", "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "Fournier", "Girard", "Bonnet"],
+    "IT": ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino",
+           "Greco", "Bruno", "Gallo", "Conti", "De Luca", "Costa"],
+    "ES": ["García Pérez", "Rodríguez López", "González Ruiz", "Fernández Díaz", "López Martín",
+           "Martínez Gómez", "Sánchez Moreno", "Pérez Jiménez", "Gómez Muñoz", "Hernández Álvarez",
+           "Díaz Romero", "Moreno Navarro"],
+}
+# city, postal base, stateOrRegion
+_CITIES = {
+    "DE": [("Berlin", 10115, None), ("Hamburg", 20095, None), ("München", 80331, None), ("Köln", 50667, None),
+           ("Frankfurt am Main", 60311, None), ("Stuttgart", 70173, None), ("Düsseldorf", 40213, None),
+           ("Leipzig", 4109, None), ("Dresden", 1067, None), ("Hannover", 30159, None), ("Nürnberg", 90402, None),
+           ("Bremen", 28195, None), ("Essen", 45127, None), ("Dortmund", 44135, None), ("Münster", 48143, None),
+           ("Freiburg im Breisgau", 79098, None), ("Augsburg", 86150, None), ("Bonn", 53111, None),
+           ("Kassel", 34117, None), ("Rostock", 18055, None), ("Erfurt", 99084, None), ("Regensburg", 93047, None),
+           ("Lüneburg", 21335, None), ("Bad Tölz", 83646, None), ("Görlitz", 2826, None), ("Würzburg", 97070, None),
+           ("Weißenfels", 6667, None), ("Oberstdorf", 87561, None)],
+    "FR": [("Paris", 75001, None), ("Lyon", 69001, None), ("Marseille", 13001, None), ("Toulouse", 31000, None),
+           ("Nice", 6000, None), ("Nantes", 44000, None), ("Strasbourg", 67000, None), ("Montpellier", 34000, None),
+           ("Bordeaux", 33000, None), ("Lille", 59000, None), ("Rennes", 35000, None), ("Saint-Étienne", 42000, None),
+           ("Grenoble", 38000, None), ("Dijon", 21000, None), ("Angers", 49000, None)],
+    "IT": [("Roma", 118, "RM"), ("Milano", 20121, "MI"), ("Napoli", 80121, "NA"), ("Torino", 10121, "TO"),
+           ("Palermo", 90121, "PA"), ("Genova", 16121, "GE"), ("Bologna", 40121, "BO"), ("Firenze", 50121, "FI"),
+           ("Bari", 70121, "BA"), ("Verona", 37121, "VR"), ("Padova", 35121, "PD"), ("Trieste", 34121, "TS")],
+    "ES": [("Madrid", 28001, "Madrid"), ("Barcelona", 8001, "Barcelona"), ("Valencia", 46001, "Valencia"),
+           ("Sevilla", 41001, "Sevilla"), ("Zaragoza", 50001, "Zaragoza"), ("Málaga", 29001, "Málaga"),
+           ("Bilbao", 48001, "Bizkaia"), ("Alicante", 3001, "Alicante"), ("Córdoba", 14001, "Córdoba"),
+           ("Valladolid", 47001, "Valladolid"), ("A Coruña", 15001, "A Coruña"), ("Granada", 18001, "Granada")],
+}
+# German streets: (long form, abbreviated form or None)
+_DE_STREETS = [
+    ("Hauptstraße", "Hauptstr."), ("Bahnhofstraße", "Bahnhofstr."), ("Gartenstraße", "Gartenstr."),
+    ("Schulstraße", "Schulstr."), ("Goethestraße", "Goethestr."), ("Schillerstraße", "Schillerstr."),
+    ("Berliner Straße", "Berliner Str."), ("Lindenstraße", "Lindenstr."), ("Kirchstraße", "Kirchstr."),
+    ("Friedrich-Ebert-Straße", "Friedrich-Ebert-Str."), ("Ringstraße", "Ringstr."), ("Dorfstraße", "Dorfstr."),
+    ("Waldstraße", "Waldstr."), ("Mühlenweg", None), ("Am Markt", None), ("Rosenweg", None),
+    ("Birkenallee", None), ("Im Wiesengrund", None), ("Am Sonnenhang", None), ("Kastanienallee", None),
+]
+_FR_STREETS = ["rue de la Paix", "avenue Jean Jaurès", "boulevard Voltaire", "rue Victor Hugo",
+               "place de la République", "rue des Lilas", "allée des Tilleuls", "chemin du Moulin",
+               "rue Pasteur", "impasse des Roses"]
+_IT_STREETS = ["Via Roma", "Via Garibaldi", "Corso Vittorio Emanuele II", "Via Mazzini", "Piazza Duomo",
+               "Via Dante Alighieri", "Viale dei Mille", "Via Verdi", "Via Cavour", "Vicolo Stretto"]
+_ES_STREETS = ["Calle Mayor", "Calle de Alcalá", "Avenida de la Constitución", "Calle Real", "Paseo de Gracia",
+               "Calle San Juan", "Plaza de España", "Calle del Carmen", "Avenida Andalucía", "Calle Nueva"]
+_DE_LINE2 = ["Hinterhaus", "2. OG links", "c/o Praxis Dr. Weber", "Seiteneingang", "Wohnung 12", "3. Etage"]
+_FR_LINE2 = ["Bâtiment B", "Appartement 12", "Résidence Les Pins", "2e étage"]
+_IT_LINE2 = ["Scala B", "Interno 7", "Palazzina C"]
+_COMPANIES = {
+    "DE": ["Müller Haustechnik GmbH", "Gartenbau Schmidt GmbH & Co. KG", "Praxis Dr. Weber", "Café Lindenblüte",
+           "Hotel Zur Post GmbH", "Kita Sonnenschein e.V.", "Fischer & Söhne OHG", "Bauer Immobilien GmbH"],
+    "FR": ["Boulangerie Martin SARL", "Jardins Dubois SAS", "Hôtel du Parc", "Cabinet Leroy"],
+    "IT": ["Rossi Costruzioni S.r.l.", "Ristorante Da Luca", "Studio Bianchi", "Vivai Colombo S.n.c."],
+    "ES": ["Jardinería López S.L.", "Hostal Mayor", "Construcciones Pérez S.A.", "Clínica Dental Ruiz"],
+}
+_INSTRUCTIONS = {
+    "DE": ["Bitte beim Nachbarn (Nr. 14) abgeben", "Paket bitte in die Garage legen", "Klingel defekt, bitte anrufen",
+           "Abstellgenehmigung: Terrasse hinter dem Haus", "Nicht vor 10 Uhr zustellen"],
+    "FR": ["Laisser le colis chez le gardien", "Code porte 1234A, 3e étage", "Sonner chez Dubois"],
+    "IT": ["Citofonare Rossi, 3° piano", "Lasciare in portineria"],
+    "ES": ["Dejar en conserjería", "Llamar antes de entregar"],
+}
+_GIFTS = {
+    "DE": ["Alles Gute zum Geburtstag! Liebe Grüße, Anna", "Frohe Weihnachten und viel Spaß im Garten!",
+           "Herzlichen Glückwunsch zum neuen Zuhause – Eure Nachbarn"],
+    "FR": ["Joyeux anniversaire ! Bises, Léa", "Bonne fête maman"],
+    "IT": ["Buon compleanno! Un abbraccio, Marco"],
+    "ES": ["¡Feliz cumpleaños! Besos, Lucía"],
+}
+_VAT_FORMATS = {"DE": ("DE", 9), "FR": ("FR", 11), "IT": ("IT", 11), "ES": ("ESB", 8)}
+_ID_PREFIXES = ["302", "303", "304", "305", "306", "028", "171"]
+# Relative frequency of orders per UTC hour (quiet at night, busy in the evening).
+_HOUR_WEIGHTS = [2, 1, 1, 1, 1, 2, 3, 5, 6, 7, 8, 8, 9, 9, 8, 8, 8, 9, 11, 12, 12, 10, 7, 4]
+
+
+def _money(amount: Decimal | str) -> dict[str, str]:
+    return {"amount": str(amount), "currencyCode": "EUR"}
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- records
+@dataclass
+class Line:
+    item_id: str
+    sku: str
+    title: str
+    asin: str
+    unit_price: Decimal
+    qty: int
+    item_net: Decimal
+    ship_net: Decimal
+    tax: Decimal
+    total: Decimal
+    ship_gross: Decimal
+    promotion_id: str | None = None
+    gift_message: str | None = None
+
+
+@dataclass
+class Event:
+    """A change to an order that takes effect at ``at`` (simulated time)."""
+    at: dt.datetime
+    status: str | None = None
+    cancelled_by: str | None = None        # BUYER | AMAZON | MERCHANT
+    cancel_reason: str | None = None
+    buyer_requested: bool = False
+    address: dict[str, Any] | None = None
+    break_field: str | None = None
+    break_value: Any = "abc"
+    package: dict[str, Any] | None = None
+
+
+@dataclass
+class GeneratedOrder:
+    order_id: str
+    created: dt.datetime
+    first_update: dt.datetime
+    country: str
+    status: str                     # initial status
+    fulfilled_by: str               # MERCHANT | AMAZON
+    programs: list[str]
+    service_level: str
+    buyer_name: str
+    buyer_email: str | None
+    company: str | None
+    po_number: str | None
+    vat_id: str | None
+    address: dict[str, Any]
+    instruction: str | None
+    lines: list[Line]
+    events: list[Event] = field(default_factory=list)
+    tags: set[str] = field(default_factory=set)   # what the generator put in (for tests and demos)
+
+
+@dataclass
+class OrderState:
+    """An order as it is at one point of the simulated clock."""
+    order: GeneratedOrder
+    status: str
+    last_updated: dt.datetime
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    buyer_requested: bool = False
+    address: dict[str, Any] | None = None
+    breaks: list[tuple[str, Any]] = field(default_factory=list)
+    packages: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- generator
+class _Generator:
+    def __init__(self, seed: int, day: dt.date, n: int):
+        self.rng = random.Random(f"amazon-standin:{seed}:{day.isoformat()}:{n}")
+        self.day = day
+        self.n = n
+        self.used_ids: set[str] = set()
+        self.used_item_ids: set[str] = set()
+        self.customers: dict[str, list[dict[str, Any]]] = {c: [] for c in MARKETPLACES}
+
+    # ids ------------------------------------------------------------------
+    def order_id(self) -> str:
+        r = self.rng
+        while True:
+            oid = f"{r.choice(_ID_PREFIXES)}-{r.randrange(10**7):07d}-{r.randrange(10**7):07d}"
+            if oid not in self.used_ids:
+                self.used_ids.add(oid)
+                return oid
+
+    def item_id(self) -> str:
+        while True:
+            iid = str(self.rng.randrange(10**13, 10**14))
+            if iid not in self.used_item_ids:
+                self.used_item_ids.add(iid)
+                return iid
+
+    def relay_email(self, country: str) -> str:
+        local = "".join(self.rng.choice(string.ascii_lowercase + string.digits) for _ in range(14))
+        return f"{local}@{MARKETPLACES[country][2]}"
+
+    # people ---------------------------------------------------------------
+    def phone(self, country: str) -> str:
+        r = self.rng
+        if country == "DE":
+            return r.choice([f"+49 15{r.randint(1, 9)} {r.randint(1000000, 99999999)}",
+                             f"0{r.choice(['170', '171', '176', '30', '40', '89', '221'])} {r.randint(100000, 9999999)}"])
+        if country == "FR":
+            return f"+33 {r.choice('67')} {r.randint(10, 99)} {r.randint(10, 99)} {r.randint(10, 99)} {r.randint(10, 99)}"
+        if country == "IT":
+            return f"+39 3{r.randint(20, 49)} {r.randint(100, 999)} {r.randint(1000, 9999)}"
+        return f"+34 6{r.randint(10, 99)} {r.randint(10, 99)} {r.randint(10, 99)} {r.randint(10, 99)}"
+
+    def street_line(self, country: str) -> str:
+        r = self.rng
+        no = str(r.randint(1, 120))
+        if r.random() < 0.12:
+            no += r.choice("abc")
+        if country == "DE":
+            long, short = r.choice(_DE_STREETS)
+            name = short if short and r.random() < 0.3 else long
+            return f"{name} {no}"
+        if country == "FR":
+            return f"{no} {r.choice(_FR_STREETS)}"
+        if country == "IT":
+            return f"{r.choice(_IT_STREETS)} {no}"
+        floor = r.choice(["", ", 1º", ", 2º", ", 3º B", ", 4º izda.", ", bajo"])
+        return f"{r.choice(_ES_STREETS)} {no}{floor}"
+
+    def address(self, country: str, name: str, company: str | None, tags: set[str]) -> dict[str, Any]:
+        r = self.rng
+        city, base, region = r.choice(_CITIES[country])
+        postal = f"{base + r.randint(0, 19):05d}"
+        addr: dict[str, Any] = {
+            "name": name,
+            "addressLine1": self.street_line(country),
+            "city": city,
+            "postalCode": postal,
+            "countryCode": country,
+            "phone": self.phone(country),
+            "addressType": "COMMERCIAL" if company else "RESIDENTIAL",
+        }
+        if company:
+            addr["companyName"] = company
+        if region:
+            addr["stateOrRegion"] = region
+        x, y = r.random(), r.random()
+        if country == "DE" and not company and x < 0.033:          # ~2 % of all orders
+            tags.add("packstation")
+            addr["addressLine1"] = f"Packstation {r.randint(100, 299)}"
+            if r.random() < 0.5:
+                addr["addressLine2"] = str(r.randint(10**5, 10**10 - 1))   # PostNummer, 6-10 digits
+                tags.add("packstation_postnummer")
+        elif y < 0.005 and not company:                             # ~0.5 %
+            tags.add("po_box")
+            if country == "DE":
+                addr["addressLine1"] = f"Postfach {r.randint(10, 99)} {r.randint(10, 99)}"
+            elif country == "FR":
+                addr["addressLine1"] = f"BP {r.randint(1, 999)}"
+            elif country == "IT":
+                addr["addressLine1"] = f"Casella Postale {r.randint(1, 999)}"
+            else:
+                addr["addressLine1"] = f"Apartado de Correos {r.randint(1, 999)}"
+        elif 0.005 <= y < 0.015:                                    # ~1 %
+            tags.add("broken_address")
+            kind = r.choice(["no_house_number", "no_postal_code", "no_city"])
+            tags.add(f"broken_address:{kind}")
+            if kind == "no_house_number":
+                addr["addressLine1"] = re.sub(r"\s*\d+\w?(,.*)?$", "", addr["addressLine1"]) \
+                    if country != "FR" else re.sub(r"^\d+\w?\s+", "", addr["addressLine1"])
+            elif kind == "no_postal_code":
+                addr["postalCode"] = ""
+            else:
+                addr["city"] = ""
+        elif r.random() < 0.15:
+            line2 = {"DE": _DE_LINE2, "FR": _FR_LINE2, "IT": _IT_LINE2}.get(country)
+            if line2:
+                addr["addressLine2"] = r.choice(line2)
+        return addr
+
+    def variant(self, country: str, line: str) -> str:
+        """The same street written differently (abbreviation, case, spacing)."""
+        r = self.rng
+        options = []
+        if country == "DE":
+            for long, short in _DE_STREETS:
+                if short and line.startswith(long):
+                    options.append(short + line[len(long):])
+                if short and line.startswith(short):
+                    options.append(long + line[len(short):])
+            if "ß" in line:
+                options.append(line.replace("ß", "ss"))
+        elif country == "FR":
+            options.append(re.sub(r"^(\d+\w?) ", r"\1, ", line))
+            options.append(line.title())
+        elif country == "IT":
+            options.append(re.sub(r" (\d+\w?)$", r", \1", line))
+            options.append(line.replace("Via ", "V. "))
+        else:
+            options.append(line.replace("Calle ", "C/ "))
+            options.append(re.sub(r" (\d+\w?)", r", \1", line, count=1))
+        options.append(line.lower())
+        options.append(line.upper())
+        options.append(line.replace(" ", "  ", 1))
+        options.append(" " + line + " ")
+        options = [o for o in options if o != line]
+        return r.choice(options)
+
+    def new_customer(self, country: str, tags: set[str]) -> dict[str, Any]:
+        r = self.rng
+        name = f"{r.choice(_FIRST[country])} {r.choice(_LAST[country])}"
+        company = r.choice(_COMPANIES[country]) if r.random() < 0.08 else None
+        vat = None
+        if company and r.random() < 0.5:
+            prefix, digits = _VAT_FORMATS[country]
+            vat = prefix + "".join(r.choice(string.digits) for _ in range(digits))
+        addr_tags: set[str] = set()
+        cust = {
+            "name": name, "company": company, "vat": vat,
+            "email": self.relay_email(country),
+            "address": self.address(country, name, company, addr_tags),
+            "addr_tags": addr_tags,
+        }
+        self.customers[country].append(cust)
+        return cust
+
+    # orders ---------------------------------------------------------------
+    def created_times(self) -> list[dt.datetime]:
+        r = self.rng
+        start = dt.datetime.combine(self.day, dt.time(0, 0), UTC)
+        hours = r.choices(range(24), weights=_HOUR_WEIGHTS, k=self.n)
+        return sorted(start + dt.timedelta(hours=h, seconds=r.randrange(3600)) for h in hours)
+
+    def lines(self, country: str, prime: bool, business: bool, tags: set[str]) -> list[Line]:
+        r = self.rng
+        n_lines = 1 if r.random() < 0.75 else r.randint(2, 4)
+        products = r.sample(CATALOGUE, n_lines)
+        picked = [(p["sku"], p["title"], p["asin"], p["price"]) for p in products]
+        if r.random() < 0.01:
+            sku, title, price = r.choice(_UNKNOWN_ITEMS)
+            asin = "B0" + "".join(r.choice(string.ascii_uppercase + string.digits) for _ in range(8))
+            picked[r.randrange(len(picked))] = (sku, title, asin, Decimal(price))
+            tags.add("unknown_sku")
+        qtys = [r.choices((1, 2, 3), weights=(80, 15, 5))[0] for _ in picked]
+        goods = sum(p[3] * q for p, q in zip(picked, qtys))
+        _, _, _, rate, flat = MARKETPLACES[country]
+        shipping = Decimal("0.00") if prime or goods >= FREE_SHIPPING_FROM else flat
+        out = []
+        for i, ((sku, title, asin, price), qty) in enumerate(zip(picked, qtys)):
+            gross_items = price * qty
+            ship_gross = shipping if i == 0 else Decimal("0.00")
+            item_net = (gross_items / (1 + rate)).quantize(CENT, ROUND_HALF_UP)
+            ship_net = (ship_gross / (1 + rate)).quantize(CENT, ROUND_HALF_UP)
+            total = gross_items + ship_gross
+            out.append(Line(
+                item_id=self.item_id(), sku=sku, title=title, asin=asin, unit_price=price, qty=qty,
+                item_net=item_net, ship_net=ship_net, tax=total - item_net - ship_net,
+                total=total, ship_gross=ship_gross,
+            ))
+        if r.random() < 0.05:
+            line = r.choice(out)
+            line.promotion_id = f"PLM-{r.randrange(10**8):08d}-{r.choice(['GARTEN', 'HERBST', 'KUECHE'])}"
+            tags.add("promotion")
+        return out
+
+    def generate(self) -> list[GeneratedOrder]:
+        r = self.rng
+        countries = [c for c, _ in COUNTRY_WEIGHTS]
+        weights = [w for _, w in COUNTRY_WEIGHTS]
+        out = []
+        for created in self.created_times():
+            tags: set[str] = set()
+            country = r.choices(countries, weights=weights)[0]
+            pool = self.customers[country]
+            kind = r.random()
+            if kind < 0.20 and pool:
+                cust = r.choice(pool)
+                email, address = cust["email"], dict(cust["address"])
+                tags.add("repeat_buyer")
+            elif kind < 0.23 and pool:
+                cust = r.choice(pool)
+                email = self.relay_email(country)
+                address = dict(cust["address"])
+                address["addressLine1"] = self.variant(country, address["addressLine1"])
+                tags.add("repeat_buyer_variant")
+            else:
+                cust = self.new_customer(country, tags)
+                email, address = cust["email"], dict(cust["address"])
+            tags |= cust["addr_tags"]
+
+            company = cust["company"]
+            fba = r.random() < 0.05
+            prime = r.random() < 0.30
+            programs = []
+            if prime:
+                programs.append("PRIME")
+            if company:
+                programs.append("AMAZON_BUSINESS")
+                tags.add("business")
+                if cust["vat"]:
+                    tags.add("business_vat")
+            instruction = None
+            if r.random() < 0.04:
+                instruction = r.choice(_INSTRUCTIONS[country])
+                tags.add("delivery_instruction")
+            lines = self.lines(country, prime, bool(company), tags)
+            if r.random() < 0.03:
+                r.choice(lines).gift_message = r.choice(_GIFTS[country])
+                tags.add("gift")
+            level = "STANDARD"
+            if prime and r.random() < 0.3:
+                level = r.choice(["EXPEDITED", "NEXT_DAY"])
+            po = f"PO-{self.day.year}-{r.randint(1000, 9999)}" if company and r.random() < 0.4 else None
+
+            order = GeneratedOrder(
+                order_id=self.order_id(), created=created,
+                first_update=created + dt.timedelta(seconds=r.randint(5, 90)),
+                country=country, status="UNSHIPPED", fulfilled_by="AMAZON" if fba else "MERCHANT",
+                programs=programs, service_level=level, buyer_name=cust["name"],
+                buyer_email=email, company=company,
+                po_number=po, vat_id=cust["vat"], address=address, instruction=instruction,
+                lines=lines, tags=tags,
+            )
+            fate = r.random()
+            if fba:
+                tags.add("fba")
+                order.events.append(Event(at=created + dt.timedelta(minutes=r.randint(40, 150)), status="SHIPPED"))
+            elif fate < 0.03:
+                tags.add("pending")
+                order.status = "PENDING"
+                order.events.append(Event(at=created + dt.timedelta(minutes=r.randint(30, 90), seconds=r.randrange(60)),
+                                          status="UNSHIPPED"))
+            elif fate < 0.05:
+                tags.add("late_cancel")
+                by = r.choice(["BUYER", "AMAZON"])
+                order.events.append(Event(
+                    at=created + dt.timedelta(hours=r.randint(26, 39), minutes=r.randrange(60)),
+                    status="CANCELLED", cancelled_by=by, buyer_requested=(by == "BUYER"),
+                    cancel_reason="Order created by mistake" if by == "BUYER" else "Payment could not be verified"))
+            elif fate < 0.055:
+                tags.add("early_cancel")
+                order.events.append(Event(
+                    at=created + dt.timedelta(minutes=r.randint(5, 59)), status="CANCELLED",
+                    cancelled_by="BUYER", buyer_requested=True, cancel_reason="Found a better price"))
+            out.append(order)
+        return out
+
+
+# --------------------------------------------------------------------------- rendering
+def _set_path(obj: Any, path: str, value: Any) -> None:
+    """Set ``orderItems[0].quantityOrdered``-style paths; silently skip missing parents."""
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
+    cur = obj
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part.startswith("["):
+            idx = int(part[1:-1])
+            if not isinstance(cur, list) or idx >= len(cur):
+                return
+            if last:
+                cur[idx] = value
+                return
+            cur = cur[idx]
+        else:
+            if not isinstance(cur, dict):
+                return
+            if last:
+                cur[part] = value
+                return
+            if part not in cur:
+                return
+            cur = cur[part]
+
+
+def render(state: OrderState, included: frozenset[str] | set[str]) -> dict[str, Any]:
+    """The Order JSON as searchOrders/getOrder would show it with ``included`` datasets."""
+    o = state.order
+    mp_id, mp_name = MARKETPLACES[o.country][0], MARKETPLACES[o.country][1]
+    status = state.status
+    pii = status in PII_STATUSES
+    merchant = o.fulfilled_by == "MERCHANT"
+    d: dict[str, Any] = {
+        "orderId": o.order_id,
+        "orderAliases": [{"aliasId": o.order_id, "aliasType": "SELLER_ORDER_ID"}],
+        "createdTime": _iso(o.created),
+        "lastUpdatedTime": _iso(state.last_updated),
+        "programs": list(o.programs),
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": mp_id, "marketplaceName": mp_name},
+    }
+    if "BUYER" in included:
+        buyer: dict[str, Any] = {}
+        if merchant and pii:
+            buyer["buyerName"] = o.buyer_name
+            if o.buyer_email:
+                buyer["buyerEmail"] = o.buyer_email
+        if o.company:
+            buyer["buyerCompanyName"] = o.company
+        if o.po_number:
+            buyer["buyerPurchaseOrderNumber"] = o.po_number
+        d["buyer"] = buyer
+    if "RECIPIENT" in included:
+        addr = dict(state.address or o.address)
+        if not pii:
+            for k in ("name", "addressLine1", "addressLine2", "addressLine3", "postalCode", "phone"):
+                addr.pop(k, None)
+        if not merchant:
+            addr.pop("phone", None)
+        rec: dict[str, Any] = {"deliveryAddress": addr}
+        if o.instruction:
+            rec["deliveryPreference"] = {"addressInstruction": o.instruction}
+        d["recipient"] = rec
+    rate = MARKETPLACES[o.country][3]
+    if "PROCEEDS" in included:
+        item_sum = sum((ln.item_net for ln in o.lines), Decimal("0.00"))
+        ship_sum = sum((ln.ship_net for ln in o.lines), Decimal("0.00"))
+        tax_sum = sum((ln.tax for ln in o.lines), Decimal("0.00"))
+        breakdowns = [{"type": "ITEM", "subtotal": _money(item_sum)}]
+        if ship_sum:
+            breakdowns.append({"type": "SHIPPING", "subtotal": _money(ship_sum)})
+        breakdowns.append({"type": "TAX", "subtotal": _money(tax_sum)})
+        d["proceeds"] = {"grandTotal": _money(item_sum + ship_sum + tax_sum), "breakdowns": breakdowns}
+    if "TAX" in included and o.vat_id:
+        d["tax"] = {"taxRegistrations": [{
+            "entityType": "BUYER", "legalName": o.company, "taxRegistrationType": "VAT",
+            "taxRegistrationNumber": o.vat_id,
+        }]}
+    if "FULFILLMENT" in included:
+        day0 = o.created.date()
+        ship_latest = dt.datetime.combine(day0 + dt.timedelta(days=1 if o.service_level != "STANDARD" else 2),
+                                          dt.time(23, 59, 59), UTC)
+        dl = {"NEXT_DAY": (1, 2), "EXPEDITED": (2, 3)}.get(o.service_level, (3, 5))
+        d["fulfillment"] = {
+            "fulfillmentStatus": status,
+            "fulfilledBy": o.fulfilled_by,
+            "fulfillmentServiceLevel": o.service_level,
+            "shipByWindow": {"earliestDateTime": _iso(o.created), "latestDateTime": _iso(ship_latest)},
+            "deliverByWindow": {
+                "earliestDateTime": _iso(dt.datetime.combine(day0 + dt.timedelta(days=dl[0]), dt.time(0, 0), UTC)),
+                "latestDateTime": _iso(dt.datetime.combine(day0 + dt.timedelta(days=dl[1]), dt.time(23, 59, 59), UTC)),
+            },
+        }
+    items = []
+    for ln in o.lines:
+        price: dict[str, Any] = {"unitPrice": _money(ln.unit_price)}
+        if o.company:
+            price["priceDesignation"] = "BUSINESS_PRICE"
+        it: dict[str, Any] = {
+            "orderItemId": ln.item_id,
+            "quantityOrdered": ln.qty,
+            "measurement": {"unit": "COUNT", "value": ln.qty},
+            "product": {
+                "asin": ln.asin, "sellerSku": ln.sku, "title": ln.title,
+                "condition": {"conditionType": "NEW", "conditionSubtype": "NEW"},
+                "price": price,
+            },
+        }
+        if "PROCEEDS" in included:
+            bd = [{"type": "ITEM", "subtotal": _money(ln.item_net)}]
+            if ln.ship_gross:
+                bd.append({"type": "SHIPPING", "subtotal": _money(ln.ship_net)})
+            tax_bd: dict[str, Any] = {"type": "TAX", "subtotal": _money(ln.tax)}
+            if ln.ship_gross:
+                ship_tax = ln.ship_gross - ln.ship_net
+                tax_bd["detailedBreakdowns"] = [
+                    {"subtype": "ITEM", "value": _money(ln.tax - ship_tax)},
+                    {"subtype": "SHIPPING", "value": _money(ship_tax)},
+                ]
+            bd.append(tax_bd)
+            it["proceeds"] = {"proceedsTotal": _money(ln.total), "breakdowns": bd}
+        if "PROMOTION" in included and ln.promotion_id:
+            it["promotion"] = {"breakdowns": [{"promotionId": ln.promotion_id}]}
+        if "CANCELLATION" in included and status == "CANCELLED":
+            canc: dict[str, Any] = {}
+            if state.buyer_requested:
+                canc["cancellationRequest"] = {"requester": "BUYER", "cancelReason": state.cancel_reason or ""}
+            canc["cancellationExecution"] = {"cancelledBy": state.cancelled_by or "AMAZON",
+                                             "cancelReason": state.cancel_reason or ""}
+            it["cancellation"] = canc
+        if "FULFILLMENT" in included:
+            shipped = ln.qty if status == "SHIPPED" else 0
+            ful: dict[str, Any] = {"quantityFulfilled": shipped,
+                                   "quantityUnfulfilled": 0 if status == "CANCELLED" else ln.qty - shipped}
+            if ln.gift_message:
+                ful["packing"] = {"giftOption": {"giftMessage": ln.gift_message, "giftWrapLevel": "STANDARD"}}
+            it["fulfillment"] = ful
+        items.append(it)
+    d["orderItems"] = items
+    if "PACKAGES" in included and merchant and state.packages:
+        d["packages"] = [dict(p) for p in state.packages]
+    for path, value in state.breaks:
+        _set_path(d, path, value)
+    return d
+
+
+# --------------------------------------------------------------------------- state
+def _sort_key_created(s: OrderState) -> tuple[dt.datetime, str]:
+    return (s.order.created, s.order.order_id)
+
+
+def _sort_key_updated(s: OrderState) -> tuple[dt.datetime, str]:
+    return (s.last_updated, s.order.order_id)
+
+
+class Snapshot:
+    """All orders visible at one clock reading, pre-sorted for searchOrders."""
+
+    def __init__(self, now: dt.datetime, states: list[OrderState]):
+        self.now = now
+        self.by_id = {s.order.order_id: s for s in states}
+        self.by_created = sorted(states, key=_sort_key_created)
+        self.by_updated = sorted(states, key=_sort_key_updated)
+        self.created_keys = [_sort_key_created(s) for s in self.by_created]
+        self.updated_keys = [_sort_key_updated(s) for s in self.by_updated]
+        self._rendered: dict[tuple[str, frozenset[str]], dict[str, Any]] = {}
+
+    def rendered(self, state: OrderState, included: frozenset[str]) -> dict[str, Any]:
+        """render() with a per-snapshot cache; callers must not mutate the result."""
+        key = (state.order.order_id, included)
+        d = self._rendered.get(key)
+        if d is None:
+            d = self._rendered[key] = render(state, included)
+        return d
+
+
+class Marketplace:
+    """The simulated marketplace: generated orders, a clock and scheduled changes."""
+
+    def __init__(self, orders: int = 200, seed: int = 1, day: dt.date | None = None,
+                 start: dt.datetime | None = None):
+        self.day = day or dt.date(2026, 11, 24)
+        self.seed = seed
+        self._lock = threading.RLock()
+        self._orders = _Generator(seed, self.day, orders).generate()
+        self._by_id = {o.order_id: o for o in self._orders}
+        if start is None:
+            start = dt.datetime.combine(self.day + dt.timedelta(days=1), dt.time(3, 0), UTC)
+        elif start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        self._now = start
+        self._version = 0
+        self._snapshot: Snapshot | None = None
+        self._package_rng = random.Random(f"amazon-standin-packages:{seed}")
+
+    # clock ----------------------------------------------------------------
+    def now(self) -> dt.datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: dt.timedelta) -> dt.datetime:
+        if delta < dt.timedelta(0):
+            raise ValueError("the simulated clock only moves forward")
+        with self._lock:
+            self._now += delta
+            self._snapshot = None
+            return self._now
+
+    # queries --------------------------------------------------------------
+    def order_ids(self) -> list[str]:
+        return [o.order_id for o in self._orders]
+
+    def generated(self, order_id: str | None = None):
+        """The raw generated records (tests and demos may look at ``tags``)."""
+        if order_id is None:
+            return list(self._orders)
+        return self._by_id[order_id]
+
+    def state_at(self, order: GeneratedOrder, t: dt.datetime) -> OrderState:
+        st = OrderState(order=order, status=order.status, last_updated=order.first_update)
+        for ev in order.events:
+            if ev.at > t:
+                break
+            st.last_updated = max(st.last_updated, ev.at)
+            if ev.status:
+                st.status = ev.status
+                if ev.status == "CANCELLED":
+                    st.cancelled_by, st.cancel_reason = ev.cancelled_by, ev.cancel_reason
+                    st.buyer_requested = ev.buyer_requested
+            if ev.address:
+                st.address = {**(st.address or order.address), **ev.address}
+            if ev.break_field:
+                st.breaks.append((ev.break_field, ev.break_value))
+            if ev.package:
+                st.packages.append(ev.package)
+        return st
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or snap.now != self._now:
+                now = self._now
+                states = [self.state_at(o, now) for o in self._orders if o.created <= now]
+                snap = self._snapshot = Snapshot(now, states)
+            return snap
+
+    def visible_orders(self) -> list[dict[str, Any]]:
+        full = frozenset(ALL_INCLUDED)
+        return [render(s, full) for s in self.snapshot().by_created]
+
+    # changes --------------------------------------------------------------
+    def change_order(self, order_id: str, *, status: str | None = None, address: dict[str, Any] | None = None,
+                     break_field: str | None = None, break_value: Any = "abc",
+                     cancelled_by: str | None = None, cancel_reason: str | None = None,
+                     package: dict[str, Any] | None = None, at: dt.datetime | None = None) -> dict[str, Any]:
+        """Record a change at the simulated now (or ``at``); bumps lastUpdatedTime. Returns the new state."""
+        with self._lock:
+            order = self._by_id.get(order_id)
+            if order is None:
+                raise KeyError(order_id)
+            if status is not None and status not in FULFILLMENT_STATUSES:
+                raise ValueError(f"unknown status {status!r}")
+            when = at or self._now
+            ev = Event(at=when, status=status, address=dict(address) if address else None,
+                       break_field=break_field, break_value=break_value)
+            if status == "CANCELLED":
+                ev.cancelled_by = cancelled_by or "BUYER"
+                ev.buyer_requested = ev.cancelled_by == "BUYER"
+                ev.cancel_reason = cancel_reason or ("Order created by mistake" if ev.buyer_requested
+                                                     else "Cancelled by Amazon")
+            if status == "SHIPPED" and order.fulfilled_by == "MERCHANT":
+                pkg_in = dict(package or {})
+                r = self._package_rng
+                ev.package = {
+                    "packageReferenceId": pkg_in.get("packageReferenceId", str(r.randrange(10**9, 10**10))),
+                    "createdTime": _iso(when),
+                    "packageStatus": {"status": "SHIPPED", "detailedStatus": "PICKED_UP"},
+                    "carrier": pkg_in.get("carrier", "DHL"),
+                    "shipTime": _iso(when),
+                    "shippingService": pkg_in.get("shippingService", "DHL Paket"),
+                    "trackingNumber": pkg_in.get("trackingNumber", f"00340434{r.randrange(10**11, 10**12)}"),
+                    "packageItems": [{"orderItemId": ln.item_id, "quantity": ln.qty} for ln in order.lines],
+                }
+            order.events.append(ev)
+            order.events.sort(key=lambda e: e.at)
+            self._version += 1
+            self._snapshot = None
+            return render(self.state_at(order, self._now), frozenset(ALL_INCLUDED))

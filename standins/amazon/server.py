@@ -1,0 +1,713 @@
+"""HTTP side of the SP-API stand-in: LWA, Orders v2026-01-01, rate limits, faults, admin.
+
+Served with the standard library only (``http.server.ThreadingHTTPServer`` in a
+daemon thread).  The python-amazon-sp-api client talks to it unchanged.
+
+Routes
+    POST /auth/o2/token                            LWA token exchange (not rate limited)
+    GET  /orders/2026-01-01/orders                 searchOrders (0.0056/s x rate_scale, burst 20)
+    GET  /orders/2026-01-01/orders/{orderId}       getOrder     (0.5/s x rate_scale, burst 30)
+    GET  /_standin/stats | /_standin/catalogue.csv | /_standin/catalogue | /_standin/now
+    GET  /_standin/orders                          {"orderIds": [...]}  (all generated ids)
+    GET  /_standin/visible                         {"orders": [...]}    (visible_orders())
+    POST /_standin/advance   {"hours": 30}         (also days/minutes/seconds)
+    POST /_standin/faults    {Fault fields}        DELETE /_standin/faults clears them
+    POST /_standin/orders/{id} {"status":..., "address":{...}, "break_field":...}
+
+The simulated clock (``now()``) starts at the end of ``day`` + 3 h and moves
+only with ``advance()``.  searchOrders' default ``...Before`` is now - 2 min, so
+a ``change_order()`` made at now shows up in a lastUpdated search only after the
+clock has been advanced by more than 2 minutes.  Pagination is keyset-based (the
+token carries the query, the fixed ``before``, the last sort key and the offset),
+so an order that changes between pages drops out without shifting the others.
+Unknown searchOrders query keys (other than the client's MarketplaceId,
+MarketplaceIds, marketplace_ids extras) get 400 InvalidInput, which catches
+v0-style names such as ``CreatedAfter``.
+
+Access tokens are self-verifying (HMAC over refresh-token hash and real expiry
+time) so that any stand-in with the same refresh token accepts them.  This is
+needed because python-amazon-sp-api caches access tokens process-wide by
+refresh token: a test suite that starts several stand-ins with the default
+credentials would otherwise get 403s from every stand-in but the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .marketplace import (
+    ALL_INCLUDED, CATALOGUE, FULFILLMENT_STATUSES, KNOWN_MARKETPLACE_IDS, MARKETPLACES, Marketplace, OrderState,
+    UTC, _iso, catalogue_csv,
+)
+from .ratelimit import TokenBucket
+
+SEARCH_PATH = "/orders/2026-01-01/orders"
+TOKEN_PATH = "/auth/o2/token"
+OPERATIONS = ("searchOrders", "getOrder", "token")
+RATES = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30)}
+FILTER_PARAMS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore",
+                 "marketplaceIds", "fulfillmentStatuses", "fulfilledBy")
+ARRAY_PARAMS = {"marketplaceIds", "fulfillmentStatuses", "fulfilledBy", "includedData"}
+KNOWN_SEARCH_PARAMS = set(FILTER_PARAMS) | {"maxResultsPerPage", "paginationToken", "includedData"}
+IGNORED_PARAMS = {"MarketplaceId", "MarketplaceIds", "marketplace_ids"}
+TOKEN_MAX_AGE = dt.timedelta(hours=24)
+MIN_BEFORE_GAP = dt.timedelta(minutes=2)
+
+_SIGNING_KEY = b"caturactl-amazon-standin"   # not a secret: it only makes tokens tamper-evident
+
+FAULT_KINDS = ("status", "throttle", "slow", "malformed", "duplicate_page", "hang")
+_STATUS_ERRORS = {
+    500: ("InternalFailure", "We encountered an internal error. Please try again."),
+    502: ("BadGateway", "Bad gateway."),
+    503: ("ServiceUnavailable", "Service temporarily unavailable. Please try again."),
+    504: ("GatewayTimeout", "Gateway timeout."),
+}
+
+QUOTA_BODY = {"errors": [{"code": "QuotaExceeded",
+                          "message": "You exceeded your quota for the requested resource.", "details": ""}]}
+UNAUTHORIZED_BODY = {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied.",
+                                 "details": "The access token you provided is revoked, malformed or invalid."}]}
+
+
+@dataclass
+class Fault:
+    """A misbehaviour applied to the next ``count`` matching requests.
+
+    operation: "searchOrders", "getOrder", "token" or "*" (any of them).
+    kind: status | throttle | slow | malformed | duplicate_page | hang.
+    status: HTTP status for kind="status" (default 500).
+    delay: seconds for "slow" and "hang" (hang defaults to 60).
+    """
+    operation: str
+    kind: str
+    count: int = 1
+    status: int | None = None
+    delay: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+        if self.operation not in OPERATIONS + ("*",):
+            raise ValueError(f"unknown operation {self.operation!r}; expected one of {OPERATIONS} or '*'")
+        if self.kind == "duplicate_page" and self.operation != "searchOrders":
+            raise ValueError("duplicate_page only applies to searchOrders")
+        if self.kind == "status" and self.status is None:
+            self.status = 500
+        self.count = int(self.count)
+        self.delay = float(self.delay)
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(payload: str) -> str:
+    return _b64e(hmac.new(_SIGNING_KEY, payload.encode(), hashlib.sha256).digest()[:12])
+
+
+def _parse_time(name: str, value: str) -> dt.datetime:
+    try:
+        t = dt.datetime.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        raise BadRequest(f"Invalid {name}: '{value}' is not a valid ISO 8601 date.",
+                         f"{name} must be an ISO 8601 date-time, e.g. 2026-11-24T00:00:00Z.") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC)
+
+
+def _key_iso(t: dt.datetime) -> str:
+    return t.astimezone(UTC).isoformat()
+
+
+def _rate_text(rate: float) -> str:
+    return f"{rate:.10g}"
+
+
+class AmazonStandin:
+    """A local Selling Partner API (Orders v2026-01-01 + LWA) for tests, demos and benchmarks."""
+
+    def __init__(self, orders: int = 200, seed: int = 1, day: dt.date | None = None, rate_scale: float = 1.0,
+                 client_id: str = "standin-client", client_secret: str = "standin-secret",
+                 refresh_token: str = "standin-refresh", host: str = "127.0.0.1", port: int = 0,
+                 token_lifetime: int = 3600, start: dt.datetime | None = None):
+        if isinstance(day, str):
+            day = dt.date.fromisoformat(day)
+        self.day = day or dt.date(2026, 11, 24)
+        self.seed = seed
+        self.rate_scale = float(rate_scale)
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.refresh_token = refresh_token
+        self.host = host
+        self.port = port
+        self.token_lifetime = token_lifetime
+        self.marketplace = Marketplace(orders=orders, seed=seed, day=self.day, start=start)
+        self.buckets = {op: TokenBucket(rate * self.rate_scale, burst) for op, (rate, burst) in RATES.items()}
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._calls = {op: 0 for op in OPERATIONS}
+        self._throttled = 0
+        self._faults_applied = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._rt_hash = hashlib.sha256(refresh_token.encode()).hexdigest()[:16]
+
+    # lifecycle -------------------------------------------------------------
+    def start(self) -> "AmazonStandin":
+        if self._server is not None:
+            return self
+        self.marketplace.snapshot()     # build the sorted view now, not on the first request
+        handler = type("StandinHandler", (_Handler,), {"standin": self})
+        self._server = _Server((self.host, self.port), handler)
+        self.port = self._server.server_address[1]
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"amazon-standin:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "AmazonStandin":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def lwa_url(self) -> str:
+        return f"{self.url}{TOKEN_PATH}"
+
+    # marketplace controls ----------------------------------------------------
+    def now(self) -> dt.datetime:
+        return self.marketplace.now()
+
+    def advance(self, delta: dt.timedelta) -> dt.datetime:
+        return self.marketplace.advance(delta)
+
+    def change_order(self, order_id: str, **change: Any) -> dict[str, Any]:
+        return self.marketplace.change_order(order_id, **change)
+
+    def order_ids(self) -> list[str]:
+        return self.marketplace.order_ids()
+
+    def visible_orders(self) -> list[dict[str, Any]]:
+        return self.marketplace.visible_orders()
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in CATALOGUE]
+
+    def catalogue_csv(self) -> str:
+        return catalogue_csv(CATALOGUE)
+
+    def add_fault(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"calls": dict(self._calls), "throttled": self._throttled, "faults": self._faults_applied}
+
+    # internals used by the handler --------------------------------------------
+    def _count_call(self, op: str) -> None:
+        with self._lock:
+            self._calls[op] += 1
+
+    def _count_throttled(self) -> None:
+        with self._lock:
+            self._throttled += 1
+
+    def _take_fault(self, op: str, has_page_token: bool) -> Fault | None:
+        with self._lock:
+            for f in self._faults:
+                if f.operation not in (op, "*"):
+                    continue
+                if f.kind == "duplicate_page" and not has_page_token:
+                    continue
+                f.count -= 1
+                if f.count <= 0:
+                    self._faults.remove(f)
+                self._faults_applied += 1
+                return f
+        return None
+
+    def _issue_access_token(self) -> str:
+        payload = _b64e(json.dumps({"r": self._rt_hash, "e": int(time.time()) + int(self.token_lifetime),
+                                    "n": uuid.uuid4().hex[:8]}, separators=(",", ":")).encode())
+        return f"Atza|{payload}.{_sign(payload)}"
+
+    def _token_valid(self, token: str | None) -> bool:
+        if not token or not token.startswith("Atza|") or "." not in token:
+            return False
+        payload, _, sig = token[5:].rpartition(".")
+        if not hmac.compare_digest(sig, _sign(payload)):
+            return False
+        try:
+            data = json.loads(_b64d(payload))
+        except (ValueError, json.JSONDecodeError):
+            return False
+        return data.get("r") == self._rt_hash and data.get("e", 0) > time.time()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+class _Response:
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
+                 raw: bytes | None = None, content_type: str = "application/json"):
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+        self.raw = raw
+        self.content_type = content_type
+
+
+def _errors(code: str, message: str, details: str = "") -> dict[str, Any]:
+    return {"errors": [{"code": code, "message": message, "details": details}]}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin: AmazonStandin
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True      # headers and body go out as separate writes; avoid 40 ms stalls
+    server_version = "Server"
+    sys_version = ""
+
+    def log_message(self, format, *args):  # noqa: A002 - silence the default stderr log
+        pass
+
+    # plumbing ---------------------------------------------------------------
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, resp: _Response) -> None:
+        if resp.raw is not None:
+            data = resp.raw
+        elif resp.body is None:
+            data = b""
+        elif isinstance(resp.body, (bytes, str)):
+            data = resp.body.encode() if isinstance(resp.body, str) else resp.body
+        else:
+            data = json.dumps(resp.body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)       # the Host header is ignored on purpose
+        path = parts.path.rstrip("/") or "/"
+        body = self._read_body()
+        try:
+            if path.startswith("/_standin/") or path == "/_standin":
+                resp = self._admin(method, path, body)
+            elif path == TOKEN_PATH:
+                resp = self._sp_call("token", method, "POST", lambda: self._token(body), False)
+            elif path == SEARCH_PATH:
+                query = parse_qs(parts.query, keep_blank_values=True)
+                resp = self._sp_call("searchOrders", method, "GET", lambda f: self._search(query, f),
+                                     "paginationToken" in query)
+            elif path.startswith(SEARCH_PATH + "/") and path.count("/") == 4:
+                order_id = unquote(path[len(SEARCH_PATH) + 1:])
+                query = parse_qs(parts.query, keep_blank_values=True)
+                resp = self._sp_call("getOrder", method, "GET", lambda: self._get_order(order_id, query), False)
+            else:
+                resp = _Response(404, _errors("NotFound", "Resource not found.", f"No route for {path}"))
+        except _Hang:
+            self.close_connection = True
+            return
+        except Exception as exc:  # pragma: no cover - a stand-in bug must not kill the connection silently
+            resp = _Response(500, _errors("InternalFailure", "Stand-in error.", repr(exc)))
+        self._send(resp)
+
+    # SP-API pipeline: auth -> faults -> rate limit -> handler ------------------------------
+    def _sp_call(self, op: str, method: str, expected: str, handler, has_page_token: bool) -> _Response:
+        s = self.standin
+        s._count_call(op)
+        if method != expected:
+            return _Response(405, _errors("MethodNotAllowed", f"{method} is not allowed here."))
+        if op != "token" and not s._token_valid(self.headers.get("x-amz-access-token")):
+            return _Response(403, UNAUTHORIZED_BODY)
+        fault = s._take_fault(op, has_page_token)
+        if fault is not None and fault.kind != "duplicate_page":
+            early = self._apply_fault(op, fault)
+            if early is not None:
+                return early
+        if op != "token":
+            bucket = s.buckets[op]
+            if not bucket.try_acquire():
+                s._count_throttled()
+                return _Response(429, QUOTA_BODY)
+        if op == "searchOrders":
+            resp = handler(fault if fault is not None and fault.kind == "duplicate_page" else None)
+        else:
+            resp = handler()
+        if op != "token" and resp.status == 200:
+            resp.headers["x-amzn-RateLimit-Limit"] = _rate_text(s.buckets[op].rate)
+        if fault is not None and fault.kind == "malformed" and resp.status == 200:
+            good = json.dumps(resp.body, separators=(",", ":")).encode()
+            resp = _Response(200, raw=good[: max(1, len(good) // 2)], headers=resp.headers)
+        return resp
+
+    def _apply_fault(self, op: str, fault: Fault) -> _Response | None:
+        s = self.standin
+        if fault.kind == "status":
+            if op == "token":
+                return _Response(fault.status, {"error": "ServerError",
+                                                "error_description": "Internal server error"})
+            code, msg = _STATUS_ERRORS.get(fault.status, ("InternalFailure", "Unexpected error."))
+            return _Response(fault.status, _errors(code, msg))
+        if fault.kind == "throttle":
+            s._count_throttled()
+            if op == "token":
+                return _Response(429, {"error": "TooManyRequests", "error_description": "Rate exceeded"})
+            return _Response(429, QUOTA_BODY)
+        if fault.kind == "slow":
+            s._stopping.wait(fault.delay)
+            return None
+        if fault.kind == "hang":
+            s._stopping.wait(fault.delay or 60.0)
+            raise _Hang()
+        return None   # malformed: handled after the real answer was built
+
+    # LWA ------------------------------------------------------------------------------
+    def _token(self, body: bytes) -> _Response:
+        s = self.standin
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        grant = form.get("grant_type")
+        if grant not in ("refresh_token", "client_credentials"):
+            return _Response(400, {"error": "unsupported_grant_type",
+                                   "error_description": "The authorization grant type is not supported by the "
+                                                        "authorization server"})
+        if form.get("client_id") != s.client_id or form.get("client_secret") != s.client_secret:
+            return _Response(401, {"error": "invalid_client", "error_description": "Client authentication failed"})
+        if grant == "refresh_token" and form.get("refresh_token") != s.refresh_token:
+            return _Response(400, {"error": "invalid_grant",
+                                   "error_description": "The request has an invalid grant parameter : refresh_token"})
+        body_out = {"access_token": s._issue_access_token(), "token_type": "bearer",
+                    "expires_in": int(s.token_lifetime)}
+        if grant == "refresh_token":
+            body_out["refresh_token"] = s.refresh_token
+        return _Response(200, body_out, headers={"Cache-Control": "no-store"})
+
+    # getOrder ---------------------------------------------------------------------------
+    def _get_order(self, order_id: str, query: dict[str, list[str]]) -> _Response:
+        try:
+            included = _included(query)
+        except BadRequest as e:
+            return _Response(400, _errors("InvalidInput", e.message, e.details))
+        snap = self.standin.marketplace.snapshot()
+        state = snap.by_id.get(order_id)
+        if state is None:
+            return _Response(404, _errors("NotFound", f"Order {order_id} not found.",
+                                          "The requested order does not exist or is not visible yet."))
+        return _Response(200, {"order": snap.rendered(state, included)})
+
+    # searchOrders -----------------------------------------------------------------------
+    def _search(self, query: dict[str, list[str]], fault: Fault | None) -> _Response:
+        try:
+            return self._search_inner(query, fault)
+        except BadRequest as e:
+            return _Response(400, _errors("InvalidInput", e.message, e.details))
+
+    def _search_inner(self, query: dict[str, list[str]], fault: Fault | None) -> _Response:
+        mp = self.standin.marketplace
+        snap = mp.snapshot()
+        now = snap.now
+        for key in query:
+            if key not in KNOWN_SEARCH_PARAMS and key not in IGNORED_PARAMS:
+                raise BadRequest(f"Unknown parameter: {key}.", f"{key} is not a searchOrders parameter.")
+        params = _normalise(query)
+        included = _included(query)
+        size = 100
+        if "maxResultsPerPage" in params:
+            try:
+                size = int(params["maxResultsPerPage"])
+            except ValueError:
+                size = -1
+            if not 1 <= size <= 100:
+                raise BadRequest("Invalid maxResultsPerPage: must be an integer between 1 and 100.",
+                                 f"maxResultsPerPage={params['maxResultsPerPage']}")
+        filters = {k: params[k] for k in FILTER_PARAMS if k in params}
+
+        token = params.get("paginationToken")
+        after_key: list[str] | None = None
+        prev_key: list[str] | None = None
+        offset = 0
+        if token is not None:
+            tok = _decode_page_token(token)
+            if dt.datetime.fromisoformat(tok["t"]) + TOKEN_MAX_AGE < now:
+                raise BadRequest("Invalid paginationToken: the token has expired.",
+                                 "Pagination tokens are valid for 24 hours.")
+            if tok["q"] != filters:
+                changed = sorted(k for k in set(tok["q"]) | set(filters) if tok["q"].get(k) != filters.get(k))
+                raise BadRequest(
+                    f"Invalid paginationToken: parameter(s) {', '.join(changed)} differ from the original request.",
+                    "Repeat every parameter of the original request with the same values; only "
+                    "maxResultsPerPage and includedData may change.")
+            before = dt.datetime.fromisoformat(tok["b"])
+            after_key, prev_key, offset = tok["k"], tok.get("p"), tok["o"]
+            issued = tok["t"]
+            mode, after, _ = _validate_window(filters, now, allow_stale_before=True)
+        else:
+            mode, after, before = _validate_window(filters, now)
+            issued = _key_iso(now)
+
+        mps = _split(filters.get("marketplaceIds"))
+        if len(mps) > 50:
+            raise BadRequest("Invalid marketplaceIds: at most 50 marketplace ids are allowed.",
+                             f"{len(mps)} marketplaceIds given")
+        for m in mps:
+            if m not in KNOWN_MARKETPLACE_IDS:
+                raise BadRequest(f"Invalid marketplaceIds: unknown marketplace id {m}.", m)
+        statuses = _split(filters.get("fulfillmentStatuses"))
+        for st in statuses:
+            if st not in FULFILLMENT_STATUSES:
+                raise BadRequest(f"Invalid fulfillmentStatuses: {st} is not a valid value.",
+                                 f"Valid values: {', '.join(FULFILLMENT_STATUSES)}")
+        fby = _split(filters.get("fulfilledBy"))
+        for f in fby:
+            if f not in ("MERCHANT", "AMAZON"):
+                raise BadRequest(f"Invalid fulfilledBy: {f} is not a valid value.", "Valid values: MERCHANT, AMAZON")
+
+        by_created = mode == "created"
+        ordered = snap.by_created if by_created else snap.by_updated
+        keys = snap.created_keys if by_created else snap.updated_keys
+        mp_set, st_set, fb_set = set(mps), set(statuses), set(fby)
+        first = bisect.bisect_left(keys, (after, ""))
+
+        def scan(from_key, limit: int, stop_key=None) -> list[tuple[tuple[dt.datetime, str], OrderState]]:
+            """Matches after ``from_key`` in sort order (keyset pagination), at most ``limit``."""
+            i = first if from_key is None else max(first, bisect.bisect_right(keys, from_key))
+            out = []
+            while i < len(keys):
+                k = keys[i]
+                if k[0] >= before or (stop_key is not None and k > stop_key):
+                    break
+                s = ordered[i]
+                i += 1
+                if mp_set and _mp_id(s) not in mp_set:
+                    continue
+                if st_set and s.status not in st_set:
+                    continue
+                if fb_set and s.order.fulfilled_by not in fb_set:
+                    continue
+                out.append((k, s))
+                if limit and len(out) >= limit:
+                    break
+            return out
+
+        after_k = _key(after_key)
+        page = scan(after_k, size + 1)
+        has_more = len(page) > size
+        page = page[:size]
+        shown = page
+        if fault is not None and after_k is not None:
+            # duplicate_page: serve the previous page again, keep the right next token
+            shown = scan(_key(prev_key), 0, stop_key=after_k)
+
+        body: dict[str, Any] = {"orders": [snap.rendered(s, included) for _, s in shown]}
+        if has_more:
+            last_key = page[-1][0]
+            body["pagination"] = {"nextToken": _encode_page_token({
+                "q": filters, "b": _key_iso(before), "t": issued, "o": offset + len(page),
+                "k": [_key_iso(last_key[0]), last_key[1]], "p": after_key,
+            })}
+        body["createdBefore" if by_created else "lastUpdatedBefore"] = _iso(before)
+        return _Response(200, body)
+
+    # admin ------------------------------------------------------------------------------
+    def _admin(self, method: str, path: str, body: bytes) -> _Response:
+        s = self.standin
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except json.JSONDecodeError:
+            return _Response(400, {"error": "body is not JSON"})
+        sub = path[len("/_standin"):]
+        try:
+            if method == "GET" and sub == "/stats":
+                return _Response(200, s.stats())
+            if method == "GET" and sub == "/now":
+                return _Response(200, {"now": _iso(s.now())})
+            if method == "GET" and sub == "/catalogue.csv":
+                return _Response(200, s.catalogue_csv(), content_type="text/csv; charset=utf-8")
+            if method == "GET" and sub == "/catalogue":
+                return _Response(200, {"catalogue": [{**r, "price": str(r["price"])} for r in s.catalogue()]})
+            if method == "GET" and sub == "/orders":
+                return _Response(200, {"orderIds": s.order_ids()})
+            if method == "GET" and sub == "/visible":
+                return _Response(200, {"orders": s.visible_orders()})
+            if method == "GET" and sub == "/credentials":
+                return _Response(200, {"client_id": s.client_id, "client_secret": s.client_secret,
+                                       "refresh_token": s.refresh_token, "url": s.url, "lwa_url": s.lwa_url})
+            if method == "POST" and sub == "/advance":
+                delta = dt.timedelta(days=float(data.get("days", 0)), hours=float(data.get("hours", 0)),
+                                     minutes=float(data.get("minutes", 0)), seconds=float(data.get("seconds", 0)))
+                return _Response(200, {"now": _iso(s.advance(delta))})
+            if method == "POST" and sub == "/faults":
+                f = s.add_fault(Fault(**data))
+                return _Response(200, {"fault": asdict(f)})
+            if method == "DELETE" and sub == "/faults":
+                s.clear_faults()
+                return _Response(200, {"cleared": True})
+            if method == "POST" and sub.startswith("/orders/"):
+                order_id = unquote(sub[len("/orders/"):])
+                try:
+                    order = s.change_order(order_id, **data)
+                except KeyError:
+                    return _Response(404, {"error": f"unknown order {order_id}"})
+                return _Response(200, {"order": order})
+        except (TypeError, ValueError) as e:
+            return _Response(400, {"error": str(e)})
+        return _Response(404, {"error": f"no admin route {method} {path}"})
+
+
+class _Hang(Exception):
+    """Raised to drop the connection without an answer."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _normalise(query: dict[str, list[str]]) -> dict[str, str]:
+    out = {}
+    for k, values in query.items():
+        if k in IGNORED_PARAMS:
+            continue
+        if k in ARRAY_PARAMS:
+            items = [x.strip() for v in values for x in v.split(",") if x.strip()]
+            out[k] = ",".join(sorted(dict.fromkeys(items))) if k != "includedData" else ",".join(items)
+        else:
+            out[k] = values[-1]
+    return out
+
+
+def _split(value: str | None) -> list[str]:
+    return [x for x in (value or "").split(",") if x]
+
+
+def _included(query: dict[str, list[str]]) -> frozenset[str]:
+    values = [x.strip() for v in query.get("includedData", []) for x in v.split(",") if x.strip()]
+    for v in values:
+        if v not in ALL_INCLUDED:
+            raise BadRequest(f"Invalid includedData: {v} is not a valid value.",
+                             f"Valid values: {', '.join(ALL_INCLUDED)}")
+    return frozenset(values)
+
+
+def _validate_window(filters: dict[str, str], now: dt.datetime, allow_stale_before: bool = False):
+    ca, cb = filters.get("createdAfter"), filters.get("createdBefore")
+    ua, ub = filters.get("lastUpdatedAfter"), filters.get("lastUpdatedBefore")
+    if (ca is None) == (ua is None):
+        raise BadRequest("Exactly one of createdAfter and lastUpdatedAfter must be provided.",
+                         "createdAfter, lastUpdatedAfter")
+    if ca is not None and (ub is not None):
+        raise BadRequest("lastUpdatedBefore cannot be combined with createdAfter.", "lastUpdatedBefore")
+    if ua is not None and (cb is not None):
+        raise BadRequest("createdBefore cannot be combined with lastUpdatedAfter.", "createdBefore")
+    mode = "created" if ca is not None else "updated"
+    a_name, b_name = ("createdAfter", "createdBefore") if mode == "created" else ("lastUpdatedAfter",
+                                                                                   "lastUpdatedBefore")
+    after = _parse_time(a_name, ca if mode == "created" else ua)
+    b_raw = cb if mode == "created" else ub
+    latest = now - MIN_BEFORE_GAP
+    if after > latest and not allow_stale_before:
+        raise BadRequest(f"Invalid {a_name}: must be at least 2 minutes before the time of the request.",
+                         f"{a_name}={_iso(after)}, now={_iso(now)}")
+    if b_raw is None:
+        before = latest
+    else:
+        before = _parse_time(b_name, b_raw)
+        if before < after:
+            raise BadRequest(f"Invalid {b_name}: must be equal to or after {a_name}.", f"{b_name}={b_raw}")
+        if before > latest and not allow_stale_before:
+            raise BadRequest(f"Invalid {b_name}: must be at least 2 minutes before the time of the request.",
+                             f"{b_name}={b_raw}, now={_iso(now)}")
+    return mode, after, before
+
+
+def _encode_page_token(data: dict[str, Any]) -> str:
+    payload = _b64e(json.dumps(data, separators=(",", ":")).encode())
+    return f"{payload}.{_sign(payload)}"
+
+
+def _decode_page_token(token: str) -> dict[str, Any]:
+    payload, _, sig = token.rpartition(".")
+    if not payload or not hmac.compare_digest(sig, _sign(payload)):
+        raise BadRequest("Invalid paginationToken.", "The pagination token is malformed.")
+    try:
+        return json.loads(_b64d(payload))
+    except (ValueError, json.JSONDecodeError):
+        raise BadRequest("Invalid paginationToken.", "The pagination token is malformed.") from None
+
+
+def _key(key: list[str] | None) -> tuple[dt.datetime, str] | None:
+    return None if key is None else (dt.datetime.fromisoformat(key[0]), key[1])
+
+
+def _mp_id(s: OrderState) -> str:
+    return MARKETPLACES[s.order.country][0]
+
+
+__all__ = ["AmazonStandin", "Fault"]
