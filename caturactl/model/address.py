@@ -184,7 +184,8 @@ def _street_line(a: Address) -> str:
     return lines[_street_index(lines, a.country)[0]] if lines else ""
 
 
-def _postal(code: str) -> str:
+def postal_key(code: str) -> str:
+    """The postal code as a lookup key: spaces removed, upper case."""
     return "".join(code.split()).upper()
 
 
@@ -192,7 +193,7 @@ def address_key(a: Address) -> str:
     """"COUNTRY|POSTALCODE|normalised street line" for exact lookups; equal for addresses that
     differ only in case, spacing, umlaut spelling, street abbreviation or house-number form."""
     street = normalise_street(_street_line(a), a.country)
-    return f"{a.country.strip().upper()}|{_postal(a.postal_code)}|{street}"
+    return f"{a.country.strip().upper()}|{postal_key(a.postal_code)}|{street}"
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -234,7 +235,7 @@ def address_similarity(a: Address, b: Address) -> float:
     score of normalised street (other address lines count only when both have them) and city."""
     if a.country.strip().upper() != b.country.strip().upper():
         return 0.0
-    if _postal(a.postal_code) != _postal(b.postal_code):
+    if postal_key(a.postal_code) != postal_key(b.postal_code):
         return 0.0
     street_a, number_a, extra_a = _street_parts(a)
     street_b, number_b, extra_b = _street_parts(b)

@@ -1,0 +1,102 @@
+"""``caturactl NOUN VERB``: thin click commands over the services, rich output, exit codes.
+
+Exit codes: 0 done; 1 internal error (a bug: please report); 2 wrong usage; 65 bad input;
+66 not found; 69 a remote system or the database unavailable; 70 not allowed in the current
+state; 75 throttled or interrupted by the remote side, run again later (nothing lost);
+78 configuration; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from caturactl.cli.output import err_console
+from caturactl.errors import CaturactlError, RemoteError
+
+
+class Context:
+    """Per-invocation state: where the configuration is, and the App built from it on demand."""
+
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+        self._app = None
+
+    @property
+    def app(self):
+        if self._app is None:
+            from caturactl.app import App
+            self._app = App.from_config(self.config_path)
+        return self._app
+
+    def ready_app(self):
+        """The App, after checking the database is reachable and migrated."""
+        self.app.check_database()
+        return self.app
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="CATURACTL_CONFIG",
+              help="caturactl.toml to use (default: ./caturactl.toml, or $CATURACTL_CONFIG).")
+@click.version_option(package_name="caturactl")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """caturactl: Amazon order intake, fulfilment and books for online merchants.
+
+    Run 'caturactl init' in an empty folder to start, then 'caturactl db upgrade'.
+    """
+    from caturactl.model.events import actor
+    actor.set("cli:" + " ".join(a for a in sys.argv[1:3] if not a.startswith("-")))
+    ctx.obj = Context(config_path)
+    ctx.call_on_close(lambda: ctx.obj._app and ctx.obj._app.dispose())
+
+
+def _register() -> None:
+    from caturactl.cli import customers, importing, orders, products, setup, standins, tickets
+    for mod in (setup, importing, orders, customers, tickets, products, standins):
+        for command in mod.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def fail(exc: CaturactlError) -> int:
+    err_console.print(f"[bold red]caturactl:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+    return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: no traceback reaches a user unless CATURACTL_DEBUG is set."""
+    try:
+        cli.main(args=argv, prog_name="caturactl", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("caturactl: aborted")
+        return 130
+    except CaturactlError as exc:
+        return fail(exc)
+    except (OperationalError, DBAPIError) as exc:
+        first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return fail(RemoteError(f"database error: {first}"))
+    except KeyboardInterrupt:
+        err_console.print("caturactl: interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if os.environ.get("CATURACTL_DEBUG"):
+            raise
+        err_console.print(f"caturactl: internal error: {type(exc).__name__}: {exc} "
+                          "(set CATURACTL_DEBUG=1 for the traceback)", highlight=False, markup=False)
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())

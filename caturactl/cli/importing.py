@@ -1,0 +1,76 @@
+"""``caturactl import amazon``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import click
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from caturactl.cli.output import console, err_console, is_terminal
+from caturactl.errors import InputError
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"not an ISO 8601 date or time: {value!r}", where="--since") from None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+@click.group("import")
+def import_() -> None:
+    """Import orders from sales channels."""
+
+
+@import_.command("amazon")
+@click.option("--since", help="Re-read orders updated since this ISO time (default: since the last run).")
+@click.option("--dry-run", is_flag=True, help="Fetch and check everything, store nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for timers).")
+@click.pass_obj
+def import_amazon(obj, since: str | None, dry_run: bool, as_json: bool) -> None:
+    """Import new and changed Amazon orders (Orders API 2026-01-01 searchOrders).
+
+    Safe to run at any time and to interrupt: each page is stored with its cursor, re-imports are
+    no-ops, changed orders are updated with the reason. Exits 75 when Amazon kept refusing
+    (nothing lost; run again later) and 69 when it could not be reached.
+    """
+    from caturactl.importing import Importer
+    since_t = _since(since)
+    app = obj.ready_app()
+    if not app.cfg.amazon.enabled:
+        raise click.UsageError("amazon is disabled in caturactl.toml ([amazon] enabled = false)")
+    with app.session() as s:
+        mp = app.amazon(s)
+        importer = Importer(s, app.cfg, mp)
+        try:
+            if is_terminal() and not as_json:
+                with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                              console=err_console, transient=True) as bar:
+                    task = bar.add_task("importing Amazon orders: page 1", total=None)
+                    result = importer.run(tuple(app.cfg.amazon.marketplaces), since=since_t, dry_run=dry_run,
+                                          progress=lambda r: bar.update(task, description=(
+                                              f"importing Amazon orders: {r.pages} pages, {r.fetched} orders, "
+                                              f"{r.new} new, {r.failed} failed")))
+            else:
+                result = importer.run(tuple(app.cfg.amazon.marketplaces), since=since_t, dry_run=dry_run)
+        finally:
+            mp.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+    else:
+        console.print(("[yellow]" if result.stopped_by or result.failed else "[green]") + "import amazon: [/]"
+                      + result.line(), highlight=False)
+        for f in result.failures[:20]:
+            console.print(f"  failed: {f}", highlight=False, markup=False)
+        if result.failed:
+            console.print("  each failed order has a ticket: caturactl tickets list", highlight=False)
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
+
+
+COMMANDS = [import_]

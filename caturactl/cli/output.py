@@ -1,0 +1,110 @@
+"""The one way the CLI prints: rich tables for people, ``--json`` arrays and ``--format csv``
+for scripts, with the same snake_case keys as the table's columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+# Off a terminal (a pipe, a timer's mail, make) rich would assume 80 columns and wrap every cell.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # snake_case, also the JSON key and CSV header
+    title: str
+    justify: str = "left"
+    max_width: int | None = None
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def guard_formula(value: str) -> str:
+    """Spreadsheet programs run a cell that starts with = + - @ as a formula; quote it."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def local_time(value: datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return value.astimezone(tz).strftime(fmt) if value else ""
+
+
+def emit(rows: Sequence[dict], columns: Sequence[Column], *, fmt: str, title: str | None = None,
+         empty: str = "nothing to show") -> None:
+    """Print ``rows`` as a table, a JSON array or CSV, always with exactly ``columns``' keys."""
+    keys = [c.key for c in columns]
+    if fmt == "json":
+        click.echo(json.dumps([{k: jsonable(r.get(k)) for k in keys} for r in rows], ensure_ascii=False, indent=1))
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(keys)
+        for r in rows:
+            w.writerow([guard_formula(str(jsonable(r.get(k)) if r.get(k) is not None else "")) for k in keys])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if not rows:
+        console.print(f"[dim]{empty}[/dim]")
+        return
+    table = Table(title=title, header_style="bold", show_lines=False)
+    for c in columns:
+        table.add_column(c.title, justify=c.justify, max_width=c.max_width, overflow="ellipsis",
+                         no_wrap=True)
+    for r in rows:
+        table.add_row(*("" if r.get(k) is None else str(jsonable(r.get(k))) for k in keys))
+    console.print(table)
+
+
+def emit_record(record: dict, *, fmt: str, title: str = "") -> None:
+    """One object: JSON for scripts, key/value lines for people."""
+    if fmt == "json":
+        click.echo(json.dumps({k: jsonable(v) for k, v in record.items()}, ensure_ascii=False, indent=1))
+        return
+    if title:
+        console.print(f"[bold]{title}[/bold]")
+    width = max((len(k) for k in record), default=0)
+    for k, v in record.items():
+        if isinstance(v, (list, dict)):
+            continue
+        console.print(f"  {k.replace('_', ' '):<{width}}  {'' if v is None else jsonable(v)}", highlight=False)
+
+
+def format_options(f):
+    """``--json`` and ``--format table|json|csv`` on every listing."""
+    f = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+                     show_default=True, help="Output format.")(f)
+    f = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(f)
+    return f
+
+
+def pick_format(fmt: str, as_json: bool) -> str:
+    return "json" if as_json else fmt
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def plain(values: Iterable[str]) -> str:
+    return ", ".join(v for v in values if v)

@@ -1,0 +1,25 @@
+"""``caturactl standins amazon``: run the local SP-API stand-in from a source checkout."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def standins() -> None:
+    """Local servers that play the outside world (from a source checkout; not installed)."""
+
+
+@standins.command("amazon", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def standins_amazon(args) -> None:
+    """Run the SP-API stand-in: --port P --orders N --seed S [--day D] [--rate-scale X]."""
+    try:
+        from standins.amazon.__main__ import main
+    except ImportError:
+        raise click.UsageError("the stand-ins live in the source checkout: run this from the repository "
+                               "folder, or 'python -m standins.amazon' there") from None
+    raise click.exceptions.Exit(main(list(args)))
+
+
+COMMANDS = [standins]

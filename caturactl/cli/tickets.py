@@ -1,0 +1,78 @@
+"""``caturactl tickets list|show|resolve``: the queue of orders waiting for a person."""
+
+from __future__ import annotations
+
+import click
+
+from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
+from caturactl.errors import InputError
+
+COLUMNS = [Column("ticket", "Ticket"), Column("created", "Created"), Column("order", "Order"),
+           Column("kind", "Kind"), Column("reasons", "Reasons", max_width=30), Column("status", "Status"),
+           Column("summary", "Summary", max_width=60)]
+
+
+@click.group()
+def tickets() -> None:
+    """Tickets: orders on hold and imports that failed, waiting for a person."""
+
+
+@tickets.command("list")
+@click.option("--status", type=click.Choice(["open", "resolved", "all"]), default="open", show_default=True)
+@click.option("--kind", type=click.Choice(["triage", "import_failed"]))
+@format_options
+@click.pass_obj
+def tickets_list(obj, status, kind, fmt, as_json) -> None:
+    """List tickets (open ones by default)."""
+    from caturactl.reports import ticket_rows
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = ticket_rows(s, app.cfg.tz, status=status, kind=kind)
+    emit(rows, COLUMNS, fmt=pick_format(fmt, as_json), title=f"Tickets ({len(rows)})", empty="no tickets")
+
+
+@tickets.command("show")
+@click.argument("ticket")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def tickets_show(obj, ticket: str, as_json: bool) -> None:
+    """Show a ticket with its reasons and the order it holds."""
+    from caturactl.triage import find_ticket
+    app = obj.ready_app()
+    tz = app.cfg.tz
+    with app.session() as s:
+        t = find_ticket(s, ticket)
+        record = {"ticket": t.number, "kind": t.kind, "status": t.status, "order": t.order.external_id
+                  if t.order else t.external_ref, "order_state": t.order.state if t.order else "",
+                  "reasons": t.reasons, "created": local_time(t.created_at, tz), "created_by": t.created_by,
+                  "resolved": local_time(t.resolved_at, tz), "resolved_by": t.resolved_by,
+                  "resolution": t.resolution, "note": t.note, "text": t.text}
+    if as_json:
+        emit_record(record, fmt="json")
+        return
+    emit_record({k: v for k, v in record.items() if k != "text"}, fmt="table", title=f"Ticket {record['ticket']}")
+    console.print(record["text"], highlight=False, markup=False)
+
+
+@tickets.command("resolve")
+@click.argument("ticket")
+@click.option("--release", "action", flag_value="release", help="Put the order back into the automatic flow.")
+@click.option("--cancel", "action", flag_value="cancel", help="Cancel the order.")
+@click.option("--close", "action", flag_value="close", help="Close a ticket that holds no order.")
+@click.option("--note", required=True, help="What was checked or decided (kept in the history).")
+@click.option("--dry-run", is_flag=True, help="Check that the resolution is allowed; change nothing.")
+@click.pass_obj
+def tickets_resolve(obj, ticket: str, action: str | None, note: str, dry_run: bool) -> None:
+    """Resolve a ticket: --release or --cancel its order (or --close it), with a note."""
+    from caturactl.triage import resolve
+    if action is None:
+        raise InputError("say what to do: --release, --cancel or --close")
+    app = obj.ready_app()
+    with app.session() as s:
+        t = resolve(s, ticket, action, note)
+        summary = f"{t.number} {t.resolution}" + (f": order {t.order.external_id} is now {t.order.state}" if t.order else "")
+        s.rollback() if dry_run else s.commit()
+    console.print(("DRY RUN, nothing changed: " if dry_run else "") + summary, highlight=False)
+
+
+COMMANDS = [tickets]

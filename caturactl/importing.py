@@ -1,0 +1,324 @@
+"""Import orders from a marketplace: idempotent, one savepoint per order, resumable.
+
+Each page is stored in one transaction together with the cursor that covers it, so a crash
+between pages loses nothing and repeats nothing: the next run resumes after the last stored
+page (Amazon's page token lives 24 h) or from the watermark. An order that cannot be read or
+stored is recorded (event + ticket) and skipped; the run goes on. A remote side that keeps
+refusing ends the run cleanly with what was stored.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from caturactl.config import Config
+from caturactl.errors import CaturactlError, InputError
+from caturactl.matching import Matcher
+from caturactl.model import Cursor, Order, OrderLine, Product, RateBudget, Ticket
+from caturactl.model.events import EventKind, record
+from caturactl.model.states import TERMINAL, OrderState, transition
+from caturactl.model.tickets import OPEN
+from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
+from caturactl import triage
+
+RESUME_WITHIN = timedelta(hours=23)  # Amazon's pagination token expires after 24 h
+RELEASABLE = {"UNSHIPPED", "PARTIALLY_SHIPPED"}
+NOT_YET = {"PENDING", "PENDING_AVAILABILITY"}
+
+
+@dataclass
+class ImportResult:
+    pages: int = 0
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    released: int = 0
+    held: int = 0
+    pending: int = 0
+    cancelled: int = 0
+    shipped: int = 0
+    calls: int = 0
+    throttled: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    resumed: bool = False
+    dry_run: bool = False
+    watermark: str | None = None
+    stopped_by: str | None = None  # the error that ended the run early, if any
+    exit_code: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        parts = [f"{self.fetched} fetched in {self.pages} pages", f"{self.new} new", f"{self.updated} updated",
+                 f"{self.unchanged} unchanged", f"{self.failed} failed",
+                 f"released {self.released}, on hold {self.held}, pending {self.pending}, "
+                 f"cancelled {self.cancelled}, shipped elsewhere {self.shipped}",
+                 f"{self.calls} API calls, {self.throttled} throttled", f"{self.seconds:.1f}s"]
+        head = "DRY RUN, nothing stored: " if self.dry_run else ""
+        tail = f"; stopped early: {self.stopped_by}" if self.stopped_by else ""
+        return head + "; ".join(parts) + tail
+
+
+class _OrderFailed(Exception):
+    pass
+
+
+class Importer:
+    """Stores pages of marketplace orders; the marketplace adapter is passed in (a port)."""
+
+    def __init__(self, session: Session, cfg: Config, marketplace: Marketplace, *, connector: str = "amazon.orders"):
+        self.s, self.cfg, self.mp, self.connector = session, cfg, marketplace, connector
+        self.result = ImportResult()
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def run(self, marketplace_ids: tuple[str, ...], *, since: datetime | None = None, dry_run: bool = False,
+            progress: Callable[[ImportResult], None] | None = None) -> ImportResult:
+        """Import everything changed since the cursor (or ``since``); never raises a CaturactlError
+        from the remote side: the result says how far it got and why it stopped."""
+        r = self.result
+        r.dry_run = dry_run
+        started = time.monotonic()
+        scope = ",".join(sorted(marketplace_ids))
+        cursor = self._cursor(scope)
+        now = datetime.now(timezone.utc)
+        if since is None and cursor.page_token and cursor.page_started_at and now - cursor.page_started_at < RESUME_WITHIN:
+            query = OrderQuery(cursor.page_after, marketplace_ids, cursor.page_token)
+            r.resumed = True
+        else:
+            after = since or cursor.watermark or now - timedelta(days=self.cfg.amazon.first_import_days)
+            query = OrderQuery(after, marketplace_ids)
+            cursor.page_started_at = now
+        self.s.rollback() if dry_run else self.s.commit()
+        self.known_skus = frozenset(self.s.scalars(select(Product.sku).where(Product.active)))
+        try:
+            for page in self.mp.changed_orders(query):
+                r.pages += 1
+                self._store_page(page.orders, page.broken)
+                cursor = self._cursor(scope)
+                if page.next_token:
+                    cursor.page_after, cursor.page_token = query.updated_after, page.next_token
+                else:
+                    newest = max((o.updated_at for o in page.orders), default=None)
+                    cursor.watermark = page.window_end or newest or cursor.watermark
+                    cursor.page_token = cursor.page_after = None
+                    r.watermark = cursor.watermark.isoformat() if cursor.watermark else None
+                self._remember_budgets()
+                if dry_run:
+                    self.s.rollback()
+                else:
+                    self.s.commit()
+                if progress:
+                    progress(r)
+        except CaturactlError as exc:
+            self.s.rollback()
+            r.stopped_by, r.exit_code = str(exc), exc.exit_code
+        finally:
+            stats = getattr(getattr(self.mp, "api", None), "stats", None)
+            if stats is not None:
+                r.calls, r.throttled, r.retries = stats.calls, stats.throttled, stats.retries
+            r.seconds = time.monotonic() - started
+        return r
+
+    def _cursor(self, scope: str) -> Cursor:
+        c = self.s.scalar(select(Cursor).where(Cursor.connector == self.connector, Cursor.scope == scope))
+        if c is None:
+            c = Cursor(connector=self.connector, scope=scope)
+            self.s.add(c)
+            self.s.flush([c])
+        return c
+
+    def _remember_budgets(self) -> None:
+        api = getattr(self.mp, "api", None)
+        if api is None:
+            return
+        for op, (tokens, at) in api.budgets().items():
+            row = self.s.get(RateBudget, op)
+            if row is None:
+                self.s.add(RateBudget(operation=op, tokens=tokens, at=at))
+            else:
+                row.tokens, row.at = tokens, at
+
+    # --- one page ------------------------------------------------------------------------------
+
+    def _store_page(self, orders: tuple[MarketplaceOrder, ...], broken: tuple[BrokenOrder, ...]) -> None:
+        r = self.result
+        r.fetched += len(orders) + len(broken)
+        ids = [o.external_id for o in orders] + [b.external_id for b in broken]
+        existing = {o.external_id: o for o in self.s.scalars(
+            select(Order).where(Order.channel == "amazon", Order.external_id.in_(ids)))}
+        matcher = self._matcher(orders)
+        for mo in orders:
+            try:
+                with self.s.begin_nested():
+                    existing[mo.external_id] = self._store_order(mo, existing.get(mo.external_id), matcher)
+            except (_OrderFailed, InputError, ValueError, IntegrityError) as exc:
+                where, reason = (exc.args[0], exc.args[1]) if isinstance(exc, _OrderFailed) else ("order", str(exc))
+                self._fail(BrokenOrder(mo.external_id, where, reason, mo.raw), existing.get(mo.external_id))
+                # The savepoint is gone; rows it made must not be found in the matcher's cache.
+                matcher = self._matcher(orders)
+        for b in broken:
+            self._fail(b, existing.get(b.external_id))
+
+    def _matcher(self, orders: tuple[MarketplaceOrder, ...]) -> Matcher:
+        matcher = Matcher(self.s, self.cfg.matching)
+        matcher.preload((o.buyer_email for o in orders), (o.address for o in orders if o.address))
+        return matcher
+
+    def _fail(self, b: BrokenOrder, order: Order | None) -> None:
+        r = self.result
+        r.failed += 1
+        r.failures.append(f"{b.external_id}: {b.where}: {b.reason}")
+        with self.s.begin_nested():
+            text = f"order {b.external_id} could not be imported: {b.where}: {b.reason}"
+            record(self.s, EventKind.IMPORT_FAILED, text, order_id=order.id if order else None,
+                   data={"external_id": b.external_id, "where": b.where, "reason": b.reason})
+            already = self.s.scalar(select(Ticket.id).where(Ticket.external_ref == b.external_id,
+                                                            Ticket.kind == "import_failed", Ticket.status == OPEN))
+            if not already:
+                t = Ticket(order_id=order.id if order else None, external_ref=b.external_id, kind="import_failed",
+                           reasons="import_failed", text=text, created_by="import")
+                self.s.add(t)
+                self.s.flush([t])
+                record(self.s, EventKind.TICKET_OPENED, text, order_id=t.order_id, ticket_id=t.id)
+
+    def _store_order(self, mo: MarketplaceOrder, order: Order | None, matcher: Matcher) -> Order:
+        r = self.result
+        if order is None:
+            order = Order(channel=mo.channel, external_id=mo.external_id)
+            self._copy(order, mo)
+            self.s.add(order)
+            transition(self.s, order, OrderState.IMPORTED, f"imported from {mo.marketplace_name or mo.channel} "
+                                                           f"({mo.status})")
+            r.new += 1
+            self._settle(order, mo, matcher)
+            return order
+        if mo.updated_at <= order.remote_updated_at:
+            r.unchanged += 1  # the same order fetched twice (or an older copy): a no-op
+            return order
+        changes = self._diff(order, mo)
+        self._copy(order, mo)
+        r.updated += 1
+        record(self.s, EventKind.ORDER_UPDATED, "changed at Amazon: " + ("; ".join(changes) or "no relevant field"),
+               order_id=order.id, customer_id=order.customer_id, data={"changes": changes})
+        self._settle(order, mo, matcher, changed=changes)
+        return order
+
+    def _settle(self, order: Order, mo: MarketplaceOrder, matcher: Matcher, changed: list[str] | None = None) -> None:
+        """Move the order to where the marketplace's news put it."""
+        r = self.result
+        state = OrderState(order.state)
+        if state in TERMINAL:
+            return
+        if mo.status == "CANCELLED":
+            why = "cancelled at Amazon" + (" after import" if changed is not None else " before import")
+            reasons = {ln.cancel_requested for ln in mo.lines if ln.cancel_requested}
+            transition(self.s, order, OrderState.CANCELLED, why + (f": {', '.join(sorted(reasons))}" if reasons else ""))
+            triage.close_tickets(self.s, order, "cancelled", "the order was cancelled at Amazon")
+            r.cancelled += 1
+            return
+        if mo.fulfilled_by == "AMAZON" or mo.status == "SHIPPED":
+            why = "fulfilled by Amazon (FBA)" if mo.fulfilled_by == "AMAZON" else \
+                "Amazon reports it SHIPPED: shipped outside caturactl"
+            self._match(order, mo, matcher)
+            transition(self.s, order, OrderState.SHIPPED, why)
+            triage.close_tickets(self.s, order, "closed", why)
+            r.shipped += 1
+            return
+        if mo.status in NOT_YET:
+            if state is OrderState.IMPORTED:
+                transition(self.s, order, OrderState.PENDING, f"Amazon has not released it yet ({mo.status})")
+                r.pending += 1
+            return
+        if mo.status not in RELEASABLE:
+            raise _OrderFailed("order.fulfillment.fulfillmentStatus", f"{mo.status!r} is not a status caturactl knows")
+        if state in (OrderState.IMPORTED, OrderState.PENDING):
+            self._match(order, mo, matcher)
+            reasons = triage.holds(mo, self.known_skus, self.cfg.triage)
+            if reasons:
+                triage.hold(self.s, order, reasons)
+                r.held += 1
+            else:
+                transition(self.s, order, OrderState.RELEASED, "passed triage" +
+                           (" after Amazon released it" if state is OrderState.PENDING else ""))
+                r.released += 1
+        elif state is OrderState.RELEASED and changed:
+            # Not yet routed: news that need a person (e.g. a new delivery instruction) stop it.
+            reasons = triage.holds(mo, self.known_skus, self.cfg.triage)
+            if reasons:
+                triage.hold(self.s, order, reasons, why_prefix="changed at Amazon, ")
+                r.held += 1
+
+    def _match(self, order: Order, mo: MarketplaceOrder, matcher: Matcher) -> None:
+        if order.customer_id is not None:
+            return
+        customer, reason = matcher.match(mo.buyer_email, mo.buyer_name, mo.buyer_company, mo.address)
+        if customer is None:
+            order.match_reason = reason
+            return
+        order.customer_id, order.match_reason = customer.id, reason
+        record(self.s, EventKind.CUSTOMER_MATCHED, f"{customer.number}: {reason}", order_id=order.id,
+               customer_id=customer.id)
+
+    @staticmethod
+    def _diff(order: Order, mo: MarketplaceOrder) -> list[str]:
+        changes = []
+        if order.remote_status != mo.status:
+            changes.append(f"status {order.remote_status} -> {mo.status}")
+        if mo.address is not None and order.address != mo.address:
+            old = order.address
+            fields = [f for f in ("name", "company", "line1", "line2", "line3", "postal_code", "city", "country", "phone")
+                      if getattr(old, f) != getattr(mo.address, f)]
+            changes.append("address " + ", ".join(fields) + (" added" if not old.line1 else " changed"))
+        if order.delivery_instructions != mo.delivery_instructions:
+            changes.append("delivery instructions " + ("added" if mo.delivery_instructions else "removed"))
+        old_lines = {ln.external_id: (ln.quantity, ln.quantity_shipped) for ln in order.lines}
+        new_lines = {ln.line_id: (ln.quantity, ln.quantity_shipped) for ln in mo.lines}
+        if old_lines != new_lines:
+            changes.append("lines or quantities changed")
+        return changes
+
+    @staticmethod
+    def _copy(order: Order, mo: MarketplaceOrder) -> None:
+        order.marketplace_id, order.marketplace_name = mo.marketplace_id, mo.marketplace_name
+        order.remote_status, order.fulfilled_by, order.service_level = mo.status, mo.fulfilled_by, mo.service_level
+        order.programs = ",".join(mo.programs)
+        order.created_at, order.remote_updated_at = mo.created_at, mo.updated_at
+        order.ship_by, order.deliver_by = mo.ship_by, mo.deliver_by
+        # Amazon hides PII on some statuses: keep what we already know rather than blank it.
+        order.buyer_email = mo.buyer_email or order.buyer_email or ""
+        order.buyer_name = mo.buyer_name or order.buyer_name or ""
+        order.buyer_company = mo.buyer_company or order.buyer_company or ""
+        order.buyer_tax_id = ", ".join(mo.buyer_tax_ids) or order.buyer_tax_id or ""
+        order.purchase_order = mo.purchase_order or order.purchase_order or ""
+        order.delivery_instructions = mo.delivery_instructions
+        if mo.address is not None and (mo.address.line1 or not order.ship_line1):
+            order.set_address(mo.address)
+        if mo.total is not None:
+            order.total_amount, order.currency = mo.total.amount, mo.total.currency
+        order.raw = mo.raw
+        lines = {ln.external_id: ln for ln in order.lines}
+        for pos, ml in enumerate(mo.lines, 1):
+            ln = lines.get(ml.line_id)
+            if ln is None:
+                ln = OrderLine(external_id=ml.line_id, position=pos, quantity=ml.quantity)
+                order.lines.append(ln)
+            ln.position, ln.sku, ln.asin, ln.title = pos, ml.sku, ml.asin, ml.title
+            ln.quantity, ln.quantity_shipped = ml.quantity, ml.quantity_shipped
+            ln.gift_message = ml.gift_message
+            for attr, money in (("unit_price", ml.unit_price), ("total_amount", ml.total),
+                                ("tax_amount", ml.tax), ("shipping_amount", ml.shipping)):
+                if money is not None:
+                    setattr(ln, attr, money.amount)

@@ -1,0 +1,41 @@
+"""Cursors (how far each connector has read) and the remembered state of remote rate limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from caturactl.model.base import Base, UTCDateTime, utcnow
+
+
+class Cursor(Base):
+    """Per connector and marketplace: everything updated before ``watermark`` is stored.
+
+    While a multi-page run is under way, ``page_token`` and ``page_after`` let a crashed run resume
+    at the next page (Amazon's token lives 24 h); they advance in the transaction storing the page.
+    """
+
+    __tablename__ = "cursors"
+    __table_args__ = (UniqueConstraint("connector", "scope", name="uq_cursors_connector_scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector: Mapped[str] = mapped_column(String(40))  # "amazon.orders"
+    scope: Mapped[str] = mapped_column(String(400))  # marketplace ids, comma-separated and sorted
+    watermark: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    page_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    page_token: Mapped[str | None] = mapped_column(Text)
+    page_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RateBudget(Base):
+    """Tokens left in a remote operation's bucket when we last called it, so the next process
+    does not assume a full burst that Amazon has not refilled yet."""
+
+    __tablename__ = "rate_budgets"
+
+    operation: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tokens: Mapped[float]
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,52 @@
+"""The event log: every state change and every notable act, with who, when, from, to and why."""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from caturactl.model.base import Base, UTCDateTime, utcnow
+
+
+class EventKind(str, enum.Enum):
+    STATE_CHANGED = "state_changed"
+    ORDER_UPDATED = "order_updated"  # the channel changed the order (address added, status, ...)
+    CUSTOMER_MATCHED = "customer_matched"
+    CUSTOMER_MERGED = "customer_merged"
+    TICKET_OPENED = "ticket_opened"
+    TICKET_RESOLVED = "ticket_resolved"
+    IMPORT_FAILED = "import_failed"
+
+
+# Who acts: "cli:import amazon", "job:import", "api". Set once by the CLI or the job runner.
+actor: contextvars.ContextVar[str] = contextvars.ContextVar("caturactl_actor", default="api")
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    from_state: Mapped[str] = mapped_column(String(20), default="")
+    to_state: Mapped[str] = mapped_column(String(20), default="")
+    why: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict | None] = mapped_column(JSON)
+
+
+def record(session: Session, kind: EventKind, why: str, *, order_id: int | None = None,
+           customer_id: int | None = None, ticket_id: int | None = None, from_state: str = "",
+           to_state: str = "", data: dict | None = None) -> Event:
+    """Append one event in the caller's transaction (the one way to write an event)."""
+    ev = Event(kind=kind.value, actor=actor.get(), order_id=order_id, customer_id=customer_id,
+               ticket_id=ticket_id, from_state=from_state, to_state=to_state, why=why, data=data)
+    session.add(ev)
+    return ev

@@ -1,0 +1,25 @@
+"""The catalogue: SKUs we know how to ship. An order line with an unknown SKU needs a person."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from caturactl.model.base import Amount, Base
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    asin: Mapped[str] = mapped_column(String(20), default="")
+    weight_g: Mapped[int | None]
+    length_mm: Mapped[int | None]
+    width_mm: Mapped[int | None]
+    height_mm: Mapped[int | None]
+    price: Mapped[Decimal | None] = mapped_column(Amount)
+    active: Mapped[bool] = mapped_column(default=True)

@@ -1,0 +1,38 @@
+"""Tickets: an order (or a failed import) that waits for a person."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from caturactl.model.base import Base, UTCDateTime, utcnow
+from caturactl.model.orders import Order
+
+OPEN, RESOLVED = "open", "resolved"
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    # A ticket for an order that could not even be stored names it by the channel's id.
+    external_ref: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(30))  # triage | import_failed | ...
+    reasons: Mapped[str] = mapped_column(String(300), default="")  # rule codes, comma-separated
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10), default=OPEN, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str] = mapped_column(String(100), default="")
+    resolution: Mapped[str] = mapped_column(String(20), default="")  # released | cancelled | closed
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    order: Mapped[Order | None] = relationship()
+
+    @property
+    def number(self) -> str:
+        return f"T{self.id}"

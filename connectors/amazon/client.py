@@ -1,0 +1,199 @@
+"""Calling SP-API politely: endpoint and LWA wiring for python-amazon-sp-api, a client-side token
+bucket per operation at Amazon's published rate, and bounded exponential backoff.
+
+Amazon refills each operation's bucket at a fixed rate (reference/amazon/README.md §3,
+orders-2026.md §2). We wait for our own bucket before calling, so Amazon rarely has to say 429;
+when it does (or answers 5xx, garbage, or not at all) we back off exponentially, and the backoff
+resets after the next success. Past ``max_retries`` the call raises, and the caller ends its run
+cleanly: the cursor makes the next run resume.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import SimpleNamespace
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import httpx
+from sp_api.auth import AccessTokenClient
+from sp_api.auth.exceptions import AuthorizationError
+from sp_api.base import ApiResponse
+from sp_api.base.exceptions import (SellingApiException, SellingApiForbiddenException,
+                                    SellingApiRequestThrottledException)
+
+from caturactl.config import AmazonConfig
+from caturactl.errors import ConfigError, RemoteError, ThrottledError
+
+# Published default usage plans: operation -> (requests per second, burst).
+RATES: dict[str, tuple[float, int]] = {
+    "searchOrders": (0.0056, 20),  # Orders 2026-01-01
+    "getOrder": (0.5, 30),  # Orders 2026-01-01
+    "confirmShipment": (2.0, 10),  # Orders v0
+}
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+# Latency on the way to Amazon varies; waiting for this much more than one token keeps a slower
+# earlier request from making a faster later one arrive before Amazon's bucket has refilled.
+CUSHION_SECONDS = 0.05
+
+
+class TokenBucket:
+    """Client-side bucket: ``acquire`` sleeps until a call is allowed, then spends a token."""
+
+    def __init__(self, rate: float, burst: int, *, tokens: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.rate, self.burst = rate, burst
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(burst if tokens is None else min(tokens, burst))
+        self._at = clock()
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    @property
+    def tokens(self) -> float:
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._refill()
+            need = min(float(self.burst), 1.0 + CUSHION_SECONDS * self.rate)
+            if self._tokens < need:
+                wait = (need - self._tokens) / self.rate
+                self.waited += wait
+                self._sleep(wait)
+                self._refill()
+            self._tokens -= 1.0
+
+    def drain(self) -> None:
+        """The remote side said its bucket is empty: believe it."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, 0.0)
+
+
+def _lwa_client_class(lwa_url: str) -> type[AccessTokenClient]:
+    parts = urlsplit(lwa_url)
+    # python-amazon-sp-api builds the LWA URL from class attributes (no setting for it).
+    return type("ConfiguredAccessTokenClient", (AccessTokenClient,),
+                {"scheme": f"{parts.scheme}://", "host": parts.netloc, "path": parts.path or "/auth/o2/token"})
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    throttled: int = 0  # 429s received
+    retries: int = 0
+    waited_seconds: float = 0.0
+
+
+class SpApi:
+    """One seller's SP-API access: builds sp_api clients and runs every call through ``call``."""
+
+    def __init__(self, cfg: AmazonConfig, *, sleep: Callable[[float], None] = time.sleep,
+                 budgets: dict[str, tuple[float, datetime]] | None = None):
+        if not cfg.client_id:
+            raise ConfigError("amazon.client_id is empty", where="caturactl.toml: amazon.client_id")
+        if cfg.client_secret is None or cfg.refresh_token is None:
+            raise ConfigError("Amazon credentials missing: set CATURACTL_AMAZON_CLIENT_SECRET and "
+                              "CATURACTL_AMAZON_REFRESH_TOKEN, or amazon.secrets_file", where="amazon")
+        self.cfg = cfg
+        self._sleep = sleep
+        self.stats = CallStats()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._budgets = dict(budgets or {})
+        self._random = random.Random()
+
+    def client(self, api_class: type, marketplace_id: str, **kwargs) -> Any:
+        """An sp_api client of ``api_class`` pointed at the configured endpoint and LWA URL."""
+        target = SimpleNamespace(endpoint=self.cfg.endpoint, marketplace_id=marketplace_id, region="eu-west-1")
+        return api_class(
+            marketplace=target,
+            credentials={"refresh_token": self.cfg.refresh_token.get_secret_value(),
+                         "lwa_app_id": self.cfg.client_id,
+                         "lwa_client_secret": self.cfg.client_secret.get_secret_value()},
+            auth_token_client_class=_lwa_client_class(self.cfg.lwa_url),
+            timeout=self.cfg.timeout_seconds, **kwargs)
+
+    def bucket(self, operation: str) -> TokenBucket:
+        if operation not in self._buckets:
+            rate, burst = RATES[operation]
+            rate *= self.cfg.rate_scale
+            tokens = None
+            if operation in self._budgets:  # what the last process left, refilled since then
+                left, at = self._budgets[operation]
+                tokens = left + max(0.0, (datetime.now(timezone.utc) - at).total_seconds()) * rate
+            self._buckets[operation] = TokenBucket(rate, burst, tokens=tokens, sleep=self._sleep)
+        return self._buckets[operation]
+
+    def budgets(self) -> dict[str, tuple[float, datetime]]:
+        """Tokens left per operation now, to be remembered for the next process."""
+        now = datetime.now(timezone.utc)
+        return {op: (b.tokens, now) for op, b in self._buckets.items()}
+
+    def login(self, client: Any) -> None:
+        """Fetch the LWA access token now, so it does not delay the first rate-limited call."""
+        try:
+            client.auth  # noqa: B018 - the property performs (and caches) the token exchange
+        except AuthorizationError as exc:
+            raise ConfigError(f"Login with Amazon refused the credentials: {exc.error_code} "
+                              f"({exc.error_msg})", where="amazon credentials") from None
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach Login with Amazon at {self.cfg.lwa_url}: {exc}") from None
+
+    def call(self, operation: str, fn: Callable[[], ApiResponse], check: Callable[[ApiResponse], Any],
+             what: str) -> Any:
+        """Run ``fn`` under the operation's rate limit with retries; ``check`` validates and
+        converts the answer (raising ValueError for a malformed one). Raises RemoteError,
+        ThrottledError or ConfigError."""
+        bucket = self.bucket(operation)
+        failures = 0
+        while True:
+            bucket.acquire()
+            self.stats.calls += 1
+            try:
+                return check(fn())
+            except SellingApiRequestThrottledException:
+                self.stats.throttled += 1
+                bucket.drain()
+                problem, throttled = "throttled (429 QuotaExceeded)", True
+            except SellingApiForbiddenException as exc:
+                raise RemoteError(f"Amazon refused access to {what}: {_describe(exc)}") from None
+            except SellingApiException as exc:
+                if exc.code not in RETRYABLE_STATUS:
+                    raise RemoteError(f"Amazon rejected {what}: HTTP {exc.code} {_describe(exc)}") from None
+                problem, throttled = f"HTTP {exc.code} {_describe(exc)}", False
+            except AuthorizationError as exc:
+                raise ConfigError(f"Login with Amazon refused the credentials: {exc.error_code} "
+                                  f"({exc.error_msg})", where="amazon credentials") from None
+            except httpx.HTTPError as exc:
+                problem, throttled = f"{type(exc).__name__}: {exc}", False
+            except ValueError as exc:
+                problem, throttled = f"malformed answer: {exc}", False
+            failures += 1
+            if failures > self.cfg.max_retries:
+                cls = ThrottledError if throttled else RemoteError
+                raise cls(f"{what} failed {failures} times in a row, last: {problem}; "
+                          "nothing is lost, run again later")
+            self.stats.retries += 1
+            delay = min(self.cfg.backoff_max_seconds, self.cfg.backoff_seconds * 2 ** (failures - 1))
+            delay *= 0.5 + self._random.random() / 2  # jitter, so parallel runners do not march in step
+            self.stats.waited_seconds += delay
+            self._sleep(delay)
+
+
+def _describe(exc: SellingApiException) -> str:
+    err = exc.error[0] if isinstance(exc.error, list) and exc.error else {}
+    if isinstance(err, dict):
+        return " ".join(x for x in (err.get("code", ""), err.get("message", ""), err.get("details", "")) if x)
+    return str(exc.message or exc.error)
