@@ -100,8 +100,7 @@ class Importer:
         else:
             after = since or cursor.watermark or now - timedelta(days=self.cfg.amazon.first_import_days)
             query = OrderQuery(after, marketplace_ids)
-            cursor.page_started_at = now
-        self.s.rollback() if dry_run else self.s.commit()
+            cursor.page_started_at = now  # stored with the first page, so a failed start changes nothing
         self.known_skus = frozenset(self.s.scalars(select(Product.sku).where(Product.active)))
         try:
             for page in self.mp.changed_orders(query):
@@ -137,7 +136,7 @@ class Importer:
         if c is None:
             c = Cursor(connector=self.connector, scope=scope)
             self.s.add(c)
-            self.s.flush([c])
+            self.s.flush()
         return c
 
     def _remember_budgets(self) -> None:
@@ -191,7 +190,7 @@ class Importer:
                 t = Ticket(order_id=order.id if order else None, external_ref=b.external_id, kind="import_failed",
                            reasons="import_failed", text=text, created_by="import")
                 self.s.add(t)
-                self.s.flush([t])
+                self.s.flush()
                 record(self.s, EventKind.TICKET_OPENED, text, order_id=t.order_id, ticket_id=t.id)
 
     def _store_order(self, mo: MarketplaceOrder, order: Order | None, matcher: Matcher) -> Order:

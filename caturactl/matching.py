@@ -110,7 +110,7 @@ class Matcher:
             customer = Customer(name=name or (address.name if address else ""),
                                 company=company or (address.company if address else ""))
             self.session.add(customer)
-            self.session.flush([customer])
+            self.session.flush()
         else:
             customer = self.session.get(Customer, canonical(self.session, m.customer_id))
         if email and email not in self._emails:

@@ -83,7 +83,7 @@ def hold(session: Session, order: Order, reasons: list[Hold], why_prefix: str = 
     session.add(ticket)
     order.hold_reason = _short("; ".join(h.text for h in reasons), 300)
     transition(session, order, OrderState.ON_HOLD, why_prefix + "needs a person: " + order.hold_reason)
-    session.flush([ticket])
+    session.flush()
     record(session, EventKind.TICKET_OPENED, text, order_id=order.id, customer_id=order.customer_id,
            ticket_id=ticket.id, data={"reasons": codes.split(",")})
     return ticket

@@ -460,10 +460,12 @@ def test_fault_duplicate_page(standin):
     p1 = c.search_orders(**kw)                        # first page: fault waits for a page request
     p2 = c.search_orders(paginationToken=p1.next_token, **kw)
     p3 = c.search_orders(paginationToken=p2.next_token, **kw)
+    p4 = c.search_orders(paginationToken=p3.next_token, **kw)
     ids = lambda p: [o["orderId"] for o in p.payload["orders"]]  # noqa: E731
     assert ids(p1) == clean[0]
-    assert ids(p2) == clean[0]                        # the same orders again
-    assert ids(p3) == clean[2] and p3.next_token is None
+    assert ids(p2) == clean[0]                        # the same orders again ...
+    assert ids(p3) == clean[1]                        # ... and none missed
+    assert ids(p4) == clean[2] and p4.next_token is None
     assert standin.stats()["faults"] == 1
 
 

@@ -48,8 +48,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
     Run 'caturactl init' in an empty folder to start, then 'caturactl db upgrade'.
     """
-    from caturactl.model.events import actor
-    actor.set("cli:" + " ".join(a for a in sys.argv[1:3] if not a.startswith("-")))
     ctx.obj = Context(config_path)
     ctx.call_on_close(lambda: ctx.obj._app and ctx.obj._app.dispose())
 
@@ -69,11 +67,29 @@ def fail(exc: CaturactlError) -> int:
     return exc.exit_code
 
 
+def _command_words(args: list[str]) -> list[str]:
+    """'import amazon' out of '--config x import amazon --since ...', for the event log."""
+    words, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--config":
+            skip = True
+        elif not a.startswith("-"):
+            words.append(a)
+            if len(words) == 2:
+                break
+    return words
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: no traceback reaches a user unless CATURACTL_DEBUG is set."""
+    from caturactl.model.events import actor
+    actor.set("cli:" + " ".join(_command_words(sys.argv[1:] if argv is None else argv)))
     try:
-        cli.main(args=argv, prog_name="caturactl", standalone_mode=False)
-        return 0
+        # Without standalone mode click hands back an Exit's code instead of raising it.
+        rv = cli.main(args=argv, prog_name="caturactl", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

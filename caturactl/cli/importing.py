@@ -70,6 +70,8 @@ def import_amazon(obj, since: str | None, dry_run: bool, as_json: bool) -> None:
         if result.failed:
             console.print("  each failed order has a ticket: caturactl tickets list", highlight=False)
     if result.exit_code:
+        err_console.print(f"caturactl: import amazon stopped early: {result.stopped_by}", highlight=False,
+                          markup=False)
         raise click.exceptions.Exit(result.exit_code)
 
 

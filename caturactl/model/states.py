@@ -52,6 +52,6 @@ def transition(session: Session, order: Order, to: OrderState, why: str, **event
         raise StateError(f"order {order.external_id}: cannot go from {src.value if src else 'new'} to {to.value}")
     order._state = to.value
     if order.id is None:
-        session.flush([order])
+        session.flush()
     record(session, EventKind.STATE_CHANGED, why, order_id=order.id, customer_id=order.customer_id,
            from_state=src.value if src else "", to_state=to.value, data=event_data or None)

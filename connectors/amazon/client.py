@@ -146,8 +146,7 @@ class SpApi:
         try:
             client.auth  # noqa: B018 - the property performs (and caches) the token exchange
         except AuthorizationError as exc:
-            raise ConfigError(f"Login with Amazon refused the credentials: {exc.error_code} "
-                              f"({exc.error_msg})", where="amazon credentials") from None
+            raise _refused(exc) from None
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot reach Login with Amazon at {self.cfg.lwa_url}: {exc}") from None
 
@@ -174,8 +173,7 @@ class SpApi:
                     raise RemoteError(f"Amazon rejected {what}: HTTP {exc.code} {_describe(exc)}") from None
                 problem, throttled = f"HTTP {exc.code} {_describe(exc)}", False
             except AuthorizationError as exc:
-                raise ConfigError(f"Login with Amazon refused the credentials: {exc.error_code} "
-                                  f"({exc.error_msg})", where="amazon credentials") from None
+                raise _refused(exc) from None
             except httpx.HTTPError as exc:
                 problem, throttled = f"{type(exc).__name__}: {exc}", False
             except ValueError as exc:
@@ -190,6 +188,13 @@ class SpApi:
             delay *= 0.5 + self._random.random() / 2  # jitter, so parallel runners do not march in step
             self.stats.waited_seconds += delay
             self._sleep(delay)
+
+
+def _refused(exc: AuthorizationError) -> ConfigError:
+    # The library's exception keeps the description in .message (its docstring says error_msg).
+    detail = getattr(exc, "message", "") or ""
+    return ConfigError(f"Login with Amazon refused the credentials: {exc.error_code}"
+                       + (f" ({detail})" if detail else ""), where="amazon credentials")
 
 
 def _describe(exc: SellingApiException) -> str:

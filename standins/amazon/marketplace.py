@@ -288,6 +288,7 @@ class Event:
     break_field: str | None = None
     break_value: Any = "abc"
     package: dict[str, Any] | None = None
+    instruction: str | None = None  # a delivery instruction the buyer adds later
 
 
 @dataclass
@@ -324,6 +325,7 @@ class OrderState:
     address: dict[str, Any] | None = None
     breaks: list[tuple[str, Any]] = field(default_factory=list)
     packages: list[dict[str, Any]] = field(default_factory=list)
+    instruction: str | None = None
 
 
 # --------------------------------------------------------------------------- generator
@@ -663,8 +665,9 @@ def render(state: OrderState, included: frozenset[str] | set[str]) -> dict[str, 
         if not merchant:
             addr.pop("phone", None)
         rec: dict[str, Any] = {"deliveryAddress": addr}
-        if o.instruction:
-            rec["deliveryPreference"] = {"addressInstruction": o.instruction}
+        instruction = state.instruction or o.instruction
+        if instruction:
+            rec["deliveryPreference"] = {"addressInstruction": instruction}
         d["recipient"] = rec
     rate = MARKETPLACES[o.country][3]
     if "PROCEEDS" in included:
@@ -838,6 +841,8 @@ class Marketplace:
                 st.breaks.append((ev.break_field, ev.break_value))
             if ev.package:
                 st.packages.append(ev.package)
+            if ev.instruction:
+                st.instruction = ev.instruction
         return st
 
     def snapshot(self) -> Snapshot:
@@ -857,7 +862,8 @@ class Marketplace:
     def change_order(self, order_id: str, *, status: str | None = None, address: dict[str, Any] | None = None,
                      break_field: str | None = None, break_value: Any = "abc",
                      cancelled_by: str | None = None, cancel_reason: str | None = None,
-                     package: dict[str, Any] | None = None, at: dt.datetime | None = None) -> dict[str, Any]:
+                     package: dict[str, Any] | None = None, instruction: str | None = None,
+                     at: dt.datetime | None = None) -> dict[str, Any]:
         """Record a change at the simulated now (or ``at``); bumps lastUpdatedTime. Returns the new state."""
         with self._lock:
             order = self._by_id.get(order_id)
@@ -867,7 +873,7 @@ class Marketplace:
                 raise ValueError(f"unknown status {status!r}")
             when = at or self._now
             ev = Event(at=when, status=status, address=dict(address) if address else None,
-                       break_field=break_field, break_value=break_value)
+                       break_field=break_field, break_value=break_value, instruction=instruction)
             if status == "CANCELLED":
                 ev.cancelled_by = cancelled_by or "BUYER"
                 ev.buyer_requested = ev.cancelled_by == "BUYER"

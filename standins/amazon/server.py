@@ -564,12 +564,17 @@ class _Handler(BaseHTTPRequestHandler):
         page = scan(after_k, size + 1)
         has_more = len(page) > size
         page = page[:size]
-        shown = page
+        body: dict[str, Any]
         if fault is not None and after_k is not None:
-            # duplicate_page: serve the previous page again, keep the right next token
+            # duplicate_page: serve the previous page again, and hand back the token just received,
+            # so the client asks for this page next and sees the previous one twice, missing none.
             shown = scan(_key(prev_key), 0, stop_key=after_k)
+            body = {"orders": [snap.rendered(s, included) for _, s in shown],
+                    "pagination": {"nextToken": token}}
+            body["createdBefore" if by_created else "lastUpdatedBefore"] = _iso(before)
+            return _Response(200, body)
 
-        body: dict[str, Any] = {"orders": [snap.rendered(s, included) for _, s in shown]}
+        body = {"orders": [snap.rendered(s, included) for _, s in page]}
         if has_more:
             last_key = page[-1][0]
             body["pagination"] = {"nextToken": _encode_page_token({

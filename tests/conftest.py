@@ -1,0 +1,145 @@
+"""Fixtures: the database under test (SQLite, or a real PostgreSQL when CATURACTL_TEST_DB=postgres),
+the SP-API stand-in on loopback, and a workspace driving the real CLI."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.pg import PostgresServer
+
+DB_KIND = os.environ.get("CATURACTL_TEST_DB", "sqlite")
+IN_CI = bool(os.environ.get("CI"))
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    # python-amazon-sp-api lets this variable override the marketplace we pass (and reach the real
+    # Amazon); our own variables must not leak in from the developer's shell.
+    for name in list(os.environ):
+        if name == "SP_API_DEFAULT_MARKETPLACE" or (name.startswith("CATURACTL_") and name not in
+                                                    ("CATURACTL_TEST_DB", "CATURACTL_PG_BIN")):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer()
+    if not server.available:
+        if IN_CI:
+            pytest.fail("PostgreSQL (initdb/pg_ctl) is not installed: CI must test on a real PostgreSQL")
+        pytest.skip("PostgreSQL is not installed here (CI installs it)")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(request, tmp_path):
+    """A fresh, empty database of the kind under test, dropped afterwards."""
+    if DB_KIND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'caturactl.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.url(name)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def standin():
+    from standins.amazon import AmazonStandin
+    s = AmazonStandin(orders=250, seed=11, day="2026-11-24", rate_scale=500.0).start()
+    yield s
+    s.stop()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Workspace:
+    """A merchant's folder: caturactl.toml + database, pointed at the stand-in."""
+
+    def __init__(self, path: Path, database_url: str, standin, capsys, monkeypatch):
+        self.path, self.database_url, self.standin = path, database_url, standin
+        self._capsys, self._mp = capsys, monkeypatch
+        self.config = path / "caturactl.toml"
+        self.write_config()
+        monkeypatch.setenv("CATURACTL_AMAZON_CLIENT_SECRET", "standin-secret")
+        monkeypatch.setenv("CATURACTL_AMAZON_REFRESH_TOKEN", "standin-refresh")
+        monkeypatch.chdir(path)
+
+    def write_config(self, amazon_extra: str = "", extra: str = "", rate_scale: float | None = None) -> None:
+        s = self.standin
+        rate = rate_scale if rate_scale is not None else (s.rate_scale if s else 1.0)
+        self.config.write_text(textwrap.dedent(f"""\
+            [company]
+            name = "Test Handel GmbH"
+            [database]
+            url = "{self.database_url}"
+            [amazon]
+            endpoint = "{s.url if s else 'http://127.0.0.1:9'}"
+            lwa_url = "{s.lwa_url if s else 'http://127.0.0.1:9/auth/o2/token'}"
+            client_id = "standin-client"
+            marketplaces = ["DE", "FR", "IT", "ES"]
+            first_import_days = 3
+            rate_scale = {rate}
+            max_retries = 4
+            backoff_seconds = 0.01
+            backoff_max_seconds = 0.05
+            timeout_seconds = 5
+            {amazon_extra}
+            {extra}
+            """), encoding="utf-8")
+
+    def run(self, *args: str) -> Result:
+        from caturactl.cli import main
+        self._capsys.readouterr()
+        code = main(list(args))
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def ok(self, *args: str) -> str:
+        r = self.run(*args)
+        assert r.code == 0, f"caturactl {' '.join(args)} exited {r.code}: {r.err}{r.out}"
+        return r.out
+
+    def app(self):
+        from caturactl.app import App
+        from caturactl.config import load
+        return App(load(self.config))
+
+    def load_catalogue(self) -> None:
+        (self.path / "products.csv").write_text(self.standin.catalogue_csv(), encoding="utf-8")
+        self.ok("products", "import", "products.csv")
+
+
+@pytest.fixture
+def workspace(tmp_path, database_url, standin, capsys, monkeypatch):
+    ws = Workspace(tmp_path, database_url, standin, capsys, monkeypatch)
+    ws.ok("db", "upgrade")
+    return ws
+
+
+@pytest.fixture
+def bare_workspace(tmp_path, database_url, capsys, monkeypatch):
+    """A workspace with no stand-in (for commands that need no Amazon)."""
+    ws = Workspace(tmp_path, database_url, None, capsys, monkeypatch)
+    ws.ok("db", "upgrade")
+    return ws
