@@ -224,12 +224,31 @@ def bound_per_hour(orders: int) -> tuple[float, float]:
     return (orders / min_seconds * 3600 if min_seconds > 0 else math.inf), min_seconds
 
 
+def settle_clock(standin: AmazonStandin) -> None:
+    """Move the stand-in's clock on until no order changed in the last 2 minutes.
+
+    searchOrders only returns orders last updated at least 2 minutes before the request (Amazon's
+    rule, kept by the stand-in); an order changed later is not lost, it comes with the next import.
+    So that ``orders_lost`` only counts real losses, the clock is advanced past such changes."""
+    for _ in range(20):
+        now = standin.now()
+        latest = max((dt.datetime.fromisoformat(o["lastUpdatedTime"].replace("Z", "+00:00"))
+                      for o in standin.visible_orders()), default=None)
+        if latest is None or latest < now - dt.timedelta(minutes=2):
+            return
+        note(f"an order changed at {latest.isoformat()}, within 2 minutes of the stand-in's clock; "
+             "advancing it 3 minutes")
+        standin.advance(dt.timedelta(minutes=3))
+
+
 def run_limited(args, workdir: Path, day: dt.date) -> None:
     speed = args.speed
     note(f"run 1: {args.orders} orders (seed {SEED}, day {day}), searchOrders at "
          f"{RATES['searchOrders'][0]}/s x {speed:g}, burst {RATES['searchOrders'][1]}")
     standin = AmazonStandin(orders=args.orders, seed=SEED, day=day, rate_scale=speed,
-                            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN).start()
+                            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN)
+    settle_clock(standin)
+    standin.start()
     try:
         with fresh_database(args.db, workdir) as url:
             app = prepare(workdir, standin, url, speed, "limited")
@@ -282,7 +301,9 @@ def run_limited(args, workdir: Path, day: dt.date) -> None:
 def run_unlimited(args, workdir: Path, day: dt.date) -> None:
     note(f"run 2: {args.orders} orders, rate scale {UNLIMITED_SPEED:g} (no effective limit)")
     standin = AmazonStandin(orders=args.orders, seed=SEED, day=day, rate_scale=UNLIMITED_SPEED,
-                            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN).start()
+                            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN)
+    settle_clock(standin)
+    standin.start()
     try:
         with fresh_database(args.db, workdir) as url:
             app = prepare(workdir, standin, url, UNLIMITED_SPEED, "unlimited")

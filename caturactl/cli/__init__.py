@@ -85,7 +85,14 @@ def _command_words(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: no traceback reaches a user unless CATURACTL_DEBUG is set."""
     from caturactl.model.events import actor
-    actor.set("cli:" + " ".join(_command_words(sys.argv[1:] if argv is None else argv)))
+    token = actor.set("cli:" + " ".join(_command_words(sys.argv[1:] if argv is None else argv)))
+    try:
+        return _main(argv)
+    finally:
+        actor.reset(token)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         # Without standalone mode click hands back an Exit's code instead of raising it.
         rv = cli.main(args=argv, prog_name="caturactl", standalone_mode=False)

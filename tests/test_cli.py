@@ -1,0 +1,133 @@
+"""The command line as a user meets it: set-up, listings for scripts, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+from sqlalchemy import func, select
+
+from caturactl.model import Order, Product
+
+ORDER_KEYS = ["number", "date", "channel", "customer", "state", "hold_reason", "total"]
+
+
+def test_init_then_upgrade_on_a_fresh_folder(tmp_path, database_url, monkeypatch, capsys):
+    from caturactl.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "--database-url", database_url]) == 0
+    out = capsys.readouterr().out
+    assert "wrote" in out and "database ready (schema 0001)" in out
+    assert (tmp_path / "caturactl.toml").exists() and (tmp_path / "jobs.toml").exists()
+    assert main(["init"]) == 0 and "kept existing" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0 and "already at 0001" in capsys.readouterr().out
+    assert main(["orders", "list", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
+
+
+def test_the_console_script_runs_and_maps_errors_to_exit_codes(tmp_path):
+    from pathlib import Path
+    exe = str(Path(sys.executable).parent / "caturactl")
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "caturactl" in r.stdout
+    r = subprocess.run([exe, "orders", "list"], capture_output=True, text=True, cwd=tmp_path,
+                       env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 78 and "no configuration file" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([exe, "orders", "frobnicate"], capture_output=True, text=True)
+    assert r.returncode == 2 and "No such command" in r.stderr
+
+
+def test_orders_list_json_and_csv_have_the_table_columns(workspace, standin):
+    workspace.load_catalogue()
+    assert workspace.run("import", "amazon").code == 0
+    rows = json.loads(workspace.ok("orders", "list", "--json"))
+    assert len(rows) == len(standin.visible_orders())
+    assert all(list(r) == ORDER_KEYS for r in rows)
+    held = json.loads(workspace.ok("orders", "list", "--state", "on_hold", "--json"))
+    assert held and all(r["state"] == "on_hold" and r["hold_reason"] for r in held)
+    assert json.loads(workspace.ok("orders", "list", "--format", "json", "--limit", "3")) == rows[:3]
+    reader = list(csv.reader(io.StringIO(workspace.ok("orders", "list", "--format", "csv"))))
+    assert reader[0] == ORDER_KEYS and len(reader) == len(rows) + 1
+    one = rows[5]
+    assert [r["number"] for r in json.loads(workspace.ok("orders", "list", "--search", one["number"], "--json"))] \
+        == [one["number"]]
+    table = workspace.ok("orders", "list", "--limit", "5")
+    assert "Order" in table and "Hold reason" in table
+    month = json.loads(workspace.ok("orders", "list", "--month", "2026-11", "--json"))
+    assert len(month) == len(rows)
+    assert json.loads(workspace.ok("orders", "list", "--month", "2026-10", "--json")) == []
+    name = rows[0]["customer"].rsplit(" (", 1)[0]
+    assert rows[0]["number"] in [r["number"] for r in json.loads(
+        workspace.ok("orders", "list", "--customer", name, "--json"))]
+
+
+def test_order_show_tells_the_whole_story(workspace, standin):
+    workspace.load_catalogue()
+    assert workspace.run("import", "amazon").code == 0
+    number = json.loads(workspace.ok("orders", "list", "--state", "on_hold", "--json"))[0]["number"]
+    shown = json.loads(workspace.ok("orders", "show", number, "--json"))
+    assert shown["lines"] and shown["tickets"][0]["status"] == "open"
+    kinds = [e["kind"] for e in shown["events"]]
+    assert kinds[0] == "state_changed" and "ticket_opened" in kinds and "customer_matched" in kinds
+    assert all(e["actor"] == "cli:import amazon" for e in shown["events"])
+    text = workspace.ok("orders", "show", number)
+    assert "History" in text and number in text
+    r = workspace.run("orders", "show", "999-0000000-0000000")
+    assert r.code == 66 and "no order" in r.err
+
+
+def test_csv_output_is_guarded_against_formulas(bare_workspace):
+    path = bare_workspace.path / "products.csv"
+    path.write_text("sku,title\nSKU-1,=HYPERLINK(\"http://x\")\nSKU-2,+49 Gartenschlauch\n", encoding="utf-8")
+    bare_workspace.ok("products", "import", "products.csv")
+    out = bare_workspace.ok("products", "list", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0]["title"] == "'=HYPERLINK(\"http://x\")" and rows[1]["title"] == "'+49 Gartenschlauch"
+
+
+def test_a_products_file_with_one_bad_line_changes_nothing(bare_workspace):
+    path = bare_workspace.path / "products.csv"
+    path.write_text("sku,title,weight_g\nA,Schere,120\nB,Hacke,zwölf\nC,Rechen,900\n", encoding="utf-8")
+    r = bare_workspace.run("products", "import", "products.csv")
+    assert r.code == 65 and "products.csv:3:weight_g: not a whole number: 'zwölf'" in r.err
+    with bare_workspace.app().session() as s:
+        assert s.scalar(select(func.count()).select_from(Product)) == 0
+
+
+def test_a_bad_database_url_is_one_line(bare_workspace, monkeypatch):
+    monkeypatch.setenv("CATURACTL_DATABASE_URL", "nosuchdb://x/y")
+    r = bare_workspace.run("orders", "list")
+    assert r.code == 78 and "database.url" in r.err and "Traceback" not in r.err
+    monkeypatch.setenv("CATURACTL_DATABASE_URL", "postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
+    r = bare_workspace.run("orders", "list")
+    assert r.code == 69 and "cannot open the database" in r.err and "pw" not in r.err
+
+
+def test_an_unmigrated_database_says_run_db_upgrade(tmp_path, monkeypatch, capsys):
+    from caturactl.cli import main
+    (tmp_path / "caturactl.toml").write_text('[database]\nurl = "sqlite:///fresh.db"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["orders", "list"]) == 78
+    assert "run 'caturactl db upgrade'" in capsys.readouterr().err
+
+
+def test_an_unreadable_config_is_one_line(tmp_path, monkeypatch, capsys):
+    from caturactl.cli import main
+    (tmp_path / "caturactl.toml").write_text('[amazon]\nmarketplaces = ["DE", "ZZ"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["orders", "list"]) == 78
+    err = capsys.readouterr().err
+    assert "caturactl.toml: amazon.marketplaces" in err and "unknown Amazon marketplace 'ZZ'" in err
+
+
+def test_dry_run_resolution_changes_nothing(workspace, standin):
+    workspace.load_catalogue()
+    assert workspace.run("import", "amazon").code == 0
+    t = json.loads(workspace.ok("tickets", "list", "--json"))[0]
+    out = workspace.ok("tickets", "resolve", t["ticket"], "--release", "--note", "x", "--dry-run")
+    assert out.startswith("DRY RUN")
+    assert json.loads(workspace.ok("tickets", "list", "--json"))[0]["status"] == "open"
+    with workspace.app().session() as s:
+        assert s.scalar(select(func.count()).select_from(Order).where(Order._state == "on_hold")) > 0

@@ -1,0 +1,75 @@
+"""The transition table is the only way a state changes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from caturactl.errors import StateError
+from caturactl.model import Base, Event, Order
+from caturactl.model.base import make_engine, make_sessionmaker
+from caturactl.model.states import TERMINAL, TRANSITIONS, OrderState, transition
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def session():
+    engine = make_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    s = make_sessionmaker(engine)()
+    yield s
+    s.close()
+
+
+def _order() -> Order:
+    t = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    return Order(channel="amazon", external_id="302-1", created_at=t, remote_updated_at=t)
+
+
+def test_every_move_appends_an_event_with_from_to_and_why(session):
+    o = _order()
+    session.add(o)
+    transition(session, o, OrderState.IMPORTED, "imported")
+    transition(session, o, OrderState.ON_HOLD, "gift message")
+    transition(session, o, OrderState.RELEASED, "checked")
+    session.commit()
+    rows = session.execute(select(Event.from_state, Event.to_state, Event.why, Event.actor).order_by(Event.id)).all()
+    assert rows == [("", "imported", "imported", "api"), ("imported", "on_hold", "gift message", "api"),
+                    ("on_hold", "released", "checked", "api")]
+
+
+def test_a_disallowed_move_raises_and_changes_nothing(session):
+    o = _order()
+    session.add(o)
+    transition(session, o, OrderState.IMPORTED, "imported")
+    transition(session, o, OrderState.CANCELLED, "cancelled at Amazon")
+    with pytest.raises(StateError, match="cannot go from cancelled to released"):
+        transition(session, o, OrderState.RELEASED, "oops")
+    assert o.state == "cancelled"
+
+
+def test_terminal_states_have_no_way_out_and_every_state_is_reachable():
+    assert TERMINAL == {OrderState.SHIPPED, OrderState.CANCELLED}
+    reachable = set().union(*TRANSITIONS.values())
+    assert reachable == set(OrderState)
+
+
+def test_nothing_but_states_py_writes_an_order_state():
+    writers = []
+    for path in list((ROOT / "caturactl").rglob("*.py")) + list((ROOT / "connectors").rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"\._state\s*=[^=]", line) or re.search(r"\bstate\s*=\s*['\"]", line) and "Order(" in line:
+                writers.append(f"{path.relative_to(ROOT)}:{n}")
+    assert writers == ["caturactl/model/states.py:54"] or (len(writers) == 1 and writers[0].startswith(
+        "caturactl/model/states.py")), writers
+
+
+def test_state_is_read_only_on_the_model():
+    o = _order()
+    with pytest.raises(AttributeError):
+        o.state = "released"
