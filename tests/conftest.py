@@ -1,4 +1,4 @@
-"""Fixtures: the database under test (SQLite, or a real PostgreSQL when CATURACTL_TEST_DB=postgres),
+"""Fixtures: the database under test (SQLite, or a real PostgreSQL when TEST_DB=postgres),
 the SP-API stand-in on loopback, and a workspace driving the real CLI."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from tests.pg import PostgresServer
 
-DB_KIND = os.environ.get("CATURACTL_TEST_DB", "sqlite")
+DB_KIND = os.environ.get("TEST_DB", "sqlite")
 IN_CI = bool(os.environ.get("CI"))
 _counter = itertools.count()
 
@@ -25,7 +25,7 @@ def _clean_environment(monkeypatch):
     # Amazon); our own variables must not leak in from the developer's shell.
     for name in list(os.environ):
         if name == "SP_API_DEFAULT_MARKETPLACE" or (name.startswith("CATURACTL_") and name not in
-                                                    ("CATURACTL_TEST_DB", "CATURACTL_PG_BIN")):
+                                                    ("TEST_DB", "TEST_PG_BIN")):
             monkeypatch.delenv(name, raising=False)
 
 

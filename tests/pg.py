@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _bin_dir() -> Path | None:
-    env = os.environ.get("CATURACTL_PG_BIN")
+    env = os.environ.get("TEST_PG_BIN")
     if env:
         return Path(env)
     for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
