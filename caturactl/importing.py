@@ -10,19 +10,19 @@ refusing ends the run cleanly with what was stored.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from caturactl.config import Config
 from caturactl.errors import CaturactlError, InputError
 from caturactl.matching import Matcher
 from caturactl.model import Cursor, Order, OrderLine, Product, RateBudget, Ticket
-from caturactl.model.events import EventKind, record
+from caturactl.model.events import EventKind, actor, record
 from caturactl.model.states import TERMINAL, OrderState, transition
 from caturactl.model.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
@@ -157,19 +157,38 @@ class Importer:
         r.fetched += len(orders) + len(broken)
         ids = [o.external_id for o in orders] + [b.external_id for b in broken]
         existing = {o.external_id: o for o in self.s.scalars(
-            select(Order).where(Order.channel == "amazon", Order.external_id.in_(ids)))}
+            select(Order).where(Order.channel == "amazon", Order.external_id.in_(ids))
+            .options(selectinload(Order.lines), selectinload(Order.customer)))}
+        # Fast path: the whole page in one savepoint and one flush. Should any order fail, undo
+        # the page and store it again with a savepoint per order, so only that order is skipped.
+        before = replace(r, failures=list(r.failures))
+        try:
+            with self.s.begin_nested():
+                matcher = self._matcher(orders)
+                stored = dict(existing)
+                for mo in orders:
+                    stored[mo.external_id] = self._store_order(mo, stored.get(mo.external_id), matcher)
+                self.s.flush()
+        except (_OrderFailed, InputError, ValueError, IntegrityError):
+            r.__dict__.update(before.__dict__)  # in place: run() holds this object
+            self._store_one_by_one(orders, existing)
+        for b in broken:
+            self._fail(b, existing.get(b.external_id))
+
+    def _store_one_by_one(self, orders: tuple[MarketplaceOrder, ...], existing: dict[str, Order]) -> None:
         matcher = self._matcher(orders)
+        r = self.result
         for mo in orders:
+            before = replace(r, failures=list(r.failures))
             try:
                 with self.s.begin_nested():
                     existing[mo.external_id] = self._store_order(mo, existing.get(mo.external_id), matcher)
             except (_OrderFailed, InputError, ValueError, IntegrityError) as exc:
+                r.__dict__.update(before.__dict__)  # the order's counts went with its savepoint
                 where, reason = (exc.args[0], exc.args[1]) if isinstance(exc, _OrderFailed) else ("order", str(exc))
                 self._fail(BrokenOrder(mo.external_id, where, reason, mo.raw), existing.get(mo.external_id))
                 # The savepoint is gone; rows it made must not be found in the matcher's cache.
                 matcher = self._matcher(orders)
-        for b in broken:
-            self._fail(b, existing.get(b.external_id))
 
     def _matcher(self, orders: tuple[MarketplaceOrder, ...]) -> Matcher:
         matcher = Matcher(self.s, self.cfg.matching)
@@ -182,16 +201,15 @@ class Importer:
         r.failures.append(f"{b.external_id}: {b.where}: {b.reason}")
         with self.s.begin_nested():
             text = f"order {b.external_id} could not be imported: {b.where}: {b.reason}"
-            record(self.s, EventKind.IMPORT_FAILED, text, order_id=order.id if order else None,
+            record(self.s, EventKind.IMPORT_FAILED, text, order=order,
                    data={"external_id": b.external_id, "where": b.where, "reason": b.reason})
             already = self.s.scalar(select(Ticket.id).where(Ticket.external_ref == b.external_id,
                                                             Ticket.kind == "import_failed", Ticket.status == OPEN))
             if not already:
-                t = Ticket(order_id=order.id if order else None, external_ref=b.external_id, kind="import_failed",
-                           reasons="import_failed", text=text, created_by="import")
+                t = Ticket(order=order, external_ref=b.external_id, kind="import_failed",
+                           reasons="import_failed", text=text, created_by=actor.get())
                 self.s.add(t)
-                self.s.flush()
-                record(self.s, EventKind.TICKET_OPENED, text, order_id=t.order_id, ticket_id=t.id)
+                record(self.s, EventKind.TICKET_OPENED, text, order=order, ticket=t)
 
     def _store_order(self, mo: MarketplaceOrder, order: Order | None, matcher: Matcher) -> Order:
         r = self.result
@@ -211,7 +229,7 @@ class Importer:
         self._copy(order, mo)
         r.updated += 1
         record(self.s, EventKind.ORDER_UPDATED, "changed at Amazon: " + ("; ".join(changes) or "no relevant field"),
-               order_id=order.id, customer_id=order.customer_id, data={"changes": changes})
+               order=order, customer=order.customer, data={"changes": changes})
         self._settle(order, mo, matcher, changed=changes)
         return order
 
@@ -261,15 +279,14 @@ class Importer:
                 r.held += 1
 
     def _match(self, order: Order, mo: MarketplaceOrder, matcher: Matcher) -> None:
-        if order.customer_id is not None:
+        if order.customer is not None:
             return
         customer, reason = matcher.match(mo.buyer_email, mo.buyer_name, mo.buyer_company, mo.address)
         if customer is None:
             order.match_reason = reason
             return
-        order.customer_id, order.match_reason = customer.id, reason
-        record(self.s, EventKind.CUSTOMER_MATCHED, f"{customer.number}: {reason}", order_id=order.id,
-               customer_id=customer.id)
+        order.customer, order.match_reason = customer, reason
+        record(self.s, EventKind.CUSTOMER_MATCHED, reason, order=order, customer=customer)
 
     @staticmethod
     def _diff(order: Order, mo: MarketplaceOrder) -> list[str]:

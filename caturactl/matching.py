@@ -58,50 +58,75 @@ def decide(email: str, email_owner: int | None, name: str, address: Address | No
     return Match(None, "new customer" if (email or address) else "new customer (no buyer data yet)")
 
 
-def canonical(session: Session, customer_id: int) -> int:
+def canonical(session: Session, customer: Customer) -> Customer:
     """Follow merges to the customer that lives on."""
     seen = set()
-    while customer_id not in seen:
-        seen.add(customer_id)
-        nxt = session.get(Customer, customer_id).merged_into_id
-        if nxt is None:
-            return customer_id
-        customer_id = nxt
-    raise StateError(f"customer merge loop at K{customer_id:06d}")
+    while customer.merged_into_id is not None:
+        if customer.id in seen:
+            raise StateError(f"customer merge loop at {customer.number}")
+        seen.add(customer.id)
+        customer = session.get(Customer, customer.merged_into_id)
+    return customer
 
 
 class Matcher:
-    """Matches the buyers of one page of orders with two queries for the whole page."""
+    """Matches the buyers of one page of orders with two queries for the whole page.
+
+    Customers are held as objects (keyed by a number: the id for stored ones, a negative
+    number for ones made on this page), so nothing has to be flushed to learn an id.
+    """
 
     def __init__(self, session: Session, cfg: MatchingConfig):
         self.session, self.cfg = session, cfg
+        self._customers: dict[int, Customer] = {}
+        self._key_by_object: dict[int, int] = {}
         self._emails: dict[str, int] = {}
         self._candidates: dict[tuple[str, str], list[Candidate]] = {}
         self._keys: set[tuple[int, str]] = set()
 
+    def _key(self, customer: Customer) -> int:
+        key = self._key_by_object.get(id(customer))
+        if key is None:
+            key = customer.id if customer.id is not None else -(len(self._key_by_object) + 1)
+            self._key_by_object[id(customer)] = key
+            self._customers[key] = customer
+        return key
+
     def preload(self, emails: Iterable[str], addresses: Iterable[Address]) -> None:
         emails = {e for e in emails if e}
+        ids: set[int] = set()
+        rows: list[CustomerAddress] = []
         if emails:
             for email, cid in self.session.execute(
                     select(CustomerEmail.email, CustomerEmail.customer_id).where(CustomerEmail.email.in_(emails))):
                 self._emails[email] = cid
-        keys = {(a.country, postal_key(a.postal_code)) for a in addresses if a and a.postal_code}
-        postals = {p for _, p in keys}
+                ids.add(cid)
+        postals = {postal_key(a.postal_code) for a in addresses if a and a.postal_code}
         if postals:
-            rows = self.session.scalars(select(CustomerAddress).where(CustomerAddress.postal_key.in_(postals)))
-            for row in rows:
-                self._add_candidate(row)
+            rows = list(self.session.scalars(select(CustomerAddress).where(CustomerAddress.postal_key.in_(postals))))
+            ids.update(r.customer_id for r in rows)
+        if ids:
+            for c in self.session.scalars(select(Customer).where(Customer.id.in_(ids))):
+                self._key(c)
+        for row in rows:
+            self._add_candidate(row.customer_id, row)
 
-    def _add_candidate(self, row: CustomerAddress) -> None:
-        self._candidates.setdefault((row.country, row.postal_key), []).append(
-            Candidate(row.customer_id, row.name, row.to_address()))
-        self._keys.add((row.customer_id, row.address_key))
+    def _add_candidate(self, key: int, row: CustomerAddress) -> None:
+        self._candidates.setdefault((row.country, row.postal_key), []).append(Candidate(key, row.name, row.to_address()))
+        self._keys.add((key, row.address_key))
+
+    def _customer(self, key: int) -> Customer:
+        c = self._customers.get(key)
+        if c is None:
+            c = self.session.get(Customer, key)
+            self._key(c)
+        return canonical(self.session, c)
 
     def match(self, email: str, name: str, company: str, address: Address | None) -> tuple[Customer | None, str]:
         """The customer for this buyer (found or created, e-mail and address remembered) and why."""
         owner = self._emails.get(email) if email else None
         if owner is not None:
-            owner = canonical(self.session, owner)
+            owner = self._key(self._customer(owner))
         cands = self._candidates.get((address.country, postal_key(address.postal_code)), []) if address else []
         m = decide(email, owner, name, address, cands, self.cfg)
         if m.customer_id is None:
@@ -110,22 +135,22 @@ class Matcher:
             customer = Customer(name=name or (address.name if address else ""),
                                 company=company or (address.company if address else ""))
             self.session.add(customer)
-            self.session.flush()
         else:
-            customer = self.session.get(Customer, canonical(self.session, m.customer_id))
+            customer = self._customer(m.customer_id)
+        key = self._key(customer)
         if email and email not in self._emails:
-            self.session.add(CustomerEmail(customer_id=customer.id, email=email))
-            self._emails[email] = customer.id
+            self.session.add(CustomerEmail(customer=customer, email=email))
+            self._emails[email] = key
         if address is not None and address.line1:
-            key = address_key(address)
-            if (customer.id, key) not in self._keys:
-                row = CustomerAddress(customer_id=customer.id, name=address.name, company=address.company,
+            akey = address_key(address)
+            if (key, akey) not in self._keys:
+                row = CustomerAddress(customer=customer, name=address.name, company=address.company,
                                       line1=address.line1, line2=address.line2, line3=address.line3,
                                       postal_code=address.postal_code, city=address.city, state=address.state,
                                       country=address.country, postal_key=postal_key(address.postal_code),
-                                      address_key=key)
+                                      address_key=akey)
                 self.session.add(row)
-                self._add_candidate(row)
+                self._add_candidate(key, row)
         return customer, m.reason
 
 
@@ -162,8 +187,8 @@ def merge(session: Session, keep_ref: str, gone_ref: str) -> Customer:
     gone.merged_into_id = keep.id
     why = (f"{gone.number} merged into {keep.number}: " +
            ", ".join(f"{n} {t}" for t, n in moved.items()))
-    record(session, EventKind.CUSTOMER_MERGED, why, customer_id=keep.id, data={"merged": gone.id, **moved})
-    record(session, EventKind.CUSTOMER_MERGED, why, customer_id=gone.id, data={"into": keep.id, **moved})
+    record(session, EventKind.CUSTOMER_MERGED, why, customer=keep, data={"merged": gone.id, **moved})
+    record(session, EventKind.CUSTOMER_MERGED, why, customer=gone, data={"into": keep.id, **moved})
     return keep
 
 

@@ -83,14 +83,15 @@ def hold(session: Session, order: Order, reasons: list[Hold], why_prefix: str = 
     session.add(ticket)
     order.hold_reason = _short("; ".join(h.text for h in reasons), 300)
     transition(session, order, OrderState.ON_HOLD, why_prefix + "needs a person: " + order.hold_reason)
-    session.flush()
-    record(session, EventKind.TICKET_OPENED, text, order_id=order.id, customer_id=order.customer_id,
-           ticket_id=ticket.id, data={"reasons": codes.split(",")})
+    record(session, EventKind.TICKET_OPENED, text, order=order, customer=order.customer, ticket=ticket,
+           data={"reasons": codes.split(",")})
     return ticket
 
 
 def close_tickets(session: Session, order: Order, resolution: str, note: str) -> None:
     """Close the order's open tickets because the order moved on by itself (cancelled, shipped)."""
+    if order.id is None:
+        return  # not stored yet, so it has no tickets (and "order_id IS NULL" would match others)
     for t in session.scalars(select(Ticket).where(Ticket.order_id == order.id, Ticket.status == OPEN)):
         _close(session, t, resolution, note)
 
@@ -98,8 +99,7 @@ def close_tickets(session: Session, order: Order, resolution: str, note: str) ->
 def _close(session: Session, t: Ticket, resolution: str, note: str) -> None:
     t.status, t.resolution, t.note = RESOLVED, resolution, note
     t.resolved_at, t.resolved_by = datetime.now(timezone.utc), actor.get()
-    record(session, EventKind.TICKET_RESOLVED, f"{t.number} {resolution}: {note}", order_id=t.order_id,
-           ticket_id=t.id)
+    record(session, EventKind.TICKET_RESOLVED, f"{t.number} {resolution}: {note}", order=t.order, ticket=t)
 
 
 def find_ticket(session: Session, ref: str) -> Ticket:

@@ -283,3 +283,24 @@ def test_dry_run_stores_nothing(workspace, standin):
     assert s.scalar(select(func.count()).select_from(Order)) == 0
     assert s.scalar(select(func.count()).select_from(Cursor)) == 0
     s.close()
+
+
+def test_an_order_failing_while_stored_is_skipped_alone(workspace, standin):
+    """A failure inside the page's single savepoint redoes the page order by order."""
+    workspace.load_catalogue()
+    victim = sorted(o["orderId"] for o in standin.visible_orders()
+                    if o["fulfillment"]["fulfilledBy"] == "MERCHANT" and o["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED")[3]
+    standin.change_order(victim, break_field="fulfillment.fulfillmentStatus", break_value="TELEPORTED")
+    standin.advance(timedelta(minutes=5))
+    code, summary = _import_json(workspace)
+    assert code == 0 and summary["failed"] == 1, summary
+    assert "fulfillmentStatus" in summary["failures"][0] and "TELEPORTED" in summary["failures"][0]
+    visible = _visible_ids(standin)
+    assert summary["new"] == len(visible) - 1
+    app, s = _db(workspace)
+    assert sorted(s.scalars(select(Order.external_id))) == sorted(visible - {victim})
+    assert s.scalars(select(Ticket.external_ref).where(Ticket.kind == "import_failed")).all() == [victim]
+    # counts were not doubled by the second pass over the page
+    assert summary["released"] + summary["held"] + summary["shipped"] + summary["cancelled"] + summary["pending"] \
+        == summary["new"]
+    s.close()

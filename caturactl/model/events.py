@@ -7,7 +7,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from caturactl.model.base import Base, UTCDateTime, utcnow
 
@@ -41,12 +41,16 @@ class Event(Base):
     why: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict | None] = mapped_column(JSON)
 
+    # Linked as objects, so an event for an order or customer not yet flushed needs no round trip.
+    order = relationship("Order")
+    customer = relationship("Customer")
+    ticket = relationship("Ticket")
 
-def record(session: Session, kind: EventKind, why: str, *, order_id: int | None = None,
-           customer_id: int | None = None, ticket_id: int | None = None, from_state: str = "",
-           to_state: str = "", data: dict | None = None) -> Event:
+
+def record(session: Session, kind: EventKind, why: str, *, order=None, customer=None, ticket=None,
+           from_state: str = "", to_state: str = "", data: dict | None = None) -> Event:
     """Append one event in the caller's transaction (the one way to write an event)."""
-    ev = Event(kind=kind.value, actor=actor.get(), order_id=order_id, customer_id=customer_id,
-               ticket_id=ticket_id, from_state=from_state, to_state=to_state, why=why, data=data)
+    ev = Event(kind=kind.value, actor=actor.get(), order=order, customer=customer, ticket=ticket,
+               from_state=from_state, to_state=to_state, why=why, data=data)
     session.add(ev)
     return ev

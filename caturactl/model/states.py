@@ -45,13 +45,11 @@ def allowed(src: OrderState | None, dst: OrderState) -> bool:
 def transition(session: Session, order: Order, to: OrderState, why: str, **event_data) -> None:
     """Move ``order`` to ``to`` and append the event; raises StateError when the move is not allowed.
 
-    A new order (state None) must be added to the session; it is flushed so the event can name it.
+    A new order (state None) must be added to the session.
     """
     src = OrderState(order._state) if order._state else None
     if not allowed(src, to):
         raise StateError(f"order {order.external_id}: cannot go from {src.value if src else 'new'} to {to.value}")
     order._state = to.value
-    if order.id is None:
-        session.flush()
-    record(session, EventKind.STATE_CHANGED, why, order_id=order.id, customer_id=order.customer_id,
+    record(session, EventKind.STATE_CHANGED, why, order=order, customer=order.customer,
            from_state=src.value if src else "", to_state=to.value, data=event_data or None)
