@@ -22,7 +22,7 @@ from caturactl.config import Config
 from caturactl.errors import CaturactlError, InputError
 from caturactl.matching import Matcher
 from caturactl.model import Cursor, Order, OrderLine, Product, RateBudget, Ticket
-from caturactl.model.events import EventKind, actor, record
+from caturactl.model.events import EventKind, actor, buffered, record
 from caturactl.model.states import TERMINAL, OrderState, transition
 from caturactl.model.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
@@ -163,12 +163,11 @@ class Importer:
         # the page and store it again with a savepoint per order, so only that order is skipped.
         before = replace(r, failures=list(r.failures))
         try:
-            with self.s.begin_nested():
+            with self.s.begin_nested(), buffered(self.s):
                 matcher = self._matcher(orders)
                 stored = dict(existing)
                 for mo in orders:
                     stored[mo.external_id] = self._store_order(mo, stored.get(mo.external_id), matcher)
-                self.s.flush()
         except (_OrderFailed, InputError, ValueError, IntegrityError):
             r.__dict__.update(before.__dict__)  # in place: run() holds this object
             self._store_one_by_one(orders, existing)
@@ -181,7 +180,7 @@ class Importer:
         for mo in orders:
             before = replace(r, failures=list(r.failures))
             try:
-                with self.s.begin_nested():
+                with self.s.begin_nested(), buffered(self.s):
                     existing[mo.external_id] = self._store_order(mo, existing.get(mo.external_id), matcher)
             except (_OrderFailed, InputError, ValueError, IntegrityError) as exc:
                 r.__dict__.update(before.__dict__)  # the order's counts went with its savepoint

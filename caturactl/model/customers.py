@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
 from caturactl.model.address import Address
 from caturactl.model.base import Base, UTCDateTime, utcnow
@@ -15,6 +15,7 @@ class Customer(Base):
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int] = orm_insert_sentinel()  # lets SQLite batch INSERT ... RETURNING
     name: Mapped[str] = mapped_column(String(200), default="")
     company: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -40,6 +41,7 @@ class CustomerEmail(Base):
     __tablename__ = "customer_emails"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int] = orm_insert_sentinel()  # lets SQLite batch INSERT ... RETURNING
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)  # lower-cased
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -52,6 +54,7 @@ class CustomerAddress(Base):
     __table_args__ = (Index("ix_customer_addresses_country_postal", "country", "postal_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int] = orm_insert_sentinel()  # lets SQLite batch INSERT ... RETURNING
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     company: Mapped[str] = mapped_column(String(200), default="")

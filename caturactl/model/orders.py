@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
 from caturactl.model.address import Address
 from caturactl.model.base import Amount, Base, UTCDateTime, utcnow
@@ -25,6 +25,7 @@ class Order(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int] = orm_insert_sentinel()  # lets SQLite batch INSERT ... RETURNING
     channel: Mapped[str] = mapped_column(String(20))  # "amazon"
     external_id: Mapped[str] = mapped_column(String(50))  # Amazon orderId
     marketplace_id: Mapped[str] = mapped_column(String(20), default="")
@@ -103,6 +104,7 @@ class OrderLine(Base):
     __table_args__ = (UniqueConstraint("order_id", "external_id", name="uq_order_lines_order_external"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int] = orm_insert_sentinel()  # lets SQLite batch INSERT ... RETURNING
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     position: Mapped[int]
     external_id: Mapped[str] = mapped_column(String(50))  # Amazon orderItemId

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
 from caturactl.model.base import Base, UTCDateTime, utcnow
 from caturactl.model.orders import Order
@@ -17,6 +17,7 @@ class Ticket(Base):
     __tablename__ = "tickets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int] = orm_insert_sentinel()  # lets SQLite batch INSERT ... RETURNING
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     # A ticket for an order that could not even be stored names it by the channel's id.
     external_ref: Mapped[str] = mapped_column(String(100), default="")

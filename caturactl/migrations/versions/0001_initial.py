@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 05:47:13.819962
+Create Date: 2026-11-25 06:05:20.439725
 """
 from alembic import op
 import sqlalchemy as sa
@@ -31,6 +31,7 @@ def upgrade() -> None:
     )
     op.create_table('customers',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('company', sa.String(length=200), nullable=False),
     sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
@@ -81,6 +82,7 @@ def upgrade() -> None:
     )
     op.create_table('customer_addresses',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('company', sa.String(length=200), nullable=False),
@@ -104,6 +106,7 @@ def upgrade() -> None:
 
     op.create_table('customer_emails',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
     sa.Column('first_seen', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
@@ -116,6 +119,7 @@ def upgrade() -> None:
 
     op.create_table('orders',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.Column('channel', sa.String(length=20), nullable=False),
     sa.Column('external_id', sa.String(length=50), nullable=False),
     sa.Column('marketplace_id', sa.String(length=20), nullable=False),
@@ -164,6 +168,7 @@ def upgrade() -> None:
 
     op.create_table('order_lines',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.Column('order_id', sa.Integer(), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('external_id', sa.String(length=50), nullable=False),
@@ -187,6 +192,7 @@ def upgrade() -> None:
 
     op.create_table('tickets',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.Column('order_id', sa.Integer(), nullable=True),
     sa.Column('external_ref', sa.String(length=100), nullable=False),
     sa.Column('kind', sa.String(length=30), nullable=False),
