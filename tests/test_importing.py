@@ -304,3 +304,37 @@ def test_an_order_failing_while_stored_is_skipped_alone(workspace, standin):
     assert summary["released"] + summary["held"] + summary["shipped"] + summary["cancelled"] + summary["pending"] \
         == summary["new"]
     s.close()
+
+
+def test_a_pending_order_waits_and_is_triaged_once_amazon_releases_it(tmp_path, database_url, capsys, monkeypatch):
+    from datetime import datetime, timezone
+
+    from standins.amazon import AmazonStandin
+    from tests.conftest import Workspace
+    s = AmazonStandin(orders=2000, seed=11, day="2026-11-24", rate_scale=500.0,
+                      start=datetime(2026, 11, 24, 13, 0, tzinfo=timezone.utc)).start()
+    try:
+        ws = Workspace(tmp_path, database_url, s, capsys, monkeypatch)
+        ws.ok("db", "upgrade")
+        ws.load_catalogue()
+        code, first = _import_json(ws)
+        assert code == 0 and first["pending"] >= 1
+        app, db = _db(ws)
+        pending = db.scalars(select(Order.external_id).where(Order._state == "pending")).all()
+        assert pending and all(o.customer_id is None for o in db.scalars(select(Order).where(Order._state == "pending")))
+        db.close()
+        s.advance(timedelta(hours=3))
+        code, second = _import_json(ws)
+        assert code == 0
+        app, db = _db(ws)
+        for oid in pending:
+            order = db.scalar(select(Order).where(Order.external_id == oid))
+            if order.remote_status == "CANCELLED":
+                continue
+            assert order.state in ("released", "on_hold") and order.customer_id is not None, oid
+            moves = db.scalars(select(Event.to_state).where(Event.order_id == order.id, Event.kind == "state_changed")
+                               .order_by(Event.id)).all()
+            assert moves[:2] == ["imported", "pending"]
+        db.close()
+    finally:
+        s.stop()
