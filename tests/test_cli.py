@@ -131,3 +131,22 @@ def test_dry_run_resolution_changes_nothing(workspace, standin):
     assert json.loads(workspace.ok("tickets", "list", "--json"))[0]["status"] == "open"
     with workspace.app().session() as s:
         assert s.scalar(select(func.count()).select_from(Order).where(Order._state == "on_hold")) > 0
+
+
+def test_the_standin_starts_from_the_checkout(tmp_path):
+    from pathlib import Path
+
+    import httpx
+    exe = str(Path(sys.executable).parent / "caturactl")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([exe, "standins", "amazon", "--port", "0", "--orders", "7", "--seed", "3"],
+                            cwd=root / "docs" if (root / "docs").is_dir() else root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "stand-in on http://127.0.0.1:" in first
+        url = first.rsplit(" ", 1)[1].strip()
+        assert httpx.get(url + "/_standin/stats", timeout=5).json()["calls"]["searchOrders"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -14,6 +14,14 @@ def standins() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def standins_amazon(args) -> None:
     """Run the SP-API stand-in: --port P --orders N --seed S [--day D] [--rate-scale X]."""
+    import sys
+    from pathlib import Path
+
+    # The stand-ins are not installed: find the source checkout this folder is in.
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "standins" / "amazon" / "__init__.py").exists():
+            sys.path.insert(0, str(folder))
+            break
     try:
         from standins.amazon.__main__ import main
     except ImportError:
