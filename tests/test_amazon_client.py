@@ -13,7 +13,7 @@ from caturactl.model.address import Address
 from connectors.amazon.client import CUSHION_SECONDS, TokenBucket
 from connectors.amazon.orders import Malformed, parse_order
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "amazon"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 class Clock:
@@ -89,7 +89,7 @@ def test_import_keeps_to_amazons_rate_and_gets_no_429(workspace, standin, tmp_pa
 
 
 def _sample_order() -> dict:
-    return json.loads((REFERENCE / "orders_2026_searchOrders_response.json").read_text())["orders"][0]
+    return json.loads((DATA / "orders_2026_searchOrders_response.json").read_text())["orders"][0]
 
 
 def test_amazons_own_example_parses():
