@@ -117,7 +117,7 @@ JUNK = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(ma
                  st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(PATHS), JUNK), min_size=1, max_size=4))
 def test_any_malformed_field_is_named_never_a_crash(changes):
     order = _sample_order()

@@ -59,6 +59,15 @@ def _dict(obj: Any, key: str, where: str) -> dict:
     return value
 
 
+def _list(obj: dict, key: str, where: str) -> list:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Malformed(f"{where}.{key}", f"expected a list, got {type(value).__name__}")
+    return value
+
+
 def _str(obj: dict, key: str, where: str, required: bool = False) -> str:
     value = obj.get(key)
     if value is None:
@@ -85,8 +94,10 @@ def _money(obj: dict, key: str, where: str) -> Money | None:
     if not isinstance(value, dict):
         raise Malformed(path, f"expected a money object, got {value!r}")
     amount, currency = value.get("amount"), value.get("currencyCode")
-    if not isinstance(amount, str) or not isinstance(currency, str) or len(currency) != 3:
+    if not isinstance(amount, str) or not isinstance(currency, str):
         raise Malformed(path, f"expected {{amount, currencyCode}}, got {value!r}")
+    if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+        raise Malformed(f"{path}.currencyCode", f"not an ISO 4217 code: {currency!r}")
     try:
         dec = Decimal(amount)
     except InvalidOperation:
@@ -98,7 +109,7 @@ def _money(obj: dict, key: str, where: str) -> Money | None:
 
 def _breakdown(proceeds: dict, kind: str, where: str) -> Money | None:
     found: Money | None = None
-    for i, b in enumerate(proceeds.get("breakdowns") or []):
+    for i, b in enumerate(_list(proceeds, "breakdowns", where)):
         if isinstance(b, dict) and b.get("type") == kind:
             m = _money(b, "subtotal", f"{where}.breakdowns[{i}]")
             if m is not None:
@@ -169,14 +180,14 @@ def parse_order(data: Any) -> MarketplaceOrder:
             raise Malformed(f"order.orderItems[{i}].orderItemId", f"duplicate {ln.line_id!r}")
         seen.add(ln.line_id)
     regs = []
-    for i, r in enumerate(_dict(data, "tax", "order").get("taxRegistrations") or []):
+    for i, r in enumerate(_list(_dict(data, "tax", "order"), "taxRegistrations", "order.tax")):
         w = f"order.tax.taxRegistrations[{i}]"
         if not isinstance(r, dict):
             raise Malformed(w, "expected an object")
         regs.append(TaxRegistration(entity_type=_str(r, "entityType", w), number=_str(r, "taxRegistrationNumber", w),
                                     kind=_str(r, "taxRegistrationType", w), legal_name=_str(r, "legalName", w)))
-    programs = data.get("programs") or []
-    if not isinstance(programs, list) or not all(isinstance(p, str) for p in programs):
+    programs = _list(data, "programs", "order")
+    if not all(isinstance(p, str) for p in programs):
         raise Malformed("order.programs", f"expected a list of names, got {programs!r}")
     instructions = " / ".join(x for x in (_str(pref, "addressInstruction", "order.recipient.deliveryPreference"),
                                           _str(pref, "dropOffLocation", "order.recipient.deliveryPreference")) if x)
