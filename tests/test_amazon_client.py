@@ -77,7 +77,9 @@ def test_import_keeps_to_amazons_rate_and_gets_no_429(workspace, standin, tmp_pa
         app = workspace.app()
         with app.session() as s:
             left = s.get(RateBudget, "searchOrders")
-            assert left is not None and 0 <= left.tokens < 20  # 25 calls spent more than Amazon refilled
+            # (how much is left depends on how long storing took: the scaled bucket refills fast)
+            assert left is not None and 0 <= left.tokens <= 20
+            assert datetime.now(timezone.utc) - left.at < timedelta(minutes=1)
             assert s.scalars(select(RateBudget.operation)).all() == ["searchOrders"]
             left.tokens, left.at = 0.0, datetime.now(timezone.utc) - timedelta(seconds=1)
             s.commit()
