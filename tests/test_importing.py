@@ -10,7 +10,6 @@ import sys
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
 

@@ -669,7 +669,6 @@ def render(state: OrderState, included: frozenset[str] | set[str]) -> dict[str, 
         if instruction:
             rec["deliveryPreference"] = {"addressInstruction": instruction}
         d["recipient"] = rec
-    rate = MARKETPLACES[o.country][3]
     if "PROCEEDS" in included:
         item_sum = sum((ln.item_net for ln in o.lines), Decimal("0.00"))
         ship_sum = sum((ln.ship_net for ln in o.lines), Decimal("0.00"))
