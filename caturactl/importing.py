@@ -51,6 +51,7 @@ class ImportResult:
     retries: int = 0
     seconds: float = 0.0
     resumed: bool = False
+    complete: bool = False  # False when the time budget or an error ended the run before the last page
     dry_run: bool = False
     watermark: str | None = None
     stopped_by: str | None = None  # the error that ended the run early, if any
@@ -85,9 +86,11 @@ class Importer:
     # --- the run -------------------------------------------------------------------------------
 
     def run(self, marketplace_ids: tuple[str, ...], *, since: datetime | None = None, dry_run: bool = False,
+            max_seconds: float | None = None,
             progress: Callable[[ImportResult], None] | None = None) -> ImportResult:
         """Import everything changed since the cursor (or ``since``); never raises a CaturactlError
-        from the remote side: the result says how far it got and why it stopped."""
+        from the remote side: the result says how far it got and why it stopped. With
+        ``max_seconds`` it stops after the first page past that budget; the next run resumes."""
         r = self.result
         r.dry_run = dry_run
         started = time.monotonic()
@@ -121,6 +124,11 @@ class Importer:
                     self.s.commit()
                 if progress:
                     progress(r)
+                if page.next_token is None:
+                    r.complete = True
+                elif max_seconds is not None and time.monotonic() - started >= max_seconds:
+                    r.stopped_by = f"time budget of {max_seconds:g}s used; the next run resumes at page {r.pages + 1}"
+                    break
         except CaturactlError as exc:
             self.s.rollback()
             r.stopped_by, r.exit_code = str(exc), exc.exit_code

@@ -337,3 +337,15 @@ def test_a_pending_order_waits_and_is_triaged_once_amazon_releases_it(tmp_path, 
         db.close()
     finally:
         s.stop()
+
+
+def test_a_time_budget_stops_after_a_page_and_the_next_run_resumes(workspace, standin):
+    workspace.load_catalogue()
+    code, summary = _import_json(workspace, "--max-minutes", "0")
+    assert code == 0 and summary["pages"] == 1 and summary["new"] == 100
+    assert not summary["complete"] and "the next run resumes at page 2" in summary["stopped_by"]
+    code, summary = _import_json(workspace)
+    assert code == 0 and summary["resumed"] and summary["complete"]
+    assert summary["new"] == len(_visible_ids(standin)) - 100
+    code, summary = _import_json(workspace, "--max-minutes", "0")  # nothing left: one page, complete
+    assert code == 0 and summary["complete"] and summary["new"] == 0

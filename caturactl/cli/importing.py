@@ -30,9 +30,11 @@ def import_() -> None:
 @import_.command("amazon")
 @click.option("--since", help="Re-read orders updated since this ISO time (default: since the last run).")
 @click.option("--dry-run", is_flag=True, help="Fetch and check everything, store nothing.")
+@click.option("--max-minutes", type=click.FloatRange(min=0), help="Stop after the page that passes this "
+              "many minutes (at Amazon's rate a backlog can take hours); the next run resumes there.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for timers).")
 @click.pass_obj
-def import_amazon(obj, since: str | None, dry_run: bool, as_json: bool) -> None:
+def import_amazon(obj, since: str | None, dry_run: bool, max_minutes: float | None, as_json: bool) -> None:
     """Import new and changed Amazon orders (Orders API 2026-01-01 searchOrders).
 
     Safe to run at any time and to interrupt: each page is stored with its cursor, re-imports are
@@ -41,6 +43,7 @@ def import_amazon(obj, since: str | None, dry_run: bool, as_json: bool) -> None:
     """
     from caturactl.importing import Importer
     since_t = _since(since)
+    budget = None if max_minutes is None else max_minutes * 60
     app = obj.ready_app()
     if not app.cfg.amazon.enabled:
         raise click.UsageError("amazon is disabled in caturactl.toml ([amazon] enabled = false)")
@@ -53,11 +56,12 @@ def import_amazon(obj, since: str | None, dry_run: bool, as_json: bool) -> None:
                               console=err_console, transient=True) as bar:
                     task = bar.add_task("importing Amazon orders: page 1", total=None)
                     result = importer.run(tuple(app.cfg.amazon.marketplaces), since=since_t, dry_run=dry_run,
-                                          progress=lambda r: bar.update(task, description=(
+                                          max_seconds=budget, progress=lambda r: bar.update(task, description=(
                                               f"importing Amazon orders: {r.pages} pages, {r.fetched} orders, "
                                               f"{r.new} new, {r.failed} failed")))
             else:
-                result = importer.run(tuple(app.cfg.amazon.marketplaces), since=since_t, dry_run=dry_run)
+                result = importer.run(tuple(app.cfg.amazon.marketplaces), since=since_t, dry_run=dry_run,
+                                      max_seconds=budget)
         finally:
             mp.close()
     if as_json:
