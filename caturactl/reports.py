@@ -31,8 +31,9 @@ def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
 
 def order_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = None, since: date | None = None,
                month: str | None = None, customer: str | None = None, search: str | None = None,
-               limit: int | None = None) -> list[dict]:
-    """The cockpit: one row per order, newest first, filtered; raises InputError on a bad filter."""
+               limit: int | None = None, counted: list[int] | None = None) -> list[dict]:
+    """The cockpit: one row per order, newest first, filtered; raises InputError on a bad filter.
+    With ``counted`` (a list), the number of matching orders before the limit is appended to it."""
     q = (select(Order.external_id, Order.created_at, Order.marketplace_name, Order.channel, Order._state,
                 Order.hold_reason, Order.total_amount, Order.currency, Order.buyer_name, Customer.id,
                 Customer.name, Customer.company)
@@ -61,6 +62,8 @@ def order_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = Non
         q = q.where(or_(Order.external_id.ilike(t), Order.buyer_name.ilike(t), Order.ship_name.ilike(t),
                         Order.ship_city.ilike(t), Order.ship_postal_code.ilike(t), Order.hold_reason.ilike(t)))
     q = q.order_by(Order.created_at.desc(), Order.external_id)
+    if counted is not None:
+        counted.append(session.scalar(select(func.count()).select_from(q.order_by(None).subquery())))
     if limit:
         q = q.limit(limit)
     rows = []

@@ -150,3 +150,13 @@ def test_the_standin_starts_from_the_checkout(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_table_shows_a_screenful_and_says_so(workspace, standin):
+    workspace.load_catalogue()
+    assert workspace.run("import", "amazon").code == 0
+    total = len(standin.visible_orders())
+    out = workspace.ok("orders", "list")
+    assert f"Orders (100 of {total})" in out and "showing the newest 100" in out
+    assert len(json.loads(workspace.ok("orders", "list", "--json"))) == total
+    assert f"Orders ({total})" in workspace.ok("orders", "list", "--limit", "1000")

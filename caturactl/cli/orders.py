@@ -9,6 +9,7 @@ import click
 from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
 from caturactl.errors import InputError
 
+TABLE_DEFAULT_LIMIT = 100
 COLUMNS = [Column("number", "Order"), Column("date", "Date"), Column("channel", "Channel"),
            Column("customer", "Customer", max_width=32), Column("state", "State"),
            Column("hold_reason", "Hold reason", max_width=48), Column("total", "Total", "right")]
@@ -25,7 +26,8 @@ def orders() -> None:
 @click.option("--month", help="Only orders placed in this month (YYYY-MM).")
 @click.option("--customer", help="Customer name, number (K000012) or e-mail.")
 @click.option("--search", help="Text in the order number, buyer, city, postal code or hold reason.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows (newest first).")
+@click.option("--limit", type=click.IntRange(min=1),
+              help=f"At most this many rows, newest first (table default {TABLE_DEFAULT_LIMIT}; --json and csv: all).")
 @format_options
 @click.pass_obj
 def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json) -> None:
@@ -38,13 +40,22 @@ def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json
     wanted = [s.strip() for v in states for s in v.split(",") if s.strip()]
     app = obj.ready_app()
     fmt = pick_format(fmt, as_json)
+    table = fmt == "table"
+    if table and limit is None:
+        limit = TABLE_DEFAULT_LIMIT  # a screenful for people; scripts get everything
+    counted: list[int] = []
     with app.session() as s:
         rows = order_rows(s, app.cfg.tz, states=wanted or None, since=since_d, month=month, customer=customer,
-                          search=search, limit=limit)
-        counts = state_counts(s) if fmt == "table" else {}
-    emit(rows, COLUMNS, fmt=fmt, title=f"Orders ({len(rows)})", empty="no orders match")
-    if fmt == "table" and counts:
+                          search=search, limit=limit, counted=counted if table else None)
+        counts = state_counts(s) if table else {}
+    title = f"Orders ({len(rows)} of {counted[0]})" if table and counted and counted[0] > len(rows) \
+        else f"Orders ({len(rows)})"
+    emit(rows, COLUMNS, fmt=fmt, title=title, empty="no orders match")
+    if table and counts:
         console.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())), style="dim", highlight=False)
+    if table and counted and counted[0] > len(rows):
+        console.print(f"showing the newest {len(rows)}; --limit N for more, --json or --format csv for all",
+                      style="dim", highlight=False)
 
 
 @orders.command("show")
