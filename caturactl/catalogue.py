@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from caturactl.errors import InputError
 from caturactl.model import Product
 
-REQUIRED = ("sku",)
 INTS = ("weight_g", "length_mm", "width_mm", "height_mm")
 
 

@@ -202,7 +202,7 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
             if section == "path" or not rest.startswith(section + "_"):
                 continue
             key = rest[len(section) + 1:]
-            model = field.default_factory().__class__  # type: ignore[misc]
+            model = field.annotation
             if key not in model.model_fields:
                 raise ConfigError(f"{name} names no key {section}.{key}", where="environment")
             is_list = "list" in str(model.model_fields[key].annotation)

@@ -49,6 +49,7 @@ class ImportResult:
     calls: int = 0
     throttled: int = 0
     retries: int = 0
+    waited_seconds: float = 0.0
     seconds: float = 0.0
     resumed: bool = False
     complete: bool = False  # False when the time budget or an error ended the run before the last page
@@ -66,7 +67,8 @@ class ImportResult:
                  f"{self.unchanged} unchanged", f"{self.failed} failed",
                  f"released {self.released}, on hold {self.held}, pending {self.pending}, "
                  f"cancelled {self.cancelled}, shipped elsewhere {self.shipped}",
-                 f"{self.calls} API calls, {self.throttled} throttled", f"{self.seconds:.1f}s"]
+                 f"{self.calls} API calls, {self.throttled} throttled, {self.waited_seconds:.1f}s waiting for Amazon",
+                 f"{self.seconds:.1f}s"]
         head = "DRY RUN, nothing stored: " if self.dry_run else ""
         tail = f"; stopped early: {self.stopped_by}" if self.stopped_by else ""
         return head + "; ".join(parts) + tail
@@ -74,6 +76,12 @@ class ImportResult:
 
 class _OrderFailed(Exception):
     pass
+
+
+def _full_address(mo: MarketplaceOrder):
+    """The delivery address when Amazon sent it whole; None when it hides the personal parts
+    (cancelled or pending orders show only city and country), which is no change of address."""
+    return mo.address if mo.address is not None and mo.address.line1 else None
 
 
 class Importer:
@@ -132,10 +140,14 @@ class Importer:
         except CaturactlError as exc:
             self.s.rollback()
             r.stopped_by, r.exit_code = str(exc), exc.exit_code
+            if not dry_run:
+                # A 429 storm drained the bucket: the next run must not assume a full burst.
+                self._remember_budgets()
+                self.s.commit()
         finally:
-            stats = getattr(getattr(self.mp, "api", None), "stats", None)
-            if stats is not None:
-                r.calls, r.throttled, r.retries = stats.calls, stats.throttled, stats.retries
+            stats = self.mp.call_stats()
+            r.calls, r.throttled, r.retries, r.waited_seconds = (stats.calls, stats.throttled, stats.retries,
+                                                                 round(stats.waited_seconds, 3))
             r.seconds = time.monotonic() - started
         return r
 
@@ -148,10 +160,7 @@ class Importer:
         return c
 
     def _remember_budgets(self) -> None:
-        api = getattr(self.mp, "api", None)
-        if api is None:
-            return
-        for op, (tokens, at) in api.budgets().items():
+        for op, (tokens, at) in self.mp.rate_budgets().items():
             row = self.s.get(RateBudget, op)
             if row is None:
                 self.s.add(RateBudget(operation=op, tokens=tokens, at=at))
@@ -300,7 +309,7 @@ class Importer:
         changes = []
         if order.remote_status != mo.status:
             changes.append(f"status {order.remote_status} -> {mo.status}")
-        if mo.address is not None and order.address != mo.address:
+        if _full_address(mo) is not None and order.address != mo.address:
             old = order.address
             fields = [f for f in ("name", "company", "line1", "line2", "line3", "postal_code", "city", "country", "phone")
                       if getattr(old, f) != getattr(mo.address, f)]
@@ -327,7 +336,7 @@ class Importer:
         order.buyer_tax_id = ", ".join(mo.buyer_tax_ids) or order.buyer_tax_id or ""
         order.purchase_order = mo.purchase_order or order.purchase_order or ""
         order.delivery_instructions = mo.delivery_instructions
-        if mo.address is not None and (mo.address.line1 or not order.ship_line1):
+        if _full_address(mo) is not None or not order.ship_line1:
             order.set_address(mo.address)
         if mo.total is not None:
             order.total_amount, order.currency = mo.total.amount, mo.total.currency

@@ -69,10 +69,6 @@ class MarketplaceOrder:
         return "AMAZON_BUSINESS" in self.programs
 
     @property
-    def is_prime(self) -> bool:
-        return "PRIME" in self.programs
-
-    @property
     def buyer_tax_ids(self) -> tuple[str, ...]:
         return tuple(t.number for t in self.tax_registrations if t.entity_type == "BUYER" and t.number)
 
@@ -95,7 +91,14 @@ class OrderPage:
     broken: tuple[BrokenOrder, ...]
     next_token: str | None  # None on the last page
     window_end: datetime | None  # the upper bound the marketplace applied (lastUpdatedBefore)
-    calls: int = 1  # API calls spent on this page (rate budget accounting)
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    calls: int = 0
+    throttled: int = 0  # 429s received
+    retries: int = 0
+    waited_seconds: float = 0.0  # waiting for the rate limit and backing off
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,4 +117,12 @@ class Marketplace(Protocol):
 
     def changed_orders(self, query: OrderQuery) -> Iterator[OrderPage]:
         """Pages of orders updated since ``query.updated_after``; raises RemoteError/ThrottledError."""
+        ...
+
+    def call_stats(self) -> CallStats:
+        """What talking to the marketplace cost so far in this process."""
+        ...
+
+    def rate_budgets(self) -> dict[str, tuple[float, datetime]]:
+        """Per operation, what is left of the remote rate limit and when, for the next process."""
         ...

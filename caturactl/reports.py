@@ -12,9 +12,6 @@ from caturactl.errors import InputError, NotFoundError
 from caturactl.model import Customer, CustomerEmail, Event, Order, Product, Ticket
 from caturactl.model.states import OrderState
 
-COCKPIT_COLUMNS = ("number", "date", "channel", "customer", "state", "hold_reason", "total")
-
-
 def parse_month(text: str) -> tuple[date, date]:
     """'2026-11' -> (first day, first day of next month); raises InputError."""
     try:

@@ -160,3 +160,12 @@ def test_the_table_shows_a_screenful_and_says_so(workspace, standin):
     assert f"Orders (100 of {total})" in out and "showing the newest 100" in out
     assert len(json.loads(workspace.ok("orders", "list", "--json"))) == total
     assert f"Orders ({total})" in workspace.ok("orders", "list", "--limit", "1000")
+
+
+def test_init_into_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    from caturactl.cli import main
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert main(["init", "--dir", str(blocked / "sub")]) == 65
+    err = capsys.readouterr().err
+    assert "cannot write there" in err and "Traceback" not in err

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from caturactl.model import Customer, Cursor, Event, Order, Ticket
+from caturactl.model import Customer, Cursor, Event, Order, RateBudget, Ticket
 from standins.amazon import Fault
 
 
@@ -113,6 +113,8 @@ def test_a_long_429_storm_stops_cleanly_and_the_next_run_resumes(workspace, stan
     app, s = _db(workspace)
     cursor = s.scalar(select(Cursor))
     assert cursor.page_token and cursor.watermark is None  # resumable from page 2
+    # The storm drained Amazon's bucket; that is remembered, not the full burst of before.
+    assert s.get(RateBudget, "searchOrders").tokens < 1
     s.close()
     standin.clear_faults()
     code, summary = _import_json(workspace)
@@ -136,6 +138,10 @@ def test_an_order_cancelled_after_import_is_cancelled_with_the_reason(workspace,
         assert order.state == "cancelled"
         why = s.scalars(select(Event.why).where(Event.order_id == order.id, Event.to_state == "cancelled")).one()
         assert "cancelled at Amazon after import" in why
+        # Amazon hides the address of a cancelled order; that is no change of address.
+        news = s.scalars(select(Event.why).where(Event.order_id == order.id, Event.kind == "order_updated")).one()
+        assert "status" in news and "address" not in news, news
+        assert order.ship_line1
         assert not s.scalars(select(Ticket).where(Ticket.order_id == order.id, Ticket.status == "open")).all()
     s.close()
 

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 import click
@@ -104,7 +104,3 @@ def pick_format(fmt: str, as_json: bool) -> str:
 
 def is_terminal() -> bool:
     return sys.stderr.isatty()
-
-
-def plain(values: Iterable[str]) -> str:
-    return ", ".join(v for v in values if v)

@@ -28,20 +28,10 @@ def init(directory: str, database_url: str | None, force: bool, no_db: bool) -> 
     from caturactl.migrations import upgrade
 
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in ("caturactl.toml", "jobs.toml"):
-        target = folder / name
-        if target.exists() and not force:
-            console.print(f"kept existing {target} (use --force to overwrite)")
-            continue
-        text = _template(name)
-        if name == "caturactl.toml" and database_url:
-            if '"' in database_url:
-                raise InputError("a database URL cannot contain '\"'", where="--database-url")
-            text = text.replace('url = "sqlite:///caturactl.db"', f'url = "{database_url}"')
-        target.write_text(text, encoding="utf-8")
-        written.append(str(target))
+    try:
+        written = _write_files(folder, database_url, force)
+    except OSError as exc:
+        raise InputError(f"cannot write there: {exc.strerror}", where=str(exc.filename or folder)) from None
     for w in written:
         console.print(f"wrote {w}")
     if no_db:
@@ -56,6 +46,24 @@ def init(directory: str, database_url: str | None, force: bool, no_db: bool) -> 
                   "'caturactl products import FILE.csv', then 'caturactl import amazon'")
 
 
+def _write_files(folder: Path, database_url: str | None, force: bool) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("caturactl.toml", "jobs.toml"):
+        target = folder / name
+        if target.exists() and not force:
+            console.print(f"kept existing {target} (use --force to overwrite)")
+            continue
+        text = _template(name)
+        if name == "caturactl.toml" and database_url:
+            if '"' in database_url:
+                raise InputError("a database URL cannot contain '\"'", where="--database-url")
+            text = text.replace('url = "sqlite:///caturactl.db"', f'url = "{database_url}"')
+        target.write_text(text, encoding="utf-8")
+        written.append(str(target))
+    return written
+
+
 @click.group()
 def db() -> None:
     """Database schema (Alembic migrations)."""
@@ -68,16 +76,16 @@ def db_upgrade(obj, revision: str) -> None:
     """Migrate the database to the newest schema; works on SQLite and PostgreSQL."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from alembic.util.exc import CommandError
+
     from caturactl.errors import RemoteError
     from caturactl.migrations import upgrade
     try:
         before, after = upgrade(obj.app.engine, revision)
     except (OperationalError, DBAPIError) as exc:
         raise RemoteError(f"cannot migrate the database: {str(exc.orig).strip().splitlines()[0]}") from None
-    except Exception as exc:  # alembic raises its own CommandError for a bad revision
-        if type(exc).__name__ == "CommandError":
-            raise ConfigError(str(exc), where="--revision") from None
-        raise
+    except CommandError as exc:  # e.g. an unknown revision
+        raise ConfigError(str(exc), where="--revision") from None
     console.print(f"schema {before or 'empty'} -> {after}" if before != after else f"schema already at {after}")
 
 

@@ -7,7 +7,7 @@ currencies. Rounding is never implicit: ``quantize`` names the rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from caturactl.errors import InputError
 
@@ -24,17 +24,6 @@ class Money:
             raise TypeError(f"Money amount must be Decimal, not {type(self.amount).__name__}")
         if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
             raise InputError(f"not an ISO 4217 currency code: {self.currency!r}")
-
-    @classmethod
-    def parse(cls, amount: str, currency: str, *, where: str | None = None) -> "Money":
-        """Money from a decimal string such as Amazon's ``"12.90"``; raises InputError."""
-        try:
-            value = Decimal(str(amount).strip())
-        except (InvalidOperation, ValueError):
-            raise InputError(f"not a decimal amount: {amount!r}", where=where) from None
-        if not value.is_finite():
-            raise InputError(f"not a finite amount: {amount!r}", where=where)
-        return cls(value, (currency or "").strip().upper())
 
     @classmethod
     def zero(cls, currency: str) -> "Money":
@@ -68,11 +57,3 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
-
-
-def total(amounts: "list[Money] | tuple[Money, ...]", currency: str) -> Money:
-    """Sum of ``amounts``, all in ``currency``; the zero amount when empty."""
-    result = Money.zero(currency)
-    for m in amounts:
-        result = result + m
-    return result

@@ -90,7 +90,7 @@ def _lwa_client_class(lwa_url: str) -> type[AccessTokenClient]:
 
 
 @dataclass
-class CallStats:
+class CallCounts:
     calls: int = 0
     throttled: int = 0  # 429s received
     retries: int = 0
@@ -109,7 +109,7 @@ class SpApi:
                               "CATURACTL_AMAZON_REFRESH_TOKEN, or amazon.secrets_file", where="amazon")
         self.cfg = cfg
         self._sleep = sleep
-        self.stats = CallStats()
+        self.stats = CallCounts()
         self._buckets: dict[str, TokenBucket] = {}
         self._budgets = dict(budgets or {})
         self._random = random.Random()
@@ -135,6 +135,10 @@ class SpApi:
                 tokens = left + max(0.0, (datetime.now(timezone.utc) - at).total_seconds()) * rate
             self._buckets[operation] = TokenBucket(rate, burst, tokens=tokens, sleep=self._sleep)
         return self._buckets[operation]
+
+    def rate_waited(self) -> float:
+        """Seconds spent waiting for our own buckets (keeping to Amazon's rate)."""
+        return sum(b.waited for b in self._buckets.values())
 
     def budgets(self) -> dict[str, tuple[float, datetime]]:
         """Tokens left per operation now, to be remembered for the next process."""

@@ -16,7 +16,7 @@ from sp_api.api import OrdersV20260101
 from caturactl.config import AmazonConfig
 from caturactl.model.address import Address
 from caturactl.model.money import Money
-from caturactl.ports import (BrokenOrder, MarketplaceLine, MarketplaceOrder, OrderPage, OrderQuery,
+from caturactl.ports import (BrokenOrder, CallStats, MarketplaceLine, MarketplaceOrder, OrderPage, OrderQuery,
                              TaxRegistration)
 from connectors.amazon.client import SpApi
 
@@ -262,6 +262,14 @@ class AmazonMarketplace:
             yield OrderPage(orders=tuple(orders), broken=tuple(broken), next_token=token, window_end=before)
             if not token:
                 return
+
+    def call_stats(self) -> CallStats:
+        s = self.api.stats
+        return CallStats(calls=s.calls, throttled=s.throttled, retries=s.retries,
+                         waited_seconds=s.waited_seconds + self.api.rate_waited())
+
+    def rate_budgets(self) -> dict[str, tuple[float, datetime]]:
+        return self.api.budgets()
 
     def close(self) -> None:
         self._client.close()
