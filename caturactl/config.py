@@ -9,13 +9,15 @@ that only its owner can read.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from caturactl.errors import ConfigError
 
@@ -132,6 +134,139 @@ class DisplayConfig(_Section):
         return v
 
 
+# The document formats under carriers/ (checked here so a typo fails on load, not at 3 a.m.).
+DOCUMENT_FORMATS = frozenset({"dhl_csv", "fulfiller_xml", "delivery_note_pdf", "text"})
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class TransportConfig(_Section):
+    """How files reach a location and how its answers come back (``[transports.NAME]``).
+
+    Passwords never sit here: ``password_env`` names the environment variable that holds one.
+    Remote directories are relative to the login directory unless absolute.
+    """
+
+    kind: Literal["sftp", "ftp", "ftps", "folder", "email"]
+    host: str = ""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str = ""
+    password_env: str = ""  # name of the environment variable holding the password
+    key_file: str = ""  # SFTP: private key file (mode 0600)
+    host_key: str = ""  # SFTP: the server's public key, "ssh-ed25519 AAAA...", pinned
+    known_hosts: str = ""  # SFTP: or a known_hosts file that lists the server
+    ca_file: str = ""  # FTPS: certificate(s) that verify the server; empty = system CAs
+    path: str = ""  # folder: the base directory
+    outbound_dir: str = "in"  # where our files go (the location's inbox)
+    inbound_dir: str = "out"  # where the location puts its confirmations
+    archive_dir: str = "archive"  # read files are moved here (under inbound_dir unless absolute)
+    error_dir: str = "error"  # rejected files are moved here
+    to: list[str] = Field(default_factory=list)  # email: recipients of the order e-mails
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError(f"not an environment variable name: {v!r}")
+        return v
+
+
+class MailConfig(_Section):
+    """The SMTP server that sends order e-mails to locations and notices to customers."""
+
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    user: str = ""
+    password_env: str = ""  # name of the environment variable holding the password
+    ca_file: str = ""  # certificate(s) that verify the server; empty = system CAs
+    from_address: str = ""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class PriceBand(_Section):
+    zone: str  # a zone name from the carrier's zones, or a country code
+    max_weight_g: int = Field(gt=0)
+    price: Decimal = Field(ge=0)  # EUR per parcel
+
+
+class CarrierConfig(_Section):
+    """One carrier product in the matrix (``[carriers.KEY]``); figures from reference/carriers/limits.md."""
+
+    carrier: str  # DHL | DPD | GLS | UPS | Hermes | Deutsche Post: picks the tracking rules
+    service: str  # product code, e.g. V01PAK
+    name: str = ""  # shown to people, e.g. "DHL Paket"
+    amazon_carrier_code: str = ""  # carrierCode for confirmShipment; default: carrier
+    max_weight_g: int = Field(gt=0)
+    max_length_cm: int = Field(gt=0)  # longest side
+    max_width_cm: int | None = Field(default=None, gt=0)  # middle side
+    max_height_cm: int | None = Field(default=None, gt=0)  # shortest side
+    max_girth_cm: int | None = Field(default=None, gt=0)  # L + 2W + 2H
+    max_sum_cm: int | None = Field(default=None, gt=0)  # L + W + H
+    countries: list[str] = Field(default_factory=lambda: ["DE"])
+    express: bool = False
+    cod: bool = False  # cash on delivery (Nachnahme)
+    cod_max: Decimal | None = None
+    packstation: bool = False  # DHL Packstation / Postfiliale
+    parcelshop: bool = False
+    po_box: bool = False
+    cutoff: str = Field(default="", pattern=r"^$|" + _HHMM)  # pickup time at the location; "" = the location's
+    transit_days: int = Field(default=1, ge=0)
+    transit_days_by_zone: dict[str, int] = Field(default_factory=dict)
+    zones: dict[str, list[str]] = Field(default_factory=dict)  # zone -> countries; else the country is its zone
+    prices: list[PriceBand] = Field(default_factory=list)
+    billing_number: str = Field(default="", pattern=r"^$|^\d{14}$")  # DHL Abrechnungsnummer
+    max_parcels: int = Field(default=5, ge=1)
+
+    @field_validator("countries")
+    @classmethod
+    def _countries(cls, values: list[str]) -> list[str]:
+        return [_country(v, i) for i, v in enumerate(values)]
+
+
+class LocationConfig(_Section):
+    """A place that ships: the own warehouse or an external fulfiller (``[locations.CODE]``)."""
+
+    name: str
+    kind: Literal["own", "fulfiller"] = "own"
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = "DE"
+    priority: int = 100  # lower first when several locations could ship an order whole
+    stock: Literal["database", "report"] = "database"  # own stock table, or the fulfiller's stock file
+    carriers: list[str] = Field(min_length=1)  # keys of [carriers.*] this location hands parcels to
+    format: str = "dhl_csv"  # dhl_csv | fulfiller_xml | delivery_note_pdf | text
+    documents: list[str] = Field(default_factory=list)  # further formats sent along, e.g. delivery_note_pdf
+    transport: str  # key of [transports.*] for delivery notes
+    return_transport: str = ""  # key of [transports.*] for confirmations; default: transport
+    confirmation_format: Literal["confirmation_csv", "confirmation_xml"] = "confirmation_csv"
+    cutoff: str = Field(default="14:00", pattern=_HHMM)  # orders routed later ship the next business day
+    deadline_hours: int = Field(default=24, gt=0)  # business hours from export to the confirmation
+    business_hours: str = Field(default="08:00-18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    holidays: str = "DE"  # country, or country-subdivision such as DE-NW, for public holidays
+    timezone: str = "Europe/Berlin"
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        return _country(v, None)
+
+
+class ShippingConfig(_Section):
+    notify_amazon_buyers: bool = False  # Amazon tells its buyers itself (reference/amazon/customer-contact.md)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)  # then the message becomes a ticket
+    outbox_backoff_seconds: float = Field(default=60.0, ge=0)  # first retry; doubles per failure
+    outbox_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+
+
+def _country(v: str, i: int | None) -> str:
+    code = v.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", code):
+        raise ValueError(f"{'' if i is None else f'[{i}] '}not an ISO country code: {v!r}")
+    return code
+
+
 class Config(_Section):
     company: CompanyConfig = Field(default_factory=CompanyConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -139,11 +274,48 @@ class Config(_Section):
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     triage: TriageConfig = Field(default_factory=TriageConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
+    shipping: ShippingConfig = Field(default_factory=ShippingConfig)
+    mail: MailConfig = Field(default_factory=MailConfig)
+    transports: dict[str, TransportConfig] = Field(default_factory=dict)
+    carriers: dict[str, CarrierConfig] = Field(default_factory=dict)
+    locations: dict[str, LocationConfig] = Field(default_factory=dict)
     path: Path | None = Field(default=None, exclude=True)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.display.timezone)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Config":
+        # Errors raised here name the key by "locations.CODE.key: ..." in their message.
+        for code, loc in self.locations.items():
+            for i, key in enumerate(loc.carriers):
+                if key not in self.carriers:
+                    raise ValueError(f"locations.{code}.carriers[{i}]: no [carriers.{key}] section")
+            for field in ("transport", "return_transport"):
+                name = getattr(loc, field)
+                if name and name not in self.transports:
+                    raise ValueError(f"locations.{code}.{field}: no [transports.{name}] section")
+            for i, fmt in enumerate([loc.format, *loc.documents]):
+                if fmt not in DOCUMENT_FORMATS:
+                    at = "format" if i == 0 else f"documents[{i - 1}]"
+                    raise ValueError(f"locations.{code}.{at}: unknown format {fmt!r} "
+                                     f"(known: {', '.join(sorted(DOCUMENT_FORMATS))})")
+            if self.transports[loc.return_transport or loc.transport].kind == "email":
+                raise ValueError(f"locations.{code}: e-mail cannot be a return channel; set return_transport")
+            try:
+                ZoneInfo(loc.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"locations.{code}.timezone: unknown time zone {loc.timezone!r}") from None
+        for name, t in self.transports.items():
+            if t.kind == "email" and not (self.mail.host and self.mail.from_address and t.to):
+                raise ValueError(f"transports.{name}: an e-mail transport needs [mail] host and "
+                                 "from_address, and 'to' recipients")
+            if t.kind in ("sftp", "ftp", "ftps") and not t.host:
+                raise ValueError(f"transports.{name}.host: needed for {t.kind}")
+            if t.kind == "folder" and not t.path:
+                raise ValueError(f"transports.{name}.path: needed for a folder transport")
+        return self
 
     @property
     def base_dir(self) -> Path:

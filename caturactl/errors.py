@@ -55,3 +55,10 @@ class NotFoundError(InputError):
     """A named order, customer or ticket does not exist."""
 
     exit_code = 66  # EX_NOINPUT
+
+
+class RejectedError(RemoteError):
+    """The remote side understood the request and refused it as invalid (HTTP 400, SMTP 5xx,
+    an unknown carrier code); sending it again unchanged will not help, a person must look."""
+
+    exit_code = 65  # EX_DATAERR: the data we sent is wrong

@@ -6,7 +6,7 @@ Services import only this module, never an adapter; ``caturactl.app`` wires adap
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 from typing import Iterator, Protocol
 
 from caturactl.model.address import Address
@@ -125,4 +125,176 @@ class Marketplace(Protocol):
 
     def rate_budgets(self) -> dict[str, tuple[float, datetime]]:
         """Per operation, what is left of the remote rate limit and when, for the next process."""
+        ...
+
+
+# --- fulfilment: documents, confirmations, transports ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    """One box as the carrier matrix packed it (or the location reported it)."""
+
+    weight_g: int
+    length_cm: int  # the longest side
+    width_cm: int
+    height_cm: int  # the shortest side
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentLine:
+    line_no: int  # 1-based within the delivery
+    sku: str
+    title: str
+    quantity: int
+    unit_price: Money | None  # gross, as the buyer paid it; None when the channel hid it
+    ean: str = ""
+    channel_line_id: str = ""  # Amazon orderItemId
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentDocument:
+    """Everything a carrier or fulfiller format needs to render one delivery note."""
+
+    delivery_id: str  # our delivery note number, e.g. "L000123"; the key of every confirmation
+    order_id: str  # the channel's order id
+    channel: str  # "amazon"
+    sales_channel: str  # "Amazon.de"
+    customer_number: str  # "K000042"
+    ordered_at: datetime  # UTC
+    created_at: datetime  # UTC, when the delivery note was made
+    ship_date: date  # the day the matrix plans to hand it to the carrier
+    carrier: str  # "DHL", "DPD", "GLS", "UPS", "Hermes", "Deutsche Post"
+    service: str  # carrier product code, e.g. "V01PAK"
+    express: bool
+    cash_on_delivery: Money | None
+    ship_to: Address
+    email: str  # buyer e-mail (for Amazon an anonymised relay address)
+    sender: Address  # the shipping location, printed as sender
+    lines: tuple[ShipmentLine, ...]
+    parcels: tuple[Parcel, ...]
+    billing_number: str = ""  # DHL Abrechnungsnummer (14 digits) for the service
+    postnummer: str = ""  # DHL PostNummer for Packstation / Postfiliale
+    note: str = ""  # printed for the packer (delivery instructions, gift note)
+
+    @property
+    def weight_g(self) -> int:
+        return sum(p.weight_g for p in self.parcels)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFile:
+    name: str  # deterministic: the same delivery renders to the same name
+    content: bytes
+    media_type: str  # "text/csv", "application/xml", "application/pdf", "text/plain"
+
+
+class DocumentFormat(Protocol):
+    """Renders one delivery note into the file a carrier or fulfiller expects."""
+
+    name: str  # "dhl_csv", "fulfiller_xml", "delivery_note_pdf", "text"
+
+    def render(self, doc: ShipmentDocument) -> RenderedFile:
+        """The file for ``doc``; raises InputError naming the field a value does not fit."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmedLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A location's report that (part of) one delivery left the building."""
+
+    delivery_id: str
+    carrier: str  # as the location wrote it, e.g. "DHL"
+    service: str
+    tracking_numbers: tuple[str, ...]  # one per parcel, normalised (no spaces, upper case)
+    shipped_at: datetime  # UTC
+    weights_g: tuple[int | None, ...] = ()  # per parcel when reported
+    lines: tuple[ConfirmedLine, ...] = ()  # empty: everything still open on the delivery shipped
+    where: str = ""  # "SHP_20251103_001.csv:2" for messages
+
+
+class ConfirmationReader(Protocol):
+    """Reads a confirmation file from a location's return channel, all or nothing."""
+
+    name: str  # "confirmation_csv", "confirmation_xml"
+
+    def read(self, file_name: str, content: bytes, tz: tzinfo) -> list[Confirmation]:
+        """Every confirmation in the file; raises InputError(where="FILE:LINE:FIELD") on the
+        first bad value, so a broken file is rejected whole. ``tz`` applies to times without offset."""
+        ...
+
+
+class Transport(Protocol):
+    """One way to hand files to a location and to read its answers (SFTP, FTP/FTPS, folder, e-mail).
+
+    Names are plain file names: a name with a path separator, "..", or an absolute path is
+    refused with InputError. Errors talking to the server raise RemoteError.
+    """
+
+    name: str
+
+    def send(self, file: RenderedFile) -> bool:
+        """Upload under a temporary name, then rename; False (and nothing sent) when a file of
+        that name is already there, so a resend after a crash does not deliver twice."""
+        ...
+
+    def incoming(self) -> list[str]:
+        """Names of the files waiting on the return channel, oldest first; temp names excluded."""
+        ...
+
+    def fetch(self, name: str) -> bytes:
+        ...
+
+    def move_aside(self, name: str, folder: str) -> None:
+        """Move a read file into ``folder`` ("archive" or "error") on the remote side; never delete."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MailMessage:
+    to: tuple[str, ...]
+    subject: str
+    body: str  # plain text
+    attachments: tuple[RenderedFile, ...] = ()
+    message_id: str = ""  # deterministic (from the outbox key), so a receiver can drop a duplicate
+    reply_to: str = ""
+
+
+class Mailer(Protocol):
+    def send(self, message: MailMessage) -> None:
+        """Hand the message to the SMTP server; RemoteError when it cannot be reached (retry),
+        RejectedError when it refuses the message or a recipient (5xx)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PackageConfirmation:
+    """One parcel confirmed as shipped at the channel (Amazon v0 confirmShipment packageDetail)."""
+
+    order_id: str  # the channel's order id
+    marketplace_id: str
+    package_reference: int  # positive, unique within the order
+    carrier_code: str  # Amazon carrierCode, e.g. "DHL"
+    carrier_name: str  # needed when carrier_code is "Other"
+    shipping_method: str  # e.g. "V01PAK"
+    tracking_number: str
+    shipped_at: datetime  # UTC
+    items: tuple[tuple[str, int], ...]  # (channel line id = orderItemId, quantity)
+
+
+class ShipmentConfirmer(Protocol):
+    """Tells a sales channel that a parcel left (Amazon: confirmShipment)."""
+
+    def confirm_shipment(self, package: PackageConfirmation) -> None:
+        """Raises RejectedError when the channel refuses the data (400), ThrottledError /
+        RemoteError when it cannot be reached now (retry later)."""
         ...
