@@ -246,6 +246,7 @@ class LocationConfig(_Section):
     business_hours: str = Field(default="08:00-18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
     holidays: str = "DE"  # country, or country-subdivision such as DE-NW, for public holidays
     timezone: str = "Europe/Berlin"
+    packaging_g: int = Field(default=150, ge=0)  # box and filling added to every parcel
 
     @field_validator("country")
     @classmethod

@@ -3,11 +3,13 @@
 from caturactl.model.base import Base
 from caturactl.model.customers import Customer, CustomerAddress, CustomerEmail
 from caturactl.model.cursors import Cursor, RateBudget
+from caturactl.model.deliveries import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.model.events import Event, EventKind
 from caturactl.model.orders import Order, OrderLine
 from caturactl.model.outbox import OutboxMessage
 from caturactl.model.products import Product
 from caturactl.model.tickets import Ticket
 
-__all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "Event",
+__all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "DeliveryLine", "DeliveryNote",
+           "InboundFile", "ShippedParcel", "Stock", "Event",
            "EventKind", "Order", "OrderLine", "OutboxMessage", "Product", "Ticket"]

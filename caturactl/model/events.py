@@ -22,6 +22,14 @@ class EventKind(str, enum.Enum):
     TICKET_OPENED = "ticket_opened"
     TICKET_RESOLVED = "ticket_resolved"
     IMPORT_FAILED = "import_failed"
+    ROUTED = "routed"  # delivery notes made for an order
+    CARRIER_CHOSEN = "carrier_chosen"
+    EXPORTED = "exported"  # a delivery note handed to the outbox
+    CONFIRMATION = "confirmation"  # a location reported parcels with tracking numbers
+    CONFIRMATION_REJECTED = "confirmation_rejected"
+    OUTBOX_SENT = "outbox_sent"
+    OUTBOX_FAILED = "outbox_failed"
+    CUSTOMER_NOTIFIED = "customer_notified"
 
 
 # Who acts: "cli:import amazon", "job:import", "api". Set once by the CLI or the job runner.
@@ -38,6 +46,7 @@ class Event(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
     from_state: Mapped[str] = mapped_column(String(20), default="")
     to_state: Mapped[str] = mapped_column(String(20), default="")
     why: Mapped[str] = mapped_column(Text, default="")
@@ -47,19 +56,21 @@ class Event(Base):
     order = relationship("Order")
     customer = relationship("Customer")
     ticket = relationship("Ticket")
+    delivery = relationship("DeliveryNote")
 
 
 _BUFFER = "caturactl.event_buffer"
 
 
 def record(session: Session, kind: EventKind, why: str, *, order=None, customer=None, ticket=None,
-           from_state: str = "", to_state: str = "", data: dict | None = None) -> None:
+           delivery=None, from_state: str = "", to_state: str = "", data: dict | None = None) -> None:
     """Append one event in the caller's transaction (the one way to write an event)."""
     buffer = session.info.get(_BUFFER)
     if buffer is not None:
-        buffer.append((kind.value, actor.get(), utcnow(), order, customer, ticket, from_state, to_state, why, data))
+        buffer.append((kind.value, actor.get(), utcnow(), order, customer, ticket, delivery, from_state, to_state,
+                       why, data))
         return
-    session.add(Event(kind=kind.value, actor=actor.get(), order=order, customer=customer, ticket=ticket,
+    session.add(Event(kind=kind.value, actor=actor.get(), order=order, customer=customer, ticket=ticket, delivery=delivery,
                       from_state=from_state, to_state=to_state, why=why, data=data))
 
 
@@ -78,8 +89,9 @@ def buffered(session: Session) -> Iterator[None]:
             session.execute(insert(Event.__table__), [  # Core: one executemany, no RETURNING
                 {"kind": k, "actor": a, "at": at, "order_id": o.id if o is not None else None,
                  "customer_id": c.id if c is not None else None, "ticket_id": t.id if t is not None else None,
+                 "delivery_id": dn.id if dn is not None else None,
                  "from_state": f, "to_state": to, "why": w, "data": d}
-                for (k, a, at, o, c, t, f, to, w, d) in buffer])
+                for (k, a, at, o, c, t, dn, f, to, w, d) in buffer])
     finally:
         if outer is None:
             session.info.pop(_BUFFER, None)

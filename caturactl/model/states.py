@@ -19,8 +19,10 @@ class OrderState(str, enum.Enum):
     IMPORTED = "imported"  # stored, not yet triaged (only inside the importing transaction)
     PENDING = "pending"  # the channel has not released it (payment pending, pre-order)
     ON_HOLD = "on_hold"  # waits for a person; an open ticket says why
-    RELEASED = "released"  # in the automatic flow, ready to be routed
-    SHIPPED = "shipped"  # shipped outside caturactl (FBA, or confirmed shipped at the channel)
+    RELEASED = "released"  # in the automatic flow, ready to be routed (or waiting for stock)
+    ROUTED = "routed"  # every line is on a delivery note
+    PARTIALLY_SHIPPED = "partially_shipped"  # some parcels have left
+    SHIPPED = "shipped"  # everything left (by us, by FBA, or outside caturactl)
     CANCELLED = "cancelled"
 
 
@@ -30,7 +32,9 @@ TRANSITIONS: dict[OrderState | None, frozenset[OrderState]] = {
     S.IMPORTED: frozenset({S.PENDING, S.ON_HOLD, S.RELEASED, S.SHIPPED, S.CANCELLED}),
     S.PENDING: frozenset({S.ON_HOLD, S.RELEASED, S.SHIPPED, S.CANCELLED}),
     S.ON_HOLD: frozenset({S.RELEASED, S.SHIPPED, S.CANCELLED}),
-    S.RELEASED: frozenset({S.ON_HOLD, S.SHIPPED, S.CANCELLED}),
+    S.RELEASED: frozenset({S.ON_HOLD, S.ROUTED, S.SHIPPED, S.CANCELLED}),
+    S.ROUTED: frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED, S.CANCELLED}),
+    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED}),
     S.SHIPPED: frozenset(),
     S.CANCELLED: frozenset(),
 }
@@ -52,4 +56,43 @@ def transition(session: Session, order: Order, to: OrderState, why: str, **event
         raise StateError(f"order {order.external_id}: cannot go from {src.value if src else 'new'} to {to.value}")
     order._state = to.value
     record(session, EventKind.STATE_CHANGED, why, order=order, customer=order.customer,
+           from_state=src.value if src else "", to_state=to.value, data=event_data or None)
+
+
+class DeliveryState(str, enum.Enum):
+    """A delivery note's own life, separate from its order's (one order, several notes)."""
+
+    CREATED = "created"  # routed, carrier chosen, stock reserved; not yet handed to the outbox
+    EXPORTED = "exported"  # rendered and queued for its transport; the deadline runs
+    PARTIALLY_CONFIRMED = "partially_confirmed"  # some parcels reported, lines still open
+    CONFIRMED = "confirmed"  # everything reported shipped with tracking numbers
+    SHIPPED = "shipped"  # and the channel has been told (Amazon confirmShipment done)
+    OVERDUE = "overdue"  # no (complete) confirmation before the deadline; a ticket is open
+    CANCELLED = "cancelled"
+
+
+D = DeliveryState
+DELIVERY_TRANSITIONS: dict[DeliveryState | None, frozenset[DeliveryState]] = {
+    None: frozenset({D.CREATED}),
+    D.CREATED: frozenset({D.EXPORTED, D.CANCELLED}),
+    D.EXPORTED: frozenset({D.PARTIALLY_CONFIRMED, D.CONFIRMED, D.OVERDUE, D.CANCELLED}),
+    D.PARTIALLY_CONFIRMED: frozenset({D.CONFIRMED, D.OVERDUE}),
+    D.OVERDUE: frozenset({D.PARTIALLY_CONFIRMED, D.CONFIRMED, D.CANCELLED}),
+    D.CONFIRMED: frozenset({D.SHIPPED}),
+    D.SHIPPED: frozenset(),
+    D.CANCELLED: frozenset(),
+}
+
+
+def transition_delivery(session: Session, delivery, to: DeliveryState, why: str, **event_data) -> None:
+    """Move a delivery note to ``to`` and append the event; raises StateError when not allowed.
+
+    A new note (state None) must be added to the session.
+    """
+    src = DeliveryState(delivery._state) if delivery._state else None
+    if to not in DELIVERY_TRANSITIONS[src]:
+        raise StateError(f"delivery {delivery.number if delivery.id else 'new'}: cannot go from "
+                         f"{src.value if src else 'new'} to {to.value}")
+    delivery._state = to.value
+    record(session, EventKind.STATE_CHANGED, why, order=delivery.order, delivery=delivery,
            from_state=src.value if src else "", to_state=to.value, data=event_data or None)
