@@ -25,6 +25,14 @@ Money (our composed assumption; Amazon's model does not show an EU VAT example)
     * Shipping: free for Prime and for goods totals >= 29.00 EUR, otherwise
       3.99 EUR (DE) / 4.99 EUR (FR, IT, ES).
 
+Shipment confirmations (v0 confirmShipment, reference/amazon/README.md §2)
+    :meth:`Marketplace.confirm_shipment` records a package as an event at the
+    simulated now: the items' shipped quantities rise, the order becomes
+    PARTIALLY_SHIPPED or SHIPPED, its ``lastUpdatedTime`` moves to now, and the
+    package shows under ``packages`` (PACKAGES). An order with any shipped item
+    loses its scheduled cancellations (the stand-in's assumption: Amazon cancels
+    unshipped orders, not shipped ones).
+
 PII (as documented on Amazon's "Access Orders PII" page)
     ``buyer.buyerEmail``/``buyerName`` appear only for MERCHANT orders whose
     status is UNSHIPPED, PARTIALLY_SHIPPED or SHIPPED; the address fields
@@ -35,6 +43,7 @@ PII (as documented on Amazon's "Access Orders PII" page)
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import io
@@ -58,6 +67,8 @@ FULFILLMENT_STATUSES = (
     "SHIPPED", "CANCELLED", "UNFULFILLABLE",
 )
 PII_STATUSES = {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"}
+# Not yet released by Amazon: "Pending: payment not authorised. Do not ship" (README.md §7).
+NOT_RELEASED_STATUSES = {"PENDING", "PENDING_AVAILABILITY"}
 
 # country -> (marketplaceId, marketplaceName, email domain, VAT rate, flat shipping)
 MARKETPLACES = {
@@ -259,6 +270,10 @@ def _iso(t: dt.datetime) -> str:
 
 
 # --------------------------------------------------------------------------- records
+class ShipmentRefused(ValueError):
+    """A confirmShipment request that does not fit the order; the message is the 400's details."""
+
+
 @dataclass
 class Line:
     item_id: str
@@ -289,6 +304,7 @@ class Event:
     break_value: Any = "abc"
     package: dict[str, Any] | None = None
     instruction: str | None = None  # a delivery instruction the buyer adds later
+    shipped: dict[str, int] | None = None  # orderItemId -> units a confirmed package carried
 
 
 @dataclass
@@ -326,6 +342,14 @@ class OrderState:
     breaks: list[tuple[str, Any]] = field(default_factory=list)
     packages: list[dict[str, Any]] = field(default_factory=list)
     instruction: str | None = None
+    shipped: dict[str, int] = field(default_factory=dict)  # orderItemId -> units confirmed shipped
+
+    def quantity_shipped(self, line: "Line") -> int:
+        """Units of ``line`` shipped: all of them once the order is SHIPPED (FBA, change_order),
+        else what confirmed packages carried."""
+        if self.status == "SHIPPED":
+            return line.qty
+        return min(line.qty, self.shipped.get(line.item_id, 0))
 
 
 # --------------------------------------------------------------------------- generator
@@ -736,7 +760,7 @@ def render(state: OrderState, included: frozenset[str] | set[str]) -> dict[str, 
                                              "cancelReason": state.cancel_reason or ""}
             it["cancellation"] = canc
         if "FULFILLMENT" in included:
-            shipped = ln.qty if status == "SHIPPED" else 0
+            shipped = state.quantity_shipped(ln)
             ful: dict[str, Any] = {"quantityFulfilled": shipped,
                                    "quantityUnfulfilled": 0 if status == "CANCELLED" else ln.qty - shipped}
             if ln.gift_message:
@@ -799,6 +823,9 @@ class Marketplace:
         self._version = 0
         self._snapshot: Snapshot | None = None
         self._package_rng = random.Random(f"amazon-standin-packages:{seed}")
+        # (orderId, packageReferenceId) -> the normalised request, to tell a repeat from a conflict
+        self._confirmed: dict[tuple[str, int], dict[str, Any]] = {}
+        self._shipments: list[dict[str, Any]] = []
 
     # clock ----------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -842,6 +869,8 @@ class Marketplace:
                 st.packages.append(ev.package)
             if ev.instruction:
                 st.instruction = ev.instruction
+            for item_id, qty in (ev.shipped or {}).items():
+                st.shipped[item_id] = st.shipped.get(item_id, 0) + qty
         return st
 
     def snapshot(self) -> Snapshot:
@@ -896,3 +925,95 @@ class Marketplace:
             self._version += 1
             self._snapshot = None
             return render(self.state_at(order, self._now), frozenset(ALL_INCLUDED))
+
+    # shipment confirmations (v0 confirmShipment) ------------------------------
+    def confirm_shipment(self, order_id: str, request: dict[str, Any]) -> bool:
+        """Record one confirmed package at the simulated now; True when new, False when this
+        identical package was confirmed before (nothing changes then).
+
+        ``request`` is the server's normalised body: marketplaceId, packageReferenceId (int),
+        carrierCode, carrierName, shippingMethod, trackingNumber, shipDate (aware datetime),
+        shipFromSupplySourceId, orderItems ((orderItemId, quantity, transparencyCodes), ...).
+        Raises KeyError when the order does not exist (yet), ShipmentRefused when the request
+        does not fit the order.
+        """
+        with self._lock:
+            order = self._by_id.get(order_id)
+            now = self._now
+            if order is None or order.created > now:
+                raise KeyError(order_id)
+            state = self.state_at(order, now)
+            mp_id = MARKETPLACES[order.country][0]
+            if request["marketplaceId"] != mp_id:
+                raise ShipmentRefused(f"marketplaceId {request['marketplaceId']} is not the marketplace of "
+                                      f"order {order_id} ({mp_id}).")
+            ref = request["packageReferenceId"]
+            earlier = self._confirmed.get((order_id, ref))
+            if earlier is not None:
+                # The stand-in's assumption: Amazon does not document repeats. Answering an
+                # identical repeat like the first call lets a client retry a call whose answer it
+                # lost; the same reference with other content is a conflict.
+                if earlier == request:
+                    return False
+                differ = sorted(k for k in request if request[k] != earlier.get(k))
+                raise ShipmentRefused(f"packageReferenceId {ref} was already confirmed for order {order_id} "
+                                      f"with a different {', '.join(differ)}; it must be unique within the order.")
+            if any(str(p.get("packageReferenceId")) == str(ref) for p in state.packages):
+                raise ShipmentRefused(f"packageReferenceId {ref} is already used in order {order_id}; "
+                                      "it must be unique within the order.")
+            if order.fulfilled_by == "AMAZON":
+                raise ShipmentRefused(f"Order {order_id} is fulfilled by Amazon (AFN); only the seller's own "
+                                      "(MFN) orders are confirmed.")
+            if state.status == "CANCELLED":
+                raise ShipmentRefused(f"Order {order_id} is cancelled.")
+            if state.status in NOT_RELEASED_STATUSES:
+                raise ShipmentRefused(f"Order {order_id} is {state.status}; it must not be shipped yet.")
+            ship = request["shipDate"]
+            if ship > now:
+                raise ShipmentRefused(f"shipDate {_iso(ship)} is in the future (now {_iso(now)}).")
+            if ship < order.created:
+                raise ShipmentRefused(f"shipDate {_iso(ship)} is before the purchase date {_iso(order.created)}.")
+            lines = {ln.item_id: ln for ln in order.lines}
+            shipped: dict[str, int] = {}
+            for item_id, qty, _ in request["orderItems"]:
+                ln = lines.get(item_id)
+                if ln is None:
+                    raise ShipmentRefused(f"orderItemId {item_id} is not an item of order {order_id}.")
+                still = ln.qty - state.quantity_shipped(ln)
+                if qty > still:
+                    raise ShipmentRefused(f"quantity {qty} for orderItemId {item_id} is more than the {still} "
+                                          f"still unshipped (ordered {ln.qty}).")
+                shipped[item_id] = qty
+            complete = all(state.quantity_shipped(ln) + shipped.get(ln.item_id, 0) >= ln.qty for ln in order.lines)
+            status = "SHIPPED" if complete else "PARTIALLY_SHIPPED"
+            items = [{"orderItemId": i, "quantity": q, **({"transparencyCodes": list(c)} if c else {})}
+                     for i, q, c in request["orderItems"]]
+            carrier = request["carrierName"] if request["carrierCode"] == "Other" else request["carrierCode"]
+            package = {  # as Orders 2026-01-01 shows it under PACKAGES (orders-2026.md §4)
+                "packageReferenceId": str(ref), "createdTime": _iso(now),
+                "packageStatus": {"status": "SHIPPED", "detailedStatus": "PICKED_UP"},
+                "carrier": carrier, "shipTime": _iso(ship), "trackingNumber": request["trackingNumber"],
+                "packageItems": items,
+            }
+            if request["shippingMethod"]:
+                package["shippingService"] = request["shippingMethod"]
+            # Amazon cancels orders that are not shipped; a scheduled cancellation must not undo this one.
+            order.events = [e for e in order.events if not (e.at > now and e.status == "CANCELLED")]
+            order.events.append(Event(at=now, status=status, package=package, shipped=shipped))
+            order.events.sort(key=lambda e: e.at)
+            self._confirmed[(order_id, ref)] = request
+            self._shipments.append({
+                "orderId": order_id, "marketplaceId": request["marketplaceId"], "packageReferenceId": str(ref),
+                "carrierCode": request["carrierCode"], "carrierName": request["carrierName"],
+                "shippingMethod": request["shippingMethod"], "trackingNumber": request["trackingNumber"],
+                "shipDate": _iso(ship), "shipFromSupplySourceId": request["shipFromSupplySourceId"],
+                "orderItems": items, "confirmedAt": _iso(now), "orderStatus": status,
+            })
+            self._version += 1
+            self._snapshot = None
+            return True
+
+    def shipments(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        """Every confirmed package in the order it was confirmed (copies), or one order's."""
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._shipments if order_id is None or r["orderId"] == order_id]

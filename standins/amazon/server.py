@@ -1,4 +1,5 @@
-"""HTTP side of the SP-API stand-in: LWA, Orders v2026-01-01, rate limits, faults, admin.
+"""HTTP side of the SP-API stand-in: LWA, Orders v2026-01-01, v0 confirmShipment, rate limits,
+faults, admin.
 
 Served with the standard library only (``http.server.ThreadingHTTPServer`` in a
 daemon thread).  The python-amazon-sp-api client talks to it unchanged.
@@ -7,12 +8,15 @@ Routes
     POST /auth/o2/token                            LWA token exchange (not rate limited)
     GET  /orders/2026-01-01/orders                 searchOrders (0.0056/s x rate_scale, burst 20)
     GET  /orders/2026-01-01/orders/{orderId}       getOrder     (0.5/s x rate_scale, burst 30)
+    POST /orders/v0/orders/{orderId}/shipmentConfirmation
+                                                   confirmShipment (2/s x rate_scale, burst 10)
     GET  /_standin/stats | /_standin/catalogue.csv | /_standin/catalogue | /_standin/now
     GET  /_standin/orders                          {"orderIds": [...]}  (all generated ids)
     GET  /_standin/visible                         {"orders": [...]}    (visible_orders())
     POST /_standin/advance   {"hours": 30}         (also days/minutes/seconds)
     POST /_standin/faults    {Fault fields}        DELETE /_standin/faults clears them
     POST /_standin/orders/{id} {"status":..., "address":{...}, "break_field":...}
+    GET  /_standin/shipments[?orderId=...]         {"shipments": [...]} (confirmed packages)
 
 The simulated clock (``now()``) starts at the end of ``day`` + 3 h and moves
 only with ``advance()``.  searchOrders' default ``...Before`` is now - 2 min, so
@@ -29,6 +33,14 @@ time) so that any stand-in with the same refresh token accepts them.  This is
 needed because python-amazon-sp-api caches access tokens process-wide by
 refresh token: a test suite that starts several stand-ins with the default
 credentials would otherwise get 403s from every stand-in but the first.
+
+confirmShipment validates the body as Amazon's model documents it (ordersV0.json
+ConfirmShipmentRequest / PackageDetail; reference/amazon/README.md §2) and against the
+order (marketplace, items, quantities still unshipped, dates, status).  Every 400 uses the
+code and message of Amazon's one sample (confirmShipment_400_request_and_response.json:
+"Invalid Input"); ``details`` says what is wrong, which Amazon's sample does not show.
+Success is 204 without a body; the order turns PARTIALLY_SHIPPED or SHIPPED at the
+simulated now (see ``Marketplace.confirm_shipment``).
 """
 
 from __future__ import annotations
@@ -39,6 +51,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
+import sys
 import threading
 import time
 import uuid
@@ -49,14 +63,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .marketplace import (
     ALL_INCLUDED, CATALOGUE, FULFILLMENT_STATUSES, KNOWN_MARKETPLACE_IDS, MARKETPLACES, Marketplace, OrderState,
-    UTC, _iso, catalogue_csv,
+    ShipmentRefused, UTC, _iso, catalogue_csv,
 )
 from .ratelimit import TokenBucket
 
 SEARCH_PATH = "/orders/2026-01-01/orders"
 TOKEN_PATH = "/auth/o2/token"
-OPERATIONS = ("searchOrders", "getOrder", "token")
-RATES = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30)}
+CONFIRM_PATH = re.compile(r"^/orders/v0/orders/([^/]+)/shipmentConfirmation$")
+OPERATIONS = ("searchOrders", "getOrder", "confirmShipment", "token")
+# Published default usage plans (reference/amazon/README.md §3, orders-2026.md).
+RATES = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), "confirmShipment": (2.0, 10)}
+# Listed in stats()["calls"] even before the first call; confirmShipment appears once used, so
+# the Orders 2026-01-01 view (and its tests) stay as they were.
 FILTER_PARAMS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore",
                  "marketplaceIds", "fulfillmentStatuses", "fulfilledBy")
 ARRAY_PARAMS = {"marketplaceIds", "fulfillmentStatuses", "fulfilledBy", "includedData"}
@@ -85,7 +103,7 @@ UNAUTHORIZED_BODY = {"errors": [{"code": "Unauthorized", "message": "Access to r
 class Fault:
     """A misbehaviour applied to the next ``count`` matching requests.
 
-    operation: "searchOrders", "getOrder", "token" or "*" (any of them).
+    operation: "searchOrders", "getOrder", "confirmShipment", "token" or "*" (any of them).
     kind: status | throttle | slow | malformed | duplicate_page | hang.
     status: HTTP status for kind="status" (default 500).
     delay: seconds for "slow" and "hang" (hang defaults to 60).
@@ -247,8 +265,15 @@ class AmazonStandin:
             self._faults.clear()
 
     def stats(self) -> dict[str, Any]:
+        """Calls per operation, 429s answered, faults applied."""
         with self._lock:
-            return {"calls": dict(self._calls), "throttled": self._throttled, "faults": self._faults_applied}
+            calls = dict(self._calls)
+            return {"calls": calls, "throttled": self._throttled, "faults": self._faults_applied}
+
+    def shipments(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        """Every package confirmed through confirmShipment (each once, repeats not counted),
+        oldest first; only ``order_id``'s when given."""
+        return self.marketplace.shipments(order_id)
 
     # internals used by the handler --------------------------------------------
     def _count_call(self, op: str) -> None:
@@ -295,6 +320,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that timed out has closed its end before a slow answer went out; that is
+        # what the "slow" fault is for, not a stand-in bug worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Response:
@@ -374,6 +406,9 @@ class _Handler(BaseHTTPRequestHandler):
                 order_id = unquote(path[len(SEARCH_PATH) + 1:])
                 query = parse_qs(parts.query, keep_blank_values=True)
                 resp = self._sp_call("getOrder", method, "GET", lambda: self._get_order(order_id, query), False)
+            elif (m := CONFIRM_PATH.match(path)) is not None:
+                order_id = unquote(m.group(1))
+                resp = self._sp_call("confirmShipment", method, "POST", lambda: self._confirm(order_id, body), False)
             else:
                 resp = _Response(404, _errors("NotFound", "Resource not found.", f"No route for {path}"))
         except _Hang:
@@ -405,7 +440,8 @@ class _Handler(BaseHTTPRequestHandler):
             resp = handler(fault if fault is not None and fault.kind == "duplicate_page" else None)
         else:
             resp = handler()
-        if op != "token" and resp.status == 200:
+        # ordersV0.json lists the header on confirmShipment's 204, 400 and 404 answers.
+        if op != "token" and (resp.status in (200, 204) or (op == "confirmShipment" and resp.status in (400, 404))):
             resp.headers["x-amzn-RateLimit-Limit"] = _rate_text(s.buckets[op].rate)
         if fault is not None and fault.kind == "malformed" and resp.status == 200:
             good = json.dumps(resp.body, separators=(",", ":")).encode()
@@ -465,6 +501,19 @@ class _Handler(BaseHTTPRequestHandler):
             return _Response(404, _errors("NotFound", f"Order {order_id} not found.",
                                           "The requested order does not exist or is not visible yet."))
         return _Response(200, {"order": snap.rendered(state, included)})
+
+    # confirmShipment (Orders v0) --------------------------------------------------------
+    def _confirm(self, order_id: str, body: bytes) -> _Response:
+        try:
+            request = _shipment_request(body)
+            self.standin.marketplace.confirm_shipment(order_id, request)
+        except (BadRequest, ShipmentRefused) as e:
+            details = e.details if isinstance(e, BadRequest) else str(e)
+            return _Response(400, _errors(INVALID_INPUT, INVALID_INPUT, details))
+        except KeyError:
+            return _Response(404, _errors("NotFound", f"Order {order_id} not found.",
+                                          "The requested order does not exist or is not visible yet."))
+        return _Response(204)
 
     # searchOrders -----------------------------------------------------------------------
     def _search(self, query: dict[str, list[str]], fault: Fault | None) -> _Response:
@@ -605,6 +654,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return _Response(200, {"orderIds": s.order_ids()})
             if method == "GET" and sub == "/visible":
                 return _Response(200, {"orders": s.visible_orders()})
+            if method == "GET" and sub == "/shipments":
+                wanted = parse_qs(urlsplit(self.path).query).get("orderId", [None])[-1]
+                return _Response(200, {"shipments": s.shipments(wanted)})
             if method == "GET" and sub == "/credentials":
                 return _Response(200, {"client_id": s.client_id, "client_secret": s.client_secret,
                                        "refresh_token": s.refresh_token, "url": s.url, "lwa_url": s.lwa_url})
@@ -690,6 +742,104 @@ def _validate_window(filters: dict[str, str], now: dt.datetime, allow_stale_befo
             raise BadRequest(f"Invalid {b_name}: must be at least 2 minutes before the time of the request.",
                              f"{b_name}={b_raw}, now={_iso(now)}")
     return mode, after, before
+
+
+# confirmShipment body ---------------------------------------------------------------------
+# Amazon's carrierCode values come from the CarrierCode enumeration in its feeds XSD
+# (amzn-base.xsd), which is not in our reference; this list is the stand-in's assumption: the
+# codes a merchant shipping from Germany to DE/FR/IT/ES uses, plus "Other" (then carrierName
+# is required, ordersV0.json PackageDetail.carrierName). Codes are compared exactly.
+CARRIER_CODES = frozenset({
+    "DHL", "Deutsche Post", "DPD", "GLS", "Hermes", "UPS", "FedEx", "TNT", "Other",
+    "Amazon Shipping", "DB Schenker", "Trans-o-flex", "Rieck", "Chronopost", "Colissimo", "La Poste",
+    "BRT", "Poste Italiane", "SDA", "Correos", "SEUR", "Royal Mail",
+})
+INVALID_INPUT = "Invalid Input"     # code and message of Amazon's confirmShipment 400 sample
+# ISO 8601 date and time ("format": "date-time" in PackageDetail.shipDate); a date alone or
+# Amazon's bad sample "02/21/2022" does not match. No offset means UTC.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
+_REQUIRED_DETAIL = ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate", "orderItems")
+
+
+def _shipment_request(body: bytes) -> dict[str, Any]:
+    """The ConfirmShipmentRequest normalised for Marketplace.confirm_shipment; raises BadRequest
+    (details name the field) for what the model itself rules out."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(INVALID_INPUT, "The request body is not JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest(INVALID_INPUT, "The request body must be a ConfirmShipmentRequest object.")
+    for key in ("marketplaceId", "packageDetail"):
+        if key not in data:
+            raise BadRequest(INVALID_INPUT, f"{key} is required.")
+    marketplace_id = data["marketplaceId"]
+    if not isinstance(marketplace_id, str) or not marketplace_id:
+        raise BadRequest(INVALID_INPUT, "marketplaceId must be a marketplace id.")
+    cod = data.get("codCollectionMethod")
+    if cod is not None:
+        raise BadRequest(INVALID_INPUT, "codCollectionMethod is only supported in the JP marketplace.")
+    d = data["packageDetail"]
+    if not isinstance(d, dict):
+        raise BadRequest(INVALID_INPUT, "packageDetail must be an object.")
+    for key in _REQUIRED_DETAIL:
+        if d.get(key) is None or d.get(key) == "":
+            raise BadRequest(INVALID_INPUT, f"packageDetail.{key} is required.")
+    text = {}
+    for key in ("packageReferenceId", "carrierCode", "carrierName", "shippingMethod", "trackingNumber",
+                "shipDate", "shipFromSupplySourceId"):
+        value = d.get(key, "")
+        if not isinstance(value, str):
+            raise BadRequest(INVALID_INPUT, f"packageDetail.{key} must be a string, not {value!r}.")
+        text[key] = value.strip()
+    ref = text["packageReferenceId"]
+    if not ref.isascii() or not ref.isdigit() or int(ref) <= 0:
+        raise BadRequest(INVALID_INPUT, f"packageDetail.packageReferenceId {ref!r} is not a positive number.")
+    code = text["carrierCode"]
+    if code not in CARRIER_CODES:
+        raise BadRequest(INVALID_INPUT, f"packageDetail.carrierCode {code!r} is not a valid carrier code.")
+    if code == "Other" and not text["carrierName"]:
+        raise BadRequest(INVALID_INPUT, "packageDetail.carrierName is required when carrierCode is 'Other'.")
+    if not text["trackingNumber"]:
+        raise BadRequest(INVALID_INPUT, "packageDetail.trackingNumber is required.")
+    raw_date = text["shipDate"]
+    ship: dt.datetime | None = None
+    if _DATE_TIME.match(raw_date):
+        try:
+            ship = dt.datetime.fromisoformat(raw_date)
+        except ValueError:
+            ship = None
+    if ship is None:
+        raise BadRequest(INVALID_INPUT, f"packageDetail.shipDate {raw_date!r} is not an ISO 8601 date-time.")
+    if ship.tzinfo is None:
+        ship = ship.replace(tzinfo=UTC)
+    items = d["orderItems"]
+    if not isinstance(items, list) or not items:
+        raise BadRequest(INVALID_INPUT, "packageDetail.orderItems must list at least one item.")
+    seen: set[str] = set()
+    normal = []
+    for i, it in enumerate(items):
+        where = f"packageDetail.orderItems[{i}]"
+        if not isinstance(it, dict):
+            raise BadRequest(INVALID_INPUT, f"{where} must be an object.")
+        item_id, qty, codes = it.get("orderItemId"), it.get("quantity"), it.get("transparencyCodes") or []
+        if not isinstance(item_id, str) or not item_id:
+            raise BadRequest(INVALID_INPUT, f"{where}.orderItemId is required.")
+        if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
+            raise BadRequest(INVALID_INPUT, f"{where}.quantity must be a whole number of at least 1, not {qty!r}.")
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise BadRequest(INVALID_INPUT, f"{where}.transparencyCodes must be a list of strings.")
+        # Not documented by Amazon; the stand-in wants each item once per package.
+        if item_id in seen:
+            raise BadRequest(INVALID_INPUT, f"{where}.orderItemId {item_id} appears twice in the package.")
+        seen.add(item_id)
+        normal.append((item_id, qty, tuple(codes)))
+    return {
+        "marketplaceId": marketplace_id, "packageReferenceId": int(ref), "carrierCode": code,
+        "carrierName": text["carrierName"], "shippingMethod": text["shippingMethod"],
+        "trackingNumber": text["trackingNumber"], "shipDate": ship.astimezone(UTC),
+        "shipFromSupplySourceId": text["shipFromSupplySourceId"], "orderItems": tuple(normal),
+    }
 
 
 def _encode_page_token(data: dict[str, Any]) -> str:
