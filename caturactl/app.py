@@ -5,7 +5,9 @@ Services never import an adapter; the CLI and the job runner ask this module for
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Iterator
 
 from sqlalchemy import inspect, select
@@ -63,6 +65,118 @@ class App:
 
         budgets = {b.operation: (b.tokens, b.at) for b in session.scalars(select(RateBudget))}
         return AmazonMarketplace(self.cfg.amazon, SpApi(self.cfg.amazon, budgets=budgets))
+
+    # --- fulfilment -------------------------------------------------------------------------
+
+    def formats(self) -> dict:
+        """Document formats by name (carriers/)."""
+        from carriers import formats
+        return formats()
+
+    def readers(self) -> dict:
+        """Confirmation readers by name (carriers/)."""
+        from carriers import readers
+        return readers()
+
+    def _password(self, env_name: str, where: str) -> str | None:
+        if not env_name:
+            return None
+        value = os.environ.get(env_name)
+        if value is None:
+            raise ConfigError(f"environment variable {env_name} is not set", where=where)
+        return value
+
+    def transport(self, name: str):
+        """The transport ``[transports.NAME]``, not yet connected (it connects on first use)."""
+        t = self.cfg.transports.get(name)
+        if t is None:
+            raise ConfigError(f"no [transports.{name}] section", where="caturactl.toml")
+        password = self._password(t.password_env, f"transports.{name}.password_env")
+        base = self.cfg.base_dir
+        if t.kind == "sftp":
+            from connectors.ftp.sftp import SftpTransport
+            return SftpTransport(name, t, password=password, base_dir=base)
+        if t.kind in ("ftp", "ftps"):
+            from connectors.ftp.ftp import FtpTransport
+            return FtpTransport(name, t, password=password, base_dir=base)
+        if t.kind == "folder":
+            from connectors.ftp.folder import FolderTransport
+            return FolderTransport(name, t, base_dir=base)
+        from connectors.mail.smtp import EmailTransport
+        return EmailTransport(name, t, self.mailer(), from_company=self.cfg.company.name)
+
+    def mailer(self):
+        from connectors.mail.smtp import SmtpMailer
+        if not self.cfg.mail.host:
+            raise ConfigError("no SMTP server configured", where="caturactl.toml: mail.host")
+        return SmtpMailer(self.cfg.mail, password=self._password(self.cfg.mail.password_env, "mail.password_env"),
+                          base_dir=self.cfg.base_dir)
+
+    def shipment_confirmer(self, session: Session):
+        """Amazon confirmShipment, starting from the rate budgets the last process left."""
+        from connectors.amazon.client import SpApi
+        from connectors.amazon.shipments import AmazonShipments
+
+        budgets = {b.operation: (b.tokens, b.at) for b in session.scalars(select(RateBudget))}
+        return AmazonShipments(SpApi(self.cfg.amazon, budgets=budgets))
+
+    @staticmethod
+    def keep_budget(session: Session, confirmer, operation: str = "confirmShipment") -> None:
+        """Remember what is left of the confirmShipment bucket for the next process."""
+        left = confirmer.api.budgets().get(operation)
+        if left is None:
+            return
+        row = session.get(RateBudget, operation)
+        if row is None:
+            session.add(RateBudget(operation=operation, tokens=left[0], at=left[1]))
+        else:
+            row.tokens, row.at = left
+        session.commit()
+
+    def sender(self, session: Session):
+        """The outbox sender with a handler per message kind; transports are opened once per run."""
+        from caturactl import shipping
+        from caturactl.outbox import Sender
+        from caturactl.ports import MailMessage, PackageConfirmation
+
+        open_transports: dict = {}
+        lazy: dict = {}
+
+        def upload(msg) -> None:
+            t = open_transports.get(msg.target)
+            if t is None:
+                t = open_transports[msg.target] = self.transport(msg.target)
+            t.send(shipping.file_from_payload(msg.payload))
+
+        def confirm(msg) -> None:
+            if "amazon" not in lazy:
+                lazy["amazon"] = self.shipment_confirmer(session)
+            p = msg.payload
+            lazy["amazon"].confirm_shipment(PackageConfirmation(
+                order_id=p["order_id"], marketplace_id=p["marketplace_id"], package_reference=p["package_reference"],
+                carrier_code=p["carrier_code"], carrier_name=p["carrier_name"], shipping_method=p["shipping_method"],
+                tracking_number=p["tracking_number"], shipped_at=datetime.fromisoformat(p["shipped_at"]),
+                items=tuple((item_id, qty) for item_id, qty in p["items"])))
+
+        def email(msg) -> None:
+            if "mailer" not in lazy:
+                lazy["mailer"] = self.mailer()
+            p = msg.payload
+            lazy["mailer"].send(MailMessage(to=tuple(p["to"]), subject=p["subject"], body=p["body"],
+                                            message_id=f"<outbox-{msg.id}@caturactl>"))
+
+        def close_all() -> None:
+            for t in open_transports.values():
+                t.close()
+            open_transports.clear()
+            if "amazon" in lazy:
+                self.keep_budget(session, lazy["amazon"])
+                lazy.pop("amazon").close()
+
+        return Sender(session, self.cfg.shipping,
+                      {shipping.UPLOAD: upload, shipping.AMAZON_CONFIRM: confirm, shipping.EMAIL: email},
+                      {shipping.UPLOAD: shipping.file_uploaded, shipping.AMAZON_CONFIRM: shipping.channel_confirmed},
+                      on_close=close_all)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -201,7 +201,7 @@ def choose(req: ShipmentRequest, carriers: Mapping[str, CarrierConfig], location
             reasons.append(why)
         zone = zone_of(c, req.country)
         price = None
-        if not why:
+        if not reasons:  # a price only matters for a product that could take the parcel
             price, why = _price(c, zone, parcels)
             if why:
                 reasons.append(why)

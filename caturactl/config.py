@@ -14,7 +14,7 @@ import stat
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -349,6 +349,9 @@ def load(path: str | os.PathLike | None = None, *, environ: dict[str, str] | Non
                     "secrets do not belong in caturactl.toml in clear; set "
                     f"{ENV_PREFIX}{section.upper()}_{key.upper()} or use {section}.secrets_file (mode 0600)",
                     where=f"{cfg_path.name}: {section}.{key}")
+    for where in _clear_passwords(raw):
+        raise ConfigError("passwords do not belong in caturactl.toml; name an environment variable with "
+                          "password_env instead", where=f"{cfg_path.name}: {where}")
     _apply_env(raw, env)
     try:
         cfg = Config.model_validate(raw)
@@ -363,6 +366,16 @@ def load(path: str | os.PathLike | None = None, *, environ: dict[str, str] | Non
     _resolve_sqlite_path(cfg)
     _read_secrets_file(cfg, env)
     return cfg
+
+
+def _clear_passwords(raw: Any, path: str = "") -> Iterator[str]:
+    """Dotted keys of any 'password' value, at any depth (transports, mail)."""
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            here = f"{path}.{k}" if path else k
+            if k.lower() in ("password", "passwd", "pass"):
+                yield here
+            yield from _clear_passwords(v, here)
 
 
 def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:

@@ -9,8 +9,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from caturactl.errors import InputError, NotFoundError
-from caturactl.model import Customer, CustomerEmail, Event, Order, Product, Ticket
-from caturactl.model.states import OrderState
+from caturactl.model import (Customer, CustomerEmail, DeliveryNote, Event, Order, OutboxMessage, Product,
+                             ShippedParcel, Ticket)
+from caturactl.model.deliveries import delivery_id_from_number
+from caturactl.model.states import DeliveryState, OrderState
+
 
 def parse_month(text: str) -> tuple[date, date]:
     """'2026-11' -> (first day, first day of next month); raises InputError."""
@@ -64,14 +67,95 @@ def order_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = Non
     if limit:
         q = q.limit(limit)
     rows = []
-    for (ext, created, mp_name, channel, state, hold, total, cur, buyer, cid, cname, ccompany) in session.execute(q):
+    result = session.execute(q.add_columns(Order.id)).all()
+    shipping = _shipping_by_order(session, [r[-1] for r in result])
+    for (ext, created, mp_name, channel, state, hold, total, cur, buyer, cid, cname, ccompany, oid) in result:
         who = cname or ccompany or buyer or ""
+        carriers, tracking = shipping.get(oid, ((), ()))
         rows.append({
             "number": ext, "date": created.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
             "channel": mp_name or channel, "customer": f"{who} (K{cid:06d})" if cid else who,
             "state": state, "hold_reason": hold, "total": f"{total} {cur}" if total is not None else "",
+            "carrier": ", ".join(carriers), "tracking": ", ".join(tracking),
         })
     return rows
+
+
+def _shipping_by_order(session: Session, order_ids: list[int]) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Carriers chosen and tracking numbers known, per order (for the cockpit's two columns)."""
+    out: dict[int, tuple[list[str], list[str]]] = {}
+    for start in range(0, len(order_ids), 500):
+        chunk = order_ids[start:start + 500]
+        for oid, carrier in session.execute(select(DeliveryNote.order_id, DeliveryNote.carrier)
+                                            .where(DeliveryNote.order_id.in_(chunk),
+                                                   DeliveryNote._state != "cancelled").order_by(DeliveryNote.id)):
+            carriers = out.setdefault(oid, ([], []))[0]
+            if carrier and carrier not in carriers:
+                carriers.append(carrier)
+        for oid, number in session.execute(select(DeliveryNote.order_id, ShippedParcel.tracking_number)
+                                           .join(ShippedParcel, ShippedParcel.delivery_id == DeliveryNote.id)
+                                           .where(DeliveryNote.order_id.in_(chunk)).order_by(ShippedParcel.id)):
+            out.setdefault(oid, ([], []))[1].append(number)
+    return {k: (tuple(a), tuple(b)) for k, (a, b) in out.items()}
+
+
+def delivery_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = None, location: str | None = None,
+                  order: str | None = None, limit: int | None = None, counted: list[int] | None = None) -> list[dict]:
+    """One row per delivery note, newest first; raises InputError on an unknown state."""
+    q = (select(DeliveryNote).join(Order, Order.id == DeliveryNote.order_id)
+         .options(selectinload(DeliveryNote.parcels), selectinload(DeliveryNote.order)))
+    if states:
+        valid = {s.value for s in DeliveryState}
+        bad = [s for s in states if s not in valid]
+        if bad:
+            raise InputError(f"unknown state {bad[0]!r}; states are: {', '.join(sorted(valid))}", where="--state")
+        q = q.where(DeliveryNote._state.in_(states))
+    if location:
+        q = q.where(DeliveryNote.location == location)
+    if order:
+        q = q.where(Order.external_id == order.strip())
+    q = q.order_by(DeliveryNote.id.desc())
+    if counted is not None:
+        counted.append(session.scalar(select(func.count()).select_from(q.order_by(None).subquery())))
+    if limit:
+        q = q.limit(limit)
+    return [{"delivery": n.number, "order": n.order.external_id, "location": n.location, "state": n.state,
+             "carrier": n.carrier, "service": n.service, "parcels": len(n.parcels) or len(n.planned_parcels),
+             "tracking": ", ".join(p.tracking_number for p in n.parcels), "file": n.file_name,
+             "exported": local(n.exported_at, tz), "deadline": local(n.deadline_at, tz)}
+            for n in session.scalars(q)]
+
+
+def find_delivery(session: Session, ref: str) -> DeliveryNote:
+    """A delivery note by number ("L000123") or id; raises NotFoundError."""
+    did = delivery_id_from_number(ref) or (int(ref) if ref.strip().isdigit() else None)
+    note = session.get(DeliveryNote, did) if did else None
+    if note is None:
+        raise NotFoundError(f"no delivery note {ref!r}")
+    return note
+
+
+def delivery_events(session: Session, note: DeliveryNote) -> list[Event]:
+    return list(session.scalars(select(Event).where(Event.delivery_id == note.id).order_by(Event.id)))
+
+
+def outbox_rows(session: Session, tz: ZoneInfo, *, status: str = "open", kind: str | None = None,
+                limit: int | None = None) -> list[dict]:
+    q = select(OutboxMessage)
+    if status == "open":
+        q = q.where(OutboxMessage.status.in_(["pending", "failed"]))
+    elif status != "all":
+        q = q.where(OutboxMessage.status == status)
+    if kind:
+        q = q.where(OutboxMessage.kind == kind)
+    q = q.order_by(OutboxMessage.id.desc()).limit(limit)
+    return [{"id": m.id, "kind": m.kind, "target": m.target, "key": m.key, "status": m.status,
+             "attempts": m.attempts, "next_attempt": local(m.next_attempt_at, tz) if m.status == "pending" else "",
+             "done": local(m.done_at, tz), "last_error": m.last_error} for m in session.scalars(q)]
+
+
+def local(value: datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def state_counts(session: Session) -> dict[str, int]:

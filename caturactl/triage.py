@@ -75,16 +75,23 @@ def holds(order: MarketplaceOrder, known_skus: set[str] | frozenset[str], cfg: T
     return found
 
 
-def hold(session: Session, order: Order, reasons: list[Hold], why_prefix: str = "") -> Ticket:
+def hold(session: Session, order: Order, reasons: list[Hold], why_prefix: str = "", kind: str = "triage") -> Ticket:
     """Put ``order`` on hold with one ticket that lists every reason."""
-    text = "\n".join(f"- {h.text}" for h in reasons)
-    codes = ",".join(dict.fromkeys(h.code for h in reasons))
-    ticket = Ticket(order=order, kind="triage", reasons=codes, text=text, created_by=actor.get())
-    session.add(ticket)
     order.hold_reason = _short("; ".join(h.text for h in reasons), 300)
     transition(session, order, OrderState.ON_HOLD, why_prefix + "needs a person: " + order.hold_reason)
-    record(session, EventKind.TICKET_OPENED, text, order=order, customer=order.customer, ticket=ticket,
-           data={"reasons": codes.split(",")})
+    return open_ticket(session, kind, reasons, order=order)
+
+
+def open_ticket(session: Session, kind: str, reasons: list[Hold], *, order: Order | None = None,
+                external_ref: str = "", delivery=None) -> Ticket:
+    """One ticket listing every reason, with its event; the caller decides what else changes."""
+    text = "\n".join(f"- {h.text}" for h in reasons)
+    codes = ",".join(dict.fromkeys(h.code for h in reasons))
+    ticket = Ticket(order=order, kind=kind, reasons=_short(codes, 300), text=text, created_by=actor.get(),
+                    external_ref=external_ref)
+    session.add(ticket)
+    record(session, EventKind.TICKET_OPENED, text, order=order, customer=order.customer if order else None,
+           ticket=ticket, delivery=delivery, data={"reasons": codes.split(",")})
     return ticket
 
 
@@ -122,13 +129,9 @@ def resolve(session: Session, ref: str, action: str, note: str) -> Ticket:
     if t.status != OPEN:
         raise StateError(f"{t.number} is already {t.status} ({t.resolution})")
     order = t.order
-    if order is None and action != "close":
-        raise StateError(f"{t.number} has no stored order to {action}; use --close")
-    if order is not None:
+    if order is not None and order.state == OrderState.ON_HOLD.value:
         if action == "close":
             raise InputError(f"{t.number} holds order {order.external_id}: use --release or --cancel")
-        if order.state != OrderState.ON_HOLD.value:
-            raise StateError(f"order {order.external_id} is {order.state}, not on hold")
         others = session.scalar(select(Ticket.id).where(Ticket.order_id == order.id, Ticket.status == OPEN,
                                                         Ticket.id != t.id))
         if action == "release" and others:
@@ -137,5 +140,11 @@ def resolve(session: Session, ref: str, action: str, note: str) -> Ticket:
         transition(session, order, target, f"{t.number} resolved by a person: {note.strip()}", ticket=t.id)
         if action == "release":
             order.hold_reason = ""
+    elif action != "close":
+        # Tickets about a delivery (overdue, a failed upload) are answered by acting on the
+        # delivery, then closing the ticket; the order itself is not on hold.
+        if order is None:
+            raise StateError(f"{t.number} has no stored order to {action}; use --close")
+        raise StateError(f"order {order.external_id} is {order.state}, not on hold; use --close")
     _close(session, t, {"release": "released", "cancel": "cancelled", "close": "closed"}[action], note.strip())
     return t

@@ -53,8 +53,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from caturactl.cli import customers, importing, orders, products, setup, standins, tickets
-    for mod in (setup, importing, orders, customers, tickets, products, standins):
+    from caturactl.cli import customers, importing, orders, products, setup, shipping, standins, tickets
+    for mod in (setup, importing, orders, customers, tickets, products, shipping, standins):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

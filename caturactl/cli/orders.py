@@ -12,7 +12,8 @@ from caturactl.errors import InputError
 TABLE_DEFAULT_LIMIT = 100
 COLUMNS = [Column("number", "Order"), Column("date", "Date"), Column("channel", "Channel"),
            Column("customer", "Customer", max_width=32), Column("state", "State"),
-           Column("hold_reason", "Hold reason", max_width=48), Column("total", "Total", "right")]
+           Column("hold_reason", "Hold reason", max_width=40), Column("total", "Total", "right"),
+           Column("carrier", "Carrier", max_width=16), Column("tracking", "Tracking", max_width=44)]
 
 
 @click.group()

@@ -7,10 +7,11 @@ import csv
 import io
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import click
@@ -104,3 +105,24 @@ def pick_format(fmt: str, as_json: bool) -> str:
 
 def is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal (never in a timer's log); yields advance(n)."""
+    if not (enabled and is_terminal()) or not total:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def summary(name: str, data: dict, *, as_json: bool, line: str, ok: bool = True) -> None:
+    """The one summary line of a batch command, or its JSON object for timers."""
+    if as_json:
+        click.echo(json.dumps({k: jsonable(v) for k, v in data.items()}, ensure_ascii=False))
+    else:
+        console.print(("[green]" if ok else "[yellow]") + f"{name}: [/]" + line, highlight=False)

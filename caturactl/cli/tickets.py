@@ -19,7 +19,8 @@ def tickets() -> None:
 
 @tickets.command("list")
 @click.option("--status", type=click.Choice(["open", "resolved", "all"]), default="open", show_default=True)
-@click.option("--kind", type=click.Choice(["triage", "import_failed"]))
+@click.option("--kind", type=click.Choice(["triage", "import_failed", "no_carrier", "export_failed", "overdue",
+                                          "outbox_failed", "confirmation_rejected"]))
 @format_options
 @click.pass_obj
 def tickets_list(obj, status, kind, fmt, as_json) -> None:
@@ -58,7 +59,7 @@ def tickets_show(obj, ticket: str, as_json: bool) -> None:
 @click.argument("ticket")
 @click.option("--release", "action", flag_value="release", help="Put the order back into the automatic flow.")
 @click.option("--cancel", "action", flag_value="cancel", help="Cancel the order.")
-@click.option("--close", "action", flag_value="close", help="Close a ticket that holds no order.")
+@click.option("--close", "action", flag_value="close", help="Close a ticket whose order is not on hold (overdue, failed upload, ...).")
 @click.option("--note", required=True, help="What was checked or decided (kept in the history).")
 @click.option("--dry-run", is_flag=True, help="Check that the resolution is allowed; change nothing.")
 @click.pass_obj

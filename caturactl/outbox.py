@@ -1,0 +1,180 @@
+"""The outbox sender: delivers what state changes asked the outside world to do.
+
+A service writes an ``OutboxMessage`` with a deterministic key in the same transaction as the
+state change that wants it (``enqueue``); nothing talks to a server inside that transaction. The
+sender then takes due messages one by one, calls the handler for the message's kind (the
+composition root wires handlers to adapters), and commits the outcome of each message on its
+own: done (with the handler's follow-up, e.g. a delivery becoming shipped), retry later with
+exponential backoff, or failed with a ticket. A crash between a send and its commit leaves the
+message pending; the resend is safe where the remote side can tell (a file of that name is
+already there; Amazon accepts the identical package again), and for e-mail the Message-ID
+lets the receiver drop the duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caturactl.config import ShippingConfig
+from caturactl.errors import CaturactlError, NotFoundError, RejectedError, StateError, ThrottledError
+from caturactl.model import OutboxMessage
+from caturactl.model.events import EventKind, record
+from caturactl.triage import Hold, open_ticket
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+
+Handler = Callable[[OutboxMessage], None]
+FollowUp = Callable[[Session, OutboxMessage, datetime], None]
+
+
+def enqueue(session: Session, key: str, kind: str, target: str, payload: dict) -> OutboxMessage:
+    """Queue one side effect in the caller's transaction; the same key twice is one message."""
+    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
+    if existing is not None:
+        return existing
+    msg = OutboxMessage(key=key, kind=kind, target=target, payload=payload, status=PENDING)
+    session.add(msg)
+    return msg
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    retry_later: int = 0
+    failed: int = 0
+    skipped: int = 0  # not due yet
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if not (self.failed or self.retry_later) else 69
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "retry_later": self.retry_later, "failed": self.failed,
+                "errors": self.errors, "dry_run": self.dry_run}
+
+
+class Sender:
+    """Delivers due outbox messages through ``handlers`` (kind -> callable)."""
+
+    def __init__(self, session: Session, cfg: ShippingConfig, handlers: Mapping[str, Handler],
+                 follow_ups: Mapping[str, FollowUp] | None = None, *, now: Callable[[], datetime] | None = None,
+                 on_close: Callable[[], None] | None = None):
+        self.s, self.cfg = session, cfg
+        self.handlers, self.follow_ups = handlers, follow_ups or {}
+        self.now = now or (lambda: datetime.now(timezone.utc))
+        self._on_close = on_close
+
+    def close(self) -> None:
+        """Let go of the connections the handlers opened."""
+        if self._on_close:
+            self._on_close()
+
+    def due(self, kinds: set[str] | None = None, limit: int | None = None) -> list[OutboxMessage]:
+        q = select(OutboxMessage).where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= self.now())
+        if kinds:
+            q = q.where(OutboxMessage.kind.in_(sorted(kinds)))
+        return list(self.s.scalars(q.order_by(OutboxMessage.id).limit(limit)))
+
+    def run(self, *, kinds: set[str] | None = None, limit: int | None = None, dry_run: bool = False,
+            progress: Callable[[int], None] | None = None) -> SendResult:
+        """Try every due message once; each outcome is committed on its own."""
+        r = SendResult(dry_run=dry_run)
+        messages = self.due(kinds, limit)
+        if dry_run:
+            r.skipped = len(messages)
+            return r
+        throttled: set[str] = set()
+        for msg in messages:
+            if msg.kind in throttled:  # the remote said "later" for this kind: do not hammer it
+                self._retry(msg, "not tried: the channel throttled an earlier message in this run", r)
+            else:
+                try:
+                    self._send_one(msg, r)
+                except ThrottledError:
+                    throttled.add(msg.kind)
+            self.s.commit()
+            if progress:
+                progress(1)
+        return r
+
+    def _send_one(self, msg: OutboxMessage, r: SendResult) -> None:
+        handler = self.handlers.get(msg.kind)
+        now = self.now()
+        msg.attempts += 1
+        if handler is None:
+            self._fail(msg, f"no handler for outbox kind {msg.kind!r}", r)
+            return
+        try:
+            handler(msg)
+        except RejectedError as exc:
+            self._fail(msg, str(exc), r)
+            return
+        except ThrottledError as exc:
+            self._retry(msg, str(exc), r)
+            raise
+        except CaturactlError as exc:  # remote down, timeouts, config problems a person may fix
+            if msg.attempts >= self.cfg.outbox_max_attempts:
+                self._fail(msg, f"gave up after {msg.attempts} attempts: {exc}", r)
+            else:
+                self._retry(msg, str(exc), r)
+            return
+        msg.status, msg.done_at, msg.last_error = DONE, now, ""
+        follow_up = self.follow_ups.get(msg.kind)
+        if follow_up:
+            follow_up(self.s, msg, now)
+        record(self.s, EventKind.OUTBOX_SENT, f"{msg.kind} {msg.key} sent to {msg.target} (attempt {msg.attempts})",
+               data={"outbox": msg.id})
+        r.sent += 1
+
+    def _retry(self, msg: OutboxMessage, error: str, r: SendResult) -> None:
+        attempts = max(msg.attempts, 1)
+        wait = min(self.cfg.outbox_backoff_seconds * 2 ** (attempts - 1), self.cfg.outbox_backoff_max_seconds)
+        msg.last_error = error[:2000]
+        msg.next_attempt_at = self.now() + timedelta(seconds=wait)
+        r.retry_later += 1
+        r.errors.append(f"{msg.key}: {error}")
+
+    def _fail(self, msg: OutboxMessage, error: str, r: SendResult) -> None:
+        msg.status, msg.last_error = FAILED, error[:2000]
+        order = _order_of(self.s, msg)
+        open_ticket(self.s, "outbox_failed", [Hold("outbox_failed", f"{msg.kind} {msg.key} to {msg.target} failed: "
+                                                                      f"{error}; fix it, then 'caturactl outbox retry "
+                                                                      f"{msg.id}'")],
+                    order=order, external_ref=msg.key[:100])
+        record(self.s, EventKind.OUTBOX_FAILED, f"{msg.key}: {error}", order=order, data={"outbox": msg.id})
+        r.failed += 1
+        r.errors.append(f"{msg.key}: {error}")
+
+
+def _order_of(session: Session, msg: OutboxMessage):
+    from caturactl.model import DeliveryNote
+    did = (msg.payload or {}).get("delivery_id")
+    note = session.get(DeliveryNote, did) if did else None
+    return note.order if note is not None else None
+
+
+def find(session: Session, ref: str) -> OutboxMessage:
+    """A message by id or key; raises NotFoundError."""
+    msg = session.get(OutboxMessage, int(ref)) if ref.isdigit() else \
+        session.scalar(select(OutboxMessage).where(OutboxMessage.key == ref))
+    if msg is None:
+        raise NotFoundError(f"no outbox message {ref!r}")
+    return msg
+
+
+def retry(session: Session, ref: str) -> OutboxMessage:
+    """Make a failed (or waiting) message due now; raises StateError for a message already done."""
+    msg = find(session, ref)
+    if msg.status == DONE:
+        raise StateError(f"outbox message {msg.id} was already sent at {msg.done_at:%Y-%m-%d %H:%M} UTC")
+    # A fresh budget of attempts: the person fixed something (or wants to see it fail again).
+    msg.status, msg.next_attempt_at, msg.attempts = PENDING, datetime.now(timezone.utc), 0
+    record(session, EventKind.OUTBOX_SENT, f"{msg.key}: queued again by a person", data={"outbox": msg.id})
+    return msg

@@ -1,0 +1,251 @@
+"""Routing: released orders become delivery notes, one per fulfilment location, with stock
+reserved and a carrier chosen by the matrix.
+
+The split is a pure rule (``split``): one location that has everything wins (one parcel, one
+hand-over), the first by priority; otherwise the fewest locations, greedily taking the location
+that can ship the most open lines. A line is never split across locations. An order that no
+combination can ship stays released ("waiting for stock") and is tried again on the next run;
+an order whose part has no eligible carrier goes on hold with a ticket that lists every reason.
+Orders are taken oldest first, so the first buyer gets the last piece.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from caturactl import carrier_matrix
+from caturactl.carrier_matrix import ShipmentRequest, Unit
+from caturactl.config import Config
+from caturactl.deadlines import BusinessCalendar
+from caturactl.model import DeliveryLine, DeliveryNote, Order, Product, Stock
+from caturactl.model.address import pickup_kind
+from caturactl.model.events import EventKind, buffered, record
+from caturactl.model.states import (DeliveryState, OrderState, transition, transition_delivery)
+from caturactl.triage import Hold, hold
+
+# Amazon 2026-01-01 fulfillmentServiceLevel values that promise faster than standard delivery.
+EXPRESS_LEVELS = frozenset({"EXPEDITED", "NEXT_DAY", "SAME_DAY", "SECOND_DAY", "PRIORITY"})
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LineNeed:
+    key: int  # order line id
+    sku: str
+    quantity: int
+
+
+def split(needs: Sequence[LineNeed], available: Mapping[str, Mapping[str, int]],
+          locations: Sequence[str]) -> dict[str, list[LineNeed]] | None:
+    """Lines per location (``locations`` in priority order), or None when some line fits nowhere."""
+    # Two lines of one SKU must together fit one location, so needs are counted per SKU.
+    total: dict[str, int] = {}
+    for n in needs:
+        total[n.sku] = total.get(n.sku, 0) + n.quantity
+    for loc in locations:
+        have = available.get(loc, {})
+        if all(have.get(sku, 0) >= qty for sku, qty in total.items()):
+            return {loc: list(needs)}
+    left = list(needs)
+    plan: dict[str, list[LineNeed]] = {}
+    while left:
+        best, best_lines = None, []
+        for loc in locations:
+            if loc in plan:
+                continue
+            taken: dict[str, int] = {}
+            lines = []
+            for n in left:
+                if available.get(loc, {}).get(n.sku, 0) - taken.get(n.sku, 0) >= n.quantity:
+                    taken[n.sku] = taken.get(n.sku, 0) + n.quantity
+                    lines.append(n)
+            if len(lines) > len(best_lines):
+                best, best_lines = loc, lines
+        if best is None:
+            return None
+        plan[best] = best_lines
+        left = [n for n in left if n not in best_lines]
+    return plan
+
+
+@dataclass
+class RouteResult:
+    orders: int = 0  # released orders looked at
+    routed: int = 0
+    deliveries: int = 0
+    waiting: list[str] = field(default_factory=list)  # order numbers waiting for stock
+    held: list[str] = field(default_factory=list)  # no eligible carrier
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
+    def as_dict(self) -> dict:
+        return {"orders": self.orders, "routed": self.routed, "deliveries": self.deliveries,
+                "waiting_for_stock": len(self.waiting), "held": len(self.held), "dry_run": self.dry_run,
+                "waiting_orders": self.waiting, "held_orders": self.held}
+
+
+def calendar_for(cfg: Config, code: str) -> BusinessCalendar:
+    loc = cfg.locations[code]
+    return BusinessCalendar(loc.holidays, loc.business_hours, loc.timezone)
+
+
+def units_for(lines: Sequence[tuple[str, int]], products: Mapping[str, Product]) -> tuple[Unit, ...]:
+    """The matrix's view of (sku, quantity) pairs: weight and sides in cm (rounded up), longest first."""
+    out = []
+    for sku, qty in lines:
+        p = products.get(sku)
+        sides = None
+        if p is not None and None not in (p.length_mm, p.width_mm, p.height_mm):
+            sides = tuple(sorted(((p.length_mm + 9) // 10, (p.width_mm + 9) // 10, (p.height_mm + 9) // 10),
+                                 reverse=True))
+        out.append(Unit(sku, qty, p.weight_g if p is not None else None, sides))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def request_for(order: Order, location: str, lines: Sequence[tuple[str, int]], products: Mapping[str, Product],
+                now: datetime) -> ShipmentRequest:
+    a = order.address
+    return ShipmentRequest(location=location, country=a.country, postal_code=a.postal_code, pickup=pickup_kind(a),
+                           express=order.service_level.upper() in EXPRESS_LEVELS, cash_on_delivery=None,
+                           units=units_for(lines, products), now=now)
+
+
+class Router:
+    """Routes released orders; one instance per run (it caches stock, products and calendars)."""
+
+    def __init__(self, session: Session, cfg: Config, *, now: datetime | None = None):
+        if not cfg.locations:
+            from caturactl.errors import ConfigError
+            raise ConfigError("no [locations.*] configured: nothing to route to", where="caturactl.toml: locations")
+        self.s, self.cfg = session, cfg
+        self.now = now or datetime.now(timezone.utc)
+        self.order_codes = sorted(cfg.locations, key=lambda c: (cfg.locations[c].priority, c))
+        self.calendars = {code: calendar_for(cfg, code) for code in cfg.locations}
+        self.products = {p.sku: p for p in session.scalars(select(Product))}
+        self.stock: dict[str, dict[str, Stock]] = {code: {} for code in cfg.locations}
+        for st in session.scalars(select(Stock).where(Stock.location.in_(list(cfg.locations)))):
+            self.stock[st.location][st.sku] = st
+        self.available = {code: {sku: st.available for sku, st in rows.items()} for code, rows in self.stock.items()}
+
+    def run(self, *, dry_run: bool = False, limit: int | None = None,
+            progress: Callable[[int], None] | None = None) -> RouteResult:
+        """Route every released order (oldest first); commits per batch unless ``dry_run``."""
+        r = RouteResult(dry_run=dry_run)
+        ids = self.s.scalars(select(Order.id).where(Order._state == OrderState.RELEASED.value)
+                             .order_by(Order.created_at, Order.id).limit(limit)).all()
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            orders = self.s.scalars(select(Order).where(Order.id.in_(chunk)).options(selectinload(Order.lines))
+                                    .order_by(Order.created_at, Order.id)).all()
+            with buffered(self.s):
+                for order in orders:
+                    self.route_order(order, r)
+            if dry_run:
+                self.s.rollback()
+            else:
+                self.s.commit()
+            if progress:
+                progress(len(chunk))
+        return r
+
+    def route_order(self, order: Order, r: RouteResult) -> list[DeliveryNote]:
+        r.orders += 1
+        needs = [LineNeed(ln.id, ln.sku, ln.quantity - ln.quantity_shipped) for ln in order.lines
+                 if ln.quantity > ln.quantity_shipped]
+        plan = split(needs, self.available, self.order_codes)
+        if plan is None:
+            r.waiting.append(order.external_id)
+            return []
+        choices = {}
+        problems: list[Hold] = []
+        for code, lines in plan.items():
+            req = request_for(order, code, [(n.sku, n.quantity) for n in lines], self.products, self.now)
+            choice = carrier_matrix.choose(req, self.cfg.carriers, self.cfg.locations[code], self.calendars[code])
+            choices[code] = choice
+            if choice.chosen is None:
+                reasons = "; ".join(f"{x.key}: {', '.join(x.reasons)}" for x in choice.rejected)
+                problems.append(Hold("no_carrier", f"no carrier can ship the part from {code}: {reasons}"))
+        if problems:
+            hold(self.s, order, problems, kind="no_carrier")
+            r.held.append(order.external_id)
+            return []
+        notes = []
+        by_id = {ln.id: ln for ln in order.lines}
+        for code, lines in plan.items():
+            choice = choices[code]
+            offer = choice.chosen
+            note = DeliveryNote(order=order, location=code, carrier_key=offer.key, carrier=offer.carrier,
+                                service=offer.service, express=order.service_level.upper() in EXPRESS_LEVELS,
+                                ship_date=offer.ship_date, delivery_date=offer.delivery_date,
+                                planned_parcels=[[p.weight_g, p.length_cm, p.width_cm, p.height_cm]
+                                                 for p in offer.parcels],
+                                price=offer.price, choice=choice.as_dict(), created_at=self.now)
+            for n in lines:
+                note.lines.append(DeliveryLine(order_line=by_id[n.key], sku=n.sku, quantity=n.quantity))
+                self._reserve(code, n.sku, n.quantity)
+            self.s.add(note)
+            transition_delivery(self.s, note, DeliveryState.CREATED,
+                                f"routed to {code}; {offer.carrier} {offer.service}, {len(offer.parcels)} parcel(s), "
+                                f"{offer.price} EUR, ships {offer.ship_date.isoformat()}")
+            notes.append(note)
+        transition(self.s, order, OrderState.ROUTED,
+                   f"{len(notes)} delivery note(s): " + ", ".join(f"{n.location} {n.carrier}" for n in notes))
+        r.routed += 1
+        r.deliveries += len(notes)
+        return notes
+
+    def _reserve(self, code: str, sku: str, qty: int) -> None:
+        self.available[code][sku] = self.available[code].get(sku, 0) - qty
+        st = self.stock[code].get(sku)
+        if st is None:  # cannot happen: split only uses stock rows that exist
+            raise AssertionError(f"no stock row for {code}/{sku}")
+        st.reserved += qty
+
+
+def route(session: Session, cfg: Config, **kw) -> RouteResult:
+    """Route every released order; see ``Router.run``."""
+    now = kw.pop("now", None)
+    return Router(session, cfg, now=now).run(**kw)
+
+
+def release_stock(session: Session, note: DeliveryNote, why: str) -> None:
+    """Cancel a delivery note that was not exported yet and give its reservation back."""
+    for line in note.lines:
+        st = session.scalar(select(Stock).where(Stock.location == note.location, Stock.sku == line.sku))
+        if st is not None:
+            st.reserved = max(0, st.reserved - (line.quantity - line.shipped))
+    transition_delivery(session, note, DeliveryState.CANCELLED, why)
+    record(session, EventKind.ROUTED, f"{note.number} cancelled, stock released: {why}", order=note.order,
+           delivery=note)
+
+
+def choices_for_order(session: Session, cfg: Config, ref: str, *, now: datetime | None = None) -> list[dict]:
+    """Per part of the order: the stored carrier choice of each delivery note, or, before routing,
+    what the split and the matrix would choose now from current stock (nothing is stored)."""
+    from caturactl.reports import find_order
+    order = find_order(session, ref)
+    notes = session.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id)
+                            .order_by(DeliveryNote.id)).all()
+    if notes:
+        return [{"delivery": n.number, "location": n.location, "state": n.state, "choice": n.choice} for n in notes]
+    router = Router(session, cfg, now=now)
+    needs = [LineNeed(ln.id, ln.sku, ln.quantity - ln.quantity_shipped) for ln in order.lines
+             if ln.quantity > ln.quantity_shipped]
+    plan = split(needs, router.available, router.order_codes)
+    if plan is None:
+        # No stock anywhere: still show what each location's carriers would say about the whole order.
+        plan = {code: needs for code in router.order_codes}
+    parts = []
+    for code, lines in plan.items():
+        req = request_for(order, code, [(n.sku, n.quantity) for n in lines], router.products, router.now)
+        choice = carrier_matrix.choose(req, cfg.carriers, cfg.locations[code], router.calendars[code])
+        parts.append({"delivery": "", "location": code, "state": order.state, "choice": choice.as_dict()})
+    return parts

@@ -1,0 +1,480 @@
+"""Shipping: export delivery notes to their locations, read the locations' confirmations, chase
+the overdue ones, and queue the shipment confirmation at the channel.
+
+Export renders each new delivery note in its location's format(s) and queues the files in the
+outbox in the same transaction that marks the note exported and starts its deadline; the sender
+uploads them afterwards. Collect reads each return channel file by file: a file is applied
+whole in one transaction or rejected whole (moved to the error folder, a ticket opened, the
+database unchanged); only after the commit is it moved to the archive, and a file seen again
+after a crash is recognised by its hash. Every new parcel with items becomes an Amazon
+confirmShipment message in the outbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from caturactl.config import Config
+from caturactl.errors import CaturactlError, InputError
+from caturactl.model import DeliveryNote, InboundFile, Order, Product, ShippedParcel, Stock
+from caturactl.model.address import Address, postnummer
+from caturactl.model.deliveries import delivery_id_from_number
+from caturactl.model.events import EventKind, buffered, record
+from caturactl.model.money import Money
+from caturactl.model.states import DeliveryState, OrderState, transition, transition_delivery
+from caturactl.outbox import enqueue
+from caturactl.ports import (Confirmation, ConfirmationReader, DocumentFormat, Parcel, RenderedFile,
+                             ShipmentDocument, ShipmentLine, Transport)
+from caturactl.routing import calendar_for
+from caturactl.triage import Hold, open_ticket
+
+D = DeliveryState
+BATCH = 500
+AMAZON_CONFIRM = "amazon_confirm_shipment"
+UPLOAD = "upload"
+EMAIL = "email"
+WAITING_FOR_CONFIRMATION = (D.EXPORTED.value, D.PARTIALLY_CONFIRMED.value, D.OVERDUE.value)
+
+
+def document_for(note: DeliveryNote, cfg: Config, products: Mapping[str, Product] | None = None) -> ShipmentDocument:
+    """The plain values a format renders for ``note``."""
+    order = note.order
+    loc = cfg.locations[note.location]
+    carrier = cfg.carriers.get(note.carrier_key)
+    products = products or {}
+    lines = []
+    for i, dl in enumerate(note.lines, 1):
+        ol = dl.order_line
+        price = Money(ol.unit_price, order.currency) if ol.unit_price is not None else None
+        title = ol.title or (products[dl.sku].title if dl.sku in products else "")
+        lines.append(ShipmentLine(line_no=i, sku=dl.sku, title=title, quantity=dl.quantity, unit_price=price,
+                                  channel_line_id=ol.external_id))
+    address = order.address
+    return ShipmentDocument(
+        delivery_id=note.number, order_id=order.external_id, channel=order.channel,
+        sales_channel=order.marketplace_name or order.channel,
+        customer_number=order.customer.number if order.customer is not None else "",
+        ordered_at=order.created_at, created_at=note.created_at, ship_date=note.ship_date or note.created_at.date(),
+        carrier=note.carrier, service=note.service, express=note.express, cash_on_delivery=None,
+        ship_to=address, email=order.buyer_email,
+        sender=Address(name=loc.name if loc.kind == "own" else cfg.company.name, company=cfg.company.name,
+                       line1=loc.street, postal_code=loc.postal_code, city=loc.city, country=loc.country),
+        lines=tuple(lines),
+        parcels=tuple(Parcel(*p) for p in note.planned_parcels),
+        billing_number=carrier.billing_number if carrier else "",
+        postnummer=postnummer(address) or "" if address.lines else "",
+        note=order.delivery_instructions)
+
+
+def render(note: DeliveryNote, cfg: Config, formats: Mapping[str, DocumentFormat],
+           products: Mapping[str, Product] | None = None) -> list[RenderedFile]:
+    """The files a location gets for ``note``: its main format first, then its extra documents."""
+    loc = cfg.locations[note.location]
+    doc = document_for(note, cfg, products)
+    return [formats[name].render(doc) for name in (loc.format, *loc.documents)]
+
+
+def file_payload(f: RenderedFile, note: DeliveryNote) -> dict:
+    return {"name": f.name, "media_type": f.media_type, "content_b64": base64.b64encode(f.content).decode("ascii"),
+            "delivery_id": note.id}
+
+
+def file_from_payload(payload: dict) -> RenderedFile:
+    return RenderedFile(payload["name"], base64.b64decode(payload["content_b64"]), payload["media_type"])
+
+
+@dataclass
+class ExportResult:
+    exported: int = 0
+    files: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "L000123: why"
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        return {"exported": self.exported, "files": len(self.files), "failed": self.failed, "dry_run": self.dry_run}
+
+
+def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat], *, dry_run: bool = False,
+           limit: int | None = None, now: datetime | None = None,
+           progress: Callable[[int], None] | None = None) -> ExportResult:
+    """Render every created delivery note and queue its files; a note whose data does not fit its
+    format gets a ticket and stays created. Commits per batch unless ``dry_run``."""
+    now = now or datetime.now(timezone.utc)
+    r = ExportResult(dry_run=dry_run)
+    products = {p.sku: p for p in session.scalars(select(Product))}
+    calendars = {code: calendar_for(cfg, code) for code in cfg.locations}
+    ids = session.scalars(select(DeliveryNote.id).where(DeliveryNote._state == D.CREATED.value)
+                          .order_by(DeliveryNote.id).limit(limit)).all()
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
+        notes = session.scalars(select(DeliveryNote).where(DeliveryNote.id.in_(chunk)).order_by(DeliveryNote.id)
+                                .options(selectinload(DeliveryNote.lines), selectinload(DeliveryNote.order)
+                                         .selectinload(Order.customer))).all()
+        with buffered(session):
+            for note in notes:
+                if note.location not in cfg.locations:
+                    r.failed.append(f"{note.number}: location {note.location} is no longer configured")
+                    continue
+                loc = cfg.locations[note.location]
+                try:
+                    files = render(note, cfg, formats, products)
+                except InputError as exc:
+                    r.failed.append(f"{note.number}: {exc}")
+                    if not dry_run:
+                        _ticket_once(session, note, "export_failed",
+                                     f"{note.number} cannot be rendered for {note.location}: {exc}")
+                    continue
+                r.files.extend(f.name for f in files)
+                r.exported += 1
+                if dry_run:
+                    continue
+                for f in files:
+                    enqueue(session, f"{UPLOAD}:{loc.transport}:{f.name}", UPLOAD, loc.transport, file_payload(f, note))
+                note.file_name = files[0].name
+                note.exported_at = now
+                note.deadline_at = calendars[note.location].add_business_hours(now, loc.deadline_hours)
+                transition_delivery(session, note, D.EXPORTED,
+                                    f"{', '.join(f.name for f in files)} queued for {loc.transport}; "
+                                    f"confirmation due by {note.deadline_at:%Y-%m-%d %H:%M} UTC")
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+        if progress:
+            progress(len(chunk))
+    return r
+
+
+def _ticket_once(session: Session, note: DeliveryNote, kind: str, text: str) -> None:
+    from caturactl.model import Ticket
+    from caturactl.model.tickets import OPEN
+    exists = session.scalar(select(Ticket.id).where(Ticket.order_id == note.order_id, Ticket.kind == kind,
+                                                    Ticket.status == OPEN, Ticket.external_ref == note.number))
+    if not exists:
+        open_ticket(session, kind, [Hold(kind, text)], order=note.order, external_ref=note.number, delivery=note)
+
+
+# --- confirmations ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CollectResult:
+    files: int = 0
+    confirmations: int = 0
+    parcels: int = 0
+    rejected: list[str] = field(default_factory=list)  # "FILE: why"
+    duplicates: int = 0  # files already processed before (crash between commit and move)
+    unreachable: list[str] = field(default_factory=list)  # transports that could not be read
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.unreachable:
+            return 69
+        return 65 if self.rejected else 0
+
+    def as_dict(self) -> dict:
+        return {"files": self.files, "confirmations": self.confirmations, "parcels": self.parcels,
+                "rejected": self.rejected, "duplicates": self.duplicates, "unreachable": self.unreachable,
+                "dry_run": self.dry_run}
+
+
+def return_channels(cfg: Config) -> dict[str, list[str]]:
+    """Return transport name -> the locations that answer on it."""
+    out: dict[str, list[str]] = {}
+    for code, loc in cfg.locations.items():
+        out.setdefault(loc.return_transport or loc.transport, []).append(code)
+    return out
+
+
+def reader_for(name: str, codes: Sequence[str], cfg: Config, readers: Mapping[str, ConfirmationReader]) -> ConfirmationReader:
+    """By extension first (a channel may carry both), else the locations' configured format."""
+    lower = name.lower()
+    if lower.endswith(".xml") and "confirmation_xml" in readers:
+        return readers["confirmation_xml"]
+    if lower.endswith((".csv", ".txt")) and "confirmation_csv" in readers:
+        return readers["confirmation_csv"]
+    return readers[cfg.locations[codes[0]].confirmation_format]
+
+
+class Collector:
+    """Reads confirmation files from the return channels and applies them, file by file."""
+
+    def __init__(self, session: Session, cfg: Config, transport: Callable[[str], Transport],
+                 readers: Mapping[str, ConfirmationReader], *, now: datetime | None = None):
+        self.s, self.cfg, self.transport, self.readers = session, cfg, transport, readers
+        self.now = now or datetime.now(timezone.utc)
+
+    def run(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> CollectResult:
+        r = CollectResult(dry_run=dry_run)
+        for tname, codes in return_channels(self.cfg).items():
+            try:
+                t = self.transport(tname)
+                try:
+                    names = t.incoming()
+                    for name in names:
+                        self._one_file(t, tname, codes, name, r, dry_run)
+                        if progress:
+                            progress(1)
+                finally:
+                    t.close()
+            except CaturactlError as exc:
+                self.s.rollback()
+                r.unreachable.append(f"{tname}: {exc}")
+        return r
+
+    def _one_file(self, t: Transport, tname: str, codes: list[str], name: str, r: CollectResult,
+                  dry_run: bool) -> None:
+        content = t.fetch(name)
+        digest = hashlib.sha256(content).hexdigest()
+        seen = self.s.scalar(select(InboundFile).where(InboundFile.transport == tname, InboundFile.sha256 == digest))
+        r.files += 1
+        if seen is not None:
+            r.duplicates += 1
+            if not dry_run:
+                t.move_aside(name, "archive" if seen.status == "processed" else "error")
+            return
+        reader = reader_for(name, codes, self.cfg, self.readers)
+        tz = ZoneInfo(self.cfg.locations[codes[0]].timezone)
+        try:
+            with self.s.begin_nested():
+                confirmations = reader.read(name, content, tz)
+                parcels = 0
+                for c in confirmations:
+                    parcels += self.apply(c, tname, codes)
+                if dry_run:
+                    raise _DryRun()
+        except _DryRun:
+            r.confirmations += len(confirmations)
+            r.parcels += parcels
+            return
+        except InputError as exc:
+            r.rejected.append(f"{name}: {exc}")
+            if dry_run:
+                return
+            self.s.add(InboundFile(transport=tname, name=name, sha256=digest, status="rejected", error=str(exc)))
+            open_ticket(self.s, "confirmation_rejected",
+                        [Hold("confirmation_rejected", f"confirmation file {name} from {tname} rejected whole, "
+                                                       f"nothing applied: {exc}; moved to the error folder")],
+                        external_ref=name[:100])
+            record(self.s, EventKind.CONFIRMATION_REJECTED, f"{tname}:{name}: {exc}")
+            self.s.commit()
+            t.move_aside(name, "error")
+            return
+        self.s.add(InboundFile(transport=tname, name=name, sha256=digest, status="processed",
+                               confirmations=len(confirmations)))
+        self.s.commit()
+        r.confirmations += len(confirmations)
+        r.parcels += parcels
+        t.move_aside(name, "archive")
+
+    def apply(self, c: Confirmation, tname: str, codes: Sequence[str]) -> int:
+        """Store one confirmation; returns the number of new parcels. Raises InputError naming the
+        file, line and field when it does not fit the delivery (the caller rejects the file)."""
+        from carriers import tracking  # a pure rule over strings, shared with the formats
+        where = c.where or "confirmation"
+        did = delivery_id_from_number(c.delivery_id)
+        note = self.s.get(DeliveryNote, did) if did else None
+        if note is None:
+            raise InputError(f"unknown delivery {c.delivery_id!r}", where=f"{where}:delivery_id")
+        if note.location not in codes:
+            raise InputError(f"delivery {note.number} belongs to location {note.location}, which does not answer "
+                             f"on {tname}", where=f"{where}:delivery_id")
+        numbers = []
+        for n in c.tracking_numbers:
+            try:
+                numbers.append(tracking.validate(c.carrier, n))
+            except InputError as exc:
+                raise InputError(exc.message, where=f"{where}:tracking_number") from None
+        known = {p.tracking_number for p in note.parcels}
+        new_numbers = [n for n in numbers if n not in known]
+        if not new_numbers:
+            return 0  # the same confirmation again: nothing new
+        if note.state not in WAITING_FOR_CONFIRMATION:
+            raise InputError(f"delivery {note.number} is {note.state}; it takes no further parcels",
+                             where=f"{where}:delivery_id")
+        shipped = self._shipped_lines(note, c, where)
+        parcels = self._parcels(note, c, new_numbers, shipped, where)
+        for line, qty in shipped:
+            line.shipped += qty
+            st = self.s.scalar(select(Stock).where(Stock.location == note.location, Stock.sku == line.sku))
+            if st is not None:
+                st.reserved = max(0, st.reserved - qty)
+                st.on_hand = max(0, st.on_hand - qty)
+        complete = note.open_quantity == 0
+        target = D.CONFIRMED if complete else D.PARTIALLY_CONFIRMED
+        note.confirmed_at = c.shipped_at
+        why = (f"{len(parcels)} parcel(s) {c.carrier} {', '.join(new_numbers)} shipped "
+               f"{c.shipped_at:%Y-%m-%d %H:%M} UTC ({where})")
+        if note.state != target.value:
+            transition_delivery(self.s, note, target, why)
+        else:
+            record(self.s, EventKind.CONFIRMATION, why, order=note.order, delivery=note)
+        self._order_progress(note.order)
+        if complete and not self._waits_for_channel(note):
+            transition_delivery(self.s, note, D.SHIPPED, "nothing to confirm at the channel")
+            note.shipped_at = self.now
+        return len(parcels)
+
+    def _shipped_lines(self, note: DeliveryNote, c: Confirmation, where: str):
+        if not c.lines:
+            return [(ln, ln.quantity - ln.shipped) for ln in note.lines if ln.quantity > ln.shipped]
+        out = []
+        for cl in c.lines:
+            left = cl.quantity
+            for ln in note.lines:
+                if ln.sku == cl.sku and ln.quantity > ln.shipped and left:
+                    take = min(left, ln.quantity - ln.shipped)
+                    out.append((ln, take))
+                    left -= take
+            if left:
+                open_qty = sum(ln.quantity - ln.shipped for ln in note.lines if ln.sku == cl.sku)
+                raise InputError(f"{cl.quantity} × {cl.sku} reported but only {open_qty} open on {note.number}",
+                                 where=f"{where}:quantity")
+        return out
+
+    def _parcels(self, note: DeliveryNote, c: Confirmation, numbers: list[str], shipped, where: str):
+        # Amazon wants the items of each package; a confirmation gives the units per delivery, so
+        # units are dealt to the parcels in turn. A parcel left without a unit (one item in two
+        # boxes) is stored but not confirmed separately at the channel.
+        units = [ln for ln, qty in shipped for _ in range(qty)]
+        order = note.order
+        next_ref = 1 + (self.s.scalar(select(func.max(ShippedParcel.package_reference))
+                                      .join(DeliveryNote, ShippedParcel.delivery_id == DeliveryNote.id)
+                                      .where(DeliveryNote.order_id == order.id)) or 0)
+        weights = list(c.weights_g) + [None] * len(c.tracking_numbers)
+        all_numbers = list(c.tracking_numbers)
+        made = []
+        for i, number in enumerate(numbers):
+            mine = units[i::len(numbers)]
+            items: dict[str, list] = {}
+            for ln in mine:
+                entry = items.setdefault(ln.order_line.external_id, [ln.sku, 0, ln.order_line.external_id])
+                entry[1] += 1
+            parcel = ShippedParcel(delivery=note, package_reference=next_ref + i, carrier=c.carrier,
+                                   service=c.service, tracking_number=number,
+                                   weight_g=weights[all_numbers.index(number)] if number in all_numbers else None,
+                                   items=[[sku, qty, item_id] for sku, qty, item_id in items.values()],
+                                   shipped_at=c.shipped_at, source=where, created_at=self.now)
+            self.s.add(parcel)
+            made.append(parcel)
+            if order.channel == "amazon" and items:
+                self._queue_channel_confirmation(order, note, parcel)
+        self.s.flush()
+        return made
+
+    def _queue_channel_confirmation(self, order: Order, note: DeliveryNote, parcel: ShippedParcel) -> None:
+        carrier_code, carrier_name = amazon_carrier(self.cfg, parcel.carrier)
+        enqueue(self.s, f"{AMAZON_CONFIRM}:{order.external_id}:{parcel.package_reference}", AMAZON_CONFIRM,
+                "amazon", {
+                    "order_id": order.external_id, "marketplace_id": order.marketplace_id,
+                    "package_reference": parcel.package_reference, "carrier_code": carrier_code,
+                    "carrier_name": carrier_name, "shipping_method": parcel.service,
+                    "tracking_number": parcel.tracking_number, "shipped_at": parcel.shipped_at.isoformat(),
+                    "items": [[item_id, qty] for _sku, qty, item_id in parcel.items],
+                    "delivery_id": note.id, "parcel_key": [note.id, parcel.tracking_number]})
+        if self.cfg.shipping.notify_amazon_buyers and order.buyer_email:
+            from carriers import tracking
+            url = tracking.tracking_url(parcel.carrier, parcel.tracking_number) or ""
+            enqueue(self.s, f"{EMAIL}:shipped:{order.external_id}:{parcel.package_reference}", EMAIL, "customer", {
+                "to": [order.buyer_email], "subject": f"Ihre Bestellung {order.external_id} ist unterwegs",
+                "body": shipped_mail_body(order, parcel, url), "delivery_id": note.id})
+
+    def _waits_for_channel(self, note: DeliveryNote) -> bool:
+        return note.order.channel == "amazon" and any(p.items and p.channel_confirmed_at is None for p in note.parcels)
+
+    def _order_progress(self, order: Order) -> None:
+        notes = self.s.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id,
+                                                          DeliveryNote._state != D.CANCELLED.value)).all()
+        done = all(n.open_quantity == 0 for n in notes)
+        state = OrderState(order.state)
+        if done and state in (OrderState.ROUTED, OrderState.PARTIALLY_SHIPPED):
+            transition(self.s, order, OrderState.SHIPPED, "every delivery note reported shipped")
+        elif not done and state is OrderState.ROUTED:
+            transition(self.s, order, OrderState.PARTIALLY_SHIPPED, "some parcels have left")
+
+
+class _DryRun(Exception):
+    pass
+
+
+def amazon_carrier(cfg: Config, carrier: str) -> tuple[str, str]:
+    """Amazon's carrierCode (and carrierName) for a carrier as a location named it."""
+    for c in cfg.carriers.values():
+        if c.carrier.lower() == carrier.lower():
+            return (c.amazon_carrier_code or c.carrier), c.name or c.carrier
+    return carrier, carrier
+
+
+def shipped_mail_body(order: Order, parcel: ShippedParcel, url: str) -> str:
+    lines = [f"Guten Tag {order.ship_name},", "",
+             f"Ihre Bestellung {order.external_id} wurde an {parcel.carrier} übergeben.",
+             f"Sendungsnummer: {parcel.tracking_number}"]
+    if url:
+        lines.append(f"Sendungsverfolgung: {url}")
+    return "\n".join(lines + ["", "Mit freundlichen Grüßen"]) + "\n"
+
+
+def channel_confirmed(session: Session, msg, now: datetime) -> None:
+    """Outbox follow-up: Amazon knows the parcel; a delivery with nothing left to tell is shipped."""
+    note = session.get(DeliveryNote, msg.payload["delivery_id"])
+    if note is None:
+        return
+    for p in note.parcels:
+        if p.package_reference == msg.payload["package_reference"]:
+            p.channel_confirmed_at = now
+    if note.state == D.CONFIRMED.value and all(p.channel_confirmed_at or not p.items for p in note.parcels):
+        note.shipped_at = now
+        transition_delivery(session, note, D.SHIPPED, "Amazon confirmed every parcel (confirmShipment)")
+
+
+def file_uploaded(session: Session, msg, now: datetime) -> None:
+    """Outbox follow-up: note on the delivery that its file arrived."""
+    note = session.get(DeliveryNote, (msg.payload or {}).get("delivery_id") or 0)
+    if note is not None:
+        record(session, EventKind.EXPORTED, f"{msg.payload['name']} delivered to {msg.target}", order=note.order,
+               delivery=note)
+
+
+# --- deadlines ------------------------------------------------------------------------------------
+
+
+@dataclass
+class OverdueResult:
+    overdue: list[str] = field(default_factory=list)  # delivery numbers newly overdue
+    tickets: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        return {"overdue": self.overdue, "tickets": self.tickets, "dry_run": self.dry_run}
+
+
+def overdue(session: Session, cfg: Config, *, now: datetime | None = None, dry_run: bool = False) -> OverdueResult:
+    """Every exported or partly confirmed note past its deadline becomes overdue, with a ticket."""
+    now = now or datetime.now(timezone.utc)
+    r = OverdueResult(dry_run=dry_run)
+    notes = session.scalars(select(DeliveryNote).where(
+        DeliveryNote._state.in_([D.EXPORTED.value, D.PARTIALLY_CONFIRMED.value]),
+        DeliveryNote.deadline_at < now).order_by(DeliveryNote.deadline_at)).all()
+    for note in notes:
+        r.overdue.append(note.number)
+        if dry_run:
+            continue
+        what = "no confirmation" if note.state == D.EXPORTED.value else f"{note.open_quantity} piece(s) still open"
+        text = (f"{note.number} ({note.order.external_id}) at {note.location}: {what} since "
+                f"{note.exported_at:%Y-%m-%d %H:%M} UTC; deadline was {note.deadline_at:%Y-%m-%d %H:%M} UTC. "
+                f"Ask the location; a late confirmation is still applied.")
+        transition_delivery(session, note, D.OVERDUE, text)
+        _ticket_once(session, note, "overdue", text)
+        r.tickets += 1
+    if not dry_run:
+        session.commit()
+    return r

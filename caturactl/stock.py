@@ -1,0 +1,85 @@
+"""Stock per location: what the own warehouse holds (kept here) and what a fulfiller reports.
+
+A stock file sets ``on_hand`` for the SKUs it names, all or nothing; reservations made by
+routing stay as they are, so a report does not free pieces already promised to a delivery.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caturactl.errors import InputError, NotFoundError
+from caturactl.model import Product, Stock
+
+
+@dataclass
+class StockResult:
+    location: str
+    rows: int = 0
+    changed: int = 0
+    new: int = 0
+    unknown_skus: list[str] | None = None
+
+    def as_dict(self) -> dict:
+        return {"location": self.location, "rows": self.rows, "changed": self.changed, "new": self.new,
+                "unknown_skus": self.unknown_skus or []}
+
+
+def read_stock(name: str, text: str) -> list[tuple[str, int]]:
+    """(sku, on_hand) pairs from a CSV with a header naming ``sku`` and ``on_hand`` (or
+    ``available``/``quantity``), ``;`` or ``,`` separated; raises InputError naming file:line:field."""
+    sample = text[:2048]
+    delimiter = ";" if sample.count(";") > sample.count(",") else ","
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    qty_field = next((f for f in ("on_hand", "available", "quantity") if f in fields), None)
+    if "sku" not in fields or qty_field is None:
+        raise InputError("the header needs 'sku' and 'on_hand' (or 'available')", where=f"{name}:1")
+    out, seen = [], {}
+    for lineno, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(row.values()):
+            continue
+        sku, qty = row.get("sku", ""), row.get(qty_field, "")
+        if not sku:
+            raise InputError("empty sku", where=f"{name}:{lineno}:sku")
+        if sku in seen:
+            raise InputError(f"sku {sku!r} also on line {seen[sku]}", where=f"{name}:{lineno}:sku")
+        if not qty.lstrip("-").isdigit() or int(qty) < 0:
+            raise InputError(f"not a whole number ≥ 0: {qty!r}", where=f"{name}:{lineno}:{qty_field}")
+        seen[sku] = lineno
+        out.append((sku, int(qty)))
+    return out
+
+
+def set_stock(session: Session, location: str, rows: list[tuple[str, int]], known_locations) -> StockResult:
+    """Set on-hand figures for ``location`` in the caller's transaction."""
+    if location not in known_locations:
+        raise NotFoundError(f"no location {location!r} in caturactl.toml (known: {', '.join(sorted(known_locations))})")
+    existing = {s.sku: s for s in session.scalars(select(Stock).where(Stock.location == location))}
+    products = set(session.scalars(select(Product.sku)))
+    r = StockResult(location, unknown_skus=[])
+    for sku, qty in rows:
+        r.rows += 1
+        if sku not in products:
+            r.unknown_skus.append(sku)
+        st = existing.get(sku)
+        if st is None:
+            session.add(Stock(location=location, sku=sku, on_hand=qty, reserved=0))
+            r.new += 1
+        elif st.on_hand != qty:
+            st.on_hand = qty
+            r.changed += 1
+    return r
+
+
+def stock_rows(session: Session, location: str | None = None) -> list[dict]:
+    q = select(Stock).order_by(Stock.location, Stock.sku)
+    if location:
+        q = q.where(Stock.location == location)
+    return [{"location": s.location, "sku": s.sku, "on_hand": s.on_hand, "reserved": s.reserved,
+             "available": s.available} for s in session.scalars(q)]
