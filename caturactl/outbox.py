@@ -91,12 +91,16 @@ class Sender:
             r.skipped = len(messages)
             return r
         throttled: set[str] = set()
+        down: dict[str, str] = {}  # target -> the error that showed it unreachable in this run
         for msg in messages:
             if msg.kind in throttled:  # the remote said "later" for this kind: do not hammer it
-                self._retry(msg, "not tried: the channel throttled an earlier message in this run", r)
+                self._retry(msg, "not tried: the channel throttled an earlier message in this run", r, quiet=True)
+            elif msg.target in down:  # one refused connection says enough about the next hundred
+                self._retry(msg, f"not tried: {down[msg.target]}", r, quiet=True)
             else:
                 try:
-                    self._send_one(msg, r)
+                    if not self._send_one(msg, r):
+                        down[msg.target] = msg.last_error
                 except ThrottledError:
                     throttled.add(msg.kind)
             self.s.commit()
@@ -104,18 +108,19 @@ class Sender:
                 progress(1)
         return r
 
-    def _send_one(self, msg: OutboxMessage, r: SendResult) -> None:
+    def _send_one(self, msg: OutboxMessage, r: SendResult) -> bool:
+        """Send one message; False when its target could not be reached (retry later)."""
         handler = self.handlers.get(msg.kind)
         now = self.now()
         msg.attempts += 1
         if handler is None:
             self._fail(msg, f"no handler for outbox kind {msg.kind!r}", r)
-            return
+            return True
         try:
             handler(msg)
         except RejectedError as exc:
             self._fail(msg, str(exc), r)
-            return
+            return True
         except ThrottledError as exc:
             self._retry(msg, str(exc), r)
             raise
@@ -124,7 +129,7 @@ class Sender:
                 self._fail(msg, f"gave up after {msg.attempts} attempts: {exc}", r)
             else:
                 self._retry(msg, str(exc), r)
-            return
+            return False
         msg.status, msg.done_at, msg.last_error = DONE, now, ""
         follow_up = self.follow_ups.get(msg.kind)
         if follow_up:
@@ -132,14 +137,16 @@ class Sender:
         record(self.s, EventKind.OUTBOX_SENT, f"{msg.kind} {msg.key} sent to {msg.target} (attempt {msg.attempts})",
                data={"outbox": msg.id})
         r.sent += 1
+        return True
 
-    def _retry(self, msg: OutboxMessage, error: str, r: SendResult) -> None:
+    def _retry(self, msg: OutboxMessage, error: str, r: SendResult, quiet: bool = False) -> None:
         attempts = max(msg.attempts, 1)
         wait = min(self.cfg.outbox_backoff_seconds * 2 ** (attempts - 1), self.cfg.outbox_backoff_max_seconds)
         msg.last_error = error[:2000]
         msg.next_attempt_at = self.now() + timedelta(seconds=wait)
         r.retry_later += 1
-        r.errors.append(f"{msg.key}: {error}")
+        if not quiet:
+            r.errors.append(f"{msg.key}: {error}")
 
     def _fail(self, msg: OutboxMessage, error: str, r: SendResult) -> None:
         msg.status, msg.last_error = FAILED, error[:2000]

@@ -8,9 +8,24 @@ from pathlib import Path
 TEMPLATE = Path(__file__).resolve().parents[1] / "caturactl" / "templates" / "caturactl.toml"
 
 
+# DHL needs a 14-digit billing number per product (EKP + procedure + participation); these use the
+# placeholder EKP 3333333333 of the reference samples (reference/carriers/README.md).
+BILLING = {"V01PAK": "33333333330101", "V62KP": "33333333336201", "V53WPAK": "33333333335301"}
+
+
 def carrier_section() -> str:
+    """The template's [carriers.*] tables, with placeholder DHL billing numbers filled in."""
     text = TEMPLATE.read_text(encoding="utf-8")
-    return text[text.index("[carriers.dhl_paket]"):text.index("# --- Fulfilment locations")]
+    text = text[text.index("[carriers.dhl_paket]"):text.index("# --- Fulfilment locations")]
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("billing_number"):
+            continue
+        lines.append(line)
+        for service, number in BILLING.items():
+            if line == f'service = "{service}"':
+                lines.append(f'billing_number = "{number}"')
+    return "\n".join(lines) + "\n"
 
 
 def locations(wh_transport: str = "wh", ful_transport: str = "ful", *, deadline_hours: int = 8,
@@ -23,7 +38,7 @@ street = "Lagerweg 7"
 postal_code = "50667"
 city = "Köln"
 priority = 10
-carriers = ["dhl_paket", "dhl_kleinpaket", "dhl_international", "ups_express"]
+carriers = ["dhl_paket", "dhl_kleinpaket", "dhl_international"]
 format = "dhl_csv"
 documents = {documents}
 transport = "{wh_transport}"
