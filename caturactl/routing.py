@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Callable, Mapping, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from caturactl import carrier_matrix
 from caturactl.carrier_matrix import ShipmentRequest, Unit
@@ -143,7 +143,8 @@ class Router:
                              .order_by(Order.created_at, Order.id).limit(limit)).all()
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
-            orders = self.s.scalars(select(Order).where(Order.id.in_(chunk)).options(selectinload(Order.lines))
+            orders = self.s.scalars(select(Order).where(Order.id.in_(chunk))
+                                    .options(selectinload(Order.lines), defer(Order.raw))
                                     .order_by(Order.created_at, Order.id)).all()
             with buffered(self.s):
                 for order in orders:

@@ -20,11 +20,11 @@ from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from caturactl.config import Config
 from caturactl.errors import CaturactlError, InputError
-from caturactl.model import DeliveryNote, InboundFile, Order, Product, ShippedParcel, Stock
+from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, Order, Product, ShippedParcel, Stock
 from caturactl.model.address import Address, postnummer
 from caturactl.model.deliveries import delivery_id_from_number
 from caturactl.model.events import EventKind, buffered, record
@@ -115,8 +115,11 @@ def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat],
                           .order_by(DeliveryNote.id).limit(limit)).all()
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
+        # Eager loads and no raw channel JSON: a lazy load per line would dominate the cost.
         notes = session.scalars(select(DeliveryNote).where(DeliveryNote.id.in_(chunk)).order_by(DeliveryNote.id)
-                                .options(selectinload(DeliveryNote.lines), selectinload(DeliveryNote.order)
+                                .options(defer(DeliveryNote.choice),
+                                         selectinload(DeliveryNote.lines).selectinload(DeliveryLine.order_line),
+                                         selectinload(DeliveryNote.order).options(defer(Order.raw))
                                          .selectinload(Order.customer))).all()
         with buffered(session):
             for note in notes:

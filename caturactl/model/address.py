@@ -179,6 +179,16 @@ def _street_index(lines: tuple[str, ...], country: str) -> tuple[int, tuple[str,
     return 0, first
 
 
+def street_parts(a: Address) -> tuple[str, str, tuple[str, ...]]:
+    """(street, house number, the other lines) for a label: the street is the first line with a
+    house number, so "c/o Müller" in line1 and the street in line2 still print right."""
+    lines = a.lines
+    if not lines:
+        return "", "", ()
+    i, (street, number) = _street_index(lines, a.country)
+    return street, number, lines[:i] + lines[i + 1:]
+
+
 def _street_line(a: Address) -> str:
     lines = a.lines
     return lines[_street_index(lines, a.country)[0]] if lines else ""
