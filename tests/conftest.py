@@ -143,3 +143,55 @@ def bare_workspace(tmp_path, database_url, capsys, monkeypatch):
     ws = Workspace(tmp_path, database_url, None, capsys, monkeypatch)
     ws.ok("db", "upgrade")
     return ws
+
+
+# --- transports: real servers on loopback (tests/servers.py, standins/servers.py) ---------------
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """OpenSSH sshd for the whole run; tests use their own folder below ``sshd.root``."""
+    from tests.servers import SshdServer
+    if not SshdServer.available():
+        if IN_CI:
+            pytest.fail("OpenSSH sshd is not installed: CI must test SFTP against a real sshd")
+        pytest.skip("OpenSSH sshd is not installed here (CI installs openssh-server)")
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("the sshd tests need root: CI runs them as root")
+        pytest.skip("the sshd tests need root")
+    server = SshdServer(tmp_path_factory.mktemp("sshd-root")).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sftp_standin(tmp_path):
+    from standins.servers import SftpStandin
+    s = SftpStandin(tmp_path / "sftp-root", password="sftp-secret").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def ftp_server(tmp_path):
+    from standins.servers import FtpStandin
+    s = FtpStandin(tmp_path / "ftp-root").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def ftps_server(tmp_path):
+    from standins.servers import FtpStandin
+    s = FtpStandin(tmp_path / "ftps-root", tls=True).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    from standins.servers import SmtpStandin
+    s = SmtpStandin().start()
+    yield s
+    s.stop()
