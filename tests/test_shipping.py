@@ -4,6 +4,7 @@ answering, and Amazon confirmations at the SP-API stand-in."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
@@ -151,3 +152,79 @@ def test_overdue_deliveries_get_one_ticket_each_and_a_late_confirmation_still_co
         states = dict(s.execute(select(DeliveryNote.location, func.min(DeliveryNote._state))
                                 .group_by(DeliveryNote.location)).all())
         assert states["WH"] == "shipped" and states["FUL"] == "overdue"
+
+
+def test_over_real_sshd_and_ftps_an_outage_loses_nothing_and_sends_nothing_twice(
+        workspace, tmp_path, sshd, ftps_server, monkeypatch):
+    ws = workspace
+    prefix = f"ship{os.getpid()}-{tmp_path.name}"
+    wh_root = sshd.root / prefix
+    wh_root.mkdir()
+    wh = f"""
+[transports.wh]
+kind = "sftp"
+host = "127.0.0.1"
+port = {sshd.port}
+user = "root"
+key_file = "{sshd.client_key_file}"
+host_key = "{sshd.host_key_line}"
+outbound_dir = "{prefix}/in"
+inbound_dir = "{prefix}/out"
+timeout_seconds = 3
+"""
+    ful = f"""
+[transports.ful]
+kind = "ftps"
+host = "127.0.0.1"
+port = {ftps_server.port}
+user = "demo"
+password_env = "FUL_FTP_PASSWORD"
+ca_file = "{ftps_server.ca_file}"
+timeout_seconds = 3
+"""
+    monkeypatch.setenv("FUL_FTP_PASSWORD", "demo")
+    routed = _setup(ws, tmp_path, wh=wh, ful=ful)
+    sshd.stop()
+    try:
+        r = ws.run("ship", "export", "--json")
+        assert r.code == 69  # the warehouse's server is down: its files wait in the outbox
+        first = json.loads(r.out)
+        assert first["exported"] == routed["deliveries"] and first["upload"]["retry_later"] > 0
+        assert first["upload"]["sent"] == len(list((ftps_server.root / "in").iterdir()))
+        waiting = json.loads(ws.ok("outbox", "list", "--status", "pending", "--json"))
+        assert {m["target"] for m in waiting} == {"wh"} and all(m["attempts"] <= 1 for m in waiting)
+    finally:
+        sshd.start()
+    # Back up: the due messages go out (the backoff is shortened by making them due now).
+    app = ws.app()
+    with app.session() as s:
+        for m in s.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")):
+            m.next_attempt_at = datetime.now(timezone.utc)
+        s.commit()
+    sent = json.loads(ws.ok("outbox", "send", "--json"))
+    assert sent["sent"] == len(waiting) and sent["retry_later"] == 0
+    names = sorted(p.name for p in (wh_root / "in").iterdir())
+    assert len(names) == len(set(names)) == len(waiting) and not [n for n in names if n.endswith(".part")]
+    # A message already sent cannot be sent again by mistake.
+    r = ws.run("outbox", "retry", str(waiting[0]["id"]))
+    assert r.code == 70 and "already sent" in r.err
+    # The round trip closes over the same servers.
+    now = ws.standin.now()
+    FulfillerStandin(wh_root, seed=5, reply="csv", late_rate=0.0).work(now)
+    FulfillerStandin(ftps_server.root, seed=6, reply="xml", carrier="DPD", late_rate=0.0).work(now)
+    for _ in range(3):
+        FulfillerStandin(wh_root, seed=5, reply="csv", late_rate=0.0).work(now)
+        FulfillerStandin(ftps_server.root, seed=6, reply="xml", carrier="DPD", late_rate=0.0).work(now)
+        ws.ok("ship", "collect")
+    with app.session() as s:
+        assert set(s.scalars(select(DeliveryNote._state))) == {"shipped"}
+    assert list((wh_root / "out" / "archive").iterdir()) and list((ftps_server.root / "out" / "archive").iterdir())
+
+
+def test_a_transport_password_is_refused_in_the_config_file(workspace, tmp_path):
+    ws = workspace
+    ws.write_config(extra=fulfilment.carrier_section() + fulfilment.locations()
+                    + fulfilment.folder_transport("wh", tmp_path) + '[transports.ful]\nkind = "ftp"\n'
+                    'host = "127.0.0.1"\nuser = "x"\npassword = "hunter2"\n')
+    r = ws.run("deliveries", "list")
+    assert r.code == 78 and "transports.ful.password" in r.err and "hunter2" not in r.err + r.out

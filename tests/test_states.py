@@ -72,3 +72,12 @@ def test_state_is_read_only_on_the_model():
     o = _order()
     with pytest.raises(AttributeError):
         o.state = "released"
+
+
+def test_delivery_states_form_one_table_with_shipped_and_cancelled_as_the_only_ends():
+    from caturactl.model.states import DELIVERY_TRANSITIONS, DeliveryState
+    ends = {s for s, moves in DELIVERY_TRANSITIONS.items() if s is not None and not moves}
+    assert ends == {DeliveryState.SHIPPED, DeliveryState.CANCELLED}
+    assert set().union(*DELIVERY_TRANSITIONS.values()) == set(DeliveryState)
+    # Overdue is not a dead end: a late confirmation still counts.
+    assert DeliveryState.CONFIRMED in DELIVERY_TRANSITIONS[DeliveryState.OVERDUE]
