@@ -28,6 +28,7 @@ test-postgres: venv
 
 bench: venv
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/fulfilment.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .hypothesis *.egg-info

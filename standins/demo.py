@@ -68,10 +68,8 @@ BILLING = {"V01PAK": "33333333330101", "V62KP": "33333333336201", "V53WPAK": "33
 PARTNER_PASSWORD_ENV = "DEMO_PARTNER_FTPS_PASSWORD"
 
 
-def configure_fulfilment(sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin, warehouse: Path) -> None:
-    """Locations, transports and mail for the demo; carriers come from the template as written."""
-    cfg = DEMO / "caturactl.toml"
-    text = cfg.read_text(encoding="utf-8")
+def with_billing_numbers(text: str) -> str:
+    """caturactl.toml text with a placeholder DHL billing number on each DHL product (tests use it too)."""
     lines = []
     for line in text.splitlines():
         if line.startswith("billing_number"):
@@ -80,7 +78,13 @@ def configure_fulfilment(sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin,
         for service, number in BILLING.items():
             if line == f'service = "{service}"':
                 lines.append(f'billing_number = "{number}"')
-    text = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def configure_fulfilment(sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin, warehouse: Path) -> None:
+    """Locations, transports and mail for the demo; carriers come from the template as written."""
+    cfg = DEMO / "caturactl.toml"
+    text = with_billing_numbers(cfg.read_text(encoding="utf-8"))
     text = text.replace("outbox_backoff_seconds = 60.0", "outbox_backoff_seconds = 1.0")
     text += f"""
 # --- written by make demo: the three places that ship, and how they are reached ---

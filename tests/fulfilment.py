@@ -5,27 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from standins.demo import with_billing_numbers
+
 TEMPLATE = Path(__file__).resolve().parents[1] / "caturactl" / "templates" / "caturactl.toml"
 
 
-# DHL needs a 14-digit billing number per product (EKP + procedure + participation); these use the
-# placeholder EKP 3333333333 of the reference samples (reference/carriers/README.md).
-BILLING = {"V01PAK": "33333333330101", "V62KP": "33333333336201", "V53WPAK": "33333333335301"}
-
-
 def carrier_section() -> str:
-    """The template's [carriers.*] tables, with placeholder DHL billing numbers filled in."""
+    """The template's [carriers.*] tables, with the demo's placeholder DHL billing numbers."""
     text = TEMPLATE.read_text(encoding="utf-8")
-    text = text[text.index("[carriers.dhl_paket]"):text.index("# --- Fulfilment locations")]
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("billing_number"):
-            continue
-        lines.append(line)
-        for service, number in BILLING.items():
-            if line == f'service = "{service}"':
-                lines.append(f'billing_number = "{number}"')
-    return "\n".join(lines) + "\n"
+    return with_billing_numbers(text[text.index("[carriers.dhl_paket]"):text.index("# --- Fulfilment locations")])
 
 
 def locations(wh_transport: str = "wh", ful_transport: str = "ful", *, deadline_hours: int = 8,

@@ -53,8 +53,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from caturactl.cli import customers, importing, orders, products, setup, shipping, standins, tickets
-    for mod in (setup, importing, orders, customers, tickets, products, shipping, standins):
+    from caturactl.cli import (customers, deliveries, importing, orders, outbox, products, routing, setup, ship,
+                               standins, stock, tickets)
+    for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, deliveries, outbox,
+                standins):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

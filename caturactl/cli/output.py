@@ -126,3 +126,12 @@ def summary(name: str, data: dict, *, as_json: bool, line: str, ok: bool = True)
         click.echo(json.dumps({k: jsonable(v) for k, v in data.items()}, ensure_ascii=False))
     else:
         console.print(("[green]" if ok else "[yellow]") + f"{name}: [/]" + line, highlight=False)
+
+
+DRY = "DRY RUN, nothing stored or sent: "
+
+
+def exit_with(code: int) -> None:
+    """End the command with ``code`` (after its summary was printed); 0 returns."""
+    if code:
+        raise click.exceptions.Exit(code)

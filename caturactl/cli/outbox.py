@@ -1,0 +1,120 @@
+"""``caturactl outbox list|show|retry|send``: what waits to be sent, what failed and why."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from caturactl.cli.output import (DRY, Column, console, emit, emit_record, exit_with, format_options, local_time,
+                                  pick_format, summary)
+from caturactl.errors import InputError
+
+
+OUTBOX_COLUMNS = [Column("id", "#", "right"), Column("kind", "Kind"), Column("target", "Target"),
+                  Column("key", "Key", max_width=50), Column("status", "Status"), Column("attempts", "Tries", "right"),
+                  Column("next_attempt", "Next try"), Column("done", "Done"),
+                  Column("last_error", "Last error", max_width=60)]
+
+
+@click.group()
+def outbox() -> None:
+    """What waits to be sent (files, e-mails, Amazon confirmations), what failed and why."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["open", "pending", "failed", "done", "all"]), default="open",
+              show_default=True, help="open = pending and failed.")
+@click.option("--kind", type=click.Choice(["upload", "email", "amazon_confirm_shipment"]))
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@format_options
+@click.pass_obj
+def outbox_list(obj, status, kind, limit, fmt, as_json) -> None:
+    """List outbox messages, newest first."""
+    from caturactl.reports import outbox_rows
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = outbox_rows(s, app.cfg.tz, status=status, kind=kind, limit=limit)
+    emit(rows, OUTBOX_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Outbox ({len(rows)})", empty="the outbox is empty")
+
+
+@outbox.command("show")
+@click.argument("message")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def outbox_show(obj, message: str, as_json: bool) -> None:
+    """Show one message (by number or key) with its payload (file contents left out)."""
+    from caturactl.outbox import find
+    app = obj.ready_app()
+    tz = app.cfg.tz
+    with app.session() as s:
+        m = find(s, message)
+        payload = {k: (f"<{len(v) * 3 // 4} bytes>" if k == "content_b64" else v) for k, v in (m.payload or {}).items()}
+        record = {"id": m.id, "key": m.key, "kind": m.kind, "target": m.target, "status": m.status,
+                  "attempts": m.attempts, "created": local_time(m.created_at, tz),
+                  "next_attempt": local_time(m.next_attempt_at, tz), "done": local_time(m.done_at, tz),
+                  "last_error": m.last_error, "payload": payload}
+    if as_json:
+        emit_record(record, fmt="json")
+        return
+    emit_record(record, fmt="table", title=f"Outbox message {m.id}")
+    for k, v in payload.items():
+        console.print(f"    {k}: {v}", highlight=False, markup=False)
+
+
+@outbox.command("retry")
+@click.argument("messages", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Every failed message.")
+@click.option("--dry-run", is_flag=True, help="Say what would be queued again; change nothing.")
+@click.pass_obj
+def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, dry_run: bool) -> None:
+    """Queue failed messages again (by number or key) and send them now."""
+    from caturactl.model import OutboxMessage
+    from caturactl.outbox import retry
+    if not messages and not all_failed:
+        raise InputError("name the messages to retry, or pass --all-failed")
+    app = obj.ready_app()
+    with app.session() as s:
+        refs = list(messages) + ([str(i) for i in s.scalars(select(OutboxMessage.id)
+                                                             .where(OutboxMessage.status == "failed"))]
+                                 if all_failed else [])
+        ids = [retry(s, ref).id for ref in refs]
+        if dry_run:
+            s.rollback()
+            console.print(DRY + f"{len(ids)} message(s) would be sent again", highlight=False)
+            return
+        s.commit()
+        sender = app.sender(s)
+        try:
+            r = sender.run()
+        finally:
+            sender.close()
+    console.print(f"outbox retry: {len(ids)} queued again; sent {r.sent}, to retry {r.retry_later}, "
+                  f"failed {r.failed}", highlight=False)
+    for e in r.errors[:20]:
+        console.print(f"  {e}", highlight=False, markup=False)
+    exit_with(r.exit_code)
+
+
+@outbox.command("send")
+@click.option("--dry-run", is_flag=True, help="Count what is due; send nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def outbox_send(obj, dry_run: bool, as_json: bool) -> None:
+    """Send every due message (the job runner calls this between the other steps)."""
+    app = obj.ready_app()
+    with app.session() as s:
+        sender = app.sender(s)
+        try:
+            r = sender.run(dry_run=dry_run)
+        finally:
+            sender.close()
+    line = (DRY + f"{r.skipped} message(s) due") if dry_run else \
+        f"sent {r.sent}, to retry {r.retry_later}, failed {r.failed}"
+    summary("outbox send", r.as_dict(), as_json=as_json, line=line, ok=not r.exit_code)
+    if not as_json:
+        for e in r.errors[:20]:
+            console.print(f"  {e}", highlight=False, markup=False)
+    exit_with(r.exit_code)
+
+
+COMMANDS = [outbox]
