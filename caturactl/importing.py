@@ -26,7 +26,7 @@ from caturactl.model.events import EventKind, actor, buffered, record
 from caturactl.model.states import TERMINAL, OrderState, transition
 from caturactl.model.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
-from caturactl import triage
+from caturactl import shipping, triage
 
 RESUME_WITHIN = timedelta(hours=23)  # Amazon's pagination token expires after 24 h
 RELEASABLE = {"UNSHIPPED", "PARTIALLY_SHIPPED"}
@@ -258,8 +258,16 @@ class Importer:
         if mo.status == "CANCELLED":
             why = "cancelled at Amazon" + (" after import" if changed is not None else " before import")
             reasons = {ln.cancel_requested for ln in mo.lines if ln.cancel_requested}
+            if state is OrderState.PARTIALLY_SHIPPED:
+                # Parcels have left: the order cannot simply be cancelled here; a person decides.
+                triage.open_ticket(self.s, "cancelled_after_shipping", [triage.Hold(
+                    "cancelled_after_shipping", f"Amazon reports order {order.external_id} cancelled after "
+                    "some parcels left: check what is still open at the locations")], order=order)
+                return
             transition(self.s, order, OrderState.CANCELLED, why + (f": {', '.join(sorted(reasons))}" if reasons else ""))
             triage.close_tickets(self.s, order, "cancelled", "the order was cancelled at Amazon")
+            if state is OrderState.ROUTED:
+                shipping.cancel_deliveries(self.s, order, why)
             r.cancelled += 1
             return
         if mo.fulfilled_by == "AMAZON" or mo.status == "SHIPPED":

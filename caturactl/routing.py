@@ -24,7 +24,7 @@ from caturactl.config import Config
 from caturactl.deadlines import BusinessCalendar
 from caturactl.model import DeliveryLine, DeliveryNote, Order, Product, Stock
 from caturactl.model.address import pickup_kind
-from caturactl.model.events import EventKind, buffered, record
+from caturactl.model.events import buffered
 from caturactl.model.states import (DeliveryState, OrderState, transition, transition_delivery)
 from caturactl.triage import Hold, hold
 
@@ -215,17 +215,6 @@ def route(session: Session, cfg: Config, **kw) -> RouteResult:
     """Route every released order; see ``Router.run``."""
     now = kw.pop("now", None)
     return Router(session, cfg, now=now).run(**kw)
-
-
-def release_stock(session: Session, note: DeliveryNote, why: str) -> None:
-    """Cancel a delivery note that was not exported yet and give its reservation back."""
-    for line in note.lines:
-        st = session.scalar(select(Stock).where(Stock.location == note.location, Stock.sku == line.sku))
-        if st is not None:
-            st.reserved = max(0, st.reserved - (line.quantity - line.shipped))
-    transition_delivery(session, note, DeliveryState.CANCELLED, why)
-    record(session, EventKind.ROUTED, f"{note.number} cancelled, stock released: {why}", order=note.order,
-           delivery=note)
 
 
 def choices_for_order(session: Session, cfg: Config, ref: str, *, now: datetime | None = None) -> list[dict]:

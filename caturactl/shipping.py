@@ -447,6 +447,28 @@ def file_uploaded(session: Session, msg, now: datetime) -> None:
                delivery=note)
 
 
+def cancel_deliveries(session: Session, order: Order, why: str) -> None:
+    """The order was cancelled at the channel: its notes are cancelled and their stock released;
+    a note a location already has gets a ticket, because someone must stop the parcel."""
+    notes = session.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id)).all()
+    for note in notes:
+        if note.state in (D.CREATED.value, D.EXPORTED.value, D.OVERDUE.value):
+            was = note.state
+            for line in note.lines:
+                st = session.scalar(select(Stock).where(Stock.location == note.location, Stock.sku == line.sku))
+                if st is not None:
+                    st.reserved = max(0, st.reserved - (line.quantity - line.shipped))
+            transition_delivery(session, note, D.CANCELLED, f"{why}; reservation released")
+            if was != D.CREATED.value:
+                _ticket_once(session, note, "stop_delivery",
+                             f"{note.number} was sent to {note.location} ({note.file_name}) before the order was "
+                             f"cancelled: ask {note.location} not to ship it")
+        elif note.state == D.PARTIALLY_CONFIRMED.value:
+            _ticket_once(session, note, "stop_delivery",
+                         f"{note.number} at {note.location} is partly shipped and the order was cancelled: "
+                         f"stop the rest ({note.open_quantity} piece(s))")
+
+
 # --- deadlines ------------------------------------------------------------------------------------
 
 

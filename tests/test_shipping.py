@@ -228,3 +228,31 @@ def test_a_transport_password_is_refused_in_the_config_file(workspace, tmp_path)
                     'host = "127.0.0.1"\nuser = "x"\npassword = "hunter2"\n')
     r = ws.run("deliveries", "list")
     assert r.code == 78 and "transports.ful.password" in r.err and "hunter2" not in r.err + r.out
+
+
+def test_an_order_cancelled_at_amazon_after_routing_releases_its_stock_and_asks_to_stop_the_parcel(
+        workspace, tmp_path):
+    ws = workspace
+    _setup(ws, tmp_path)
+    app = ws.app()
+    with app.session() as s:
+        notes = s.scalars(select(DeliveryNote).order_by(DeliveryNote.id)).all()
+        exported_order = notes[0].order.external_id
+        created_order = next(n.order.external_id for n in notes if n.order.external_id != exported_order)
+        reserved_before = s.scalar(select(func.sum(Stock.reserved)))
+        released = sum(ln.quantity for n in notes if n.order.external_id in (exported_order, created_order)
+                       for ln in n.lines)
+    ws.ok("ship", "export", "--limit", "1")  # only the first note goes out
+    for oid in (exported_order, created_order):
+        ws.standin.change_order(oid, status="CANCELLED")
+    ws.standin.advance(timedelta(minutes=5))
+    ws.ok("import", "amazon")
+    with app.session() as s:
+        for oid in (exported_order, created_order):
+            order = s.scalars(select(Order).where(Order.external_id == oid)).one()
+            assert order.state == "cancelled"
+            assert {n.state for n in s.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id))} == \
+                {"cancelled"}
+        assert s.scalar(select(func.sum(Stock.reserved))) == reserved_before - released
+        stop = s.scalars(select(Ticket).where(Ticket.kind == "stop_delivery")).all()
+        assert [t.order.external_id for t in stop] == [exported_order]  # only the one a location has

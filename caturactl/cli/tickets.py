@@ -6,6 +6,7 @@ import click
 
 from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
 from caturactl.errors import InputError
+from caturactl.model.tickets import KINDS
 
 COLUMNS = [Column("ticket", "Ticket"), Column("created", "Created"), Column("order", "Order"),
            Column("kind", "Kind"), Column("reasons", "Reasons", max_width=30), Column("status", "Status"),
@@ -19,8 +20,7 @@ def tickets() -> None:
 
 @tickets.command("list")
 @click.option("--status", type=click.Choice(["open", "resolved", "all"]), default="open", show_default=True)
-@click.option("--kind", type=click.Choice(["triage", "import_failed", "no_carrier", "export_failed", "overdue",
-                                          "outbox_failed", "confirmation_rejected"]))
+@click.option("--kind", type=click.Choice(KINDS))
 @format_options
 @click.pass_obj
 def tickets_list(obj, status, kind, fmt, as_json) -> None:

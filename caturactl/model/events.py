@@ -23,13 +23,11 @@ class EventKind(str, enum.Enum):
     TICKET_RESOLVED = "ticket_resolved"
     IMPORT_FAILED = "import_failed"
     ROUTED = "routed"  # delivery notes made for an order
-    CARRIER_CHOSEN = "carrier_chosen"
     EXPORTED = "exported"  # a delivery note handed to the outbox
     CONFIRMATION = "confirmation"  # a location reported parcels with tracking numbers
     CONFIRMATION_REJECTED = "confirmation_rejected"
     OUTBOX_SENT = "outbox_sent"
     OUTBOX_FAILED = "outbox_failed"
-    CUSTOMER_NOTIFIED = "customer_notified"
 
 
 # Who acts: "cli:import amazon", "job:import", "api". Set once by the CLI or the job runner.

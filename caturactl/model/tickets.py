@@ -11,6 +11,9 @@ from caturactl.model.base import Base, UTCDateTime, utcnow
 from caturactl.model.orders import Order
 
 OPEN, RESOLVED = "open", "resolved"
+# What a ticket is about: the rule or the stage that needs a person.
+KINDS = ("triage", "import_failed", "no_carrier", "export_failed", "overdue", "outbox_failed",
+         "confirmation_rejected", "stop_delivery", "cancelled_after_shipping")
 
 
 class Ticket(Base):
