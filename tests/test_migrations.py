@@ -1,0 +1,19 @@
+"""The Alembic revisions build exactly the schema the models describe (no forgotten migration)."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from caturactl import migrations
+from caturactl.model import Base
+from caturactl.model.base import make_engine
+
+
+def test_migrations_at_head_match_the_models(database_url):
+    engine = make_engine(database_url)
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []

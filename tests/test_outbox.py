@@ -1,0 +1,85 @@
+"""The outbox sender: retries with backoff, a message that keeps failing or is refused becomes a
+ticket, and 'outbox retry' sends it again. Real transports and the SP-API stand-in."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from sqlalchemy import select
+
+from caturactl.model import OutboxMessage, Ticket
+from tests import fulfilment
+
+
+def _workspace(ws, tmp_path, *, shipping: str, wh_path=None, carriers_extra: str = ""):
+    (tmp_path / "ful").mkdir(exist_ok=True)
+    ws.write_config(extra=f"[shipping]\n{shipping}\n" + fulfilment.carrier_section().replace(
+        'carrier = "DHL"\nservice = "V01PAK"', 'carrier = "DHL"\nservice = "V01PAK"' + carriers_extra)
+        + fulfilment.locations() + fulfilment.folder_transport("wh", wh_path or tmp_path / "wh")
+        + fulfilment.folder_transport("ful", tmp_path / "ful"))
+    ws.load_catalogue()
+    ws.ok("import", "amazon")
+    skus = [p["sku"] for p in ws.standin.catalogue()]
+    ws.ok("stock", "import", "WH", str(fulfilment.stock_csv(tmp_path / "wh.csv", {s: 50 for s in skus})))
+    ws.ok("route")
+
+
+def test_a_message_that_keeps_failing_becomes_a_ticket_and_retry_sends_it(workspace, tmp_path):
+    ws = workspace
+    share = tmp_path / "wh-share"  # not mounted yet
+    _workspace(ws, tmp_path, shipping="outbox_max_attempts = 2\noutbox_backoff_seconds = 0", wh_path=share)
+    r = ws.run("ship", "export", "--limit", "2", "--json")
+    assert r.code == 69 and json.loads(r.out)["upload"]["retry_later"] > 0
+    r = ws.run("outbox", "send", "--json")
+    out = json.loads(r.out)
+    assert r.code == 69 and out["failed"] >= 1
+    failed = json.loads(ws.ok("outbox", "list", "--status", "failed", "--json"))
+    assert failed and all("gave up after 2 attempts" in m["last_error"] for m in failed)
+    app = ws.app()
+    with app.session() as s:
+        tickets = s.scalars(select(Ticket).where(Ticket.kind == "outbox_failed")).all()
+        assert len(tickets) == len(failed) and all(t.order is not None for t in tickets)
+    share.mkdir()
+    r = ws.run("outbox", "retry", "--all-failed")
+    assert r.code == 0, r.err + r.out
+    # The failed message and the ones that waited behind it (not tried while the share was
+    # missing) all arrive, each once.
+    every = json.loads(ws.ok("outbox", "list", "--status", "all", "--json"))
+    assert {m["status"] for m in every} == {"done"}
+    assert sorted(p.name for p in (share / "in").iterdir()) == sorted(m["key"].split(":", 2)[2] for m in every)
+    shown = json.loads(ws.ok("outbox", "show", str(failed[0]["id"]), "--json"))
+    assert shown["status"] == "done" and shown["payload"]["content_b64"].startswith("<")
+
+
+def test_amazon_refusing_a_confirmation_is_a_ticket_at_once_not_a_retry(workspace, tmp_path):
+    from datetime import timedelta
+    from standins.fulfiller import FulfillerStandin
+    ws = workspace
+    (tmp_path / "wh").mkdir()
+    # A carrier code Amazon does not know: Amazon answers 400, which no retry will fix.
+    _workspace(ws, tmp_path, shipping="", carriers_extra='\namazon_carrier_code = "Brieftaube"')
+    ws.ok("ship", "export")
+    ws.standin.advance(timedelta(minutes=10))
+    FulfillerStandin(tmp_path / "wh", reply="csv", late_rate=0.0, partial_rate=0.0).work(ws.standin.now())
+    r = ws.run("ship", "collect", "--json")
+    out = json.loads(r.out)
+    assert r.code == 69 and out["channel"]["failed"] > 0 and out["channel"]["retry_later"] == 0
+    assert "Brieftaube" in out["channel"]["errors"][0]
+    app = ws.app()
+    with app.session() as s:
+        failed = s.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")).all()
+        assert failed and all(m.attempts == 1 and m.kind == "amazon_confirm_shipment" for m in failed)
+        assert s.scalar(select(Ticket).where(Ticket.kind == "outbox_failed")) is not None
+    assert not ws.standin.shipments()
+
+
+def test_outbox_listing_keys_match_the_table(workspace, tmp_path):
+    ws = workspace
+    (tmp_path / "wh").mkdir()
+    _workspace(ws, tmp_path, shipping="")
+    ws.ok("ship", "export", "--limit", "1")
+    rows = json.loads(ws.ok("outbox", "list", "--status", "all", "--json"))
+    assert rows and set(rows[0]) == {"id", "kind", "target", "key", "status", "attempts", "next_attempt", "done",
+                                     "last_error"}
+    shutil.rmtree(tmp_path / "wh")
