@@ -22,10 +22,10 @@ from caturactl import carrier_matrix
 from caturactl.carrier_matrix import ShipmentRequest, Unit
 from caturactl.config import Config
 from caturactl.deadlines import BusinessCalendar
-from caturactl.model import DeliveryLine, DeliveryNote, Order, Product, Stock
+from caturactl.model import DeliveryNote, Order, Product, Stock
 from caturactl.model.address import pickup_kind
 from caturactl.model.events import buffered
-from caturactl.model.states import (DeliveryState, OrderState, transition, transition_delivery)
+from caturactl.model.states import OrderState, create_deliveries, transition
 from caturactl.triage import Hold, hold
 
 # Amazon 2026-01-01 fulfillmentServiceLevel values that promise faster than standard delivery.
@@ -134,6 +134,7 @@ class Router:
         for st in session.scalars(select(Stock).where(Stock.location.in_(list(cfg.locations)))):
             self.stock[st.location][st.sku] = st
         self.available = {code: {sku: st.available for sku, st in rows.items()} for code, rows in self.stock.items()}
+        self._choices: dict[tuple, tuple[carrier_matrix.Choice, dict]] = {}
 
     def run(self, *, dry_run: bool = False, limit: int | None = None,
             progress: Callable[[int], None] | None = None) -> RouteResult:
@@ -147,8 +148,11 @@ class Router:
                                     .options(selectinload(Order.lines), defer(Order.raw))
                                     .order_by(Order.created_at, Order.id)).all()
             with buffered(self.s):
+                new_notes: list[tuple[dict, list[dict], str]] = []
                 for order in orders:
-                    self.route_order(order, r)
+                    new_notes.extend(self.route_order(order, r))
+                # One bulk insert per batch: per-object ORM bookkeeping was half the cost of routing.
+                create_deliveries(self.s, new_notes, self.now)
             if dry_run:
                 self.s.rollback()
             else:
@@ -157,7 +161,9 @@ class Router:
                 progress(len(chunk))
         return r
 
-    def route_order(self, order: Order, r: RouteResult) -> list[DeliveryNote]:
+    def route_order(self, order: Order, r: RouteResult) -> list[tuple[dict, list[dict], str]]:
+        """Plan one order: stock reserved and the order moved on here; the delivery notes to
+        create come back as (note values, line values, why) for ``create_deliveries``."""
         r.orders += 1
         needs = [LineNeed(ln.id, ln.sku, ln.quantity - ln.quantity_shipped) for ln in order.lines
                  if ln.quantity > ln.quantity_shipped]
@@ -169,39 +175,46 @@ class Router:
         problems: list[Hold] = []
         for code, lines in plan.items():
             req = request_for(order, code, [(n.sku, n.quantity) for n in lines], self.products, self.now)
-            choice = carrier_matrix.choose(req, self.cfg.carriers, self.cfg.locations[code], self.calendars[code])
-            choices[code] = choice
-            if choice.chosen is None:
-                reasons = "; ".join(f"{x.key}: {', '.join(x.reasons)}" for x in choice.rejected)
+            choices[code] = choice = self._choose(req)
+            if choice[0].chosen is None:
+                reasons = "; ".join(f"{x.key}: {', '.join(x.reasons)}" for x in choice[0].rejected)
                 problems.append(Hold("no_carrier", f"no carrier can ship the part from {code}: {reasons}"))
         if problems:
             hold(self.s, order, problems, kind="no_carrier")
             r.held.append(order.external_id)
             return []
         notes = []
-        by_id = {ln.id: ln for ln in order.lines}
+        express = order.service_level.upper() in EXPRESS_LEVELS
         for code, lines in plan.items():
-            choice = choices[code]
+            choice, explained = choices[code]
             offer = choice.chosen
-            note = DeliveryNote(order=order, location=code, carrier_key=offer.key, carrier=offer.carrier,
-                                service=offer.service, express=order.service_level.upper() in EXPRESS_LEVELS,
-                                ship_date=offer.ship_date, delivery_date=offer.delivery_date,
-                                planned_parcels=[[p.weight_g, p.length_cm, p.width_cm, p.height_cm]
-                                                 for p in offer.parcels],
-                                price=offer.price, choice=choice.as_dict(), created_at=self.now)
+            note = {"order_id": order.id, "location": code, "carrier_key": offer.key, "carrier": offer.carrier,
+                    "service": offer.service, "express": express, "ship_date": offer.ship_date,
+                    "delivery_date": offer.delivery_date, "price": offer.price, "choice": explained,
+                    "planned_parcels": [[p.weight_g, p.length_cm, p.width_cm, p.height_cm] for p in offer.parcels],
+                    "file_name": "", "created_at": self.now}
             for n in lines:
-                note.lines.append(DeliveryLine(order_line=by_id[n.key], sku=n.sku, quantity=n.quantity))
                 self._reserve(code, n.sku, n.quantity)
-            self.s.add(note)
-            transition_delivery(self.s, note, DeliveryState.CREATED,
-                                f"routed to {code}; {offer.carrier} {offer.service}, {len(offer.parcels)} parcel(s), "
-                                f"{offer.price} EUR, ships {offer.ship_date.isoformat()}")
-            notes.append(note)
+            notes.append((note, [{"order_line_id": n.key, "sku": n.sku, "quantity": n.quantity, "shipped": 0}
+                                 for n in lines],
+                          f"routed to {code}; {offer.carrier} {offer.service}, {len(offer.parcels)} parcel(s), "
+                          f"{offer.price} EUR, ships {offer.ship_date.isoformat()}"))
         transition(self.s, order, OrderState.ROUTED,
-                   f"{len(notes)} delivery note(s): " + ", ".join(f"{n.location} {n.carrier}" for n in notes))
+                   f"{len(notes)} delivery note(s): " + ", ".join(f"{n['location']} {n['carrier']}" for n, _, _ in notes))
         r.routed += 1
         r.deliveries += len(notes)
         return notes
+
+    def _choose(self, req: ShipmentRequest) -> tuple[carrier_matrix.Choice, dict]:
+        # The matrix is a pure function and one run has one "now": the many orders that ask the
+        # same question (same location, country, services and pieces) get the same answer.
+        key = (req.location, req.country, req.pickup, req.express, req.cash_on_delivery, req.units)
+        found = self._choices.get(key)
+        if found is None:
+            choice = carrier_matrix.choose(req, self.cfg.carriers, self.cfg.locations[req.location],
+                                           self.calendars[req.location])
+            found = self._choices[key] = (choice, choice.as_dict())
+        return found
 
     def _reserve(self, code: str, sku: str, qty: int) -> None:
         self.available[code][sku] = self.available[code].get(sku, 0) - qty

@@ -96,3 +96,27 @@ def transition_delivery(session: Session, delivery, to: DeliveryState, why: str,
     delivery._state = to.value
     record(session, EventKind.STATE_CHANGED, why, order=delivery.order, delivery=delivery,
            from_state=src.value if src else "", to_state=to.value, data=event_data or None)
+
+
+def create_deliveries(session: Session, notes: list[tuple[dict, list[dict], str]], at) -> list[int]:
+    """Insert new delivery notes in state created, with their lines and one event each, in bulk
+    (routing makes thousands); ``notes`` holds (note values, line values, why). Returns the ids."""
+    from sqlalchemy import insert
+
+    from caturactl.model.deliveries import DeliveryLine, DeliveryNote
+    from caturactl.model.events import Event, actor
+
+    if not notes:
+        return []
+    session.flush()  # the orders' own changes first, so the rows below see a consistent order
+    ids = session.scalars(insert(DeliveryNote).returning(DeliveryNote.id, sort_by_parameter_order=True),
+                          [{**values, "_state": DeliveryState.CREATED.value} for values, _, _ in notes]).all()
+    session.execute(insert(DeliveryLine), [{**line, "delivery_id": note_id}
+                                           for note_id, (_, lines, _) in zip(ids, notes) for line in lines])
+    who = actor.get()
+    session.execute(insert(Event.__table__), [
+        {"kind": EventKind.STATE_CHANGED.value, "actor": who, "at": at, "order_id": values["order_id"],
+         "customer_id": None, "ticket_id": None, "delivery_id": note_id, "from_state": "",
+         "to_state": DeliveryState.CREATED.value, "why": why, "data": None}
+        for note_id, (values, _, why) in zip(ids, notes)])
+    return ids
