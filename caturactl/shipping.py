@@ -41,6 +41,7 @@ BATCH = 500
 AMAZON_CONFIRM = "amazon_confirm_shipment"
 UPLOAD = "upload"
 EMAIL = "email"
+STOCK_PREFIX = "STOCK"  # files named STOCK*.csv on a return channel are stock reports
 WAITING_FOR_CONFIRMATION = (D.EXPORTED.value, D.PARTIALLY_CONFIRMED.value, D.OVERDUE.value)
 
 
@@ -245,14 +246,17 @@ class Collector:
             if not dry_run:
                 t.move_aside(name, "archive" if seen.status == "processed" else "error")
             return
-        reader = reader_for(name, codes, self.cfg, self.readers)
         tz = ZoneInfo(self.cfg.locations[codes[0]].timezone)
+        confirmations: list[Confirmation] = []
+        parcels = 0
         try:
             with self.s.begin_nested():
-                confirmations = reader.read(name, content, tz)
-                parcels = 0
-                for c in confirmations:
-                    parcels += self.apply(c, tname, codes)
+                if name.upper().startswith(STOCK_PREFIX):
+                    self._stock_report(name, content, tname, codes)
+                else:
+                    confirmations = reader_for(name, codes, self.cfg, self.readers).read(name, content, tz)
+                    for c in confirmations:
+                        parcels += self.apply(c, tname, codes)
                 if dry_run:
                     raise _DryRun()
         except _DryRun:
@@ -278,6 +282,21 @@ class Collector:
         r.confirmations += len(confirmations)
         r.parcels += parcels
         t.move_aside(name, "archive")
+
+    def _stock_report(self, name: str, content: bytes, tname: str, codes: Sequence[str]) -> None:
+        """A fulfiller's stock file (formats.md §6 step 4) sets its on-hand figures, all or nothing."""
+        from caturactl.stock import read_stock, set_stock
+        reporting = [c for c in codes if self.cfg.locations[c].stock == "report"]
+        if len(reporting) != 1:
+            raise InputError(f"a stock file on {tname} must belong to exactly one location with stock = \"report\" "
+                             f"(found {', '.join(reporting) or 'none'})", where=name)
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = content.decode("cp1252")
+        result = set_stock(self.s, reporting[0], read_stock(name, text), self.cfg.locations)
+        record(self.s, EventKind.CONFIRMATION, f"stock report {name} from {tname}: {result.rows} SKU(s) for "
+                                               f"{reporting[0]}, {result.changed + result.new} changed")
 
     def apply(self, c: Confirmation, tname: str, codes: Sequence[str]) -> int:
         """Store one confirmation; returns the number of new parcels. Raises InputError naming the

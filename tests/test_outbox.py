@@ -83,3 +83,24 @@ def test_outbox_listing_keys_match_the_table(workspace, tmp_path):
     assert rows and set(rows[0]) == {"id", "kind", "target", "key", "status", "attempts", "next_attempt", "done",
                                      "last_error"}
     shutil.rmtree(tmp_path / "wh")
+
+
+def test_buyers_get_a_shipping_mail_with_the_tracking_link_only_when_configured(workspace, tmp_path, smtp_server):
+    from datetime import timedelta
+    from standins.fulfiller import FulfillerStandin
+    ws = workspace
+    (tmp_path / "wh").mkdir()
+    _workspace(ws, tmp_path, shipping=f"notify_amazon_buyers = true\n[mail]\nhost = \"127.0.0.1\"\n"
+                                      f"port = {smtp_server.port}\nsecurity = \"none\"\n"
+                                      f"from_address = \"shop@example.org\"")
+    ws.ok("ship", "export", "--limit", "3")
+    ws.standin.advance(timedelta(minutes=10))
+    FulfillerStandin(tmp_path / "wh", reply="csv", late_rate=0.0, partial_rate=0.0,
+                     multi_parcel_rate=0.0).work(ws.standin.now())
+    ws.ok("ship", "collect")
+    assert len(smtp_server.messages) == 3
+    mail = smtp_server.messages[0]
+    body = mail.get_content()
+    assert "@marketplace.amazon." in mail["To"]  # the relay address Amazon gave us
+    assert "Sendungsnummer: 00340434" in body and "https://www.dhl.de/" in body and "piececode=" in body
+    assert mail["Message-ID"].startswith("<outbox-")

@@ -256,3 +256,20 @@ def test_an_order_cancelled_at_amazon_after_routing_releases_its_stock_and_asks_
         assert s.scalar(select(func.sum(Stock.reserved))) == reserved_before - released
         stop = s.scalars(select(Ticket).where(Ticket.kind == "stop_delivery")).all()
         assert [t.order.external_id for t in stop] == [exported_order]  # only the one a location has
+
+
+def test_a_fulfillers_stock_file_on_its_return_channel_sets_its_stock_all_or_nothing(workspace, tmp_path):
+    ws = workspace
+    _setup(ws, tmp_path)
+    out = tmp_path / "ful" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "STOCK_20261125.csv").write_text("sku;available\nHG-1001;7\nHH-2001;0\n", encoding="utf-8")
+    ws.ok("ship", "collect")
+    rows = {r["sku"]: r for r in json.loads(ws.ok("stock", "list", "--location", "FUL", "--json"))}
+    assert rows["HG-1001"]["on_hand"] == 7 and rows["HH-2001"]["on_hand"] == 0
+    assert (out / "archive" / "STOCK_20261125.csv").exists()
+    (out / "STOCK_20261126.csv").write_text("sku;available\nHG-1001;9\nHH-2001;-1\n", encoding="utf-8")
+    r = ws.run("ship", "collect", "--json")
+    assert r.code == 65 and "STOCK_20261126.csv:3:available" in json.loads(r.out)["rejected"][0]
+    rows = {r["sku"]: r for r in json.loads(ws.ok("stock", "list", "--location", "FUL", "--json"))}
+    assert rows["HG-1001"]["on_hand"] == 7  # the good line of the broken file was not applied
