@@ -170,3 +170,18 @@ def test_init_into_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys)
     assert main(["init", "--dir", str(blocked / "sub")]) == 65
     err = capsys.readouterr().err
     assert "cannot write there" in err and "Traceback" not in err
+
+
+def test_every_job_in_the_example_jobs_toml_is_a_real_command(capsys):
+    import shlex
+    import tomllib
+    from pathlib import Path
+
+    from caturactl.cli import main
+    jobs = tomllib.loads((Path(__file__).resolve().parents[1] / "jobs.toml").read_text(encoding="utf-8"))["jobs"]
+    assert {"import-amazon", "route", "ship-export", "ship-collect", "outbox-send", "ship-overdue"} <= set(jobs)
+    for name, job in jobs.items():
+        words = [w for w in shlex.split(job["command"]) if not w.startswith("-")]
+        words = [w for w in words if not w.replace(".", "").isdigit()]
+        assert main([*words, "--help"]) == 0, name
+    capsys.readouterr()
