@@ -82,6 +82,9 @@ def test_round_trip_over_folders_ends_with_amazon_knowing_every_parcel(workspace
     assert any(r["tracking"] and r["carrier"] for r in rows)
     shown = json.loads(ws.ok("deliveries", "show", multi[0].number, "--json"))
     assert len(shown["parcels"]) > 1 and shown["parcels"][0]["url"].startswith("https://")
+    order = json.loads(ws.ok("orders", "show", shown["order"], "--json"))
+    assert multi[0].number in [d["delivery"] for d in order["deliveries"]]
+    assert "Delivery notes" in ws.ok("orders", "show", shown["order"])
 
 
 def test_a_broken_confirmation_file_is_rejected_whole_and_changes_nothing(workspace, tmp_path):

@@ -65,7 +65,7 @@ def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json
 @click.pass_obj
 def orders_show(obj, order: str, as_json: bool) -> None:
     """Show an order: lines, customer, tickets and every event (who, when, from, to, why)."""
-    from caturactl.reports import find_order, order_events, order_tickets
+    from caturactl.reports import delivery_rows, find_order, order_events, order_tickets
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:
@@ -86,6 +86,7 @@ def orders_show(obj, order: str, as_json: bool) -> None:
                        "gift_message": ln.gift_message} for ln in o.lines],
             "tickets": [{"ticket": t.number, "status": t.status, "resolution": t.resolution, "text": t.text,
                          "note": t.note} for t in order_tickets(s, o)],
+            "deliveries": delivery_rows(s, tz, order=o.external_id),
             "events": [{"at": local_time(e.at, tz, "%Y-%m-%d %H:%M:%S"), "actor": e.actor, "kind": e.kind,
                         "from": e.from_state, "to": e.to_state, "why": e.why} for e in order_events(s, o)],
         }
@@ -101,6 +102,11 @@ def orders_show(obj, order: str, as_json: bool) -> None:
         emit(record["tickets"], [Column("ticket", "Ticket"), Column("status", "Status"),
                                  Column("resolution", "Resolution"), Column("text", "Why"), Column("note", "Note")],
              fmt="table", title="Tickets")
+    if record["deliveries"]:
+        emit(record["deliveries"], [Column("delivery", "Delivery"), Column("location", "Location"),
+                                    Column("state", "State"), Column("carrier", "Carrier"), Column("service", "Service"),
+                                    Column("tracking", "Tracking", max_width=44)],
+             fmt="table", title="Delivery notes (caturactl deliveries show L...)")
     emit(record["events"], [Column("at", "When"), Column("actor", "Who"), Column("kind", "Event"),
                             Column("from", "From"), Column("to", "To"), Column("why", "Why", max_width=60)],
          fmt="table", title="History")
