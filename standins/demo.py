@@ -53,6 +53,8 @@ def configure(standin: AmazonStandin) -> None:
         'client_id = ""': f'client_id = "{standin.client_id}"',
         'marketplaces = ["DE"]': 'marketplaces = ["DE", "FR", "IT", "ES"]',
         'secrets_file = ""': 'secrets_file = "secrets.toml"',
+        # The stand-in's rate limits run 100x faster than Amazon's; the client keeps to the same.
+        'max_retries = 6 ': 'rate_scale = 100.0\nmax_retries = 6 ',
     }.items():
         assert old in text, old
         text = text.replace(old, new)
