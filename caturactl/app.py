@@ -152,9 +152,12 @@ class App:
             if "amazon" not in lazy:
                 lazy["amazon"] = self.shipment_confirmer(session)
             p = msg.payload
+            # The carrier code is looked up when sending, so fixing [carriers] and retrying helps.
+            code, name = shipping.amazon_carrier(self.cfg, p["carrier"]) if "carrier" in p else \
+                (p["carrier_code"], p["carrier_name"])
             lazy["amazon"].confirm_shipment(PackageConfirmation(
                 order_id=p["order_id"], marketplace_id=p["marketplace_id"], package_reference=p["package_reference"],
-                carrier_code=p["carrier_code"], carrier_name=p["carrier_name"], shipping_method=p["shipping_method"],
+                carrier_code=code, carrier_name=name, shipping_method=p["shipping_method"],
                 tracking_number=p["tracking_number"], shipped_at=datetime.fromisoformat(p["shipped_at"]),
                 items=tuple((item_id, qty) for item_id, qty in p["items"])))
 

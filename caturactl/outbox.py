@@ -24,7 +24,7 @@ from caturactl.config import ShippingConfig
 from caturactl.errors import CaturactlError, NotFoundError, RejectedError, StateError, ThrottledError
 from caturactl.model import OutboxMessage
 from caturactl.model.events import EventKind, record
-from caturactl.triage import Hold, open_ticket
+from caturactl.triage import Hold, close_tickets_about, open_ticket
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
@@ -131,6 +131,7 @@ class Sender:
                 self._retry(msg, str(exc), r)
             return False
         msg.status, msg.done_at, msg.last_error = DONE, now, ""
+        close_tickets_about(self.s, "outbox_failed", msg.key, f"sent on attempt {msg.attempts}")
         follow_up = self.follow_ups.get(msg.kind)
         if follow_up:
             follow_up(self.s, msg, now)

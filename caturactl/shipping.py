@@ -398,7 +398,8 @@ class Collector:
         enqueue(self.s, f"{AMAZON_CONFIRM}:{order.external_id}:{parcel.package_reference}", AMAZON_CONFIRM,
                 "amazon", {
                     "order_id": order.external_id, "marketplace_id": order.marketplace_id,
-                    "package_reference": parcel.package_reference, "carrier_code": carrier_code,
+                    "package_reference": parcel.package_reference, "carrier": parcel.carrier,
+                    "carrier_code": carrier_code,
                     "carrier_name": carrier_name, "shipping_method": parcel.service,
                     "tracking_number": parcel.tracking_number, "shipped_at": parcel.shipped_at.isoformat(),
                     "items": [[item_id, qty] for _sku, qty, item_id in parcel.items],

@@ -103,6 +103,16 @@ def close_tickets(session: Session, order: Order, resolution: str, note: str) ->
         _close(session, t, resolution, note)
 
 
+def close_tickets_about(session: Session, kind: str, ref: str, note: str) -> int:
+    """Close the open tickets of ``kind`` about ``ref`` (a file, an outbox key) because what they
+    reported has been dealt with; returns how many."""
+    tickets = session.scalars(select(Ticket).where(Ticket.kind == kind, Ticket.external_ref == ref[:100],
+                                                   Ticket.status == OPEN)).all()
+    for t in tickets:
+        _close(session, t, "closed", note)
+    return len(tickets)
+
+
 def _close(session: Session, t: Ticket, resolution: str, note: str) -> None:
     t.status, t.resolution, t.note = RESOLVED, resolution, note
     t.resolved_at, t.resolved_by = datetime.now(timezone.utc), actor.get()

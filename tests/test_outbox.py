@@ -72,6 +72,16 @@ def test_amazon_refusing_a_confirmation_is_a_ticket_at_once_not_a_retry(workspac
         assert failed and all(m.attempts == 1 and m.kind == "amazon_confirm_shipment" for m in failed)
         assert s.scalar(select(Ticket).where(Ticket.kind == "outbox_failed")) is not None
     assert not ws.standin.shipments()
+    # Someone fixes the carrier code in caturactl.toml; the retry uses it.
+    ws.config.write_text(ws.config.read_text(encoding="utf-8").replace('amazon_carrier_code = "Brieftaube"', ""),
+                         encoding="utf-8")
+    r = ws.run("outbox", "retry", "--all-failed")
+    assert r.code == 0, r.err + r.out
+    assert len(ws.standin.shipments()) == len(failed)
+    with app.session() as s:
+        assert s.scalar(select(OutboxMessage).where(OutboxMessage.status != "done")) is None
+        # The tickets that reported the refusal close themselves once the message went out.
+        assert {t.status for t in s.scalars(select(Ticket).where(Ticket.kind == "outbox_failed"))} == {"resolved"}
 
 
 def test_outbox_listing_keys_match_the_table(workspace, tmp_path):
