@@ -276,3 +276,17 @@ def test_a_fulfillers_stock_file_on_its_return_channel_sets_its_stock_all_or_not
     assert r.code == 65 and "STOCK_20261126.csv:3:available" in json.loads(r.out)["rejected"][0]
     rows = {r["sku"]: r for r in json.loads(ws.ok("stock", "list", "--location", "FUL", "--json"))}
     assert rows["HG-1001"]["on_hand"] == 7  # the good line of the broken file was not applied
+
+
+def test_collect_dry_run_reads_and_checks_but_stores_moves_and_sends_nothing(workspace, tmp_path):
+    ws = workspace
+    _setup(ws, tmp_path)
+    ws.ok("ship", "export")
+    FulfillerStandin(tmp_path / "wh", seed=9, reply="csv", late_rate=0.0).work(ws.standin.now())
+    waiting = sorted(p.name for p in (tmp_path / "wh" / "out").iterdir() if p.is_file())
+    app = ws.app()
+    before = _counts(app)
+    out = json.loads(ws.ok("ship", "collect", "--dry-run", "--json"))
+    assert out["confirmations"] > 0 and out["parcels"] > 0 and out["dry_run"]
+    assert _counts(app) == before and not ws.standin.shipments()
+    assert sorted(p.name for p in (tmp_path / "wh" / "out").iterdir() if p.is_file()) == waiting
