@@ -18,6 +18,8 @@ from importlib.resources import files
 
 from lxml import etree
 
+from carriers import safe_xml
+
 from caturactl.errors import InputError
 from caturactl.ports import Confirmation, ConfirmedLine
 from carriers.confirmation_csv import parse_time
@@ -28,8 +30,8 @@ _NS = {"c": NAMESPACE}
 
 
 def safe_parser() -> etree.XMLParser:
-    """An lxml parser that never expands entities, loads a DTD or touches the network."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    """The safe parser of carriers/safe_xml.py."""
+    return safe_xml.parser()
 
 
 @cache

@@ -25,6 +25,7 @@ from caturactl.errors import InputError
 from caturactl.model.address import street_parts
 from caturactl.model.money import Money
 from caturactl.ports import RenderedFile, ShipmentDocument
+from carriers import safe_xml
 from carriers.text_encoding import as_utc, clean_text, decimal_text, file_name_part
 
 NAMESPACE = "urn:caturactl:fulfilment:order:1"
@@ -39,11 +40,8 @@ _NO_COD = Money(Decimal("0.00"), "EUR")  # written when the delivery is not cash
 
 
 def parser() -> etree.XMLParser:
-    """A new parser that neither resolves entities nor loads DTDs nor touches the network, and
-    refuses huge trees: safe for files a fulfiller sends back. Not shared: lxml parsers are not
-    safe to use from two threads at once."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           huge_tree=False, remove_blank_text=True)
+    """The safe parser (carriers/safe_xml.py), dropping the blank text our pretty printing adds."""
+    return safe_xml.parser(remove_blank_text=True)
 
 
 @cache
