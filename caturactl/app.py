@@ -114,16 +114,13 @@ class App:
 
     def shipment_confirmer(self, session: Session):
         """Amazon confirmShipment, starting from the rate budgets the last process left."""
-        from connectors.amazon.client import SpApi
         from connectors.amazon.shipments import AmazonShipments
-
-        budgets = {b.operation: (b.tokens, b.at) for b in session.scalars(select(RateBudget))}
-        return AmazonShipments(SpApi(self.cfg.amazon, budgets=budgets))
+        return AmazonShipments(self._sp_api(session))
 
     @staticmethod
-    def keep_budget(session: Session, confirmer, operation: str = "confirmShipment") -> None:
-        """Remember what is left of the confirmShipment bucket for the next process."""
-        left = confirmer.api.budgets().get(operation)
+    def keep_budget(session: Session, client, operation: str = "confirmShipment") -> None:
+        """Remember what is left of an operation's rate bucket for the next process."""
+        left = client.api.budgets().get(operation)
         if left is None:
             return
         row = session.get(RateBudget, operation)
@@ -133,11 +130,37 @@ class App:
             row.tokens, row.at = left
         session.commit()
 
+    def _sp_api(self, session: Session):
+        from connectors.amazon.client import SpApi
+        budgets = {b.operation: (b.tokens, b.at) for b in session.scalars(select(RateBudget))}
+        return SpApi(self.cfg.amazon, budgets=budgets)
+
+    def invoice_uploader(self, session: Session):
+        """Amazon Feeds UPLOAD_VAT_INVOICE, starting from the stored rate budgets."""
+        from connectors.amazon.feeds import AmazonInvoices
+        return AmazonInvoices(self._sp_api(session))
+
+    def review_requester(self, session: Session):
+        """Amazon Solicitations (review requests)."""
+        from connectors.amazon.solicitations import AmazonReviews
+        return AmazonReviews(self._sp_api(session))
+
+    def invoice_renderer(self):
+        """PDF/A-3 with the EN 16931 XML embedded (connectors/einvoice)."""
+        from connectors.einvoice.renderer import Renderer
+        return Renderer()
+
+    def invoice_render_many(self, jobs: int):
+        """Renders many invoices in ``jobs`` processes, each parsing the fonts once."""
+        from connectors.einvoice.renderer import render_many
+        return lambda docs: render_many(docs, jobs)
+
     def sender(self, session: Session):
         """The outbox sender with a handler per message kind; transports are opened once per run."""
-        from caturactl import shipping
+        from caturactl import invoicing, reviews, shipping
+        from caturactl.model import Invoice
         from caturactl.outbox import Sender
-        from caturactl.ports import MailMessage, PackageConfirmation
+        from caturactl.ports import MailMessage, PackageConfirmation, RenderedFile
 
         open_transports: dict = {}
         lazy: dict = {}
@@ -165,20 +188,47 @@ class App:
             if "mailer" not in lazy:
                 lazy["mailer"] = self.mailer()
             p = msg.payload
+            attachments = ()
+            if p.get("invoice_id"):
+                inv = session.get(Invoice, p["invoice_id"])
+                attachments = (RenderedFile(f"{inv.number}.pdf", inv.pdf, "application/pdf"),)
             lazy["mailer"].send(MailMessage(to=tuple(p["to"]), subject=p["subject"], body=p["body"],
-                                            message_id=f"<outbox-{msg.id}@caturactl>"))
+                                            attachments=attachments, message_id=f"<outbox-{msg.id}@caturactl>"))
+
+        def upload_invoice(msg) -> None:
+            if "invoices" not in lazy:
+                lazy["invoices"] = self.invoice_uploader(session)
+            p = msg.payload
+            inv = session.get(Invoice, p["invoice_id"])
+            feed_id = lazy["invoices"].upload_invoice(p["order_id"], p["marketplace_id"], inv.pdf, p["metadata"])
+            msg.payload = {**p, "feed_id": feed_id}  # a new dict, so the JSON column is saved
+
+        def review(msg) -> None:
+            if "reviews" not in lazy:
+                lazy["reviews"] = self.review_requester(session)
+            p = msg.payload
+            msg.payload = {**p, "sent": lazy["reviews"].request_review(p["order_id"], p["marketplace_id"])}
 
         def close_all() -> None:
             for t in open_transports.values():
                 t.close()
             open_transports.clear()
-            if "amazon" in lazy:
-                self.keep_budget(session, lazy["amazon"])
-                lazy.pop("amazon").close()
+            for key, operations in (("amazon", ("confirmShipment",)), ("invoices", ("createFeedDocument", "createFeed")),
+                                    ("reviews", ("getSolicitationActionsForOrder",
+                                                 "createProductReviewAndSellerFeedbackSolicitation"))):
+                if key in lazy:
+                    for operation in operations:
+                        self.keep_budget(session, lazy[key], operation)
+                    client = lazy.pop(key)
+                    if hasattr(client, "close"):
+                        client.close()
 
         return Sender(session, self.cfg.shipping,
-                      {shipping.UPLOAD: upload, shipping.AMAZON_CONFIRM: confirm, shipping.EMAIL: email},
-                      {shipping.UPLOAD: shipping.file_uploaded, shipping.AMAZON_CONFIRM: shipping.channel_confirmed},
+                      {shipping.UPLOAD: upload, shipping.AMAZON_CONFIRM: confirm, shipping.EMAIL: email,
+                       invoicing.UPLOAD: upload_invoice, reviews.KIND: review},
+                      {shipping.UPLOAD: shipping.file_uploaded, shipping.AMAZON_CONFIRM: shipping.channel_confirmed,
+                       shipping.EMAIL: invoicing.invoice_sent, invoicing.UPLOAD: invoicing.invoice_sent,
+                       reviews.KIND: reviews.requested},
                       on_close=close_all)
 
     def dispose(self) -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import tomllib
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -56,6 +57,14 @@ class CompanyConfig(_Section):
     vat_id: str = ""  # USt-IdNr.
     tax_number: str = ""  # Steuernummer
     email: str = ""
+    phone: str = ""
+    website: str = ""
+    contact: str = ""  # a person for invoice questions (XRechnung wants one)
+    iban: str = ""
+    bic: str = ""
+    bank: str = ""
+    trade_register: str = ""  # e.g. "Amtsgericht Köln, HRB 12345" (Handelsregister)
+    managing_directors: str = ""  # Geschäftsführer, printed in the invoice footer
 
 
 class DatabaseConfig(_Section):
@@ -261,6 +270,66 @@ class ShippingConfig(_Section):
     outbox_backoff_max_seconds: float = Field(default=3600.0, ge=0)
 
 
+class TaxRate(_Section):
+    """One VAT rate valid for supplies from ``valid_from`` to ``valid_to`` (inclusive)."""
+
+    country: str
+    kind: Literal["standard", "reduced"] = "standard"
+    rate: Decimal = Field(ge=0, le=100)  # percent
+    valid_from: date
+    valid_to: date | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _cc(cls, v: str) -> str:
+        return _country(v, None)
+
+
+# reference/accounting/vat.md §1 and §3 ("as known; verify" against the EU's TEDB). Dated, because
+# the rate follows the date of supply: the German 2020 cut is the example every test keeps.
+DEFAULT_RATES = [
+    {"country": "DE", "kind": "standard", "rate": "19", "valid_from": "2007-01-01", "valid_to": "2020-06-30"},
+    {"country": "DE", "kind": "standard", "rate": "16", "valid_from": "2020-07-01", "valid_to": "2020-12-31"},
+    {"country": "DE", "kind": "standard", "rate": "19", "valid_from": "2021-01-01"},
+    {"country": "DE", "kind": "reduced", "rate": "7", "valid_from": "2007-01-01", "valid_to": "2020-06-30"},
+    {"country": "DE", "kind": "reduced", "rate": "5", "valid_from": "2020-07-01", "valid_to": "2020-12-31"},
+    {"country": "DE", "kind": "reduced", "rate": "7", "valid_from": "2021-01-01"},
+    {"country": "FR", "kind": "standard", "rate": "20", "valid_from": "2014-01-01"},
+    {"country": "FR", "kind": "reduced", "rate": "5.5", "valid_from": "2014-01-01"},
+    {"country": "IT", "kind": "standard", "rate": "22", "valid_from": "2013-10-01"},
+    {"country": "IT", "kind": "reduced", "rate": "10", "valid_from": "2013-10-01"},
+    {"country": "ES", "kind": "standard", "rate": "21", "valid_from": "2012-09-01"},
+    {"country": "ES", "kind": "reduced", "rate": "10", "valid_from": "2012-09-01"},
+    {"country": "AT", "kind": "standard", "rate": "20", "valid_from": "2000-01-01"},
+    {"country": "AT", "kind": "reduced", "rate": "10", "valid_from": "2000-01-01"},
+    {"country": "NL", "kind": "standard", "rate": "21", "valid_from": "2012-10-01"},
+    {"country": "NL", "kind": "reduced", "rate": "9", "valid_from": "2019-01-01"},
+    {"country": "BE", "kind": "standard", "rate": "21", "valid_from": "1996-01-01"},
+    {"country": "BE", "kind": "reduced", "rate": "6", "valid_from": "1996-01-01"},
+    {"country": "PL", "kind": "standard", "rate": "23", "valid_from": "2011-01-01"},
+    {"country": "PL", "kind": "reduced", "rate": "8", "valid_from": "2011-01-01"},
+]
+EU_COUNTRIES = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split())
+
+
+class TaxConfig(_Section):
+    home_country: str = "DE"  # where the merchant is established and ships from
+    oss: bool = False  # over the EU distance-sales threshold: EU B2C deliveries use the destination's VAT
+    rates: list[TaxRate] = Field(default_factory=lambda: [TaxRate.model_validate(r) for r in DEFAULT_RATES])
+
+
+class InvoiceConfig(_Section):
+    enabled: bool = True
+    per: Literal["order", "delivery"] = "order"  # one invoice per order, or per delivery note
+    prefix: str = Field(default="RE", pattern=r"^[A-Z0-9]{1,8}$")  # numbers: RE2026-000001
+    credit_prefix: str = Field(default="RK", pattern=r"^[A-Z0-9]{1,8}$")  # Rechnungskorrektur series
+    width: int = Field(default=6, ge=3, le=10)
+    language: Literal["auto", "de", "en"] = "auto"  # auto: German for DE/AT/CH/LI addresses
+    amazon_delivery: Literal["upload", "email", "none"] = "upload"  # upload = Feeds API UPLOAD_VAT_INVOICE
+    email_other: bool = True  # e-mail invoices of other channels and B2B buyers who asked
+    review_requests: bool = True  # ask Amazon to request a review inside its window
+
+
 def _country(v: str, i: int | None) -> str:
     code = v.strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", code):
@@ -276,6 +345,8 @@ class Config(_Section):
     triage: TriageConfig = Field(default_factory=TriageConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
     shipping: ShippingConfig = Field(default_factory=ShippingConfig)
+    tax: TaxConfig = Field(default_factory=TaxConfig)
+    invoices: InvoiceConfig = Field(default_factory=InvoiceConfig)
     mail: MailConfig = Field(default_factory=MailConfig)
     transports: dict[str, TransportConfig] = Field(default_factory=dict)
     carriers: dict[str, CarrierConfig] = Field(default_factory=dict)

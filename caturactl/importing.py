@@ -336,7 +336,7 @@ class Importer:
         order.remote_status, order.fulfilled_by, order.service_level = mo.status, mo.fulfilled_by, mo.service_level
         order.programs = ",".join(mo.programs)
         order.created_at, order.remote_updated_at = mo.created_at, mo.updated_at
-        order.ship_by, order.deliver_by = mo.ship_by, mo.deliver_by
+        order.ship_by, order.deliver_by, order.deliver_from = mo.ship_by, mo.deliver_by, mo.deliver_from
         # Amazon hides PII on some statuses: keep what we already know rather than blank it.
         order.buyer_email = mo.buyer_email or order.buyer_email or ""
         order.buyer_name = mo.buyer_name or order.buyer_name or ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from decimal import Decimal
 from typing import Iterator, Protocol
 
 from caturactl.model.address import Address
@@ -61,7 +62,8 @@ class MarketplaceOrder:
     lines: tuple[MarketplaceLine, ...]
     tax_registrations: tuple[TaxRegistration, ...] = ()
     ship_by: datetime | None = None
-    deliver_by: datetime | None = None
+    deliver_by: datetime | None = None  # latest promised delivery (deliverByWindow.latestDateTime)
+    deliver_from: datetime | None = None  # earliest (deliverByWindow.earliestDateTime)
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -297,4 +299,120 @@ class ShipmentConfirmer(Protocol):
     def confirm_shipment(self, package: PackageConfirmation) -> None:
         """Raises RejectedError when the channel refuses the data (400), ThrottledError /
         RemoteError when it cannot be reached now (retry later)."""
+        ...
+
+
+# --- invoicing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceParty:
+    """Seller, buyer or ship-to as printed and as EN 16931 wants it (BG-4, BG-7, BG-13)."""
+
+    name: str  # person or company name (BT-27 / BT-44)
+    street: str
+    postal_code: str
+    city: str
+    country: str  # ISO 3166-1 alpha-2
+    company: str = ""  # when ``name`` is a person at a company
+    extra_line: str = ""  # c/o, building, Packstation ...
+    vat_id: str = ""  # USt-IdNr. (BT-31 / BT-48)
+    tax_number: str = ""  # Steuernummer (BT-32), seller only
+    email: str = ""  # electronic address / contact
+    phone: str = ""
+    contact: str = ""  # seller contact person (BG-6), needed by XRechnung
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceItem:
+    position: int
+    sku: str
+    description: str
+    quantity: Decimal  # positive; a credit note also carries positive quantities (type 381)
+    unit_net: Decimal  # net price per unit, up to 4 decimals (BT-146)
+    net: Decimal  # line net amount, 2 decimals (BT-131) = the rounding rule's result
+    tax_category: str  # UNCL5305: S standard, K intra-EU, AE reverse charge, Z zero, E exempt
+    tax_rate: Decimal  # percent, e.g. Decimal("19"); 0 for K/AE/E
+    unit_code: str = "H87"  # UN/ECE rec 20: piece
+
+
+@dataclass(frozen=True, slots=True)
+class TaxBreakdown:
+    """One VAT category and rate of the invoice (BG-23)."""
+
+    category: str
+    rate: Decimal
+    net: Decimal  # taxable amount (BT-116)
+    tax: Decimal  # tax amount (BT-117)
+    exemption_reason: str = ""  # BT-120, e.g. "Steuerschuldnerschaft des Leistungsempfängers"
+    exemption_code: str = ""  # BT-121 (VATEX), e.g. "VATEX-EU-AE", "VATEX-EU-IC"
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceDocument:
+    """Everything an invoice PDF and its EN 16931 XML need, already computed and rounded."""
+
+    number: str  # BT-1
+    type_code: int  # 380 invoice, 381 credit note (BT-3)
+    issue_date: date  # BT-2
+    supply_date: date  # date of supply (Leistungsdatum, BT-72)
+    currency: str  # BT-5
+    seller: InvoiceParty
+    buyer: InvoiceParty
+    ship_to: InvoiceParty | None
+    items: tuple[InvoiceItem, ...]
+    taxes: tuple[TaxBreakdown, ...]
+    net_total: Decimal  # BT-109 (sum of line nets; no allowances/charges in this version)
+    tax_total: Decimal  # BT-110
+    gross_total: Decimal  # BT-112
+    prepaid: Decimal  # BT-113: paid already (Amazon collected the money)
+    due: Decimal  # BT-115
+    order_id: str  # the channel's order id (BT-13 purchase order reference)
+    order_date: date
+    channel: str  # "Amazon.de"
+    customer_number: str  # "K000042"
+    delivery_ids: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # legal notes printed and put in BT-22 (reverse charge, OSS, ...)
+    payment_terms: str = ""  # BT-20, e.g. "Bezahlt über Amazon."
+    seller_iban: str = ""
+    seller_bic: str = ""
+    seller_bank: str = ""
+    preceding_invoice: str = ""  # BT-25, for a credit note
+    preceding_date: date | None = None  # BT-26
+    buyer_reference: str = ""  # BT-10 (XRechnung: Leitweg-ID or the order id)
+    language: str = "de"  # "de" or "en"
+    footer: tuple[str, ...] = ()  # the company's legal data (register court, managing directors)
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.type_code == 381
+
+
+class InvoiceRenderer(Protocol):
+    """Turns an invoice into the hybrid PDF (PDF/A-3 with the CII XML inside) and plain XML."""
+
+    def pdf(self, doc: InvoiceDocument) -> RenderedFile:
+        """The PDF/A-3 invoice with factur-x.xml (EN 16931 profile) embedded; raises InputError."""
+        ...
+
+    def xml(self, doc: InvoiceDocument, flavour: str = "en16931") -> RenderedFile:
+        """The CII XML alone: "en16931" (Factur-X EN 16931) or "xrechnung" (XRechnung 3.0 CII)."""
+        ...
+
+
+class InvoiceUploader(Protocol):
+    """Hands an invoice PDF to a marketplace (Amazon: Feeds API, UPLOAD_VAT_INVOICE)."""
+
+    def upload_invoice(self, order_id: str, marketplace_id: str, pdf: bytes, metadata: dict[str, str]) -> str:
+        """Upload and submit; returns the feed id. ThrottledError when the channel's rate says
+        later (do not wait minutes), RejectedError when it refuses the data."""
+        ...
+
+
+class ReviewRequester(Protocol):
+    """Asks the channel to request a product review and seller feedback (Amazon Solicitations)."""
+
+    def request_review(self, order_id: str, marketplace_id: str) -> bool:
+        """True when the request was sent; False when the channel does not offer it for this order
+        (outside the window, already sent). ThrottledError / RemoteError otherwise."""
         ...

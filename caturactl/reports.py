@@ -9,8 +9,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from caturactl.errors import InputError, NotFoundError
-from caturactl.model import (Customer, CustomerEmail, DeliveryNote, Event, Order, OutboxMessage, Product,
-                             ShippedParcel, Ticket)
+from caturactl.model import (Customer, CustomerEmail, DeliveryNote, Event, Invoice, Order, OutboxMessage,
+                             Product, ShippedParcel, Ticket)
 from caturactl.model.deliveries import delivery_id_from_number
 from caturactl.model.states import DeliveryState, OrderState
 
@@ -71,32 +71,35 @@ def order_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = Non
     shipping = _shipping_by_order(session, [r[-1] for r in result])
     for (ext, created, mp_name, channel, state, hold, total, cur, buyer, cid, cname, ccompany, oid) in result:
         who = cname or ccompany or buyer or ""
-        carriers, tracking = shipping.get(oid, ((), ()))
+        carriers, tracking, invoices = shipping.get(oid, ((), (), ()))
         rows.append({
             "number": ext, "date": created.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
             "channel": mp_name or channel, "customer": f"{who} (K{cid:06d})" if cid else who,
             "state": state, "hold_reason": hold, "total": f"{total} {cur}" if total is not None else "",
-            "carrier": ", ".join(carriers), "tracking": ", ".join(tracking),
+            "carrier": ", ".join(carriers), "tracking": ", ".join(tracking), "invoice": ", ".join(invoices),
         })
     return rows
 
 
-def _shipping_by_order(session: Session, order_ids: list[int]) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Carriers chosen and tracking numbers known, per order (for the cockpit's two columns)."""
-    out: dict[int, tuple[list[str], list[str]]] = {}
+def _shipping_by_order(session: Session, order_ids: list[int]) -> dict[int, tuple[tuple[str, ...], ...]]:
+    """Carriers chosen, tracking numbers known and invoice numbers, per order (cockpit columns)."""
+    out: dict[int, tuple[list[str], list[str], list[str]]] = {}
     for start in range(0, len(order_ids), 500):
         chunk = order_ids[start:start + 500]
         for oid, carrier in session.execute(select(DeliveryNote.order_id, DeliveryNote.carrier)
                                             .where(DeliveryNote.order_id.in_(chunk),
                                                    DeliveryNote._state != "cancelled").order_by(DeliveryNote.id)):
-            carriers = out.setdefault(oid, ([], []))[0]
+            carriers = out.setdefault(oid, ([], [], []))[0]
             if carrier and carrier not in carriers:
                 carriers.append(carrier)
         for oid, number in session.execute(select(DeliveryNote.order_id, ShippedParcel.tracking_number)
                                            .join(ShippedParcel, ShippedParcel.delivery_id == DeliveryNote.id)
                                            .where(DeliveryNote.order_id.in_(chunk)).order_by(ShippedParcel.id)):
-            out.setdefault(oid, ([], []))[1].append(number)
-    return {k: (tuple(a), tuple(b)) for k, (a, b) in out.items()}
+            out.setdefault(oid, ([], [], []))[1].append(number)
+        for oid, number in session.execute(select(Invoice.order_id, Invoice.number)
+                                           .where(Invoice.order_id.in_(chunk)).order_by(Invoice.id)):
+            out.setdefault(oid, ([], [], []))[2].append(number)
+    return {k: (tuple(a), tuple(b), tuple(c)) for k, (a, b, c) in out.items()}
 
 
 def delivery_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = None, location: str | None = None,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from caturactl.model import Order, Product
 
-ORDER_KEYS = ["number", "date", "channel", "customer", "state", "hold_reason", "total", "carrier", "tracking"]
+ORDER_KEYS = ["number", "date", "channel", "customer", "state", "hold_reason", "total", "carrier", "tracking", "invoice"]
 
 
 def test_init_then_upgrade_on_a_fresh_folder(tmp_path, database_url, monkeypatch, capsys):

@@ -53,10 +53,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from caturactl.cli import (customers, deliveries, importing, orders, outbox, products, routing, setup, ship,
-                               standins, stock, tickets)
+    from caturactl.cli import (customers, deliveries, importing, invoices, orders, outbox, products, reviews, routing,
+                               setup, ship, standins, stock, tickets)
     for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, deliveries, outbox,
-                standins):
+                invoices, reviews, standins):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

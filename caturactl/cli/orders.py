@@ -13,7 +13,8 @@ TABLE_DEFAULT_LIMIT = 100
 COLUMNS = [Column("number", "Order"), Column("date", "Date"), Column("channel", "Channel"),
            Column("customer", "Customer", max_width=32), Column("state", "State"),
            Column("hold_reason", "Hold reason", max_width=40), Column("total", "Total", "right"),
-           Column("carrier", "Carrier", max_width=16), Column("tracking", "Tracking", max_width=44)]
+           Column("carrier", "Carrier", max_width=16), Column("tracking", "Tracking", max_width=44),
+           Column("invoice", "Invoice", max_width=28)]
 
 
 @click.group()

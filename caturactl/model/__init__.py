@@ -5,6 +5,7 @@ from caturactl.model.customers import Customer, CustomerAddress, CustomerEmail
 from caturactl.model.cursors import Cursor, RateBudget
 from caturactl.model.deliveries import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.model.events import Event, EventKind
+from caturactl.model.invoices import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.model.orders import Order, OrderLine
 from caturactl.model.outbox import OutboxMessage
 from caturactl.model.products import Product
@@ -12,4 +13,4 @@ from caturactl.model.tickets import Ticket
 
 __all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "DeliveryLine", "DeliveryNote",
            "InboundFile", "ShippedParcel", "Stock", "Event",
-           "EventKind", "Order", "OrderLine", "OutboxMessage", "Product", "Ticket"]
+           "EventKind", "Invoice", "InvoiceCounter", "ReviewRequest", "Order", "OrderLine", "OutboxMessage", "Product", "Ticket"]

@@ -57,6 +57,7 @@ class DeliveryNote(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
 
     order: Mapped[Order] = relationship()
     lines: Mapped[list["DeliveryLine"]] = relationship(back_populates="delivery", order_by="DeliveryLine.id",

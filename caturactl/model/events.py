@@ -28,6 +28,8 @@ class EventKind(str, enum.Enum):
     CONFIRMATION_REJECTED = "confirmation_rejected"
     OUTBOX_SENT = "outbox_sent"
     OUTBOX_FAILED = "outbox_failed"
+    INVOICED = "invoiced"  # an invoice or credit note issued or delivered
+    REVIEW_REQUESTED = "review_requested"
 
 
 # Who acts: "cli:import amazon", "job:import", "api". Set once by the CLI or the job runner.

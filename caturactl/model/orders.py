@@ -40,7 +40,8 @@ class Order(Base):
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     ship_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    deliver_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deliver_by: Mapped[datetime | None] = mapped_column(UTCDateTime)  # latest promised delivery
+    deliver_from: Mapped[datetime | None] = mapped_column(UTCDateTime)  # earliest promised delivery
 
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     match_reason: Mapped[str] = mapped_column(String(300), default="")

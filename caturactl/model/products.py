@@ -23,3 +23,4 @@ class Product(Base):
     height_mm: Mapped[int | None]
     price: Mapped[Decimal | None] = mapped_column(Amount)
     active: Mapped[bool] = mapped_column(default=True)
+    tax_class: Mapped[str] = mapped_column(String(10), default="standard")  # standard | reduced (Anlage 2 UStG)

@@ -211,6 +211,8 @@ def parse_order(data: Any) -> MarketplaceOrder:
                           "order.fulfillment.shipByWindow"),
         deliver_by=_opt_time(_dict(fulfillment, "deliverByWindow", "order.fulfillment"), "latestDateTime",
                              "order.fulfillment.deliverByWindow"),
+        deliver_from=_opt_time(_dict(fulfillment, "deliverByWindow", "order.fulfillment"), "earliestDateTime",
+                               "order.fulfillment.deliverByWindow"),
         raw=data)
 
 

@@ -1,0 +1,214 @@
+"""``caturactl invoices create|list|show|pdf|resend|credit``: invoices with gap-free numbers,
+PDF/A-3 with the EN 16931 e-invoice inside, delivered to Amazon or by e-mail."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import click
+
+from caturactl.cli.output import (DRY, Column, console, emit, emit_record, exit_with, format_options, pick_format,
+                                  progress_bar, summary)
+from caturactl.errors import InputError
+
+COLUMNS = [Column("number", "Number"), Column("kind", "Kind"), Column("date", "Date"), Column("order", "Order"),
+           Column("customer", "Customer", max_width=28), Column("net", "Net", "right"), Column("tax", "VAT", "right"),
+           Column("gross", "Gross", "right"), Column("currency", "Cur"), Column("corrects", "Corrects"),
+           Column("delivery", "Delivery"), Column("sent", "Sent"), Column("paid", "Paid")]
+
+
+def parse_lines(text: str | None) -> dict[int, Decimal] | None:
+    """"1:2,3" -> {1: 2, 3: all}; a position without a quantity means its whole quantity (None)."""
+    if not text:
+        return None
+    out: dict[int, Decimal] = {}
+    for part in text.split(","):
+        pos, _, qty = part.strip().partition(":")
+        try:
+            out[int(pos)] = Decimal(qty) if qty else Decimal(-1)
+        except (ValueError, InvalidOperation):
+            raise InputError(f"not POSITION[:QUANTITY]: {part.strip()!r}", where="--lines") from None
+    return out
+
+
+@click.group()
+def invoices() -> None:
+    """Invoices and credit notes (Rechnungen, Rechnungskorrekturen)."""
+
+
+@invoices.command("create")
+@click.option("--dry-run", is_flag=True, help="Build and check every due invoice; number, store and send nothing.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many invoices.")
+@click.option("--jobs", type=click.IntRange(min=1, max=32), default=1, show_default=True,
+              help="Render in this many processes (large runs).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def invoices_create(obj, dry_run: bool, limit: int | None, jobs: int, as_json: bool) -> None:
+    """Shipped deliveries -> invoices (one per order or per delivery, [invoices] per), then deliver them.
+
+    Every due invoice is built and checked first: missing company data, a missing VAT rate or a
+    bad quantity stops the run with one line and nothing written.
+    """
+    from caturactl import invoicing
+    app = obj.ready_app()
+    with app.session() as s:
+        inv = invoicing.Invoicer(s, app.cfg, None if dry_run else app.invoice_renderer(),
+                                 render_many=app.invoice_render_many(jobs) if jobs > 1 else None)
+        due = len(inv.due(limit))
+        with progress_bar("invoicing", due, enabled=not as_json and not dry_run) as advance:
+            r = inv.run(dry_run=dry_run, limit=limit, progress=advance)
+        sent = None
+        if not dry_run and r.queued:
+            sender = app.sender(s)
+            try:
+                sent = sender.run(kinds={invoicing.UPLOAD, invoicing.EMAIL})
+            finally:
+                sender.close()
+    data = {**r.as_dict(), **({"delivery": sent.as_dict()} if sent else {})}
+    line = (DRY + f"{r.planned} invoice(s) due, {r.gross} gross") if dry_run else \
+        (f"{len(r.created)} invoice(s) created" + (f" ({r.created[0]} .. {r.created[-1]})" if r.created else "")
+         + (f"; delivered {sent.sent}, to retry {sent.retry_later}, failed {sent.failed}" if sent else ""))
+    summary("invoices create", data, as_json=as_json, line=line, ok=not (sent and sent.exit_code))
+    if sent and not as_json:
+        for e in sent.errors[:10]:
+            console.print(f"  {e}", highlight=False, markup=False)
+    exit_with(sent.exit_code if sent else 0)
+
+
+@invoices.command("list")
+@click.option("--unpaid", is_flag=True, help="Only invoices not yet settled.")
+@click.option("--month", help="Issued in this month (YYYY-MM).")
+@click.option("--kind", type=click.Choice(["invoice", "credit_note"]))
+@format_options
+@click.pass_obj
+def invoices_list(obj, unpaid: bool, month: str | None, kind: str | None, fmt, as_json) -> None:
+    """List invoices and credit notes in number order."""
+    from caturactl.invoicing import invoice_rows
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = invoice_rows(s, app.cfg.tz, unpaid=unpaid, month=month, kind=kind)
+    emit(rows, COLUMNS, fmt=pick_format(fmt, as_json), title=f"Invoices ({len(rows)})", empty="no invoices")
+
+
+@invoices.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def invoices_show(obj, number: str, as_json: bool) -> None:
+    """Show an invoice: parties, items, VAT per rate, totals, delivery."""
+    from caturactl.invoicing import find
+    app = obj.ready_app()
+    with app.session() as s:
+        inv = find(s, number)
+        d = inv.document
+        record = {"number": inv.number, "kind": inv.kind, "issue_date": d["issue_date"],
+                  "supply_date": d["supply_date"], "order": d["order_id"], "buyer": d["buyer"]["name"],
+                  "buyer_country": d["buyer"]["country"], "buyer_vat_id": d["buyer"]["vat_id"],
+                  "net": d["net_total"], "tax": d["tax_total"], "gross": d["gross_total"], "currency": d["currency"],
+                  "corrects": d["preceding_invoice"], "reason": inv.reason, "delivery": inv.delivery,
+                  "sent": inv.sent_at, "pdf_bytes": len(inv.pdf), "notes": list(d["notes"]),
+                  "items": d["items"], "taxes": d["taxes"]}
+    if as_json:
+        emit_record(record, fmt="json")
+        return
+    emit_record(record, fmt="table", title=f"{'Credit note' if inv.kind == 'credit_note' else 'Invoice'} {inv.number}")
+    emit(record["items"], [Column("position", "#", "right"), Column("sku", "SKU"),
+                           Column("description", "Description", max_width=40), Column("quantity", "Qty", "right"),
+                           Column("unit_net", "Unit net", "right"), Column("tax_rate", "VAT %", "right"),
+                           Column("net", "Net", "right")], fmt="table", title="Items")
+    emit(record["taxes"], [Column("category", "Cat"), Column("rate", "Rate %", "right"), Column("net", "Net", "right"),
+                           Column("tax", "VAT", "right"), Column("exemption_reason", "Note", max_width=60)],
+         fmt="table", title="VAT")
+    for n in record["notes"]:
+        console.print(f"  {n}", highlight=False, markup=False)
+
+
+@invoices.command("pdf")
+@click.argument("number")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write "
+              "(default NUMBER.pdf / NUMBER.xml in this folder).")
+@click.option("--xml", "as_xml", is_flag=True, help="The embedded EN 16931 CII XML instead of the PDF.")
+@click.option("--xrechnung", is_flag=True, help="An XRechnung 3.0 (CII) XML for B2B customers who ask for one.")
+@click.pass_obj
+def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung: bool) -> None:
+    """Write the stored invoice PDF (or its XML) to a file; nothing is rendered again."""
+    from caturactl.invoicing import find, from_json
+    app = obj.ready_app()
+    with app.session() as s:
+        inv = find(s, number)
+        if xrechnung:
+            content, suffix = app.invoice_renderer().xml(from_json(inv.document), "xrechnung").content, \
+                "-xrechnung.xml"
+        elif as_xml:
+            content, suffix = inv.xml, ".xml"
+        else:
+            content, suffix = inv.pdf, ".pdf"
+    target = output or Path(f"{inv.number}{suffix}")
+    try:
+        target.write_bytes(content)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(target)) from None
+    console.print(f"wrote {target} ({len(content)} bytes)", highlight=False)
+
+
+@invoices.command("resend")
+@click.argument("number")
+@click.option("--dry-run", is_flag=True, help="Check it can be resent; queue nothing.")
+@click.pass_obj
+def invoices_resend(obj, number: str, dry_run: bool) -> None:
+    """Deliver the same invoice again (same number, same file): never a second invoice."""
+    from caturactl import invoicing
+    app = obj.ready_app()
+    with app.session() as s:
+        inv = invoicing.resend(s, number)
+        if dry_run:
+            s.rollback()
+            console.print(DRY + f"{inv.number} would be delivered again ({inv.delivery})", highlight=False)
+            return
+        s.commit()
+        sender = app.sender(s)
+        try:
+            r = sender.run(kinds={invoicing.UPLOAD, invoicing.EMAIL})
+        finally:
+            sender.close()
+    console.print(f"invoices resend: {number}: delivered {r.sent}, to retry {r.retry_later}, failed {r.failed}",
+                  highlight=False)
+    exit_with(r.exit_code)
+
+
+@invoices.command("credit")
+@click.argument("number")
+@click.option("--lines", "lines_text", help="Positions to credit, POSITION[:QUANTITY] comma-separated "
+              "(default: everything not yet credited).")
+@click.option("--reason", required=True, help="Why (printed on the credit note and kept).")
+@click.option("--dry-run", is_flag=True, help="Build and check the credit note; store nothing.")
+@click.pass_obj
+def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_run: bool) -> None:
+    """A correction invoice (Rechnungskorrektur, type 381) for a refund or cancellation."""
+    from caturactl import invoicing
+    wanted = parse_lines(lines_text)
+    app = obj.ready_app()
+    with app.session() as s:
+        inv = invoicing.Invoicer(s, app.cfg, app.invoice_renderer())
+        if wanted is not None:
+            original = invoicing.find(s, number)
+            items = {i["position"]: Decimal(i["quantity"]) for i in original.document["items"]}
+            wanted = {p: (items.get(p, Decimal(0)) if q == -1 else q) for p, q in wanted.items()}
+        credit = inv.credit(number, wanted, reason)
+        summary_line = (f"{credit.number} corrects {number}: {credit.gross_total} {credit.currency} gross"
+                        f" ({len(credit.document['items'])} position(s))")
+        if dry_run:
+            s.rollback()
+            console.print(DRY + summary_line, highlight=False)
+            return
+        s.commit()
+        sender = app.sender(s)
+        try:
+            sender.run(kinds={invoicing.UPLOAD, invoicing.EMAIL})
+        finally:
+            sender.close()
+    console.print("invoices credit: " + summary_line, highlight=False)
+
+
+COMMANDS = [invoices]

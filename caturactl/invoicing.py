@@ -1,0 +1,516 @@
+"""Invoicing: shipped deliveries become invoices with gap-free numbers; corrections become credit
+notes; each invoice goes to Amazon (UPLOAD_VAT_INVOICE) or by e-mail through the outbox.
+
+An invoice is built as plain values (``caturactl.ports.InvoiceDocument``) by ``build``, rendered
+by the composition root's renderer (PDF/A-3 with the EN 16931 XML embedded) and stored as issued.
+Every document of a run is built and checked before the first number is taken, so missing
+company data, a missing tax rate or a negative quantity stops the run with one line and nothing
+written. The number is taken in the transaction that stores the invoice (``next_number``): a
+rolled-back transaction gives it back, so the series has no gaps, also with several runners on
+one PostgreSQL (the counter row is locked until commit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Mapping, Sequence
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from caturactl import tax
+from caturactl.config import Config
+from caturactl.errors import ConfigError, InputError, NotFoundError, StateError
+from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, Order, Product
+from caturactl.model.address import street_parts
+from caturactl.model.events import EventKind, record
+from caturactl.model.invoices import CREDIT_NOTE, INVOICE
+from caturactl.model.states import DeliveryState, OrderState
+from caturactl.outbox import enqueue
+from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, InvoiceRenderer, TaxBreakdown
+
+UPLOAD = "invoice_upload"
+EMAIL = "email"
+GERMAN_SPEAKING = frozenset({"DE", "AT", "CH", "LI"})
+INVOICEABLE = (DeliveryState.CONFIRMED.value, DeliveryState.SHIPPED.value)
+UNIT = Decimal("0.0001")
+LABELS = {
+    "de": {"shipping": "Versandkosten", "paid": "Der Betrag wurde über {channel} bezahlt.",
+           "oss": "Lieferung nach {country}: Umsatzsteuer des Bestimmungslandes (One-Stop-Shop).",
+           "subject": "Ihre Rechnung {number}", "credit_subject": "Rechnungskorrektur {number}"},
+    "en": {"shipping": "Shipping", "paid": "Paid through {channel}.",
+           "oss": "Delivery to {country}: VAT of the country of destination (One-Stop-Shop).",
+           "subject": "Your invoice {number}", "credit_subject": "Credit note {number}"},
+}
+
+
+# --- numbers --------------------------------------------------------------------------------------
+
+
+def next_number(session: Session, series: str, year: int) -> int:
+    """The next number of ``series`` in ``year``, taken in the caller's transaction. The UPDATE
+    locks the counter row until commit (PostgreSQL; SQLite has one writer anyway), so two runners
+    never get the same number and a rollback leaves no gap."""
+    bump = (update(InvoiceCounter).where(InvoiceCounter.series == series, InvoiceCounter.year == year)
+            .values(last=InvoiceCounter.last + 1).returning(InvoiceCounter.last))
+    n = session.execute(bump, execution_options={"synchronize_session": False}).scalar()
+    if n is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(InvoiceCounter).values(series=series, year=year, last=0))
+        except IntegrityError:
+            pass  # another runner created the row first; its lock now orders us after it
+        n = session.execute(bump, execution_options={"synchronize_session": False}).scalar()
+    return int(n)
+
+
+def format_number(prefix: str, year: int, seq: int, width: int) -> str:
+    return f"{prefix}{year}-{seq:0{width}d}"
+
+
+# --- documents as data ------------------------------------------------------------------------------
+
+
+def to_json(doc: InvoiceDocument) -> dict:
+    """The document as JSON-safe data (Decimals and dates as strings), as stored on the invoice."""
+    def conv(v: Any) -> Any:
+        if isinstance(v, Decimal):
+            return str(v)
+        if isinstance(v, date):
+            return v.isoformat()
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+    return conv(dataclasses.asdict(doc))
+
+
+def from_json(data: dict) -> InvoiceDocument:
+    """The stored document back as an InvoiceDocument (for credit notes and re-delivery)."""
+    def party(d: dict | None) -> InvoiceParty | None:
+        return None if d is None else InvoiceParty(**d)
+
+    def dec(x: str) -> Decimal:
+        return Decimal(x)
+    d = dict(data)
+    d["seller"], d["buyer"], d["ship_to"] = party(d["seller"]), party(d["buyer"]), party(d.get("ship_to"))
+    d["items"] = tuple(InvoiceItem(**{**i, "quantity": dec(i["quantity"]), "unit_net": dec(i["unit_net"]),
+                                      "net": dec(i["net"]), "tax_rate": dec(i["tax_rate"])}) for i in d["items"])
+    d["taxes"] = tuple(TaxBreakdown(**{**t, "rate": dec(t["rate"]), "net": dec(t["net"]), "tax": dec(t["tax"])})
+                       for t in d["taxes"])
+    for k in ("net_total", "tax_total", "gross_total", "prepaid", "due"):
+        d[k] = dec(d[k])
+    for k in ("issue_date", "supply_date", "order_date"):
+        d[k] = date.fromisoformat(d[k])
+    d["preceding_date"] = date.fromisoformat(d["preceding_date"]) if d.get("preceding_date") else None
+    for k in ("delivery_ids", "notes", "footer"):
+        d[k] = tuple(d.get(k) or ())
+    return InvoiceDocument(**d)
+
+
+# --- building -----------------------------------------------------------------------------------------
+
+
+def check_company(cfg: Config) -> None:
+    """§ 14 (4) UStG: the seller's full name and address and its VAT id or tax number are on every
+    invoice; ConfigError naming what is missing."""
+    c = cfg.company
+    missing = [k for k in ("name", "street", "postal_code", "city") if not getattr(c, k).strip()]
+    if not (c.vat_id.strip() or c.tax_number.strip()):
+        missing.append("vat_id or tax_number")
+    if missing:
+        raise ConfigError(f"invoices need the company's {', '.join(missing)} (§ 14 Abs. 4 UStG)",
+                          where="caturactl.toml: company")
+
+
+def seller(cfg: Config) -> InvoiceParty:
+    c = cfg.company
+    return InvoiceParty(name=c.name, street=c.street, postal_code=c.postal_code, city=c.city, country=c.country,
+                        vat_id=c.vat_id, tax_number=c.tax_number, email=c.email, phone=c.phone, contact=c.contact)
+
+
+def footer(cfg: Config) -> tuple[str, ...]:
+    c = cfg.company
+    lines = [", ".join(x for x in (c.name, c.street, f"{c.postal_code} {c.city}".strip()) if x)]
+    lines.append(" · ".join(x for x in (f"USt-IdNr. {c.vat_id}" if c.vat_id else "",
+                                         f"Steuernummer {c.tax_number}" if c.tax_number else "") if x))
+    if c.iban:
+        lines.append(" · ".join(x for x in (c.bank, f"IBAN {c.iban}", f"BIC {c.bic}" if c.bic else "") if x))
+    if c.trade_register or c.managing_directors:
+        lines.append(" · ".join(x for x in (c.trade_register, f"Geschäftsführung: {c.managing_directors}"
+                                             if c.managing_directors else "") if x))
+    contact = " · ".join(x for x in (c.phone, c.email, c.website) if x)
+    if contact:
+        lines.append(contact)
+    return tuple(x for x in lines if x)
+
+
+def buyer_of(order: Order) -> InvoiceParty:
+    a = order.address
+    street, number, others = street_parts(a)
+    name = a.name or order.buyer_name or a.company
+    return InvoiceParty(name=name, company=a.company if a.company != name else "",
+                        street=" ".join(x for x in (street, number) if x), extra_line=", ".join(others),
+                        postal_code=a.postal_code, city=a.city, country=a.country, vat_id=order.buyer_tax_id,
+                        email=order.buyer_email)
+
+
+def language_for(cfg: Config, country: str) -> str:
+    if cfg.invoices.language != "auto":
+        return cfg.invoices.language
+    return "de" if country in GERMAN_SPEAKING else "en"
+
+
+def supply_date(notes: Sequence[DeliveryNote], cfg: Config) -> date:
+    """The date of supply: the day the (last) parcel left, in the merchant's time zone."""
+    times = [p.shipped_at for n in notes for p in n.parcels] or [n.confirmed_at or n.created_at for n in notes]
+    return max(times).astimezone(cfg.tz).date()
+
+
+def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Mapping[str, Product], *,
+          issue_date: date, number: str = "", with_shipping: bool = True) -> InvoiceDocument:
+    """The invoice for the shipped pieces of ``notes`` (of one order); raises InputError for bad
+    order data (a missing price, a negative quantity) and ConfigError for a missing tax rate."""
+    where = f"order {order.external_id}"
+    on = supply_date(notes, cfg)
+    buyer = buyer_of(order)
+    t = tax.treatment(cfg.tax.home_country, buyer.country, order.buyer_tax_id, oss=cfg.tax.oss)
+    lang = language_for(cfg, buyer.country)
+    labels = LABELS[lang]
+    rows: list[tuple[str, str, Decimal, Decimal, str]] = []  # sku, description, qty, gross, tax kind
+    for note in notes:
+        for dl in note.lines:
+            ol = dl.order_line
+            if dl.shipped < 0 or ol.quantity <= 0:
+                raise InputError(f"negative or zero quantity on line {ol.position}", where=f"{where}: {dl.sku}")
+            if dl.shipped == 0:
+                continue
+            unit = ol.unit_price if ol.unit_price is not None else (
+                ol.total_amount / ol.quantity if ol.total_amount is not None else None)
+            if unit is None or unit < 0:
+                raise InputError(f"no price for line {ol.position} ({dl.sku})", where=where)
+            product = products.get(dl.sku)
+            rows.append((dl.sku, ol.title or (product.title if product else dl.sku), Decimal(dl.shipped),
+                         tax.cents(unit * dl.shipped), product.tax_class if product else "standard"))
+    if with_shipping:
+        for ol in order.lines:
+            goods = ol.unit_price * ol.quantity if ol.unit_price is not None else None
+            if ol.total_amount is not None and goods is not None and ol.total_amount - goods > 0:
+                rows.append(("", labels["shipping"], Decimal(1), tax.cents(ol.total_amount - goods), "standard"))
+    if not rows:
+        raise InputError("nothing shipped to invoice", where=where)
+    # Group by tax rate and split the gross amounts with the one rounding rule (caturactl/tax.py).
+    groups: dict[tuple[str, Decimal], list[int]] = defaultdict(list)
+    rates: list[Decimal] = []
+    for i, (_, _, _, _, kind) in enumerate(rows):
+        r = tax.rate(cfg.tax.rates, t.rate_country, kind, on) if t.category == "S" else Decimal(0)
+        rates.append(r)
+        groups[(t.category, r)].append(i)
+    nets: dict[int, Decimal] = {}
+    taxes = []
+    for (category, r), idx in sorted(groups.items(), key=lambda kv: -kv[0][1]):
+        line_nets, net, vat = tax.split_gross([rows[i][3] for i in idx], r)
+        nets.update(zip(idx, line_nets))
+        taxes.append(TaxBreakdown(category, r, net, vat, t.note_de if lang == "de" else t.note_en, t.exemption_code))
+    items = tuple(InvoiceItem(position=i + 1, sku=sku, description=desc, quantity=qty,
+                              unit_net=(nets[i] / qty).quantize(UNIT), net=nets[i], tax_category=t.category,
+                              tax_rate=rates[i]) for i, (sku, desc, qty, _, _) in enumerate(rows))
+    net_total = sum((x.net for x in taxes), Decimal(0))
+    tax_total = sum((x.tax for x in taxes), Decimal(0))
+    gross = net_total + tax_total
+    paid_by_channel = order.channel == "amazon"
+    notes_text = [t.note_de if lang == "de" else t.note_en] if t.category != "S" else []
+    if t.category == "S" and t.rate_country != cfg.tax.home_country:
+        notes_text.append(labels["oss"].format(country=t.rate_country))
+    channel = order.marketplace_name or order.channel
+    return InvoiceDocument(
+        number=number, type_code=380, issue_date=issue_date, supply_date=on, currency=order.currency,
+        seller=seller(cfg), buyer=buyer, ship_to=None, items=items, taxes=tuple(taxes),
+        net_total=net_total, tax_total=tax_total, gross_total=gross,
+        prepaid=gross if paid_by_channel else Decimal(0), due=Decimal(0) if paid_by_channel else gross,
+        order_id=order.external_id, order_date=order.created_at.astimezone(cfg.tz).date(), channel=channel,
+        customer_number=order.customer.number if order.customer else "",
+        delivery_ids=tuple(n.number for n in notes), notes=tuple(x for x in notes_text if x),
+        payment_terms=labels["paid"].format(channel=channel) if paid_by_channel else "",
+        seller_iban=cfg.company.iban, seller_bic=cfg.company.bic, seller_bank=cfg.company.bank,
+        buyer_reference=order.purchase_order or order.external_id, language=lang, footer=footer(cfg))
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class InvoiceRunResult:
+    created: list[str] = field(default_factory=list)  # invoice numbers
+    planned: int = 0  # documents built (a dry run stops here)
+    gross: Decimal = Decimal(0)
+    queued: int = 0  # deliveries queued in the outbox
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        return {"created": len(self.created), "planned": self.planned, "gross": str(self.gross),
+                "queued": self.queued, "numbers": self.created, "dry_run": self.dry_run}
+
+
+class Invoicer:
+    """Creates invoices for shipped deliveries, and credit notes; one instance per run."""
+
+    def __init__(self, session: Session, cfg: Config, renderer: InvoiceRenderer | None, *,
+                 today: date | None = None, render_many: Callable | None = None):
+        self.s, self.cfg, self.renderer = session, cfg, renderer
+        self.today = today or datetime.now(timezone.utc).astimezone(cfg.tz).date()
+        self.render_many = render_many
+
+    def due(self, limit: int | None = None) -> list[tuple[Order, list[DeliveryNote]]]:
+        """What is ready to invoice: per order (order shipped) or per delivery note (note confirmed)."""
+        q = (select(DeliveryNote).join(Order, Order.id == DeliveryNote.order_id)
+             .where(DeliveryNote.invoice_id.is_(None), DeliveryNote._state.in_(INVOICEABLE))
+             .options(selectinload(DeliveryNote.lines), selectinload(DeliveryNote.parcels),
+                      selectinload(DeliveryNote.order).selectinload(Order.lines))
+             .order_by(Order.created_at, DeliveryNote.id))
+        if self.cfg.invoices.per == "order":
+            q = q.where(Order._state == OrderState.SHIPPED.value)
+        groups: dict[int, tuple[Order, list[DeliveryNote]]] = {}
+        for note in self.s.scalars(q):
+            key = note.order_id if self.cfg.invoices.per == "order" else note.id
+            groups.setdefault(key, (note.order, []))[1].append(note)
+        out = list(groups.values())
+        return out[:limit] if limit else out
+
+    def run(self, *, dry_run: bool = False, limit: int | None = None, batch: int = 50,
+            progress: Callable[[int], None] | None = None) -> InvoiceRunResult:
+        """Build every due invoice (stopping on the first bad one, nothing written), then number,
+        render and store them batch by batch, each batch in one transaction."""
+        check_company(self.cfg)
+        r = InvoiceRunResult(dry_run=dry_run)
+        products = {p.sku: p for p in self.s.scalars(select(Product))}
+        due = self.due(limit)
+        invoiced_orders = set(self.s.scalars(select(Invoice.order_id).where(Invoice.kind == INVOICE)))
+        planned = []
+        for order, notes in due:
+            first = order.id not in invoiced_orders
+            invoiced_orders.add(order.id)
+            doc = build(order, notes, self.cfg, products, issue_date=self.today, with_shipping=first)
+            planned.append((order, notes, doc))
+            r.gross += doc.gross_total
+        r.planned = len(planned)
+        if dry_run or not planned:
+            return r
+        if self.renderer is None:
+            raise ConfigError("no invoice renderer configured")
+        year = self.today.year
+        for start in range(0, len(planned), batch):
+            chunk = planned[start:start + batch]
+            numbered = []
+            for order, notes, doc in chunk:
+                seq = next_number(self.s, self.cfg.invoices.prefix, year)
+                number = format_number(self.cfg.invoices.prefix, year, seq, self.cfg.invoices.width)
+                numbered.append((order, notes, dataclasses.replace(doc, number=number), seq))
+            try:
+                files = self._render([d for _, _, d, _ in numbered])
+                for (order, notes, doc, seq), (pdf, xml) in zip(numbered, files):
+                    inv = self._store(order, doc, INVOICE, self.cfg.invoices.prefix, year, seq, pdf, xml)
+                    for n in notes:
+                        n.invoice_id = inv.id
+                    r.queued += self._deliver(inv, order)
+                    r.created.append(doc.number)
+            except BaseException:
+                self.s.rollback()  # the numbers of this batch are given back: no gap
+                raise
+            self.s.commit()
+            if progress:
+                progress(len(chunk))
+        return r
+
+    def _render(self, docs: list[InvoiceDocument]) -> list[tuple[bytes, bytes]]:
+        if self.render_many is not None and len(docs) > 1:
+            return self.render_many(docs)
+        return [(self.renderer.pdf(d).content, self.renderer.xml(d).content) for d in docs]
+
+    def _store(self, order: Order, doc: InvoiceDocument, kind: str, series: str, year: int, seq: int,
+               pdf: bytes, xml: bytes, *, corrects: Invoice | None = None, reason: str = "") -> Invoice:
+        inv = Invoice(number=doc.number, kind=kind, series=series, year=year, seq=seq, order=order,
+                      customer_id=order.customer_id, corrects=corrects, issue_date=doc.issue_date,
+                      supply_date=doc.supply_date, currency=doc.currency, net_total=doc.net_total,
+                      tax_total=doc.tax_total, gross_total=doc.gross_total, language=doc.language, reason=reason,
+                      document=to_json(doc), pdf=pdf, xml=xml)
+        self.s.add(inv)
+        self.s.flush()
+        what = "credit note" if kind == CREDIT_NOTE else "invoice"
+        record(self.s, EventKind.INVOICED, f"{what} {doc.number} issued: {doc.gross_total} {doc.currency} gross"
+               + (f", correcting {corrects.number}: {reason}" if corrects else ""), order=order,
+               customer=order.customer, data={"invoice": doc.number})
+        return inv
+
+    def _deliver(self, inv: Invoice, order: Order) -> int:
+        """Queue the invoice's delivery; returns 1 when something was queued."""
+        cfg = self.cfg.invoices
+        doc_type = "CreditNote" if inv.kind == CREDIT_NOTE else "Invoice"
+        if order.channel == "amazon" and cfg.amazon_delivery == "upload":
+            inv.delivery = "amazon_upload"
+            enqueue(self.s, f"{UPLOAD}:{inv.number}", UPLOAD, "amazon", {
+                "invoice_id": inv.id, "number": inv.number, "order_id": order.external_id,
+                "marketplace_id": order.marketplace_id,
+                "metadata": {"OrderId": order.external_id, "InvoiceNumber": inv.number, "DocumentType": doc_type,
+                             "TotalAmount": f"{inv.gross_total:.2f}", "TotalVATAmount": f"{inv.tax_total:.2f}"}})
+            return 1
+        wants_mail = (order.channel == "amazon" and cfg.amazon_delivery == "email") or \
+            (order.channel != "amazon" and cfg.email_other)
+        if wants_mail and order.buyer_email:
+            inv.delivery = "email"
+            lang = inv.language if inv.language in LABELS else "de"
+            subject = LABELS[lang]["credit_subject" if inv.kind == CREDIT_NOTE else "subject"].format(number=inv.number)
+            enqueue(self.s, f"{EMAIL}:invoice:{inv.number}", EMAIL, "customer", {
+                "to": [order.buyer_email], "subject": subject, "body": mail_body(inv, order, self.cfg),
+                "invoice_id": inv.id})
+            return 1
+        return 0
+
+    # --- credit notes ---
+
+    def credit(self, number: str, lines: Mapping[int, Decimal] | None, reason: str) -> Invoice:
+        """A credit note (Rechnungskorrektur, type 381) for all of invoice ``number`` or the given
+        positions and quantities; raises NotFoundError, InputError, StateError."""
+        check_company(self.cfg)
+        if not reason.strip():
+            raise InputError("a reason is required (it is printed and kept)", where="--reason")
+        original = find(self.s, number)
+        if original.kind != INVOICE:
+            raise StateError(f"{original.number} is a credit note; correct the invoice itself")
+        doc = from_json(original.document)
+        done = self._credited(original)
+        picked = lines or {i.position: i.quantity - done.get(i.position, Decimal(0)) for i in doc.items}
+        by_pos = {i.position: i for i in doc.items}
+        chosen: list[tuple[InvoiceItem, Decimal]] = []
+        for pos, qty in sorted(picked.items()):
+            item = by_pos.get(pos)
+            if item is None:
+                raise InputError(f"{original.number} has no position {pos}", where="--lines")
+            if qty <= 0 and lines:
+                raise InputError(f"position {pos}: quantity must be positive, not {qty}", where="--lines")
+            left = item.quantity - done.get(pos, Decimal(0))
+            if qty > left:
+                raise InputError(f"position {pos}: {qty} to credit but only {left} not yet credited",
+                                 where="--lines")
+            if qty > 0:
+                chosen.append((item, qty))
+        if not chosen:
+            raise StateError(f"{original.number} is already credited in full")
+        credit_doc = credit_document(doc, chosen, self.today, reason)
+        year = self.today.year
+        try:
+            seq = next_number(self.s, self.cfg.invoices.credit_prefix, year)
+            credit_doc = dataclasses.replace(credit_doc, number=format_number(
+                self.cfg.invoices.credit_prefix, year, seq, self.cfg.invoices.width))
+            (pdf, xml), = self._render([credit_doc])
+            inv = self._store(original.order, credit_doc, CREDIT_NOTE, self.cfg.invoices.credit_prefix, year, seq,
+                              pdf, xml, corrects=original, reason=reason.strip())
+            self._deliver(inv, original.order)
+        except BaseException:
+            self.s.rollback()
+            raise
+        return inv
+
+    def _credited(self, original: Invoice) -> dict[int, Decimal]:
+        done: dict[int, Decimal] = defaultdict(Decimal)
+        for cn in self.s.scalars(select(Invoice).where(Invoice.corrects_id == original.id)):
+            for item in cn.document["items"]:
+                done[int(item["position"])] += Decimal(item["quantity"])
+        return done
+
+
+def credit_document(doc: InvoiceDocument, chosen: Sequence[tuple[InvoiceItem, Decimal]], today: date,
+                    reason: str) -> InvoiceDocument:
+    """The credit note's values: the chosen positions at the original unit prices and rates,
+    re-split with the one rounding rule; positive amounts, type 381 (invoice.md §4)."""
+    groups: dict[tuple[str, Decimal], list[tuple[InvoiceItem, Decimal, Decimal]]] = defaultdict(list)
+    for item, qty in chosen:
+        gross = tax.cents(item.net * (1 + item.tax_rate / tax.HUNDRED) * qty / item.quantity)
+        groups[(item.tax_category, item.tax_rate)].append((item, qty, gross))
+    items, taxes = [], []
+    old_taxes = {(t.category, t.rate): t for t in doc.taxes}
+    for (category, rate), members in sorted(groups.items(), key=lambda kv: -kv[0][1]):
+        nets, net, vat = tax.split_gross([g for _, _, g in members], rate)
+        for (item, qty, _), line_net in zip(members, nets):
+            # Positions keep the invoice's numbers (BT-126 need only be unique), so a later credit
+            # note knows what was credited already.
+            items.append(dataclasses.replace(item, quantity=qty,
+                                             unit_net=(line_net / qty).quantize(UNIT), net=line_net))
+        old = old_taxes.get((category, rate))
+        taxes.append(TaxBreakdown(category, rate, net, vat, old.exemption_reason if old else "",
+                                  old.exemption_code if old else ""))
+    net_total = sum((t.net for t in taxes), Decimal(0))
+    tax_total = sum((t.tax for t in taxes), Decimal(0))
+    gross = net_total + tax_total
+    return dataclasses.replace(
+        doc, number="", type_code=381, issue_date=today, items=tuple(items), taxes=tuple(taxes),
+        net_total=net_total, tax_total=tax_total, gross_total=gross, prepaid=Decimal(0), due=gross,
+        notes=tuple(doc.notes) + (reason.strip(),), preceding_invoice=doc.number, preceding_date=doc.issue_date)
+
+
+def mail_body(inv: Invoice, order: Order, cfg: Config) -> str:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+    env = Environment(loader=PackageLoader("caturactl", "templates/mail"), undefined=StrictUndefined,
+                      keep_trailing_newline=True, autoescape=False)
+    name = "invoice_de.txt.j2" if inv.language == "de" else "invoice_en.txt.j2"
+    return env.get_template(name).render(invoice=inv, order=order, company=cfg.company,
+                                         credit=inv.kind == CREDIT_NOTE)
+
+
+# --- lookups -----------------------------------------------------------------------------------------
+
+
+def find(session: Session, number: str) -> Invoice:
+    inv = session.scalar(select(Invoice).where(Invoice.number == number.strip().upper()))
+    if inv is None:
+        raise NotFoundError(f"no invoice {number!r}")
+    return inv
+
+
+def resend(session: Session, number: str) -> Invoice:
+    """Queue the same invoice (the same file, the same number) for delivery again."""
+    from caturactl import outbox
+    inv = find(session, number)
+    keys = [f"{UPLOAD}:{inv.number}", f"{EMAIL}:invoice:{inv.number}"]
+    msgs = [m for m in (session.scalar(select(outbox.OutboxMessage).where(outbox.OutboxMessage.key == k))
+                        for k in keys) if m is not None]
+    if not msgs:
+        raise StateError(f"{inv.number} was never queued for delivery (delivery: {inv.delivery})")
+    for m in msgs:
+        m.status, m.attempts, m.next_attempt_at = outbox.PENDING, 0, datetime.now(timezone.utc)
+    record(session, EventKind.INVOICED, f"{inv.number} queued for delivery again by a person", order=inv.order)
+    return inv
+
+
+def invoice_rows(session: Session, tz, *, unpaid: bool = False, month: str | None = None,
+                 kind: str | None = None) -> list[dict]:
+    from caturactl.reports import parse_month
+    q = select(Invoice).options(selectinload(Invoice.order), selectinload(Invoice.corrects)).order_by(Invoice.id)
+    if unpaid:
+        q = q.where(Invoice.paid_at.is_(None), Invoice.kind == INVOICE)
+    if kind:
+        q = q.where(Invoice.kind == kind)
+    if month:
+        first, nxt = parse_month(month)
+        q = q.where(Invoice.issue_date >= first, Invoice.issue_date < nxt)
+    return [{"number": i.number, "kind": i.kind, "date": i.issue_date.isoformat(), "order": i.order.external_id,
+             "customer": i.document["buyer"]["name"], "net": str(i.net_total), "tax": str(i.tax_total),
+             "gross": str(i.gross_total), "currency": i.currency, "corrects": i.corrects.number if i.corrects else "",
+             "delivery": i.delivery, "sent": i.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if i.sent_at else "",
+             "paid": "yes" if i.paid_at else ""} for i in session.scalars(q)]
+
+
+def invoice_sent(session: Session, msg, now: datetime) -> None:
+    """Outbox follow-up: the invoice reached Amazon or the buyer's mailbox."""
+    inv_id = (msg.payload or {}).get("invoice_id")
+    inv = session.get(Invoice, inv_id) if inv_id else None
+    if inv is not None:
+        inv.sent_at = now
+        record(session, EventKind.INVOICED, f"{inv.number} delivered ({msg.kind} to {msg.target})",
+               order=inv.order)

@@ -1,0 +1,78 @@
+"""Review requests: one per Amazon order, through the Solicitations API, only inside the window
+Amazon allows: from 5 days after the earliest promised delivery to 30 days after the latest
+(reference/amazon/customer-contact.md §1). Amazon sends its own template, so nothing we write can
+break its rules on buyer contact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caturactl.model import Order, ReviewRequest
+from caturactl.model.events import EventKind, record
+from caturactl.model.states import OrderState
+from caturactl.outbox import enqueue
+
+KIND = "review_request"
+OPENS_AFTER = timedelta(days=5)
+CLOSES_AFTER = timedelta(days=30)
+
+
+def window(order: Order) -> tuple[datetime, datetime] | None:
+    """(first, last) moment Amazon accepts a review request for ``order``; None without dates."""
+    earliest = order.deliver_from or order.deliver_by
+    latest = order.deliver_by or order.deliver_from
+    if earliest is None or latest is None:
+        return None
+    return earliest + OPENS_AFTER, latest + CLOSES_AFTER
+
+
+@dataclass
+class ReviewResult:
+    queued: list[str] = field(default_factory=list)
+    not_yet: int = 0  # shipped, window not open yet
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        return {"queued": len(self.queued), "not_yet": self.not_yet, "orders": self.queued, "dry_run": self.dry_run}
+
+
+def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = False) -> ReviewResult:
+    """Queue a request for every shipped Amazon order inside its window that never had one."""
+    now = now or datetime.now(timezone.utc)
+    r = ReviewResult(dry_run=dry_run)
+    asked = select(ReviewRequest.order_id)
+    orders = session.scalars(select(Order).where(Order.channel == "amazon", Order._state == OrderState.SHIPPED.value,
+                                                 Order.fulfilled_by == "MERCHANT", Order.id.not_in(asked))
+                             .order_by(Order.created_at)).all()
+    for order in orders:
+        w = window(order)
+        if w is None or now > w[1]:
+            continue
+        if now < w[0]:
+            r.not_yet += 1
+            continue
+        r.queued.append(order.external_id)
+        if dry_run:
+            continue
+        session.add(ReviewRequest(order=order, status="queued", at=now))
+        enqueue(session, f"{KIND}:{order.external_id}", KIND, "amazon",
+                {"order_id": order.external_id, "marketplace_id": order.marketplace_id, "order_pk": order.id})
+    if not dry_run:
+        session.commit()
+    return r
+
+
+def requested(session: Session, msg, now: datetime) -> None:
+    """Outbox follow-up: note whether Amazon sent the request or did not offer it."""
+    req = session.get(ReviewRequest, msg.payload["order_pk"])
+    if req is None:
+        return
+    sent = bool((msg.payload or {}).get("sent"))
+    req.status, req.at = ("sent" if sent else "not_offered"), now
+    record(session, EventKind.REVIEW_REQUESTED, "review request sent through Amazon" if sent else
+           "Amazon did not offer a review request for this order (outside its window or already asked)",
+           order=req.order)

@@ -1,0 +1,1 @@
+"""Layouts and assets shipped with caturactl."""

@@ -1,0 +1,1 @@
+"""Invoice layouts and assets (package data; read with importlib.resources)."""

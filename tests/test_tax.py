@@ -1,0 +1,53 @@
+"""VAT treatment, dated rates and the rounding rule (pure)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from caturactl.config import Config
+from caturactl.errors import ConfigError
+from caturactl.tax import cents, rate, split_gross, treatment, vat_id_country
+
+RATES = Config().tax.rates
+
+
+def test_the_rate_follows_the_date_of_supply_including_the_2020_cut():
+    assert rate(RATES, "DE", "standard", date(2020, 6, 30)) == D(19)
+    assert rate(RATES, "DE", "standard", date(2020, 7, 1)) == D(16)
+    assert rate(RATES, "DE", "reduced", date(2020, 12, 31)) == D(5)
+    assert rate(RATES, "DE", "reduced", date(2021, 1, 1)) == D(7)
+    with pytest.raises(ConfigError, match="no standard VAT rate for SE on 2026-11-25"):
+        rate(RATES, "SE", "standard", date(2026, 11, 25))
+
+
+def test_treatment_home_eu_private_eu_business_and_export():
+    assert treatment("DE", "DE", "", oss=True).category == "S"
+    assert treatment("DE", "FR", "", oss=False) == treatment("DE", "FR", "", oss=False)
+    assert treatment("DE", "FR", "", oss=False).rate_country == "DE"  # below the OSS threshold
+    assert treatment("DE", "FR", "", oss=True).rate_country == "FR"
+    k = treatment("DE", "AT", "ATU12345678", oss=True)
+    assert k.category == "K" and k.exemption_code == "VATEX-EU-IC" and "6a UStG" in k.note_de
+    # A German VAT id on a delivery abroad is not an intra-Community supply to another state.
+    assert treatment("DE", "AT", "DE123456789", oss=True).category == "S"
+    assert treatment("DE", "CH", "", oss=True).category == "G"
+    assert vat_id_country("EL123456789") == "GR" and vat_id_country("") == ""
+
+
+def test_rounding_keeps_the_gross_and_lines_add_up():
+    nets, net, tax = split_gross([D("19.99"), D("5.00"), D("0.01")], D(19))
+    assert net == D("21.01") and tax == D("3.99") and sum(nets) == net
+    assert net + tax == D("25.00")
+
+
+@given(st.lists(st.decimals(min_value=D("0.01"), max_value=D("5000"), places=2), min_size=1, max_size=30),
+       st.sampled_from([D(19), D(7), D(16), D(5), D(20), D("5.5"), D(22), D(0)]))
+def test_per_rate_figures_add_up_to_the_cent_for_any_prices(grosses, r):
+    nets, net, tax = split_gross(grosses, r)
+    assert sum(nets) == net and net + tax == sum(grosses)
+    # EN 16931 BR-S-09 accepts the category tax within a cent of net x rate.
+    assert abs(tax - cents(net * r / 100)) <= D("0.01")
