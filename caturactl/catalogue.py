@@ -24,8 +24,8 @@ class CatalogueResult:
 
 
 def read_products(path: Path) -> list[dict]:
-    """Rows of a products CSV (header: sku,title,asin,price,weight_g,length_mm,width_mm,height_mm;
-    only sku required). Raises InputError naming file, line and field; nothing is read half."""
+    """Rows of a products CSV (header: sku,title,asin,price,weight_g,length_mm,width_mm,height_mm,
+    tax_class (standard|reduced, Anlage 2 UStG); only sku required). Raises InputError naming file, line and field; nothing is read half."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -47,6 +47,11 @@ def read_products(path: Path) -> list[dict]:
             raise InputError(f"sku {row['sku']!r} also on line {seen[row['sku']]}", where=f"{where}:sku")
         seen[row["sku"]] = lineno
         out: dict = {"sku": row["sku"], "title": row.get("title", ""), "asin": row.get("asin", "")}
+        tax_class = row.get("tax_class", "").lower() or "standard"
+        if tax_class not in ("standard", "reduced"):
+            raise InputError(f"tax_class must be standard or reduced, not {row['tax_class']!r}",
+                             where=f"{where}:tax_class")
+        out["tax_class"] = tax_class
         for k in INTS:
             v = row.get(k, "")
             if v and (not v.isdigit()):

@@ -85,12 +85,11 @@ class Workspace:
         monkeypatch.setenv("CATURACTL_AMAZON_REFRESH_TOKEN", "standin-refresh")
         monkeypatch.chdir(path)
 
-    def write_config(self, amazon_extra: str = "", extra: str = "", rate_scale: float | None = None) -> None:
+    def write_config(self, amazon_extra: str = "", extra: str = "", rate_scale: float | None = None,
+                     company: str = '[company]\nname = "Test Handel GmbH"\n') -> None:
         s = self.standin
         rate = rate_scale if rate_scale is not None else (s.rate_scale if s else 1.0)
-        self.config.write_text(textwrap.dedent(f"""\
-            [company]
-            name = "Test Handel GmbH"
+        self.config.write_text(textwrap.dedent(company).strip() + "\n" + textwrap.dedent(f"""\
             [database]
             url = "{self.database_url}"
             [amazon]

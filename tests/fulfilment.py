@@ -73,3 +73,48 @@ timeout_seconds = {timeout}
 def stock_csv(path: Path, rows: dict[str, int]) -> Path:
     path.write_text("sku;on_hand\n" + "".join(f"{sku};{n}\n" for sku, n in rows.items()), encoding="utf-8")
     return path
+
+
+COMPANY = """
+[company]
+name = "Test Handel GmbH"
+street = "Lagerweg 7"
+postal_code = "50667"
+city = "Köln"
+country = "DE"
+vat_id = "DE123456789"
+tax_number = "214/5678/0123"
+email = "buchhaltung@test-handel.example"
+phone = "+49 221 123456"
+contact = "Erika Buchhalter"
+iban = "DE02120300000000202051"
+bic = "BYLADEM1001"
+bank = "Deutsche Kreditbank"
+trade_register = "Amtsgericht Köln, HRB 12345"
+managing_directors = "Max Muster"
+"""
+
+
+def ship_everything(ws, tmp_path, *, extra: str = "", company: str = COMPANY, rounds: int = 3) -> dict:
+    """Import, stock, route, export and let both locations answer until every note is shipped; the
+    stand-in's clock is used for ship dates. Returns the route summary."""
+    import json
+
+    from standins.fulfiller import FulfillerStandin
+    for folder in ("wh", "ful"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+    ws.write_config(extra=carrier_section() + locations() + folder_transport("wh", tmp_path / "wh")
+                    + folder_transport("ful", tmp_path / "ful") + extra, company=company)
+    ws.load_catalogue()
+    ws.ok("import", "amazon")
+    skus = [p["sku"] for p in ws.standin.catalogue()]
+    ws.ok("stock", "import", "WH", str(stock_csv(tmp_path / "wh.csv", {s: 30 for s in skus[::2]})))
+    ws.ok("stock", "import", "FUL", str(stock_csv(tmp_path / "ful.csv", {s: 30 for s in skus})))
+    routed = json.loads(ws.ok("route", "--json"))
+    ws.ok("ship", "export")
+    for _ in range(rounds):
+        now = ws.standin.now()
+        FulfillerStandin(tmp_path / "wh", seed=3, reply="csv", late_rate=0.0).work(now)
+        FulfillerStandin(tmp_path / "ful", seed=4, reply="xml", carrier="DPD", late_rate=0.0).work(now)
+        ws.ok("ship", "collect")
+    return routed
