@@ -29,6 +29,7 @@ test-postgres: venv
 bench: venv
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/fulfilment.py
+	$(BIN)/python bench/invoices.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .hypothesis *.egg-info

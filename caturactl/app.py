@@ -150,10 +150,10 @@ class App:
         from connectors.einvoice.renderer import Renderer
         return Renderer()
 
-    def invoice_render_many(self, jobs: int):
-        """Renders many invoices in ``jobs`` processes, each parsing the fonts once."""
-        from connectors.einvoice.renderer import render_many
-        return lambda docs: render_many(docs, jobs)
+    def invoice_render_pool(self, jobs: int):
+        """Renders batches of invoices in ``jobs`` processes that each load the fonts once; close it."""
+        from connectors.einvoice.renderer import RenderPool
+        return RenderPool(jobs)
 
     def sender(self, session: Session):
         """The outbox sender with a handler per message kind; transports are opened once per run."""

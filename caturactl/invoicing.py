@@ -127,6 +127,11 @@ def check_company(cfg: Config) -> None:
     if missing:
         raise ConfigError(f"invoices need the company's {', '.join(missing)} (§ 14 Abs. 4 UStG)",
                           where="caturactl.toml: company")
+    if not c.vat_id.strip():
+        # § 14 UStG would accept the tax number alone, but the embedded EN 16931 e-invoice must
+        # identify the seller (BR-CO-26) and ours has no other identifier than the VAT id.
+        raise ConfigError("the e-invoice needs the company's VAT id (EN 16931 BR-CO-26)",
+                          where="caturactl.toml: company.vat_id")
 
 
 def seller(cfg: Config) -> InvoiceParty:
@@ -331,6 +336,9 @@ class Invoicer:
     def _render(self, docs: list[InvoiceDocument]) -> list[tuple[bytes, bytes]]:
         if self.render_many is not None and len(docs) > 1:
             return self.render_many(docs)
+        both = getattr(self.renderer, "both", None)  # builds the XML once instead of twice
+        if both is not None:
+            return [both(d) for d in docs]
         return [(self.renderer.pdf(d).content, self.renderer.xml(d).content) for d in docs]
 
     def _store(self, order: Order, doc: InvoiceDocument, kind: str, series: str, year: int, seq: int,

@@ -52,12 +52,16 @@ def invoices_create(obj, dry_run: bool, limit: int | None, jobs: int, as_json: b
     """
     from caturactl import invoicing
     app = obj.ready_app()
+    pool = app.invoice_render_pool(jobs) if jobs > 1 and not dry_run else None
     with app.session() as s:
-        inv = invoicing.Invoicer(s, app.cfg, None if dry_run else app.invoice_renderer(),
-                                 render_many=app.invoice_render_many(jobs) if jobs > 1 else None)
+        inv = invoicing.Invoicer(s, app.cfg, None if dry_run else app.invoice_renderer(), render_many=pool)
         due = len(inv.due(limit))
-        with progress_bar("invoicing", due, enabled=not as_json and not dry_run) as advance:
-            r = inv.run(dry_run=dry_run, limit=limit, progress=advance)
+        try:
+            with progress_bar("invoicing", due, enabled=not as_json and not dry_run) as advance:
+                r = inv.run(dry_run=dry_run, limit=limit, batch=50 * jobs, progress=advance)
+        finally:
+            if pool is not None:
+                pool.close()
         sent = None
         if not dry_run and r.queued:
             sender = app.sender(s)

@@ -1,0 +1,422 @@
+"""The invoice PDF (connectors/einvoice/pdf.py): PDF/A-3B, fonts embedded, every § 14 Abs. 4 UStG
+field on the page (reference/accounting/invoice.md §1), German and English, credit notes,
+paging, the same bytes for the same document, and the font reuse that makes it fast.
+
+The text checks read the PDF's text layer with poppler's ``pdftotext -raw`` (content-stream
+order, so a wrapped description reads as one run once whitespace is folded). Without poppler
+those tests skip on a developer's machine and fail under CI, where a skip proves nothing.
+
+``CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/test_invoice_pdf.py -k samples`` rewrites
+docs/invoice-sample.pdf and docs/invoice-sample.png (page 1 at 80 dpi). The variable is read at
+import because conftest's autouse fixture removes CATURACTL_* variables before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from fpdf.fonts import TTFFont
+from PIL import Image
+from pypdf import PdfReader
+
+from caturactl.errors import ConfigError, InputError
+from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
+from connectors.einvoice import pdf as pdf_module
+from connectors.einvoice.pdf import FONT_PACKAGE, InvoicePdf, render_many
+
+IN_CI = bool(os.environ.get("CI"))
+WRITE_SAMPLES = os.environ.get("CATURACTL_WRITE_SAMPLES") == "1"
+REPO = Path(__file__).resolve().parents[1]
+CENT = Decimal("0.01")
+
+SELLER = InvoiceParty(name="Muster Handel GmbH", street="Beispielstraße 1", postal_code="10115",
+                      city="Berlin", country="DE", vat_id="DE123456789",
+                      tax_number="27/123/45678", email="rechnung@muster-handel.de",
+                      phone="+49 30 1234567")
+FOOTER = ("Amtsgericht Berlin-Charlottenburg, HRB 123456", "Geschäftsführerin: Erika Mustermann")
+INTRA_EU_NOTE = ("Steuerfreie innergemeinschaftliche Lieferung nach § 4 Nr. 1 Buchst. b "
+                 "i. V. m. § 6a UStG.")
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+def item(position: int, description: str, quantity: str, unit_net: str, rate: str, *,
+         category: str = "S", sku: str = "") -> InvoiceItem:
+    qty, price = Decimal(quantity), Decimal(unit_net)
+    return InvoiceItem(position=position, sku=sku or f"MH-{position:03d}", description=description,
+                       quantity=qty, unit_net=price,
+                       net=(qty * price).quantize(CENT, rounding=ROUND_HALF_UP),
+                       tax_category=category, tax_rate=Decimal(rate))
+
+
+def invoice(items: list[InvoiceItem], **fields) -> InvoiceDocument:
+    """A consistent document: the VAT breakdown and totals computed from ``items``."""
+    reasons = fields.pop("exemption_reasons", {})
+    groups: dict[tuple[str, Decimal], Decimal] = {}
+    for it in items:
+        groups[(it.tax_category, it.tax_rate)] = groups.get((it.tax_category, it.tax_rate), Decimal(0)) + it.net
+    taxes = tuple(TaxBreakdown(category=cat, rate=rate, net=net,
+                               tax=(net * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP),
+                               exemption_reason=reasons.get(cat, ""))
+                  for (cat, rate), net in sorted(groups.items(), key=lambda kv: -kv[0][1]))
+    net_total = sum((t.net for t in taxes), Decimal(0))
+    tax_total = sum((t.tax for t in taxes), Decimal(0))
+    values = dict(
+        number="RE-2026-000123", type_code=380, issue_date=date(2026, 11, 25),
+        supply_date=date(2026, 11, 24), currency="EUR", seller=SELLER,
+        buyer=InvoiceParty(name="Jürgen Müller", street="Hauptstraße 12a", postal_code="50667",
+                           city="Köln", country="DE"),
+        ship_to=None, items=tuple(items), taxes=taxes, net_total=net_total, tax_total=tax_total,
+        gross_total=net_total + tax_total, prepaid=net_total + tax_total, due=Decimal("0.00"),
+        order_id="028-1234567-1234567", order_date=date(2026, 11, 23), channel="Amazon.de",
+        customer_number="K000042", delivery_ids=("L000123",), payment_terms="Bezahlt über Amazon.",
+        seller_iban="DE02120300000000202051", seller_bic="BYLADEM1001",
+        seller_bank="Deutsche Kreditbank", footer=FOOTER)
+    values.update(fields)
+    return InvoiceDocument(**values)
+
+
+def german_b2c() -> InvoiceDocument:
+    return invoice([
+        item(1, "Bio-Kräutertee „Abendruhe“, 20 Beutel – mit Melisse, Lavendel und Orangenblüten "
+                "aus kontrolliert biologischem Anbau", "2", "4.2017", "7"),
+        item(2, "Teekanne aus Borosilikatglas, 1 l", "2", "617.28", "19", sku="MH-KANNE-1L"),
+        item(3, "Edelstahl-Teesieb", "3", "5.0336", "19"),
+    ])
+
+
+def covid_rates() -> InvoiceDocument:
+    # The reduced rates of 2020-07-01..2020-12-31 (Zweites Corona-Steuerhilfegesetz).
+    return invoice([item(1, "Espressomaschine", "1", "199.00", "16"),
+                    item(2, "Kaffeebohnen 1 kg", "2", "12.50", "5")],
+                   number="RE-2020-004711", issue_date=date(2020, 9, 15),
+                   supply_date=date(2020, 9, 14), order_date=date(2020, 9, 12))
+
+
+def english_for_france() -> InvoiceDocument:
+    buyer = InvoiceParty(name="Amélie Dubois", street="12 Rue de Rivoli", postal_code="75001",
+                         city="Paris", country="FR")
+    return invoice([item(1, "Glass teapot, 1 l", "2", "617.28", "20"),
+                    item(2, "Stainless steel tea strainer", "1", "5.0336", "20")],
+                   number="RE-2026-000124", buyer=buyer, language="en", channel="Amazon.fr",
+                   notes=("VAT of France charged under the EU One-Stop-Shop scheme (OSS).",),
+                   payment_terms="Paid via Amazon.",
+                   footer=("Register court Berlin-Charlottenburg, HRB 123456",
+                           "Managing director: Erika Mustermann"))
+
+
+def intra_eu_b2b() -> InvoiceDocument:
+    buyer = InvoiceParty(name="Anna Gruber", company="Gruber Gastro GmbH", street="Mariahilfer Straße 45",
+                         postal_code="1060", city="Wien", country="AT", vat_id="ATU12345678")
+    return invoice([item(1, "Teekanne aus Borosilikatglas, 1 l", "10", "20.50", "0", category="K"),
+                    item(2, "Edelstahl-Teesieb", "20", "4.20", "0", category="K")],
+                   number="RE-2026-000125", buyer=buyer, notes=(INTRA_EU_NOTE,),
+                   exemption_reasons={"K": "Steuerfreie innergemeinschaftliche Lieferung"},
+                   prepaid=Decimal("0.00"), due=Decimal("289.00"),
+                   payment_terms="Zahlbar innerhalb von 14 Tagen ohne Abzug.")
+
+
+def credit_note() -> InvoiceDocument:
+    return invoice([item(1, "Edelstahl-Teesieb", "1", "5.0336", "19")],
+                   number="RK-2026-000007", type_code=381, preceding_invoice="RE-2026-000123",
+                   preceding_date=date(2026, 11, 25), issue_date=date(2026, 12, 2),
+                   supply_date=date(2026, 11, 24), payment_terms="Der Betrag wird über Amazon erstattet.")
+
+
+def forty_items(language: str = "de") -> InvoiceDocument:
+    items = [item(n, f"Artikel Nummer {n} mit einer etwas längeren Bezeichnung, damit die Zeile "
+                     f"umbricht", str(n % 3 + 1), f"{n}.99", "19" if n % 4 else "7")
+             for n in range(1, 41)]
+    return invoice(items, number="RE-2026-000140", language=language)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def renderer() -> InvoicePdf:
+    return InvoicePdf()
+
+
+def poppler(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{tool} (poppler-utils) is not installed: CI must check the rendered PDF")
+        pytest.skip(f"{tool} (poppler-utils) is not installed here (CI installs it)")
+    return path
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    """The text layer in content-stream order, whitespace (and Babel's no-break spaces) folded."""
+    path = tmp_path / "invoice.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run([poppler("pdftotext"), "-raw", "-enc", "UTF-8", str(path), "-"],
+                         check=True, capture_output=True).stdout.decode("utf-8")
+    return " ".join(out.replace("\xa0", " ").replace("\u202f", " ").split())
+
+
+def page_texts(pdf: bytes, tmp_path: Path) -> list[str]:
+    path = tmp_path / "pages.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run([poppler("pdftotext"), "-raw", "-enc", "UTF-8", str(path), "-"],
+                         check=True, capture_output=True).stdout.decode("utf-8")
+    return [" ".join(p.replace("\xa0", " ").split()) for p in out.split("\f") if p.strip()]
+
+
+def de(amount: Decimal) -> str:
+    """German number format, written without Babel so the test does not check Babel with itself."""
+    return format(amount, ",.2f").replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+def en(amount: Decimal) -> str:
+    return format(amount, ",.2f")
+
+
+# --- PDF/A and fonts -------------------------------------------------------------------------
+
+
+def test_invoice_is_pdfa_3b_with_its_own_dates_in_the_xmp(renderer):
+    pdf = renderer.render(german_b2c())
+    assert pdf.startswith(b"%PDF-")
+    xmp = PdfReader(BytesIO(pdf)).xmp_metadata
+    assert xmp is not None
+    assert xmp.pdfaid_part == "3"
+    assert xmp.pdfaid_conformance == "B"
+    assert xmp.dc_title["x-default"] == "Rechnung RE-2026-000123"
+    assert xmp.xmp_create_date.date() == date(2026, 11, 25)
+    assert xmp.xmp_modify_date == xmp.xmp_create_date
+
+
+def test_both_dejavu_fonts_are_embedded_as_subsets(renderer, tmp_path):
+    path = tmp_path / "invoice.pdf"
+    path.write_bytes(renderer.render(german_b2c()))
+    out = subprocess.run([poppler("pdffonts"), str(path)], check=True, capture_output=True,
+                         text=True).stdout
+    fonts = [line.split() for line in out.splitlines()[2:] if line.strip()]
+    names = {row[0].split("+")[-1] for row in fonts}
+    assert names == {"DejaVuSansBook", "DejaVuSansBold"}
+    for row in fonts:
+        emb, sub = row[-5], row[-4]
+        assert (emb, sub) == ("yes", "yes"), row
+
+
+def test_page_one_renders_to_a_page_that_is_not_blank(renderer, tmp_path):
+    path = tmp_path / "invoice.pdf"
+    path.write_bytes(renderer.render(german_b2c()))
+    subprocess.run([poppler("pdftoppm"), "-r", "50", "-png", "-f", "1", "-l", "1", str(path),
+                    str(tmp_path / "page")], check=True)
+    image = Image.open(next(tmp_path.glob("page*.png"))).convert("L")
+    inked = sum(image.histogram()[:250])  # pixels darker than near-white
+    assert inked / (image.width * image.height) > 0.01
+
+
+def test_the_same_document_gives_the_same_bytes_even_after_other_documents(renderer):
+    # The fonts are parsed once and shared: a document must not see another one's subset.
+    first = renderer.render(german_b2c())
+    renderer.render(forty_items())
+    renderer.render(english_for_france())
+    assert renderer.render(german_b2c()) == first
+    assert InvoicePdf().render(german_b2c()) == first
+
+
+def test_fpdf2_still_has_the_font_slots_the_copy_trick_knows():
+    # If this fails after an fpdf2 upgrade, invoices still render (each document then builds its
+    # font with TTFFont's constructor) but slower: review _SHARED/_PER_DOCUMENT in pdf.py.
+    known = pdf_module._SHARED | pdf_module._PER_DOCUMENT
+    assert pdf_module._CLONE_OK, sorted(set(TTFFont.__slots__) ^ known)
+
+
+def test_without_the_copy_trick_the_constructor_path_prints_the_same_text(renderer, tmp_path,
+                                                                          monkeypatch):
+    fast = pdf_text(renderer.render(german_b2c()), tmp_path)
+    monkeypatch.setattr(pdf_module, "_CLONE_OK", False)
+    assert pdf_text(renderer.render(german_b2c()), tmp_path) == fast
+
+
+# --- § 14 Abs. 4 UStG contents ---------------------------------------------------------------
+
+
+def test_german_invoice_shows_every_mandatory_field(renderer, tmp_path):
+    doc = german_b2c()
+    text = pdf_text(renderer.render(doc), tmp_path)
+    for expected in ("Muster Handel GmbH", "Beispielstraße 1", "10115 Berlin",  # Nr. 1 seller
+                     "USt-IdNr. DE123456789", "Steuernr. 27/123/45678",  # Nr. 2
+                     "Jürgen Müller", "Hauptstraße 12a", "50667 Köln",  # Nr. 1 buyer
+                     "Datum 25.11.2026",  # Nr. 3
+                     "Rechnung RE-2026-000123", "Rechnungsnr. RE-2026-000123",  # Nr. 4
+                     "Leistungsdatum 24.11.2026",  # Nr. 6
+                     "Summe netto", "Umsatzsteuer", "Gesamtbetrag"):
+        assert expected in text, expected
+    for it in doc.items:  # Nr. 5: quantity and description
+        assert it.description in text, it.description
+        assert f"{it.quantity} Stk." in text
+        assert f"{de(it.net)} €" in text
+    assert "1.234,56 €" in text  # the 19 % item: 2 x 617,28
+    for tax in doc.taxes:  # Nr. 7 and 8: net, rate and VAT per rate
+        assert f"{tax.rate} % {de(tax.net)} € {de(tax.tax)} €" in text, tax
+    assert f"Gesamtbetrag {de(doc.gross_total)} €" in text
+    assert "Gutschrift" not in text
+
+
+def test_invoice_of_the_second_half_of_2020_shows_16_and_5_percent(renderer, tmp_path):
+    doc = covid_rates()
+    text = pdf_text(renderer.render(doc), tmp_path)
+    assert "16 % 199,00 € 31,84 €" in text
+    assert "5 % 25,00 € 1,25 €" in text
+    assert "Datum 15.09.2020" in text and "Leistungsdatum 14.09.2020" in text
+    assert "19 %" not in text and "7 %" not in text
+
+
+def test_english_invoice_for_a_french_buyer_uses_english_labels_and_formats(renderer, tmp_path):
+    doc = english_for_france()
+    text = pdf_text(renderer.render(doc), tmp_path)
+    for expected in ("Invoice RE-2026-000124", "Invoice no. RE-2026-000124", "Date 25 Nov 2026",
+                     "Date of supply 24 Nov 2026", "Description", "Qty", "VAT rate", "Total net",
+                     "Amélie Dubois", "12 Rue de Rivoli", "75001 Paris", "FRANCE",
+                     f"€{en(Decimal('1234.56'))}", "20%", "VAT ID DE123456789",
+                     "VAT of France charged under the EU One-Stop-Shop scheme (OSS).",
+                     "Paid via Amazon."):
+        assert expected in text, expected
+    for german in ("Rechnung", "Leistungsdatum", "Menge", "Seite", "Umsatzsteuer"):
+        assert german not in text, german
+
+
+def test_intra_eu_invoice_prints_both_vat_ids_the_note_and_the_exemption(renderer, tmp_path):
+    doc = intra_eu_b2b()
+    text = pdf_text(renderer.render(doc), tmp_path)
+    for expected in ("Gruber Gastro GmbH", "Anna Gruber", "Mariahilfer Straße 45", "1060 Wien",
+                     "ÖSTERREICH", "Ihre USt-IdNr. ATU12345678", "USt-IdNr. DE123456789",
+                     INTRA_EU_NOTE, "Steuerfreie innergemeinschaftliche Lieferung",
+                     "0 % 289,00 € 0,00 €", "Gesamtbetrag 289,00 €",
+                     "Zahlbar innerhalb von 14 Tagen ohne Abzug."):
+        assert expected in text, expected
+
+
+def test_credit_note_is_a_rechnungskorrektur_naming_the_invoice_it_corrects(renderer, tmp_path):
+    text = pdf_text(renderer.render(credit_note()), tmp_path)
+    assert "Rechnungskorrektur RK-2026-000007" in text
+    assert "zu Rechnung RE-2026-000123 vom 25.11.2026" in text
+    assert "Korrekturnr. RK-2026-000007" in text
+    assert "Bereits erstattet 5,99 €" in text and "Bereits bezahlt" not in text
+    assert "Gutschrift" not in text
+
+
+def test_english_credit_note_says_credit_note_and_the_corrected_invoice(renderer, tmp_path):
+    doc = replace(credit_note(), language="en", payment_terms="Refunded via Amazon.")
+    text = pdf_text(renderer.render(doc), tmp_path)
+    assert "Credit note RK-2026-000007" in text
+    assert "correcting invoice RE-2026-000123 of 25 Nov 2026" in text
+
+
+def test_forty_items_flow_onto_further_pages_with_the_header_repeated(renderer, tmp_path):
+    doc = forty_items()
+    pdf = renderer.render(doc)
+    pages = page_texts(pdf, tmp_path)
+    assert len(pages) >= 2
+    assert len(PdfReader(BytesIO(pdf)).pages) == len(pages)
+    assert f"Seite 1 von {len(pages)}" in pages[0]
+    for number, page in enumerate(pages[1:], start=2):
+        assert f"Seite {number} von {len(pages)}" in page
+        assert "USt-IdNr. DE123456789" in page  # the footer on every page
+        if "Artikel Nummer" in page:  # items continue here: the table header again, first
+            assert page.index("Pos. Artikelnr. Bezeichnung Menge") < page.index("Artikel Nummer")
+    text = " ".join(pages)
+    for it in doc.items:
+        assert it.description in text, it.position
+    assert f"Gesamtbetrag {de(doc.gross_total)} €" in pages[-1]
+
+
+def test_english_paging_says_page_x_of_y(renderer, tmp_path):
+    pages = page_texts(renderer.render(forty_items("en")), tmp_path)
+    assert len(pages) >= 2
+    assert f"Page 2 of {len(pages)}" in pages[1]
+
+
+def test_a_name_in_cyrillic_is_printed_with_the_complete_font(renderer, tmp_path):
+    buyer = InvoiceParty(name="Дмитрий Иванов", street="Hauptstraße 1", postal_code="10115",
+                         city="Berlin", country="DE")
+    text = pdf_text(renderer.render(replace(german_b2c(), buyer=buyer)), tmp_path)
+    assert "Дмитрий Иванов" in text
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+def test_credit_note_without_the_corrected_invoice_is_refused(renderer):
+    with pytest.raises(InputError) as err:
+        renderer.render(replace(credit_note(), preceding_invoice=""))
+    assert err.value.where == "RK-2026-000007.preceding_invoice"
+
+
+def test_seller_without_vat_id_and_tax_number_is_refused(renderer):
+    seller = replace(SELLER, vat_id="", tax_number="")
+    with pytest.raises(InputError) as err:
+        renderer.render(replace(german_b2c(), seller=seller))
+    assert err.value.where == "RE-2026-000123.seller.vat_id"
+
+
+def test_buyer_without_address_is_refused(renderer):
+    buyer = InvoiceParty(name="Jürgen Müller", street="", postal_code="", city="", country="DE")
+    with pytest.raises(InputError) as err:
+        renderer.render(replace(german_b2c(), buyer=buyer))
+    assert err.value.where == "RE-2026-000123.buyer.street"
+
+
+def test_a_character_the_font_lacks_is_refused_naming_the_field(renderer):
+    # DejaVu Sans has no CJK: the name would print as boxes, and the invoice would name nobody.
+    doc = replace(german_b2c(), buyer=replace(german_b2c().buyer, name="王小明"))
+    with pytest.raises(InputError) as err:
+        renderer.render(doc)
+    assert err.value.where == "RE-2026-000123.buyer.name"
+
+
+def test_missing_fonts_name_the_debian_package(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        InvoicePdf(font_dir=str(tmp_path))
+    assert FONT_PACKAGE in err.value.message
+
+
+def test_a_layout_with_a_missing_key_names_it(tmp_path):
+    layout = (REPO / "templates" / "invoices" / "layout.toml").read_text(encoding="utf-8")
+    path = tmp_path / "layout.toml"
+    path.write_text(layout.replace('supply_date = "Leistungsdatum"\n', ""), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        InvoicePdf(layout=str(path))
+    assert err.value.where == f"{path}.labels.de.supply_date"
+
+
+# --- many at once ----------------------------------------------------------------------------
+
+
+def test_render_many_in_two_processes_gives_the_same_files_in_order(renderer):
+    docs = [german_b2c(), english_for_france(), intra_eu_b2b(), credit_note(), covid_rates()]
+    assert render_many(docs, jobs=2) == [renderer.render(d) for d in docs]
+
+
+# --- samples for people --------------------------------------------------------------------
+
+
+def write_samples() -> None:
+    """Rewrite docs/invoice-sample.pdf and docs/invoice-sample.png (page 1 at 80 dpi)."""
+    pdf_path = REPO / "docs" / "invoice-sample.pdf"
+    pdf_path.write_bytes(InvoicePdf().render(replace(german_b2c(), notes=(
+        "Leistungsdatum entspricht dem Versanddatum.",))))
+    stem = REPO / "docs" / "invoice-sample"
+    subprocess.run([poppler("pdftoppm"), "-r", "80", "-png", "-f", "1", "-l", "1",
+                    "-singlefile", str(pdf_path), str(stem)], check=True)
+
+
+@pytest.mark.skipif(not WRITE_SAMPLES, reason="set CATURACTL_WRITE_SAMPLES=1 to rewrite docs/")
+def test_write_samples():
+    write_samples()
+    assert (REPO / "docs" / "invoice-sample.png").stat().st_size > 0
