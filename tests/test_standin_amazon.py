@@ -574,7 +574,9 @@ def test_changed_order_moves_out_of_open_page_window(standin):
 def test_admin_endpoints(standin):
     base = f"{standin.url}/_standin"
     st = httpx.get(f"{base}/stats").json()
-    assert set(st) == {"calls", "throttled", "faults"} and set(st["calls"]) == {"searchOrders", "getOrder", "confirmShipment", "token"}
+    assert set(st) == {"calls", "throttled", "faults"} and set(st["calls"]) == {
+        "searchOrders", "getOrder", "confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeedDocument",
+        "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation", "token"}
     r = httpx.post(f"{base}/advance", json={"hours": 30})
     assert r.json()["now"] == "2026-11-26T09:00:00Z"
     assert standin.now() == dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)

@@ -6,6 +6,11 @@ orders-2026.md §2). We wait for our own bucket before calling, so Amazon rarely
 when it does (or answers 5xx, garbage, or not at all) we back off exponentially, and the backoff
 resets after the next success. Past ``max_retries`` the call raises, and the caller ends its run
 cleanly: the cursor makes the next run resume.
+
+Some buckets refill so slowly that waiting is wrong: createFeed allows one call every two
+minutes once its burst is spent. ``wait_seconds`` tells an adapter the wait without spending a
+token, and ``call(..., max_wait=...)`` raises ThrottledError instead of sleeping longer, so a
+job gives the slot back and the outbox tries again later.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ RATES: dict[str, tuple[float, int]] = {
     "searchOrders": (0.0056, 20),  # Orders 2026-01-01
     "getOrder": (0.5, 30),  # Orders 2026-01-01
     "confirmShipment": (2.0, 10),  # Orders v0
+    "createFeedDocument": (0.5, 15),  # Feeds 2021-06-30 (README §3)
+    "createFeed": (0.0083, 15),  # Feeds 2021-06-30: one call per ~2 minutes after the burst
+    "getFeed": (2.0, 15),  # Feeds 2021-06-30
+    "getFeedDocument": (0.0222, 10),  # Feeds 2021-06-30
+    "getSolicitationActionsForOrder": (1.0, 5),  # Solicitations v1 (customer-contact.md §1)
+    "createProductReviewAndSellerFeedbackSolicitation": (1.0, 5),  # Solicitations v1
 }
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 # Latency on the way to Amazon varies; waiting for this much more than one token keeps a slower
@@ -64,10 +75,20 @@ class TokenBucket:
             self._refill()
             return self._tokens
 
+    def _need(self) -> float:
+        return min(float(self.burst), 1.0 + CUSHION_SECONDS * self.rate)
+
+    def wait_seconds(self) -> float:
+        """How long ``acquire`` would sleep if called now (0.0: a call may go at once); spends nothing."""
+        with self._lock:
+            self._refill()
+            missing = self._need() - self._tokens
+            return missing / self.rate if missing > 0 else 0.0
+
     def acquire(self) -> None:
         with self._lock:
             self._refill()
-            need = min(float(self.burst), 1.0 + CUSHION_SECONDS * self.rate)
+            need = self._need()
             if self._tokens < need:
                 wait = (need - self._tokens) / self.rate
                 self.waited += wait
@@ -136,6 +157,10 @@ class SpApi:
             self._buckets[operation] = TokenBucket(rate, burst, tokens=tokens, sleep=self._sleep)
         return self._buckets[operation]
 
+    def wait_seconds(self, operation: str) -> float:
+        """Seconds our bucket would make a call of ``operation`` wait now; spends nothing."""
+        return self.bucket(operation).wait_seconds()
+
     def rate_waited(self) -> float:
         """Seconds spent waiting for our own buckets (keeping to Amazon's rate)."""
         return sum(b.waited for b in self._buckets.values())
@@ -155,13 +180,19 @@ class SpApi:
             raise RemoteError(f"cannot reach Login with Amazon at {self.cfg.lwa_url}: {exc}") from None
 
     def call(self, operation: str, fn: Callable[[], ApiResponse], check: Callable[[ApiResponse], Any],
-             what: str) -> Any:
+             what: str, *, max_wait: float | None = None) -> Any:
         """Run ``fn`` under the operation's rate limit with retries; ``check`` validates and
-        converts the answer (raising ValueError for a malformed one). Raises RemoteError,
-        ThrottledError or ConfigError."""
+        converts the answer (raising ValueError for a malformed one). With ``max_wait``, a wait
+        for our bucket longer than that many seconds (before the first try or a retry after a
+        429) raises ThrottledError without calling. Raises RemoteError, ThrottledError or ConfigError."""
         bucket = self.bucket(operation)
         failures = 0
         while True:
+            if max_wait is not None:
+                wait = bucket.wait_seconds()
+                if wait > max_wait:
+                    raise ThrottledError(f"{what}: {operation} allows one call every {call_interval(bucket.rate)} "
+                                         f"and the next is due in {wait:.0f} s; nothing was sent, try again later")
             bucket.acquire()
             self.stats.calls += 1
             try:
@@ -192,6 +223,26 @@ class SpApi:
             delay *= 0.5 + self._random.random() / 2  # jitter, so parallel runners do not march in step
             self.stats.waited_seconds += delay
             self._sleep(delay)
+
+
+def call_interval(rate: float) -> str:
+    """``rate`` calls per second as people say it: "~2 minutes", "~45 s"."""
+    seconds = 1.0 / rate if rate > 0 else float("inf")
+    if seconds >= 90:
+        return f"~{seconds / 60:.0f} minutes"
+    return f"~{seconds:.0f} s" if seconds >= 1.5 else f"{seconds:.2g} s"
+
+
+def amazon_says(exc: SellingApiException) -> str:
+    """Amazon's own words from an error answer: "message (code): details" for each error."""
+    parts = []
+    for err in exc.error if isinstance(exc.error, list) else []:
+        if not isinstance(err, dict):
+            continue
+        code, message, details = (str(err.get(k) or "") for k in ("code", "message", "details"))
+        head = message if code in ("", message) else f"{message} ({code})"
+        parts.append(f"{head}: {details}" if details else head)
+    return "; ".join(parts) or str(getattr(exc, "message", "") or exc.error)
 
 
 def _refused(exc: AuthorizationError) -> ConfigError:

@@ -33,6 +33,38 @@ Shipment confirmations (v0 confirmShipment, reference/amazon/README.md §2)
     loses its scheduled cancellations (the stand-in's assumption: Amazon cancels
     unshipped orders, not shipped ones).
 
+Invoice uploads (Feeds 2021-06-30, UPLOAD_VAT_INVOICE; reference/amazon/customer-contact.md §3)
+    A feed waits IN_QUEUE for ``FEED_QUEUED_FOR`` and runs IN_PROGRESS for
+    ``FEED_PROCESSING_FOR`` of simulated time, then ends DONE or FATAL and gets a
+    processing report. Feeds are processed in the order they were created, each
+    against the order as it was when its processing ended. What is checked is
+    Amazon's Option 3 page as our reference restates it (one marketplace, the
+    metadata keys and characters, a PDF, TotalAmount/TotalVATAmount equal to
+    Amazon's figures at 2 decimals); the rest is the stand-in's own assumption,
+    because Amazon does not document it:
+      * the timings above;
+      * the report is the classic XML ``ProcessingReport`` of Amazon's feeds, with
+        result message codes of the stand-in's own naming;
+      * every refusal ends the feed FATAL; a repeat of an invoice number already
+        accepted for the order ends DONE with a ``DuplicateInvoiceNumber`` error in
+        the report and changes nothing (a retry after a lost answer is harmless);
+      * the order must be SHIPPED or PARTIALLY_SHIPPED when processing ends;
+      * values other than amounts may hold ASCII letters only (the page says
+        "letters"); amounts are plain decimals with a point (the page's character
+        list has no point, but its Java example sends amounts);
+      * a CreditNote may not exceed the order's totals (the stand-in knows no refunds);
+      * ``metadata:ShippingId`` is refused (the stand-in knows no shipping ids) and
+        unknown feed options are refused rather than ignored.
+
+Solicitations (Solicitations v1; reference/amazon/customer-contact.md §1)
+    productReviewAndSellerFeedback is offered for a SHIPPED order from 5 days after
+    ``deliverByWindow.earliestDateTime`` until 30 days after ``latestDateTime`` by
+    the simulated clock, once per order. Sending it outside the window or a second
+    time gets the 403 ``Unauthorized`` answers sellers reported from Amazon
+    (amzn/selling-partner-api-models issue #19, amzn/selling-partner-api-docs issue
+    #121). That PARTIALLY_SHIPPED, cancelled and unshipped orders are not offered is
+    the stand-in's assumption.
+
 PII (as documented on Amazon's "Access Orders PII" page)
     ``buyer.buyerEmail``/``buyerName`` appear only for MERCHANT orders whose
     status is UNSHIPPED, PARTIALLY_SHIPPED or SHIPPED; the address fields
@@ -51,6 +83,8 @@ import random
 import re
 import string
 import threading
+import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
@@ -630,6 +664,15 @@ class _Generator:
 
 
 # --------------------------------------------------------------------------- rendering
+def deliver_by_window(order: GeneratedOrder) -> tuple[dt.datetime, dt.datetime]:
+    """The order's ``fulfillment.deliverByWindow`` (earliest, latest) as FULFILLMENT shows it:
+    3-5 days after the purchase day for STANDARD, 2-3 for EXPEDITED, 1-2 for NEXT_DAY."""
+    day0 = order.created.date()
+    first, last = {"NEXT_DAY": (1, 2), "EXPEDITED": (2, 3)}.get(order.service_level, (3, 5))
+    return (dt.datetime.combine(day0 + dt.timedelta(days=first), dt.time(0, 0), UTC),
+            dt.datetime.combine(day0 + dt.timedelta(days=last), dt.time(23, 59, 59), UTC))
+
+
 def _set_path(obj: Any, path: str, value: Any) -> None:
     """Set ``orderItems[0].quantityOrdered``-style paths; silently skip missing parents."""
     parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
@@ -711,15 +754,15 @@ def render(state: OrderState, included: frozenset[str] | set[str]) -> dict[str, 
         day0 = o.created.date()
         ship_latest = dt.datetime.combine(day0 + dt.timedelta(days=1 if o.service_level != "STANDARD" else 2),
                                           dt.time(23, 59, 59), UTC)
-        dl = {"NEXT_DAY": (1, 2), "EXPEDITED": (2, 3)}.get(o.service_level, (3, 5))
+        deliver_from, deliver_until = deliver_by_window(o)
         d["fulfillment"] = {
             "fulfillmentStatus": status,
             "fulfilledBy": o.fulfilled_by,
             "fulfillmentServiceLevel": o.service_level,
             "shipByWindow": {"earliestDateTime": _iso(o.created), "latestDateTime": _iso(ship_latest)},
             "deliverByWindow": {
-                "earliestDateTime": _iso(dt.datetime.combine(day0 + dt.timedelta(days=dl[0]), dt.time(0, 0), UTC)),
-                "latestDateTime": _iso(dt.datetime.combine(day0 + dt.timedelta(days=dl[1]), dt.time(23, 59, 59), UTC)),
+                "earliestDateTime": _iso(deliver_from),
+                "latestDateTime": _iso(deliver_until),
             },
         }
     items = []
@@ -805,6 +848,108 @@ class Snapshot:
         return d
 
 
+# --------------------------------------------------------------------------- feeds and solicitations
+FEED_QUEUED_FOR = dt.timedelta(seconds=30)       # the stand-in's assumption: Amazon gives no figures
+FEED_PROCESSING_FOR = dt.timedelta(seconds=90)
+VAT_INVOICE_FEED = "UPLOAD_VAT_INVOICE"
+PDF = "application/pdf"
+REPORT_CONTENT_TYPE = "text/xml; charset=UTF-8"
+# The marketplaces the Option 3 page lists for UPLOAD_VAT_INVOICE (customer-contact.md §3).
+VAT_INVOICE_MARKETPLACES = frozenset({
+    "A1RKKUPIHCS9HS", "A1F83G8C2ARO7P", "A13V1IB3VIYZZH", "A1PA6795UKMFR9",
+    "APJ6JRA9NG5V4", "A1805IZSGTT6HS", "A1C3SOZRARQ6R3", "A2NODRKZP88ZB9",
+})
+INVOICE_KEYS = ("OrderId", "ShippingId", "InvoiceNumber", "DocumentType", "TotalAmount", "TotalVATAmount",
+                "TransactionId")
+INVOICE_AMOUNT_KEYS = ("TotalAmount", "TotalVATAmount")
+DOCUMENT_TYPES = ("Invoice", "CreditNote")
+# "Allowed characters in values: letters, digits, space, , / \ - _ ; : #" (customer-contact.md §3).
+INVOICE_TEXT = re.compile(r"[A-Za-z0-9 ,/\\\-_;:#]+")
+INVOICE_AMOUNT = re.compile(r"-?\d+(\.\d+)?")
+SHIPPED_STATUSES = ("SHIPPED", "PARTIALLY_SHIPPED")
+
+SOLICITATION = "productReviewAndSellerFeedback"
+SOLICIT_FROM = dt.timedelta(days=5)      # after deliverByWindow.earliestDateTime (customer-contact.md §1)
+SOLICIT_UNTIL = dt.timedelta(days=30)    # after deliverByWindow.latestDateTime
+# Amazon's words for the two refusals, as sellers reported them (amzn/selling-partner-api-models #19,
+# amzn/selling-partner-api-docs #121).
+SOLICITATION_NOT_AVAILABLE = "The requested solicitation is not available for this amazonOrderId."
+SOLICITATION_OUTSIDE_WINDOW = ("You can't use this feature to request a review outside the 5-30 day range after "
+                               "the order delivery date.")
+
+
+class SolicitationRefused(ValueError):
+    """A solicitation Amazon does not allow now; the message is Amazon's 403 message."""
+
+
+class WrongMarketplace(ValueError):
+    """The order exists but belongs to another marketplace than the request names."""
+
+
+@dataclass
+class FeedDocument:
+    """An input document (uploaded through its presigned URL) or a processing report."""
+    document_id: str
+    content_type: str
+    content: bytes | None = None
+
+
+@dataclass
+class Feed:
+    feed_id: str
+    feed_type: str
+    marketplace_ids: list[str]
+    document_id: str
+    options: dict[str, str]
+    content: bytes | None          # the input document as it was when createFeed was called
+    content_type: str
+    created: dt.datetime
+    status: str | None = None      # DONE or FATAL once processed
+    result_document_id: str | None = None
+
+    @property
+    def started(self) -> dt.datetime:
+        return self.created + FEED_QUEUED_FOR
+
+    @property
+    def ends(self) -> dt.datetime:
+        return self.started + FEED_PROCESSING_FOR
+
+
+def _amount(value: str) -> Decimal:
+    return Decimal(value).quantize(CENT, ROUND_HALF_UP)
+
+
+def processing_report(feed_id: str, results: list[tuple[str, str, str]]) -> bytes:
+    """Amazon's classic feed ProcessingReport for one message; ``results`` are
+    (Error|Warning, message code, description)."""
+    env = ET.Element("AmazonEnvelope", {"xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+                                        "xsi:noNamespaceSchemaLocation": "amzn-envelope.xsd"})
+    header = ET.SubElement(env, "Header")
+    ET.SubElement(header, "DocumentVersion").text = "1.02"
+    ET.SubElement(header, "MerchantIdentifier").text = "STANDIN"
+    ET.SubElement(env, "MessageType").text = "ProcessingReport"
+    message = ET.SubElement(env, "Message")
+    ET.SubElement(message, "MessageID").text = "1"
+    report = ET.SubElement(message, "ProcessingReport")
+    ET.SubElement(report, "DocumentTransactionID").text = feed_id
+    ET.SubElement(report, "StatusCode").text = "Complete"
+    errors = any(kind == "Error" for kind, _, _ in results)
+    warnings = not errors and any(kind == "Warning" for kind, _, _ in results)
+    summary = ET.SubElement(report, "ProcessingSummary")
+    for name, value in (("MessagesProcessed", 1), ("MessagesSuccessful", int(not errors)),
+                        ("MessagesWithError", int(errors)), ("MessagesWithWarning", int(warnings))):
+        ET.SubElement(summary, name).text = str(value)
+    for kind, code, description in results:
+        result = ET.SubElement(report, "Result")
+        ET.SubElement(result, "MessageID").text = "1"
+        ET.SubElement(result, "ResultCode").text = kind
+        ET.SubElement(result, "ResultMessageCode").text = code
+        ET.SubElement(result, "ResultDescription").text = description
+    ET.indent(env)
+    return ET.tostring(env, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
 class Marketplace:
     """The simulated marketplace: generated orders, a clock and scheduled changes."""
 
@@ -826,6 +971,14 @@ class Marketplace:
         # (orderId, packageReferenceId) -> the normalised request, to tell a repeat from a conflict
         self._confirmed: dict[tuple[str, int], dict[str, Any]] = {}
         self._shipments: list[dict[str, Any]] = []
+        # Feeds and solicitations (see the module docstring); ids come from the seed too.
+        self._id_rng = random.Random(f"amazon-standin-feeds:{seed}")
+        self._documents: dict[str, FeedDocument] = {}
+        self._feeds: dict[str, Feed] = {}
+        self._feed_seq = 0
+        self._invoices: list[dict[str, Any]] = []
+        self._solicited: set[str] = set()
+        self._solicitations: list[dict[str, Any]] = []
 
     # clock ----------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -1017,3 +1170,202 @@ class Marketplace:
         """Every confirmed package in the order it was confirmed (copies), or one order's."""
         with self._lock:
             return [copy.deepcopy(r) for r in self._shipments if order_id is None or r["orderId"] == order_id]
+
+    # invoice uploads (Feeds 2021-06-30) -----------------------------------------
+    def create_feed_document(self, content_type: str) -> str:
+        """A new, empty feed document; returns its id."""
+        with self._lock:
+            doc_id = str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
+            self._documents[doc_id] = FeedDocument(doc_id, content_type)
+            return doc_id
+
+    def store_document(self, document_id: str, content: bytes) -> None:
+        """Keep what was PUT to the document's URL (a second PUT replaces it, as on S3).
+        Raises KeyError for an unknown document."""
+        with self._lock:
+            self._documents[document_id].content = bytes(content)
+
+    def document(self, document_id: str) -> FeedDocument:
+        """A copy of the feed document; raises KeyError for an unknown one."""
+        with self._lock:
+            self._process_due_feeds()
+            d = self._documents[document_id]
+            return FeedDocument(d.document_id, d.content_type, d.content)
+
+    def create_feed(self, feed_type: str, marketplace_ids: list[str], document_id: str,
+                    options: dict[str, str]) -> str:
+        """Queue a feed at the simulated now; returns its id. Raises KeyError for an unknown
+        input document. What the feed says is only judged when its processing ends."""
+        with self._lock:
+            doc = self._documents[document_id]
+            self._feed_seq += 1
+            feed = Feed(feed_id=str(50_000_000_000 + self._feed_seq), feed_type=feed_type,
+                        marketplace_ids=list(marketplace_ids), document_id=document_id, options=dict(options),
+                        content=doc.content, content_type=doc.content_type, created=self._now)
+            self._feeds[feed.feed_id] = feed
+            if feed_type == VAT_INVOICE_FEED:
+                meta = {k[len("metadata:"):]: v for k, v in options.items() if k.startswith("metadata:")}
+                self._invoices.append({
+                    "order_id": meta.get("OrderId"), "marketplace_id": marketplace_ids[0] if marketplace_ids else None,
+                    "invoice_number": meta.get("InvoiceNumber"), "document_type": meta.get("DocumentType"),
+                    "total_amount": meta.get("TotalAmount"), "total_vat_amount": meta.get("TotalVATAmount"),
+                    "pdf": doc.content or b"", "pdf_length": len(doc.content or b""), "feed_id": feed.feed_id,
+                    "status": "PENDING", "problems": [], "uploaded_at": _iso(self._now), "processed_at": None,
+                })
+            return feed.feed_id
+
+    def feed(self, feed_id: str) -> dict[str, Any]:
+        """The feed as getFeed shows it (feeds_2021-06-30.json Feed) at the simulated now;
+        raises KeyError for an unknown id."""
+        with self._lock:
+            self._process_due_feeds()
+            f = self._feeds[feed_id]
+            now = self._now
+            out: dict[str, Any] = {"feedId": f.feed_id, "feedType": f.feed_type,
+                                   "marketplaceIds": list(f.marketplace_ids), "createdTime": _iso(f.created)}
+            if now < f.started:
+                out["processingStatus"] = "IN_QUEUE"
+                return out
+            out["processingStartTime"] = _iso(f.started)
+            if f.status is None:
+                out["processingStatus"] = "IN_PROGRESS"
+                return out
+            out.update(processingStatus=f.status, processingEndTime=_iso(f.ends))
+            if f.result_document_id:
+                out["resultFeedDocumentId"] = f.result_document_id
+            return out
+
+    def invoices(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        """Every UPLOAD_VAT_INVOICE feed, oldest first (copies), with its outcome so far:
+        PENDING, ACCEPTED, REJECTED or DUPLICATE, and the problems the report names."""
+        with self._lock:
+            self._process_due_feeds()
+            return [copy.deepcopy(r) for r in self._invoices if order_id is None or r["order_id"] == order_id]
+
+    def _process_due_feeds(self) -> None:
+        # Oldest first, so a duplicate is always the later of two uploads, whoever asks first.
+        due = sorted((f for f in self._feeds.values() if f.status is None and f.ends <= self._now),
+                     key=lambda f: (f.ends, int(f.feed_id)))
+        for f in due:
+            if f.feed_type == VAT_INVOICE_FEED:
+                record = next(r for r in self._invoices if r["feed_id"] == f.feed_id)
+                outcome, results = self._judge_invoice(f, record)
+                record.update(status=outcome, problems=[desc for _, _, desc in results], processed_at=_iso(f.ends))
+                f.status = "FATAL" if outcome == "REJECTED" else "DONE"
+            else:   # the server refuses other feed types; kept so that a new one fails loudly
+                results = [("Error", "FeedTypeNotSupported", f"the stand-in does not process {f.feed_type}")]
+                f.status = "FATAL"
+            report_id = str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
+            self._documents[report_id] = FeedDocument(report_id, REPORT_CONTENT_TYPE,
+                                                      processing_report(f.feed_id, results))
+            f.result_document_id = report_id
+
+    def _judge_invoice(self, f: Feed, record: dict[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
+        """ACCEPTED / REJECTED / DUPLICATE and the report's results, judged at the end of processing."""
+        problems: list[tuple[str, str, str]] = []
+
+        def refuse(code: str, description: str) -> None:
+            problems.append(("Error", code, description))
+
+        if len(f.marketplace_ids) != 1:
+            refuse("MarketplaceIDInputError", f"exactly one marketplace id is required, got {len(f.marketplace_ids)}")
+        elif f.marketplace_ids[0] not in VAT_INVOICE_MARKETPLACES:
+            refuse("MarketplaceIDInputError", f"marketplace {f.marketplace_ids[0]} does not take {VAT_INVOICE_FEED}")
+        meta: dict[str, str] = {}
+        for key, value in f.options.items():
+            name = key[len("metadata:"):] if key.startswith("metadata:") else None
+            if name not in INVOICE_KEYS:
+                refuse("InvalidFeedOption", f"unknown feed option {key}; expected metadata:<Key> with Key one of "
+                                            f"{', '.join(INVOICE_KEYS)}")
+            elif name in INVOICE_AMOUNT_KEYS and not INVOICE_AMOUNT.fullmatch(value):
+                refuse("InvalidMetadataValue", f"metadata:{name} {value!r} is not an amount such as 119.00")
+            elif name not in INVOICE_AMOUNT_KEYS and not INVOICE_TEXT.fullmatch(value):
+                refuse("InvalidMetadataValue", f"metadata:{name} {value!r} may only hold letters, digits, space "
+                                               "and , / \\ - _ ; : #")
+            else:
+                meta[name] = value
+        if "ShippingId" in meta:
+            refuse("ShippingIdNotSupported", "the stand-in knows no shipping ids; send metadata:OrderId")
+        for name in ("OrderId", "InvoiceNumber", "DocumentType"):
+            if f"metadata:{name}" not in f.options:
+                refuse("MissingMetadata", f"metadata:{name} is required")
+        doc_type = meta.get("DocumentType")
+        if doc_type is not None and doc_type not in DOCUMENT_TYPES:
+            refuse("InvalidMetadataValue", f"metadata:DocumentType {doc_type!r} must be Invoice or CreditNote")
+        if f.content is None:
+            refuse("MissingDocument", f"nothing was uploaded to feed document {f.document_id} before createFeed")
+        elif f.content_type.split(";")[0].strip().lower() != PDF:
+            refuse("InvalidDocument", f"the feed document's content type is {f.content_type!r}, not {PDF}")
+        elif not f.content.startswith(b"%PDF"):
+            refuse("InvalidDocument", "the uploaded document is not a PDF (it does not start with %PDF)")
+
+        order_id = meta.get("OrderId")
+        order = self._by_id.get(order_id) if order_id else None
+        if order_id and (order is None or order.created > f.ends):
+            refuse("OrderNotFound", f"order {order_id} does not exist")
+            order = None
+        if order is not None:
+            mp_id = MARKETPLACES[order.country][0]
+            status = self.state_at(order, f.ends).status
+            if f.marketplace_ids and f.marketplace_ids[0] != mp_id:
+                refuse("OrderMarketplaceMismatch", f"order {order_id} belongs to marketplace {mp_id}, "
+                                                   f"not {f.marketplace_ids[0]}")
+            if status not in SHIPPED_STATUSES:
+                refuse("OrderNotShipped", f"order {order_id} is {status}; invoices are taken for shipped orders only")
+            total = sum((ln.total for ln in order.lines), Decimal("0.00"))
+            tax = sum((ln.tax for ln in order.lines), Decimal("0.00"))
+            for name, amazon in (("TotalAmount", total), ("TotalVATAmount", tax)):
+                if name not in meta:
+                    continue
+                given = _amount(meta[name])
+                if doc_type == "CreditNote":
+                    if not 0 < abs(given) <= amazon:
+                        refuse(f"{name}Mismatch", f"metadata:{name} {meta[name]} of the credit note is zero or "
+                                                  f"more than Amazon's {amazon} EUR for order {order_id}")
+                elif given != amazon:
+                    refuse(f"{name}Mismatch", f"metadata:{name} {meta[name]} does not match Amazon's {amazon} EUR "
+                                              f"for order {order_id}")
+        if problems:
+            return "REJECTED", problems
+        earlier = next((r for r in self._invoices if r["status"] == "ACCEPTED" and r["order_id"] == order_id
+                        and r["invoice_number"] == meta["InvoiceNumber"]), None)
+        if earlier is not None:
+            return "DUPLICATE", [("Error", "DuplicateInvoiceNumber",
+                                  f"invoice number {meta['InvoiceNumber']} was already uploaded for order {order_id} "
+                                  f"(feed {earlier['feed_id']}); this upload changes nothing")]
+        return "ACCEPTED", []
+
+    # solicitations (Solicitations v1) ----------------------------------------------
+    def solicitation_refusal(self, order_id: str, marketplace_id: str) -> str | None:
+        """Amazon's 403 message when productReviewAndSellerFeedback cannot be sent now, None when
+        it can. Raises KeyError for an order that does not exist (yet) and WrongMarketplace."""
+        with self._lock:
+            order = self._by_id.get(order_id)
+            now = self._now
+            if order is None or order.created > now:
+                raise KeyError(order_id)
+            mp_id = MARKETPLACES[order.country][0]
+            if marketplace_id != mp_id:
+                raise WrongMarketplace(f"order {order_id} belongs to marketplace {mp_id}, not {marketplace_id}")
+            if order_id in self._solicited or self.state_at(order, now).status != "SHIPPED":
+                return SOLICITATION_NOT_AVAILABLE
+            earliest, latest = deliver_by_window(order)
+            if not earliest + SOLICIT_FROM <= now <= latest + SOLICIT_UNTIL:
+                return SOLICITATION_OUTSIDE_WINDOW
+            return None
+
+    def send_solicitation(self, order_id: str, marketplace_id: str) -> None:
+        """Record productReviewAndSellerFeedback for the order at the simulated now. Raises
+        SolicitationRefused (outside the window, sent before, not shipped), KeyError, WrongMarketplace."""
+        with self._lock:
+            refusal = self.solicitation_refusal(order_id, marketplace_id)
+            if refusal is not None:
+                raise SolicitationRefused(refusal)
+            self._solicited.add(order_id)
+            self._solicitations.append({"order_id": order_id, "marketplace_id": marketplace_id,
+                                        "solicitation": SOLICITATION, "sent_at": _iso(self._now)})
+
+    def solicitations(self) -> list[dict[str, Any]]:
+        """Every solicitation sent, oldest first (copies)."""
+        with self._lock:
+            return [dict(r) for r in self._solicitations]

@@ -1,5 +1,5 @@
-"""HTTP side of the SP-API stand-in: LWA, Orders v2026-01-01, v0 confirmShipment, rate limits,
-faults, admin.
+"""HTTP side of the SP-API stand-in: LWA, Orders v2026-01-01, v0 confirmShipment, Feeds 2021-06-30
+(invoice upload), Solicitations v1, rate limits, faults, admin.
 
 Served with the standard library only (``http.server.ThreadingHTTPServer`` in a
 daemon thread).  The python-amazon-sp-api client talks to it unchanged.
@@ -10,6 +10,16 @@ Routes
     GET  /orders/2026-01-01/orders/{orderId}       getOrder     (0.5/s x rate_scale, burst 30)
     POST /orders/v0/orders/{orderId}/shipmentConfirmation
                                                    confirmShipment (2/s x rate_scale, burst 10)
+    POST /feeds/2021-06-30/documents               createFeedDocument (0.5/s, burst 15)
+    POST /feeds/2021-06-30/feeds                   createFeed         (0.0083/s, burst 15)
+    GET  /feeds/2021-06-30/feeds/{feedId}          getFeed            (2/s, burst 15)
+    GET  /feeds/2021-06-30/documents/{documentId}  getFeedDocument    (0.0222/s, burst 10)
+    PUT  /_upload/{documentId}?expires=..&sig=..   the presigned upload URL (S3's part: no SP-API
+                                                   auth, not rate limited, not in stats)
+    GET  /_download/{documentId}?expires=..&sig=.. the presigned download URL of a document
+    GET  /solicitations/v1/orders/{orderId}        getSolicitationActionsForOrder (1/s, burst 5)
+    POST /solicitations/v1/orders/{orderId}/solicitations/productReviewAndSellerFeedback
+                                                   createProductReviewAndSellerFeedbackSolicitation (1/s, burst 5)
     GET  /_standin/stats | /_standin/catalogue.csv | /_standin/catalogue | /_standin/now
     GET  /_standin/orders                          {"orderIds": [...]}  (all generated ids)
     GET  /_standin/visible                         {"orders": [...]}    (visible_orders())
@@ -17,6 +27,8 @@ Routes
     POST /_standin/faults    {Fault fields}        DELETE /_standin/faults clears them
     POST /_standin/orders/{id} {"status":..., "address":{...}, "break_field":...}
     GET  /_standin/shipments[?orderId=...]         {"shipments": [...]} (confirmed packages)
+    GET  /_standin/invoices[?orderId=...]          {"invoices": [...]} (uploaded invoices, PDF as length + sha256)
+    GET  /_standin/solicitations                   {"solicitations": [...]} (review requests sent)
 
 The simulated clock (``now()``) starts at the end of ``day`` + 3 h and moves
 only with ``advance()``.  searchOrders' default ``...Before`` is now - 2 min, so
@@ -41,6 +53,25 @@ code and message of Amazon's one sample (confirmShipment_400_request_and_respons
 "Invalid Input"); ``details`` says what is wrong, which Amazon's sample does not show.
 Success is 204 without a body; the order turns PARTIALLY_SHIPPED or SHIPPED at the
 simulated now (see ``Marketplace.confirm_shipment``).
+
+Feeds (feeds_2021-06-30.json; README.md §2 "Feeds alternative", customer-contact.md §3).
+createFeedDocument answers 201 with a presigned URL on the stand-in itself. As on S3 the URL
+carries its own signature over the document, the expiry (5 minutes of real time, the model's
+figure) and the content type given to createFeedDocument, so a PUT with another Content-Type
+gets S3's 403 ``SignatureDoesNotMatch``. createFeed refuses with 400 (the model's sandbox
+error shape, code "400" / "Invalid input") what it can see at once: a body without feedType,
+marketplaceIds (1-25) or inputFeedDocumentId, feedOptions that is not a string map, an unknown
+document or marketplace, and any feed type but UPLOAD_VAT_INVOICE (the stand-in's choice:
+it processes no other). Everything about the invoice itself is judged when the feed is
+processed, and shows in its report (``Marketplace`` docstring). Body keys the model does not
+name are ignored: python-amazon-sp-api sends its ``path`` and marketplace ids in these bodies,
+and works against Amazon.
+
+Solicitations (solicitations.json; customer-contact.md §1). marketplaceIds must name exactly
+one known marketplace (400 otherwise); an unknown order is 404, an order of another
+marketplace 400 (the stand-in's choice). The POST's body is ignored (the model has none; the
+library sends its marketplace ids). Refusals are 403 ``Unauthorized`` with Amazon's reported
+messages (see ``Marketplace``).
 """
 
 from __future__ import annotations
@@ -56,25 +87,43 @@ import sys
 import threading
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .marketplace import (
-    ALL_INCLUDED, CATALOGUE, FULFILLMENT_STATUSES, KNOWN_MARKETPLACE_IDS, MARKETPLACES, Marketplace, OrderState,
-    ShipmentRefused, UTC, _iso, catalogue_csv,
+    ALL_INCLUDED, CATALOGUE, FULFILLMENT_STATUSES, KNOWN_MARKETPLACE_IDS, MARKETPLACES, SOLICITATION,
+    VAT_INVOICE_FEED, Marketplace, OrderState, ShipmentRefused, SolicitationRefused, UTC, WrongMarketplace, _iso,
+    catalogue_csv,
 )
 from .ratelimit import TokenBucket
 
 SEARCH_PATH = "/orders/2026-01-01/orders"
 TOKEN_PATH = "/auth/o2/token"
 CONFIRM_PATH = re.compile(r"^/orders/v0/orders/([^/]+)/shipmentConfirmation$")
-OPERATIONS = ("searchOrders", "getOrder", "confirmShipment", "token")
-# Published default usage plans (reference/amazon/README.md §3, orders-2026.md).
-RATES = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), "confirmShipment": (2.0, 10)}
-# Listed in stats()["calls"] even before the first call; confirmShipment appears once used, so
-# the Orders 2026-01-01 view (and its tests) stay as they were.
+FEED_DOCUMENTS_PATH = "/feeds/2021-06-30/documents"
+FEED_DOCUMENT_PATH = re.compile(r"^/feeds/2021-06-30/documents/([^/]+)$")
+FEEDS_PATH = "/feeds/2021-06-30/feeds"
+FEED_PATH = re.compile(r"^/feeds/2021-06-30/feeds/([^/]+)$")
+UPLOAD_PATH = re.compile(r"^/_upload/([^/]+)$")
+DOWNLOAD_PATH = re.compile(r"^/_download/([^/]+)$")
+SOLICITATIONS_PATH = re.compile(r"^/solicitations/v1/orders/([^/]+)$")
+SOLICIT_PATH = re.compile(rf"^/solicitations/v1/orders/([^/]+)/solicitations/{SOLICITATION}$")
+# Every operation has a line in stats()["calls"] from the start.
+OPERATIONS = ("searchOrders", "getOrder", "confirmShipment", "createFeedDocument", "createFeed", "getFeed",
+              "getFeedDocument", "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation",
+              "token")
+# Published default usage plans (reference/amazon/README.md §3, orders-2026.md, customer-contact.md §1).
+RATES = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), "confirmShipment": (2.0, 10),
+         "createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2.0, 15),
+         "getFeedDocument": (0.0222, 10), "getSolicitationActionsForOrder": (1.0, 5),
+         "createProductReviewAndSellerFeedbackSolicitation": (1.0, 5)}
+# Operations whose models list x-amzn-RateLimit-Limit on 400 and 404 answers too, not only on success.
+LIMIT_HEADER_ON_ERRORS = {"confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeedDocument",
+                          "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation"}
+PRESIGNED_LIFETIME = 300     # seconds: "This URL expires after 5 minutes" (feeds_2021-06-30.json)
 FILTER_PARAMS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore",
                  "marketplaceIds", "fulfillmentStatuses", "fulfilledBy")
 ARRAY_PARAMS = {"marketplaceIds", "fulfillmentStatuses", "fulfilledBy", "includedData"}
@@ -103,7 +152,7 @@ UNAUTHORIZED_BODY = {"errors": [{"code": "Unauthorized", "message": "Access to r
 class Fault:
     """A misbehaviour applied to the next ``count`` matching requests.
 
-    operation: "searchOrders", "getOrder", "confirmShipment", "token" or "*" (any of them).
+    operation: one of OPERATIONS (e.g. "getOrder", "createFeed", "token") or "*" (any of them).
     kind: status | throttle | slow | malformed | duplicate_page | hang.
     status: HTTP status for kind="status" (default 500).
     delay: seconds for "slow" and "hang" (hang defaults to 60).
@@ -275,6 +324,25 @@ class AmazonStandin:
         oldest first; only ``order_id``'s when given."""
         return self.marketplace.shipments(order_id)
 
+    def invoices(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        """Every invoice uploaded with UPLOAD_VAT_INVOICE, oldest first; only ``order_id``'s when
+        given. Each: order_id, marketplace_id, invoice_number, document_type, total_amount,
+        total_vat_amount (as sent), pdf (the bytes), pdf_length, feed_id, status (PENDING, ACCEPTED,
+        REJECTED, DUPLICATE), problems (the report's descriptions), uploaded_at, processed_at."""
+        return self.marketplace.invoices(order_id)
+
+    def solicitations(self) -> list[dict[str, Any]]:
+        """Every review request sent, oldest first: order_id, marketplace_id, solicitation, sent_at."""
+        return self.marketplace.solicitations()
+
+    def presigned_url(self, method: str, document_id: str, content_type: str = "") -> str:
+        """A URL on the stand-in that lets ``method`` (PUT or GET) reach the document for
+        PRESIGNED_LIFETIME seconds without SP-API credentials, like an S3 presigned URL."""
+        kind = "_upload" if method == "PUT" else "_download"
+        expires = int(time.time()) + PRESIGNED_LIFETIME
+        sig = _sign(f"{method}:{document_id}:{expires}:{content_type if method == 'PUT' else ''}")
+        return f"{self.url}/{kind}/{document_id}?expires={expires}&sig={sig}"
+
     # internals used by the handler --------------------------------------------
     def _count_call(self, op: str) -> None:
         with self._lock:
@@ -409,6 +477,31 @@ class _Handler(BaseHTTPRequestHandler):
             elif (m := CONFIRM_PATH.match(path)) is not None:
                 order_id = unquote(m.group(1))
                 resp = self._sp_call("confirmShipment", method, "POST", lambda: self._confirm(order_id, body), False)
+            elif path == FEED_DOCUMENTS_PATH:
+                resp = self._sp_call("createFeedDocument", method, "POST", lambda: self._create_feed_document(body),
+                                     False)
+            elif (m := FEED_DOCUMENT_PATH.match(path)) is not None:
+                doc_id = unquote(m.group(1))
+                resp = self._sp_call("getFeedDocument", method, "GET", lambda: self._get_feed_document(doc_id), False)
+            elif path == FEEDS_PATH and method == "POST":       # getFeeds is not served
+                resp = self._sp_call("createFeed", method, "POST", lambda: self._create_feed(body), False)
+            elif (m := FEED_PATH.match(path)) is not None and method == "GET":   # cancelFeed is not served
+                feed_id = unquote(m.group(1))
+                resp = self._sp_call("getFeed", method, "GET", lambda: self._get_feed(feed_id), False)
+            elif (m := UPLOAD_PATH.match(path)) is not None:
+                resp = self._upload(method, unquote(m.group(1)), parse_qs(parts.query), body)
+            elif (m := DOWNLOAD_PATH.match(path)) is not None:
+                resp = self._download(method, unquote(m.group(1)), parse_qs(parts.query))
+            elif (m := SOLICITATIONS_PATH.match(path)) is not None:
+                order_id = unquote(m.group(1))
+                query = parse_qs(parts.query, keep_blank_values=True)
+                resp = self._sp_call("getSolicitationActionsForOrder", method, "GET",
+                                     lambda: self._solicitation_actions(order_id, query), False)
+            elif (m := SOLICIT_PATH.match(path)) is not None:
+                order_id = unquote(m.group(1))
+                query = parse_qs(parts.query, keep_blank_values=True)
+                resp = self._sp_call("createProductReviewAndSellerFeedbackSolicitation", method, "POST",
+                                     lambda: self._solicit(order_id, query), False)
             else:
                 resp = _Response(404, _errors("NotFound", "Resource not found.", f"No route for {path}"))
         except _Hang:
@@ -440,8 +533,8 @@ class _Handler(BaseHTTPRequestHandler):
             resp = handler(fault if fault is not None and fault.kind == "duplicate_page" else None)
         else:
             resp = handler()
-        # ordersV0.json lists the header on confirmShipment's 204, 400 and 404 answers.
-        if op != "token" and (resp.status in (200, 204) or (op == "confirmShipment" and resp.status in (400, 404))):
+        # Every model lists the header on success; ordersV0.json, feeds and solicitations also on 400 and 404.
+        if op != "token" and (200 <= resp.status < 300 or (op in LIMIT_HEADER_ON_ERRORS and resp.status in (400, 404))):
             resp.headers["x-amzn-RateLimit-Limit"] = _rate_text(s.buckets[op].rate)
         if fault is not None and fault.kind == "malformed" and resp.status == 200:
             good = json.dumps(resp.body, separators=(",", ":")).encode()
@@ -514,6 +607,130 @@ class _Handler(BaseHTTPRequestHandler):
             return _Response(404, _errors("NotFound", f"Order {order_id} not found.",
                                           "The requested order does not exist or is not visible yet."))
         return _Response(204)
+
+    # Feeds 2021-06-30 ---------------------------------------------------------------------
+    def _create_feed_document(self, body: bytes) -> _Response:
+        try:
+            data = _json_object(body)
+        except BadRequest as e:
+            return _feed_refused(e.details)
+        content_type = data.get("contentType")
+        if not isinstance(content_type, str) or not content_type.strip():
+            return _feed_refused("contentType is required.")
+        content_type = content_type.strip()
+        doc_id = self.standin.marketplace.create_feed_document(content_type)
+        return _Response(201, {"feedDocumentId": doc_id,
+                               "url": self.standin.presigned_url("PUT", doc_id, content_type)})
+
+    def _create_feed(self, body: bytes) -> _Response:
+        try:
+            data = _json_object(body)
+        except BadRequest as e:
+            return _feed_refused(e.details)
+        feed_type, ids = data.get("feedType"), data.get("marketplaceIds")
+        doc_id, options = data.get("inputFeedDocumentId"), data.get("feedOptions") or {}
+        if not isinstance(feed_type, str) or not feed_type:
+            return _feed_refused("feedType is required.")
+        # CreateFeedSpecification.marketplaceIds: minItems 1, maxItems 25.
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 25 or not all(isinstance(x, str) for x in ids):
+            return _feed_refused("marketplaceIds must list 1 to 25 marketplace ids.")
+        unknown = [x for x in ids if x not in KNOWN_MARKETPLACE_IDS]
+        if unknown:
+            return _feed_refused(f"Unknown marketplace id {unknown[0]}.")
+        if not isinstance(doc_id, str) or not doc_id:
+            return _feed_refused("inputFeedDocumentId is required.")
+        if not isinstance(options, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in options.items()):
+            return _feed_refused("feedOptions must map strings to strings.")
+        if feed_type != VAT_INVOICE_FEED:
+            return _feed_refused(f"feedType {feed_type} is not served by the stand-in (only {VAT_INVOICE_FEED}).")
+        try:
+            feed_id = self.standin.marketplace.create_feed(feed_type, ids, doc_id, options)
+        except KeyError:
+            # The model's sandbox answers an unknown inputFeedDocumentId with this 400.
+            return _feed_refused(f"inputFeedDocumentId {doc_id} is not a feed document.")
+        return _Response(202, {"feedId": feed_id})
+
+    def _get_feed(self, feed_id: str) -> _Response:
+        try:
+            return _Response(200, self.standin.marketplace.feed(feed_id))
+        except KeyError:
+            return _Response(404, _errors("NotFound", "The specified resource does not exist.", f"feed {feed_id}"))
+
+    def _get_feed_document(self, doc_id: str) -> _Response:
+        try:
+            self.standin.marketplace.document(doc_id)
+        except KeyError:
+            return _Response(404, _errors("NotFound", "The specified resource does not exist.",
+                                          f"feed document {doc_id}"))
+        return _Response(200, {"feedDocumentId": doc_id, "url": self.standin.presigned_url("GET", doc_id)})
+
+    # the presigned URLs (S3's part) --------------------------------------------------------
+    def _signed(self, method: str, doc_id: str, query: dict[str, list[str]], content_type: str) -> _Response | None:
+        """None when the URL's signature and expiry allow the request, else S3's 403."""
+        expires, sig = query.get("expires", [""])[-1], query.get("sig", [""])[-1]
+        if not expires.isdigit() or not hmac.compare_digest(sig, _sign(f"{method}:{doc_id}:{expires}:{content_type}")):
+            message = ("The request signature we calculated does not match the signature you provided. "
+                       "Check your key and signing method.")
+            try:
+                signed_for = self.standin.marketplace.document(doc_id).content_type
+            except KeyError:
+                signed_for = None
+            if method == "PUT" and signed_for is not None and signed_for != content_type and expires.isdigit() \
+                    and hmac.compare_digest(sig, _sign(f"PUT:{doc_id}:{expires}:{signed_for}")):
+                # S3 only says the signature is wrong; naming the cause saves a tester the guess.
+                message += f" (Content-Type {content_type!r}; the URL was signed for {signed_for!r}.)"
+            return _s3_error(403, "SignatureDoesNotMatch", message)
+        if int(expires) < time.time():
+            return _s3_error(403, "AccessDenied", "Request has expired")
+        return None
+
+    def _upload(self, method: str, doc_id: str, query: dict[str, list[str]], body: bytes) -> _Response:
+        if method != "PUT":
+            return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        refused = self._signed("PUT", doc_id, query, (self.headers.get("Content-Type") or "").strip())
+        if refused is not None:
+            return refused
+        try:
+            self.standin.marketplace.store_document(doc_id, body)
+        except KeyError:
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        return _Response(200, headers={"ETag": f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'})
+
+    def _download(self, method: str, doc_id: str, query: dict[str, list[str]]) -> _Response:
+        if method != "GET":
+            return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        refused = self._signed("GET", doc_id, query, "")
+        if refused is not None:
+            return refused
+        try:
+            doc = self.standin.marketplace.document(doc_id)
+        except KeyError:
+            doc = None
+        if doc is None or doc.content is None:
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        return _Response(200, raw=doc.content, content_type=doc.content_type)
+
+    # Solicitations v1 --------------------------------------------------------------------
+    def _solicitation_actions(self, order_id: str, query: dict[str, list[str]]) -> _Response:
+        try:
+            mp_id = _one_marketplace(query)
+            refusal = self.standin.marketplace.solicitation_refusal(order_id, mp_id)
+        except (BadRequest, WrongMarketplace, KeyError) as e:
+            return _solicitation_error(order_id, e)
+        base = f"/solicitations/v1/orders/{order_id}"
+        actions = [] if refusal else [{"href": f"{base}/solicitations/{SOLICITATION}?marketplaceIds={mp_id}",
+                                       "name": SOLICITATION}]
+        return _Response(200, {"_links": {"actions": actions, "self": {"href": f"{base}?marketplaceIds={mp_id}"}}})
+
+    def _solicit(self, order_id: str, query: dict[str, list[str]]) -> _Response:
+        try:
+            self.standin.marketplace.send_solicitation(order_id, _one_marketplace(query))
+        except SolicitationRefused as e:
+            return _Response(403, _errors("Unauthorized", str(e), ""))
+        except (BadRequest, WrongMarketplace, KeyError) as e:
+            return _solicitation_error(order_id, e)
+        return _Response(201, {})     # the model's sandbox answer
 
     # searchOrders -----------------------------------------------------------------------
     def _search(self, query: dict[str, list[str]], fault: Fault | None) -> _Response:
@@ -657,6 +874,15 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET" and sub == "/shipments":
                 wanted = parse_qs(urlsplit(self.path).query).get("orderId", [None])[-1]
                 return _Response(200, {"shipments": s.shipments(wanted)})
+            if method == "GET" and sub == "/invoices":
+                wanted = parse_qs(urlsplit(self.path).query).get("orderId", [None])[-1]
+                shown = []
+                for inv in s.invoices(wanted):
+                    pdf = inv.pop("pdf")
+                    shown.append({**inv, "pdf_sha256": hashlib.sha256(pdf).hexdigest()})
+                return _Response(200, {"invoices": shown})
+            if method == "GET" and sub == "/solicitations":
+                return _Response(200, {"solicitations": s.solicitations()})
             if method == "GET" and sub == "/credentials":
                 return _Response(200, {"client_id": s.client_id, "client_secret": s.client_secret,
                                        "refresh_token": s.refresh_token, "url": s.url, "lwa_url": s.lwa_url})
@@ -742,6 +968,50 @@ def _validate_window(filters: dict[str, str], now: dt.datetime, allow_stale_befo
             raise BadRequest(f"Invalid {b_name}: must be at least 2 minutes before the time of the request.",
                              f"{b_name}={b_raw}, now={_iso(now)}")
     return mode, after, before
+
+
+# Feeds and Solicitations --------------------------------------------------------------------
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Invalid input", "The request body is not JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("Invalid input", "The request body must be a JSON object.")
+    return data
+
+
+def _feed_refused(details: str) -> _Response:
+    # Code and message of the model's sandbox 400s for createFeedDocument, createFeed and getFeed.
+    return _Response(400, _errors("400", "Invalid input", details))
+
+
+def _s3_error(status: int, code: str, message: str) -> _Response:
+    root = ET.Element("Error")
+    ET.SubElement(root, "Code").text = code
+    ET.SubElement(root, "Message").text = message
+    ET.SubElement(root, "RequestId").text = uuid.uuid4().hex[:16].upper()
+    return _Response(status, raw=ET.tostring(root, encoding="UTF-8", xml_declaration=True),
+                     content_type="application/xml")
+
+
+def _one_marketplace(query: dict[str, list[str]]) -> str:
+    """The one marketplace id of a Solicitations call (solicitations.json: maxItems 1); raises BadRequest."""
+    ids = [x.strip() for v in query.get("marketplaceIds", []) for x in v.split(",") if x.strip()]
+    if len(ids) != 1:
+        raise BadRequest("Invalid marketplaceIds: exactly one marketplace id is required.", f"{len(ids)} given")
+    if ids[0] not in KNOWN_MARKETPLACE_IDS:
+        raise BadRequest(f"Invalid marketplaceIds: unknown marketplace id {ids[0]}.", ids[0])
+    return ids[0]
+
+
+def _solicitation_error(order_id: str, exc: Exception) -> _Response:
+    if isinstance(exc, KeyError):
+        return _Response(404, _errors("NotFound", f"Order {order_id} not found.",
+                                      "The requested order does not exist or is not visible yet."))
+    if isinstance(exc, BadRequest):
+        return _Response(400, _errors("InvalidInput", exc.message, exc.details))
+    return _Response(400, _errors("InvalidInput", "Invalid Input", str(exc)))
 
 
 # confirmShipment body ---------------------------------------------------------------------
