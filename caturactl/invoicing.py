@@ -101,7 +101,9 @@ def from_json(data: dict) -> InvoiceDocument:
     d = dict(data)
     d["seller"], d["buyer"], d["ship_to"] = party(d["seller"]), party(d["buyer"]), party(d.get("ship_to"))
     d["items"] = tuple(InvoiceItem(**{**i, "quantity": dec(i["quantity"]), "unit_net": dec(i["unit_net"]),
-                                      "net": dec(i["net"]), "tax_rate": dec(i["tax_rate"])}) for i in d["items"])
+                                      "net": dec(i["net"]), "tax_rate": dec(i["tax_rate"]),
+                                      "gross": dec(i["gross"]) if i.get("gross") is not None else None})
+                       for i in d["items"])
     d["taxes"] = tuple(TaxBreakdown(**{**t, "rate": dec(t["rate"]), "net": dec(t["net"]), "tax": dec(t["tax"])})
                        for t in d["taxes"])
     for k in ("net_total", "tax_total", "gross_total", "prepaid", "due"):
@@ -225,7 +227,7 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
         taxes.append(TaxBreakdown(category, r, net, vat, t.note_de if lang == "de" else t.note_en, t.exemption_code))
     items = tuple(InvoiceItem(position=i + 1, sku=sku, description=desc, quantity=qty,
                               unit_net=(nets[i] / qty).quantize(UNIT), net=nets[i], tax_category=t.category,
-                              tax_rate=rates[i]) for i, (sku, desc, qty, _, _) in enumerate(rows))
+                              tax_rate=rates[i], gross=gross) for i, (sku, desc, qty, gross, _) in enumerate(rows))
     net_total = sum((x.net for x in taxes), Decimal(0))
     tax_total = sum((x.tax for x in taxes), Decimal(0))
     gross = net_total + tax_total
@@ -392,7 +394,7 @@ class Invoicer:
         if original.kind != INVOICE:
             raise StateError(f"{original.number} is a credit note; correct the invoice itself")
         doc = from_json(original.document)
-        done = self._credited(original)
+        done, done_gross = self._credited(original)
         picked = lines or {i.position: i.quantity - done.get(i.position, Decimal(0)) for i in doc.items}
         by_pos = {i.position: i for i in doc.items}
         chosen: list[tuple[InvoiceItem, Decimal]] = []
@@ -410,7 +412,7 @@ class Invoicer:
                 chosen.append((item, qty))
         if not chosen:
             raise StateError(f"{original.number} is already credited in full")
-        credit_doc = credit_document(doc, chosen, self.today, reason)
+        credit_doc = credit_document(doc, chosen, self.today, reason, done, done_gross)
         year = self.today.year
         try:
             seq = next_number(self.s, self.cfg.invoices.credit_prefix, year)
@@ -425,30 +427,42 @@ class Invoicer:
             raise
         return inv
 
-    def _credited(self, original: Invoice) -> dict[int, Decimal]:
+    def _credited(self, original: Invoice) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+        """Per position of ``original``: the quantity and the gross credited so far."""
         done: dict[int, Decimal] = defaultdict(Decimal)
+        gross: dict[int, Decimal] = defaultdict(Decimal)
         for cn in self.s.scalars(select(Invoice).where(Invoice.corrects_id == original.id)):
             for item in cn.document["items"]:
                 done[int(item["position"])] += Decimal(item["quantity"])
-        return done
+                gross[int(item["position"])] += Decimal(item.get("gross") or "0")
+        return done, gross
 
 
 def credit_document(doc: InvoiceDocument, chosen: Sequence[tuple[InvoiceItem, Decimal]], today: date,
-                    reason: str) -> InvoiceDocument:
-    """The credit note's values: the chosen positions at the original unit prices and rates,
-    re-split with the one rounding rule; positive amounts, type 381 (invoice.md §4)."""
+                    reason: str, done: Mapping[int, Decimal] | None = None,
+                    done_gross: Mapping[int, Decimal] | None = None) -> InvoiceDocument:
+    """The credit note's values: the chosen positions at the original prices and rates, re-split
+    with the one rounding rule; positive amounts, type 381 (invoice.md §4). The last credit of a
+    position takes exactly what is left of its gross, so all credit notes add up to the invoice."""
+    done, done_gross = done or {}, done_gross or {}
     groups: dict[tuple[str, Decimal], list[tuple[InvoiceItem, Decimal, Decimal]]] = defaultdict(list)
     for item, qty in chosen:
-        gross = tax.cents(item.net * (1 + item.tax_rate / tax.HUNDRED) * qty / item.quantity)
+        line_gross = item.gross if item.gross is not None else \
+            tax.cents(item.net * (1 + item.tax_rate / tax.HUNDRED))
+        if qty == item.quantity - done.get(item.position, Decimal(0)):
+            gross = line_gross - done_gross.get(item.position, Decimal(0))
+        else:
+            gross = tax.cents(line_gross * qty / item.quantity)
         groups[(item.tax_category, item.tax_rate)].append((item, qty, gross))
     items, taxes = [], []
+    gross_of = {item.position: g for members in groups.values() for item, _, g in members}
     old_taxes = {(t.category, t.rate): t for t in doc.taxes}
     for (category, rate), members in sorted(groups.items(), key=lambda kv: -kv[0][1]):
         nets, net, vat = tax.split_gross([g for _, _, g in members], rate)
         for (item, qty, _), line_net in zip(members, nets):
             # Positions keep the invoice's numbers (BT-126 need only be unique), so a later credit
             # note knows what was credited already.
-            items.append(dataclasses.replace(item, quantity=qty,
+            items.append(dataclasses.replace(item, quantity=qty, gross=gross_of[item.position],
                                              unit_net=(line_net / qty).quantize(UNIT), net=line_net))
         old = old_taxes.get((category, rate))
         taxes.append(TaxBreakdown(category, rate, net, vat, old.exemption_reason if old else "",

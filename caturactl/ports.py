@@ -334,6 +334,7 @@ class InvoiceItem:
     tax_category: str  # UNCL5305: S standard, K intra-EU, AE reverse charge, Z zero, E exempt
     tax_rate: Decimal  # percent, e.g. Decimal("19"); 0 for K/AE/E
     unit_code: str = "H87"  # UN/ECE rec 20: piece
+    gross: Decimal | None = None  # what the buyer paid for the line; lets credit notes add up exactly
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,227 @@
+"""Invoices end to end: shipped deliveries -> numbered PDF/A-3 invoices with the EN 16931 XML
+inside -> Amazon (Feeds stand-in) or e-mail (aiosmtpd); credit notes; numbering; bad input."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select, update
+
+from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, OutboxMessage, ShippedParcel
+from tests import fulfilment
+
+
+@pytest.fixture
+def standin():
+    # Fewer orders than elsewhere: every invoice is uploaded through createFeed, whose published
+    # rate (one call every two minutes after a burst of 15) dominates even at the stand-in's speed.
+    from standins.amazon import AmazonStandin
+    s = AmazonStandin(orders=60, seed=11, day="2026-11-24", rate_scale=2000.0).start()
+    yield s
+    s.stop()
+
+
+def _counts(app) -> dict:
+    with app.session() as s:
+        return {"invoices": s.scalar(select(func.count()).select_from(Invoice)),
+                "counters": s.scalar(select(func.coalesce(func.sum(InvoiceCounter.last), 0))),
+                "outbox": s.scalar(select(func.count()).select_from(OutboxMessage))}
+
+
+def test_shipped_orders_get_numbered_invoices_uploaded_to_amazon(workspace, tmp_path):
+    from connectors.einvoice.hybrid import extract
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path)
+    app = ws.app()
+    with app.session() as s:
+        shipped = s.scalar(select(func.count(func.distinct(DeliveryNote.order_id)))
+                           .where(DeliveryNote._state == "shipped"))
+    dry = json.loads(ws.ok("invoices", "create", "--dry-run", "--json"))
+    assert dry["planned"] > 0 and _counts(app)["invoices"] == 0
+    out = json.loads(ws.ok("invoices", "create", "--json"))
+    year = datetime.now(timezone.utc).year
+    assert out["created"] == dry["planned"] <= shipped
+    assert out["numbers"] == [f"RE{year}-{n:06d}" for n in range(1, out["created"] + 1)]  # gap-free
+    assert out["delivery"]["sent"] == out["created"]
+    uploaded = ws.standin.invoices()
+    assert {u["invoice_number"] for u in uploaded} == set(out["numbers"])
+    with app.session() as s:
+        inv = s.scalars(select(Invoice).order_by(Invoice.id)).first()
+        assert inv.pdf.startswith(b"%PDF") and inv.sent_at is not None
+        assert extract(inv.pdf) == inv.xml and b"urn:cen.eu:en16931:2017" in inv.xml
+        # The invoice's gross is what Amazon collected for the whole order (TotalAmount must match).
+        assert inv.gross_total == inv.order.total_amount
+        noted = s.scalars(select(DeliveryNote).where(DeliveryNote.order_id == inv.order_id)).all()
+        assert all(n.invoice_id == inv.id for n in noted)
+    # A second run invoices nothing twice; the cockpit shows the numbers.
+    again = json.loads(ws.ok("invoices", "create", "--json"))
+    assert again["created"] == 0
+    rows = json.loads(ws.ok("orders", "list", "--state", "shipped", "--json"))
+    assert {r["invoice"] for r in rows if r["invoice"]} == set(out["numbers"])
+    listed = json.loads(ws.ok("invoices", "list", "--json"))
+    assert len(listed) == out["created"] and set(listed[0]) == {
+        "number", "kind", "date", "order", "customer", "net", "tax", "gross", "currency", "corrects", "delivery",
+        "sent", "paid"}
+    pdf = tmp_path / "copy.pdf"
+    ws.ok("invoices", "pdf", out["numbers"][0], "-o", str(pdf))
+    with app.session() as s:
+        assert pdf.read_bytes() == s.scalar(select(Invoice.pdf).where(Invoice.number == out["numbers"][0]))
+    # Resending delivers the same file again and makes no second invoice.
+    ws.ok("invoices", "resend", out["numbers"][0])
+    assert _counts(app)["invoices"] == out["created"]
+
+
+def test_missing_company_tax_data_or_rate_stops_the_run_and_writes_nothing(workspace, tmp_path):
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path, company='[company]\nname = "Ohne Steuer GmbH"\nstreet = "Weg 1"\n'
+                                                      'postal_code = "50667"\ncity = "Köln"\n')
+    app = ws.app()
+    before = _counts(app)
+    r = ws.run("invoices", "create")
+    assert r.code == 78 and "vat_id or tax_number" in r.err and len(r.err.strip().splitlines()) == 1
+    assert _counts(app) == before
+    # Company fixed, but no VAT table for the year of supply: the rate is named, nothing written.
+    ws.write_config(extra=fulfilment.carrier_section() + fulfilment.locations()
+                    + fulfilment.folder_transport("wh", tmp_path / "wh")
+                    + fulfilment.folder_transport("ful", tmp_path / "ful")
+                    + '[tax]\nrates = [{ country = "DE", kind = "standard", rate = 19, valid_from = 2007-01-01, '
+                      'valid_to = 2020-12-31 }]\n', company=fulfilment.COMPANY)
+    r = ws.run("invoices", "create")
+    assert r.code == 78 and "no standard VAT rate for DE on" in r.err
+    assert _counts(app) == before
+
+
+def test_the_rate_follows_the_date_of_supply_and_oss_uses_the_destination(workspace, tmp_path):
+    from caturactl import invoicing
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path, extra="[tax]\noss = true\n")
+    app = ws.app()
+    with app.session() as s:
+        # Move one German order's parcels into the second half of 2020 (16 %/5 %).
+        de = s.scalars(select(DeliveryNote).join(DeliveryNote.order)
+                       .where(DeliveryNote._state == "shipped")).all()
+        german = next(n for n in de if n.order.ship_country == "DE")
+        s.execute(update(ShippedParcel).where(ShippedParcel.delivery_id == german.id)
+                  .values(shipped_at=datetime(2020, 8, 3, 10, tzinfo=timezone.utc)))
+        s.commit()
+        french_order = next((n.order.external_id for n in de if n.order.ship_country == "FR"), None)
+        german_order = german.order.external_id
+    ws.ok("invoices", "create")
+    with app.session() as s:
+        docs = {i.order.external_id: i.document for i in s.scalars(select(Invoice))}
+    rates = {t["rate"] for t in docs[german_order]["taxes"]}
+    assert rates <= {"16", "5"} and docs[german_order]["supply_date"] == "2020-08-03"
+    if french_order in docs:
+        assert {t["rate"] for t in docs[french_order]["taxes"]} <= {"20", "5.5"}
+        assert any("One-Stop-Shop" in n for n in docs[french_order]["notes"])
+        assert docs[french_order]["language"] == "en"
+    assert invoicing.from_json(docs[german_order]).gross_total == Decimal(docs[german_order]["gross_total"])
+
+
+def test_credit_notes_refer_to_the_invoice_and_never_credit_more_than_was_invoiced(workspace, tmp_path):
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path)
+    numbers = json.loads(ws.ok("invoices", "create", "--json"))["numbers"]
+    app = ws.app()
+    with app.session() as s:
+        # An invoice with more than one piece, so a part can be credited first.
+        inv = next(i for i in s.scalars(select(Invoice).order_by(Invoice.id))
+                   if sum(Decimal(x["quantity"]) for x in i.document["items"]) > 1)
+        items = inv.document["items"]
+    numbers = [inv.number]
+    first = items[0]
+    r = ws.run("invoices", "credit", numbers[0], "--lines", f"{first['position']}:1", "--reason", "Retoure")
+    assert r.code == 0, r.err
+    year = datetime.now(timezone.utc).year
+    assert f"RK{year}-000001 corrects {numbers[0]}" in r.out
+    # Crediting more than is left is refused, naming the position.
+    r = ws.run("invoices", "credit", numbers[0], "--lines", f"{first['position']}:{first['quantity']}",
+               "--reason", "zu viel")
+    assert r.code == 65 and f"position {first['position']}" in r.err
+    r = ws.run("invoices", "credit", numbers[0], "--lines", "1:-2", "--reason", "negativ")
+    assert r.code == 65
+    # The rest in one go, then nothing is left.
+    ws.ok("invoices", "credit", numbers[0], "--reason", "Stornierung")
+    r = ws.run("invoices", "credit", numbers[0], "--reason", "noch einmal")
+    assert r.code == 70 and "already credited in full" in r.err
+    with app.session() as s:
+        credits = s.scalars(select(Invoice).where(Invoice.corrects_id == inv.id).order_by(Invoice.id)).all()
+        assert [c.document["type_code"] for c in credits] == [381, 381]
+        assert all(c.document["preceding_invoice"] == numbers[0] for c in credits)
+        assert sum(c.gross_total for c in credits) == inv.gross_total
+    shown = json.loads(ws.ok("invoices", "show", credits[0].number, "--json"))
+    assert shown["corrects"] == numbers[0] and shown["reason"] == "Retoure"
+
+
+def test_numbers_are_gap_free_after_a_rollback_and_unique_across_concurrent_runners(database_url):
+    from caturactl import migrations
+    from caturactl.invoicing import next_number
+    from caturactl.model.base import make_engine, make_sessionmaker
+    engine = make_engine(database_url)
+    migrations.upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions() as s:
+        assert next_number(s, "RE", 2026) == 1
+        s.rollback()  # the invoice was not stored: the number comes back
+        assert next_number(s, "RE", 2026) == 1
+        s.commit()
+    taken: list[int] = []
+    errors: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            for _ in range(15):
+                with sessions() as s:
+                    n = next_number(s, "RE", 2026)
+                    s.commit()
+                    taken.append(n)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=runner) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    assert not errors
+    assert sorted(taken) == list(range(2, 47))
+
+
+def test_review_requests_go_once_and_only_inside_amazons_window(workspace, tmp_path):
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path)
+    early = json.loads(ws.ok("reviews", "request", "--json"))
+    assert early["queued"] == 0 and early["not_yet"] > 0 and not ws.standin.solicitations()
+    ws.standin.advance(timedelta(days=9))
+    now = ws.standin.now()
+    from caturactl import reviews
+    app = ws.app()
+    with app.session() as s:
+        r = reviews.queue_due(s, now=now)
+    sender_out = ws.run("outbox", "send", "--json")
+    assert sender_out.code == 0, sender_out.err
+    asked = ws.standin.solicitations()
+    assert asked and {a["order_id"] for a in asked} <= set(r.queued)
+    with app.session() as s:
+        again = reviews.queue_due(s, now=now)
+    assert again.queued == []  # never twice
+    listed = json.loads(ws.ok("reviews", "list", "--json"))
+    assert {x["status"] for x in listed} <= {"sent", "not_offered"} and len(listed) == len(r.queued)
+
+
+@pytest.mark.parametrize("delivery", ["email"])
+def test_invoices_by_email_carry_the_pdf(workspace, tmp_path, smtp_server, delivery):
+    ws = workspace
+    mail = (f'[invoices]\namazon_delivery = "{delivery}"\n[mail]\nhost = "127.0.0.1"\nport = {smtp_server.port}\n'
+            'security = "none"\nfrom_address = "rechnung@test-handel.example"\n')
+    fulfilment.ship_everything(ws, tmp_path, extra=mail)
+    out = json.loads(ws.ok("invoices", "create", "--limit", "2", "--json"))
+    assert out["created"] == 2 and len(smtp_server.messages) == 2
+    msg = smtp_server.messages[0]
+    [att] = list(msg.iter_attachments())
+    assert att.get_filename() == f"{out['numbers'][0]}.pdf" and att.get_content().startswith(b"%PDF")
+    assert out["numbers"][0] in msg["Subject"]
