@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,7 @@ BATCH = 500
 AMAZON_CONFIRM = "amazon_confirm_shipment"
 UPLOAD = "upload"
 EMAIL = "email"
+FUTURE_TOLERANCE = timedelta(hours=12)  # clocks and time zones of a location may be off a little
 STOCK_PREFIX = "STOCK"  # files named STOCK*.csv on a return channel are stock reports
 WAITING_FOR_CONFIRMATION = (D.EXPORTED.value, D.PARTIALLY_CONFIRMED.value, D.OVERDUE.value)
 
@@ -316,6 +317,8 @@ class Collector:
                 numbers.append(tracking.validate(c.carrier, n))
             except InputError as exc:
                 raise InputError(exc.message, where=f"{where}:tracking_number") from None
+        if c.shipped_at > self.now + FUTURE_TOLERANCE:
+            raise InputError(f"shipped_at {c.shipped_at:%Y-%m-%d %H:%M} UTC is in the future", where=f"{where}:shipped_at")
         known = {p.tracking_number for p in note.parcels}
         new_numbers = [n for n in numbers if n not in known]
         if not new_numbers:

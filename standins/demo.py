@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo"
 PORT = int(os.environ.get("DEMO_AMAZON_PORT", "8600"))
 CATURACTL = str(Path(sys.executable).parent / "caturactl")
+# Amazon's published rates, sped up for the demo: createFeed allows one invoice upload every two
+# minutes after a burst of 15, which would make the demo take hours at real speed.
+SPEED = 2000.0
 
 
 def say(text: str) -> None:
@@ -53,8 +56,15 @@ def configure(standin: AmazonStandin) -> None:
         'client_id = ""': f'client_id = "{standin.client_id}"',
         'marketplaces = ["DE"]': 'marketplaces = ["DE", "FR", "IT", "ES"]',
         'secrets_file = ""': 'secrets_file = "secrets.toml"',
-        # The stand-in's rate limits run 100x faster than Amazon's; the client keeps to the same.
-        'max_retries = 6 ': 'rate_scale = 100.0\nmax_retries = 6 ',
+        'vat_id = ""': 'vat_id = "DE123456789"',
+        'tax_number = ""': 'tax_number = "214/5678/0123"',
+        'iban = ""': 'iban = "DE02120300000000202051"',
+        'bic = ""': 'bic = "BYLADEM1001"',
+        'bank = ""': 'bank = "Deutsche Kreditbank"',
+        'trade_register = ""': 'trade_register = "Amtsgericht Berlin-Charlottenburg, HRB 123456"',
+        'managing_directors = ""': 'managing_directors = "Erika Mustermann"',
+        # The stand-in's rate limits run SPEED times faster than Amazon's; the client keeps to the same.
+        'max_retries = 6 ': f'rate_scale = {SPEED}\nmax_retries = 6 ',
     }.items():
         assert old in text, old
         text = text.replace(old, new)
@@ -244,14 +254,50 @@ def fulfilment(standin: AmazonStandin) -> None:
         caturactl("orders", "list", "--state", "shipped", "--limit", "20")
         print(f"\nThe Amazon stand-in holds {len(standin.shipments())} confirmed parcels "
               f"(confirmShipment, Orders API v0).", flush=True)
+        invoices(standin)
+
+
+def invoices(standin: AmazonStandin) -> None:
+    say("Invoices: gap-free numbers, PDF/A-3 with the EN 16931 e-invoice inside, uploaded to Amazon "
+        "(UPLOAD_VAT_INVOICE; at real speed Amazon takes one about every 2 minutes after a burst of 15, and "
+        "the outbox spreads them over the day)")
+    caturactl("invoices", "create", "--jobs", "2")
+    caturactl("invoices", "list", "--month", datetime.now(timezone.utc).strftime("%Y-%m"))
+    listed = subprocess.run([CATURACTL, "invoices", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
+    rows = json.loads(listed.stdout)
+    if rows:
+        first = rows[0]["number"]
+        caturactl("invoices", "show", first)
+        caturactl("invoices", "pdf", first)
+        say(f"A buyer sends everything back: a Rechnungskorrektur (credit note, type 381) for {first}")
+        caturactl("invoices", "credit", first, "--reason", "Retoure: Ware unbeschädigt zurück")
+    say("Nine days later: review requests through Amazon's Solicitations API, inside its window, once")
+    # The demo moves both clocks: Amazon's, and the one our timer would see on that day.
+    standin.advance(timedelta(days=9))
+    from caturactl import reviews
+    from caturactl.app import App
+    from caturactl.config import load
+    app = App(load(DEMO / "caturactl.toml"))
+    with app.session() as s:
+        due = reviews.queue_due(s, now=standin.now())
+    app.dispose()
+    print(f"(as of {standin.now():%Y-%m-%d}: {len(due.queued)} orders inside their window)", flush=True)
+    caturactl("outbox", "send")
+    caturactl("reviews", "list", "--format", "csv", check=True)
+    say("The cockpit with carrier, tracking and invoice")
+    caturactl("orders", "list", "--state", "shipped", "--limit", "15")
+    print(f"\nThe Amazon stand-in holds {len(standin.invoices())} uploaded invoices and "
+          f"{len(standin.solicitations())} review requests.", flush=True)
 
 
 def main() -> int:
-    day = (datetime.now(timezone.utc) - timedelta(days=1)).date()
+    # Three days back, so that Amazon's simulated clock, which the demo moves forward by about
+    # two days, stays behind the real one: parcels cannot leave in the future.
+    day = (datetime.now(timezone.utc) - timedelta(days=3)).date()
     if DEMO.exists():
         shutil.rmtree(DEMO)
     DEMO.mkdir()
-    with AmazonStandin(orders=400, seed=1, day=day, port=PORT, rate_scale=100.0) as standin:
+    with AmazonStandin(orders=400, seed=1, day=day, port=PORT, rate_scale=SPEED) as standin:
         say(f"SP-API stand-in on {standin.url}: 400 Amazon orders placed on {day} (DE/FR/IT/ES)")
         caturactl("init")
         configure(standin)
