@@ -22,7 +22,7 @@ from sp_api.base.exceptions import SellingApiBadRequestException, SellingApiNotF
 
 from caturactl.errors import InputError, RejectedError
 from caturactl.ports import PackageConfirmation
-from connectors.amazon.client import SpApi
+from connectors.amazon.client import SpApi, amazon_says
 from connectors.amazon.orders import iso
 
 
@@ -59,17 +59,6 @@ def _accepted(response: ApiResponse) -> None:
         raise ValueError(f"confirmShipment answered without a 204: {response.payload!r}")
 
 
-def _amazon_says(exc: SellingApiBadRequestException) -> str:
-    parts = []
-    for err in exc.error if isinstance(exc.error, list) else []:
-        if not isinstance(err, dict):
-            continue
-        code, message, details = (str(err.get(k) or "") for k in ("code", "message", "details"))
-        head = message if code in ("", message) else f"{message} ({code})"
-        parts.append(f"{head}: {details}" if details else head)
-    return "; ".join(parts) or str(exc.message or exc.error)
-
-
 class AmazonShipments:
     """The ``ShipmentConfirmer`` port over SP-API Orders v0 confirmShipment."""
 
@@ -98,7 +87,7 @@ class AmazonShipments:
             # Raised inside the call: SpApi.call lets a CaturactlError through untouched, so a
             # refusal is neither retried nor reworded as a connection problem.
             except SellingApiBadRequestException as exc:
-                raise RejectedError(f"Amazon refused the shipment confirmation: {_amazon_says(exc)}",
+                raise RejectedError(f"Amazon refused the shipment confirmation: {amazon_says(exc)}",
                                     where=where) from None
             except SellingApiNotFoundException:
                 raise RejectedError("order not found at Amazon", where=where) from None
