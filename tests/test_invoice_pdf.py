@@ -6,7 +6,7 @@ The text checks read the PDF's text layer with poppler's ``pdftotext -raw`` (con
 order, so a wrapped description reads as one run once whitespace is folded). Without poppler
 those tests skip on a developer's machine and fail under CI, where a skip proves nothing.
 
-``CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/test_invoice_pdf.py -k samples`` rewrites
+``CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/test_invoice_pdf.py -k sample`` rewrites
 docs/invoice-sample.pdf and docs/invoice-sample.png (page 1 at 80 dpi). The variable is read at
 import because conftest's autouse fixture removes CATURACTL_* variables before each test.
 """
@@ -406,17 +406,22 @@ def test_render_many_in_two_processes_gives_the_same_files_in_order(renderer):
 # --- samples for people --------------------------------------------------------------------
 
 
+def sample_pdf() -> bytes:
+    return InvoicePdf().render(replace(german_b2c(), notes=("Leistungsdatum entspricht dem Versanddatum.",)))
+
+
 def write_samples() -> None:
     """Rewrite docs/invoice-sample.pdf and docs/invoice-sample.png (page 1 at 80 dpi)."""
     pdf_path = REPO / "docs" / "invoice-sample.pdf"
-    pdf_path.write_bytes(InvoicePdf().render(replace(german_b2c(), notes=(
-        "Leistungsdatum entspricht dem Versanddatum.",))))
+    pdf_path.write_bytes(sample_pdf())
     stem = REPO / "docs" / "invoice-sample"
     subprocess.run([poppler("pdftoppm"), "-r", "80", "-png", "-f", "1", "-l", "1",
                     "-singlefile", str(pdf_path), str(stem)], check=True)
 
 
-@pytest.mark.skipif(not WRITE_SAMPLES, reason="set CATURACTL_WRITE_SAMPLES=1 to rewrite docs/")
-def test_write_samples():
-    write_samples()
+def test_the_sample_in_docs_is_what_the_renderer_makes_today():
+    if WRITE_SAMPLES:
+        write_samples()
+    assert (REPO / "docs" / "invoice-sample.pdf").read_bytes() == sample_pdf(), \
+        "docs/invoice-sample.pdf is stale: CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/test_invoice_pdf.py -k sample"
     assert (REPO / "docs" / "invoice-sample.png").stat().st_size > 0
