@@ -366,9 +366,7 @@ class Invoicer:
             inv.delivery = "amazon_upload"
             enqueue(self.s, f"{UPLOAD}:{inv.number}", UPLOAD, "amazon", {
                 "invoice_id": inv.id, "number": inv.number, "order_id": order.external_id,
-                "marketplace_id": order.marketplace_id,
-                "metadata": {"OrderId": order.external_id, "InvoiceNumber": inv.number, "DocumentType": doc_type,
-                             "TotalAmount": f"{inv.gross_total:.2f}", "TotalVATAmount": f"{inv.tax_total:.2f}"}})
+                "marketplace_id": order.marketplace_id, "metadata": self._amazon_metadata(inv, order, doc_type)})
             return 1
         wants_mail = (order.channel == "amazon" and cfg.amazon_delivery == "email") or \
             (order.channel != "amazon" and cfg.email_other)
@@ -381,6 +379,24 @@ class Invoicer:
                 "invoice_id": inv.id})
             return 1
         return 0
+
+    def _amazon_metadata(self, inv: Invoice, order: Order, doc_type: str) -> dict[str, str]:
+        """UPLOAD_VAT_INVOICE metadata (customer-contact.md §3). Amazon rejects an upload whose
+        totals differ from its own at 2 decimals, and both are optional: they are sent only when
+        the invoice covers the whole order and they agree; a VAT difference (rounding per line
+        at Amazon, per rate here) is recorded for the bookkeeper instead."""
+        meta = {"OrderId": order.external_id, "InvoiceNumber": inv.number, "DocumentType": doc_type}
+        if inv.kind == INVOICE and order.total_amount is not None and inv.gross_total == order.total_amount:
+            meta["TotalAmount"] = f"{inv.gross_total:.2f}"
+            amazon_vat = [ln.tax_amount for ln in order.lines]
+            if None not in amazon_vat:
+                theirs = sum(amazon_vat, Decimal(0))
+                if theirs == inv.tax_total:
+                    meta["TotalVATAmount"] = f"{inv.tax_total:.2f}"
+                else:
+                    record(self.s, EventKind.INVOICED, f"{inv.number}: VAT {inv.tax_total} here, {theirs} at Amazon "
+                           "(rounding per rate here, per line there); TotalVATAmount not sent", order=order)
+        return meta
 
     # --- credit notes ---
 
@@ -536,3 +552,36 @@ def invoice_sent(session: Session, msg, now: datetime) -> None:
         inv.sent_at = now
         record(session, EventKind.INVOICED, f"{inv.number} delivered ({msg.kind} to {msg.target})",
                order=inv.order)
+
+
+def check_feeds(session: Session, uploader, *, limit: int = 100) -> dict[str, int]:
+    """Ask Amazon how the uploaded invoices fared (getFeed); a refused one gets a ticket with
+    Amazon's report. Stops early when Amazon says "later" (the next run continues)."""
+    from caturactl.errors import ThrottledError
+    from caturactl.model import OutboxMessage
+    from caturactl.triage import Hold, open_ticket
+    counts = {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}
+    msgs = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done")
+                           .order_by(OutboxMessage.id)).all()
+    for m in [m for m in msgs if m.payload.get("feed_id") and not m.payload.get("feed_status")][:limit]:
+        try:
+            status, report = uploader.feed_status(m.payload["feed_id"])
+        except ThrottledError:
+            break
+        counts["checked"] += 1
+        if status in ("IN_QUEUE", "IN_PROGRESS"):
+            counts["waiting"] += 1
+            continue
+        m.payload = {**m.payload, "feed_status": status}
+        inv = session.get(Invoice, m.payload["invoice_id"])
+        if status == "DONE":
+            counts["accepted"] += 1
+            record(session, EventKind.INVOICED, f"{inv.number} accepted by Amazon (feed {m.payload['feed_id']})",
+                   order=inv.order)
+        else:
+            counts["rejected"] += 1
+            open_ticket(session, "invoice_rejected", [Hold("invoice_rejected", (
+                f"Amazon refused invoice {inv.number} (feed {m.payload['feed_id']}, {status}): "
+                f"{report.strip()[:500]}"))], order=inv.order, external_ref=inv.number)
+        session.commit()
+    return counts

@@ -49,6 +49,10 @@ def test_shipped_orders_get_numbered_invoices_uploaded_to_amazon(workspace, tmp_
     assert out["delivery"]["sent"] == out["created"]
     uploaded = ws.standin.invoices()
     assert {u["invoice_number"] for u in uploaded} == set(out["numbers"])
+    ws.standin.advance(timedelta(minutes=5))  # Amazon processes the feeds
+    feeds = json.loads(ws.ok("invoices", "feeds", "--json"))
+    assert feeds["checked"] == out["created"] and feeds["accepted"] == out["created"] and feeds["rejected"] == 0
+    assert {u["status"] for u in ws.standin.invoices()} == {"ACCEPTED"}
     with app.session() as s:
         inv = s.scalars(select(Invoice).order_by(Invoice.id)).first()
         assert inv.pdf.startswith(b"%PDF") and inv.sent_at is not None
@@ -225,3 +229,29 @@ def test_invoices_by_email_carry_the_pdf(workspace, tmp_path, smtp_server, deliv
     [att] = list(msg.iter_attachments())
     assert att.get_filename() == f"{out['numbers'][0]}.pdf" and att.get_content().startswith(b"%PDF")
     assert out["numbers"][0] in msg["Subject"]
+
+
+def test_an_invoice_amazon_refuses_becomes_a_ticket_with_amazons_report(workspace, tmp_path):
+    from caturactl.model import Ticket
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path, extra='[invoices]\namazon_delivery = "none"\n')
+    number = json.loads(ws.ok("invoices", "create", "--limit", "1", "--json"))["numbers"][0]
+    app = ws.app()
+    with app.session() as s:
+        inv = s.scalars(select(Invoice).where(Invoice.number == number)).one()
+        # The upload carries a total that is not Amazon's: Amazon must refuse it.
+        from caturactl.outbox import enqueue
+        enqueue(s, f"invoice_upload:{number}", "invoice_upload", "amazon", {
+            "invoice_id": inv.id, "number": number, "order_id": inv.order.external_id,
+            "marketplace_id": inv.order.marketplace_id,
+            "metadata": {"OrderId": inv.order.external_id, "InvoiceNumber": number, "DocumentType": "Invoice",
+                         "TotalAmount": f"{inv.gross_total + 1:.2f}"}})
+        s.commit()
+    ws.ok("outbox", "send")
+    ws.standin.advance(timedelta(minutes=5))
+    feeds = json.loads(ws.ok("invoices", "feeds", "--json"))
+    assert feeds["rejected"] == 1 and feeds["accepted"] == 0
+    with app.session() as s:
+        t = s.scalars(select(Ticket).where(Ticket.kind == "invoice_rejected")).one()
+        assert number in t.text and "TotalAmount" in t.text
+    assert json.loads(ws.ok("invoices", "feeds", "--json"))["checked"] == 0  # judged once

@@ -215,4 +215,19 @@ def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_r
     console.print("invoices credit: " + summary_line, highlight=False)
 
 
+@invoices.command("feeds")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def invoices_feeds(obj, as_json: bool) -> None:
+    """Ask Amazon whether the uploaded invoices were accepted; a refused one becomes a ticket."""
+    from caturactl import invoicing
+    app = obj.ready_app()
+    with app.session() as s:
+        uploader = app.invoice_uploader(s)
+        counts = invoicing.check_feeds(s, uploader)
+    line = (f"{counts['checked']} upload(s) checked: {counts['accepted']} accepted, {counts['rejected']} refused "
+            f"(each has a ticket), {counts['waiting']} still processing")
+    summary("invoices feeds", counts, as_json=as_json, line=line, ok=not counts["rejected"])
+
+
 COMMANDS = [invoices]

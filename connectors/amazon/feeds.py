@@ -216,10 +216,29 @@ class AmazonInvoices:
 
         report = self.api.call("getFeedDocument", get_report, _report, f"getFeedDocument for feed {feed_id}",
                                max_wait=self.max_wait_seconds)
-        return status, report
+        return status, report_text(report)
 
     def close(self) -> None:
         """Close the client's HTTP connections."""
         if self._feeds is not None:
             self._feeds.close()
             self._feeds = None
+
+
+def report_text(report: str) -> str:
+    """The result descriptions of a processing report ("Error: ..."), or the report itself when it
+    is not the XML ProcessingReport; parsed with entities and network off."""
+    from lxml import etree
+
+    from carriers.safe_xml import parser
+    try:
+        root = etree.fromstring(report.encode("utf-8"), parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return report.strip()
+    lines = []
+    for result in root.iter("Result"):
+        code = (result.findtext("ResultCode") or "").strip()
+        text = (result.findtext("ResultDescription") or "").strip()
+        if text:
+            lines.append(f"{code}: {text}" if code else text)
+    return "; ".join(lines) or report.strip()
