@@ -565,7 +565,7 @@ def check_feeds(session: Session, uploader, *, limit: int = 100) -> dict[str, in
                            .order_by(OutboxMessage.id)).all()
     for m in [m for m in msgs if m.payload.get("feed_id") and not m.payload.get("feed_status")][:limit]:
         try:
-            status, report = uploader.feed_status(m.payload["feed_id"])
+            status, report = uploader.feed_outcome(m.payload["feed_id"])
         except ThrottledError:
             break
         counts["checked"] += 1

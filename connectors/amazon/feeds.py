@@ -216,7 +216,12 @@ class AmazonInvoices:
 
         report = self.api.call("getFeedDocument", get_report, _report, f"getFeedDocument for feed {feed_id}",
                                max_wait=self.max_wait_seconds)
-        return status, report_text(report)
+        return status, report
+
+    def feed_outcome(self, feed_id: str) -> tuple[str, str]:
+        """Like ``feed_status``, with the report reduced to its result descriptions for people."""
+        status, report = self.feed_status(feed_id)
+        return status, report_text(report) if report else ""
 
     def close(self) -> None:
         """Close the client's HTTP connections."""
