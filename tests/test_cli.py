@@ -179,7 +179,8 @@ def test_every_job_in_the_example_jobs_toml_is_a_real_command(capsys):
 
     from caturactl.cli import main
     jobs = tomllib.loads((Path(__file__).resolve().parents[1] / "jobs.toml").read_text(encoding="utf-8"))["jobs"]
-    assert {"import-amazon", "route", "ship-export", "ship-collect", "outbox-send", "ship-overdue"} <= set(jobs)
+    assert {"import-amazon", "route", "ship-export", "ship-collect", "outbox-send", "ship-overdue",
+            "invoices-create", "invoices-feeds", "reviews-request"} <= set(jobs)
     for name, job in jobs.items():
         words = [w for w in shlex.split(job["command"]) if not w.startswith("-")]
         words = [w for w in words if not w.replace(".", "").isdigit()]
