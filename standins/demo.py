@@ -284,6 +284,8 @@ def invoices(standin: AmazonStandin) -> None:
     print(f"(as of {standin.now():%Y-%m-%d}: {len(due.queued)} orders inside their window)", flush=True)
     caturactl("outbox", "send")
     caturactl("reviews", "list", "--format", "csv", check=True)
+    say("Amazon has judged the invoice uploads by now")
+    caturactl("invoices", "feeds")
     say("The cockpit with carrier, tracking and invoice")
     caturactl("orders", "list", "--state", "shipped", "--limit", "15")
     print(f"\nThe Amazon stand-in holds {len(standin.invoices())} uploaded invoices and "
