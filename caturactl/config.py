@@ -330,6 +330,41 @@ class InvoiceConfig(_Section):
     review_requests: bool = True  # ask Amazon to request a review inside its window
 
 
+# reference/accounting/accounts.md: defaults, not law; every account is configurable.
+ACCOUNT_PRESETS: dict[str, dict[str, str]] = {
+    "SKR03": {"revenue_standard": "8400", "revenue_reduced": "8300", "revenue_intra_eu": "8125",
+              "revenue_export": "8120", "revenue_oss": "8320", "receivables": "1400", "amazon_clearing": "1500",
+              "bank": "1200", "transit": "1360", "fees": "4760", "fees_13b": "3123", "payment_fees": "4970"},
+    "SKR04": {"revenue_standard": "4400", "revenue_reduced": "4300", "revenue_intra_eu": "4125",
+              "revenue_export": "4120", "revenue_oss": "4320", "receivables": "1200", "amazon_clearing": "1300",
+              "bank": "1800", "transit": "1460", "fees": "6770", "fees_13b": "5923", "payment_fees": "6855"},
+}
+
+
+class AccountsConfig(_Section):
+    """The chart of accounts (Kontenrahmen) and the accounts bookings use; a preset fills what is
+    not set. Ask the tax advisor: these are the usual defaults (accounts.md), not law."""
+
+    chart: Literal["SKR03", "SKR04"] = "SKR03"
+    overrides: dict[str, str] = Field(default_factory=dict)  # purpose -> account, e.g. amazon_clearing = "1290"
+    oss_tax_key: str = "10"  # DATEV BU key for OSS sales (country and rate in columns 40/41); 240 in newer setups
+
+    def account(self, purpose: str) -> str:
+        """The account for ``purpose``; ConfigError-worthy KeyError names it."""
+        return self.overrides.get(purpose) or ACCOUNT_PRESETS[self.chart][purpose]
+
+    @field_validator("overrides")
+    @classmethod
+    def _known(cls, v: dict[str, str]) -> dict[str, str]:
+        known = set(ACCOUNT_PRESETS["SKR03"])
+        for k, acct in v.items():
+            if k not in known:
+                raise ValueError(f"unknown purpose {k!r} (known: {', '.join(sorted(known))})")
+            if not acct.isdigit():
+                raise ValueError(f"{k}: account must be digits, not {acct!r}")
+        return v
+
+
 def _country(v: str, i: int | None) -> str:
     code = v.strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", code):
@@ -347,6 +382,7 @@ class Config(_Section):
     shipping: ShippingConfig = Field(default_factory=ShippingConfig)
     tax: TaxConfig = Field(default_factory=TaxConfig)
     invoices: InvoiceConfig = Field(default_factory=InvoiceConfig)
+    accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     mail: MailConfig = Field(default_factory=MailConfig)
     transports: dict[str, TransportConfig] = Field(default_factory=dict)
     carriers: dict[str, CarrierConfig] = Field(default_factory=dict)

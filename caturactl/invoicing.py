@@ -246,7 +246,8 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
         delivery_ids=tuple(n.number for n in notes), notes=tuple(x for x in notes_text if x),
         payment_terms=labels["paid"].format(channel=channel) if paid_by_channel else "",
         seller_iban=cfg.company.iban, seller_bic=cfg.company.bic, seller_bank=cfg.company.bank,
-        buyer_reference=order.purchase_order or order.external_id, language=lang, footer=footer(cfg))
+        buyer_reference=order.purchase_order or order.external_id, language=lang, footer=footer(cfg),
+        tax_country=t.rate_country)
 
 
 # --- the run ----------------------------------------------------------------------------------------

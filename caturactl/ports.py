@@ -383,6 +383,7 @@ class InvoiceDocument:
     buyer_reference: str = ""  # BT-10 (XRechnung: Leitweg-ID or the order id)
     language: str = "de"  # "de" or "en"
     footer: tuple[str, ...] = ()  # the company's legal data (register court, managing directors)
+    tax_country: str = ""  # whose VAT rates apply ("" when tax-free); differs from home under OSS
 
     @property
     def is_credit_note(self) -> bool:
@@ -417,3 +418,23 @@ class ReviewRequester(Protocol):
         """True when the request was sent; False when the channel does not offer it for this order
         (outside the window, already sent). ThrottledError / RemoteError otherwise."""
         ...
+
+
+# --- accounting -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One double-entry booking (Buchungssatz): ``amount`` moves from ``credit`` to ``debit``."""
+
+    date: date  # Belegdatum
+    document: str  # Belegfeld 1: invoice or credit-note number, settlement id
+    text: str  # Buchungstext
+    debit: str  # Soll account
+    credit: str  # Haben account
+    amount: Decimal  # positive, 2 decimals
+    tax_key: str = ""  # DATEV BU-Schlüssel, only on accounts without automatic tax
+    country: str = ""  # EU country for OSS keys (DATEV column "EU-Land u. UStID")
+    vat_id: str = ""  # buyer VAT id for intra-Community supplies
+    rate: Decimal | None = None  # VAT rate the entry carries, for OSS keys
+    order_id: str = ""

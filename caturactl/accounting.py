@@ -1,0 +1,54 @@
+"""Accounting: the double-entry bookings (Buchungssätze) an invoice or credit note produces, as
+plain values for the accountant's export. Pure functions over plain values.
+
+Revenue is booked gross against the chart's automatic revenue accounts (8400/8300 in SKR03,
+4400/4300 in SKR04: the account itself splits off the VAT, so those entries carry no tax key);
+intra-Community supplies and exports go to their tax-free accounts, OSS sales to the OSS account
+with the OSS tax key plus country and rate (reference/accounting/accounts.md §1, §4, §5). The
+debtor side of an Amazon order is the Amazon clearing account, because Amazon collects the money
+and pays it out with the settlement; other channels use receivables. A credit note books the
+same the other way round.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from caturactl.config import AccountsConfig
+from caturactl.ports import InvoiceDocument, JournalEntry
+
+STANDARD_RATES = frozenset({Decimal(19), Decimal(16)})  # DE standard, and its 2020 cut
+REDUCED_RATES = frozenset({Decimal(7), Decimal(5)})
+
+
+def revenue_account(category: str, rate: Decimal, foreign_vat: bool, accounts: AccountsConfig) -> tuple[str, str]:
+    """(account, tax key) for one tax group of an invoice."""
+    if category == "K":
+        return accounts.account("revenue_intra_eu"), ""
+    if category == "G":
+        return accounts.account("revenue_export"), ""
+    if foreign_vat:
+        return accounts.account("revenue_oss"), accounts.oss_tax_key
+    if rate in REDUCED_RATES:
+        return accounts.account("revenue_reduced"), ""
+    return accounts.account("revenue_standard"), ""
+
+
+def invoice_entries(doc: InvoiceDocument, accounts: AccountsConfig, *, home_country: str = "DE",
+                    paid_through_amazon: bool = True) -> list[JournalEntry]:
+    """The bookings of one invoice (or credit note, type 381): one per tax group, gross."""
+    debtor = accounts.account("amazon_clearing" if paid_through_amazon else "receivables")
+    foreign = bool(doc.tax_country) and doc.tax_country != home_country  # OSS: the destination's VAT
+    entries = []
+    for t in doc.taxes:
+        account, key = revenue_account(t.category, t.rate, foreign and t.category == "S", accounts)
+        gross = t.net + t.tax
+        if gross == 0:
+            continue
+        debit, credit = (account, debtor) if doc.is_credit_note else (debtor, account)
+        entries.append(JournalEntry(
+            date=doc.issue_date, document=doc.number, text=f"{doc.order_id} {doc.buyer.name}"[:60],
+            debit=debit, credit=credit, amount=gross, tax_key=key,
+            country=doc.buyer.country if key else "", vat_id=doc.buyer.vat_id if t.category == "K" else "",
+            rate=t.rate if key else None, order_id=doc.order_id))
+    return entries
