@@ -43,6 +43,8 @@ RATES: dict[str, tuple[float, int]] = {
     "createFeed": (0.0083, 15),  # Feeds 2021-06-30: one call per ~2 minutes after the burst
     "getFeed": (2.0, 15),  # Feeds 2021-06-30
     "getFeedDocument": (0.0222, 10),  # Feeds 2021-06-30
+    "getReports": (0.0222, 10),  # Reports 2021-06-30 (README §3, reports_2021-06-30.json)
+    "getReportDocument": (0.0167, 15),  # Reports 2021-06-30
     "getSolicitationActionsForOrder": (1.0, 5),  # Solicitations v1 (customer-contact.md §1)
     "createProductReviewAndSellerFeedbackSolicitation": (1.0, 5),  # Solicitations v1
 }

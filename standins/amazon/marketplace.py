@@ -65,6 +65,13 @@ Solicitations (Solicitations v1; reference/amazon/customer-contact.md §1)
     #121). That PARTIALLY_SHIPPED, cancelled and unshipped orders are not offered is
     the stand-in's assumption.
 
+Settlements (Reports 2021-06-30; reference/amazon/README.md §8)
+    :meth:`Marketplace.close_settlement` closes a settlement at the simulated now over every
+    change of shipped units since the last one (a shipment charges, a cancellation after
+    shipping refunds) and publishes it as a DONE ``GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2``
+    report, optionally twice (README §8: settlements repeat across reports) and gzipped. The
+    lines and their money are ``settlement.py``'s.
+
 PII (as documented on Amazon's "Access Orders PII" page)
     ``buyer.buyerEmail``/``buyerName`` appear only for MERCHANT orders whose
     status is UNSHIPPED, PARTIALLY_SHIPPED or SHIPPED; the address fields
@@ -78,6 +85,7 @@ from __future__ import annotations
 import copy
 import csv
 import datetime as dt
+import gzip as _gzip
 import io
 import random
 import re
@@ -88,6 +96,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
+
+from . import settlement as settlements
 
 UTC = dt.timezone.utc
 CENT = Decimal("0.01")
@@ -867,6 +877,15 @@ DOCUMENT_TYPES = ("Invoice", "CreditNote")
 INVOICE_TEXT = re.compile(r"[A-Za-z0-9 ,/\\\-_;:#]+")
 INVOICE_AMOUNT = re.compile(r"-?\d+(\.\d+)?")
 SHIPPED_STATUSES = ("SHIPPED", "PARTIALLY_SHIPPED")
+# Amazon does not say what Content-Type its report URLs carry; a text type with an explicit
+# charset keeps python-amazon-sp-api from guessing ISO-8859-1 for the plain file.
+SETTLEMENT_CONTENT_TYPE = "text/tab-separated-values; charset=UTF-8"
+GZIP_CONTENT_TYPE = "application/gzip"
+# A settlement covers every EUR marketplace it had sales in; the report lists all four the
+# stand-in sells on (the stand-in's assumption: Amazon does not document the field for settlements).
+SETTLEMENT_MARKETPLACE_IDS = ("A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS")
+REPORT_READY_AFTER = dt.timedelta(minutes=7)     # the stand-in's choice: processing takes a few minutes
+FIRST_SETTLEMENT_SPAN = dt.timedelta(days=14)    # "roughly every 14 days" (README §8)
 
 SOLICITATION = "productReviewAndSellerFeedback"
 SOLICIT_FROM = dt.timedelta(days=5)      # after deliverByWindow.earliestDateTime (customer-contact.md §1)
@@ -950,6 +969,15 @@ def processing_report(feed_id: str, results: list[tuple[str, str, str]]) -> byte
     return ET.tostring(env, encoding="UTF-8", xml_declaration=True) + b"\n"
 
 
+@dataclass(frozen=True)
+class ReportDocument:
+    """A report's file as stored behind its presigned URL: gzipped when ``compression`` is GZIP."""
+    document_id: str
+    content: bytes
+    compression: str | None = None
+    content_type: str = SETTLEMENT_CONTENT_TYPE
+
+
 class Marketplace:
     """The simulated marketplace: generated orders, a clock and scheduled changes."""
 
@@ -979,6 +1007,11 @@ class Marketplace:
         self._invoices: list[dict[str, Any]] = []
         self._solicited: set[str] = set()
         self._solicitations: list[dict[str, Any]] = []
+        # Settlements (Reports 2021-06-30; see close_settlement): their own seeded ids.
+        self._settle_rng = random.Random(f"amazon-standin-settlements:{seed}")
+        self._settlements: list[settlements.Settlement] = []
+        self._reports: list[dict[str, Any]] = []
+        self._report_documents: dict[str, ReportDocument] = {}
 
     # clock ----------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -1369,3 +1402,95 @@ class Marketplace:
         """Every solicitation sent, oldest first (copies)."""
         with self._lock:
             return [dict(r) for r in self._solicitations]
+
+    # settlements (Reports 2021-06-30) -------------------------------------------
+    def _movements(self, start: dt.datetime, end: dt.datetime) -> list[settlements.UnitMovement]:
+        """Every change of shipped units from ``start`` up to just before ``end``, per order item.
+        The end is exclusive so that a change recorded at the closing instant, after the close,
+        goes to the next settlement instead of to none."""
+        weights = {r["sku"]: r["weight_g"] for r in CATALOGUE}
+        out = []
+        for order in self._orders:
+            times = sorted({ev.at for ev in order.events if start <= ev.at < end})
+            if not times:
+                continue
+            _, name, _, rate, _ = MARKETPLACES[order.country]
+            previous = self.state_at(order, start - dt.timedelta(microseconds=1))
+            for t in times:
+                now = self.state_at(order, t)
+                for ln in order.lines:
+                    before, after = previous.quantity_shipped(ln), now.quantity_shipped(ln)
+                    if before == after:
+                        continue
+                    ship_tax = ln.ship_gross - ln.ship_net
+                    out.append(settlements.UnitMovement(
+                        order_id=order.order_id, order_item_code=ln.item_id, sku=ln.sku, marketplace_name=name,
+                        afn=order.fulfilled_by == "AMAZON", at=t, before=before, after=after, ordered=ln.qty,
+                        item_net=ln.item_net, item_tax=ln.tax - ship_tax, ship_net=ln.ship_net, ship_tax=ship_tax,
+                        promotion_id=ln.promotion_id, weight_g=weights.get(ln.sku, 500)))
+                previous = now
+        return out
+
+    def close_settlement(self, locale: str = "DE", gzip: bool = False, duplicate: bool = False,
+                         mixed_decimals: bool = False) -> dict[str, Any]:
+        """Close a settlement at the simulated now over everything shipped or taken back since
+        the last one and publish it as a DONE report (two reports with ``duplicate``). Returns
+        settlementId, startDate, endDate, depositDate, totalAmount, reserve, lines, reportIds,
+        reportDocumentIds. Raises ValueError for an unknown locale."""
+        if locale not in settlements.LOCALES:
+            raise ValueError(f"unknown settlement locale {locale!r}; expected one of {settlements.LOCALES}")
+        with self._lock:
+            end = self._now
+            if self._settlements:
+                last = self._settlements[-1]
+                start, previous_reserve = last.end, last.reserve
+            else:
+                earliest = min((o.created for o in self._orders), default=end)
+                start = min(end - FIRST_SETTLEMENT_SPAN, earliest - dt.timedelta(minutes=1))
+                previous_reserve = settlements.ZERO
+            rng = self._settle_rng
+            settlement_id = str(rng.randrange(10**10, 10**11))
+            s = settlements.close(settlement_id, start, end, self._movements(start, end), previous_reserve,
+                                  first=not self._settlements, rng=rng)
+            self._settlements.append(s)
+            text = settlements.flat_file(s, locale, mixed_decimals).encode("utf-8")
+            report_ids, document_ids = [], []
+            for _ in range(2 if duplicate else 1):
+                report_id = str(rng.randrange(10**10, 10**11))
+                doc_id = f"amzn1.spdoc.1.4.eu.{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+                created = end  # both copies at once: a later one would lie in the simulated future
+                self._report_documents[doc_id] = ReportDocument(
+                    doc_id, _gzip.compress(text, mtime=0) if gzip else text, "GZIP" if gzip else None,
+                    GZIP_CONTENT_TYPE if gzip else SETTLEMENT_CONTENT_TYPE)
+                self._reports.append({
+                    "reportId": report_id, "reportType": settlements.REPORT_TYPE,
+                    "dataStartTime": _iso(start), "dataEndTime": _iso(end), "createdTime": _iso(created),
+                    "processingStatus": "DONE", "processingStartTime": _iso(created),
+                    "processingEndTime": _iso(created + REPORT_READY_AFTER), "reportDocumentId": doc_id,
+                    "marketplaceIds": list(SETTLEMENT_MARKETPLACE_IDS),
+                })
+                report_ids.append(report_id)
+                document_ids.append(doc_id)
+            return {"settlementId": settlement_id, "startDate": _iso(start), "endDate": _iso(end),
+                    "depositDate": _iso(s.deposit), "totalAmount": str(s.total), "reserve": str(s.reserve),
+                    "lines": len(s.rows), "reportIds": report_ids, "reportDocumentIds": document_ids}
+
+    def reports(self) -> list[dict[str, Any]]:
+        """Every report (copies), oldest first, as getReports shows it."""
+        with self._lock:
+            return copy.deepcopy(self._reports)
+
+    def report_document(self, document_id: str) -> ReportDocument:
+        """The stored report file; raises KeyError for an unknown id."""
+        with self._lock:
+            return self._report_documents[document_id]
+
+    def settlement_text(self, report_id: str) -> str:
+        """The flat file of a report, uncompressed; raises KeyError for an unknown report."""
+        with self._lock:
+            report = next((r for r in self._reports if r["reportId"] == report_id), None)
+            if report is None:
+                raise KeyError(report_id)
+            doc = self._report_documents[report["reportDocumentId"]]
+        raw = _gzip.decompress(doc.content) if doc.compression == "GZIP" else doc.content
+        return raw.decode("utf-8")

@@ -17,6 +17,8 @@ Routes
     PUT  /_upload/{documentId}?expires=..&sig=..   the presigned upload URL (S3's part: no SP-API
                                                    auth, not rate limited, not in stats)
     GET  /_download/{documentId}?expires=..&sig=.. the presigned download URL of a document
+    GET  /reports/2021-06-30/reports               getReports         (0.0222/s, burst 10)
+    GET  /reports/2021-06-30/documents/{id}        getReportDocument  (0.0167/s, burst 15)
     GET  /solicitations/v1/orders/{orderId}        getSolicitationActionsForOrder (1/s, burst 5)
     POST /solicitations/v1/orders/{orderId}/solicitations/productReviewAndSellerFeedback
                                                    createProductReviewAndSellerFeedbackSolicitation (1/s, burst 5)
@@ -67,6 +69,15 @@ processed, and shows in its report (``Marketplace`` docstring). Body keys the mo
 name are ignored: python-amazon-sp-api sends its ``path`` and marketplace ids in these bodies,
 and works against Amazon.
 
+Reports (reports_2021-06-30.json; README.md §8). Only settlement reports exist, and only once a
+test calls ``close_settlement`` (Amazon makes them on its own schedule). getReports needs
+reportTypes or nextToken; nextToken must come alone (400 otherwise, as the model says); pageSize
+is 1-100 (default 10); createdSince defaults to 90 days before the simulated now, createdUntil
+to now; marketplaceIds match a report naming any of them. Newest first is the stand-in's choice
+(the model does not say); pages are keyset-based, so a report closed between two pages does not
+shift them. The answer is not wrapped in ``payload``. getReportDocument answers
+``{reportDocumentId, url, compressionAlgorithm?}`` with a presigned URL like the feeds' ones.
+
 Solicitations (solicitations.json; customer-contact.md §1). marketplaceIds must name exactly
 one known marketplace (400 otherwise); an unknown order is 404, an order of another
 marketplace 400 (the stand-in's choice). The POST's body is ignored (the model has none; the
@@ -109,19 +120,23 @@ FEEDS_PATH = "/feeds/2021-06-30/feeds"
 FEED_PATH = re.compile(r"^/feeds/2021-06-30/feeds/([^/]+)$")
 UPLOAD_PATH = re.compile(r"^/_upload/([^/]+)$")
 DOWNLOAD_PATH = re.compile(r"^/_download/([^/]+)$")
+REPORTS_PATH = "/reports/2021-06-30/reports"
+REPORT_DOCUMENT_PATH = re.compile(r"^/reports/2021-06-30/documents/([^/]+)$")
 SOLICITATIONS_PATH = re.compile(r"^/solicitations/v1/orders/([^/]+)$")
 SOLICIT_PATH = re.compile(rf"^/solicitations/v1/orders/([^/]+)/solicitations/{SOLICITATION}$")
 # Every operation has a line in stats()["calls"] from the start.
 OPERATIONS = ("searchOrders", "getOrder", "confirmShipment", "createFeedDocument", "createFeed", "getFeed",
               "getFeedDocument", "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation",
-              "token")
+              "getReports", "getReportDocument", "token")
 # Published default usage plans (reference/amazon/README.md §3, orders-2026.md, customer-contact.md §1).
 RATES = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), "confirmShipment": (2.0, 10),
          "createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2.0, 15),
-         "getFeedDocument": (0.0222, 10), "getSolicitationActionsForOrder": (1.0, 5),
+         "getFeedDocument": (0.0222, 10), "getReports": (0.0222, 10), "getReportDocument": (0.0167, 15),
+         "getSolicitationActionsForOrder": (1.0, 5),
          "createProductReviewAndSellerFeedbackSolicitation": (1.0, 5)}
 # Operations whose models list x-amzn-RateLimit-Limit on 400 and 404 answers too, not only on success.
 LIMIT_HEADER_ON_ERRORS = {"confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeedDocument",
+                          "getReports", "getReportDocument",
                           "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation"}
 PRESIGNED_LIFETIME = 300     # seconds: "This URL expires after 5 minutes" (feeds_2021-06-30.json)
 FILTER_PARAMS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore",
@@ -152,7 +167,7 @@ UNAUTHORIZED_BODY = {"errors": [{"code": "Unauthorized", "message": "Access to r
 class Fault:
     """A misbehaviour applied to the next ``count`` matching requests.
 
-    operation: one of OPERATIONS (e.g. "getOrder", "createFeed", "token") or "*" (any of them).
+    operation: one of OPERATIONS (e.g. "getOrder", "getReports", "token") or "*".
     kind: status | throttle | slow | malformed | duplicate_page | hang.
     status: HTTP status for kind="status" (default 500).
     delay: seconds for "slow" and "hang" (hang defaults to 60).
@@ -167,7 +182,8 @@ class Fault:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
         if self.operation not in OPERATIONS + ("*",):
-            raise ValueError(f"unknown operation {self.operation!r}; expected one of {OPERATIONS} or '*'")
+            raise ValueError(f"unknown operation {self.operation!r}; expected one of "
+                             f"{OPERATIONS} or '*'")
         if self.kind == "duplicate_page" and self.operation != "searchOrders":
             raise ValueError("duplicate_page only applies to searchOrders")
         if self.kind == "status" and self.status is None:
@@ -335,6 +351,17 @@ class AmazonStandin:
         """Every review request sent, oldest first: order_id, marketplace_id, solicitation, sent_at."""
         return self.marketplace.solicitations()
 
+    def close_settlement(self, locale: str = "DE", gzip: bool = False, duplicate: bool = False,
+                         mixed_decimals: bool = False) -> dict[str, Any]:
+        """Close a settlement at the simulated now and publish it as a DONE settlement report
+        (twice with ``duplicate``); see ``Marketplace.close_settlement``. Raises ValueError for
+        a locale other than DE or EN."""
+        return self.marketplace.close_settlement(locale, gzip, duplicate, mixed_decimals)
+
+    def settlement_text(self, report_id: str) -> str:
+        """The flat file behind a report, uncompressed; raises KeyError for an unknown report."""
+        return self.marketplace.settlement_text(report_id)
+
     def presigned_url(self, method: str, document_id: str, content_type: str = "") -> str:
         """A URL on the stand-in that lets ``method`` (PUT or GET) reach the document for
         PRESIGNED_LIFETIME seconds without SP-API credentials, like an S3 presigned URL."""
@@ -346,7 +373,7 @@ class AmazonStandin:
     # internals used by the handler --------------------------------------------
     def _count_call(self, op: str) -> None:
         with self._lock:
-            self._calls[op] += 1
+            self._calls[op] = self._calls.get(op, 0) + 1
 
     def _count_throttled(self) -> None:
         with self._lock:
@@ -488,6 +515,13 @@ class _Handler(BaseHTTPRequestHandler):
             elif (m := FEED_PATH.match(path)) is not None and method == "GET":   # cancelFeed is not served
                 feed_id = unquote(m.group(1))
                 resp = self._sp_call("getFeed", method, "GET", lambda: self._get_feed(feed_id), False)
+            elif path == REPORTS_PATH:
+                query = parse_qs(parts.query, keep_blank_values=True)
+                resp = self._sp_call("getReports", method, "GET", lambda: self._get_reports(query), False)
+            elif (m := REPORT_DOCUMENT_PATH.match(path)) is not None:
+                doc_id = unquote(m.group(1))
+                resp = self._sp_call("getReportDocument", method, "GET", lambda: self._get_report_document(doc_id),
+                                     False)
             elif (m := UPLOAD_PATH.match(path)) is not None:
                 resp = self._upload(method, unquote(m.group(1)), parse_qs(parts.query), body)
             elif (m := DOWNLOAD_PATH.match(path)) is not None:
@@ -703,13 +737,35 @@ class _Handler(BaseHTTPRequestHandler):
         refused = self._signed("GET", doc_id, query, "")
         if refused is not None:
             return refused
+        mp = self.standin.marketplace
         try:
-            doc = self.standin.marketplace.document(doc_id)
+            doc = mp.report_document(doc_id)
         except KeyError:
-            doc = None
+            try:
+                doc = mp.document(doc_id)
+            except KeyError:
+                doc = None
         if doc is None or doc.content is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
         return _Response(200, raw=doc.content, content_type=doc.content_type)
+
+    # Reports 2021-06-30 -------------------------------------------------------------------
+    def _get_reports(self, query: dict[str, list[str]]) -> _Response:
+        try:
+            return _Response(200, _reports_page(self.standin.marketplace.reports(), query, self.standin.now()))
+        except BadRequest as e:
+            return _Response(400, _errors("InvalidInput", e.message, e.details))
+
+    def _get_report_document(self, doc_id: str) -> _Response:
+        try:
+            doc = self.standin.marketplace.report_document(doc_id)
+        except KeyError:
+            return _Response(404, _errors("NotFound", "The specified resource does not exist.",
+                                          f"report document {doc_id}"))
+        body = {"reportDocumentId": doc_id, "url": self.standin.presigned_url("GET", doc_id)}
+        if doc.compression:
+            body["compressionAlgorithm"] = doc.compression
+        return _Response(200, body)
 
     # Solicitations v1 --------------------------------------------------------------------
     def _solicitation_actions(self, order_id: str, query: dict[str, list[str]]) -> _Response:
@@ -1110,6 +1166,89 @@ def _shipment_request(body: bytes) -> dict[str, Any]:
         "trackingNumber": text["trackingNumber"], "shipDate": ship.astimezone(UTC),
         "shipFromSupplySourceId": text["shipFromSupplySourceId"], "orderItems": tuple(normal),
     }
+
+
+REPORT_FILTERS = ("reportTypes", "processingStatuses", "marketplaceIds", "createdSince", "createdUntil")
+REPORT_STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
+REPORT_RETENTION = dt.timedelta(days=90)   # "Reports are retained for a maximum of 90 days."
+
+
+def _report_list(query: dict[str, list[str]], name: str, max_items: int | None) -> list[str]:
+    items = [x.strip() for v in query.get(name, []) for x in v.split(",") if x.strip()]
+    if name in query and not items:
+        raise BadRequest(f"Invalid {name}: at least one value is required.", name)
+    if max_items is not None and len(items) > max_items:
+        raise BadRequest(f"Invalid {name}: at most {max_items} values are allowed.", f"{len(items)} given")
+    return items
+
+
+def _reports_page(reports: list[dict[str, Any]], query: dict[str, list[str]], now: dt.datetime) -> dict[str, Any]:
+    """One page of getReports (reports_2021-06-30.json); raises BadRequest like the model's 400."""
+    known = set(REPORT_FILTERS) | {"pageSize", "nextToken"} | IGNORED_PARAMS
+    for key in query:
+        if key not in known:
+            raise BadRequest(f"Unknown parameter: {key}.", f"{key} is not a getReports parameter.")
+    token = query.get("nextToken", [None])[-1]
+    if token is not None:
+        others = sorted(k for k in query if k != "nextToken")
+        if others:
+            # "Specifying nextToken with any other parameters will cause the request to fail."
+            raise BadRequest("Invalid input: nextToken must be the only parameter.", ", ".join(others))
+        state = _decode_report_token(token)
+        filters, size, last = state["q"], state["n"], state["k"]
+    else:
+        types = _report_list(query, "reportTypes", 10)
+        if not types:
+            raise BadRequest("Either reportTypes or nextToken is required.", "reportTypes")
+        statuses = _report_list(query, "processingStatuses", None)
+        for st in statuses:
+            if st not in REPORT_STATUSES:
+                raise BadRequest(f"Invalid processingStatuses: {st} is not a valid value.",
+                                 f"Valid values: {', '.join(REPORT_STATUSES)}")
+        raw_size = query.get("pageSize", ["10"])[-1]
+        try:
+            size = int(raw_size)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= 100:
+            raise BadRequest("Invalid pageSize: must be an integer between 1 and 100.", f"pageSize={raw_size}")
+        since_raw, until_raw = query.get("createdSince", [None])[-1], query.get("createdUntil", [None])[-1]
+        since = _parse_time("createdSince", since_raw) if since_raw else now - REPORT_RETENTION
+        until = _parse_time("createdUntil", until_raw) if until_raw else now
+        filters = {"t": types, "s": statuses, "m": _report_list(query, "marketplaceIds", 10),
+                   "a": _key_iso(since), "b": _key_iso(until)}
+        last = None
+    since, until = dt.datetime.fromisoformat(filters["a"]), dt.datetime.fromisoformat(filters["b"])
+    oldest = now - REPORT_RETENTION
+    matching = []
+    for r in reports:
+        created = dt.datetime.fromisoformat(r["createdTime"].replace("Z", "+00:00"))
+        if not (max(since, oldest) <= created <= until) or r["reportType"] not in filters["t"]:
+            continue
+        if filters["s"] and r["processingStatus"] not in filters["s"]:
+            continue
+        if filters["m"] and not set(filters["m"]) & set(r.get("marketplaceIds", [])):
+            continue
+        key = [_key_iso(created), r["reportId"]]
+        if last is not None and (key[0], key[1]) >= (last[0], last[1]):
+            continue
+        matching.append((key, r))
+    matching.sort(key=lambda kr: (kr[0][0], kr[0][1]), reverse=True)
+    page = matching[:size]
+    body: dict[str, Any] = {"reports": [r for _, r in page]}
+    if len(matching) > size:
+        body["nextToken"] = _encode_page_token({"q": filters, "n": size, "k": page[-1][0]})
+    return body
+
+
+def _decode_report_token(token: str) -> dict[str, Any]:
+    try:
+        data = _decode_page_token(token)
+    except BadRequest:
+        raise BadRequest("Invalid nextToken.", "The token is malformed.") from None
+    if not isinstance(data, dict) or not {"q", "n", "k"} <= set(data):
+        raise BadRequest("Invalid nextToken.", "The token is malformed.")
+    return data
 
 
 def _encode_page_token(data: dict[str, Any]) -> str:
