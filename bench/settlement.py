@@ -1,0 +1,222 @@
+"""Benchmark of reading Amazon's settlement flat file V2 (connectors/amazon/settlement.py).
+
+    python bench/settlement.py [--lines 1000000]
+
+Figures go to stdout as ``name: value`` lines, nothing else; notes go to stderr.
+
+Why these figures: reconciling a settlement must stay within a small factor of merely splitting
+the file, and must not need memory in proportion to the file. So a synthetic settlement of
+``--lines`` transaction lines (DE formatting: decimal commas, ``dd.mm.yyyy ... UTC`` dates, a few
+decimal points as Amazon was seen to mix them, reference/amazon/README.md §8) is written to a
+temp dir; then it is timed once with a bare ``csv.reader`` pass (same decoding, same dialect, no
+values looked at) and once with ``validate_settlement`` (every value parsed, the total checked).
+``peak_mb_*`` is tracemalloc's peak during ``validate_settlement`` (Python allocations, measured
+in a separate untimed pass because tracing slows everything down), at 100,000 lines and at
+``--lines``; flat figures mean constant memory. The label of the second is ``1m`` for the default
+1,000,000 lines, else the count (``peak_mb_200k``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import csv
+import gc
+import random
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import datetime, timedelta
+from itertools import chain
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from connectors.amazon.settlement import CAPTIONS, CHUNK_BYTES, validate_settlement  # noqa: E402
+
+SEED = 42
+SETTLEMENT_ID = "11894563021"
+START = datetime(2024, 5, 1, 8, 14, 20)
+DAYS = 14
+SKUS = [f"CAT-{kind}-{n:02d}" for kind in ("BOWL", "TOY", "SCRATCH", "BED", "LITTER") for n in range(20)]
+MARKETPLACES = ["Amazon.de"] * 6 + ["Amazon.fr", "Amazon.it", "Amazon.es"]
+
+
+def money(cents: int, rng: random.Random) -> str:
+    """DE formatting, with one value in a hundred in EN form (both were seen in one file)."""
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(cents), 100)
+    sep = "." if rng.random() < 0.01 else ","
+    if whole >= 1000:  # Amazon groups thousands only in the summary line, and there in DE form
+        sep = ","
+    return f"{sign}{whole}{sep}{frac:02d}"
+
+
+def row(**values: str) -> str:
+    return "\t".join(values.get(c.replace("-", "_"), "") for c in CAPTIONS) + "\n"
+
+
+def transactions(rng: random.Random):
+    """Yield (cents, line) forever: orders (most lines), refunds, fees, advertising, reserves."""
+    order_no = 0
+    while True:
+        at = START + timedelta(seconds=rng.randrange(DAYS * 86400))
+        day, moment = at.strftime("%d.%m.%Y"), at.strftime("%d.%m.%Y %H:%M:%S UTC")
+        common = dict(settlement_id=SETTLEMENT_ID, posted_date=day, posted_date_time=moment,
+                      marketplace_name=rng.choice(MARKETPLACES))
+        pick = rng.random()
+        order_no += 1
+        order_id = f"{rng.randrange(200, 410):03d}-{order_no % 10**7:07d}-{rng.randrange(10**7):07d}"
+        sku = rng.choice(SKUS)
+        if pick < 0.85:  # an order: price, tax, maybe shipping and promotion, fees
+            net = rng.randrange(500, 8000)
+            afn = rng.random() < 0.4
+            parts = [("ItemPrice", "Principal", net), ("ItemPrice", "Tax", net * 19 // 100)]
+            if not afn:
+                parts += [("ItemPrice", "Shipping", 416), ("ItemPrice", "ShippingTax", 79)]
+            if rng.random() < 0.1:
+                parts.append(("Promotion", "Principal", -100))
+            parts.append(("ItemFees", "Commission", -(net * 15 // 100)))
+            if afn:
+                parts.append(("ItemFees", "FBAPerUnitFulfillmentFee", -rng.choice((305, 342, 389))))
+            shipment = f"{rng.getrandbits(40):010x}"
+            item = f"{rng.randrange(10**13, 10**14)}"
+            for i, (amount_type, description, cents) in enumerate(parts):
+                yield cents, row(**common, transaction_type="Order", order_id=order_id,
+                                 shipment_id=shipment, amount_type=amount_type,
+                                 amount_description=description, amount=money(cents, rng),
+                                 fulfillment_id="AFN" if afn else "MFN", order_item_code=item,
+                                 sku=sku, quantity_purchased="1" if i == 0 else "",
+                                 promotion_id="DE-SPRING-10" if amount_type == "Promotion" else "")
+        elif pick < 0.95:  # a refund
+            net = rng.randrange(500, 8000)
+            adjustment = f"amzn1.adj.{rng.getrandbits(30):08X}"
+            for amount_type, description, cents in (
+                    ("ItemPrice", "Principal", -net), ("ItemPrice", "Tax", -(net * 19 // 100)),
+                    ("ItemFees", "Commission", net * 15 // 100),
+                    ("ItemFees", "RefundCommission", -(net * 3 // 100))):
+                yield cents, row(**common, transaction_type="Refund", order_id=order_id,
+                                 adjustment_id=adjustment, amount_type=amount_type,
+                                 amount_description=description, amount=money(cents, rng),
+                                 fulfillment_id="MFN", order_item_code=f"{rng.randrange(10**13, 10**14)}",
+                                 sku=sku)
+        elif pick < 0.98:
+            cents = -rng.randrange(100, 2000)
+            yield cents, row(**common, transaction_type="other-transaction",
+                             amount_type="other-transaction", amount_description="Storage Fee",
+                             amount=money(cents, rng))
+        else:
+            cents = -rng.randrange(100, 5000)
+            yield cents, row(**common, transaction_type="ServiceFee", amount_type="Cost of Advertising",
+                             amount_description="TransactionTotalAmount", amount=money(cents, rng))
+
+
+def build(path: Path, lines: int) -> None:
+    """Write a settlement of ``lines`` transaction lines whose summary total matches them."""
+    rng = random.Random(SEED)
+    body = path.with_suffix(".body")
+    total = 0
+    with body.open("w", encoding="utf-8", newline="") as out:
+        stream = transactions(rng)
+        buffer: list[str] = []
+        for _ in range(lines):
+            cents, line = next(stream)
+            total += cents
+            buffer.append(line)
+            if len(buffer) >= 10000:
+                out.write("".join(buffer))
+                buffer.clear()
+        out.write("".join(buffer))
+    end = START + timedelta(days=DAYS)
+    sign, (whole, frac) = ("-" if total < 0 else ""), divmod(abs(total), 100)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("\t".join(CAPTIONS) + "\n")
+        out.write(row(settlement_id=SETTLEMENT_ID, settlement_start_date=START.strftime("%d.%m.%Y %H:%M:%S UTC"),
+                      settlement_end_date=end.strftime("%d.%m.%Y %H:%M:%S UTC"),
+                      deposit_date=(end + timedelta(days=2)).strftime("%d.%m.%Y %H:%M:%S UTC"),
+                      total_amount=f"{sign}{whole:,}".replace(",", ".") + f",{frac:02d}", currency="EUR"))
+        with body.open("r", encoding="utf-8", newline="") as src:
+            shutil.copyfileobj(src, out)
+    body.unlink()
+
+
+def bare_csv(path: Path) -> int:
+    """The floor: decode and split into fields as the parser does, look at nothing."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    count = 0
+    with path.open("rb") as f:
+        chunks = iter(lambda: f.read(CHUNK_BYTES), b"")
+        text = (decoder.decode(c) for c in chunks)
+        carry = [""]
+
+        def lines():
+            for t in text:
+                pieces = (carry[0] + t).split("\n")
+                carry[0] = pieces.pop()
+                yield pieces
+            if carry[0]:
+                yield [carry[0]]
+
+        for _ in csv.reader(chain.from_iterable(lines()), delimiter="\t", quoting=csv.QUOTE_NONE):
+            count += 1
+    return count
+
+
+def parse(path: Path) -> int:
+    with path.open("rb") as f:
+        return validate_settlement(f, path.name).lines
+
+
+def timed(fn, path: Path) -> tuple[float, int]:
+    gc.collect()
+    t0 = time.perf_counter()
+    result = fn(path)
+    return time.perf_counter() - t0, result
+
+
+def peak_mb(path: Path) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        parse(path)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def label(lines: int) -> str:
+    if lines % 1_000_000 == 0:
+        return f"{lines // 1_000_000}m"
+    return f"{lines // 1000}k" if lines % 1000 == 0 else str(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="caturactl-bench-settlement-") as tmp:
+        path = Path(tmp) / "settlement.tsv"
+        t0 = time.perf_counter()
+        build(path, args.lines)
+        print(f"built {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        csv_s, rows = timed(bare_csv, path)
+        parse_s, lines = timed(parse, path)
+        if lines != args.lines or rows != args.lines + 2:
+            sys.exit(f"counted {rows} rows and {lines} lines for {args.lines} lines")
+        print(f"lines: {lines}")
+        print(f"csv_reader_s: {csv_s:.3f}")
+        print(f"parse_s: {parse_s:.3f}")
+        print(f"ratio: {parse_s / csv_s:.2f}")
+        small = Path(tmp) / "settlement-100k.tsv"
+        build(small, 100_000)
+        print(f"peak_mb_100k: {peak_mb(small):.2f}")
+        print("tracing memory at the full size (slow) ...", file=sys.stderr)
+        print(f"peak_mb_{label(args.lines)}: {peak_mb(path):.2f}")
+
+
+if __name__ == "__main__":
+    main()
