@@ -54,9 +54,9 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 def _register() -> None:
     from caturactl.cli import (customers, deliveries, importing, invoices, orders, outbox, products, reviews, routing,
-                               setup, ship, standins, stock, tickets)
+                               settlement, setup, ship, standins, stock, tickets)
     for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, deliveries, outbox,
-                invoices, reviews, standins):
+                invoices, reviews, settlement, standins):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

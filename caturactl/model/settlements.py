@@ -1,0 +1,56 @@
+"""Amazon settlements as imported: totals per kind of money, and every difference against our
+invoices with its reason. The lines themselves stay in the file (a settlement can have a million);
+what is kept is what the books and the people need."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from caturactl.model.base import Amount, Base, UTCDateTime, utcnow
+
+
+class Settlement(Base):
+    __tablename__ = "settlements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[str] = mapped_column(String(40), unique=True)  # Amazon's; a repeat is stored once
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    deposit_date: Mapped[datetime] = mapped_column(UTCDateTime)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_amount: Mapped[Decimal] = mapped_column(Amount)  # the payout
+    lines: Mapped[int]
+    sales: Mapped[Decimal] = mapped_column(Amount)  # order money matched to invoices
+    refunds: Mapped[Decimal] = mapped_column(Amount)  # refund money matched to credit notes
+    fees: Mapped[Decimal] = mapped_column(Amount)
+    reserve: Mapped[Decimal] = mapped_column(Amount)
+    other: Mapped[Decimal] = mapped_column(Amount)
+    differences_total: Mapped[Decimal] = mapped_column(Amount)
+    by_type: Mapped[dict] = mapped_column(JSON, default=dict)  # "transaction/amount type" -> amount
+    file_name: Mapped[str] = mapped_column(String(300), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    differences: Mapped[list["SettlementDifference"]] = relationship(back_populates="settlement",
+                                                                      order_by="SettlementDifference.id")
+
+
+class SettlementDifference(Base):
+    """Money in a settlement that does not match our books, and why; nothing is rounded away."""
+
+    __tablename__ = "settlement_differences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_pk: Mapped[int] = mapped_column(ForeignKey("settlements.id"), index=True)
+    order_id: Mapped[str] = mapped_column(String(50), default="")
+    kind: Mapped[str] = mapped_column(String(30))  # unknown_order | no_invoice | amount_differs | ...
+    amount: Mapped[Decimal] = mapped_column(Amount)  # the part of the settlement not booked against us
+    settled: Mapped[Decimal] = mapped_column(Amount)  # what Amazon settled for the order
+    expected: Mapped[Decimal | None] = mapped_column(Amount)  # what our invoices/credit notes say
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    settlement: Mapped[Settlement] = relationship(back_populates="differences")
