@@ -145,6 +145,11 @@ class App:
         from connectors.amazon.solicitations import AmazonReviews
         return AmazonReviews(self._sp_api(session))
 
+    def settlement_reports(self, session: Session):
+        """Amazon's settlement reports (Reports API), starting from the stored rate budgets."""
+        from connectors.amazon.reports import AmazonSettlements
+        return AmazonSettlements(self._sp_api(session))
+
     def invoice_renderer(self):
         """PDF/A-3 with the EN 16931 XML embedded (connectors/einvoice)."""
         from connectors.einvoice.renderer import Renderer

@@ -206,3 +206,38 @@ def find(session: Session, ref: str) -> Settlement:
     if st is None:
         raise NotFoundError(f"no settlement {ref!r}")
     return st
+
+
+@dataclass
+class FetchResult:
+    reports: int = 0
+    imported: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        return {"reports": self.reports, "imported": self.imported, "duplicates": self.duplicates,
+                "dry_run": self.dry_run}
+
+
+def fetch(session: Session, source, folder: Path, *, since, dry_run: bool = False) -> FetchResult:
+    """List Amazon's settlement reports since ``since``, download each into ``folder`` (kept, as
+    GoBD wants the original) and import it; each settlement is committed on its own. A report
+    whose settlement is already stored (Amazon repeats them) is counted, not stored again."""
+    r = FetchResult(dry_run=dry_run)
+    refs = source.list_reports(since)
+    r.reports = len(refs)
+    folder.mkdir(parents=True, exist_ok=True)
+    for ref in refs:
+        path = folder / f"settlement-{ref.report_id}.tsv"
+        if not path.exists():
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(source.download(ref))
+            tmp.replace(path)
+        result = import_file(session, path, dry_run=dry_run)
+        if result.duplicate:
+            r.duplicates += 1
+        else:
+            r.imported.append(result.settlement_id)
+        session.rollback() if dry_run else session.commit()
+    return r

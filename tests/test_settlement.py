@@ -111,3 +111,23 @@ def test_any_settlement_reconciles_to_the_cent(sales, refunds, fees, reserve, ot
     assert r.total == sum(sales.values(), D(0)) + sum(refunds.values(), D(0)) + fees + reserve + other
     assert all(d[5] for d in r.differences)  # every difference has a reason
     assert set(r.paid_orders) == {o for o, v in sales.items() if o in invoiced and invoiced[o] == v}
+
+
+def test_fetch_downloads_each_report_once_and_stores_a_repeated_settlement_once(workspace, tmp_path):
+    from caturactl import settlement as service
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path)
+    ws.ok("invoices", "create")
+    ws.standin.advance(timedelta(hours=1))
+    first = ws.standin.close_settlement(locale="EN", gzip=True, duplicate=True)  # behind two reports
+    app = ws.app()
+    with app.session() as s:
+        source = app.settlement_reports(s)
+        r = service.fetch(s, source, tmp_path / "settlements", since=ws.standin.now() - timedelta(days=30))
+        source.close()
+    assert r.reports == 2 and r.imported == [first["settlementId"]] and r.duplicates == 1
+    assert len(list((tmp_path / "settlements").glob("settlement-*.tsv"))) == 2  # the originals are kept
+    with app.session() as s:
+        assert s.scalar(select(func.count()).select_from(Settlement)) == 1
+        paid = s.scalar(select(func.count()).select_from(Invoice).where(Invoice.paid_at.is_not(None)))
+    assert paid > 0

@@ -23,6 +23,34 @@ def settlement() -> None:
     """Amazon settlements: payouts matched to invoices, differences listed with reasons."""
 
 
+@settlement.command("fetch")
+@click.option("--days", type=click.IntRange(min=1, max=90), default=30, show_default=True,
+              help="Look for reports created in the last N days.")
+@click.option("--dry-run", is_flag=True, help="Download and check; store and mark nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def settlement_fetch(obj, days: int, dry_run: bool, as_json: bool) -> None:
+    """List and download new settlement reports (Reports API), keep the files, import them.
+
+    Amazon produces settlement reports on its own schedule (about every 14 days); they can only
+    be listed and downloaded. The files are kept under settlements/ beside caturactl.toml.
+    """
+    from datetime import datetime, timedelta, timezone
+
+    from caturactl import settlement as service
+    app = obj.ready_app()
+    with app.session() as s:
+        source = app.settlement_reports(s)
+        try:
+            r = service.fetch(s, source, app.cfg.base_dir / "settlements",
+                              since=datetime.now(timezone.utc) - timedelta(days=days), dry_run=dry_run)
+        finally:
+            source.close()
+    line = (f"{r.reports} report(s): {len(r.imported)} settlement(s) imported"
+            + (f" ({', '.join(r.imported)})" if r.imported else "") + f", {r.duplicates} seen before")
+    summary("settlement fetch", r.as_dict(), as_json=as_json, line=(DRY if dry_run else "") + line)
+
+
 @settlement.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check and reconcile; store and mark nothing.")
