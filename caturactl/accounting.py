@@ -52,3 +52,28 @@ def invoice_entries(doc: InvoiceDocument, accounts: AccountsConfig, *, home_coun
             country=doc.buyer.country if key else "", vat_id=doc.buyer.vat_id if t.category == "K" else "",
             rate=t.rate if key else None, order_id=doc.order_id))
     return entries
+
+
+def settlement_entries(settlement_id: str, deposit_date, fees: Decimal, other: Decimal, payout: Decimal,
+                       accounts: AccountsConfig) -> list[JournalEntry]:
+    """The bookings of one settlement (accounts.md §5): Amazon's fees (invoiced from Luxembourg,
+    § 13b reverse charge, on the automatic § 13b account) and other charges against the Amazon
+    clearing account, and the payout from the clearing account to money in transit. Sales and
+    refunds were booked with their invoices and credit notes; the reserve stays on the clearing
+    account; differences wait for a person."""
+    clearing = accounts.account("amazon_clearing")
+    doc = settlement_id[-36:]
+    out = []
+    for amount, account, text in ((fees, accounts.account("fees_13b"), "Amazon Gebühren (§ 13b UStG)"),
+                                  (other, accounts.account("fees"), "Amazon sonstige Buchungen")):
+        if amount < 0:
+            out.append(JournalEntry(deposit_date, doc, f"{text} {settlement_id}", account, clearing, -amount))
+        elif amount > 0:
+            out.append(JournalEntry(deposit_date, doc, f"{text} {settlement_id}", clearing, account, amount))
+    if payout > 0:
+        out.append(JournalEntry(deposit_date, doc, f"Amazon Auszahlung {settlement_id}",
+                                accounts.account("transit"), clearing, payout))
+    elif payout < 0:
+        out.append(JournalEntry(deposit_date, doc, f"Amazon Belastung {settlement_id}",
+                                clearing, accounts.account("transit"), -payout))
+    return out

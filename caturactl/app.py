@@ -150,6 +150,25 @@ class App:
         from connectors.amazon.reports import AmazonSettlements
         return AmazonSettlements(self._sp_api(session))
 
+    @staticmethod
+    def write_datev_bookings(cfg, rows, date_from, date_to, out) -> int:
+        """A DATEV EXTF Buchungsstapel of ``rows`` (caturactl.ports.JournalEntry) into ``out``."""
+        from datetime import date as date_, datetime as datetime_, timezone as timezone_
+
+        from connectors.datev.extf import BatchHeader, Booking, write_extf
+        a = cfg.accounts
+        month, day = (int(x) for x in a.fiscal_year_start.split("-"))
+        fiscal = date_(date_from.year, month, day)
+        if fiscal > date_from:
+            fiscal = date_(date_from.year - 1, month, day)
+        header = BatchHeader(consultant_number=a.datev_consultant, client_number=a.datev_client,
+                             fiscal_year_start=fiscal, account_length=4, date_from=date_from, date_to=date_to,
+                             description=f"caturactl {date_from:%d.%m.}-{date_to:%d.%m.%Y}",
+                             created_at=datetime_.now(timezone_.utc), initials=a.initials, chart=a.chart)
+        return write_extf(header, (Booking(amount=e.amount, debit_credit="S", account=e.debit,
+                                           contra_account=e.credit, date=e.date, document=e.document, text=e.text,
+                                           tax_key=e.tax_key, order_id=e.order_id) for e in rows), out)
+
     def invoice_renderer(self):
         """PDF/A-3 with the EN 16931 XML embedded (connectors/einvoice)."""
         from connectors.einvoice.renderer import Renderer

@@ -348,6 +348,10 @@ class AccountsConfig(_Section):
     chart: Literal["SKR03", "SKR04"] = "SKR03"
     overrides: dict[str, str] = Field(default_factory=dict)  # purpose -> account, e.g. amazon_clearing = "1290"
     oss_tax_key: str = "10"  # DATEV BU key for OSS sales (country and rate in columns 40/41); 240 in newer setups
+    datev_consultant: int = Field(default=0, ge=0, le=9999999)  # Beraternummer (from the tax advisor)
+    datev_client: int = Field(default=0, ge=0, le=99999)  # Mandantennummer
+    fiscal_year_start: str = Field(default="01-01", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")  # MM-DD
+    initials: str = Field(default="CA", max_length=2)  # Diktatkürzel on DATEV batches
 
     def account(self, purpose: str) -> str:
         """The account for ``purpose``; ConfigError-worthy KeyError names it."""

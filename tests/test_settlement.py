@@ -131,3 +131,38 @@ def test_fetch_downloads_each_report_once_and_stores_a_repeated_settlement_once(
         assert s.scalar(select(func.count()).select_from(Settlement)) == 1
         paid = s.scalar(select(func.count()).select_from(Invoice).where(Invoice.paid_at.is_not(None)))
     assert paid > 0
+
+
+def test_bookings_export_to_datev_and_csv_once_per_period(workspace, tmp_path):
+    import csv
+    import io
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path, extra="[accounts]\ndatev_consultant = 1001\ndatev_client = 1\n")
+    ws.ok("invoices", "create")
+    ws.standin.advance(timedelta(hours=1))
+    closed = ws.standin.close_settlement(locale="DE")
+    path = tmp_path / "s.tsv"
+    path.write_text(ws.standin.settlement_text(closed["reportIds"][0]), encoding="utf-8")
+    ws.ok("settlement", "import", str(path))
+    app = ws.app()
+    with app.session() as s:
+        days = [d for (d,) in s.execute(select(Invoice.issue_date))]
+        deposit = s.scalars(select(Settlement)).one().deposit_date.date()
+    start, end = min(days + [deposit]).isoformat(), max(days + [deposit]).isoformat()
+    out = tmp_path / "extf.csv"
+    r = json.loads(ws.ok("export", "bookings", "--from", start, "--to", end, "-o", str(out), "--json"))
+    raw = out.read_bytes()
+    assert raw.startswith(b'"EXTF";700;21;"Buchungsstapel"') and b"\r\n" in raw
+    rows = list(csv.reader(io.StringIO(raw.decode("cp1252")), delimiter=";"))
+    assert len(rows) == r["rows"] + 2 and r["rows"] > 0
+    # The same period again is refused (it would be booked twice), unless asked.
+    again = ws.run("export", "bookings", "--from", start, "--to", end, "-o", str(out))
+    assert again.code == 70 and "--again" in again.err
+    ws.ok("export", "bookings", "--from", start, "--to", end, "-o", str(out), "--again")
+    csv_out = tmp_path / "b.csv"
+    c = json.loads(ws.ok("export", "bookings", "--from", start, "--to", end, "--format", "csv", "--bom",
+                         "-o", str(csv_out), "--json"))
+    text = csv_out.read_text(encoding="utf-8-sig")
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("date;document;text;debit;credit;amount") and len(lines) == c["rows"] + 1
+    assert D(c["total"]) == D(r["total"])

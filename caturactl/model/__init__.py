@@ -9,10 +9,10 @@ from caturactl.model.invoices import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.model.orders import Order, OrderLine
 from caturactl.model.outbox import OutboxMessage
 from caturactl.model.products import Product
-from caturactl.model.settlements import Settlement, SettlementDifference
+from caturactl.model.settlements import ExportBatch, Settlement, SettlementDifference
 from caturactl.model.tickets import Ticket
 
 __all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "DeliveryLine", "DeliveryNote",
            "InboundFile", "ShippedParcel", "Stock", "Event",
-           "EventKind", "Invoice", "InvoiceCounter", "ReviewRequest", "Order", "OrderLine", "OutboxMessage", "Product",
+           "EventKind", "ExportBatch", "Invoice", "InvoiceCounter", "ReviewRequest", "Order", "OrderLine", "OutboxMessage", "Product",
            "Settlement", "SettlementDifference", "Ticket"]

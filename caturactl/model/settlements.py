@@ -54,3 +54,20 @@ class SettlementDifference(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
     settlement: Mapped[Settlement] = relationship(back_populates="differences")
+
+
+class ExportBatch(Base):
+    """An export handed to the accountant: the same period is not exported twice unless asked."""
+
+    __tablename__ = "export_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # bookings | customers
+    format: Mapped[str] = mapped_column(String(10))  # csv | datev
+    date_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    date_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rows: Mapped[int]
+    total: Mapped[Decimal] = mapped_column(Amount)
+    file_name: Mapped[str] = mapped_column(String(300))
+    again: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

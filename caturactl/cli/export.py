@@ -1,0 +1,55 @@
+"""``caturactl export bookings``: the accountant's file, CSV or DATEV Buchungsstapel."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from caturactl.cli.output import DRY, summary
+from caturactl.errors import InputError
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"not a date (YYYY-MM-DD): {value!r}", where=option) from None
+
+
+@click.group("export")
+def export() -> None:
+    """Files for the accountant (Steuerberater)."""
+
+
+@export.command("bookings")
+@click.option("--from", "date_from", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "date_to", required=True, help="Last day (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "datev"]), default="datev", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: a name with the period, in this folder).")
+@click.option("--bom", is_flag=True, help="CSV: write a UTF-8 byte-order mark (for Excel).")
+@click.option("--again", is_flag=True, help="Export a period that was exported before.")
+@click.option("--dry-run", is_flag=True, help="Count the bookings; write and record nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def export_bookings(obj, date_from: str, date_to: str, fmt: str, output: Path | None, bom: bool, again: bool,
+                    dry_run: bool, as_json: bool) -> None:
+    """The bookings of a period: invoices and credit notes by issue date, settlements by deposit
+    date. DATEV: EXTF Buchungsstapel (format 700, Windows-1252); CSV: UTF-8, one booking a line.
+    A period is exported once; --again says you know it was exported before."""
+    from caturactl import exporting
+    d_from, d_to = _date(date_from, "--from"), _date(date_to, "--to")
+    path = output or Path(f"EXTF_Buchungsstapel_{d_from:%Y%m%d}_{d_to:%Y%m%d}.csv" if fmt == "datev"
+                          else f"buchungen_{d_from:%Y%m%d}_{d_to:%Y%m%d}.csv")
+    app = obj.ready_app()
+    with app.session() as s:
+        r = exporting.export_bookings(s, app.cfg, fmt=fmt, date_from=d_from, date_to=d_to, path=path,
+                                      write_datev=app.write_datev_bookings, again=again, dry_run=dry_run, bom=bom)
+        s.rollback() if dry_run else s.commit()
+    line = f"{r.rows} booking(s), {r.total} moved" + ("" if dry_run else f", written to {r.file}")
+    summary("export bookings", r.as_dict(), as_json=as_json, line=(DRY if dry_run else "") + line)
+
+
+COMMANDS = [export]

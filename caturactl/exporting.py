@@ -1,0 +1,116 @@
+"""The accountant's export: the bookings of a period as CSV (for any accounting software) or as a
+DATEV Buchungsstapel, and the debtors as DATEV master data.
+
+Bookings come from the documents themselves (``caturactl.accounting``): invoices and credit notes
+by their issue date, settlements by their deposit date. Every export is recorded as a batch; the
+same period is not exported twice unless asked (``again``), because an accountant who imports a
+period twice books it twice. A file is written under a temporary name and renamed only when it
+is complete, so a refused booking leaves no half file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caturactl import accounting, invoicing
+from caturactl.config import Config
+from caturactl.errors import ConfigError, InputError, StateError
+from caturactl.model import ExportBatch, Invoice, Settlement
+from caturactl.ports import JournalEntry
+
+CSV_FIELDS = ["date", "document", "text", "debit", "credit", "amount", "tax_key", "country", "vat_id", "rate",
+              "order_id"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> list[JournalEntry]:
+    """Every booking of the period, in date order."""
+    out: list[JournalEntry] = []
+    q = select(Invoice).where(Invoice.issue_date >= date_from, Invoice.issue_date <= date_to).order_by(Invoice.id)
+    for inv in session.scalars(q):
+        doc = invoicing.from_json(inv.document)
+        out.extend(accounting.invoice_entries(doc, cfg.accounts, home_country=cfg.tax.home_country,
+                                              paid_through_amazon=inv.order.channel == "amazon"))
+    lo = datetime.combine(date_from, time(), timezone.utc)
+    hi = datetime.combine(date_to, time.max, timezone.utc)
+    for st in session.scalars(select(Settlement).where(Settlement.deposit_date >= lo, Settlement.deposit_date <= hi)
+                              .order_by(Settlement.deposit_date)):
+        out.extend(accounting.settlement_entries(st.settlement_id, st.deposit_date.astimezone(cfg.tz).date(),
+                                                 st.fees, st.other, st.total_amount, cfg.accounts))
+    out.sort(key=lambda e: e.date)
+    return out
+
+
+def _guard(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def write_csv(rows: list[JournalEntry], out: io.BufferedWriter, *, bom: bool) -> int:
+    """UTF-8 (with BOM when asked), one booking a line, formula-looking text guarded."""
+    text = io.TextIOWrapper(out, encoding="utf-8-sig" if bom else "utf-8", newline="")
+    w = csv.writer(text, delimiter=";", lineterminator="\r\n")
+    w.writerow(CSV_FIELDS)
+    for e in rows:
+        w.writerow([e.date.isoformat(), _guard(e.document), _guard(e.text), e.debit, e.credit, f"{e.amount:.2f}",
+                    e.tax_key, e.country, e.vat_id, "" if e.rate is None else str(e.rate), _guard(e.order_id)])
+    text.flush()
+    text.detach()
+    return len(rows)
+
+
+@dataclass
+class ExportResult:
+    rows: int
+    total: Decimal
+    file: str
+    dry_run: bool
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "total": str(self.total), "file": self.file, "dry_run": self.dry_run}
+
+
+def export_bookings(session: Session, cfg: Config, *, fmt: str, date_from: date, date_to: date, path: Path,
+                    write_datev: Callable, again: bool = False, dry_run: bool = False, bom: bool = False) -> ExportResult:
+    """Write the period's bookings to ``path`` (csv or datev) and record the batch; StateError when
+    the period was exported before and ``again`` is not set; InputError/ConfigError for bad data."""
+    if date_to < date_from:
+        raise InputError("--to is before --from", where="--to")
+    lo = datetime.combine(date_from, time(), timezone.utc)
+    hi = datetime.combine(date_to, time(), timezone.utc)
+    earlier = session.scalar(select(ExportBatch).where(ExportBatch.kind == "bookings", ExportBatch.format == fmt,
+                                                       ExportBatch.date_from <= hi, ExportBatch.date_to >= lo))
+    if earlier is not None and not again:
+        raise StateError(f"{date_from}..{date_to} overlaps an export of {earlier.created_at:%Y-%m-%d %H:%M} UTC "
+                         f"({earlier.file_name}); importing it twice books it twice. Use --again to export anyway")
+    rows = entries(session, cfg, date_from, date_to)
+    total = sum((e.amount for e in rows), Decimal(0))
+    if dry_run:
+        return ExportResult(len(rows), total, str(path), True)
+    if fmt == "datev" and not (cfg.accounts.datev_consultant and cfg.accounts.datev_client):
+        raise ConfigError("DATEV needs the consultant and client numbers from the tax advisor",
+                          where="caturactl.toml: accounts.datev_consultant / datev_client")
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with tmp.open("wb") as f:
+            if fmt == "csv":
+                write_csv(rows, f, bom=bom)
+            else:
+                write_datev(cfg, rows, date_from, date_to, f)
+        tmp.replace(path)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    session.add(ExportBatch(kind="bookings", format=fmt, date_from=lo, date_to=hi, rows=len(rows), total=total,
+                            file_name=path.name, again=earlier is not None))
+    return ExportResult(len(rows), total, str(path), False)
