@@ -30,6 +30,8 @@ bench: venv
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/fulfilment.py
 	$(BIN)/python bench/invoices.py
+	$(BIN)/python bench/settlement.py
+	$(BIN)/python bench/datev.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .hypothesis *.egg-info

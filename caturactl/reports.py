@@ -96,9 +96,9 @@ def _shipping_by_order(session: Session, order_ids: list[int]) -> dict[int, tupl
                                            .join(ShippedParcel, ShippedParcel.delivery_id == DeliveryNote.id)
                                            .where(DeliveryNote.order_id.in_(chunk)).order_by(ShippedParcel.id)):
             out.setdefault(oid, ([], [], []))[1].append(number)
-        for oid, number in session.execute(select(Invoice.order_id, Invoice.number)
-                                           .where(Invoice.order_id.in_(chunk)).order_by(Invoice.id)):
-            out.setdefault(oid, ([], [], []))[2].append(number)
+        for oid, number, paid in session.execute(select(Invoice.order_id, Invoice.number, Invoice.paid_at)
+                                                 .where(Invoice.order_id.in_(chunk)).order_by(Invoice.id)):
+            out.setdefault(oid, ([], [], []))[2].append(f"{number} (paid)" if paid else number)
     return {k: (tuple(a), tuple(b), tuple(c)) for k, (a, b, c) in out.items()}
 
 

@@ -100,6 +100,11 @@ def configure_fulfilment(sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin,
     text = text.replace("outbox_backoff_seconds = 60.0", "outbox_backoff_seconds = 1.0")
     text += f"""
 # --- written by make demo: the three places that ship, and how they are reached ---
+[accounts]
+chart = "SKR03"
+datev_consultant = 1001   # from the tax advisor
+datev_client = 1
+
 [mail]
 host = "127.0.0.1"
 port = {smtp.port}
@@ -286,6 +291,19 @@ def invoices(standin: AmazonStandin) -> None:
     caturactl("reviews", "list", "--format", "csv", check=True)
     say("Amazon has judged the invoice uploads by now")
     caturactl("invoices", "feeds")
+
+    say("Amazon closes a settlement: fetched through the Reports API, reconciled against the invoices")
+    standin.close_settlement(locale="DE")
+    caturactl("settlement", "fetch")
+    caturactl("settlement", "list")
+    caturactl("settlement", "differences", "--format", "csv")
+    caturactl("invoices", "list", "--unpaid", "--format", "csv")
+    today = datetime.now(timezone.utc).date()
+    say("The cockpit with carrier, tracking, invoice and payment")
+    caturactl("orders", "list", "--state", "shipped", "--limit", "10")
+    say("The accountant's file: a DATEV Buchungsstapel of the month and what followed")
+    caturactl("export", "bookings", "--from", today.replace(day=1).isoformat(),
+              "--to", today.replace(month=12, day=31).isoformat(), "--format", "datev")
     say("The cockpit with carrier, tracking and invoice")
     caturactl("orders", "list", "--state", "shipped", "--limit", "15")
     print(f"\nThe Amazon stand-in holds {len(standin.invoices())} uploaded invoices and "

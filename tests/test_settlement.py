@@ -76,6 +76,8 @@ def test_a_settlement_of_what_we_sold_marks_invoices_paid(workspace, tmp_path):
     assert out["invoices_paid"] == dry["invoices_paid"] > 0
     unpaid = json.loads(ws.ok("invoices", "list", "--unpaid", "--json"))
     assert len(unpaid) == created - out["invoices_paid"]
+    cockpit = json.loads(ws.ok("orders", "list", "--state", "shipped", "--json"))
+    assert sum(r["invoice"].endswith("(paid)") for r in cockpit) == out["invoices_paid"]  # payment state shown
     app = ws.app()
     with app.session() as s:
         st_ = s.scalars(select(Settlement)).one()
