@@ -169,6 +169,24 @@ class App:
                                            contra_account=e.credit, date=e.date, document=e.document, text=e.text,
                                            tax_key=e.tax_key, order_id=e.order_id) for e in rows), out)
 
+    @staticmethod
+    def write_datev_debtors(cfg, rows, out) -> int:
+        """DATEV EXTF debtor master data of ``rows`` (dicts from caturactl.exporting.debtors)."""
+        from datetime import date as date_, datetime as datetime_, timezone as timezone_
+
+        from connectors.datev.extf import BatchHeader, Debtor, write_debtors
+        a = cfg.accounts
+        today = datetime_.now(timezone_.utc).date()
+        month, day = (int(x) for x in a.fiscal_year_start.split("-"))
+        fiscal = date_(today.year, month, day)
+        if fiscal > today:
+            fiscal = date_(today.year - 1, month, day)
+        header = BatchHeader(consultant_number=a.datev_consultant, client_number=a.datev_client,
+                             fiscal_year_start=fiscal, account_length=4, date_from=fiscal, date_to=today,
+                             description="caturactl Debitoren", created_at=datetime_.now(timezone_.utc),
+                             initials=a.initials, chart=a.chart)
+        return write_debtors(header, (Debtor(**r) for r in rows), out)
+
     def invoice_renderer(self):
         """PDF/A-3 with the EN 16931 XML embedded (connectors/einvoice)."""
         from connectors.einvoice.renderer import Renderer

@@ -114,3 +114,31 @@ def export_bookings(session: Session, cfg: Config, *, fmt: str, date_from: date,
     session.add(ExportBatch(kind="bookings", format=fmt, date_from=lo, date_to=hi, rows=len(rows), total=total,
                             file_name=path.name, again=earlier is not None))
     return ExportResult(len(rows), total, str(path), False)
+
+
+DEBTOR_BASE = 10000  # DATEV personal accounts 10000-69999 with 4-digit G/L accounts (accounts.md §2)
+
+
+def debtors(session: Session) -> list[dict]:
+    """Every customer (merged ones left out) as debtor master data: account 10000 + customer id,
+    name, the latest address, the VAT id of their latest business order, the first e-mail."""
+    from caturactl.model import Customer, Order
+    from caturactl.model.address import Address, street_parts
+    out = []
+    vat = dict(session.execute(select(Order.customer_id, Order.buyer_tax_id)
+                               .where(Order.buyer_tax_id != "", Order.customer_id.is_not(None))
+                               .order_by(Order.created_at)).all())
+    for c in session.scalars(select(Customer).where(Customer.merged_into_id.is_(None)).order_by(Customer.id)):
+        account = DEBTOR_BASE + c.id
+        if account > 69999:
+            raise StateError(f"customer {c.number} has no room in the DATEV debtor range 10000-69999")
+        a = c.addresses[-1] if c.addresses else None
+        street = ""
+        if a is not None:
+            st, number, _ = street_parts(Address(line1=a.line1, line2=a.line2, line3=a.line3, country=a.country))
+            street = " ".join(x for x in (st, number) if x)
+        out.append({"account": str(account), "name": c.company or c.name, "is_company": bool(c.company),
+                    "street": street, "postal_code": a.postal_code if a else "", "city": a.city if a else "",
+                    "country": a.country if a else "", "vat_id": vat.get(c.id, ""),
+                    "email": c.emails[0].email if c.emails else ""})
+    return out

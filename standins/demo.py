@@ -304,6 +304,7 @@ def invoices(standin: AmazonStandin) -> None:
     say("The accountant's file: a DATEV Buchungsstapel of the month and what followed")
     caturactl("export", "bookings", "--from", today.replace(day=1).isoformat(),
               "--to", today.replace(month=12, day=31).isoformat(), "--format", "datev")
+    caturactl("export", "customers", "--format", "datev")
     say("The cockpit with carrier, tracking and invoice")
     caturactl("orders", "list", "--state", "shipped", "--limit", "15")
     print(f"\nThe Amazon stand-in holds {len(standin.invoices())} uploaded invoices and "

@@ -168,3 +168,20 @@ def test_bookings_export_to_datev_and_csv_once_per_period(workspace, tmp_path):
     lines = text.strip().splitlines()
     assert lines[0].startswith("date;document;text;debit;credit;amount") and len(lines) == c["rows"] + 1
     assert D(c["total"]) == D(r["total"])
+
+
+def test_customers_export_as_datev_debtors(workspace, tmp_path):
+    import csv
+    import io
+    ws = workspace
+    ws.write_config(extra="[accounts]\ndatev_consultant = 1001\ndatev_client = 1\n")
+    ws.load_catalogue()
+    ws.ok("import", "amazon")
+    customers = json.loads(ws.ok("customers", "list", "--json"))
+    out = tmp_path / "debitoren.csv"
+    r = json.loads(ws.ok("export", "customers", "-o", str(out), "--json"))
+    raw = out.read_bytes()
+    assert raw.startswith(b'"EXTF";700;16;"Debitoren/Kreditoren"')
+    rows = list(csv.reader(io.StringIO(raw.decode("cp1252")), delimiter=";"))
+    assert r["rows"] == len(rows) - 2 == len(customers)
+    assert all(row[0].isdigit() and 10000 < int(row[0]) < 70000 for row in rows[2:])

@@ -52,4 +52,38 @@ def export_bookings(obj, date_from: str, date_to: str, fmt: str, output: Path | 
     summary("export bookings", r.as_dict(), as_json=as_json, line=(DRY if dry_run else "") + line)
 
 
+@export.command("customers")
+@click.option("--format", "fmt", type=click.Choice(["datev"]), default="datev", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: EXTF_Debitoren_Kreditoren.csv in this folder).")
+@click.option("--dry-run", is_flag=True, help="Count the debtors; write nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def export_customers(obj, fmt: str, output: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Debtor master data (Debitoren) for DATEV: account 10000 + customer number, name, address,
+    VAT id, e-mail."""
+    from caturactl import exporting
+    from caturactl.errors import ConfigError
+    path = output or Path("EXTF_Debitoren_Kreditoren.csv")
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = exporting.debtors(s)
+    if not dry_run:
+        if not (app.cfg.accounts.datev_consultant and app.cfg.accounts.datev_client):
+            raise ConfigError("DATEV needs the consultant and client numbers from the tax advisor",
+                              where="caturactl.toml: accounts.datev_consultant / datev_client")
+        tmp = path.with_name(path.name + ".part")
+        try:
+            with tmp.open("wb") as f:
+                app.write_datev_debtors(app.cfg, rows, f)
+            tmp.replace(path)
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from None
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    summary("export customers", {"rows": len(rows), "file": str(path), "dry_run": dry_run}, as_json=as_json,
+            line=(DRY if dry_run else "") + f"{len(rows)} debtor(s)" + ("" if dry_run else f" written to {path}"))
+
+
 COMMANDS = [export]
