@@ -194,6 +194,26 @@ def label(lines: int) -> str:
     return f"{lines // 1000}k" if lines % 1000 == 0 else str(lines)
 
 
+def reconcile_time(path: Path, tmp: Path) -> float:
+    """``settlement import`` end to end (check, reconcile, store) into a fresh SQLite database
+    without invoices, so every order becomes a listed difference: the slowest case for storing."""
+    repo = Path(__file__).resolve().parents[1]
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    from caturactl.migrations import upgrade
+    from caturactl.model.base import make_engine, make_sessionmaker
+    from caturactl.settlement import import_file
+    engine = make_engine(f"sqlite:///{tmp / 'reconcile.db'}")
+    upgrade(engine)
+    with make_sessionmaker(engine)() as session:
+        t0 = time.perf_counter()
+        import_file(session, path)
+        session.commit()
+        elapsed = time.perf_counter() - t0
+    engine.dispose()
+    return elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
@@ -211,6 +231,9 @@ def main() -> None:
         print(f"csv_reader_s: {csv_s:.3f}")
         print(f"parse_s: {parse_s:.3f}")
         print(f"ratio: {parse_s / csv_s:.2f}")
+        reconcile_s = reconcile_time(path, Path(tmp))
+        print(f"reconcile_s: {reconcile_s:.3f}")
+        print(f"reconcile_ratio: {reconcile_s / csv_s:.2f}")
         small = Path(tmp) / "settlement-100k.tsv"
         build(small, 100_000)
         print(f"peak_mb_100k: {peak_mb(small):.2f}")
