@@ -63,10 +63,10 @@ def two_settlements(s: AmazonStandin, **second) -> tuple[dict, dict]:
     return first, s.close_settlement(**second)
 
 
-def test_two_closed_settlements_are_listed_page_by_page_and_downloaded(standin, settlements, monkeypatch):
+def test_two_closed_settlements_are_listed_page_by_page_and_downloaded(standin, settlements):
     first, second = two_settlements(standin, gzip=True)
-    monkeypatch.setattr("connectors.amazon.reports.PAGE_SIZE", 1)
-    refs = settlements.list_reports(LONG_AGO)
+    one_a_page = AmazonSettlements(settlements.api, page_size=1)
+    refs = one_a_page.list_reports(LONG_AGO)
     assert [r.report_id for r in refs] == second["reportIds"] + first["reportIds"]  # newest first
     assert standin.stats()["calls"]["getReports"] == 2  # one report a page, the second page has no token
     assert refs[0].data_start == refs[1].data_end and refs[0].created > refs[1].created

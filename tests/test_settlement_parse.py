@@ -329,20 +329,19 @@ def where_of_named(stream: io.BytesIO, name: str) -> str | None:
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, 64, 1000])
-def test_lines_split_across_read_chunks_read_the_same(monkeypatch, chunk):
+def test_lines_split_across_read_chunks_read_the_same(chunk):
     # Real files are read in 1 MiB chunks; small chunks put lines and UTF-8 sequences on the seams.
-    import connectors.amazon.settlement as settlement
     lines = sample_lines()
     lines[20] = replace(lines[20], "amount-description", "Lagergebühr €")
     whole = as_file(lines).getvalue()
     expected = [(line.line_no, line.amount_description, line.amount) for line in read_settlement(io.BytesIO(whole), "a")[1]]
-    monkeypatch.setattr(settlement, "CHUNK_BYTES", chunk)
-    header, read = read_settlement(io.BytesIO(whole), "a")
+    header, read = read_settlement(io.BytesIO(whole), "a", chunk_bytes=chunk)
     assert [(line.line_no, line.amount_description, line.amount) for line in read] == expected
     assert header.total_amount == D("2.05")
     cp = ("\n".join(lines) + "\n").encode("cp1252")
-    assert [line.amount_description for line in read_settlement(io.BytesIO(cp), "b")[1]][18] == "Lagergebühr €"
+    assert [line.amount_description for line in read_settlement(io.BytesIO(cp), "b", chunk_bytes=chunk)[1]][18] \
+        == "Lagergebühr €"
     broken_cp = cp.replace(b"Subscription Fee", b"Subscription\x81Fee")
     with pytest.raises(InputError) as caught:
-        validate_settlement(io.BytesIO(broken_cp), "b")
+        validate_settlement(io.BytesIO(broken_cp), "b", chunk_bytes=chunk)
     assert caught.value.where == "b:20"

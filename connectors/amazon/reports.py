@@ -91,9 +91,10 @@ def _document(response: ApiResponse) -> bytes:
 class AmazonSettlements:
     """Settlement reports of one seller: list them, download their files."""
 
-    def __init__(self, api: SpApi, *, max_wait_seconds: float | None = None):
+    def __init__(self, api: SpApi, *, max_wait_seconds: float | None = None, page_size: int = PAGE_SIZE):
         self.api = api
         self.max_wait_seconds = max_wait_seconds
+        self.page_size = page_size
         self._reports: Any = None
 
     def _client(self) -> Any:
@@ -117,7 +118,7 @@ class AmazonSettlements:
                     if token is not None:
                         return client.get_reports(nextToken=token)  # the token must come alone
                     return client.get_reports(reportTypes=[SETTLEMENT_REPORT], processingStatuses=["DONE"],
-                                              createdSince=since, pageSize=PAGE_SIZE)
+                                              createdSince=since, pageSize=self.page_size)
                 except (SellingApiBadRequestException, SellingApiNotFoundException) as exc:
                     raise RejectedError(f"Amazon refused the settlement report list: {amazon_says(exc)}",
                                         where="amazon getReports") from None

@@ -223,7 +223,7 @@ def _currency(text: str) -> str:
 
 # --- text -----------------------------------------------------------------------------------
 
-def _text_lines(stream: BinaryIO, name: str) -> Iterator[list[str]]:
+def _text_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[list[str]]:
     """Lists of decoded lines (without their ``\\n``), one list per chunk read from ``stream``.
 
     UTF-8 (BOM dropped) until a byte is not UTF-8; then, if everything before was ASCII (which
@@ -237,7 +237,7 @@ def _text_lines(stream: BinaryIO, name: str) -> Iterator[list[str]]:
     lines_before = 0  # complete lines handed on so far, for the line number of a bad byte
     first = True
     while True:
-        chunk = stream.read(CHUNK_BYTES)
+        chunk = stream.read(chunk_bytes)
         if first and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
             raise InputError("the file is UTF-16; Amazon's settlement flat file is UTF-8 or "
                              "Windows-1252", where=f"{name}:1")
@@ -277,9 +277,9 @@ def _text_lines(stream: BinaryIO, name: str) -> Iterator[list[str]]:
         yield pieces
 
 
-def _rows(stream: BinaryIO, name: str) -> "csv._reader":
+def _rows(stream: BinaryIO, name: str, chunk_bytes: int) -> "csv._reader":
     # chain.from_iterable hands the lines on in C; a generator in between costs 0.1 us a line
-    return csv.reader(chain.from_iterable(_text_lines(stream, name)), **_DIALECT)
+    return csv.reader(chain.from_iterable(_text_lines(stream, name, chunk_bytes)), **_DIALECT)
 
 
 def _not_tab_separated(e: csv.Error, rows: "csv._reader", name: str) -> InputError:
@@ -408,14 +408,15 @@ def _checked(rows: "csv._reader", name: str, header: SettlementHeader) -> Iterat
         raise _not_tab_separated(e, rows, name) from None
 
 
-def read_settlement(stream: BinaryIO, name: str) -> tuple[SettlementHeader, Iterator[SettlementLine]]:
+def read_settlement(stream: BinaryIO, name: str, *,
+                    chunk_bytes: int = CHUNK_BYTES) -> tuple[SettlementHeader, Iterator[SettlementLine]]:
     """The summary line now, and an iterator over the transaction lines read as it is consumed.
 
     ``name`` is used in error locations only. Raises InputError (``name:line:column``) for bad
     captions or a bad summary line here, and from the iterator at the first bad line; the
     iterator does not compare the lines' sum with the total (``validate_settlement`` does).
     """
-    header, checked = _open(stream, name)
+    header, checked = _open(stream, name, chunk_bytes)
     return header, (
         SettlementLine(line_no, row[_TRANSACTION_TYPE], row[_ORDER_ID], row[_MERCHANT_ORDER_ID],
                        row[_ADJUSTMENT_ID], row[_SHIPMENT_ID], row[_MARKETPLACE], row[_AMOUNT_TYPE],
@@ -425,21 +426,21 @@ def read_settlement(stream: BinaryIO, name: str) -> tuple[SettlementHeader, Iter
         for line_no, row, value, day, moment, count in checked)
 
 
-def _open(stream: BinaryIO, name: str) -> tuple[SettlementHeader, Iterator[_Checked]]:
-    rows = _rows(stream, name)
+def _open(stream: BinaryIO, name: str, chunk_bytes: int) -> tuple[SettlementHeader, Iterator[_Checked]]:
+    rows = _rows(stream, name, chunk_bytes)
     _check_captions(_next_row(rows, name), name)
     header = _read_header(_next_row(rows, name), name)
     return header, _checked(rows, name, header)
 
 
-def validate_settlement(stream: BinaryIO, name: str) -> SettlementSummary:
+def validate_settlement(stream: BinaryIO, name: str, *, chunk_bytes: int = CHUNK_BYTES) -> SettlementSummary:
     """Read the whole file once, in constant memory; return counts and sums per type.
 
     Promises that every line reads (the same checks as ``read_settlement``) and that the amounts
     add up exactly to the summary line's total-amount. Raises InputError at the first bad value,
     or naming the difference and ``name:2:total-amount`` when the sum is off.
     """
-    header, checked = _open(stream, name)
+    header, checked = _open(stream, name, chunk_bytes)
     by_type: dict[tuple[str, str], TypeTotal] = {}
     for _, row, value, _, _, _ in checked:
         key = (row[_TRANSACTION_TYPE], row[_AMOUNT_TYPE])

@@ -104,7 +104,10 @@ _CLONE_OK = set(TTFFont.__slots__) == _SHARED | _PER_DOCUMENT
 class _Face:
     """One style of the font cut down to some characters, parsed once, attachable to any FPDF."""
 
-    def __init__(self, source: Path, style: str, codepoints: Iterable[int]) -> None:
+    def __init__(self, source: Path, style: str, codepoints: Iterable[int], copies: bool = True) -> None:
+        # copies=False (or an fpdf2 whose font slots we do not know) builds each document's font
+        # with fpdf2's own constructor: slower, always correct.
+        self.copies = copies and _CLONE_OK
         font = ttLib.TTFont(source, recalcTimestamp=False)
         # Hinting (fpgm/prep/cvt and glyph programs) is half of DejaVu's bytes and a third of the
         # per-document subsetting time; print and today's PDF viewers do not need it.
@@ -135,7 +138,7 @@ class _Face:
 
     def attach(self, pdf: FPDF) -> None:
         """Make this face available to ``pdf`` as if ``add_font`` had loaded it (same key)."""
-        if not _CLONE_OK:
+        if not self.copies:
             pdf.fonts[self.fontkey] = TTFFont(pdf, BytesIO(self.data),  # type: ignore[arg-type]
                                               self.fontkey, self.style)
             return
@@ -168,7 +171,8 @@ class _Face:
 class _Fonts:
     """DejaVu Sans regular and bold: the common cut built at once, the complete one on need."""
 
-    def __init__(self, font_dir: str) -> None:
+    def __init__(self, font_dir: str, copies: bool = True) -> None:
+        self.copies = copies
         self.paths: dict[str, Path] = {}
         for style, name in _FONT_FILES.items():
             path = Path(font_dir) / name
@@ -177,7 +181,7 @@ class _Fonts:
                                   f"{FONT_PACKAGE} (apt-get install {FONT_PACKAGE}) or pass "
                                   f"font_dir", where=str(path))
             self.paths[style] = path
-        self.common = {style: _Face(path, style, _COMMON_CODEPOINTS)
+        self.common = {style: _Face(path, style, _COMMON_CODEPOINTS, copies)
                        for style, path in self.paths.items()}
         self._complete: dict[str, _Face] | None = None
         # What both styles can draw: the full cmaps, read without building the complete cut.
@@ -194,15 +198,15 @@ class _Fonts:
             return self.common
         if self._complete is None:
             log.info("building the complete DejaVu cut for a document with rare characters")
-            self._complete = {style: _Face(path, style, self.covered)
+            self._complete = {style: _Face(path, style, self.covered, self.copies)
                               for style, path in self.paths.items()}
         return self._complete
 
 
 @lru_cache(maxsize=4)
-def _fonts(font_dir: str) -> _Fonts:
+def _fonts(font_dir: str, copies: bool = True) -> _Fonts:
     # One parse per process and font directory, shared by every InvoicePdf.
-    return _Fonts(font_dir)
+    return _Fonts(font_dir, copies)
 
 
 # --- layout ----------------------------------------------------------------------------------
@@ -1031,10 +1035,12 @@ def _draw(pages: list[list[_Op]], faces: dict[str, _Face], layout: _Layout,
 class InvoicePdf:
     """Renders InvoiceDocuments as PDF/A-3B; build one per process and reuse it."""
 
-    def __init__(self, layout: str | None = None, font_dir: str | None = None) -> None:
+    def __init__(self, layout: str | None = None, font_dir: str | None = None, *,
+                 font_copies: bool = True) -> None:
         """Read the layout (default: the packaged ``templates/invoices/layout.toml``) and the
         fonts; raises ConfigError when either is missing or wrong (the message names the Debian
-        package for missing fonts)."""
+        package for missing fonts). ``font_copies=False`` builds every document's font with
+        fpdf2's constructor instead of copying the parsed one (the slow, plain path)."""
         if layout is None:
             raw = resources.files("templates.invoices").joinpath("layout.toml").read_bytes()
             self.layout = _Layout("templates/invoices/layout.toml", raw, None)
@@ -1045,7 +1051,7 @@ class InvoicePdf:
             except OSError as err:
                 raise ConfigError(f"cannot read the invoice layout: {err}", where=layout) from err
             self.layout = _Layout(layout, raw, path.parent)
-        self.fonts = _fonts(font_dir or DEFAULT_FONT_DIR)
+        self.fonts = _fonts(font_dir or DEFAULT_FONT_DIR, font_copies)
         for language, labels in self.layout.labels.items():
             for text in (*labels.texts.values(), *labels.units.values()):
                 if missing := [c for c in text if ord(c) not in self.fonts.covered]:
