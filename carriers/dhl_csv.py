@@ -21,6 +21,7 @@ from decimal import ROUND_UP, Decimal
 from caturactl.errors import InputError
 from caturactl.model.address import Address, street_parts
 from caturactl.ports import Parcel, RenderedFile, ShipmentDocument
+from caturactl.spreadsheet import guard_formula
 from carriers.text_encoding import clean_text, cp1252_text, file_name_part, fit
 
 # The header of reference/carriers/sample-dhl-gkp-import.csv, in that order.
@@ -46,11 +47,6 @@ POSTAL_CODE_MAX = 11
 CITY_MAX = 38
 PRODUCT_MAX = 30
 
-# A cell starting with one of these is run as a formula when someone opens the file in a
-# spreadsheet. Same rule as caturactl.cli.output.FORMULA_START; not imported from there because
-# importing caturactl.cli runs its __init__, which pulls click, rich and SQLAlchemy (~0.3 s)
-# into every process that only renders a file.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 # formats.md §2: Abrechnungsnummer = EKP (10) + Verfahren (2) + Teilnahme (2), 14 digits.
 _BILLING_NUMBER = re.compile(r"\d{14}")
@@ -66,11 +62,6 @@ _TEN_GRAMS = Decimal("0.01")
 
 _LINE_END = "\r\n"
 _HEADER_LINE = ";".join(HEADER)  # unquoted, as in the sample; the names hold no ";" or '"'
-
-
-def guard_formula(value: str) -> str:
-    """``value`` with a leading apostrophe when a spreadsheet would run it as a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _quote(value: str) -> str:

@@ -26,10 +26,10 @@ from caturactl.config import Config
 from caturactl.errors import ConfigError, InputError, StateError
 from caturactl.model import ExportBatch, Invoice, Settlement
 from caturactl.ports import JournalEntry
+from caturactl.spreadsheet import guard_formula
 
 CSV_FIELDS = ["date", "document", "text", "debit", "credit", "amount", "tax_key", "country", "vat_id", "rate",
               "order_id"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> list[JournalEntry]:
@@ -50,18 +50,15 @@ def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> li
     return out
 
 
-def _guard(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
 def write_csv(rows: list[JournalEntry], out: io.BufferedWriter, *, bom: bool) -> int:
     """UTF-8 (with BOM when asked), one booking a line, formula-looking text guarded."""
     text = io.TextIOWrapper(out, encoding="utf-8-sig" if bom else "utf-8", newline="")
     w = csv.writer(text, delimiter=";", lineterminator="\r\n")
     w.writerow(CSV_FIELDS)
     for e in rows:
-        w.writerow([e.date.isoformat(), _guard(e.document), _guard(e.text), e.debit, e.credit, f"{e.amount:.2f}",
-                    e.tax_key, e.country, e.vat_id, "" if e.rate is None else str(e.rate), _guard(e.order_id)])
+        w.writerow([e.date.isoformat(), guard_formula(e.document), guard_formula(e.text), e.debit, e.credit,
+                    f"{e.amount:.2f}", e.tax_key, e.country, e.vat_id, "" if e.rate is None else str(e.rate),
+                    guard_formula(e.order_id)])
     text.flush()
     text.detach()
     return len(rows)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
@@ -562,7 +562,11 @@ def check_feeds(session: Session, uploader, *, limit: int = 100) -> dict[str, in
     from caturactl.model import OutboxMessage
     from caturactl.triage import Hold, open_ticket
     counts = {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}
-    msgs = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done")
+    # Amazon judges a feed within minutes; looking back 60 days covers any backlog of runs and
+    # keeps the query from growing with years of uploads.
+    since = datetime.now(timezone.utc) - timedelta(days=60)
+    msgs = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done",
+                                                       OutboxMessage.done_at >= since)
                            .order_by(OutboxMessage.id)).all()
     for m in [m for m in msgs if m.payload.get("feed_id") and not m.payload.get("feed_status")][:limit]:
         try:

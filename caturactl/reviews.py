@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from caturactl.model import Order, ReviewRequest
@@ -45,8 +45,12 @@ def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = 
     now = now or datetime.now(timezone.utc)
     r = ReviewResult(dry_run=dry_run)
     asked = select(ReviewRequest.order_id)
+    # Only orders whose window can still be open: the query does not grow with years of history.
+    closed_before = now - CLOSES_AFTER
     orders = session.scalars(select(Order).where(Order.channel == "amazon", Order._state == OrderState.SHIPPED.value,
-                                                 Order.fulfilled_by == "MERCHANT", Order.id.not_in(asked))
+                                                 Order.fulfilled_by == "MERCHANT", Order.id.not_in(asked),
+                                                 or_(Order.deliver_by >= closed_before,
+                                                     Order.deliver_from >= closed_before))
                              .order_by(Order.created_at)).all()
     for order in orders:
         w = window(order)

@@ -217,6 +217,7 @@ class Collector:
                  readers: Mapping[str, ConfirmationReader], *, now: datetime | None = None):
         self.s, self.cfg, self.transport, self.readers = session, cfg, transport, readers
         self.now = now or datetime.now(timezone.utc)
+        self._stock_rows: dict[str, dict[str, Stock]] = {}
 
     def run(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> CollectResult:
         r = CollectResult(dry_run=dry_run)
@@ -330,7 +331,7 @@ class Collector:
         parcels = self._parcels(note, c, new_numbers, shipped, where)
         for line, qty in shipped:
             line.shipped += qty
-            st = self.s.scalar(select(Stock).where(Stock.location == note.location, Stock.sku == line.sku))
+            st = self._stock(note.location).get(line.sku)
             if st is not None:
                 st.reserved = max(0, st.reserved - qty)
                 st.on_hand = max(0, st.on_hand - qty)
@@ -348,6 +349,14 @@ class Collector:
             transition_delivery(self.s, note, D.SHIPPED, "nothing to confirm at the channel")
             note.shipped_at = self.now
         return len(parcels)
+
+    def _stock(self, location: str) -> dict[str, Stock]:
+        """The location's stock rows, loaded once per run (not one query per shipped line)."""
+        rows = self._stock_rows.get(location)
+        if rows is None:
+            rows = self._stock_rows[location] = {
+                st.sku: st for st in self.s.scalars(select(Stock).where(Stock.location == location))}
+        return rows
 
     def _shipped_lines(self, note: DeliveryNote, c: Confirmation, where: str):
         if not c.lines:

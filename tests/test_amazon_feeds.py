@@ -20,7 +20,7 @@ from connectors.amazon.client import SpApi, TokenBucket
 from connectors.amazon.feeds import AmazonInvoices
 from standins.amazon import AmazonStandin, Fault
 from tests.test_amazon_client import Clock
-from tests.test_amazon_shipments import access_token, make_api, make_standin, open_orders
+from tests.test_amazon_shipments import access_token, make_api, make_standin, open_orders, shipped_order
 
 PDF_BYTES = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 TWO_MINUTES = dt.timedelta(minutes=2)  # the stand-in's queue + processing time
@@ -43,11 +43,6 @@ def invoices(api):
     uploader = AmazonInvoices(api)
     yield uploader
     uploader.close()
-
-
-def shipped_order(s: AmazonStandin) -> dict:
-    """A merchant order the seller shipped just now, as Amazon shows it."""
-    return s.change_order(open_orders(s)[0]["orderId"], status="SHIPPED")
 
 
 def marketplace(order: dict) -> str:

@@ -71,6 +71,11 @@ def shipments(api):
     confirmer.close()
 
 
+def shipped_order(s: AmazonStandin) -> dict:
+    """A merchant order the seller shipped just now, as Amazon shows it."""
+    return s.change_order(open_orders(s)[0]["orderId"], status="SHIPPED")
+
+
 def open_orders(s: AmazonStandin, min_items: int = 1) -> list[dict]:
     """Orders the merchant still has to ship, as Amazon shows them now."""
     return [o for o in s.visible_orders() if o["fulfillment"]["fulfilledBy"] == "MERCHANT"

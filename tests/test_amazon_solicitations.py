@@ -13,7 +13,7 @@ from sp_api.base.exceptions import SellingApiForbiddenException
 from caturactl.errors import RejectedError
 from connectors.amazon.solicitations import AmazonReviews, not_offered
 from standins.amazon import AmazonStandin, Fault
-from tests.test_amazon_shipments import access_token, make_api, make_standin, open_orders
+from tests.test_amazon_shipments import access_token, make_api, make_standin, open_orders, shipped_order
 
 ACTION = "productReviewAndSellerFeedback"
 
@@ -35,11 +35,6 @@ def reviews(api):
     requester = AmazonReviews(api)
     yield requester
     requester.close()
-
-
-def shipped_order(s: AmazonStandin) -> dict:
-    """A merchant order the seller shipped just now, as Amazon shows it."""
-    return s.change_order(open_orders(s)[0]["orderId"], status="SHIPPED")
 
 
 def window(order: dict) -> tuple[dt.datetime, dt.datetime]:

@@ -18,11 +18,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from caturactl.spreadsheet import guard_formula
+
 # Off a terminal (a pipe, a timer's mail, make) rich would assume 80 columns and wrap every cell.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return value
-
-
-def guard_formula(value: str) -> str:
-    """Spreadsheet programs run a cell that starts with = + - @ as a formula; quote it."""
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def local_time(value: datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
