@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from caturactl import accounting, invoicing
 from caturactl.config import Config
@@ -35,7 +35,8 @@ CSV_FIELDS = ["date", "document", "text", "debit", "credit", "amount", "tax_key"
 def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> list[JournalEntry]:
     """Every booking of the period, in date order."""
     out: list[JournalEntry] = []
-    q = select(Invoice).where(Invoice.issue_date >= date_from, Invoice.issue_date <= date_to).order_by(Invoice.id)
+    q = (select(Invoice).where(Invoice.issue_date >= date_from, Invoice.issue_date <= date_to)
+         .options(selectinload(Invoice.order)).order_by(Invoice.id))  # the order's channel, without N+1
     for inv in session.scalars(q):
         doc = invoicing.from_json(inv.document)
         out.extend(accounting.invoice_entries(doc, cfg.accounts, home_country=cfg.tax.home_country,
