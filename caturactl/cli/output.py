@@ -25,6 +25,11 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
+def for_log() -> None:
+    """Output going to a job's log: one summary line stays one line, however long."""
+    console.width = err_console.width = 1000
+
+
 
 @dataclass(frozen=True)
 class Column:

@@ -6,6 +6,7 @@ from caturactl.model.cursors import Cursor, RateBudget
 from caturactl.model.deliveries import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.model.events import Event, EventKind
 from caturactl.model.invoices import Invoice, InvoiceCounter, ReviewRequest
+from caturactl.model.jobs import JobRun
 from caturactl.model.orders import Order, OrderLine
 from caturactl.model.outbox import OutboxMessage
 from caturactl.model.products import Product
@@ -14,5 +15,5 @@ from caturactl.model.tickets import Ticket
 
 __all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "DeliveryLine", "DeliveryNote",
            "InboundFile", "ShippedParcel", "Stock", "Event",
-           "EventKind", "ExportBatch", "Invoice", "InvoiceCounter", "ReviewRequest", "Order", "OrderLine", "OutboxMessage", "Product",
+           "EventKind", "ExportBatch", "Invoice", "JobRun", "InvoiceCounter", "ReviewRequest", "Order", "OrderLine", "OutboxMessage", "Product",
            "Settlement", "SettlementDifference", "Ticket"]

@@ -1,0 +1,312 @@
+"""``caturactl jobs list|run|daemon|history|show|export``: running the commands unattended."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_console, exit_with, for_log,
+                                  format_options, local_time, pick_format)
+from caturactl.errors import ConfigError, InputError
+
+JOB_COLUMNS = [Column("job", "Job"), Column("schedule", "Schedule"), Column("command", "Command", max_width=48),
+               Column("timeout", "Timeout", "right"), Column("last_run", "Last run"),
+               Column("last_result", "Last result", max_width=40), Column("next_run", "Next run")]
+HISTORY_COLUMNS = [Column("id", "#", "right"), Column("job", "Job"), Column("slot", "Slot"),
+                   Column("state", "State"), Column("attempt", "Try", "right"), Column("host", "Host"),
+                   Column("started", "Started"), Column("seconds", "Seconds", "right"),
+                   Column("exit_code", "Exit", "right"), Column("summary", "Summary", max_width=60),
+                   Column("error", "Error", max_width=50)]
+
+
+def check_command(words: list[str]) -> str | None:
+    """What is wrong with ``caturactl WORDS`` as a command line (None if nothing): the command
+    exists, and its options and arguments parse."""
+    from caturactl.cli import cli
+    ctx = click.Context(cli, info_name="caturactl")
+    cmd: click.Command = cli
+    rest, path = list(words), []
+    while isinstance(cmd, click.Group):
+        if not rest or rest[0].startswith("-"):
+            return f"'caturactl {' '.join(path)}' needs a command after it" if path else "no command given"
+        sub = cmd.get_command(ctx, rest[0])
+        if sub is None:
+            return f"no such command: caturactl {' '.join([*path, rest[0]])}"
+        path.append(rest.pop(0))
+        ctx = click.Context(sub, info_name=path[-1], parent=ctx)
+        cmd = sub
+    try:
+        with cmd.make_context(" ".join(path), rest, parent=ctx.parent):
+            pass
+    except click.exceptions.Exit:
+        return None
+    except click.UsageError as exc:
+        return f"caturactl {' '.join(path)}: {exc.format_message()}"
+    return None
+
+
+def jobs_path(obj, explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("CATURACTL_JOBS"):
+        return Path(os.environ["CATURACTL_JOBS"])
+    return obj.app.cfg.base_dir / "jobs.toml"
+
+
+def load_jobs(obj, explicit: str | None):
+    from caturactl.jobspec import load
+    return load(jobs_path(obj, explicit), check_command)
+
+
+jobs_file_option = click.option("--jobs-file", "jobs_file", type=click.Path(dir_okay=False),
+                                help="jobs.toml to use (default: next to caturactl.toml, or $CATURACTL_JOBS).")
+
+
+@click.group()
+def jobs() -> None:
+    """Run the commands unattended: jobs.toml, the scheduler daemon, run history, systemd/cron.
+
+    Each due run of a job is a slot, claimed in the database, so however many daemons (or
+    systemd timers on several hosts) share one PostgreSQL database, each slot runs once.
+    """
+
+
+@jobs.command("list")
+@jobs_file_option
+@format_options
+@click.pass_obj
+def jobs_list(obj, jobs_file, fmt, as_json) -> None:
+    """Each job: schedule, command, timeout, last run and its result, next run."""
+    from caturactl.jobspec import format_duration
+    from caturactl.scheduler import Clock
+    from caturactl.reporting_jobs import last_runs
+    spec = load_jobs(obj, jobs_file)
+    app = obj.ready_app()
+    tz, now = app.cfg.tz, Clock().now()
+    with app.session() as s:
+        last = last_runs(s)
+    rows = []
+    for name, job in spec.jobs.items():
+        r = last.get(name)
+        result = ""
+        if r is not None:
+            result = r.state if r.state != "failed" else f"failed ({r.error.splitlines()[-1] if r.error else f'exit {r.exit_code}'})"
+        rows.append({"job": name, "schedule": job.schedule.text + ("" if job.enabled else " (disabled)"),
+                     "command": job.command, "timeout": format_duration(job.timeout),
+                     "last_run": local_time(r.slot_at, tz) if r else "", "last_result": result,
+                     "next_run": local_time(job.schedule.after(now, tz), tz) if job.enabled else ""})
+    emit(rows, JOB_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Jobs ({len(rows)})", empty="jobs.toml has no jobs")
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Say which slot would be taken and run the command with --dry-run "
+                                              "if it has one; nothing is recorded.")
+@click.option("--force", is_flag=True, help="Run now even if the due slot has run (recorded as a manual run).")
+@jobs_file_option
+@click.pass_obj
+def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
+    """Run one job now, taking its due slot as the daemon would (for systemd timers and cron).
+
+    If the slot has already run, or runs elsewhere right now, nothing happens and the exit
+    code is 0. Otherwise the exit code is the command's: a timer sees the failure.
+    """
+    from caturactl.cli import main
+    from caturactl.scheduler import Clock, Runner, Started, spawn, read_tail
+    spec = load_jobs(obj, jobs_file)
+    job = spec.get(name)
+    app = obj.ready_app()
+    now = Clock().now()
+    if dry_run:
+        slot = job.schedule.latest(now, app.cfg.tz)
+        argv = job.argv(slot.date())
+        has_dry = _has_option(argv, "--dry-run")
+        console.print(f"{DRY}job {name}: slot {local_time(slot, app.cfg.tz)}, "
+                      f"{'running' if has_dry else 'would run'}: caturactl {shlex.join(argv)}"
+                      + (" --dry-run" if has_dry else ""), highlight=False)
+        if has_dry:
+            pid, out = spawn([*_config_args(obj), *argv, "--dry-run"], {"CATURACTL_JOB": name}, main,
+                             after_fork=lambda: (app.engine.dispose(close=False), for_log()))
+            code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            click.echo(read_tail(out)[1])
+            exit_with(code)
+        return
+    events: list = []
+    runner = Runner(app, spec, main, host=None, max_parallel=1, config_path=_config_path(obj), on_event=events.append,
+                    child_setup=for_log)
+    why = runner.try_start(job, manual=force)
+    if not any(isinstance(e, Started) for e in events):
+        console.print(f"job {name}: nothing to run ({why})", highlight=False)
+        return
+    _stop_on_signals(lambda *_: runner.stop_children("interrupted: 'jobs run' was stopped", wait=5.0))
+    runner.wait_all()
+    fin = events[-1]
+    from caturactl.model import JobRun
+    with app.session() as s:
+        row = s.get(JobRun, fin.run_id)
+        output = row.output if row else ""
+    if output:
+        click.echo(output)
+    line = f"job {name}: {fin.state}" + (f" ({fin.error})" if fin.error else "")
+    (console if fin.state == "succeeded" else err_console).print(line, highlight=False)
+    exit_with(0 if fin.state == "succeeded" else (fin.exit_code if fin.exit_code and fin.exit_code > 0 else 1))
+
+
+def _has_option(argv: list[str], option: str) -> bool:
+    return check_command([*argv, option]) is None
+
+
+def _config_path(obj) -> str | None:
+    return str(obj.app.cfg.path) if obj.app.cfg.path else None
+
+
+def _config_args(obj) -> list[str]:
+    p = _config_path(obj)
+    return ["--config", p] if p else []
+
+
+def _stop_on_signals(handler) -> None:
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@jobs.command("daemon")
+@click.option("--once", is_flag=True, help="Run whatever is due once, wait for it, and exit.")
+@click.option("--max-parallel", type=click.IntRange(1, 32), help="Jobs run at the same time (default: jobs.toml).")
+@click.option("--host", "host", help="Name this runner reports (default: the host name).")
+@click.option("--clock-start", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]), hidden=True,
+              help="Compressed clock for demos and tests: local time the clock starts at.")
+@click.option("--clock-speed", type=click.FloatRange(min=1.0), default=1.0, hidden=True)
+@click.option("--clock-epoch", type=float, hidden=True, help="Real UNIX time at which the clock shows --clock-start.")
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+              help="Stop at this local time (on the clock) after the running jobs finish.")
+@jobs_file_option
+@click.pass_obj
+def jobs_daemon(obj, once, max_parallel, host, clock_start, clock_speed, clock_epoch, until, jobs_file) -> None:
+    """The scheduler loop, in the foreground (for systemd or a terminal). SIGTERM or Ctrl-C stops
+    it: running jobs are stopped and their slots given up for another runner to take over."""
+    from caturactl.cli import main
+    from caturactl.scheduler import Clock, Daemon, Finished, Runner, Started
+    spec = load_jobs(obj, jobs_file)
+    app = obj.ready_app()
+    tz = app.cfg.tz
+    clock = Clock(start=clock_start.replace(tzinfo=tz).astimezone(timezone.utc) if clock_start else None,
+                  speed=clock_speed, epoch=clock_epoch)
+
+    def report(e) -> None:
+        t = datetime.now(tz).strftime("%H:%M:%S")
+        slot = local_time(e.slot_at, tz)
+        if isinstance(e, Started):
+            how = f" (attempt {e.attempt}, taken over)" if e.took_over else ""
+            console.print(f"{t} start  {e.job} [{slot}]{how}", highlight=False)
+        elif isinstance(e, Finished):
+            style = "green" if e.state == "succeeded" else "red"
+            tail = e.error or e.summary
+            console.print(f"{t} [{style}]{e.state:<9}[/] {e.job} [{slot}] exit {e.exit_code}: {tail}",
+                          highlight=False)
+
+    runner = Runner(app, spec, main, clock=clock, host=host, max_parallel=max_parallel,
+                    config_path=_config_path(obj), on_event=report, child_setup=for_log)
+    if clock_epoch and clock_epoch > time.time():
+        time.sleep(clock_epoch - time.time())  # several daemons given one epoch start together
+    daemon = Daemon(runner)
+    _stop_on_signals(daemon.request_stop)
+    enabled = [n for n, j in spec.jobs.items() if j.enabled]
+    console.print(f"caturactl jobs daemon: {len(enabled)} job(s) from {spec.path}, runner {runner.slots.runner}, "
+                  f"up to {runner.parallel} at a time", highlight=False)
+    daemon.run(until=until.replace(tzinfo=tz) if until else None, once=once)
+    console.print("caturactl jobs daemon: stopped", highlight=False)
+
+
+@jobs.command("history")
+@click.argument("name", required=False)
+@click.option("--state", type=click.Choice(["running", "succeeded", "failed"]))
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@format_options
+@click.pass_obj
+def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
+    """Past runs, newest first: slot, host, how long, exit code, summary, error."""
+    from caturactl.reporting_jobs import history_rows
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = history_rows(s, app.cfg.tz, job=name, state=state, limit=limit)
+    emit(rows, HISTORY_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Job runs ({len(rows)})",
+         empty="no job has run yet")
+
+
+@jobs.command("show")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def jobs_show(obj, run_id: int, as_json: bool) -> None:
+    """One run with everything it printed (the tail) and its error."""
+    from caturactl.errors import NotFoundError
+    from caturactl.model import JobRun
+    from caturactl.reporting_jobs import run_record
+    app = obj.ready_app()
+    with app.session() as s:
+        row = s.get(JobRun, run_id)
+        if row is None:
+            raise NotFoundError(f"no job run {run_id}")
+        record = run_record(row, app.cfg.tz)
+    emit_record(record, fmt="json" if as_json else "table", title=f"Job run {run_id}")
+    if not as_json:
+        for key in ("error", "output"):
+            if record[key]:
+                console.print(f"[bold]{key.capitalize()}[/bold]")
+                console.print(record[key], highlight=False, markup=False)
+
+
+@jobs.command("export")
+@click.option("--systemd", "systemd_dir", type=click.Path(file_okay=False),
+              help="Write caturactl-NAME.service and .timer files into this folder.")
+@click.option("--cron", "cron", is_flag=True, help="Print crontab lines.")
+@click.option("--user", "user", help="User= in the service units (default: none, for --user units).")
+@jobs_file_option
+@click.pass_obj
+def jobs_export(obj, systemd_dir, cron, user, jobs_file) -> None:
+    """systemd service + timer units, or crontab lines, that call 'caturactl jobs run NAME'.
+
+    For merchants who prefer their init system to 'caturactl jobs daemon'. Use one or the
+    other: both would still run each slot once, but the daemon's other jobs would compete.
+    """
+    from caturactl.unitfiles import crontab, systemd_units
+    if bool(systemd_dir) == bool(cron):
+        raise InputError("give either --systemd DIR or --cron", where="jobs export")
+    spec = load_jobs(obj, jobs_file)
+    cfg = obj.app.cfg
+    exe = _caturactl_exe()
+    if cron:
+        click.echo(crontab(spec, exe=exe, config=cfg.path, workdir=cfg.base_dir, tz=cfg.display.timezone), nl=False)
+        return
+    out = Path(systemd_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        files = systemd_units(spec, exe=exe, config=cfg.path, workdir=cfg.base_dir, tz=cfg.display.timezone,
+                              user=user)
+        for fname, content in files.items():
+            tmp = out / (fname + ".tmp")
+            tmp.write_text(content, encoding="utf-8")
+            tmp.replace(out / fname)
+    except OSError as exc:
+        raise InputError(f"cannot write there: {exc.strerror}", where=str(out)) from None
+    console.print(f"{len(files)} unit file(s) written to {out}; then: systemctl daemon-reload && "
+                  f"systemctl enable --now {' '.join(f for f in files if f.endswith('.timer'))}", highlight=False)
+
+
+def _caturactl_exe() -> str:
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if here and here.name == "caturactl" and here.exists():
+        return str(here)
+    candidate = Path(sys.executable).with_name("caturactl")
+    return str(candidate) if candidate.exists() else f"{sys.executable} -m caturactl"
+
+
+COMMANDS = [jobs]

@@ -1,0 +1,42 @@
+"""Scheduled job runs: one row per slot (a job and the time it was due).
+
+The row is the slot's claim. ``UNIQUE (job, slot_at)`` is what makes a slot run once however
+many daemons race for it; ``lease_until`` is how long the runner's claim holds without a
+heartbeat, after which another runner may take the slot over (``attempt`` counts take-overs).
+Rows are history too: ``caturactl jobs history`` reads them, and old ones are pruned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from caturactl.model.base import UTCDateTime, Base, utcnow
+
+RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "slot_at", name="uq_job_runs_slot"),
+                      Index("ix_job_runs_job_started", "job", "started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(100))
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it was due (a manual run: when asked)
+    trigger: Mapped[str] = mapped_column(String(10), default="schedule")  # schedule | manual
+    state: Mapped[str] = mapped_column(String(10), default=RUNNING, index=True)  # running | succeeded | failed
+    attempt: Mapped[int] = mapped_column(default=1)  # > 1: taken over after a runner's lease ran out
+    runner: Mapped[str] = mapped_column(String(120))  # host:pid:token of the claim holder
+    host: Mapped[str] = mapped_column(String(100))
+    pid: Mapped[int | None]
+    command: Mapped[str] = mapped_column(Text, default="")
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_code: Mapped[int | None]
+    summary: Mapped[str] = mapped_column(String(300), default="")  # the command's last line of output
+    output: Mapped[str] = mapped_column(Text, default="")  # the tail of what it printed
+    error: Mapped[str] = mapped_column(Text, default="")  # timeout, lost lease, earlier attempts
