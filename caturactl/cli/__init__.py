@@ -53,10 +53,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from caturactl.cli import (customers, deliveries, export, importing, invoices, orders, outbox, products, reviews,
-                               routing, settlement, setup, ship, standins, stock, tickets)
+    from caturactl.cli import (customers, deliveries, export, importing, invoices, orders, outbox, products, report,
+                               reviews, routing, settlement, setup, ship, standins, stock, tickets)
     for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, deliveries, outbox,
-                invoices, reviews, settlement, export, standins):
+                invoices, reviews, settlement, export, report, standins):
         for command in mod.COMMANDS:
             cli.add_command(command)
 
