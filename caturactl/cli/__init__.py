@@ -3,7 +3,7 @@
 Exit codes: 0 done; 1 internal error (a bug: please report); 2 wrong usage; 65 bad input;
 66 not found; 69 a remote system or the database unavailable; 70 not allowed in the current
 state; 75 throttled or interrupted by the remote side, run again later (nothing lost);
-78 configuration; 130 interrupted.
+78 configuration; 130 interrupted; 3 'alerts check' found something that needs a person.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from caturactl.cli import (customers, deliveries, export, importing, invoices, orders, outbox, products, report,
-                               reviews, routing, settlement, setup, ship, standins, stock, tickets)
+    from caturactl.cli import (alerts, customers, deliveries, export, importing, invoices, orders, outbox, products,
+                               report, reviews, routing, settlement, setup, ship, standins, stock, tickets)
     for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, deliveries, outbox,
-                invoices, reviews, settlement, export, report, standins):
+                invoices, reviews, settlement, export, report, alerts, standins):
         for command in mod.COMMANDS:
             cli.add_command(command)
 
