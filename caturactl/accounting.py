@@ -49,7 +49,9 @@ def invoice_entries(doc: InvoiceDocument, accounts: AccountsConfig, *, home_coun
         entries.append(JournalEntry(
             date=doc.issue_date, document=doc.number, text=f"{doc.order_id} {doc.buyer.name}"[:60],
             debit=debit, credit=credit, amount=gross, tax_key=key,
-            country=doc.buyer.country if key else "", vat_id=doc.buyer.vat_id if t.category == "K" else "",
+            # OSS: the destination whose VAT is charged (datev.md §3 column 40), which is where
+            # the goods went, not necessarily the billing address
+            country=doc.tax_country if key else "", vat_id=doc.buyer.vat_id if t.category == "K" else "",
             rate=t.rate if key else None, order_id=doc.order_id))
     return entries
 

@@ -167,7 +167,8 @@ class App:
                              created_at=datetime_.now(timezone_.utc), initials=a.initials, chart=a.chart)
         return write_extf(header, (Booking(amount=e.amount, debit_credit="S", account=e.debit,
                                            contra_account=e.credit, date=e.date, document=e.document, text=e.text,
-                                           tax_key=e.tax_key, order_id=e.order_id) for e in rows), out)
+                                           tax_key=e.tax_key, order_id=e.order_id,
+                                           eu_country=e.country, eu_rate=e.rate) for e in rows), out)
 
     @staticmethod
     def write_datev_debtors(cfg, rows, out) -> int:

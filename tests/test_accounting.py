@@ -52,3 +52,39 @@ def test_oss_intra_eu_export_and_credit_notes():
     assert [(e.debit, e.credit) for e in credit] == [("8400", "1500"), ("8300", "1500")]
     custom = AccountsConfig(overrides={"amazon_clearing": "1290"})
     assert invoice_entries(doc(), custom)[0].debit == "1290"
+
+
+def test_oss_bookings_name_the_destination_not_the_billing_country():
+    # Billed to an address in Germany, shipped to Austria and taxed there under OSS.
+    oss = invoice_entries(doc("DE", (("S", D(20), D("50.00"), D("10.00")),), tax_country="AT"),
+                          AccountsConfig())
+    assert [(e.tax_key, e.country, e.rate) for e in oss] == [("10", "AT", D(20))]
+    domestic = invoice_entries(doc(), AccountsConfig())
+    assert all(e.country == "" and e.rate is None for e in domestic)
+
+
+def test_oss_bookings_reach_datev_columns_40_and_41_and_the_csv_export():
+    import csv
+    import io
+    from types import SimpleNamespace
+
+    from caturactl.app import App
+    from caturactl.exporting import write_csv
+    from connectors.datev.extf import BOOKING_CAPTIONS
+    accounts = AccountsConfig(datev_consultant=1001, datev_client=1)
+    rows = (invoice_entries(doc(), accounts)
+            + invoice_entries(doc("IT", (("S", D(22), D("50.00"), D("11.00")),), tax_country="IT"), accounts)
+            + invoice_entries(doc("GR", (("S", D(13), D("10.00"), D("1.30")),), tax_country="GR"), accounts))
+    out = io.BytesIO()
+    day = date(2026, 11, 25)
+    App.write_datev_bookings(SimpleNamespace(accounts=accounts), rows, day, day, out)
+    lines = out.getvalue().decode("cp1252").split("\r\n")
+    assert lines[1].split(";") == list(BOOKING_CAPTIONS)
+    written = [dict(zip(BOOKING_CAPTIONS, r)) for r in csv.reader(lines[2:-1], delimiter=";")]
+    assert [(r["Gegenkonto (ohne BU-Schlüssel)"], r["BU-Schlüssel"], r["EU-Land u. UStID (Bestimmung)"],
+             r["EU-Steuersatz (Bestimmung)"]) for r in written] == [
+        ("8400", "", "", ""), ("8300", "", "", ""), ("8320", "10", "IT", "22,00"), ("8320", "10", "EL", "13,00")]
+    out = io.BytesIO()
+    write_csv(rows, out, bom=False)
+    exported = list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8")), delimiter=";"))
+    assert [(r["country"], r["rate"]) for r in exported] == [("", ""), ("", ""), ("IT", "22"), ("GR", "13")]

@@ -177,6 +177,24 @@ def test_text_without_a_latin_form_is_refused_naming_booking_and_field():
     assert caught.value.where == "booking 2: text"
 
 
+def test_oss_bookings_carry_destination_country_and_rate_in_columns_40_and_41():
+    oss = [replace(SALE, contra_account="8320", tax_key="240", eu_country=country, eu_rate=rate)
+           for country, rate in (("IT", Decimal(22)), ("FR", Decimal("5.5")), ("IE", Decimal("13.50")),
+                                 ("GR", Decimal(24)))]
+    data = write([SALE, *oss])
+    lines = data.decode("cp1252").split("\r\n")
+    captions = lines[1].split(";")
+    rows = [dict(zip(captions, row)) for row in csv.reader(lines[2:-1], delimiter=";")]
+    got = [(r["EU-Land u. UStID (Bestimmung)"], r["EU-Steuersatz (Bestimmung)"]) for r in rows]
+    # Greece is "EL" in DATEV (datev.md §3 column 40); the rate has two decimals and a comma.
+    assert got == [("", ""), ("IT", "22,00"), ("FR", "5,50"), ("IE", "13,50"), ("EL", "24,00")]
+    assert all(len(r) == 125 for r in csv.reader(lines[2:-1], delimiter=";"))
+    assert ';"IT";22,00;' in lines[3]  # the country is text (quoted), the rate a number
+    assert [r["BU-Schlüssel"] for r in rows] == ["", "240", "240", "240", "240"]
+    # Rows without OSS are byte for byte what they were: both columns empty, not "".
+    assert lines[2] == write([SALE]).decode("cp1252").split("\r\n")[2]
+
+
 # --- validation ----------------------------------------------------------------------------------
 
 BAD = [
@@ -204,6 +222,15 @@ BAD = [
     ("tax_key", {"tax_key": "12345"}),
     ("tax_key", {"tax_key": "3"}),  # 8400 is an automatic account
     ("currency", {"currency": "PLN"}),
+    ("eu_country", {"eu_country": "CH", "eu_rate": Decimal(8)}),  # not in the EU
+    ("eu_country", {"eu_country": "EL", "eu_rate": Decimal(24)}),  # the ISO code is GR
+    ("eu_country", {"eu_country": "it", "eu_rate": Decimal(22)}),
+    ("eu_country", {"eu_rate": Decimal(22)}),  # a rate without its country
+    ("eu_rate", {"eu_country": "IT"}),  # a country without its rate
+    ("eu_rate", {"eu_country": "IT", "eu_rate": Decimal("22.005")}),
+    ("eu_rate", {"eu_country": "IT", "eu_rate": Decimal(0)}),
+    ("eu_rate", {"eu_country": "IT", "eu_rate": Decimal(100)}),
+    ("eu_rate", {"eu_country": "IT", "eu_rate": Decimal("NaN")}),
 ]
 
 

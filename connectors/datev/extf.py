@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Collection, Iterable
 
+from caturactl.config import EU_COUNTRIES
 from caturactl.errors import InputError
 from carriers.text_encoding import clean_text, cp1252_text
 
@@ -143,6 +144,9 @@ _COST_CENTER_MAX = 36
 # datev.md §3 columns 48-87 "Zusatzinformation Art/Inhalt: free notes, pairs" -- the free text
 # field the Amazon order id goes into; both halves are filled, as for Beleginfo.
 _ORDER_ID_KIND = '"Bestellnummer"'
+# datev.md §3 column 40: "Greece = EL", DATEV writes the VAT-id prefix, not the ISO code.
+_DATEV_COUNTRY = {country: "EL" if country == "GR" else country for country in EU_COUNTRIES}
+_RATE_LIMIT = Decimal(100)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 # accounts.md §1 and §3: the default automatic accounts (built-in tax function, "AM") at G/L
@@ -171,6 +175,10 @@ class Booking:
     currency: str = "EUR"  # WKZ Umsatz
     cost_center: str = ""  # KOST1 - Kostenstelle
     order_id: str = ""  # Zusatzinformation 1 ("Bestellnummer")
+    # OSS (EU distance sale taxed in the destination): EU-Land u. UStID (Bestimmung), the ISO
+    # code of the destination, and EU-Steuersatz (Bestimmung), its rate in percent. Both or none.
+    eu_country: str = ""
+    eu_rate: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,10 +341,12 @@ def _gap(before: str, after: str) -> str:
 _G_CUR_KONTO = _gap("WKZ Umsatz", "Konto")
 _G_DOC2_TEXT = _gap("Belegfeld 2", "Buchungstext")
 _G_TEXT_KOST = _gap("Buchungstext", "KOST1 - Kostenstelle")
-_G_KOST_ZUSATZ = _gap("KOST1 - Kostenstelle", "Zusatzinformation - Art 1")
+_G_KOST_EU = _gap("KOST1 - Kostenstelle", "EU-Land u. UStID (Bestimmung)")
+_G_EU_ZUSATZ = _gap("EU-Steuersatz (Bestimmung)", "Zusatzinformation - Art 1")
 _G_ZUSATZ_LOCK = _gap("Zusatzinformation- Inhalt 1", "Festschreibung")
 _TAIL = ";" * (len(BOOKING_CAPTIONS) - _col("Festschreibung")) + "\r\n"  # CRLF: datev.md §1
 assert _col("Zusatzinformation- Inhalt 1") == _col("Zusatzinformation - Art 1") + 1
+assert _col("EU-Land u. UStID (Bestimmung)") == 40 and _col("EU-Steuersatz (Bestimmung)") == 41  # datev.md §3
 
 _FLUSH_ROWS = 2048  # rows per write: few calls into the text layer, memory stays constant
 
@@ -410,6 +420,26 @@ def _free_text(value: str, limit: int, n: int, field: str) -> str:
     if '"' in value:
         value = value.replace('"', '""')
     return '"' + value + '"'
+
+
+def _eu_cells(country: str, rate: Decimal | None, n: int) -> str:
+    """Columns 40 and 41 of an OSS booking (datev.md §3): the destination as DATEV writes it
+    (quoted text, Greece "EL") and its rate with two decimals and a decimal comma ("22,00")."""
+    datev_country = _DATEV_COUNTRY.get(country)
+    if datev_country is None:
+        raise _refuse(n, "eu_country", f"{country!r} is not the ISO code of an EU member state "
+                                       f"(datev.md §3 column 40)")
+    if rate is None:
+        raise _refuse(n, "eu_rate", "an OSS booking needs the destination's rate with its country "
+                                    "(datev.md §3 column 41)")
+    try:
+        percent = rate.quantize(_CENT)
+    except (AttributeError, InvalidOperation):
+        raise _refuse(n, "eu_rate", f"{rate!r} is not a finite Decimal") from None
+    if percent != rate or not 0 < percent < _RATE_LIMIT:
+        raise _refuse(n, "eu_rate", f"{rate} is not a rate in percent above 0 and below 100 with at "
+                                    f"most 2 decimals (datev.md §3 column 41)")
+    return f'"{datev_country}";{str(percent).replace(".", ",")}'
 
 
 class _AccountCheck:
@@ -512,10 +542,11 @@ def write_extf(header: BatchHeader, bookings: Iterable[Booking], out: BinaryIO, 
                 order = _ORDER_ID_KIND + ";" + _free_text(b.order_id, 210, n, "order_id")
             else:
                 order = '"";""'
+            eu = _eu_cells(b.eu_country, b.eu_rate, n) if b.eu_country or b.eu_rate is not None else ";"
             lines.append(
                 f'{amount};{side};{currency_cell}{_G_CUR_KONTO}{account};{contra};{tax_cell};'
                 f'{day};"{document}";{document2}{_G_DOC2_TEXT}{booking_text}{_G_TEXT_KOST}'
-                f'{cost}{_G_KOST_ZUSATZ}{order}{_G_ZUSATZ_LOCK}{lock}{_TAIL}')
+                f'{cost}{_G_KOST_EU}{eu}{_G_EU_ZUSATZ}{order}{_G_ZUSATZ_LOCK}{lock}{_TAIL}')
             if len(lines) >= _FLUSH_ROWS:
                 text.write("".join(lines))
                 lines.clear()
