@@ -199,14 +199,13 @@ def sales(session: Session, tz: ZoneInfo, now: datetime, *, month: str | None = 
     # units always from the items. Both add up to the same totals (an invoice's gross is the sum
     # of its items' gross).
     def totals_by(*keys) -> dict[tuple, dict]:
-        money = {tuple(k): _figures(*m) for *k, m in _rows(session.execute(
-            select(*keys, *_money(Invoice.net_total, Invoice.gross_total)).select_from(Invoice).join(Order, Order.id == Invoice.order_id)
-            .where(in_month).group_by(*keys)), len(keys))}
-        for *k, (sold, back) in _rows(session.execute(
-                select(*keys, *_units(items)).select_from(Invoice).join(Order, Order.id == Invoice.order_id).join(items, true())
-                .where(in_month).group_by(*keys)), len(keys)):
-            if tuple(k) in money:
-                money[tuple(k)]["units"] = tidy((sold or ZERO) - (back or ZERO), UNIT)
+        n = len(keys)
+        invoiced = (select(*keys).select_from(Invoice).join(Order, Order.id == Invoice.order_id).where(in_month)
+                    .group_by(*keys))
+        money = {tuple(r[:n]): _figures(*r[n:])
+                 for r in session.execute(invoiced.add_columns(*_money(Invoice.net_total, Invoice.gross_total)))}
+        for r in session.execute(invoiced.join(items, true()).add_columns(*_units(items))):
+            money[tuple(r[:n])]["units"] = _less(*r[n:], UNIT)
         return money
 
     by_month = [{"month": text, "currency": cur, **f} for (cur,), f in sorted(totals_by(Invoice.currency).items())]
@@ -214,13 +213,13 @@ def sales(session: Session, tz: ZoneInfo, now: datetime, *, month: str | None = 
                       for (mp, cur), f in sorted(totals_by(marketplace, Invoice.currency).items())]
     by_sku = []
     sold_units: dict[str, Decimal] = defaultdict(Decimal)
-    for (code, title, cur), (m, u) in _rows(session.execute(
+    for code, title, cur, *measures in session.execute(
             select(sku, Product.title, Invoice.currency, *_money(_field(items, "net"), _field(items, "gross")),
                    *_units(items))
             .select_from(Invoice).join(items, true()).outerjoin(Product, Product.sku == sku).where(in_month)
-            .group_by(sku, Product.title, Invoice.currency).order_by(sku, Invoice.currency)), 3, split=5):
+            .group_by(sku, Product.title, Invoice.currency).order_by(sku, Invoice.currency)):
         row = {"sku": code or "", "title": title or ("(shipping)" if not code else ""), "currency": cur,
-               **_figures(*m, *u)}
+               **_figures(*measures)}
         by_sku.append(row)
         if code:
             sold_units[code] += row["units"]
@@ -243,11 +242,14 @@ def sales(session: Session, tz: ZoneInfo, now: datetime, *, month: str | None = 
 _IS_INVOICE, _IS_CREDIT = Invoice.kind == INVOICE, Invoice.kind == CREDIT_NOTE
 
 
+def _apart(*amounts) -> list:
+    """Each amount summed over the invoices and, apart, over the credit notes."""
+    return [money_sum(case((kind, a))) for a in amounts for kind in (_IS_INVOICE, _IS_CREDIT)]
+
+
 def _money(net, gross) -> list:
     """Orders invoiced, then net and gross of the invoices and of the credit notes, apart."""
-    return [func.count(func.distinct(case((_IS_INVOICE, Invoice.order_id)))),
-            money_sum(case((_IS_INVOICE, net))), money_sum(case((_IS_CREDIT, net))),
-            money_sum(case((_IS_INVOICE, gross))), money_sum(case((_IS_CREDIT, gross)))]
+    return [func.count(func.distinct(case((_IS_INVOICE, Invoice.order_id)))), *_apart(net, gross)]
 
 
 def _units(items) -> list:
@@ -256,16 +258,14 @@ def _units(items) -> list:
     return [units_sum(case((_IS_INVOICE, qty))), units_sum(case((_IS_CREDIT, qty)))]
 
 
-def _rows(result, keys: int, split: int | None = None):
-    """(key tuple, measures) per row; with ``split``, the measures cut into (first ``split``, rest)."""
-    for row in result:
-        k, m = tuple(row[:keys]), tuple(row[keys:])
-        yield (*k, m) if split is None else (k, (m[:split], m[split:]))
+def _less(invoiced: Decimal | None, credited: Decimal | None, places: Decimal = CENT) -> Decimal:
+    """What the invoices say less what the credit notes take back (either may be missing)."""
+    return tidy((invoiced or ZERO) - (credited or ZERO), places)
 
 
 def _figures(orders, inv_net, cn_net, inv_gross, cn_gross, units=ZERO, units_back=ZERO) -> dict:
-    return {"orders": orders, "units": tidy((units or ZERO) - (units_back or ZERO), UNIT),
-            "net": tidy((inv_net or ZERO) - (cn_net or ZERO)), "gross": tidy((inv_gross or ZERO) - (cn_gross or ZERO))}
+    return {"orders": orders, "units": _less(units, units_back, UNIT), "net": _less(inv_net, cn_net),
+            "gross": _less(inv_gross, cn_gross)}
 
 
 # --- stock -------------------------------------------------------------------------------------
@@ -373,14 +373,11 @@ def finance(session: Session, tz: ZoneInfo, now: datetime, *, month: str | None 
     revenue = []
     for cur, ctry, cat, r, n_inv, n_cn, inv_net, cn_net, inv_tax, cn_tax in session.execute(
             select(Invoice.currency, country, category, rate,
-                   func.count(func.distinct(case((_IS_INVOICE, Invoice.id)))),
-                   func.count(func.distinct(case((_IS_CREDIT, Invoice.id)))),
-                   money_sum(case((_IS_INVOICE, _field(taxes, "net")))), money_sum(case((_IS_CREDIT, _field(taxes, "net")))),
-                   money_sum(case((_IS_INVOICE, _field(taxes, "tax")))), money_sum(case((_IS_CREDIT, _field(taxes, "tax")))))
+                   *(func.count(func.distinct(case((kind, Invoice.id)))) for kind in (_IS_INVOICE, _IS_CREDIT)),
+                   *_apart(_field(taxes, "net"), _field(taxes, "tax")))
             .select_from(Invoice).join(taxes, true()).where(Invoice.issue_date >= first, Invoice.issue_date < nxt)
             .group_by(Invoice.currency, country, category, rate).order_by(Invoice.currency, country, category, rate)):
-        net = (inv_net or ZERO) - (cn_net or ZERO)
-        tax = (inv_tax or ZERO) - (cn_tax or ZERO)
+        net, tax = _less(inv_net, cn_net), _less(inv_tax, cn_tax)
         revenue.append({"country": ctry or "", "category": cat, "rate": r, "invoices": n_inv, "credit_notes": n_cn,
                         "net": tidy(net), "tax": tidy(tax), "gross": tidy(net + tax), "currency": cur})
 
@@ -460,8 +457,9 @@ def overdue(session: Session, tz: ZoneInfo, now: datetime, *, unpaid_days: int =
                  select(Order.external_id, since.c.at, Order.hold_reason, ticket.c.id)
                  .outerjoin(since, since.c.order_id == Order.id).outerjoin(ticket, ticket.c.order_id == Order.id)
                  .where(Order._state == OrderState.ON_HOLD.value).order_by(since.c.at, Order.external_id))]
-    deliveries = [{"delivery": number, "order": ext, "location": loc, "state": state, "deadline": local(deadline, tz),
-                   "late_by": _age(deadline, now)} for number, ext, loc, state, deadline in late_deliveries(session, now)]
+    deliveries = [{"delivery": number, "order": ext, "location": loc, "state": state,
+                   "deadline": local(deadline, tz), "late_by": _age(deadline, now)}
+                  for number, ext, loc, state, deadline in late_deliveries(session, now)]
     cutoff = now.astimezone(tz).date() - timedelta(days=unpaid_days)
     unpaid = [{"invoice": number, "order": ext, "date": issued.isoformat(),
                "age_days": (now.astimezone(tz).date() - issued).days, "gross": gross, "currency": cur,

@@ -110,7 +110,8 @@ def report() -> None:
 
 @report.command("cockpit")
 @click.option("--limit", type=click.IntRange(min=1),
-              help=f"At most this many orders, oldest first (table default {TABLE_DEFAULT_LIMIT}; --json and csv: all).")
+              help=f"At most this many orders, oldest first (table default {TABLE_DEFAULT_LIMIT}; "
+                   "--json and csv: all).")
 @format_options
 @click.pass_obj
 def report_cockpit(obj, limit, fmt, as_json) -> None:
