@@ -28,7 +28,9 @@ def alerts() -> None:
 @format_options
 @click.pass_obj
 def alerts_check(obj, ticket_hours: float, fmt, as_json) -> None:
-    """Aged open tickets, outbox messages given up, delivery deadlines passed and open settlement
+    """What needs a person now; exit 3 if anything does.
+
+    Aged open tickets, outbox messages given up, delivery deadlines passed and open settlement
     differences. Exits 3 when there is any (so a timer can mail the output), 0 when there is none."""
     from caturactl.alerts import check
     app = obj.ready_app()

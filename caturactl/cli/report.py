@@ -115,8 +115,10 @@ def report() -> None:
 @format_options
 @click.pass_obj
 def report_cockpit(obj, limit, fmt, as_json) -> None:
-    """Every open order (not cancelled, not shipped-invoiced-and-paid), oldest first: state, hold
-    reason, location, carrier, tracking, invoice and payment."""
+    """Every open order, oldest first.
+
+    Open: not cancelled, and not shipped with every delivery note invoiced and every invoice
+    paid. Shows state, hold reason, location, carrier, tracking, invoice and payment."""
     from caturactl.reporting import cockpit_rows
     app = obj.ready_app()
     fmt = pick_format(fmt, as_json)
@@ -142,7 +144,9 @@ def report_cockpit(obj, limit, fmt, as_json) -> None:
 @format_options
 @click.pass_obj
 def report_sales(obj, month, top, slow_max_units, fmt, as_json) -> None:
-    """What was invoiced in the month, less credit notes: per month, SKU and marketplace (orders,
+    """A month's sales: SKUs, marketplaces, top and slow.
+
+    What was invoiced in the month, less credit notes: per month, SKU and marketplace (orders,
     units, net, gross), the top sellers and the slow sellers."""
     from caturactl.reporting import sales
     app = obj.ready_app()
@@ -156,8 +160,10 @@ def report_sales(obj, month, top, slow_max_units, fmt, as_json) -> None:
 @format_options
 @click.pass_obj
 def report_stock(obj, fmt, as_json) -> None:
-    """Stock per location and SKU (on hand, reserved, available), and per SKU what orders not yet
-    routed are waiting for."""
+    """Stock per location and per SKU.
+
+    On hand, reserved and available per location and SKU; per SKU also what orders not yet
+    routed are waiting for, and what would be left."""
     from caturactl.reporting import stock_report
     app = obj.ready_app()
     with app.session() as s:
@@ -170,7 +176,9 @@ def report_stock(obj, fmt, as_json) -> None:
 @format_options
 @click.pass_obj
 def report_finance(obj, month, fmt, as_json) -> None:
-    """The month's revenue by country and VAT rate, Amazon's fees per settlement, and, as of now,
+    """Revenue, Amazon fees, receivables, open differences.
+
+    The month's revenue by country and VAT rate, Amazon's fees per settlement, and, as of now,
     the open receivables by age and the open settlement differences."""
     from caturactl.reporting import finance
     app = obj.ready_app()
@@ -186,7 +194,9 @@ def report_finance(obj, month, fmt, as_json) -> None:
 @format_options
 @click.pass_obj
 def report_overdue(obj, unpaid_days, fmt, as_json) -> None:
-    """Orders on hold, delivery notes past their deadline, invoices unpaid too long, and outbox
+    """What is late: holds, deliveries, invoices, outbox.
+
+    Orders on hold, delivery notes past their deadline, invoices unpaid too long, and outbox
     messages that failed or keep failing."""
     from caturactl.reporting import overdue
     app = obj.ready_app()
