@@ -88,3 +88,32 @@ def check(session: Session, cfg: Config, now: datetime, *, ticket_hours: float =
     needs a person."""
     limits = Limits(ticket_hours=ticket_hours)
     return [a for c in (CHECKS if checks is None else checks) for a in c(session, cfg, now, limits)]
+
+
+def job_checks(spec) -> Check:
+    """A check for the jobs of ``spec`` (a loaded jobs.toml): a job whose newest run failed, a
+    run whose runner stopped renewing its lease, and a job that has run before but missed a slot
+    it should have finished by now (the daemon or its timers are not running)."""
+    from caturactl.model import JobRun
+    from caturactl.reporting_jobs import last_runs
+
+    def jobs(session: Session, cfg: Config, now: datetime, limits: Limits) -> Iterable[Alert]:
+        tz = cfg.tz
+        last = last_runs(session)
+        for name, job in spec.jobs.items():
+            r = last.get(name)
+            if not job.enabled or r is None:
+                continue  # never ran: not set up yet, nothing to miss
+            if r.state == "failed":
+                why = r.error.splitlines()[-1] if r.error else f"exit code {r.exit_code}"
+                yield Alert("job_failed", name, f"the {r.slot_at.astimezone(tz):%Y-%m-%d %H:%M} run failed ({why}): "
+                                              f"{r.summary}; 'caturactl jobs history {name}'", r.finished_at)
+            elif r.state == "running" and r.lease_until < now:
+                yield Alert("job_lost", name, f"the {r.slot_at.astimezone(tz):%Y-%m-%d %H:%M} run on {r.host} stopped "
+                                            f"renewing its lease; no runner has taken it over", r.lease_until)
+            expected = job.schedule.latest(now - job.timeout - timedelta(minutes=5), tz)
+            if r.slot_at < expected:
+                yield Alert("job_not_run", name, f"the {expected:%Y-%m-%d %H:%M} slot has not run (last run: "
+                                               f"{r.slot_at.astimezone(tz):%Y-%m-%d %H:%M}); is 'caturactl jobs "
+                                               f"daemon' or its timer running?", expected)
+    return jobs

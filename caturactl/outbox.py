@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from caturactl.config import ShippingConfig
@@ -25,6 +25,8 @@ from caturactl.errors import CaturactlError, NotFoundError, RejectedError, State
 from caturactl.model import OutboxMessage
 from caturactl.model.events import EventKind, record
 from caturactl.triage import Hold, close_tickets_about, open_ticket
+
+CLAIM_SECONDS = 600  # a run that dies mid-send: its message is tried again after this
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
@@ -92,7 +94,11 @@ class Sender:
             return r
         throttled: set[str] = set()
         down: dict[str, str] = {}  # target -> the error that showed it unreachable in this run
+        self.s.commit()
         for msg in messages:
+            if not self._claim(msg):
+                r.skipped += 1  # another run (a job, a person) is sending it right now
+                continue
             if msg.kind in throttled:  # the remote said "later" for this kind: do not hammer it
                 self._retry(msg, "not tried: the channel throttled an earlier message in this run", r, quiet=True)
             elif msg.target in down:  # one refused connection says enough about the next hundred
@@ -107,6 +113,21 @@ class Sender:
             if progress:
                 progress(1)
         return r
+
+    def _claim(self, msg: OutboxMessage) -> bool:
+        """Take the message for this run: push its next attempt past CLAIM_SECONDS in its own
+        transaction, if it is still due. Two runs at once (the scheduler's jobs, a person at the
+        terminal) then never send the same message; a run that dies mid-send leaves the message
+        to be retried once the claim has run out."""
+        now = self.now()
+        n = self.s.execute(update(OutboxMessage).where(OutboxMessage.id == msg.id, OutboxMessage.status == PENDING,
+                                                       OutboxMessage.next_attempt_at <= now)
+                           .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+                           .execution_options(synchronize_session=False)).rowcount
+        self.s.commit()
+        if n != 1:
+            self.s.expire(msg)
+        return n == 1
 
     def _send_one(self, msg: OutboxMessage, r: SendResult) -> bool:
         """Send one message; False when its target could not be reached (retry later)."""

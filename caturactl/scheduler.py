@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from caturactl.jobspec import Job, JobsFile
@@ -153,6 +154,10 @@ class Slots:
                 if newest is not None and newest >= due:
                     s.commit()  # keeps the 'lost' marks above
                     return None, f"done: the {self._local(due)} slot has run"
+                if newest is None and now - due > first_run_grace(job, now, self.tz):
+                    s.commit()  # a job never run before starts with its next slot, not yesterday's
+                    return None, (f"not due: a new job starts with its next slot "
+                                  f"({self._local(job.schedule.after(now, self.tz))}); --force runs it now")
             row = JobRun(job=job.name, slot_at=due, trigger="manual" if manual else "schedule", state=RUNNING,
                          attempt=1, runner=self.runner, host=self.host, pid=os.getpid(),
                          command=command or job.command, lease_until=now + self.lease, started_at=now)
@@ -224,6 +229,13 @@ class Slots:
 
     def _local(self, t: datetime) -> str:
         return t.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def first_run_grace(job: Job, now: datetime, tz) -> timedelta:
+    """How late a job that has never run may still take its newest slot: its interval, at most
+    an hour (so a new daily 02:00 job does not run at once when installed at noon, while an
+    every-15-minutes job starts at once)."""
+    return min(job.schedule.interval(tz, now - timedelta(days=8)), timedelta(hours=1))
 
 
 def _append(old: str, new: str) -> str:
@@ -335,6 +347,11 @@ class Finished:
     exit_code: int | None
     summary: str
     error: str
+
+
+@dataclass
+class Trouble:
+    text: str
 
 
 @dataclass
@@ -486,6 +503,7 @@ class Daemon:
         self._wanted: set[str] = set(self.jobs)  # the first round looks at every job
         self.scheduler = schedule.Scheduler()
         self._cron_next: dict[str, datetime] = {}
+        self._last_start: dict[str, float] = {}
         now = self.clock.now()
         for name, job in self.jobs.items():
             if not (self.clock.real and job.schedule.register(self.scheduler, self.tz,
@@ -513,6 +531,13 @@ class Daemon:
             self.runner.wait_all()
 
     def round(self, now: datetime) -> None:
+        try:
+            self._round(now)
+        except (OperationalError, DBAPIError) as exc:  # the database is away: keep the children, try again
+            first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            self.runner.on_event(Trouble(f"database error, trying again: {first}"))
+
+    def _round(self, now: datetime) -> None:
         before = self.runner.running_jobs()
         self.runner.supervise()
         self._wanted |= before - self.runner.running_jobs()  # finished: a slot may have come due meanwhile
@@ -528,10 +553,13 @@ class Daemon:
         if now >= self._next_prune:
             self.runner.slots.prune(now, self.runner.jobs.settings.keep_history)
             self._next_prune = now + self.prune_every
-        for name in sorted(self._wanted):
+        # Longest-waiting first: a job slower than its interval must not starve the others.
+        for name in sorted(self._wanted, key=lambda n: (self._last_start.get(n, 0.0), n)):
             why = self.runner.try_start(self.jobs[name], now=now)
             if why != "busy: max_parallel reached":
                 self._wanted.discard(name)
+            if name in self.runner.running_jobs():
+                self._last_start[name] = time.monotonic()
 
     def _sleep(self) -> None:
         now = self.clock.now()

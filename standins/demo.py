@@ -200,84 +200,194 @@ def partner_reads_mail(smtp: SmtpStandin, root: Path, seen: set[str]) -> None:
                                                  else part.get_content().encode("utf-8"))
 
 
-def fulfilment(standin: AmazonStandin) -> None:
-    servers = DEMO / "servers"
-    warehouse = servers / "warehouse"
-    warehouse.mkdir(parents=True)
-    os.environ[PARTNER_PASSWORD_ENV] = "demo"
-    with SftpStandin(servers / "fulfiller-sftp") as sftp, FtpStandin(servers / "partner-ftps", tls=True) as ftps, \
-            SmtpStandin() as smtp:
-        configure_fulfilment(sftp, ftps, smtp, warehouse)
-        write_stock([p["sku"] for p in standin.catalogue()])
-        say("Stock: the own warehouse counts its own, the fulfiller and the partner report theirs")
-        for code in ("WH", "FUL", "PARTNER"):
-            caturactl("stock", "import", code, f"stock-{code}.csv")
+DAY_START, DAY_END = "06:00", "22:30"
+DAY_SPEED = 1000.0  # 16.5 hours in about a minute
 
-        say("Routing: one location with everything first, else the fewest; a carrier from the matrix")
-        caturactl("route")
-        listed = subprocess.run([CATURACTL, "deliveries", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
-        notes = json.loads(listed.stdout)
-        example = next((n for n in notes if n["location"] == "WH"), notes[0] if notes else None)
-        if example:
-            caturactl("carriers", "choose", example["order"], "--explain")
 
-        say("Export, while the fulfiller's SFTP server is down: its files wait in the outbox")
-        sftp.stop()
-        caturactl("ship", "export", check=False)
-        caturactl("outbox", "list", "--limit", "5")
-        say("The SFTP server is back: the waiting files go out, each exactly once")
-        sftp.start()
-        time.sleep(1.1)  # the demo's first retry is due after a second
-        caturactl("outbox", "send")
+def day_jobs(today: datetime) -> str:
+    """The demo's jobs.toml: the example's jobs, at a pace a compressed day can show."""
+    month = today.date().replace(day=1)
+    return f"""# Written by make demo for its compressed business day (the example is ../jobs.toml).
+[settings]
+lease = "10m"         # on the compressed clock: 0.6 s of real time
+max_parallel = 3
 
+[jobs.import-amazon]
+command = "import amazon"
+schedule = "every 15 minutes"
+timeout = "12h"
+
+[jobs.route]
+command = "route"
+schedule = "every 15 minutes"
+timeout = "12h"
+
+[jobs.ship-export]
+command = "ship export"
+schedule = "every 30 minutes"
+timeout = "12h"
+
+[jobs.ship-collect]
+command = "ship collect"
+schedule = "every 30 minutes"
+timeout = "12h"
+
+[jobs.outbox-send]
+command = "outbox send"
+schedule = "every 10 minutes"
+timeout = "12h"
+
+[jobs.ship-overdue]
+command = "ship overdue"
+schedule = "daily at 09:00"
+timeout = "12h"
+
+[jobs.invoices-create]
+command = "invoices create"
+schedule = "every hour"
+timeout = "12h"
+
+[jobs.invoices-feeds]
+command = "invoices feeds"
+schedule = "every 2 hours"
+timeout = "12h"
+
+[jobs.reviews-request]
+command = "reviews request"
+schedule = "daily at 10:00"
+timeout = "12h"
+
+[jobs.settlement-fetch]
+command = "settlement fetch"
+schedule = "daily at 21:00"
+timeout = "12h"
+
+[jobs.datev-export]
+command = "export bookings --from {month.isoformat()} --to {month.replace(month=12, day=31).isoformat()} --format datev"
+schedule = "daily at 22:00"
+timeout = "12h"
+"""
+
+
+def business_day(standin: AmazonStandin, day, sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin,
+                 warehouse: Path) -> None:
+    """The day runs through jobs.toml: 'caturactl jobs daemon' on a compressed clock, while this
+    process plays Amazon's buyers (orders appear as the stand-in's clock passes them), the three
+    locations answering their files every half hour, an SFTP outage in the morning and Amazon
+    closing a settlement in the evening."""
+    import threading
+    from zoneinfo import ZoneInfo
+
+    from caturactl.scheduler import Clock
+
+    tz = ZoneInfo("Europe/Berlin")
+    start = datetime.combine(day, datetime.strptime(DAY_START, "%H:%M").time(), tz)
+    end = datetime.combine(day, datetime.strptime(DAY_END, "%H:%M").time(), tz)
+    epoch = time.time() + 2.0
+    clock = Clock(start=start.astimezone(timezone.utc), speed=DAY_SPEED, epoch=epoch)
+    players = [FulfillerStandin(warehouse, seed=1, reply="csv", carrier="DHL", late_rate=0.05),
+               FulfillerStandin(sftp.root, seed=2, reply="xml", carrier="DPD", partial_rate=0.15,
+                                multi_parcel_rate=0.25, late_rate=0.2, broken_rate=0.03),
+               FulfillerStandin(ftps.root, seed=3, reply="csv", carrier="GLS", late_rate=0.3)]
+    stop = threading.Event()
+    notes: list[str] = []
+
+    def play() -> None:
         seen: set[str] = set()
-        players = [FulfillerStandin(warehouse, seed=1, reply="csv", carrier="DHL", late_rate=0.05),
-                   FulfillerStandin(sftp.root, seed=2, reply="xml", carrier="DPD", partial_rate=0.15,
-                                    multi_parcel_rate=0.25, late_rate=0.2, broken_rate=0.03),
-                   FulfillerStandin(ftps.root, seed=3, reply="csv", carrier="GLS", late_rate=0.3)]
-        for round_no in range(1, 4):
-            standin.advance(timedelta(hours=6))
-            partner_reads_mail(smtp, ftps.root, seen)
-            report = [p.work(standin.now()) for p in players]
-            say(f"Round {round_no}: the locations answer ({sum(r.shipped_whole for r in report)} whole, "
-                f"{sum(r.shipped_partial for r in report)} partial, {sum(r.multi_parcel for r in report)} in "
-                f"several parcels, {sum(r.deferred for r in report)} later, {sum(r.broken_files for r in report)} "
-                f"broken file(s)); we collect and confirm at Amazon")
-            caturactl("ship", "collect", check=False)
+        next_work, next_note = start + timedelta(minutes=30), start + timedelta(hours=2)
+        outage = (start.replace(hour=9), start.replace(hour=10, minute=30))
+        sftp_down = settled = False
+        while not stop.is_set():
+            now = clock.now()
+            if now > standin.now():
+                standin.advance(now - standin.now())
+            if not sftp_down and outage[0] <= now < outage[1]:
+                sftp.stop()
+                sftp_down = True
+                notes.append(f"{now.astimezone(tz):%H:%M} the fulfiller's SFTP server goes down")
+            elif sftp_down and now >= outage[1]:
+                sftp.start()
+                sftp_down = False
+                notes.append(f"{now.astimezone(tz):%H:%M} the fulfiller's SFTP server is back")
+            if now >= next_work:
+                partner_reads_mail(smtp, ftps.root, seen)
+                for p in players:
+                    p.work(standin.now())
+                next_work += timedelta(minutes=30)
+            if not settled and now >= start.replace(hour=20, minute=30):
+                standin.close_settlement(locale="DE")
+                settled = True
+                notes.append(f"{now.astimezone(tz):%H:%M} Amazon closes a settlement")
+            if now >= next_note:
+                notes.append(f"{now.astimezone(tz):%H:%M} {len(standin.shipments())} parcels confirmed at Amazon, "
+                             f"{len(standin.invoices())} invoices uploaded")
+                next_note += timedelta(hours=2)
+            time.sleep(0.05)
 
-        say("What needs a person: rejected files, failed messages, overdue deliveries")
-        caturactl("ship", "overdue")
-        caturactl("tickets", "list", "--kind", "confirmation_rejected")
-        caturactl("outbox", "list")
+    player = threading.Thread(target=play, name="demo-players", daemon=True)
+    log = DEMO / "day.log"
+    print(f"$ caturactl jobs daemon --until {day}T{DAY_END}   (on a clock {DAY_SPEED:g}x fast from "
+          f"{day} {DAY_START}; its log: demo/day.log)", flush=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATURACTL_") and k != "SP_API_DEFAULT_MARKETPLACE"}
+    with open(log, "w", encoding="utf-8") as out:
+        daemon = subprocess.Popen([CATURACTL, "jobs", "daemon", "--clock-start", f"{day}T{DAY_START}",
+                                   "--clock-speed", str(DAY_SPEED), "--clock-epoch", str(epoch),
+                                   "--until", f"{day}T{DAY_END}"], cwd=DEMO, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+        player.start()
+        shown = 0
+        while daemon.poll() is None:
+            time.sleep(0.2)
+            while shown < len(notes):
+                print("   " + notes[shown], flush=True)
+                shown += 1
+        stop.set()
+        player.join()
+    for line in notes[shown:]:
+        print("   " + line, flush=True)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    runs = [ln for ln in lines if " start " in ln]
+    failed = [ln for ln in lines if ln[9:].startswith("failed ")]
+    print(f"   the daemon ran {len(runs)} job slots; {len(failed)} failed (each has a ticket; the next run "
+          f"tries again):", flush=True)
+    for ln in failed[:8]:
+        print("     " + ln[:160], flush=True)
+    if daemon.returncode != 0:
+        raise SystemExit(f"demo: the jobs daemon exited {daemon.returncode}; see demo/day.log")
 
-        say("Delivery notes, one of them in detail, and the cockpit with carrier and tracking")
-        caturactl("deliveries", "list", "--limit", "15")
-        listed = subprocess.run([CATURACTL, "deliveries", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
-        multi = next((n for n in json.loads(listed.stdout) if "," in n["tracking"]), None)
-        if multi:
-            caturactl("deliveries", "show", multi["delivery"])
-        caturactl("orders", "list", "--state", "shipped", "--limit", "20")
-        print(f"\nThe Amazon stand-in holds {len(standin.shipments())} confirmed parcels "
-              f"(confirmShipment, Orders API v0).", flush=True)
-        invoices(standin)
 
+def after_the_day(standin: AmazonStandin) -> None:
+    say("What the jobs did: each job's last run and the next one, and the history of one job")
+    caturactl("jobs", "list")
+    caturactl("jobs", "history", "ship-collect", "--limit", "8")
 
-def invoices(standin: AmazonStandin) -> None:
-    say("Invoices: gap-free numbers, PDF/A-3 with the EN 16931 e-invoice inside, uploaded to Amazon "
-        "(UPLOAD_VAT_INVOICE; at real speed Amazon takes one about every 2 minutes after a burst of 15, and "
-        "the outbox spreads them over the day)")
-    caturactl("invoices", "create", "--jobs", "2")
-    caturactl("invoices", "list", "--month", datetime.now(timezone.utc).strftime("%Y-%m"))
+    say("Orders that need a person wait as tickets; someone releases a gift message by hand")
+    held = subprocess.run([CATURACTL, "tickets", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
+    tickets = json.loads(held.stdout)
+    caturactl("tickets", "list", "--kind", "confirmation_rejected")
+    gift = [t for t in tickets if "gift_message" in t["reasons"]]
+    if gift:
+        caturactl("tickets", "resolve", gift[0]["ticket"], "--release", "--note", "gift card added by hand")
+
+    say("Delivery notes; one sent in several parcels, with its tracking links")
+    caturactl("deliveries", "list", "--limit", "10")
+    listed = subprocess.run([CATURACTL, "deliveries", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
+    multi = next((n for n in json.loads(listed.stdout) if "," in n["tracking"]), None)
+    if multi:
+        caturactl("deliveries", "show", multi["delivery"])
+
+    say("Invoices: gap-free numbers, PDF/A-3 with the EN 16931 e-invoice inside, uploaded to Amazon")
     listed = subprocess.run([CATURACTL, "invoices", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
     rows = json.loads(listed.stdout)
+    caturactl("invoices", "list", "--month", datetime.now(timezone.utc).strftime("%Y-%m"))
     if rows:
-        first = rows[0]["number"]
+        first = rows[-1]["number"]
         caturactl("invoices", "show", first)
         caturactl("invoices", "pdf", first)
         say(f"A buyer sends everything back: a Rechnungskorrektur (credit note, type 381) for {first}")
         caturactl("invoices", "credit", first, "--reason", "Retoure: Ware unbeschädigt zurück")
+
     say("Nine days later: review requests through Amazon's Solicitations API, inside its window, once")
-    # The demo moves both clocks: Amazon's, and the one our timer would see on that day.
     standin.advance(timedelta(days=9))
     from caturactl import reviews
     from caturactl.app import App
@@ -288,66 +398,60 @@ def invoices(standin: AmazonStandin) -> None:
     app.dispose()
     print(f"(as of {standin.now():%Y-%m-%d}: {len(due.queued)} orders inside their window)", flush=True)
     caturactl("outbox", "send")
-    caturactl("reviews", "list", "--format", "csv", check=True)
-    say("Amazon has judged the invoice uploads by now")
-    caturactl("invoices", "feeds")
+    caturactl("reviews", "list")
 
-    say("Amazon closes a settlement: fetched through the Reports API, reconciled against the invoices")
-    standin.close_settlement(locale="DE")
-    caturactl("settlement", "fetch")
+    say("The settlement the evening job fetched, reconciled against the invoices")
     caturactl("settlement", "list")
-    caturactl("settlement", "differences", "--format", "csv")
-    caturactl("invoices", "list", "--unpaid", "--format", "csv")
-    today = datetime.now(timezone.utc).date()
-    say("The cockpit with carrier, tracking, invoice and payment")
-    caturactl("orders", "list", "--state", "shipped", "--limit", "10")
-    say("The accountant's file: a DATEV Buchungsstapel of the month and what followed")
-    caturactl("export", "bookings", "--from", today.replace(day=1).isoformat(),
-              "--to", today.replace(month=12, day=31).isoformat(), "--format", "datev")
+    caturactl("settlement", "differences")
     caturactl("export", "customers", "--format", "datev")
-    say("The cockpit with carrier, tracking and invoice")
-    caturactl("orders", "list", "--state", "shipped", "--limit", "15")
-    print(f"\nThe Amazon stand-in holds {len(standin.invoices())} uploaded invoices and "
-          f"{len(standin.solicitations())} review requests.", flush=True)
+    print("The DATEV files:", ", ".join(sorted(p.name for p in DEMO.glob("EXTF_*.csv"))), flush=True)
+
+    say("What needs a person now (a timer would mail this; the exit code says whether to)")
+    caturactl("alerts", "check", check=False)
+    say("The cockpit: every open order with state, location, carrier, tracking, invoice and payment")
+    caturactl("report", "cockpit", "--limit", "25")
+    say("The finance report of the month")
+    caturactl("report", "finance")
+    print(f"\nThe Amazon stand-in holds {len(standin.shipments())} confirmed parcels, {len(standin.invoices())} "
+          f"uploaded invoices and {len(standin.solicitations())} review requests.", flush=True)
 
 
 def main() -> int:
     # Three days back, so that Amazon's simulated clock, which the demo moves forward by about
-    # two days, stays behind the real one: parcels cannot leave in the future.
+    # ten days, stays behind the real one where it matters: parcels cannot leave in the future.
     day = (datetime.now(timezone.utc) - timedelta(days=3)).date()
     if DEMO.exists():
         shutil.rmtree(DEMO)
     DEMO.mkdir()
-    with AmazonStandin(orders=400, seed=1, day=day, port=PORT, rate_scale=SPEED) as standin:
-        say(f"SP-API stand-in on {standin.url}: 400 Amazon orders placed on {day} (DE/FR/IT/ES)")
+    from zoneinfo import ZoneInfo
+    opens = datetime.combine(day, datetime.strptime(DAY_START, "%H:%M").time(), ZoneInfo("Europe/Berlin"))
+    with AmazonStandin(orders=400, seed=1, day=day, port=PORT, rate_scale=SPEED,
+                       start=opens.astimezone(timezone.utc)) as standin:
+        say(f"SP-API stand-in on {standin.url}: 400 Amazon orders placed over {day} (DE/FR/IT/ES)")
         caturactl("init")
         configure(standin)
         (DEMO / "products.csv").write_text(standin.catalogue_csv(), encoding="utf-8")
-
-        say("The catalogue, then the night's import (Orders API 2026-01-01, one call per 100 orders)")
         caturactl("products", "import", "products.csv")
-        caturactl("import", "amazon")
 
-        say("Orders that need a person wait as tickets")
-        caturactl("tickets", "list")
-        held = subprocess.run([CATURACTL, "tickets", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
-        tickets = [t for t in json.loads(held.stdout) if "gift_message" in t["reasons"]]
-        if tickets:
-            say(f"Someone reads the gift message of order {tickets[0]['order']} and releases it")
-            caturactl("tickets", "resolve", tickets[0]["ticket"], "--release", "--note", "gift card added by hand")
-            caturactl("orders", "show", tickets[0]["order"])
+        servers = DEMO / "servers"
+        warehouse = servers / "warehouse"
+        warehouse.mkdir(parents=True)
+        os.environ[PARTNER_PASSWORD_ENV] = "demo"
+        with SftpStandin(servers / "fulfiller-sftp") as sftp, FtpStandin(servers / "partner-ftps", tls=True) as ftps, \
+                SmtpStandin() as smtp:
+            configure_fulfilment(sftp, ftps, smtp, warehouse)
+            write_stock([p["sku"] for p in standin.catalogue()])
+            say("Stock: the own warehouse counts its own, the fulfiller and the partner report theirs")
+            for code in ("WH", "FUL", "PARTNER"):
+                caturactl("stock", "import", code, f"stock-{code}.csv")
 
-        say("A day and a half later: some buyers cancelled; the next import notices")
-        standin.advance(timedelta(hours=36))
-        caturactl("import", "amazon")
-
-        say("The cockpit of the imported day")
-        caturactl("orders", "list", "--limit", "40")
-
-        fulfilment(standin)
-    print(f"\nThe workspace stays in {DEMO}: cd demo && ../.venv/bin/caturactl deliveries list")
-    print("To import again, start the stand-in: .venv/bin/python -m standins.amazon --port "
-          f"{PORT} --orders 400 --seed 1 --day {day}")
+            say("jobs.toml: what runs unattended, and when")
+            (DEMO / "jobs.toml").write_text(day_jobs(datetime.now(timezone.utc)), encoding="utf-8")
+            caturactl("jobs", "list")
+            say(f"The business day of {day}: the jobs daemon runs it, orders arrive over the day")
+            business_day(standin, day, sftp, ftps, smtp, warehouse)
+            after_the_day(standin)
+    print(f"\nThe workspace stays in {DEMO}: cd demo && ../.venv/bin/caturactl report cockpit")
     return 0
 
 

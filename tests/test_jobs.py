@@ -396,7 +396,8 @@ def test_a_killed_daemons_slot_is_taken_over_after_its_lease(workspace):
         schedule = "daily at 02:00"
         timeout = "10m"
         """)
-    one = _daemon(ws, host="one")
+    clock = _clock("2026-11-25T02:00:30", 1, time.time())  # both daemons see the same time
+    one = _daemon(ws, *clock, host="one")
     try:
         run = _wait_for(lambda: next(iter(_runs(ws)), None), 60, "daemon one to claim the slot")
         child = _wait_for(lambda: next((r.pid for r in _runs(ws) if r.pid != one.pid), None), 30,
@@ -408,7 +409,7 @@ def test_a_killed_daemons_slot_is_taken_over_after_its_lease(workspace):
         hole.close()
     _wait_for(lambda: not _alive(child), 10, "the orphaned child to die with its daemon")
     ws.config.write_text(good)  # Amazon answers again
-    two = _daemon(ws, host="two")
+    two = _daemon(ws, *clock, host="two")
     try:
         done = _wait_for(lambda: next((r for r in _runs(ws) if r.state != "running"), None), 90,
                          "daemon two to finish the slot")
@@ -460,3 +461,40 @@ def test_four_daemons_on_postgresql_run_each_of_1000_slots_exactly_once(bare_wor
     assert started == 1000  # no daemon started a slot another one had
     hosts = {r.host for r in runs}
     assert len(hosts) >= 2, hosts  # they really raced
+
+
+def test_a_new_daily_job_starts_with_its_next_slot_not_with_this_mornings(bare_workspace):
+    ws = bare_workspace
+    earlier = (datetime.now(BERLIN) - timedelta(hours=2)).strftime("%H:%M")
+    _write_jobs(ws, f"""
+        [jobs.daily]
+        command = "tickets list"
+        schedule = "daily at {earlier}"
+        timeout = "1m"
+        """)
+    r = ws.run("jobs", "run", "daily")
+    assert r.code == 0 and "not due: a new job starts with its next slot" in r.out and _runs(ws) == []
+    assert ws.run("jobs", "run", "daily", "--force").code == 0
+    assert [x.trigger for x in _runs(ws)] == ["manual"]
+
+
+def test_alerts_name_a_failed_job_and_jobs_that_stopped_running(bare_workspace):
+    ws = bare_workspace
+    _write_jobs(ws, """
+        [jobs.probe]
+        command = "orders show 999-0000000-0000000"
+        schedule = "every hour"
+        timeout = "1m"
+        [jobs.tickets]
+        command = "tickets list"
+        schedule = "every hour"
+        timeout = "1m"
+        """)
+    assert json.loads(ws.ok("alerts", "check", "--json")) == []  # never ran: nothing to miss yet
+    # Both ran once, on 20 November (a daemon on a clock set back), and never since.
+    _finish(_daemon(ws, "--once", *_clock("2026-11-20T06:00", 1, time.time()), host="old"))
+    r = ws.run("alerts", "check", "--json")
+    assert r.code == 3
+    found = {(a["kind"], a["subject"]) for a in json.loads(r.out)}
+    assert {("job_failed", "probe"), ("job_not_run", "probe"), ("job_not_run", "tickets")} <= found
+    assert ("job_failed", "tickets") not in found

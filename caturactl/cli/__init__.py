@@ -53,10 +53,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from caturactl.cli import (alerts, customers, deliveries, export, importing, invoices, orders, outbox, products,
-                               report, reviews, routing, settlement, setup, ship, standins, stock, tickets)
+    from caturactl.cli import (alerts, customers, deliveries, export, importing, invoices, jobs, orders, outbox,
+                               products, report, reviews, routing, settlement, setup, ship, standins, stock, tickets)
     for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, deliveries, outbox,
-                invoices, reviews, settlement, export, report, alerts, standins):
+                invoices, reviews, settlement, export, jobs, report, alerts, standins):
         for command in mod.COMMANDS:
             cli.add_command(command)
 
@@ -87,7 +87,8 @@ def _command_words(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: no traceback reaches a user unless CATURACTL_DEBUG is set."""
     from caturactl.model.events import actor
-    token = actor.set("cli:" + " ".join(_command_words(sys.argv[1:] if argv is None else argv)))
+    job = os.environ.get("CATURACTL_JOB")  # set by the scheduler for the commands it runs
+    token = actor.set(f"job:{job}" if job else "cli:" + " ".join(_command_words(sys.argv[1:] if argv is None else argv)))
     try:
         return _main(argv)
     finally:

@@ -30,13 +30,16 @@ def alerts() -> None:
 def alerts_check(obj, ticket_hours: float, fmt, as_json) -> None:
     """What needs a person now; exit 3 if anything does.
 
-    Aged open tickets, outbox messages given up, delivery deadlines passed and open settlement
-    differences. Exits 3 when there is any (so a timer can mail the output), 0 when there is none."""
-    from caturactl.alerts import check
+    Aged open tickets, outbox messages given up, delivery deadlines passed, open settlement
+    differences, and jobs (from jobs.toml) that failed, lost their runner or missed a slot. Exits 3 when there is any (so a timer can mail the output), 0 when there is none."""
+    from caturactl.alerts import CHECKS, check, job_checks
+    from caturactl.cli.jobs import jobs_path, load_jobs
     app = obj.ready_app()
+    # The jobs' checks when there is a jobs.toml (an error in it is reported, not skipped).
+    checks = [*CHECKS, job_checks(load_jobs(obj, None))] if jobs_path(obj, None).exists() else CHECKS
     tz = app.cfg.tz
     with app.session() as s:
-        found = check(s, app.cfg, datetime.now(timezone.utc), ticket_hours=ticket_hours)
+        found = check(s, app.cfg, datetime.now(timezone.utc), ticket_hours=ticket_hours, checks=checks)
     rows = [{"kind": a.kind, "subject": a.subject, "since": local_time(a.since, tz), "detail": a.detail}
             for a in found]
     fmt = pick_format(fmt, as_json)

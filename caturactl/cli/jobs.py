@@ -193,7 +193,7 @@ def jobs_daemon(obj, once, max_parallel, host, clock_start, clock_speed, clock_e
     """The scheduler loop, in the foreground (for systemd or a terminal). SIGTERM or Ctrl-C stops
     it: running jobs are stopped and their slots given up for another runner to take over."""
     from caturactl.cli import main
-    from caturactl.scheduler import Clock, Daemon, Finished, Runner, Started
+    from caturactl.scheduler import Clock, Daemon, Finished, Runner, Started, Trouble
     spec = load_jobs(obj, jobs_file)
     app = obj.ready_app()
     tz = app.cfg.tz
@@ -202,7 +202,7 @@ def jobs_daemon(obj, once, max_parallel, host, clock_start, clock_speed, clock_e
 
     def report(e) -> None:
         t = datetime.now(tz).strftime("%H:%M:%S")
-        slot = local_time(e.slot_at, tz)
+        slot = local_time(getattr(e, "slot_at", None), tz)
         if isinstance(e, Started):
             how = f" (attempt {e.attempt}, taken over)" if e.took_over else ""
             console.print(f"{t} start  {e.job} [{slot}]{how}", highlight=False)
@@ -211,6 +211,8 @@ def jobs_daemon(obj, once, max_parallel, host, clock_start, clock_speed, clock_e
             tail = e.error or e.summary
             console.print(f"{t} [{style}]{e.state:<9}[/] {e.job} [{slot}] exit {e.exit_code}: {tail}",
                           highlight=False)
+        elif isinstance(e, Trouble):
+            err_console.print(f"{t} {e.text}", highlight=False)
 
     runner = Runner(app, spec, main, clock=clock, host=host, max_parallel=max_parallel,
                     config_path=_config_path(obj), on_event=report, child_setup=for_log)
