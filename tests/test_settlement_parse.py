@@ -6,6 +6,7 @@ copied to tests/data so that a fresh clone runs these tests.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal as D
@@ -17,7 +18,8 @@ from hypothesis import strategies as st
 
 from caturactl.errors import InputError
 from connectors.amazon.settlement import (
-    CAPTIONS, parse_amount, parse_date, parse_datetime, read_settlement, validate_settlement,
+    CAPTIONS, from_cents, parse_amount, parse_date, parse_datetime, read_settlement, summarise_settlement,
+    validate_settlement,
 )
 
 SAMPLE = Path(__file__).parent / "data" / "settlement_v2_flatfile_DE_composed.tsv"
@@ -261,10 +263,11 @@ def format_cents(cents: int, german: bool, grouped: bool) -> str:
     return f"{sign}{digits}{decimal}{frac:02d}"
 
 
+line_types = st.sampled_from([("Order", "ItemPrice", "Principal"), ("Order", "ItemFees", "Commission"),
+                              ("Refund", "ItemPrice", "Tax"), ("other-transaction", "other-transaction", "Storage Fee"),
+                              ("ServiceFee", "Cost of Advertising", "TransactionTotalAmount")])
 line_strategy = st.tuples(
-    st.sampled_from([("Order", "ItemPrice", "Principal"), ("Order", "ItemFees", "Commission"),
-                     ("Refund", "ItemPrice", "Tax"), ("other-transaction", "other-transaction", "Storage Fee"),
-                     ("ServiceFee", "Cost of Advertising", "TransactionTotalAmount")]),
+    line_types,
     st.integers(-2_000_000, 2_000_000),  # cents
     st.booleans(),  # German formatting
     st.booleans(),  # thousands grouped
@@ -345,3 +348,144 @@ def test_lines_split_across_read_chunks_read_the_same(chunk):
     with pytest.raises(InputError) as caught:
         validate_settlement(io.BytesIO(broken_cp), "b", chunk_bytes=chunk)
     assert caught.value.where == "b:20"
+
+
+# --- one pass: check, sums per order, hash ----------------------------------------------------
+
+DAMAGE = {
+    "amount": ["", "1,234", "12.345", "NaN", "1e3", "٣", "-0,00", "7.50", "1.234,56"],
+    # The days the generated lines are posted on, so that the damage meets days already seen.
+    "posted-date": ["", "31.02.2024", "2024-02-30", "01.05.24", "2024-05-01", "02.05.2024"],
+    "posted-date-time": ["", "01.05.2024 14:22:09", "01.05.2024 24:00:00 UTC", "31.04.2024 10:00:00 UTC",
+                         "2024-05-01T16:22:09+02:00", "2024-05-02 14:22:09 UTC", "01.05.2024 14:22:60 UTC",
+                         "01.05.2024 14:22:09 GMT", "2024-05-01T14:22:09Z", "01.05.2024  14:22:09 UTC",
+                         "01.05.2024 14:60:09 UTC", "02.05.2024 14:22:09 UTC", "01.05.2024T14:22:09 UTC"],
+    "quantity-purchased": ["", "1", "12", "-2", "+1", "1.0", "٣", " 1"],
+    "settlement-id": ["", "42", "43", "42 "],
+    "total-amount": ["", "1,00"],
+    "currency": ["", "EUR"],
+    "transaction-type": ["", "Order", "Refund"],
+}
+
+
+def outcome_of_reading(data: bytes, chunk: int) -> tuple[str | None, D | None, list[D]]:
+    """(where the line reader refuses, the header's total, the lines' amounts)"""
+    try:
+        header, lines = read_settlement(io.BytesIO(data), "gen.tsv", chunk_bytes=chunk)
+        return None, header.total_amount, [line.amount for line in lines]
+    except InputError as e:
+        return e.where, None, []
+
+
+# Few distinct amounts and posting times, as in real files (the same fees, one time per order):
+# most lines then take the one pass's inline checks, not the reader's.
+repetitive_line_strategy = st.tuples(
+    line_types, st.sampled_from([1999, -299, 1999, 500, -1]), st.booleans(),
+    st.just(False), st.sampled_from([0, 7, 86400 + 3600]), st.booleans())
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(repetitive_line_strategy, min_size=1, max_size=15), st.data())
+def test_the_one_pass_and_the_line_reader_accept_the_same_lines_and_name_the_same_error(lines, data):
+    # summarise_settlement checks the common forms inline and leaves the rest to the reader's
+    # checks; any damage must come out the same both ways (plus the total, which only it checks).
+    # Every line twice, the damage in the second half: each damaged line's amount and days
+    # were seen before, so the inline checks are the ones that meet it.
+    lines = lines + lines
+    text = build(lines, sum(cents for _, cents, *_ in lines))
+    for _ in range(data.draw(st.integers(1, 3), label="damaged cells")):
+        index = data.draw(st.integers(2 + len(lines) // 2, len(text) - 1), label="line index")
+        caption = data.draw(st.sampled_from(sorted(DAMAGE)), label="column")
+        text[index] = replace(text[index], caption, data.draw(st.sampled_from(DAMAGE[caption]), label="value"))
+    if data.draw(st.booleans(), label="CRLF"):
+        text = [line + "\r" for line in text]
+    raw = ("\n".join(text) + "\n").encode("utf-8")
+    same_outcome_both_ways(raw, data.draw(st.sampled_from([7, 300, 1 << 20]), label="chunk bytes"))
+
+
+def same_outcome_both_ways(raw: bytes, chunk: int = 1 << 20) -> None:
+    where, total, amounts = outcome_of_reading(raw, chunk)
+    try:
+        summary = summarise_settlement(io.BytesIO(raw), "gen.tsv", chunk_bytes=chunk)
+    except InputError as e:
+        if where is None:  # the lines read; only the sum can be wrong
+            assert e.where == "gen.tsv:2:total-amount" and sum(amounts, D(0)) != total
+        else:
+            assert e.where == where
+        return
+    assert where is None and summary.lines == len(amounts) and summary.amount == sum(amounts, D(0)) == total
+
+
+@pytest.mark.parametrize(("caption", "value"), [(c, v) for c, values in DAMAGE.items() for v in values])
+@pytest.mark.parametrize("german", [True, False])
+def test_each_damage_after_a_good_twin_comes_out_the_same_both_ways(caption, value, german):
+    line = (("Order", "ItemPrice", "Principal"), 1999, german, False, 0, german)
+    text = build([line, line, line], 3 * 1999)
+    text[3] = replace(text[3], caption, value)  # line 4: amount and days already seen on line 3
+    same_outcome_both_ways(("\n".join(text) + "\n").encode("utf-8"))
+
+
+def test_crlf_line_ends_read_and_a_carriage_return_inside_a_line_is_refused_at_its_line():
+    lines = sample_lines()
+    crlf = ("\r\n".join(lines) + "\r\r\n").encode("utf-8")
+    for chunk in (1, 5, 1 << 20):
+        assert validate_settlement(io.BytesIO(crlf), "s.tsv", chunk_bytes=chunk).lines == 23
+    lines[9] = replace(lines[9], "amount-description", "Commission\rCommission")
+    for chunk in (1, 5, 1 << 20):
+        with pytest.raises(InputError, match="carriage return") as caught:
+            validate_settlement(as_file(lines), "s.tsv", chunk_bytes=chunk)
+        assert caught.value.where == "s.tsv:10"
+        with pytest.raises(InputError) as caught:
+            list(read_settlement(as_file(lines), "s.tsv", chunk_bytes=chunk)[1])
+        assert caught.value.where == "s.tsv:10"
+    # An earlier bad line in the same chunk is the one named: errors come in file order.
+    lines[4] = replace(lines[4], "amount", "1,234")
+    assert where_of(as_file(lines)) == "s.tsv:5:amount"
+
+
+def per_order_kind(transaction_type: str, amount_type: str, description: str) -> str | None:
+    if amount_type == "ItemPrice" and transaction_type in ("Order", "Refund"):
+        return transaction_type.lower()
+    return None
+
+
+@pytest.mark.parametrize("chunk", [1, 64, 1 << 20])
+def test_the_one_pass_sums_per_order_and_hashes_the_bytes_it_read(chunk):
+    raw = SAMPLE.read_bytes()
+    digest = hashlib.sha256()
+    summary = summarise_settlement(io.BytesIO(raw), "s.tsv", per_order=per_order_kind, digest=digest,
+                                   chunk_bytes=chunk)
+    assert digest.hexdigest() == hashlib.sha256(raw).hexdigest()
+    expected: dict[str, dict[str, D]] = {}
+    for line in read_settlement(io.BytesIO(raw), "s.tsv")[1]:
+        group = per_order_kind(line.transaction_type, line.amount_type, line.amount_description)
+        if group:
+            sums = expected.setdefault(group, {})
+            sums[line.order_id] = sums.get(line.order_id, D(0)) + line.amount
+    got = {group: {order: from_cents(cents) for order, cents in sums.items()}
+           for group, sums in summary.per_order_cents.items()}
+    assert got == expected and set(got) == {"order", "refund"}
+    assert all(type(c) is int for sums in summary.per_order_cents.values() for c in sums.values())
+    principal = [line.amount for line in read_settlement(io.BytesIO(raw), "s.tsv")[1]
+                 if (line.transaction_type, line.amount_type, line.amount_description) == ("Order", "ItemPrice", "Principal")]
+    assert (summary.by_type[("Order", "ItemPrice", "Principal")].lines,
+            summary.by_type[("Order", "ItemPrice", "Principal")].amount) == (len(principal), sum(principal))
+    assert sum(t.amount for t in summary.by_type.values()) == summary.amount == D("2.05")
+
+
+def test_sums_of_fractions_of_a_cent_stay_exact():
+    lines = sample_lines()
+    lines[2] = replace(lines[2], "amount", "33,6051")
+    lines[3] = replace(lines[3], "amount", "6,3949")
+    summary = summarise_settlement(as_file(lines), "s.tsv", per_order=per_order_kind)
+    assert from_cents(summary.per_order_cents["order"]["302-4471029-5538121"]) == D("33.6051") + D("6.3949") \
+        + D("4.16") + D("0.79")
+    assert summary.amount == D("2.05")
+
+
+def test_a_blank_line_inside_is_named_by_the_one_pass_too():
+    lines = sample_lines()
+    assert summarise_settlement(as_file(lines + [""]), "s.tsv").lines == 23
+    with pytest.raises(InputError) as caught:
+        summarise_settlement(as_file(lines[:7] + ["", ""] + lines[7:]), "s.tsv")
+    assert caught.value.where == "s.tsv:8"

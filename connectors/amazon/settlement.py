@@ -6,9 +6,11 @@ guess at is a wrong booking nobody notices. So every value is checked, the first
 
 Why streaming: a busy seller's settlement has hundreds of thousands of lines; the file is read in
 chunks of ``CHUNK_BYTES`` and handed on line by line, so memory does not grow with the file.
-``read_settlement`` therefore can only find a bad value when its iterator reaches it; callers that
-must store nothing from a bad file call ``validate_settlement`` first (one full pass, constant
-memory, checks that the lines add up to the header's total) and then read again to store.
+``summarise_settlement`` reads a file once: it checks every line, checks that the lines add up
+to the header's total, sums the amounts per type (and, for the types a caller asks, per order)
+and can hash the bytes as they are read, so a caller that must store nothing from a bad file
+needs no second pass. ``read_settlement`` hands on the lines themselves; it can only find a bad
+value when its iterator reaches it.
 
 The layout and its quirks are in reference/amazon/README.md §8 "Flat file V2 layout":
 - one caption line with exactly the 24 ``CAPTIONS`` in that order, tab-separated;
@@ -27,14 +29,13 @@ The layout and its quirks are in reference/amazon/README.md §8 "Flat file V2 la
 from __future__ import annotations
 
 import codecs
-import csv
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
 from itertools import chain
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from caturactl.errors import InputError
 
@@ -57,7 +58,6 @@ COLUMNS = len(CAPTIONS)
 _SUMMARY_ONLY = range(_START, _CURRENCY + 1)
 
 CHUNK_BYTES = 1 << 20  # big enough that the per-chunk Python work vanishes, small enough to not matter
-_DIALECT = {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "strict": True}  # Amazon does not quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +129,26 @@ class SettlementSummary:
             total.lines += t.lines
             total.amount += t.amount
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementTotals:
+    """What ``summarise_settlement`` found in a file whose lines add up to its total."""
+
+    header: SettlementHeader
+    lines: int  # transaction lines, without the caption and summary lines
+    amount: Decimal  # sum of all lines' amounts, equal to ``header.total_amount``
+    # (transaction-type, amount-type, amount-description) -> totals
+    by_type: dict[tuple[str, str, str], TypeTotal]
+    # group named by the caller's ``per_order`` -> order-id -> sum of its lines of that group, in
+    # cents: an int (a Decimal only if a line had fractions of a cent); ``from_cents`` reads it.
+    # Cents because a settlement has a sum for every order, and an int is a quarter of a Decimal.
+    per_order_cents: dict[str, dict[str, int | Decimal]]
+
+
+def from_cents(cents: int | Decimal) -> Decimal:
+    """The amount in the currency of a sum in cents (exact)."""
+    return Decimal(cents).scaleb(-2)
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -223,12 +243,16 @@ def _currency(text: str) -> str:
 
 # --- text -----------------------------------------------------------------------------------
 
-def _text_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[list[str]]:
-    """Lists of decoded lines (without their ``\\n``), one list per chunk read from ``stream``.
+def _text_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES,
+                digest=None) -> Iterator[list[str]]:
+    """Lists of decoded lines without their line end, one list per chunk read from ``stream``;
+    ``digest`` (a hashlib object), if given, is fed every byte read.
 
     UTF-8 (BOM dropped) until a byte is not UTF-8; then, if everything before was ASCII (which
     reads the same in both), Windows-1252 from the start of that chunk on. A file that was UTF-8
     with non-ASCII text before the bad byte is broken, not Windows-1252, and raises InputError.
+    Lines end at ``\\n``; ``\\r`` before it (CRLF files) is dropped, a ``\\r`` anywhere else in
+    a line raises InputError once the lines before it are handed on (csv.reader's rule).
     """
     decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
     cp1252 = False
@@ -238,6 +262,8 @@ def _text_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> 
     first = True
     while True:
         chunk = stream.read(chunk_bytes)
+        if digest is not None:
+            digest.update(chunk)
         if first and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
             raise InputError("the file is UTF-16; Amazon's settlement flat file is UTF-8 or "
                              "Windows-1252", where=f"{name}:1")
@@ -268,29 +294,46 @@ def _text_lines(stream: BinaryIO, name: str, chunk_bytes: int = CHUNK_BYTES) -> 
                 raise InputError(f"byte {e2.object[e2.start]:#04x} is neither UTF-8 nor Windows-1252",
                                  where=f"{name}:{line}") from None
         if final:
-            if carry:
-                yield [carry]
-            return
-        pieces = (carry + text).split("\n")
-        carry = pieces.pop()  # the unfinished last line waits for the next chunk
+            text, carry = carry, ""
+            pieces = [text] if text else []
+        else:
+            text = carry + text
+            pieces = text.split("\n")
+            carry = pieces.pop()  # the unfinished last line waits for the next chunk
+        if "\r" in text:
+            pieces, bad_line = _without_carriage_returns(pieces)
+            if bad_line is not None:
+                yield pieces[:bad_line]  # the lines before it may hold an earlier error
+                raise InputError("not a tab-separated line: a carriage return (\\r) inside the line",
+                                 where=f"{name}:{lines_before + bad_line + 1}")
         lines_before += len(pieces)
-        yield pieces
+        if pieces:
+            yield pieces
+        if final:
+            return
 
 
-def _rows(stream: BinaryIO, name: str, chunk_bytes: int) -> "csv._reader":
+def _without_carriage_returns(lines: list[str]) -> tuple[list[str], int | None]:
+    """``lines`` without the ``\\r`` (any number) a CRLF file leaves at their ends, and the index
+    of the first line with a ``\\r`` left inside, or None."""
+    lines = [line.rstrip("\r") for line in lines]
+    if "\r" not in "".join(lines):
+        return lines, None
+    return lines, next(i for i, line in enumerate(lines) if "\r" in line)
+
+
+def _lines(stream: BinaryIO, name: str, chunk_bytes: int, digest=None) -> Iterator[str]:
     # chain.from_iterable hands the lines on in C; a generator in between costs 0.1 us a line
-    return csv.reader(chain.from_iterable(_text_lines(stream, name, chunk_bytes)), **_DIALECT)
+    return chain.from_iterable(_text_lines(stream, name, chunk_bytes, digest))
 
 
-def _not_tab_separated(e: csv.Error, rows: "csv._reader", name: str) -> InputError:
-    return InputError(f"not a tab-separated line: {e}", where=f"{name}:{rows.line_num}")
-
-
-def _next_row(rows: "csv._reader", name: str) -> list[str] | None:
-    try:
-        return next(rows, None)
-    except csv.Error as e:
-        raise _not_tab_separated(e, rows, name) from None
+def _fields(line: str | None) -> list[str] | None:
+    """The tab-separated fields of ``line``; a blank line has none (as csv.reader says)."""
+    # Amazon does not quote, so a tab always separates: str.split is the whole of csv.reader's
+    # work here (QUOTE_NONE), at half its cost.
+    if line is None:
+        return None
+    return line.split("\t") if line else []
 
 
 # --- file -----------------------------------------------------------------------------------
@@ -346,66 +389,48 @@ def _read_header(row: list[str] | None, name: str) -> SettlementHeader:
     return SettlementHeader(row[_SETTLEMENT_ID], start, end, deposit, total, currency)  # type: ignore[arg-type]
 
 
-_Checked = tuple[int, list[str], Decimal, date, "datetime | None", "int | None"]
+def _line_values(row: list[str], line_no: int, name: str,
+                 settlement_id: str) -> tuple[Decimal, date, datetime | None, int | None]:
+    """The amount, posted-date, posted-date-time and quantity of one transaction line; raises
+    InputError naming ``name:line:column`` at its first bad value.
 
-
-def _checked(rows: "csv._reader", name: str, header: SettlementHeader) -> Iterator[_Checked]:
-    """(line number, row, amount, posted-date, posted-date-time, quantity) of each line whose
-    every value reads; raises InputError at the first that does not.
-
-    The one place the lines are checked, for both readers. It yields the row and the parsed
-    values rather than a SettlementLine because ``validate_settlement`` needs only three of them
-    and building the dataclass was a fifth of its time.
+    The one definition of a good line. ``read_settlement`` calls it for every line;
+    ``summarise_settlement`` checks the common forms itself and calls it whenever something is
+    not plainly right, so that both accept the same lines and name the same first error.
     """
-    # The hot loop: one tuple unpacking checks the column count and names the values; the
-    # parsers are cached; the slow, precise error messages are only built when something is wrong.
-    settlement_id = header.settlement_id
-    blank: int | None = None  # a blank line is only allowed at the very end of the file
-    # All lines of one order are posted together: comparing with the line before is cheaper
-    # than even a cache hit.
-    last_posted: tuple[str, str] | None = None
-    day: date | None = None
-    moment: datetime | None = None
+    where = f"{name}:{line_no}"
+    if len(row) != COLUMNS:
+        raise _column_count(row, where)
+    if row[_SETTLEMENT_ID] != settlement_id:
+        raise InputError(f"settlement-id {row[_SETTLEMENT_ID]!r}, the summary line says {settlement_id!r}",
+                         where=f"{where}:settlement-id")
+    for i in _SUMMARY_ONLY:
+        if row[i]:
+            raise InputError(f"a second summary value {row[i]!r}; only the first data line is the summary",
+                             where=f"{where}:{CAPTIONS[i]}")
+    if not row[_TRANSACTION_TYPE]:
+        raise InputError("transaction-type is empty", where=f"{where}:transaction-type")
+    column = "amount"
     try:
-        for line_no, row in enumerate(rows, start=3):
-            if blank is not None and row:
-                raise InputError("blank line inside the file", where=f"{name}:{blank}")
-            try:
-                (sid, start, end, deposit, total, currency, transaction_type, order_id,
-                 merchant_order_id, adjustment_id, shipment_id, marketplace_name, amount_type,
-                 amount_description, amount, fulfillment_id, posted_date, posted_date_time,
-                 order_item_code, merchant_order_item_id, merchant_adjustment_item_id, sku, quantity,
-                 promotion_id) = row
-            except ValueError:
-                if not row:
-                    blank = blank or line_no
-                    continue
-                raise _column_count(row, f"{name}:{line_no}") from None
-            if sid != settlement_id:
-                raise InputError(f"settlement-id {sid!r}, the summary line says {settlement_id!r}",
-                                 where=f"{name}:{line_no}:settlement-id")
-            if start or end or deposit or total or currency:
-                i = next(i for i in _SUMMARY_ONLY if row[i])
-                raise InputError(f"a second summary value {row[i]!r}; only the first data line is the summary",
-                                 where=f"{name}:{line_no}:{CAPTIONS[i]}")
-            if not transaction_type:
-                raise InputError("transaction-type is empty", where=f"{name}:{line_no}:transaction-type")
-            try:
-                column = "amount"
-                value = parse_amount(amount)
-                if (posted_date, posted_date_time) != last_posted:
-                    column = "posted-date"
-                    day = parse_date(posted_date)
-                    column = "posted-date-time"
-                    moment = parse_datetime(posted_date_time) if posted_date_time else None
-                    last_posted = (posted_date, posted_date_time)
-                column = "quantity-purchased"
-                count = parse_quantity(quantity) if quantity else None
-            except ValueError as e:
-                raise InputError(str(e), where=f"{name}:{line_no}:{column}") from None
-            yield line_no, row, value, day, moment, count  # type: ignore[misc]
-    except csv.Error as e:  # the reader, on a line it cannot split
-        raise _not_tab_separated(e, rows, name) from None
+        value = parse_amount(row[_AMOUNT])
+        column = "posted-date"
+        day = parse_date(row[_POSTED_DATE])
+        column = "posted-date-time"
+        moment = parse_datetime(row[_POSTED_DATE_TIME]) if row[_POSTED_DATE_TIME] else None
+        column = "quantity-purchased"
+        count = parse_quantity(row[_QUANTITY]) if row[_QUANTITY] else None
+    except ValueError as e:
+        raise InputError(str(e), where=f"{where}:{column}") from None
+    return value, day, moment, count
+
+
+def _open(stream: BinaryIO, name: str, chunk_bytes: int,
+          digest=None) -> tuple[SettlementHeader, Iterator[str]]:
+    """The header, and the lines after it (still to be read and checked)."""
+    lines = _lines(stream, name, chunk_bytes, digest)
+    _check_captions(_fields(next(lines, None)), name)
+    header = _read_header(_fields(next(lines, None)), name)
+    return header, lines
 
 
 def read_settlement(stream: BinaryIO, name: str, *,
@@ -414,46 +439,134 @@ def read_settlement(stream: BinaryIO, name: str, *,
 
     ``name`` is used in error locations only. Raises InputError (``name:line:column``) for bad
     captions or a bad summary line here, and from the iterator at the first bad line; the
-    iterator does not compare the lines' sum with the total (``validate_settlement`` does).
+    iterator does not compare the lines' sum with the total (``summarise_settlement`` does).
     """
-    header, checked = _open(stream, name, chunk_bytes)
-    return header, (
-        SettlementLine(line_no, row[_TRANSACTION_TYPE], row[_ORDER_ID], row[_MERCHANT_ORDER_ID],
-                       row[_ADJUSTMENT_ID], row[_SHIPMENT_ID], row[_MARKETPLACE], row[_AMOUNT_TYPE],
-                       row[_AMOUNT_DESCRIPTION], value, row[_FULFILLMENT_ID], day, moment,
-                       row[_ORDER_ITEM_CODE], row[_MERCHANT_ORDER_ITEM_ID],
-                       row[_MERCHANT_ADJUSTMENT_ITEM_ID], row[_SKU], count, row[_PROMOTION_ID])
-        for line_no, row, value, day, moment, count in checked)
+    header, lines = _open(stream, name, chunk_bytes)
+    return header, _settlement_lines(lines, name, header.settlement_id)
 
 
-def _open(stream: BinaryIO, name: str, chunk_bytes: int) -> tuple[SettlementHeader, Iterator[_Checked]]:
-    rows = _rows(stream, name, chunk_bytes)
-    _check_captions(_next_row(rows, name), name)
-    header = _read_header(_next_row(rows, name), name)
-    return header, _checked(rows, name, header)
+def _settlement_lines(lines: Iterator[str], name: str, settlement_id: str) -> Iterator[SettlementLine]:
+    blank: int | None = None  # a blank line is only allowed at the very end of the file
+    for line_no, line in enumerate(lines, start=3):
+        if not line:
+            blank = blank or line_no
+            continue
+        if blank is not None:
+            raise InputError("blank line inside the file", where=f"{name}:{blank}")
+        row = line.split("\t")
+        value, day, moment, count = _line_values(row, line_no, name, settlement_id)
+        yield SettlementLine(line_no, row[_TRANSACTION_TYPE], row[_ORDER_ID], row[_MERCHANT_ORDER_ID],
+                             row[_ADJUSTMENT_ID], row[_SHIPMENT_ID], row[_MARKETPLACE], row[_AMOUNT_TYPE],
+                             row[_AMOUNT_DESCRIPTION], value, row[_FULFILLMENT_ID], day, moment,
+                             row[_ORDER_ITEM_CODE], row[_MERCHANT_ORDER_ITEM_ID],
+                             row[_MERCHANT_ADJUSTMENT_ITEM_ID], row[_SKU], count, row[_PROMOTION_ID])
 
 
-def validate_settlement(stream: BinaryIO, name: str, *, chunk_bytes: int = CHUNK_BYTES) -> SettlementSummary:
-    """Read the whole file once, in constant memory; return counts and sums per type.
+# Amazon's own form of posted-date-time, in either locale; anything else (an offset, "Z", a
+# "T") goes to parse_datetime. Only the day itself is left to check (31.02. has the right form).
+_UTC_MOMENT = re.compile(r"(?:[0-9]{2}\.[0-9]{2}\.[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2}) "
+                         r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9] UTC")
+_CACHE_LIMIT = 1 << 15  # distinct amount texts remembered; emptied when full, so memory stays flat
 
-    Promises that every line reads (the same checks as ``read_settlement``) and that the amounts
-    add up exactly to the summary line's total-amount. Raises InputError at the first bad value,
-    or naming the difference and ``name:2:total-amount`` when the sum is off.
+
+def _cents(amount: Decimal) -> int | Decimal:
+    cents = amount.scaleb(2)
+    return int(cents) if cents == cents.to_integral_value() else cents
+
+
+def summarise_settlement(stream: BinaryIO, name: str, *,
+                         per_order: Callable[[str, str, str], str | None] | None = None,
+                         digest=None, chunk_bytes: int = CHUNK_BYTES) -> SettlementTotals:
+    """Read the whole file once; return the header, the sums per type and the sums per order.
+
+    Promises that every line reads (the same checks as ``read_settlement``: ``_line_values``)
+    and that the amounts add up exactly to the summary line's total-amount. Raises InputError at
+    the first bad value, or naming the difference and ``name:2:total-amount`` when the sum is off.
+    ``per_order(transaction_type, amount_type, amount_description)`` names the per-order sum a
+    line goes to, or None; it is asked once per distinct triple. ``digest`` (a hashlib object) is
+    fed the file's bytes as they are read. Memory: the per-order sums and a bounded cache.
     """
-    header, checked = _open(stream, name, chunk_bytes)
-    by_type: dict[tuple[str, str], TypeTotal] = {}
-    for _, row, value, _, _, _ in checked:
-        key = (row[_TRANSACTION_TYPE], row[_AMOUNT_TYPE])
-        total = by_type.get(key)
-        if total is None:
-            total = by_type[key] = TypeTotal()
-        total.lines += 1
-        total.amount += value
+    header, lines = _open(stream, name, chunk_bytes, digest)
+    settlement_id = header.settlement_id
+    # settlement-id and five empty summary columns: one comparison checks all six
+    line_start = settlement_id + "\t" * (_TRANSACTION_TYPE - _SETTLEMENT_ID)
+    types: dict[tuple[str, str, str], list] = {}  # triple -> [lines, amount, its per-order sums or None]
+    orders_by_group: dict[str, dict[str, int | Decimal]] = {}
+    cents_of: dict[str, int | Decimal] = {}  # amount text -> cents, every one read by _line_values
+    days: set[str] = set()  # posted-date texts (and days of posted-date-times) known to be days
+    utc_moment = _UTC_MOMENT.fullmatch
+    last_day = last_moment = None
+    blank: int | None = None
+    # The hot loop: one unpacking checks the column count and names the values; anything not
+    # plainly right goes to _line_values, which names the error (or accepts a rarer form).
+    for line_no, line in enumerate(lines, start=3):
+        row = line.split("\t")
+        try:
+            (_, _, _, _, _, _, transaction_type, order_id, _, _, _, _,
+             amount_type, description, amount, _, posted_date, posted_date_time, _, _, _, _,
+             quantity, _) = row
+        except ValueError:
+            if not line:
+                blank = line_no
+                break
+            raise _column_count(row, f"{name}:{line_no}") from None
+        if not (line.startswith(line_start) and transaction_type):
+            _line_values(row, line_no, name, settlement_id)  # raises, naming the column
+        cents = cents_of.get(amount)
+        if cents is None:
+            cents = _cents(_line_values(row, line_no, name, settlement_id)[0])
+            if len(cents_of) >= _CACHE_LIMIT:
+                cents_of.clear()
+            cents_of[amount] = cents
+        # All lines of one order are posted together: comparing with the line before is
+        # cheaper than even a cache hit.
+        if posted_date_time != last_moment or posted_date != last_day:
+            if posted_date not in days or (posted_date_time and not (
+                    utc_moment(posted_date_time) and posted_date_time[:10] in days)):
+                _line_values(row, line_no, name, settlement_id)  # raises, or the form is a rarer one
+                if len(days) >= _CACHE_LIMIT:
+                    days.clear()
+                days.add(posted_date)
+                if utc_moment(posted_date_time):
+                    days.add(posted_date_time[:10])
+            last_day, last_moment = posted_date, posted_date_time
+        if quantity and not (quantity.isascii() and quantity.isdigit()):
+            _line_values(row, line_no, name, settlement_id)  # raises
+        kind = types.get((transaction_type, amount_type, description))
+        if kind is None:
+            group = per_order(transaction_type, amount_type, description) if per_order else None
+            kind = types[(transaction_type, amount_type, description)] = [
+                0, 0, None if group is None else orders_by_group.setdefault(group, {})]
+        kind[0] += 1
+        kind[1] += cents
+        orders = kind[2]
+        if orders is not None:
+            orders[order_id] = orders.get(order_id, 0) + cents
+    if blank is not None:
+        for line in lines:
+            if line:
+                raise InputError("blank line inside the file", where=f"{name}:{blank}")
+    by_type = {key: TypeTotal(count, from_cents(cents)) for key, (count, cents, _) in types.items()}
     count = sum(t.lines for t in by_type.values())
-    amount = sum((t.amount for t in by_type.values()), Decimal(0))
+    amount = from_cents(sum(cents for _, cents, _ in types.values()))
     if amount != header.total_amount:
         raise InputError(
             f"the {count} lines add up to {amount} {header.currency}, the summary line says "
             f"{header.total_amount}: a difference of {header.total_amount - amount} {header.currency}",
             where=f"{name}:2:total-amount")
-    return SettlementSummary(header, count, amount, by_type)
+    return SettlementTotals(header, count, amount, by_type, orders_by_group)
+
+
+def validate_settlement(stream: BinaryIO, name: str, *, chunk_bytes: int = CHUNK_BYTES) -> SettlementSummary:
+    """Read the whole file once, in constant memory; return counts and sums per type.
+
+    ``summarise_settlement`` without per-order sums, its totals rolled up per transaction-type
+    and amount-type. Raises InputError as it does.
+    """
+    totals = summarise_settlement(stream, name, chunk_bytes=chunk_bytes)
+    by_type: dict[tuple[str, str], TypeTotal] = {}
+    for (transaction_type, amount_type, _), t in totals.by_type.items():
+        total = by_type.setdefault((transaction_type, amount_type), TypeTotal())
+        total.lines += t.lines
+        total.amount += t.amount
+    return SettlementSummary(totals.header, totals.lines, totals.amount, by_type)
