@@ -1,12 +1,15 @@
 """Settlement: Amazon's payout report reconciled against our invoices, to the cent.
 
-A settlement file is checked whole first (every line, and the lines against the header's total)
-and only then read again and stored, in one transaction: a file with one bad line stores nothing.
+A settlement file is read once: every line is checked, the lines are checked against the
+header's total, the money is summed per order and the bytes are hashed in the same pass; only a
+file that passes all of that is reconciled and stored, in one transaction: a file with one bad
+line stores nothing. What is kept in memory is one sum per order and kind, not the lines.
 Money is sorted into kinds: what buyers paid for an order (price, tax, shipping, promotions),
 what was refunded, Amazon's fees, the reserve Amazon holds back, and other transactions. Order
 money is matched to the order's invoices and refunds to its credit notes by Amazon order id;
-whatever does not match becomes a listed difference with its reason (no invoice yet, amount
-differs by X, unknown order, refund without credit note). Nothing is rounded away: the
+whatever does not match becomes a listed difference with its reason (no invoice yet, fulfilled
+by Amazon and so never invoiced by us, amount differs by X, unknown order, refund without credit
+note). Nothing is rounded away: the
 settlement's total is exactly sales + refunds + fees + reserve + other + differences. Invoices
 whose money arrived exactly are marked paid with the deposit date.
 """
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable
+from typing import Collection, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from caturactl.errors import InputError, NotFoundError
@@ -66,17 +70,28 @@ class Reconciliation:
         return self.sales + self.refunds + self.fees + self.reserve + self.other + self.differences_total
 
 
+UNKNOWN_ORDER = "order not in caturactl (sold outside it, or not imported)"
+NO_INVOICE_YET = "no invoice for the order yet"
+NO_INVOICE_FBA = "fulfilled by Amazon (FBA): caturactl does not invoice these orders"
+
+
 def reconcile(per_order_sales: dict[str, Decimal], per_order_refunds: dict[str, Decimal],
               fees: Decimal, reserve: Decimal, other: Decimal, known_orders: set[str],
-              invoiced: dict[str, Decimal], credited: dict[str, Decimal]) -> Reconciliation:
-    """Match order money to invoices and refunds to credit notes (pure); see the module docstring."""
+              invoiced: dict[str, Decimal], credited: dict[str, Decimal], *,
+              fba: Collection[str] = frozenset()) -> Reconciliation:
+    """Match order money to invoices and refunds to credit notes (pure); see the module docstring.
+
+    Reconciling disjoint sets of orders separately and adding the results up is the same as
+    reconciling them together (``import_file`` does it in chunks). ``fba``: known orders Amazon
+    fulfilled, which we never invoice; their money is a difference with that reason.
+    """
     r = Reconciliation(fees=fees, reserve=reserve, other=other)
     for order_id, settled in sorted(per_order_sales.items()):
         if order_id not in known_orders:
-            r.differences.append((order_id, "unknown_order", settled, settled, None,
-                                  "order not in caturactl (sold outside it, or not imported)"))
+            r.differences.append((order_id, "unknown_order", settled, settled, None, UNKNOWN_ORDER))
         elif order_id not in invoiced:
-            r.differences.append((order_id, "no_invoice", settled, settled, None, "no invoice for the order yet"))
+            r.differences.append((order_id, "no_invoice", settled, settled, None,
+                                  NO_INVOICE_FBA if order_id in fba else NO_INVOICE_YET))
         else:
             expected = invoiced[order_id]
             r.sales += expected
@@ -117,15 +132,29 @@ class ImportResult:
                 "differences_total": str(self.differences_total), "dry_run": self.dry_run}
 
 
-def import_file(session: Session, path: Path, *, dry_run: bool = False) -> ImportResult:
+PER_ORDER = frozenset({"sale", "refund"})  # the kinds matched order by order
+INSERT_BATCH = 5000  # difference rows per executemany
+
+
+def _per_order_kind(transaction_type: str, amount_type: str, description: str) -> str | None:
+    kind = kind_of(transaction_type, amount_type, description)
+    return kind if kind in PER_ORDER else None
+
+
+def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_size: int = 500) -> ImportResult:
     """Check, reconcile and store a settlement file in the caller's transaction (the caller
     commits); raises InputError naming file:line:column, nothing stored. A settlement already
-    stored (Amazon repeats settlements across reports) is recognised and not stored again."""
-    from connectors.amazon.settlement import read_settlement, validate_settlement
+    stored (Amazon repeats settlements across reports) is recognised and not stored again.
+
+    The file is read once (checked, summed per order and hashed together); our books are asked
+    ``chunk_size`` orders at a time, and what is stored is written in bulk.
+    """
+    from connectors.amazon.settlement import summarise_settlement
     name = path.name
+    digest = hashlib.sha256()
     try:
         with path.open("rb") as f:
-            summary = validate_settlement(f, name)
+            summary = summarise_settlement(f, name, per_order=_per_order_kind, digest=digest)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from None
     header = summary.header
@@ -134,69 +163,121 @@ def import_file(session: Session, path: Path, *, dry_run: bool = False) -> Impor
     if session.scalar(select(Settlement.id).where(Settlement.settlement_id == header.settlement_id)):
         r.duplicate = True
         return r
-    sales: dict[str, Decimal] = defaultdict(Decimal)
-    refunds: dict[str, Decimal] = defaultdict(Decimal)
-    totals = {"fee": ZERO, "reserve": ZERO, "other": ZERO}
+    totals = {"sale": ZERO, "refund": ZERO, "fee": ZERO, "reserve": ZERO, "other": ZERO}
     by_type: dict[str, Decimal] = defaultdict(Decimal)
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        _, lines = read_settlement(f, name)
-        for ln in lines:
-            k = kind_of(ln.transaction_type, ln.amount_type, ln.amount_description)
-            by_type[f"{ln.transaction_type}/{ln.amount_type}/{ln.amount_description}"] += ln.amount
-            if k == "sale":
-                sales[ln.order_id] += ln.amount
-            elif k == "refund":
-                refunds[ln.order_id] += ln.amount
-            else:
-                totals[k] += ln.amount
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    orders = set(sales) | set(refunds)
-    known, invoiced, credited, invoices_of = _books(session, orders)
-    rec = reconcile(sales, refunds, totals["fee"], totals["reserve"], totals["other"], known, invoiced, credited)
-    if rec.total != header.total_amount:  # cannot happen unless the rules above lose money: say so loudly
-        raise AssertionError(f"settlement {header.settlement_id}: reconciled {rec.total} != {header.total_amount}")
-    r.paid, r.differences, r.differences_total = len(rec.paid_orders), len(rec.differences), rec.differences_total
-    if dry_run:
-        return r
-    st = Settlement(settlement_id=header.settlement_id, start=header.start, end=header.end,
-                    deposit_date=header.deposit_date, currency=header.currency, total_amount=header.total_amount,
-                    lines=summary.lines, sales=rec.sales, refunds=rec.refunds, fees=rec.fees, reserve=rec.reserve,
-                    other=rec.other, differences_total=rec.differences_total,
-                    by_type={k: str(v) for k, v in sorted(by_type.items())}, file_name=name, sha256=digest.hexdigest())
-    session.add(st)
-    for order_id, kind, amount, settled, expected, reason in rec.differences:
-        st.differences.append(SettlementDifference(order_id=order_id, kind=kind, amount=amount, settled=settled,
-                                                   expected=expected, reason=reason))
-    for order_id in rec.paid_orders:
-        for inv in invoices_of[order_id]:
-            if inv.paid_at is None:
-                inv.paid_at = header.deposit_date
-    record(session, EventKind.INVOICED, f"settlement {header.settlement_id} imported: {header.total_amount} "
-           f"{header.currency}, {len(rec.paid_orders)} order(s) paid, {len(rec.differences)} difference(s) "
-           f"({rec.differences_total})", data={"settlement": header.settlement_id})
+    for (transaction_type, amount_type, description), t in summary.by_type.items():
+        totals[kind_of(transaction_type, amount_type, description)] += t.amount
+        by_type[f"{transaction_type}/{amount_type}/{description}"] += t.amount
+    sales = summary.per_order_cents.get("sale", {})
+    refunds = summary.per_order_cents.get("refund", {})
+    fees, reserve, other = totals["fee"], totals["reserve"], totals["other"]
+    sales_total = refunds_total = differences_total = ZERO
+    paid = differences = 0
+    # A savepoint, so that a settlement that does not add up (the assertion below) leaves nothing
+    # behind even in a transaction the caller goes on to commit.
+    with nullcontext() if dry_run else session.begin_nested():
+        st = None
+        if not dry_run:
+            st = Settlement(settlement_id=header.settlement_id, start=header.start, end=header.end,
+                            deposit_date=header.deposit_date, currency=header.currency,
+                            total_amount=header.total_amount, lines=summary.lines, sales=ZERO, refunds=ZERO,
+                            fees=fees, reserve=reserve, other=other, differences_total=ZERO,
+                            by_type={k: str(v) for k, v in sorted(by_type.items())}, file_name=name,
+                            sha256=digest.hexdigest())
+            session.add(st)
+            session.flush()  # its id, for the differences
+        # Core on the session's connection (same transaction): rows as ORM objects cost more than
+        # all the rest together, and session.execute adds about a millisecond a call.
+        conn = session.connection()
+        pending: list[dict] = []  # difference rows not yet written
+        settlement_pk = st.id if st is not None else None
+        for part, unpaid in _reconciled(conn, sales, refunds, chunk_size):
+            sales_total += part.sales
+            refunds_total += part.refunds
+            differences_total += part.differences_total
+            paid += len(part.paid_orders)
+            differences += len(part.differences)
+            if st is None:
+                continue
+            pending.extend({"settlement_pk": settlement_pk, "order_id": order_id, "kind": kind, "amount": amount,
+                            "settled": settled, "expected": expected, "reason": reason}
+                           for order_id, kind, amount, settled, expected, reason in part.differences)
+            if len(pending) >= INSERT_BATCH:
+                conn.execute(insert(SettlementDifference.__table__), pending)
+                pending.clear()
+            if unpaid:  # through the session, so that invoices it holds learn that they are paid
+                session.execute(update(Invoice).where(Invoice.id.in_(unpaid), Invoice.paid_at.is_(None))
+                                .values(paid_at=header.deposit_date))
+        if pending:
+            conn.execute(insert(SettlementDifference.__table__), pending)
+        reconciled = sales_total + refunds_total + fees + reserve + other + differences_total
+        if reconciled != header.total_amount:  # cannot happen unless the rules lose money: say so loudly
+            raise AssertionError(f"settlement {header.settlement_id}: reconciled {reconciled} != "
+                                 f"{header.total_amount}")
+        r.paid, r.differences, r.differences_total = paid, differences, differences_total
+        if st is not None:
+            st.sales, st.refunds, st.differences_total = sales_total, refunds_total, differences_total
+            record(session, EventKind.INVOICED, f"settlement {header.settlement_id} imported: "
+                   f"{header.total_amount} {header.currency}, {paid} order(s) paid, {differences} "
+                   f"difference(s) ({differences_total})", data={"settlement": header.settlement_id})
+            session.flush()
     return r
 
 
-def _books(session: Session, order_ids: Iterable[str]):
-    ids = sorted(order_ids)
-    known: set[str] = set()
-    invoiced: dict[str, Decimal] = {}
-    credited: dict[str, Decimal] = {}
-    invoices_of: dict[str, list[Invoice]] = defaultdict(list)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        known.update(session.scalars(select(Order.external_id).where(Order.external_id.in_(chunk))))
-        for inv, ext in session.execute(select(Invoice, Order.external_id).join(Order, Order.id == Invoice.order_id)
-                                        .where(Order.external_id.in_(chunk))):
-            if inv.kind == INVOICE:
-                invoiced[ext] = invoiced.get(ext, ZERO) + inv.gross_total
-                invoices_of[ext].append(inv)
-            elif inv.kind == CREDIT_NOTE:
-                credited[ext] = credited.get(ext, ZERO) + inv.gross_total
-    return known, invoiced, credited, invoices_of
+def _reconciled(conn: Connection, sales: dict[str, int | Decimal], refunds: dict[str, int | Decimal],
+                chunk_size: int) -> Iterator[tuple[Reconciliation, list[int]]]:
+    """Every order with money in the settlement (sums in cents), ``chunk_size`` at a time, in the
+    order of the file: what ``reconcile`` makes of them, and the ids of the unpaid invoices of
+    those paid exactly (fees, reserve and other are the caller's)."""
+    from connectors.amazon.settlement import from_cents
+    order_ids = list(sales)
+    order_ids.extend(o for o in refunds if o not in sales)
+    for start in range(0, len(order_ids), chunk_size):
+        chunk = order_ids[start:start + chunk_size]
+        books = _books(conn, chunk)
+        part = reconcile({o: from_cents(sales[o]) for o in chunk if o in sales},
+                         {o: from_cents(refunds[o]) for o in chunk if o in refunds},
+                         ZERO, ZERO, ZERO, books.known, books.invoiced, books.credited, fba=books.fba)
+        yield part, [i for o in part.paid_orders for i in books.unpaid_invoices.get(o, ())]
+
+
+@dataclass
+class _Books:
+    """What our books say about some Amazon orders."""
+
+    known: set[str] = field(default_factory=set)
+    fba: set[str] = field(default_factory=set)  # fulfilled by Amazon: we do not invoice them
+    invoiced: dict[str, Decimal] = field(default_factory=dict)
+    credited: dict[str, Decimal] = field(default_factory=dict)
+    unpaid_invoices: dict[str, list[int]] = field(default_factory=dict)  # order id -> invoice ids
+
+
+# One query for some orders and their invoices and credit notes: columns, not objects (an
+# invoice row carries its PDF). channel first: the (channel, external_id) unique index answers it.
+_BOOKS = (select(Order.external_id, Order.fulfilled_by, Invoice.id, Invoice.kind, Invoice.gross_total,
+                 Invoice.paid_at)
+          .outerjoin(Invoice, Invoice.order_id == Order.id)
+          .where(Order.channel == "amazon", Order.external_id.in_(bindparam("ids", expanding=True))))
+
+
+CENT = Decimal("0.01")
+
+
+def _books(conn: Connection, order_ids: list[str]) -> _Books:
+    books = _Books()
+    for external_id, fulfilled_by, invoice_id, kind, gross, paid_at in conn.execute(_BOOKS, {"ids": order_ids}):
+        if gross is not None and gross == gross.quantize(CENT):
+            gross = gross.quantize(CENT)  # PostgreSQL's NUMERIC(20, 6) says 50.000000; reasons say 50.00
+        books.known.add(external_id)
+        if fulfilled_by == "AMAZON":
+            books.fba.add(external_id)
+        if kind == INVOICE:
+            books.invoiced[external_id] = books.invoiced.get(external_id, ZERO) + gross
+            if paid_at is None:
+                books.unpaid_invoices.setdefault(external_id, []).append(invoice_id)
+        elif kind == CREDIT_NOTE:
+            books.credited[external_id] = books.credited.get(external_id, ZERO) + gross
+    return books
 
 
 def find(session: Session, ref: str) -> Settlement:
