@@ -373,6 +373,7 @@ class Runner:
         self.slots = Slots(self.app, lease=self.jobs.settings.lease, host=self.host)
         self.children: dict[int, Child] = {}
         self.parallel = self.max_parallel or self.jobs.settings.max_parallel
+        self.stop_requested = ""  # why, when a signal asked to stop
 
     def running_jobs(self) -> set[str]:
         return {c.job.name for c in self.children.values()}
@@ -477,7 +478,12 @@ class Runner:
             self.slots.release(child.claim, self.clock.now(), why)
 
     def wait_all(self, poll: float = 0.05) -> None:
+        """Supervise until every child is done, or until ``stop_requested`` is set (by a signal
+        handler: handlers only set it, the loop does the stopping)."""
         while self.children:
+            if self.stop_requested:
+                self.stop_children(self.stop_requested)
+                return
             self.supervise()
             if self.children:
                 time.sleep(poll)

@@ -498,3 +498,75 @@ def test_alerts_name_a_failed_job_and_jobs_that_stopped_running(bare_workspace):
     found = {(a["kind"], a["subject"]) for a in json.loads(r.out)}
     assert {("job_failed", "probe"), ("job_not_run", "probe"), ("job_not_run", "tickets")} <= found
     assert ("job_failed", "tickets") not in found
+
+
+def test_the_daemon_on_the_wall_clock_takes_the_current_slot(bare_workspace):
+    """Without a compressed clock the schedule library times the simple forms; --once does one round."""
+    ws = bare_workspace
+    _write_jobs(ws, """
+        [jobs.tickets]
+        command = "tickets list --json"
+        schedule = "every minute"
+        timeout = "1m"
+        [jobs.nightly]
+        command = "tickets list"
+        schedule = "0 3 * * *"
+        timeout = "1m"
+        """)
+    before = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    out = _finish(_daemon(ws, "--once", host="wall"))
+    after = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    runs = _runs(ws)
+    assert [r.job for r in runs] == ["tickets"] and runs[0].slot_at in (before, after), out
+    assert runs[0].state == "succeeded" and runs[0].output == "[]"
+
+
+def test_jobs_run_stopped_by_sigterm_hands_its_slot_over(bare_workspace):
+    ws = bare_workspace
+    hole = BlackHole()
+    try:
+        ws.config.write_text(ws.config.read_text().replace('endpoint = "http://127.0.0.1:9"', f'endpoint = "{hole.url}"')
+                             .replace("http://127.0.0.1:9/auth", hole.url + "/auth")
+                             .replace("timeout_seconds = 5", "timeout_seconds = 600"))
+        _write_jobs(ws, """
+            [jobs.import]
+            command = "import amazon"
+            schedule = "every minute"
+            timeout = "10m"
+            """)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        p = subprocess.Popen([sys.executable, "-m", "caturactl", "--config", str(ws.config), "jobs", "run", "import"],
+                             cwd=ws.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _wait_for(lambda: next((r for r in _runs(ws) if r.pid != p.pid), None), 30, "the child to start")
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+    finally:
+        hole.close()
+    assert p.returncode == 130 and "interrupted; its slot is free" in out
+    [run] = _runs(ws)
+    assert run.state == "running" and run.lease_until <= datetime.now(timezone.utc)
+    assert "interrupted: 'jobs run' was stopped" in run.error
+
+
+def test_history_older_than_keep_history_is_pruned(bare_workspace):
+    from caturactl.scheduler import Slots
+    ws = bare_workspace
+    _write_jobs(ws, """
+        [settings]
+        keep_history = "30d"
+        [jobs.tickets]
+        command = "tickets list"
+        schedule = "every minute"
+        timeout = "1m"
+        """)
+    ws.ok("jobs", "run", "tickets")
+    ws.ok("jobs", "run", "tickets", "--force")
+    app = ws.app()
+    try:
+        slots = Slots(app, lease=timedelta(minutes=2))
+        now = datetime.now(timezone.utc)
+        assert slots.prune(now + timedelta(days=29), timedelta(days=30)) == 0
+        assert slots.prune(now + timedelta(days=31), timedelta(days=30)) == 2
+    finally:
+        app.dispose()
+    assert _runs(ws) == []

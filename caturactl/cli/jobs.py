@@ -119,7 +119,7 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     code is 0. Otherwise the exit code is the command's: a timer sees the failure.
     """
     from caturactl.cli import main
-    from caturactl.scheduler import Clock, Runner, Started, spawn, read_tail
+    from caturactl.scheduler import Clock, Finished, Runner, Started, read_tail, spawn
     spec = load_jobs(obj, jobs_file)
     job = spec.get(name)
     app = obj.ready_app()
@@ -145,9 +145,12 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     if not any(isinstance(e, Started) for e in events):
         console.print(f"job {name}: nothing to run ({why})", highlight=False)
         return
-    _stop_on_signals(lambda *_: runner.stop_children("interrupted: 'jobs run' was stopped", wait=5.0))
+    _stop_on_signals(lambda *_: setattr(runner, "stop_requested", "interrupted: 'jobs run' was stopped"))
     runner.wait_all()
     fin = events[-1]
+    if not isinstance(fin, Finished):  # stopped by SIGTERM/Ctrl-C: the slot was handed over
+        err_console.print(f"job {name}: interrupted; its slot is free for the next runner", highlight=False)
+        exit_with(130)
     from caturactl.model import JobRun
     with app.session() as s:
         row = s.get(JobRun, fin.run_id)
