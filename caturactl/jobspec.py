@@ -143,11 +143,9 @@ class Schedule:
         """The systemd OnCalendar= expression with the same times."""
         return cron_to_on_calendar(self.cron)
 
-    def interval(self, tz: ZoneInfo, around: datetime) -> timedelta:
-        """The longest gap between two due times in the week after ``around`` (for "has not run" alerts)."""
-        times = self.between(around, around + timedelta(days=8), tz)
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        return max(gaps) if gaps else timedelta(days=7)
+    def before(self, moment: datetime, tz: ZoneInfo) -> datetime:
+        """The last due time strictly before ``moment``."""
+        return croniter(self.cron, moment.astimezone(tz)).get_prev(datetime)
 
 
 _DOW = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

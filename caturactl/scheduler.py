@@ -232,10 +232,11 @@ class Slots:
 
 
 def first_run_grace(job: Job, now: datetime, tz) -> timedelta:
-    """How late a job that has never run may still take its newest slot: its interval, at most
-    an hour (so a new daily 02:00 job does not run at once when installed at noon, while an
+    """How late a job that has never run may still take its newest slot: the gap to the slot
+    before it, at most an hour (so a new daily 02:00 job does not run at once when installed at noon, while an
     every-15-minutes job starts at once)."""
-    return min(job.schedule.interval(tz, now - timedelta(days=8)), timedelta(hours=1))
+    due = job.schedule.latest(now, tz)
+    return min(due - job.schedule.before(due, tz), timedelta(hours=1))
 
 
 def _append(old: str, new: str) -> str:
