@@ -1,29 +1,45 @@
-"""Benchmark of reading Amazon's settlement flat file V2 (connectors/amazon/settlement.py).
+"""Benchmark of ``settlement import`` (caturactl/settlement.py) and the flat-file reader under it.
 
-    python bench/settlement.py [--lines 1000000]
+    python bench/settlement.py [--lines 1000000] [--repeat 3] [--profile]
 
 Figures go to stdout as ``name: value`` lines, nothing else; notes go to stderr.
 
 Why these figures: reconciling a settlement must stay within a small factor of merely splitting
 the file, and must not need memory in proportion to the file. So a synthetic settlement of
 ``--lines`` transaction lines (DE formatting: decimal commas, ``dd.mm.yyyy ... UTC`` dates, a few
-decimal points as Amazon was seen to mix them, reference/amazon/README.md §8) is written to a
-temp dir; then it is timed once with a bare ``csv.reader`` pass (same decoding, same dialect, no
-values looked at) and once with ``validate_settlement`` (every value parsed, the total checked).
-``peak_mb_*`` is tracemalloc's peak during ``validate_settlement`` (Python allocations, measured
-in a separate untimed pass because tracing slows everything down), at 100,000 lines and at
-``--lines``; flat figures mean constant memory. The label of the second is ``1m`` for the default
-1,000,000 lines, else the count (``peak_mb_200k``).
+decimal points as Amazon was seen to mix them, reference/amazon/README.md §8; 1M lines are about
+160 MB and 214,000 orders) is written to a temp dir, and then timed, best of ``--repeat``:
+
+- ``csv_reader_s``: a bare ``csv.reader`` pass (same decoding, same dialect, no values looked at);
+- ``parse_s`` / ``parse_ratio``: ``validate_settlement`` (every value parsed, the total checked);
+- ``reconcile_s`` / ``reconcile_ratio``: ``import_file`` end to end into a fresh SQLite database
+  (check, sum per order, hash, look up our books, store, commit); the database has no orders, so
+  every order becomes a stored difference: the most rows to write. Goal: ratio at most 3.
+
+Memory, for 100k, 250k, 500k lines and ``--lines`` (labels ``100k`` ... ``1m``), each import into
+its own fresh database: ``peak_memory_mb_*`` is tracemalloc's peak during ``import_file`` (Python
+allocations only; tracing is slow, so these runs are not timed); ``peak_rss_mb_*`` is the peak
+resident set (VmHWM in /proc/self/status) of a fresh interpreter that does nothing but that
+import: the whole process, interpreter, SQLAlchemy, Alembic and SQLite's page cache included;
+``peak_rss_mb_empty`` is the same for a settlement of one line, the floor. Not ru_maxrss: Linux
+carries it over exec from the forking parent, so a child would report this bench's own peak.
+Goal: at most 150 MB, flat.
+
+``--profile`` prints cProfile's top functions of one import to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import codecs
+import cProfile
 import csv
 import gc
+import io
+import pstats
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -171,21 +187,72 @@ def parse(path: Path) -> int:
         return validate_settlement(f, path.name).lines
 
 
-def timed(fn, path: Path) -> tuple[float, int]:
-    gc.collect()
-    t0 = time.perf_counter()
-    result = fn(path)
-    return time.perf_counter() - t0, result
+def fresh_session(db: Path):
+    """A session on a new, migrated SQLite database at ``db`` (and its engine, to dispose)."""
+    from caturactl.migrations import upgrade
+    from caturactl.model.base import make_engine, make_sessionmaker
+    for old in db.parent.glob(db.name + "*"):  # the database and its WAL files
+        old.unlink()
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    return make_sessionmaker(engine)(), engine
 
 
-def peak_mb(path: Path) -> float:
+def import_once(path: Path, db: Path, *, trace: bool = False, profile: bool = False) -> tuple[float, object]:
+    """``settlement import`` of ``path`` into a fresh database at ``db``: (seconds or tracemalloc
+    peak in MB, the ImportResult)."""
+    from caturactl.settlement import import_file
+    session, engine = fresh_session(db)
+    profiler = cProfile.Profile() if profile else None
     gc.collect()
-    tracemalloc.start()
     try:
-        parse(path)
-        return tracemalloc.get_traced_memory()[1] / 1e6
+        if trace:
+            tracemalloc.start()
+        if profiler:
+            profiler.enable()
+        t0 = time.perf_counter()
+        result = import_file(session, path)
+        session.commit()
+        elapsed = time.perf_counter() - t0
+        if profiler:
+            profiler.disable()
+        if trace:
+            elapsed = tracemalloc.get_traced_memory()[1] / 1e6
     finally:
-        tracemalloc.stop()
+        if trace:
+            tracemalloc.stop()
+        session.close()
+        engine.dispose()
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        note(out.getvalue())
+    return elapsed, result
+
+
+def child_rss_mb(path: Path, db: Path) -> float:
+    """Peak RSS of a fresh interpreter importing ``path``."""
+    out = subprocess.run([sys.executable, __file__, "--child-import", str(path), str(db)],
+                         check=True, capture_output=True, text=True).stdout
+    return float(out.split()[-1])
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (Linux: VmHWM, in kB)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def label(lines: int) -> str:
@@ -194,51 +261,57 @@ def label(lines: int) -> str:
     return f"{lines // 1000}k" if lines % 1000 == 0 else str(lines)
 
 
-def reconcile_time(path: Path, tmp: Path) -> float:
-    """``settlement import`` end to end (check, reconcile, store) into a fresh SQLite database
-    without invoices, so every order becomes a listed difference: the slowest case for storing."""
-    repo = Path(__file__).resolve().parents[1]
-    if str(repo) not in sys.path:
-        sys.path.insert(0, str(repo))
-    from caturactl.migrations import upgrade
-    from caturactl.model.base import make_engine, make_sessionmaker
-    from caturactl.settlement import import_file
-    engine = make_engine(f"sqlite:///{tmp / 'reconcile.db'}")
-    upgrade(engine)
-    with make_sessionmaker(engine)() as session:
-        t0 = time.perf_counter()
-        import_file(session, path)
-        session.commit()
-        elapsed = time.perf_counter() - t0
-    engine.dispose()
-    return elapsed
+def note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs of each kind; the best counts")
+    ap.add_argument("--profile", action="store_true", help="cProfile one import, to stderr")
+    ap.add_argument("--child-import", nargs=2, metavar=("FILE", "DB"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_import:
+        import_once(Path(args.child_import[0]), Path(args.child_import[1]))
+        print(f"{peak_rss_mb():.1f}")
+        return
     with tempfile.TemporaryDirectory(prefix="caturactl-bench-settlement-") as tmp:
-        path = Path(tmp) / "settlement.tsv"
+        path, db = Path(tmp) / "settlement.tsv", Path(tmp) / "reconcile.db"
         t0 = time.perf_counter()
         build(path, args.lines)
-        print(f"built {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        csv_s, rows = timed(bare_csv, path)
-        parse_s, lines = timed(parse, path)
+        note(f"built {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s")
+        rows, lines = bare_csv(path), parse(path)
         if lines != args.lines or rows != args.lines + 2:
             sys.exit(f"counted {rows} rows and {lines} lines for {args.lines} lines")
+        csv_s = best(lambda: bare_csv(path), args.repeat)
+        parse_s = best(lambda: parse(path), args.repeat)
+        reconcile_s = min(import_once(path, db)[0] for _ in range(args.repeat))
+        _, result = import_once(path, db, profile=args.profile)
         print(f"lines: {lines}")
+        print(f"file_mb: {path.stat().st_size / 1e6:.1f}")
+        print(f"differences_stored: {result.differences}")
         print(f"csv_reader_s: {csv_s:.3f}")
         print(f"parse_s: {parse_s:.3f}")
-        print(f"ratio: {parse_s / csv_s:.2f}")
-        reconcile_s = reconcile_time(path, Path(tmp))
+        print(f"parse_ratio: {parse_s / csv_s:.2f}")
         print(f"reconcile_s: {reconcile_s:.3f}")
         print(f"reconcile_ratio: {reconcile_s / csv_s:.2f}")
-        small = Path(tmp) / "settlement-100k.tsv"
-        build(small, 100_000)
-        print(f"peak_mb_100k: {peak_mb(small):.2f}")
-        print("tracing memory at the full size (slow) ...", file=sys.stderr)
-        print(f"peak_mb_{label(args.lines)}: {peak_mb(path):.2f}")
+        print("peak_memory_method: tracemalloc peak during import_file (Python allocations); "
+              "peak_rss: VmHWM of a fresh process doing only the import")
+        empty = Path(tmp) / "settlement-1.tsv"
+        build(empty, 1)
+        print(f"peak_rss_mb_empty: {child_rss_mb(empty, db):.1f}")
+        for size in sorted({n for n in (100_000, 250_000, 500_000) if n < args.lines} | {args.lines}):
+            sample = path
+            if size != args.lines:
+                sample = Path(tmp) / f"settlement-{label(size)}.tsv"
+                build(sample, size)
+            note(f"memory at {label(size)} lines ...")
+            peak, _ = import_once(sample, db, trace=True)
+            print(f"peak_memory_mb_{label(size)}: {peak:.1f}")
+            print(f"peak_rss_mb_{label(size)}: {child_rss_mb(sample, db):.1f}")
+            if sample != path:
+                sample.unlink()
 
 
 if __name__ == "__main__":
