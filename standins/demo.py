@@ -46,8 +46,9 @@ def caturactl(*args: str, check: bool = True) -> int:
     return code
 
 
-def configure(standin: AmazonStandin) -> None:
-    cfg = DEMO / "caturactl.toml"
+def configure(standin: AmazonStandin, folder: Path = DEMO) -> None:
+    """Point the caturactl.toml that 'caturactl init' wrote in ``folder`` at the stand-in."""
+    cfg = folder / "caturactl.toml"
     text = cfg.read_text(encoding="utf-8")
     for old, new in {
         'name = "Muster Handel GmbH"': 'name = "Gartenfreude Demo GmbH"',
@@ -69,7 +70,7 @@ def configure(standin: AmazonStandin) -> None:
         assert old in text, old
         text = text.replace(old, new)
     cfg.write_text(text, encoding="utf-8")
-    secrets = DEMO / "secrets.toml"
+    secrets = folder / "secrets.toml"
     secrets.write_text(f'[amazon]\nclient_secret = "{standin.client_secret}"\n'
                        f'refresh_token = "{standin.refresh_token}"\n', encoding="utf-8")
     secrets.chmod(0o600)
@@ -93,9 +94,11 @@ def with_billing_numbers(text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def configure_fulfilment(sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin, warehouse: Path) -> None:
-    """Locations, transports and mail for the demo; carriers come from the template as written."""
-    cfg = DEMO / "caturactl.toml"
+def configure_fulfilment(sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin, warehouse: Path,
+                         folder: Path = DEMO) -> None:
+    """Locations, transports and mail for the demo (and the benches that play its day); carriers
+    come from the template as written."""
+    cfg = folder / "caturactl.toml"
     text = with_billing_numbers(cfg.read_text(encoding="utf-8"))
     text = text.replace("outbox_backoff_seconds = 60.0", "outbox_backoff_seconds = 1.0")
     text += f"""
@@ -178,13 +181,13 @@ ca_file = "{ftps.ca_file}"
     cfg.write_text(text, encoding="utf-8")
 
 
-def write_stock(skus: list[str]) -> None:
+def write_stock(skus: list[str], folder: Path = DEMO) -> None:
     bulky = {"HG-1011", "HH-2024", "HH-2008"}  # raised bed, drying rack, ironing board
     files = {"WH": {s: 25 for s in skus[::2] if s not in bulky},
              "FUL": {s: 12 for s in skus if s not in bulky},
              "PARTNER": {s: 40 for s in bulky}}
     for code, rows in files.items():
-        (DEMO / f"stock-{code}.csv").write_text("sku;on_hand\n" + "".join(f"{k};{v}\n" for k, v in rows.items()),
+        (folder / f"stock-{code}.csv").write_text("sku;on_hand\n" + "".join(f"{k};{v}\n" for k, v in rows.items()),
                                                  encoding="utf-8")
 
 
@@ -204,69 +207,24 @@ DAY_START, DAY_END = "06:00", "22:30"
 DAY_SPEED = 1000.0  # 16.5 hours in about a minute
 
 
+# The demo's jobs: the example's, at a pace a compressed day can show (name, command, schedule).
+DAY_JOBS = [("import-amazon", "import amazon", "every 15 minutes"), ("route", "route", "every 15 minutes"),
+            ("ship-export", "ship export", "every 30 minutes"), ("ship-collect", "ship collect", "every 30 minutes"),
+            ("outbox-send", "outbox send", "every 10 minutes"), ("ship-overdue", "ship overdue", "daily at 09:00"),
+            ("invoices-create", "invoices create", "every hour"), ("invoices-feeds", "invoices feeds", "every 2 hours"),
+            ("reviews-request", "reviews request", "daily at 10:00"),
+            ("settlement-fetch", "settlement fetch", "daily at 21:00")]
+
+
 def day_jobs(today: datetime) -> str:
-    """The demo's jobs.toml: the example's jobs, at a pace a compressed day can show."""
+    """The demo's jobs.toml. Timeouts are on the compressed clock: 12 h is 43 s of real time."""
     month = today.date().replace(day=1)
-    return f"""# Written by make demo for its compressed business day (the example is ../jobs.toml).
-[settings]
-lease = "10m"         # on the compressed clock: 0.6 s of real time
-max_parallel = 3
-
-[jobs.import-amazon]
-command = "import amazon"
-schedule = "every 15 minutes"
-timeout = "12h"
-
-[jobs.route]
-command = "route"
-schedule = "every 15 minutes"
-timeout = "12h"
-
-[jobs.ship-export]
-command = "ship export"
-schedule = "every 30 minutes"
-timeout = "12h"
-
-[jobs.ship-collect]
-command = "ship collect"
-schedule = "every 30 minutes"
-timeout = "12h"
-
-[jobs.outbox-send]
-command = "outbox send"
-schedule = "every 10 minutes"
-timeout = "12h"
-
-[jobs.ship-overdue]
-command = "ship overdue"
-schedule = "daily at 09:00"
-timeout = "12h"
-
-[jobs.invoices-create]
-command = "invoices create"
-schedule = "every hour"
-timeout = "12h"
-
-[jobs.invoices-feeds]
-command = "invoices feeds"
-schedule = "every 2 hours"
-timeout = "12h"
-
-[jobs.reviews-request]
-command = "reviews request"
-schedule = "daily at 10:00"
-timeout = "12h"
-
-[jobs.settlement-fetch]
-command = "settlement fetch"
-schedule = "daily at 21:00"
-timeout = "12h"
-
-[jobs.datev-export]
-command = "export bookings --from {month.isoformat()} --to {month.replace(month=12, day=31).isoformat()} --format datev"
-schedule = "daily at 22:00"
-timeout = "12h"
-"""
+    jobs = [*DAY_JOBS, ("datev-export", f"export bookings --from {month.isoformat()} --to "
+                                        f"{month.replace(month=12, day=31).isoformat()} --format datev", "daily at 22:00")]
+    return ("# Written by make demo for its compressed business day (the example is ../jobs.toml).\n"
+            '[settings]\nlease = "10m"   # on the compressed clock: 0.6 s of real time\nmax_parallel = 3\n'
+            + "".join(f'\n[jobs.{name}]\ncommand = "{command}"\nschedule = "{schedule}"\ntimeout = "12h"\n'
+                      for name, command, schedule in jobs))
 
 
 def business_day(standin: AmazonStandin, day, sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin,
