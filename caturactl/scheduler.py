@@ -79,6 +79,12 @@ class Claim:
     attempt: int
     runner: str
     took_over: bool = False
+    lock: object = None  # SQLite: the job's lock file, held while it runs
+
+    def let_go(self) -> None:
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
 
 @dataclass
@@ -124,30 +130,56 @@ class Slots:
         """Take the job's newest due slot (or, ``manual``, a slot at ``now``); returns the claim, or
         None and why not ("busy" / "done" / "not due")."""
         due = now if manual else job.schedule.latest(now, self.tz)
+        lock = None
+        if not self.postgres:
+            lock = self._job_lock(job.name)
+            if lock is None:
+                return None, "busy: it runs on this host right now"
+        claim, why = self._claim(job, now, due, manual, command, lock)
+        if claim is None and lock is not None:
+            lock.close()
+        return claim, why
+
+    def _job_lock(self, job: str):
+        """SQLite (one host): the job's lock file, held by whoever runs the job and released by the
+        system when that process ends, however it ends; None when someone holds it."""
+        fh = open(f"{self.lock_path}.{job}", "a+b")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            return None
+        return fh
+
+    def _claim(self, job: Job, now: datetime, due: datetime, manual: bool, command: str,
+               lock) -> tuple[Claim | None, str]:
         with self.app.session() as s, self._serialised(s, job.name):
             running = s.scalars(select(JobRun).where(JobRun.job == job.name, JobRun.state == RUNNING)
                                 .order_by(JobRun.slot_at.desc())).all()
-            live = [r for r in running if r.lease_until > now]
+            # PostgreSQL: a runner is alive while it renews its lease. SQLite: while it holds the
+            # job's lock file, which we now hold, so every run still marked running has ended.
+            live = [r for r in running if r.lease_until > now] if lock is None else []
             if live:
                 s.rollback()
                 r = live[0]
                 return None, f"busy: the {self._local(r.slot_at)} run holds it on {r.host} (pid {r.pid})"
+            gone = "stopped renewing its lease" if lock is None else "ended without finishing"
             taken = None
             for r in running:  # runners that died: their leases ran out
                 if r.slot_at == due and not manual and taken is None:
                     taken = r
                     continue
                 r.state, r.finished_at = FAILED, now
-                r.error = _append(r.error, f"lost: the runner on {r.host} (pid {r.pid}) stopped renewing its "
-                                           f"lease; a newer slot runs instead")
+                r.error = _append(r.error, f"lost: the runner on {r.host} (pid {r.pid}) {gone}; "
+                                           f"a newer slot runs instead")
             if taken is not None:
                 taken.error = _append(taken.error, f"attempt {taken.attempt} on {taken.host} (pid {taken.pid}) "
-                                                   f"lost its lease at {self._local(taken.lease_until)}; taken over")
+                                                   f"{gone}; taken over")
                 taken.attempt += 1
                 taken.runner, taken.host, taken.pid = self.runner, self.host, os.getpid()
-                taken.lease_until, taken.started_at = now + self.lease, now
+                taken.lease_until, taken.started_at = now + self._hold(job), now
                 s.commit()
-                return Claim(taken.id, job.name, taken.slot_at, taken.attempt, self.runner, True), "taken over"
+                return Claim(taken.id, job.name, taken.slot_at, taken.attempt, self.runner, True, lock), "taken over"
             if not manual:
                 newest = s.scalar(select(JobRun.slot_at).where(JobRun.job == job.name)
                                   .order_by(JobRun.slot_at.desc()).limit(1))
@@ -160,19 +192,31 @@ class Slots:
                                   f"({self._local(job.schedule.after(now, self.tz))}); --force runs it now")
             row = JobRun(job=job.name, slot_at=due, trigger="manual" if manual else "schedule", state=RUNNING,
                          attempt=1, runner=self.runner, host=self.host, pid=os.getpid(),
-                         command=command or job.command, lease_until=now + self.lease, started_at=now)
+                         command=command or job.command, lease_until=now + self._hold(job), started_at=now)
             s.add(row)
             s.commit()
-            return Claim(row.id, job.name, due, 1, self.runner), "claimed"
+            return Claim(row.id, job.name, due, 1, self.runner, lock=lock), "claimed"
 
-    def renew(self, claim: Claim, now: datetime, pid: int | None = None) -> bool:
-        """Extend the lease; False when the slot is no longer ours (taken over)."""
+    def _hold(self, job: Job) -> timedelta:
+        """How long a new claim holds: the lease, renewed while running (PostgreSQL); on SQLite,
+        where the lock file tells who is alive and nothing is renewed, as long as the job may run."""
+        return self.lease if self.postgres else job.timeout + self.lease
+
+    def set_pid(self, claim: Claim, pid: int) -> None:
         with self.app.session() as s:
-            values = {"lease_until": now + self.lease}
-            if pid:
-                values["pid"] = pid
+            s.execute(update(JobRun).where(JobRun.id == claim.id, JobRun.runner == claim.runner).values(pid=pid))
+            s.commit()
+
+    def renew(self, claim: Claim, now: datetime) -> bool:
+        """Extend the lease; False when the slot is no longer ours (taken over). On SQLite nothing
+        is written while a job runs: a write between a job's read and its write would fail the
+        job's transaction ("database is locked"); the lock file says the runner is alive."""
+        if not self.postgres:
+            return True
+        with self.app.session() as s:
             n = s.execute(update(JobRun).where(JobRun.id == claim.id, JobRun.runner == claim.runner,
-                                               JobRun.state == RUNNING).values(**values)).rowcount
+                                               JobRun.state == RUNNING)
+                          .values(lease_until=now + self.lease)).rowcount
             s.commit()
             return n == 1
 
@@ -219,6 +263,7 @@ class Slots:
             if row is not None and row.runner == claim.runner and row.state == RUNNING:
                 row.lease_until, row.error = now, _append(row.error, why)
             s.commit()
+        claim.let_go()
 
     def prune(self, now: datetime, keep: timedelta) -> int:
         with self.app.session() as s:
@@ -278,21 +323,27 @@ def _die_with_parent() -> None:
 
 
 def spawn(argv: list[str], env: dict[str, str], entry: Callable[[list[str]], int],
-          after_fork: Callable[[], None] | None = None) -> tuple[int, object]:
-    """Fork a child that runs ``entry(argv)`` with its output in a temporary file; returns (pid, file)."""
+          after_fork: Callable[[], None] | None = None) -> tuple[int, object, int]:
+    """Fork a child that runs ``entry(argv)`` with its output in a temporary file; returns (pid,
+    file, go): the child waits until ``go`` (a pipe) gets one byte from ``start_child``."""
     out = tempfile.TemporaryFile()
     parent = os.getpid()
+    go_r, go_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid:
-        return pid, out
+        os.close(go_r)
+        return pid, out, go_w
     code = 1
     try:  # the child: never returns into the daemon's code
+        os.close(go_w)
         os.setsid()
         _die_with_parent()
-        if os.getppid() != parent:
+        # Wait until the parent has recorded who we are; a parent gone before that means: do nothing.
+        if os.read(go_r, 1) != b"1" or os.getppid() != parent:
             os._exit(1)
+        os.close(go_r)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -316,6 +367,11 @@ def spawn(argv: list[str], env: dict[str, str], entry: Callable[[list[str]], int
             sys.stderr.flush()
         finally:
             os._exit(code if isinstance(code, int) else 1)
+
+
+def start_child(go: int) -> None:
+    os.write(go, b"1")
+    os.close(go)
 
 
 def read_tail(out) -> tuple[str, str]:
@@ -374,6 +430,8 @@ class Runner:
         self.slots = Slots(self.app, lease=self.jobs.settings.lease, host=self.host)
         self.children: dict[int, Child] = {}
         self.parallel = self.max_parallel or self.jobs.settings.max_parallel
+        if not self.slots.postgres:
+            self.parallel = 1  # SQLite has one writer at a time: jobs in parallel would fail each other
         self.stop_requested = ""  # why, when a signal asked to stop
 
     def running_jobs(self) -> set[str]:
@@ -398,7 +456,11 @@ class Runner:
         if self.config_path:
             argv = ["--config", self.config_path, *argv]
         env = {"CATURACTL_JOB": job.name, "CATURACTL_JOB_SLOT": slot_local.isoformat(timespec="minutes")}
-        pid, out = spawn(argv, env, self.entry, after_fork=self._in_child)
+        pid, out, go = spawn(argv, env, self.entry, after_fork=self._in_child)
+        try:
+            self.slots.set_pid(claim, pid)  # before the child starts: no write of ours crosses its work
+        finally:
+            start_child(go)
         self.children[pid] = Child(job, claim, pid, out, deadline=now + job.timeout,
                                    next_renew=time.monotonic())
         self.on_event(Started(claim.id, job.name, claim.slot_at, claim.attempt, claim.took_over))
@@ -424,7 +486,7 @@ class Runner:
             if time.monotonic() >= child.next_renew and not child.lost:
                 lease_real = self.clock.real_seconds(self.slots.lease.total_seconds())
                 child.next_renew = time.monotonic() + max(0.05, lease_real / 3)
-                if not self.slots.renew(child.claim, now, pid=pid):
+                if not self.slots.renew(child.claim, now):
                     child.lost = True  # another runner took the slot over: stop ours
                     self._signal(child, signal.SIGTERM)
 
@@ -442,6 +504,7 @@ class Runner:
         child.out.close()
         now = self.clock.now()
         if child.lost:
+            child.claim.let_go()
             self.on_event(Finished(child.claim.id, child.job.name, child.claim.slot_at, "lost", code, summary,
                                    "another runner took the slot over"))
             return
@@ -455,6 +518,7 @@ class Runner:
         else:
             outcome = Outcome(FAILED, code, summary, output)
         recorded = self.slots.finish(child.claim, child.job, now, outcome, alert_email=self.jobs.settings.alert_email)
+        child.claim.let_go()  # only now: until the outcome is stored, nobody may take the slot over
         self.on_event(Finished(child.claim.id, child.job.name, child.claim.slot_at, outcome.state if recorded else "lost",
                                code, summary, outcome.error if recorded else "another runner took the slot over"))
 
@@ -529,7 +593,10 @@ class Daemon:
             if until is not None and now >= until:
                 break
             self.round(now)
-            if once:
+            if once:  # every due job, one after another where only one may run at a time
+                while (self._wanted or self.runner.children) and not self.stopping:
+                    time.sleep(0.05)
+                    self.round(self.clock.now())
                 break
             self._sleep()
         if self.stopping:

@@ -382,7 +382,8 @@ def _wait_for(predicate, timeout: float, what: str):
 
 def test_a_killed_daemons_slot_is_taken_over_after_its_lease(workspace):
     """Daemon one hangs in the job (Amazon does not answer) and is killed with SIGKILL; its child
-    dies with it. Daemon two takes the slot over once the lease has run out, and finishes it."""
+    dies with it. Daemon two takes the slot over (on PostgreSQL once the lease has run out, on
+    SQLite as soon as the dead daemon's lock file is free) and finishes it."""
     ws = workspace
     hole = BlackHole()
     good = ws.config.read_text()
@@ -421,7 +422,9 @@ def test_a_killed_daemons_slot_is_taken_over_after_its_lease(workspace):
     assert row.id == run.id and row.slot_at == run.slot_at
     assert done.state == "succeeded" and row.attempt == 2 and row.host == "two"
     assert "attempt 1 on one" in row.error and "taken over" in row.error
-    assert taken_after >= 3  # not before the 4 s lease ran out (less the moments before the kill)
+    if DB_KIND == "postgres":
+        assert taken_after >= 3  # not before the 4 s lease ran out (less the moments before the kill)
+    # On SQLite (one host) the killed daemon's lock file is released with it: taken over at once.
     assert "taken over" in out and row.summary.startswith("import amazon: 250 fetched"), row.output
 
 

@@ -119,7 +119,7 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     code is 0. Otherwise the exit code is the command's: a timer sees the failure.
     """
     from caturactl.cli import main
-    from caturactl.scheduler import Clock, Finished, Runner, Started, read_tail, spawn
+    from caturactl.scheduler import Clock, Finished, Runner, Started, read_tail, spawn, start_child
     spec = load_jobs(obj, jobs_file)
     job = spec.get(name)
     app = obj.ready_app()
@@ -132,8 +132,9 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
                       f"{'running' if has_dry else 'would run'}: caturactl {shlex.join(argv)}"
                       + (" --dry-run" if has_dry else ""), highlight=False)
         if has_dry:
-            pid, out = spawn([*_config_args(obj), *argv, "--dry-run"], {"CATURACTL_JOB": name}, main,
-                             after_fork=lambda: (app.engine.dispose(close=False), for_log()))
+            pid, out, go = spawn([*_config_args(obj), *argv, "--dry-run"], {"CATURACTL_JOB": name}, main,
+                                 after_fork=lambda: (app.engine.dispose(close=False), for_log()))
+            start_child(go)
             code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
             click.echo(read_tail(out)[1])
             exit_with(code)

@@ -86,12 +86,9 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url)
             event.listen(engine, "connect", _sqlite_pragmas)
             # pysqlite's own transaction handling defers BEGIN; let SQLAlchemy emit it so that
-            # SAVEPOINTs (one per imported order) work as documented. IMMEDIATE takes the write
-            # lock up front: a deferred transaction that reads, then writes after another process
-            # (a job, the scheduler's heartbeat) committed fails at once with "database is locked"
-            # (SQLITE_BUSY_SNAPSHOT), while IMMEDIATE waits for busy_timeout instead.
+            # SAVEPOINTs (one per imported order) work as documented.
             event.listen(engine, "connect", lambda c, r: setattr(c, "isolation_level", None))
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (ArgumentError, ImportError, ValueError) as exc:
