@@ -32,6 +32,8 @@ bench: venv
 	$(BIN)/python bench/invoices.py
 	$(BIN)/python bench/settlement.py
 	$(BIN)/python bench/datev.py
+	$(BIN)/python bench/day.py
+	$(BIN)/python bench/chaos.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,383 @@
+"""A merchant's business day as a harness for benchmarks: a fresh workspace, the outside world
+in this process, and the day as a list of stages, each a ``caturactl`` command line.
+
+    with BusinessDay(Path("/tmp/day"), orders=300, database_url=None) as day:
+        for stage in day.stages():
+            code, seconds = day.run(stage)
+
+``BusinessDay`` starts what ``make demo`` starts (standins/demo.py): the SP-API stand-in with
+``orders`` Amazon orders placed over one day, an SFTP server for the fulfiller, FTPS and SMTP for
+the dropship partner (order files go out by e-mail, confirmations come back over FTPS) and a
+folder for the own warehouse. It writes ``caturactl.toml`` for them (``caturactl init``, then
+the demo's settings with the database URL given, the rate scale and a short outbox backoff),
+loads the catalogue and stock, and leaves the day to ``stages()``:
+
+    import amazon, route, ship export, then ``rounds`` times (the clock moves 6 h, the three
+    locations work, ship collect), outbox send, invoices create, (1 h later) invoices feeds,
+    (inside the review window) reviews request, (Amazon closes a settlement) settlement fetch,
+    export bookings --format datev.
+
+A stage may start with a step of the outside world (``Stage.before``: the clock, the fulfillers,
+Amazon closing a settlement), which ``prepare`` runs once however often the command is run; a
+stage without a command is only such a step. Commands run as subprocesses in their own process
+group (``popen``), so a benchmark can time them and a chaos test can kill them with their
+worker processes.
+
+The order day lies ten days back: caturactl's review window and settlement look-back use the
+real clock, and Amazon's simulated clock, which the day moves forward by about nine days, must
+stay behind the real one (a parcel cannot leave in the future).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # ``standins`` lives in the source checkout, not in the package
+
+from standins.amazon import AmazonStandin  # noqa: E402
+from standins.demo import partner_reads_mail, with_billing_numbers  # noqa: E402
+from standins.fulfiller import FulfillerStandin, WorkReport  # noqa: E402
+from standins.servers import FtpStandin, SftpStandin, SmtpStandin  # noqa: E402
+
+PARTNER_PASSWORD_ENV = "BENCH_PARTNER_FTPS_PASSWORD"
+PARTNER_PASSWORD = "bench"
+BULKY = {"HG-1011", "HH-2024", "HH-2008"}  # raised bed, drying rack, ironing board: the partner's goods
+ROUND_HOURS = 6
+DAYS_BACK = 10
+REVIEW_DAY = 9  # days after the order day: inside every order's review window, behind the real clock
+
+
+def caturactl_command() -> list[str]:
+    """The caturactl of this interpreter's environment (``.venv/bin/caturactl``), else ``-m``."""
+    script = Path(sys.executable).parent / "caturactl"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "caturactl"]
+
+
+@dataclass
+class Stage:
+    """One step of the day: a caturactl command line (``args``), preceded by what the outside
+    world does first (``before``); exit codes in ``ok`` count as done."""
+
+    name: str  # unique within the day: "import", "collect_2"
+    group: str  # what a benchmark adds up: "collect"
+    args: tuple[str, ...] = ()
+    before: Callable[[], None] | None = None
+    ok: frozenset[int] = frozenset({0})
+
+    @property
+    def is_command(self) -> bool:
+        return bool(self.args)
+
+
+@dataclass
+class Fulfilled:
+    """What the three locations did over the day (the fulfiller stand-ins' own record)."""
+
+    reports: list[WorkReport] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        """Order files for a delivery the location already had: a file that arrived twice."""
+        return sum(r.duplicates for r in self.reports)
+
+
+class BusinessDay:
+    """A workspace in ``root`` (created; must not exist or be empty) and the day's stand-ins."""
+
+    def __init__(self, root: Path, *, orders: int = 10_000, database_url: str | None = None, seed: int = 1,
+                 rate_scale: float = 50_000.0, rounds: int = 4, jobs: int = 2, day: date | None = None,
+                 log_name: str = "day.log") -> None:
+        self.root = Path(root)
+        self.orders, self.seed, self.rate_scale, self.rounds, self.jobs = orders, seed, rate_scale, rounds, jobs
+        self.day = day or (datetime.now(timezone.utc) - timedelta(days=DAYS_BACK)).date()
+        self.database_url = database_url or f"sqlite:///{self.root / 'caturactl.db'}"
+        self.log = self.root / log_name
+        self.servers = self.root / "servers"
+        self.warehouse = self.servers / "warehouse"
+        self.fulfilled = Fulfilled()
+        self.standin: AmazonStandin | None = None
+        self.sftp: SftpStandin | None = None
+        self.ftps: FtpStandin | None = None
+        self.smtp: SmtpStandin | None = None
+        self._prepared: set[str] = set()
+        self._mails_seen: set[str] = set()
+        self._players: list[FulfillerStandin] = []
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> "BusinessDay":
+        """Start the stand-ins, write the configuration, create the database, load catalogue and stock."""
+        if self.root.exists() and any(self.root.iterdir()):
+            raise SystemExit(f"businessday: {self.root} is not empty")
+        self.warehouse.mkdir(parents=True)
+        self.standin = AmazonStandin(orders=self.orders, seed=self.seed, day=self.day,
+                                     rate_scale=self.rate_scale).start()
+        self.sftp = SftpStandin(self.servers / "fulfiller-sftp").start()
+        self.ftps = FtpStandin(self.servers / "partner-ftps", tls=True, password=PARTNER_PASSWORD).start()
+        self.smtp = SmtpStandin().start()
+        self._players = [
+            FulfillerStandin(self.warehouse, seed=1, reply="csv", carrier="DHL", late_rate=0.05),
+            FulfillerStandin(self.sftp.root, seed=2, reply="xml", carrier="DPD", partial_rate=0.15,
+                             multi_parcel_rate=0.25, late_rate=0.2, broken_rate=0.03),
+            FulfillerStandin(self.ftps.root, seed=3, reply="csv", carrier="GLS", late_rate=0.3)]
+        self.setup_command("init", "--database-url", self.database_url)
+        self.configure()
+        (self.root / "products.csv").write_text(self.standin.catalogue_csv(), encoding="utf-8")
+        self.setup_command("products", "import", "products.csv")
+        self.write_stock()
+        for code in ("WH", "FUL", "PARTNER"):
+            self.setup_command("stock", "import", code, f"stock-{code}.csv")
+        return self
+
+    def stop(self) -> None:
+        for server in (self.smtp, self.ftps, self.sftp, self.standin):
+            if server is not None:
+                server.stop()
+
+    def __enter__(self) -> "BusinessDay":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the workspace ---------------------------------------------------------------------------
+
+    def configure(self) -> None:
+        """The demo's caturactl.toml (standins/demo.py configure + configure_fulfilment), written
+        into this workspace, with this day's database, rate scale and a one-second outbox backoff."""
+        s, sftp, ftps, smtp = self.standin, self.sftp, self.ftps, self.smtp
+        cfg = self.root / "caturactl.toml"
+        text = cfg.read_text(encoding="utf-8")
+        for old, new in {
+            'name = "Muster Handel GmbH"': 'name = "Gartenfreude Bench GmbH"',
+            'endpoint = "https://sellingpartnerapi-eu.amazon.com"': f'endpoint = "{s.url}"',
+            'lwa_url = "https://api.amazon.com/auth/o2/token"': f'lwa_url = "{s.lwa_url}"',
+            'client_id = ""': f'client_id = "{s.client_id}"',
+            'marketplaces = ["DE"]': 'marketplaces = ["DE", "FR", "IT", "ES"]',
+            'secrets_file = ""': 'secrets_file = "secrets.toml"',
+            'vat_id = ""': 'vat_id = "DE123456789"',
+            'tax_number = ""': 'tax_number = "214/5678/0123"',
+            'iban = ""': 'iban = "DE02120300000000202051"',
+            'bic = ""': 'bic = "BYLADEM1001"',
+            'bank = ""': 'bank = "Deutsche Kreditbank"',
+            'trade_register = ""': 'trade_register = "Amtsgericht Berlin-Charlottenburg, HRB 123456"',
+            'managing_directors = ""': 'managing_directors = "Erika Mustermann"',
+            'first_import_days = 7': f'first_import_days = {DAYS_BACK + 5}',
+            'max_retries = 6 ': f'rate_scale = {self.rate_scale}\nmax_retries = 6 ',
+            'outbox_backoff_seconds = 60.0': 'outbox_backoff_seconds = 1.0',
+        }.items():
+            if old not in text:
+                raise SystemExit(f"businessday: the caturactl.toml template no longer has {old!r}")
+            text = text.replace(old, new)
+        text = with_billing_numbers(text)
+        text += f"""
+# --- written by bench/businessday.py: the three places that ship, and how they are reached ---
+[accounts]
+chart = "SKR03"
+datev_consultant = 1001
+datev_client = 1
+
+[mail]
+host = "127.0.0.1"
+port = {smtp.port}
+security = "none"
+from_address = "orders@gartenfreude.example"
+
+[locations.WH]
+name = "Lager Köln"
+kind = "own"
+street = "Lagerweg 7"
+postal_code = "50667"
+city = "Köln"
+priority = 10
+carriers = ["dhl_paket", "dhl_kleinpaket", "dhl_international"]
+format = "dhl_csv"
+documents = ["delivery_note_pdf"]
+transport = "warehouse"
+confirmation_format = "confirmation_csv"
+deadline_hours = 8
+holidays = "DE-NW"
+
+[locations.FUL]
+name = "Fulfiller Nord"
+kind = "fulfiller"
+stock = "report"
+priority = 20
+carriers = ["dpd_classic", "gls_business", "ups_express"]
+format = "fulfiller_xml"
+transport = "fulfiller"
+confirmation_format = "confirmation_xml"
+deadline_hours = 24
+
+[locations.PARTNER]
+name = "Gartenmöbel Partner"
+kind = "fulfiller"
+stock = "report"
+priority = 30
+carriers = ["gls_business", "dpd_classic"]
+format = "fulfiller_xml"
+documents = ["text"]
+transport = "partner_mail"
+return_transport = "partner_ftps"
+confirmation_format = "confirmation_csv"
+deadline_hours = 16
+
+[transports.warehouse]
+kind = "folder"
+path = "{self.warehouse}"
+
+[transports.fulfiller]
+kind = "sftp"
+host = "127.0.0.1"
+port = {sftp.port}
+user = "merchant"
+key_file = "{sftp.client_key_file}"
+host_key = "{sftp.host_key_line}"
+timeout_seconds = 5
+
+[transports.partner_mail]
+kind = "email"
+to = ["auftraege@partner.example"]
+
+[transports.partner_ftps]
+kind = "ftps"
+host = "127.0.0.1"
+port = {ftps.port}
+user = "demo"
+password_env = "{PARTNER_PASSWORD_ENV}"
+ca_file = "{ftps.ca_file}"
+"""
+        cfg.write_text(text, encoding="utf-8")
+        secrets = self.root / "secrets.toml"
+        secrets.write_text(f'[amazon]\nclient_secret = "{s.client_secret}"\n'
+                           f'refresh_token = "{s.refresh_token}"\n', encoding="utf-8")
+        secrets.chmod(0o600)
+
+    def write_stock(self) -> None:
+        """Stock files like the demo's, scaled so that the day's orders can all be routed."""
+        skus = [p["sku"] for p in self.standin.catalogue()]
+        extra = 4 * self.orders // max(len(skus), 1)
+        files = {"WH": {s: 25 + extra for s in skus[::2] if s not in BULKY},
+                 "FUL": {s: 12 + extra for s in skus if s not in BULKY},
+                 "PARTNER": {s: 40 + extra for s in BULKY}}
+        for code, rows in files.items():
+            (self.root / f"stock-{code}.csv").write_text(
+                "sku;on_hand\n" + "".join(f"{k};{v}\n" for k, v in rows.items()), encoding="utf-8")
+
+    def env(self) -> dict[str, str]:
+        """The commands' environment: no CATURACTL_* from outside, the partner's FTPS password."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("CATURACTL_") and k != "SP_API_DEFAULT_MARKETPLACE"}
+        env[PARTNER_PASSWORD_ENV] = PARTNER_PASSWORD
+        return env
+
+    def setup_command(self, *args: str) -> None:
+        """Run a set-up command to the end; SystemExit when it fails."""
+        with self.log.open("a", encoding="utf-8") as log:
+            log.write(f"\n$ caturactl {' '.join(args)}\n")
+            log.flush()
+            code = subprocess.run(caturactl_command() + list(args), cwd=self.root, env=self.env(),
+                                  stdout=log, stderr=subprocess.STDOUT).returncode
+        if code != 0:
+            raise SystemExit(f"businessday: caturactl {' '.join(args)} exited {code} (see {self.log})")
+
+    # --- the day ---------------------------------------------------------------------------------
+
+    def stages(self) -> list[Stage]:
+        """The day in order; see the module docstring."""
+        today = datetime.now(timezone.utc).date()
+        out = [Stage("import", "import", ("import", "amazon")),
+               Stage("route", "route", ("route",)),
+               Stage("export", "export", ("ship", "export"))]
+        for n in range(1, self.rounds + 1):
+            out.append(Stage(f"fulfil_{n}", "fulfil", before=self.fulfil))
+            # 65: a location's broken file was rejected whole (the fulfiller resends it next round)
+            out.append(Stage(f"collect_{n}", "collect", ("ship", "collect"), ok=frozenset({0, 65})))
+        out += [Stage("outbox", "outbox", ("outbox", "send")),
+                Stage("invoices", "invoices", ("invoices", "create", "--jobs", str(self.jobs))),
+                Stage("feeds", "feeds", ("invoices", "feeds"), before=lambda: self.standin.advance(timedelta(hours=1))),
+                Stage("reviews", "reviews", ("reviews", "request"), before=self.into_review_window),
+                Stage("settlement", "settlement", ("settlement", "fetch"),
+                      before=lambda: self.standin.close_settlement(locale="DE")),
+                Stage("bookings", "bookings", ("export", "bookings", "--format", "datev",
+                                               "--from", (self.day - timedelta(days=1)).isoformat(),
+                                               "--to", (today + timedelta(days=14)).isoformat()))]
+        return out
+
+    def fulfil(self) -> None:
+        """Six hours pass; the partner saves the new e-mails' order files; the locations work."""
+        self.standin.advance(timedelta(hours=ROUND_HOURS))
+        partner_reads_mail(self.smtp, self.ftps.root, self._mails_seen)
+        now = self.standin.now()
+        self.fulfilled.reports += [p.work(now) for p in self._players]
+
+    def into_review_window(self) -> None:
+        """Amazon's clock moves to REVIEW_DAY days after the order day (never backwards)."""
+        target = datetime.combine(self.day + timedelta(days=REVIEW_DAY), datetime.min.time(), timezone.utc)
+        if target > self.standin.now():
+            self.standin.advance(target - self.standin.now())
+
+    def prepare(self, stage: Stage) -> None:
+        """The outside world's step before ``stage``, once."""
+        if stage.before is not None and stage.name not in self._prepared:
+            self._prepared.add(stage.name)
+            stage.before()
+
+    def popen(self, stage: Stage) -> subprocess.Popen:
+        """Start the stage's command in its own process group, output appended to the log."""
+        with self.log.open("a", encoding="utf-8") as log:
+            log.write(f"\n$ caturactl {' '.join(stage.args)}   # {stage.name}\n")
+            log.flush()
+            return subprocess.Popen(caturactl_command() + list(stage.args), cwd=self.root, env=self.env(),
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def run(self, stage: Stage) -> tuple[int, float]:
+        """Prepare ``stage`` and run its command to the end: (exit code, wall seconds of the command)."""
+        self.prepare(stage)
+        if not stage.is_command:
+            return 0, 0.0
+        t0 = time.perf_counter()
+        code = self.popen(stage).wait()
+        return code, time.perf_counter() - t0
+
+    def command(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Any other caturactl command in the workspace, output captured (for checks)."""
+        return subprocess.run(caturactl_command() + list(args), cwd=self.root, env=self.env(),
+                              capture_output=True, text=True, timeout=timeout)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """A new, empty PostgreSQL database ``name`` on the server of ``server_url``; its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    url = make_url(server_url)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def fresh_root(base: Path, name: str) -> Path:
+    """``base/name``, emptied."""
+    root = base / name
+    if root.exists():
+        shutil.rmtree(root)
+    return root
