@@ -45,11 +45,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # ``standins`` lives in the source checkout, not in the package
 
 from standins.amazon import AmazonStandin  # noqa: E402
-from standins.demo import partner_reads_mail, with_billing_numbers  # noqa: E402
+from standins.demo import PARTNER_PASSWORD_ENV, configure_fulfilment, partner_reads_mail  # noqa: E402
 from standins.fulfiller import FulfillerStandin, WorkReport  # noqa: E402
 from standins.servers import FtpStandin, SftpStandin, SmtpStandin  # noqa: E402
 
-PARTNER_PASSWORD_ENV = "BENCH_PARTNER_FTPS_PASSWORD"
 PARTNER_PASSWORD = "bench"
 BULKY = {"HG-1011", "HH-2024", "HH-2008"}  # raised bed, drying rack, ironing board: the partner's goods
 ROUND_HOURS = 6
@@ -178,90 +177,13 @@ class BusinessDay:
             'managing_directors = ""': 'managing_directors = "Erika Mustermann"',
             'first_import_days = 7': f'first_import_days = {DAYS_BACK + 5}',
             'max_retries = 6 ': f'rate_scale = {self.rate_scale}\nmax_retries = 6 ',
-            'outbox_backoff_seconds = 60.0': 'outbox_backoff_seconds = 1.0',
         }.items():
             if old not in text:
                 raise SystemExit(f"businessday: the caturactl.toml template no longer has {old!r}")
             text = text.replace(old, new)
-        text = with_billing_numbers(text)
-        text += f"""
-# --- written by bench/businessday.py: the three places that ship, and how they are reached ---
-[accounts]
-chart = "SKR03"
-datev_consultant = 1001
-datev_client = 1
-
-[mail]
-host = "127.0.0.1"
-port = {smtp.port}
-security = "none"
-from_address = "orders@gartenfreude.example"
-
-[locations.WH]
-name = "Lager Köln"
-kind = "own"
-street = "Lagerweg 7"
-postal_code = "50667"
-city = "Köln"
-priority = 10
-carriers = ["dhl_paket", "dhl_kleinpaket", "dhl_international"]
-format = "dhl_csv"
-documents = ["delivery_note_pdf"]
-transport = "warehouse"
-confirmation_format = "confirmation_csv"
-deadline_hours = 8
-holidays = "DE-NW"
-
-[locations.FUL]
-name = "Fulfiller Nord"
-kind = "fulfiller"
-stock = "report"
-priority = 20
-carriers = ["dpd_classic", "gls_business", "ups_express"]
-format = "fulfiller_xml"
-transport = "fulfiller"
-confirmation_format = "confirmation_xml"
-deadline_hours = 24
-
-[locations.PARTNER]
-name = "Gartenmöbel Partner"
-kind = "fulfiller"
-stock = "report"
-priority = 30
-carriers = ["gls_business", "dpd_classic"]
-format = "fulfiller_xml"
-documents = ["text"]
-transport = "partner_mail"
-return_transport = "partner_ftps"
-confirmation_format = "confirmation_csv"
-deadline_hours = 16
-
-[transports.warehouse]
-kind = "folder"
-path = "{self.warehouse}"
-
-[transports.fulfiller]
-kind = "sftp"
-host = "127.0.0.1"
-port = {sftp.port}
-user = "merchant"
-key_file = "{sftp.client_key_file}"
-host_key = "{sftp.host_key_line}"
-timeout_seconds = 5
-
-[transports.partner_mail]
-kind = "email"
-to = ["auftraege@partner.example"]
-
-[transports.partner_ftps]
-kind = "ftps"
-host = "127.0.0.1"
-port = {ftps.port}
-user = "demo"
-password_env = "{PARTNER_PASSWORD_ENV}"
-ca_file = "{ftps.ca_file}"
-"""
         cfg.write_text(text, encoding="utf-8")
+        # The locations, transports and mail exactly as the demo has them.
+        configure_fulfilment(sftp, ftps, smtp, self.warehouse, folder=self.root)
         secrets = self.root / "secrets.toml"
         secrets.write_text(f'[amazon]\nclient_secret = "{s.client_secret}"\n'
                            f'refresh_token = "{s.refresh_token}"\n', encoding="utf-8")
