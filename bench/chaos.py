@@ -240,6 +240,21 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def aim(profile: Profile, committed: int, startup: float, rng: random.Random) -> tuple[bool, int, float, float]:
+    """Where the next kill of a watched command goes (see ``run_with_kills``): (after a commit
+    of the run?, the run's events to wait for, seconds to wait after them, or else seconds from
+    the start)."""
+    since = profile.reached(committed)
+    # Not while Python starts: a command imports more than the start-up probe does.
+    start = since if committed else min(1.25 * startup, profile.seconds)
+    point = start + rng.random() ** 2 * max(profile.seconds - start, 0.05)
+    events, last = profile.at(point)
+    if events > committed:  # after a commit of this run: wait for it, then for the rest of the way
+        return True, events - committed, point - last, 0.0
+    # before this run's first commit: start-up, then the way from there
+    return False, 0, 0.0, max(point - since, 0.0) + (startup if since else 0.0)
+
+
 def run_with_kills(day: BusinessDay, stage: Stage, kills: int, profile: Profile, startup: float,
                    rng: random.Random, log: KillLog, progress: Progress) -> int:
     """Start ``stage`` and kill it up to ``kills`` times, then run it until it is done. Returns
@@ -256,17 +271,13 @@ def run_with_kills(day: BusinessDay, stage: Stage, kills: int, profile: Profile,
     committed = 0  # events the killed runs of this stage committed
     done = False
     while kills > 0 and not done:
-        # A point in the uninterrupted run, past what earlier runs of this stage committed.
-        since = profile.reached(committed)
-        # Not while Python starts: a command imports more than the start-up probe does.
-        start = since if committed else min(1.25 * startup, profile.seconds)
-        point = start + rng.random() ** 2 * max(profile.seconds - start, 0.05)
-        events, last = profile.at(point)
-        by_progress = events > committed
-        if by_progress:  # after a commit of this run: wait for it, then for the rest of the way
-            target, linger = events - committed, point - last
-        else:  # before this run's first commit: start-up, then the way from there
-            delay = max(point - since, 0.0) + (startup if since else 0.0)
+        if profile.events < 2:
+            # Nothing to watch (settlement fetch, export bookings, an empty outbox send): a kill
+            # between start-up and the end of the uninterrupted run's time, which reruns need too.
+            by_progress = False
+            delay = rng.uniform(0.9 * startup, max(0.9 * startup, 0.9 * profile.seconds))
+        else:
+            by_progress, target, linger, delay = aim(profile, committed, startup, rng)
         first = progress.mark()
         t0 = time.perf_counter()
         proc = day.popen(stage)
