@@ -239,6 +239,64 @@ def test_the_status_of_a_feed_amazon_does_not_know_is_rejected(invoices):
     assert "50099999999" in str(exc.value)
 
 
+def _shipped_elsewhere(s: AmazonStandin, order: dict) -> dict:
+    """Another order, of another marketplace than ``order``'s, shipped just now."""
+    other = next(o for o in open_orders(s) if marketplace(o) != marketplace(order))
+    return s.change_order(other["orderId"], status="SHIPPED")
+
+
+def test_feeds_since_lists_the_invoice_feeds_created_at_or_after_the_time_and_none_before(standin, invoices):
+    order = shipped_order(standin)
+    other = _shipped_elsewhere(standin, order)
+    before = invoices.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order, "RE-1"))
+    standin.advance(dt.timedelta(minutes=10))
+    t = standin.now()
+    at_t = invoices.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order, "RE-2"))
+    standin.advance(dt.timedelta(minutes=1))
+    after = invoices.upload_invoice(other["orderId"], marketplace(other), PDF_BYTES, metadata(other, "RE-3"))
+    standin.advance(TWO_MINUTES)  # processed feeds are listed as well as queued ones
+    assert sorted(invoices.feeds_since(t)) == [(at_t, t), (after, t + dt.timedelta(minutes=1))]
+    assert {f for f, _ in invoices.feeds_since(t - dt.timedelta(hours=1))} == {before, at_t, after}
+    assert invoices.feeds_since(t + dt.timedelta(minutes=2)) == []
+    assert calls(standin)["getFeeds"] == 3 and standin.stats()["throttled"] == 0
+
+
+def test_feeds_since_follows_next_token_across_pages(standin, api):
+    uploader = AmazonInvoices(api, feeds_page_size=2)
+    orders = [standin.change_order(o["orderId"], status="SHIPPED") for o in open_orders(standin)[:5]]
+    t = standin.now()
+    ids = []
+    for i, order in enumerate(orders):
+        ids.append(uploader.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES,
+                                           metadata(order, f"RE-{i}")))
+        standin.advance(dt.timedelta(seconds=20))
+    found = uploader.feeds_since(t)
+    assert sorted(f for f, _ in found) == sorted(ids) and len(found) == 5
+    assert calls(standin)["getFeeds"] == 3  # 2 + 2 + 1
+    uploader.close()
+
+
+def test_feeds_since_says_later_when_the_getfeeds_bucket_is_empty(standin):
+    # getFeeds refills one call every ~45 s at Amazon's rate: the job must not sleep through it.
+    api = SpApi(make_api(standin, rate_scale=1.0).cfg, budgets={"getFeeds": (0.0, datetime.now(timezone.utc))})
+    uploader = AmazonInvoices(api, max_wait_seconds=10)
+    t0 = time.monotonic()
+    with pytest.raises(ThrottledError) as exc:
+        uploader.feeds_since(standin.now() - dt.timedelta(hours=1))
+    assert time.monotonic() - t0 < 1.0
+    assert "getFeeds allows one call every ~45 s" in str(exc.value)
+    assert calls(standin)["getFeeds"] == 0
+    uploader.close()
+
+
+def test_feeds_since_a_time_after_amazons_now_is_rejected(standin, invoices):
+    # createdSince after createdUntil (which defaults to now) is a 400 at Amazon
+    with pytest.raises(RejectedError) as exc:
+        invoices.feeds_since(standin.now() + dt.timedelta(days=1))
+    assert "list of invoice feeds" in str(exc.value) and "createdSince" in str(exc.value)
+    assert calls(standin)["getFeeds"] == 1
+
+
 def test_the_bucket_tells_the_wait_without_spending_a_token():
     clock = Clock()
     bucket = TokenBucket(0.0083, 15, clock=clock, sleep=clock.sleep)

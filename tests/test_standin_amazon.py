@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sp_api.api import OrdersV20260101
+from sp_api.api import Feeds, OrdersV20260101
 from sp_api.auth import AccessTokenClient
 from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base.exceptions import (
@@ -353,6 +353,147 @@ def test_token_bucket_unit():
     assert b.available == 3
 
 
+# --------------------------------------------------------------------------- getFeeds
+FEEDS = "/feeds/2021-06-30/feeds"
+INVOICE_FEED = "UPLOAD_VAT_INVOICE"
+
+
+def feeds_client(s: AmazonStandin, marketplace_id: str = DE) -> Feeds:
+    class LocalLwa(AccessTokenClient):
+        scheme = "http://"
+        host = f"127.0.0.1:{s.port}"
+
+    return Feeds(marketplace=types.SimpleNamespace(endpoint=s.url, marketplace_id=marketplace_id, region="eu-west-1"),
+                 credentials={"refresh_token": s.refresh_token, "lwa_app_id": s.client_id,
+                              "lwa_client_secret": s.client_secret},
+                 auth_token_client_class=LocalLwa)
+
+
+def queue_feed(s: AmazonStandin, marketplace_id: str = DE) -> str:
+    """An invoice feed created at the simulated now, straight in the marketplace (no SP-API call)."""
+    mp = s.marketplace
+    doc = mp.create_feed_document("application/pdf")
+    mp.store_document(doc, b"%PDF-1.7\n%%EOF\n")
+    return mp.create_feed(INVOICE_FEED, [marketplace_id], doc, {})
+
+
+def test_getfeeds_pages_newest_first_through_the_library_and_reads_both_list_forms(standin):
+    ids = []
+    for mp in (DE, FR, DE, FR, DE):
+        ids.append(queue_feed(standin, mp))
+        standin.advance(dt.timedelta(minutes=1))
+    c = feeds_client(standin)
+    # What python-amazon-sp-api sends for Python lists: the key repeated (feedTypes=..&marketplaceIds=DE&..=FR)
+    first = c.get_feeds(feedTypes=[INVOICE_FEED], marketplaceIds=[DE, FR], pageSize=2)
+    assert first.rate_limit == "22.2"                                   # 0.0222 x rate_scale 1000
+    pages = [first]
+    while pages[-1].next_token:
+        pages.append(c.get_feeds(nextToken=pages[-1].next_token))      # the token alone
+    assert [len(p.payload["feeds"]) for p in pages] == [2, 2, 1]
+    listed = [f for p in pages for f in p.payload["feeds"]]
+    assert [f["feedId"] for f in listed] == ids[::-1]                   # newest first
+    assert listed == [standin.marketplace.feed(i) for i in ids[::-1]]   # as getFeed shows them
+    # no metadata, so each ends FATAL; the newest, a minute old, is still being processed
+    assert listed[-1]["processingStatus"] == "FATAL" and listed[0]["processingStatus"] == "IN_PROGRESS"
+    # without marketplaceIds the library adds its own marketplace: DE only
+    assert [f["feedId"] for f in c.get_feeds(feedTypes=[INVOICE_FEED]).payload["feeds"]] == [ids[4], ids[2], ids[0]]
+    # the comma-separated form, createdSince / createdUntil and processingStatuses
+    r = httpx.get(f"{standin.url}{FEEDS}", headers={"x-amz-access-token": access_token(standin)},
+                  params={"feedTypes": f"POST_PRODUCT_DATA,{INVOICE_FEED}", "marketplaceIds": f"{FR},{IT}",
+                          "createdSince": "2026-11-25T03:01:00Z", "createdUntil": "2026-11-25T03:03:00Z",
+                          "processingStatuses": "IN_PROGRESS,FATAL"})
+    assert r.status_code == 200 and "nextToken" not in r.json()
+    assert [f["feedId"] for f in r.json()["feeds"]] == [ids[3], ids[1]]  # both ends inclusive
+    assert c.get_feeds(feedTypes=[INVOICE_FEED], marketplaceIds=[DE, FR],
+                       processingStatuses=["IN_PROGRESS"]).payload["feeds"] == [listed[0]]
+    assert c.get_feeds(feedTypes=["POST_PRODUCT_DATA"]).payload == {"feeds": []}
+    assert standin.stats()["calls"]["getFeeds"] == 7
+
+
+def test_getfeeds_keeps_feeds_90_days_by_default(standin):
+    old = queue_feed(standin)
+    standin.advance(dt.timedelta(days=89))
+    new = queue_feed(standin)
+    c = feeds_client(standin)
+    assert [f["feedId"] for f in c.get_feeds(feedTypes=[INVOICE_FEED]).payload["feeds"]] == [new, old]
+    standin.advance(dt.timedelta(days=2))
+    assert [f["feedId"] for f in c.get_feeds(feedTypes=[INVOICE_FEED]).payload["feeds"]] == [new]
+    # "Feeds are retained for a maximum of 90 days": an explicit createdSince does not bring it back
+    assert [f["feedId"] for f in c.get_feeds(feedTypes=[INVOICE_FEED],
+                                             createdSince="2026-11-01T00:00:00Z").payload["feeds"]] == [new]
+
+
+GET_FEEDS_400 = {
+    "neither feedTypes nor nextToken": ({"feedTypes": None, "pageSize": "5"}, "feedTypes"),
+    "empty feedTypes": ({"feedTypes": ""}, "feedTypes"),
+    "eleven feedTypes": ({"feedTypes": ",".join([INVOICE_FEED] * 11)}, "at most 10"),
+    "eleven marketplaceIds": ({"marketplaceIds": ",".join([DE] * 11)}, "at most 10"),
+    "unknown status": ({"processingStatuses": "DONE,BAD_VALUE"}, "BAD_VALUE"),
+    "pageSize 0": ({"pageSize": "0"}, "pageSize"),
+    "pageSize 101": ({"pageSize": "101"}, "pageSize"),
+    "pageSize not a number": ({"pageSize": "ten"}, "pageSize"),
+    "createdSince after createdUntil": ({"createdSince": "2026-11-25T02:00:00Z",
+                                         "createdUntil": "2026-11-25T01:00:00Z"}, "createdUntil"),
+    "createdSince not a date": ({"createdSince": "yesterday"}, "createdSince"),
+    # str() of a Python datetime, which httpx sends for one passed as is
+    "createdSince with a space": ({"createdSince": "2026-11-25 02:00:00+00:00"}, "createdSince"),
+    "unknown parameter": ({"createdAfter": "2026-11-25T02:00:00Z"}, "createdAfter"),
+    "forged nextToken": ({"feedTypes": None, "nextToken": "abc.def"}, "nextToken"),
+}
+
+
+@pytest.mark.parametrize("case", list(GET_FEEDS_400))
+def test_getfeeds_refuses_what_the_model_rules_out(standin, case):
+    change, word = GET_FEEDS_400[case]
+    params = {k: v for k, v in {"feedTypes": INVOICE_FEED, **change}.items() if v is not None}
+    r = httpx.get(f"{standin.url}{FEEDS}", params=params, headers={"x-amz-access-token": access_token(standin)})
+    assert r.status_code == 400 and r.headers["x-amzn-RateLimit-Limit"] == "22.2"
+    [err] = r.json()["errors"]
+    assert (err["code"], err["message"]) == ("400", "Invalid input") and word in err["details"], err
+
+
+def test_getfeeds_next_token_must_come_alone_and_be_a_getfeeds_token(standin):
+    for _ in range(3):
+        queue_feed(standin)
+    c = feeds_client(standin)
+    token = c.get_feeds(feedTypes=[INVOICE_FEED], pageSize=1).next_token
+    assert token
+    with pytest.raises(SellingApiBadRequestException) as exc:
+        c.get_feeds(nextToken=token, feedTypes=[INVOICE_FEED])
+    assert "nextToken must be the only parameter" in exc.value.error[0]["details"]
+    assert "feedTypes" in exc.value.error[0]["details"]
+    assert len(c.get_feeds(nextToken=token).payload["feeds"]) == 1    # the token itself still works
+    # a getReports token is not a getFeeds one, and the other way round
+    standin.close_settlement(duplicate=True)      # two reports, so a page of one has a nextToken
+    headers = {"x-amz-access-token": access_token(standin)}
+    reports = httpx.get(f"{standin.url}/reports/2021-06-30/reports", headers=headers, params={
+        "reportTypes": "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2", "pageSize": "1"})
+    report_token = reports.json()["nextToken"]
+    r = httpx.get(f"{standin.url}{FEEDS}", params={"nextToken": report_token}, headers=headers)
+    assert r.status_code == 400 and "not one of getFeeds" in r.json()["errors"][0]["details"]
+    r = httpx.get(f"{standin.url}/reports/2021-06-30/reports", params={"nextToken": token}, headers=headers)
+    assert r.status_code == 400 and "not one of getReports" in r.json()["errors"][0]["details"]
+
+
+def test_getfeeds_rate_limit_burst_10_then_429():
+    s = make_standin(orders=10, seed=1, rate_scale=1.0)
+    try:
+        queue_feed(s)
+        c = feeds_client(s)
+        for _ in range(10):
+            assert c.get_feeds(feedTypes=[INVOICE_FEED]).rate_limit == "0.0222"
+        with pytest.raises(SellingApiRequestThrottledException) as exc:
+            c.get_feeds(feedTypes=[INVOICE_FEED])
+        assert exc.value.error[0]["code"] == "QuotaExceeded"
+        # getFeed has its own bucket
+        feed_id = s.marketplace.feeds()[0]["feedId"]
+        assert c.get_feed(feed_id).payload["feedId"] == feed_id
+        st = s.stats()
+        assert st["calls"]["getFeeds"] == 11 and st["calls"]["getFeed"] == 1 and st["throttled"] == 1
+    finally:
+        s.stop()
+
+
 # --------------------------------------------------------------------------- auth
 def test_bad_access_token_is_403(standin):
     path = f"{standin.url}/orders/2026-01-01/orders/{standin.order_ids()[0]}"
@@ -575,9 +716,9 @@ def test_admin_endpoints(standin):
     base = f"{standin.url}/_standin"
     st = httpx.get(f"{base}/stats").json()
     assert set(st) == {"calls", "throttled", "faults"} and set(st["calls"]) == {
-        "searchOrders", "getOrder", "confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeedDocument",
-        "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation", "getReports",
-        "getReportDocument", "token"}
+        "searchOrders", "getOrder", "confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeeds",
+        "getFeedDocument", "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation",
+        "getReports", "getReportDocument", "token"}
     r = httpx.post(f"{base}/advance", json={"hours": 30})
     assert r.json()["now"] == "2026-11-26T09:00:00Z"
     assert standin.now() == dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)

@@ -42,6 +42,7 @@ RATES: dict[str, tuple[float, int]] = {
     "createFeedDocument": (0.5, 15),  # Feeds 2021-06-30 (README §3)
     "createFeed": (0.0083, 15),  # Feeds 2021-06-30: one call per ~2 minutes after the burst
     "getFeed": (2.0, 15),  # Feeds 2021-06-30
+    "getFeeds": (0.0222, 10),  # Feeds 2021-06-30 (feeds_2021-06-30.json getFeeds usage plan)
     "getFeedDocument": (0.0222, 10),  # Feeds 2021-06-30
     "getReports": (0.0222, 10),  # Reports 2021-06-30 (README §3, reports_2021-06-30.json)
     "getReportDocument": (0.0167, 15),  # Reports 2021-06-30

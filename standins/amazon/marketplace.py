@@ -1252,7 +1252,16 @@ class Marketplace:
         raises KeyError for an unknown id."""
         with self._lock:
             self._process_due_feeds()
-            f = self._feeds[feed_id]
+            return self._shown(self._feeds[feed_id])
+
+    def feeds(self) -> list[dict[str, Any]]:
+        """Every feed as getFeed shows it at the simulated now, oldest first (getFeeds filters them)."""
+        with self._lock:
+            self._process_due_feeds()
+            return [self._shown(f) for f in sorted(self._feeds.values(), key=lambda f: (f.created, int(f.feed_id)))]
+
+    def _shown(self, f: Feed) -> dict[str, Any]:
+        with self._lock:
             now = self._now
             out: dict[str, Any] = {"feedId": f.feed_id, "feedType": f.feed_type,
                                    "marketplaceIds": list(f.marketplace_ids), "createdTime": _iso(f.created)}

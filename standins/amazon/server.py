@@ -12,6 +12,7 @@ Routes
                                                    confirmShipment (2/s x rate_scale, burst 10)
     POST /feeds/2021-06-30/documents               createFeedDocument (0.5/s, burst 15)
     POST /feeds/2021-06-30/feeds                   createFeed         (0.0083/s, burst 15)
+    GET  /feeds/2021-06-30/feeds                   getFeeds           (0.0222/s, burst 10)
     GET  /feeds/2021-06-30/feeds/{feedId}          getFeed            (2/s, burst 15)
     GET  /feeds/2021-06-30/documents/{documentId}  getFeedDocument    (0.0222/s, burst 10)
     PUT  /_upload/{documentId}?expires=..&sig=..   the presigned upload URL (S3's part: no SP-API
@@ -68,6 +69,11 @@ it processes no other). Everything about the invoice itself is judged when the f
 processed, and shows in its report (``Marketplace`` docstring). Body keys the model does not
 name are ignored: python-amazon-sp-api sends its ``path`` and marketplace ids in these bodies,
 and works against Amazon.
+getFeeds lists the feeds as getFeed shows them, with the rules of getReports below (feedTypes
+or nextToken, nextToken alone, pageSize 1-100, createdSince 90 days and createdUntil now by
+default, newest first as the stand-in's choice, keyset pages) and these besides: createdSince
+and createdUntil must be ISO 8601 date-times with a "T" and createdSince not after createdUntil;
+its 400s have createFeed's shape. Array parameters are read comma-separated or repeated.
 
 Reports (reports_2021-06-30.json; README.md §8). Only settlement reports exist, and only once a
 test calls ``close_settlement`` (Amazon makes them on its own schedule). getReports needs
@@ -126,17 +132,17 @@ SOLICITATIONS_PATH = re.compile(r"^/solicitations/v1/orders/([^/]+)$")
 SOLICIT_PATH = re.compile(rf"^/solicitations/v1/orders/([^/]+)/solicitations/{SOLICITATION}$")
 # Every operation has a line in stats()["calls"] from the start.
 OPERATIONS = ("searchOrders", "getOrder", "confirmShipment", "createFeedDocument", "createFeed", "getFeed",
-              "getFeedDocument", "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation",
-              "getReports", "getReportDocument", "token")
+              "getFeeds", "getFeedDocument", "getSolicitationActionsForOrder",
+              "createProductReviewAndSellerFeedbackSolicitation", "getReports", "getReportDocument", "token")
 # Published default usage plans (reference/amazon/README.md §3, orders-2026.md, customer-contact.md §1).
 RATES = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), "confirmShipment": (2.0, 10),
-         "createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2.0, 15),
+         "createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2.0, 15), "getFeeds": (0.0222, 10),
          "getFeedDocument": (0.0222, 10), "getReports": (0.0222, 10), "getReportDocument": (0.0167, 15),
          "getSolicitationActionsForOrder": (1.0, 5),
          "createProductReviewAndSellerFeedbackSolicitation": (1.0, 5)}
 # Operations whose models list x-amzn-RateLimit-Limit on 400 and 404 answers too, not only on success.
-LIMIT_HEADER_ON_ERRORS = {"confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeedDocument",
-                          "getReports", "getReportDocument",
+LIMIT_HEADER_ON_ERRORS = {"confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeeds",
+                          "getFeedDocument", "getReports", "getReportDocument",
                           "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation"}
 PRESIGNED_LIFETIME = 300     # seconds: "This URL expires after 5 minutes" (feeds_2021-06-30.json)
 FILTER_PARAMS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore",
@@ -510,8 +516,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif (m := FEED_DOCUMENT_PATH.match(path)) is not None:
                 doc_id = unquote(m.group(1))
                 resp = self._sp_call("getFeedDocument", method, "GET", lambda: self._get_feed_document(doc_id), False)
-            elif path == FEEDS_PATH and method == "POST":       # getFeeds is not served
+            elif path == FEEDS_PATH and method == "POST":
                 resp = self._sp_call("createFeed", method, "POST", lambda: self._create_feed(body), False)
+            elif path == FEEDS_PATH:
+                query = parse_qs(parts.query, keep_blank_values=True)
+                resp = self._sp_call("getFeeds", method, "GET", lambda: self._get_feeds(query), False)
             elif (m := FEED_PATH.match(path)) is not None and method == "GET":   # cancelFeed is not served
                 feed_id = unquote(m.group(1))
                 resp = self._sp_call("getFeed", method, "GET", lambda: self._get_feed(feed_id), False)
@@ -690,6 +699,12 @@ class _Handler(BaseHTTPRequestHandler):
             return _Response(200, self.standin.marketplace.feed(feed_id))
         except KeyError:
             return _Response(404, _errors("NotFound", "The specified resource does not exist.", f"feed {feed_id}"))
+
+    def _get_feeds(self, query: dict[str, list[str]]) -> _Response:
+        try:
+            return _Response(200, _feeds_page(self.standin.marketplace.feeds(), query, self.standin.now()))
+        except BadRequest as e:
+            return _feed_refused(f"{e.message} {e.details}".strip())
 
     def _get_feed_document(self, doc_id: str) -> _Response:
         try:
@@ -1171,9 +1186,15 @@ def _shipment_request(body: bytes) -> dict[str, Any]:
 REPORT_FILTERS = ("reportTypes", "processingStatuses", "marketplaceIds", "createdSince", "createdUntil")
 REPORT_STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
 REPORT_RETENTION = dt.timedelta(days=90)   # "Reports are retained for a maximum of 90 days."
+FEED_FILTERS = ("feedTypes", "processingStatuses", "marketplaceIds", "createdSince", "createdUntil")
+FEED_STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
+FEED_RETENTION = dt.timedelta(days=90)     # "Feeds are retained for a maximum of 90 days."
 
 
-def _report_list(query: dict[str, list[str]], name: str, max_items: int | None) -> list[str]:
+def _query_list(query: dict[str, list[str]], name: str, max_items: int | None) -> list[str]:
+    # An array parameter comes comma-separated (the model's default collection format, and what
+    # python-amazon-sp-api makes of getReports' lists) or as the key repeated (what it sends for
+    # getFeeds' lists, which it hands to httpx unchanged); both are read.
     items = [x.strip() for v in query.get(name, []) for x in v.split(",") if x.strip()]
     if name in query and not items:
         raise BadRequest(f"Invalid {name}: at least one value is required.", name)
@@ -1182,72 +1203,143 @@ def _report_list(query: dict[str, list[str]], name: str, max_items: int | None) 
     return items
 
 
-def _reports_page(reports: list[dict[str, Any]], query: dict[str, list[str]], now: dt.datetime) -> dict[str, Any]:
-    """One page of getReports (reports_2021-06-30.json); raises BadRequest like the model's 400."""
-    known = set(REPORT_FILTERS) | {"pageSize", "nextToken"} | IGNORED_PARAMS
+def _known_params(query: dict[str, list[str]], filters: tuple[str, ...], operation: str) -> None:
+    known = set(filters) | {"pageSize", "nextToken"} | IGNORED_PARAMS
     for key in query:
         if key not in known:
-            raise BadRequest(f"Unknown parameter: {key}.", f"{key} is not a getReports parameter.")
+            raise BadRequest(f"Unknown parameter: {key}.", f"{key} is not a {operation} parameter.")
+
+
+def _next_token_alone(query: dict[str, list[str]], operation: str) -> dict[str, Any] | None:
+    """The state a nextToken carries, None without one; raises BadRequest when other parameters
+    come with it or the token is not one of ``operation``'s."""
     token = query.get("nextToken", [None])[-1]
-    if token is not None:
-        others = sorted(k for k in query if k != "nextToken")
-        if others:
-            # "Specifying nextToken with any other parameters will cause the request to fail."
-            raise BadRequest("Invalid input: nextToken must be the only parameter.", ", ".join(others))
-        state = _decode_report_token(token)
+    if token is None:
+        return None
+    others = sorted(k for k in query if k != "nextToken")
+    if others:
+        # "Specifying nextToken with any other parameters will cause the request to fail."
+        raise BadRequest("Invalid input: nextToken must be the only parameter.", ", ".join(others))
+    return _decode_listing_token(token, operation)
+
+
+def _statuses(query: dict[str, list[str]], valid: tuple[str, ...]) -> list[str]:
+    statuses = _query_list(query, "processingStatuses", None)
+    for st in statuses:
+        if st not in valid:
+            raise BadRequest(f"Invalid processingStatuses: {st} is not a valid value.",
+                             f"Valid values: {', '.join(valid)}")
+    return statuses
+
+
+def _page_size(query: dict[str, list[str]]) -> int:
+    raw_size = query.get("pageSize", ["10"])[-1]
+    try:
+        size = int(raw_size)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= 100:
+        raise BadRequest("Invalid pageSize: must be an integer between 1 and 100.", f"pageSize={raw_size}")
+    return size
+
+
+def _reports_page(reports: list[dict[str, Any]], query: dict[str, list[str]], now: dt.datetime) -> dict[str, Any]:
+    """One page of getReports (reports_2021-06-30.json); raises BadRequest like the model's 400."""
+    _known_params(query, REPORT_FILTERS, "getReports")
+    state = _next_token_alone(query, "getReports")
+    if state is not None:
         filters, size, last = state["q"], state["n"], state["k"]
     else:
-        types = _report_list(query, "reportTypes", 10)
+        types = _query_list(query, "reportTypes", 10)
         if not types:
             raise BadRequest("Either reportTypes or nextToken is required.", "reportTypes")
-        statuses = _report_list(query, "processingStatuses", None)
-        for st in statuses:
-            if st not in REPORT_STATUSES:
-                raise BadRequest(f"Invalid processingStatuses: {st} is not a valid value.",
-                                 f"Valid values: {', '.join(REPORT_STATUSES)}")
-        raw_size = query.get("pageSize", ["10"])[-1]
-        try:
-            size = int(raw_size)
-        except ValueError:
-            size = 0
-        if not 1 <= size <= 100:
-            raise BadRequest("Invalid pageSize: must be an integer between 1 and 100.", f"pageSize={raw_size}")
+        statuses = _statuses(query, REPORT_STATUSES)
+        size = _page_size(query)
         since_raw, until_raw = query.get("createdSince", [None])[-1], query.get("createdUntil", [None])[-1]
         since = _parse_time("createdSince", since_raw) if since_raw else now - REPORT_RETENTION
         until = _parse_time("createdUntil", until_raw) if until_raw else now
-        filters = {"t": types, "s": statuses, "m": _report_list(query, "marketplaceIds", 10),
+        filters = {"t": types, "s": statuses, "m": _query_list(query, "marketplaceIds", 10),
                    "a": _key_iso(since), "b": _key_iso(until)}
         last = None
+    page, last_key = _created_page(reports, filters, size, last, now - REPORT_RETENTION, "reportType", "reportId")
+    body: dict[str, Any] = {"reports": page}
+    if last_key is not None:
+        body["nextToken"] = _encode_page_token({"o": "getReports", "q": filters, "n": size, "k": last_key})
+    return body
+
+
+def _date_time(name: str, value: str) -> dt.datetime:
+    # The model's format is date-time, with a "T" between date and time; str() of a Python
+    # datetime, which httpx sends when a client passes one as is, has a space there.
+    if not _DATE_TIME.match(value.strip()):
+        raise BadRequest(f"Invalid {name}: '{value}' is not an ISO 8601 date-time.",
+                         f"{name} must be an ISO 8601 date-time, e.g. 2026-11-24T00:00:00Z.")
+    return _parse_time(name, value)
+
+
+def _feeds_page(feeds: list[dict[str, Any]], query: dict[str, list[str]], now: dt.datetime) -> dict[str, Any]:
+    """One page of getFeeds (feeds_2021-06-30.json), the feeds as getFeed shows them; raises
+    BadRequest for parameters the model rules out."""
+    _known_params(query, FEED_FILTERS, "getFeeds")
+    state = _next_token_alone(query, "getFeeds")
+    if state is not None:
+        filters, size, last = state["q"], state["n"], state["k"]
+    else:
+        types = _query_list(query, "feedTypes", 10)
+        if not types:
+            raise BadRequest("Either feedTypes or nextToken is required.", "feedTypes")
+        statuses = _statuses(query, FEED_STATUSES)
+        size = _page_size(query)
+        since_raw, until_raw = query.get("createdSince", [None])[-1], query.get("createdUntil", [None])[-1]
+        since = _date_time("createdSince", since_raw) if since_raw else now - FEED_RETENTION
+        until = _date_time("createdUntil", until_raw) if until_raw else now
+        if since > until:
+            raise BadRequest("Invalid createdSince: must be equal to or before createdUntil.",
+                             f"createdSince={_iso(since)}, createdUntil={_iso(until)}")
+        filters = {"t": types, "s": statuses, "m": _query_list(query, "marketplaceIds", 10),
+                   "a": _key_iso(since), "b": _key_iso(until)}
+        last = None
+    page, last_key = _created_page(feeds, filters, size, last, now - FEED_RETENTION, "feedType", "feedId")
+    body: dict[str, Any] = {"feeds": page}
+    if last_key is not None:
+        body["nextToken"] = _encode_page_token({"o": "getFeeds", "q": filters, "n": size, "k": last_key})
+    return body
+
+
+def _created_page(items: list[dict[str, Any]], filters: dict[str, Any], size: int, last: list[str] | None,
+                  oldest: dt.datetime, type_key: str, id_key: str) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """The page of getReports or getFeeds after the item whose (createdTime, id) is ``last``, and
+    the key of its last item when more follow (None when not). Newest first is the stand-in's
+    choice: neither model says an order. Keyset pages, so an item added between two calls does
+    not shift them."""
     since, until = dt.datetime.fromisoformat(filters["a"]), dt.datetime.fromisoformat(filters["b"])
-    oldest = now - REPORT_RETENTION
     matching = []
-    for r in reports:
+    for r in items:
         created = dt.datetime.fromisoformat(r["createdTime"].replace("Z", "+00:00"))
-        if not (max(since, oldest) <= created <= until) or r["reportType"] not in filters["t"]:
+        if not (max(since, oldest) <= created <= until) or r[type_key] not in filters["t"]:
             continue
         if filters["s"] and r["processingStatus"] not in filters["s"]:
             continue
         if filters["m"] and not set(filters["m"]) & set(r.get("marketplaceIds", [])):
             continue
-        key = [_key_iso(created), r["reportId"]]
+        key = [_key_iso(created), r[id_key]]
         if last is not None and (key[0], key[1]) >= (last[0], last[1]):
             continue
         matching.append((key, r))
     matching.sort(key=lambda kr: (kr[0][0], kr[0][1]), reverse=True)
     page = matching[:size]
-    body: dict[str, Any] = {"reports": [r for _, r in page]}
-    if len(matching) > size:
-        body["nextToken"] = _encode_page_token({"q": filters, "n": size, "k": page[-1][0]})
-    return body
+    return [r for _, r in page], (page[-1][0] if len(matching) > size else None)
 
 
-def _decode_report_token(token: str) -> dict[str, Any]:
+def _decode_listing_token(token: str, operation: str) -> dict[str, Any]:
     try:
         data = _decode_page_token(token)
     except BadRequest:
         raise BadRequest("Invalid nextToken.", "The token is malformed.") from None
     if not isinstance(data, dict) or not {"q", "n", "k"} <= set(data):
         raise BadRequest("Invalid nextToken.", "The token is malformed.")
+    if data.get("o") != operation:
+        raise BadRequest("Invalid nextToken.", f"The token is not one of {operation}.")
     return data
 
 
