@@ -169,6 +169,10 @@ class TransportConfig(_Section):
     inbound_dir: str = "out"  # where the location puts its confirmations
     archive_dir: str = "archive"  # read files are moved here (under inbound_dir unless absolute)
     error_dir: str = "error"  # rejected files are moved here
+    # Where the location moves the files it has read (under outbound_dir unless absolute). An
+    # upload whose name is there arrived already; after a crash mid-upload this is how we can
+    # tell. Empty: the location leaves read files in its inbox or deletes them.
+    read_dirs: list[str] = Field(default_factory=list)
     to: list[str] = Field(default_factory=list)  # email: recipients of the order e-mails
     timeout_seconds: float = Field(default=30.0, gt=0)
 

@@ -156,6 +156,7 @@ deadline_hours = 16
 [transports.warehouse]
 kind = "folder"
 path = "{warehouse}"
+read_dirs = ["done", "error"]
 
 [transports.fulfiller]
 kind = "sftp"
@@ -164,6 +165,7 @@ port = {sftp.port}
 user = "merchant"
 key_file = "{sftp.client_key_file}"
 host_key = "{sftp.host_key_line}"
+read_dirs = ["done", "error"]
 timeout_seconds = 5
 
 [transports.partner_mail]

@@ -143,6 +143,29 @@ def test_resend_of_a_delivered_name_returns_false_and_keeps_the_first_content(lo
     assert (location.out / "L000002.csv").read_bytes() == b"first"
 
 
+def test_a_name_the_location_has_read_and_moved_aside_is_not_sent_again(location):
+    # The location reads L000004.csv and moves it to in/done (reference/carriers/formats.md §6).
+    # Without read_dirs the name is gone from the inbox and a resend delivers it twice; with
+    # them the transport sees it was delivered.
+    assert location.make().send(rendered("L000004.csv", b"first")) is True
+    (location.out / "done").mkdir()
+    os.rename(location.out / "L000004.csv", location.out / "done" / "L000004.csv")
+    assert location.make(read_dirs=["done", "error"]).send(rendered("L000004.csv", b"again")) is False
+    assert os.listdir(location.out) == ["done"]
+    assert location.make().send(rendered("L000004.csv", b"again")) is True  # what read_dirs prevents
+    assert (location.out / "L000004.csv").read_bytes() == b"again"
+
+
+def test_before_commit_runs_once_just_before_the_file_appears(location):
+    seen: list[list[str]] = []
+    t = location.make()
+    assert t.send(rendered("L000005.csv"), before_commit=lambda: seen.append(sorted(os.listdir(location.out)))) is True
+    # Called with the whole upload done under the temporary name, before the rename.
+    assert len(seen) == 1 and "L000005.csv" not in seen[0] and any(n.endswith(".part") for n in seen[0])
+    assert t.send(rendered("L000005.csv"), before_commit=lambda: seen.append([])) is False
+    assert len(seen) == 1  # a name already there is never sent, so there is nothing to mark
+
+
 def test_send_creates_a_missing_nested_outbound_folder(location):
     prefix = location.make_cfg().outbound_dir[: -len("in")]
     t = location.make(outbound_dir=f"{prefix}orders/today")

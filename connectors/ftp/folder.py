@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from caturactl.config import TransportConfig
@@ -48,6 +49,7 @@ class FolderTransport:
         self._base = base_dir / cfg.path
         self._out = self._base / cfg.outbound_dir
         self._in = self._base / cfg.inbound_dir
+        self._read = [self._out / d for d in cfg.read_dirs]  # an absolute d stays itself
         self._label = f"folder {name} ({self._base})"
 
     def _reachable(self) -> None:
@@ -58,16 +60,17 @@ class FolderTransport:
         where = f" {e.filename}" if e.filename else ""
         return RemoteError(f"{self._label}: {action}: {e.strerror or e}{where}")
 
-    def send(self, file: RenderedFile) -> bool:
+    def send(self, file: RenderedFile, *, before_commit: Callable[[], None] | None = None) -> bool:
         """Write ``file`` as ``.NAME.part`` into the outbound folder (created if missing), fsync,
-        rename it to NAME. False, and nothing written, when NAME is already there. Raises
+        rename it to NAME. False, and nothing written, when NAME is already there or in one of
+        the location's ``read_dirs``. ``before_commit`` is called right before the rename. Raises
         InputError for an unsafe name, RemoteError when the folder is missing or not writable."""
         name = safe_name(file.name)
         self._reachable()
         final, tmp = self._out / name, self._out / temp_name(name)
         try:
             self._out.mkdir(parents=True, exist_ok=True)
-            if os.path.lexists(final):
+            if os.path.lexists(final) or any(os.path.lexists(d / name) for d in self._read):
                 return False
             with open(tmp, "wb") as f:
                 f.write(file.content)
@@ -76,6 +79,8 @@ class FolderTransport:
             if os.path.lexists(final):  # delivered by someone else while we wrote
                 tmp.unlink()
                 return False
+            if before_commit is not None:
+                before_commit()
             os.replace(tmp, final)
             _fsync_dir(self._out)
         except OSError as e:

@@ -19,7 +19,7 @@ import posixpath
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -194,9 +194,11 @@ class FtpTransport:
 
     # --- Transport --------------------------------------------------------------------------
 
-    def send(self, file: RenderedFile) -> bool:
+    def send(self, file: RenderedFile, *, before_commit: Callable[[], None] | None = None) -> bool:
         """Upload ``file`` as ``.NAME.part`` into outbound_dir (created if missing), check its size,
-        then rename it to NAME. False, and nothing left behind, when NAME is already there. Raises
+        then rename it to NAME. False, and nothing left behind, when NAME is already there or in
+        one of the location's ``read_dirs``. ``before_commit`` is called right before the rename.
+        Raises
         InputError for an unsafe name, ConfigError for login or certificate problems, RemoteError
         otherwise."""
         name = safe_name(file.name)
@@ -209,6 +211,8 @@ class FtpTransport:
                 self._makedirs(ftp, out)
             elif name in listing:
                 return False
+            if any(self._has_file(ftp, posixpath.join(out, d, name)) for d in self._cfg.read_dirs):
+                return False
             ftp.storbinary(f"STOR {tmp}", io.BytesIO(file.content))
             size = self._size(ftp, tmp)
             if size is not None and size != len(file.content):
@@ -218,6 +222,8 @@ class FtpTransport:
             if name in (self._listing(ftp, out) or {}):
                 ftp.delete(tmp)  # delivered by someone else during our upload
                 return False
+            if before_commit is not None:
+                before_commit()
             try:
                 ftp.rename(tmp, final)
             except ftplib.error_perm:
@@ -226,6 +232,15 @@ class FtpTransport:
                     return False
                 raise
         return True
+
+    def _has_file(self, ftp: ftplib.FTP, path: str) -> bool:
+        """Whether ``path`` is a file: SIZE (one command, however full its folder is), or the
+        folder's listing on a server without SIZE."""
+        try:
+            return self._size(ftp, path) is not None or \
+                posixpath.basename(path) in (self._listing(ftp, posixpath.dirname(path)) or {})
+        except ftplib.error_perm:
+            return False  # 550: no such file
 
     def _size(self, ftp: ftplib.FTP, path: str) -> int | None:
         try:

@@ -20,7 +20,7 @@ import logging
 import posixpath
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -179,9 +179,10 @@ class SftpTransport:
 
     # --- Transport --------------------------------------------------------------------------
 
-    def send(self, file: RenderedFile) -> bool:
+    def send(self, file: RenderedFile, *, before_commit: Callable[[], None] | None = None) -> bool:
         """Upload ``file`` as ``.NAME.part`` into outbound_dir (created if missing), then rename it
-        to NAME. False, and nothing uploaded, when NAME is already there. Raises InputError for an
+        to NAME. False, and nothing uploaded, when NAME is already there or in one of the location's
+        ``read_dirs``. ``before_commit`` is called right before the rename. Raises InputError for an
         unsafe name, ConfigError for host key or login problems, RemoteError otherwise."""
         name = safe_name(file.name)
         out = self._cfg.outbound_dir
@@ -189,10 +190,13 @@ class SftpTransport:
         with self._talking(f"send {name}"):
             sftp = self._client()
             _makedirs(sftp, out)
-            if _exists(sftp, final):
+            if _exists(sftp, final) or any(_exists(sftp, posixpath.join(out, d, name))
+                                           for d in self._cfg.read_dirs):
                 return False
             # confirm=True stats the upload and raises when the size differs.
             sftp.putfo(io.BytesIO(file.content), tmp, file_size=len(file.content), confirm=True)
+            if before_commit is not None:
+                before_commit()
             try:
                 sftp.rename(tmp, final)
             except OSError:
