@@ -202,32 +202,52 @@ class App:
         """The outbox sender with a handler per message kind; transports are opened once per run."""
         from caturactl import invoicing, reviews, shipping
         from caturactl.model import Invoice
+        from caturactl.errors import InDoubtError
         from caturactl.outbox import Sender
         from caturactl.ports import MailMessage, PackageConfirmation, RenderedFile
 
         open_transports: dict = {}
         lazy: dict = {}
 
-        def upload(msg) -> None:
+        def upload(msg, attempt) -> None:
             t = open_transports.get(msg.target)
             if t is None:
                 t = open_transports[msg.target] = self.transport(msg.target)
-            t.send(shipping.file_from_payload(msg.payload))
+            file = shipping.file_from_payload(msg.payload)
+            tcfg = self.cfg.transports[msg.target]
+            if attempt.in_doubt and (tcfg.kind == "email" or not tcfg.read_dirs):
+                # The inbox alone cannot say: the location may have read the file and moved
+                # or deleted it. send() looks in the read_dirs too, so with them it can.
+                why = ("an e-mail cannot be looked up afterwards" if tcfg.kind == "email" else
+                       f"[transports.{msg.target}] names no read_dirs, so a file the location has read is not "
+                       f"to be seen")
+                raise InDoubtError(f"a crash interrupted sending {file.name} at {_at(attempt.in_doubt)} and {why}; "
+                                   f"check whether {msg.target} has it")
+            t.send(file, before_commit=attempt.sending)
 
-        def confirm(msg) -> None:
+        def confirm(msg, attempt) -> None:
             if "amazon" not in lazy:
                 lazy["amazon"] = self.shipment_confirmer(session)
             p = msg.payload
+            if attempt.in_doubt and lazy["amazon"].confirmed(p["order_id"], p["marketplace_id"],
+                                                             p["package_reference"]):
+                return  # the interrupted attempt got through: Amazon shows the package
             # The carrier code is looked up when sending, so fixing [carriers] and retrying helps.
             code, name = shipping.amazon_carrier(self.cfg, p["carrier"]) if "carrier" in p else \
                 (p["carrier_code"], p["carrier_name"])
+            attempt.sending()
             lazy["amazon"].confirm_shipment(PackageConfirmation(
                 order_id=p["order_id"], marketplace_id=p["marketplace_id"], package_reference=p["package_reference"],
                 carrier_code=code, carrier_name=name, shipping_method=p["shipping_method"],
                 tracking_number=p["tracking_number"], shipped_at=datetime.fromisoformat(p["shipped_at"]),
                 items=tuple((item_id, qty) for item_id, qty in p["items"])))
 
-        def email(msg) -> None:
+        def email(msg, attempt) -> None:
+            message_id = f"<outbox-{msg.id}@caturactl>"
+            if attempt.in_doubt:
+                raise InDoubtError(f"a crash interrupted sending this e-mail at {_at(attempt.in_doubt)}, and an e-mail "
+                                   f"cannot be looked up afterwards; look for Message-ID {message_id} in the "
+                                   f"mailbox of {', '.join(msg.payload['to'])} or the server's log")
             if "mailer" not in lazy:
                 lazy["mailer"] = self.mailer()
             p = msg.payload
@@ -236,27 +256,41 @@ class App:
                 inv = session.get(Invoice, p["invoice_id"])
                 attachments = (RenderedFile(f"{inv.number}.pdf", inv.pdf, "application/pdf"),)
             lazy["mailer"].send(MailMessage(to=tuple(p["to"]), subject=p["subject"], body=p["body"],
-                                            attachments=attachments, message_id=f"<outbox-{msg.id}@caturactl>"))
+                                            attachments=attachments, message_id=message_id),
+                                before_data=attempt.sending)
 
-        def upload_invoice(msg) -> None:
+        def upload_invoice(msg, attempt) -> None:
             if "invoices" not in lazy:
                 lazy["invoices"] = self.invoice_uploader(session)
             p = msg.payload
+            if attempt.in_doubt:
+                feed_id = invoicing.feed_of_interrupted_upload(session, lazy["invoices"], msg, attempt.in_doubt)
+                if feed_id:
+                    msg.payload = {**p, "feed_id": feed_id, "found_after_crash": True}
+                    return
             inv = session.get(Invoice, p["invoice_id"])
-            feed_id = lazy["invoices"].upload_invoice(p["order_id"], p["marketplace_id"], inv.pdf, p["metadata"])
+            feed_id = lazy["invoices"].upload_invoice(p["order_id"], p["marketplace_id"], inv.pdf, p["metadata"],
+                                                      before_submit=attempt.sending)
             msg.payload = {**p, "feed_id": feed_id}  # a new dict, so the JSON column is saved
 
-        def review(msg) -> None:
+        def review(msg, attempt) -> None:
             if "reviews" not in lazy:
                 lazy["reviews"] = self.review_requester(session)
             p = msg.payload
-            msg.payload = {**p, "sent": lazy["reviews"].request_review(p["order_id"], p["marketplace_id"])}
+            sent = lazy["reviews"].request_review(p["order_id"], p["marketplace_id"], before_send=attempt.sending)
+            if not sent and attempt.in_doubt:
+                # Amazon offered it to the interrupted attempt (it only marks after the offer)
+                # and offers it no more: that attempt's request went through.
+                msg.payload = {**p, "sent": True, "found_after_crash": True}
+                return
+            msg.payload = {**p, "sent": sent}
 
         def close_all() -> None:
             for t in open_transports.values():
                 t.close()
             open_transports.clear()
-            for key, operations in (("amazon", ("confirmShipment",)), ("invoices", ("createFeedDocument", "createFeed")),
+            for key, operations in (("amazon", ("confirmShipment", "getOrder")),
+                                    ("invoices", ("createFeedDocument", "createFeed", "getFeeds")),
                                     ("reviews", ("getSolicitationActionsForOrder",
                                                  "createProductReviewAndSellerFeedbackSolicitation"))):
                 if key in lazy:
@@ -276,6 +310,10 @@ class App:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _at(t) -> str:
+    return f"{t:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _safe_url(url: str) -> str:

@@ -62,3 +62,11 @@ class RejectedError(RemoteError):
     an unknown carrier code); sending it again unchanged will not help, a person must look."""
 
     exit_code = 65  # EX_DATAERR: the data we sent is wrong
+
+
+class InDoubtError(RemoteError):
+    """A crash interrupted an earlier send after its point of no return, and the remote side
+    cannot tell whether it arrived (an e-mail, a file the location may have read and deleted):
+    sending again could deliver it twice, so a person looks and decides."""
+
+    exit_code = 69

@@ -561,6 +561,44 @@ def invoice_sent(session: Session, msg, now: datetime) -> None:
                order=inv.order)
 
 
+def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datetime) -> str | None:
+    """The feed an upload queued before a crash cut it off (marked at ``marked_at`` on our
+    clock), or None when it queued none; raises InDoubtError when Amazon's list cannot say.
+
+    Amazon's clock and ours differ, and a feed does not say which invoice it carries. So the
+    anchor is the newest upload that was done before the mark: its feed was queued before ours
+    could have been, and getFeed gives its time on Amazon's clock. Every invoice feed Amazon
+    lists from then on is accounted for by an upload we know, except the one this crash left
+    behind, if any. Assumes only caturactl uploads invoices for this seller account."""
+    from caturactl.errors import InDoubtError
+    from caturactl.model import OutboxMessage
+    done = select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done")
+    anchor = session.scalars(done.where(OutboxMessage.done_at < marked_at)
+                             .order_by(OutboxMessage.done_at.desc()).limit(20)).all()
+    anchor_feed = next((m.payload.get("feed_id") for m in anchor if m.payload.get("feed_id")), None)
+    if anchor_feed is None:
+        since = datetime.now(timezone.utc) - timedelta(days=90)  # getFeeds' own default: all there is
+        known_since = since
+    else:
+        since = uploader.feed_created(anchor_feed)
+        known_since = min(m.done_at for m in anchor) - timedelta(days=1)
+    known = {m.payload.get("feed_id") for m in session.scalars(done.where(OutboxMessage.done_at >= known_since))}
+    unknown = [feed_id for feed_id, _ in uploader.feeds_since(since) if feed_id not in known]
+    if not unknown:
+        return None
+    others = session.scalars(select(OutboxMessage.key).where(
+        OutboxMessage.kind == UPLOAD, OutboxMessage.id != msg.id, OutboxMessage.status != "done",
+        OutboxMessage.sending_at.is_not(None))).all()
+    if len(unknown) == 1 and not others:
+        return unknown[0]
+    raise InDoubtError(f"a crash interrupted this upload at {marked_at:%Y-%m-%d %H:%M:%S} UTC, and Amazon lists "
+                       f"{len(unknown)} invoice feed(s) since then that no sent invoice accounts for "
+                       f"({', '.join(unknown[:5])})" + (f" while {len(others)} other upload(s) are in doubt too"
+                                                          if others else "")
+                       + f"; look for invoice {msg.payload.get('metadata', {}).get('InvoiceNumber', '')} of order "
+                         f"{msg.payload.get('order_id')} in Seller Central")
+
+
 def check_feeds(session: Session, uploader, *, limit: int = 100) -> dict[str, int]:
     """Ask Amazon how the uploaded invoices fared (getFeed); a refused one gets a ticket with
     Amazon's report. Stops early when Amazon says "later" (the next run continues)."""

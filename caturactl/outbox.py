@@ -5,10 +5,17 @@ state change that wants it (``enqueue``); nothing talks to a server inside that 
 sender then takes due messages one by one, calls the handler for the message's kind (the
 composition root wires handlers to adapters), and commits the outcome of each message on its
 own: done (with the handler's follow-up, e.g. a delivery becoming shipped), retry later with
-exponential backoff, or failed with a ticket. A crash between a send and its commit leaves the
-message pending; the resend is safe where the remote side can tell (a file of that name is
-already there; Amazon accepts the identical package again), and for e-mail the Message-ID
-lets the receiver drop the duplicate.
+exponential backoff, or failed with a ticket.
+
+A crash can fall between a send and the commit of its outcome. So a handler calls
+``Attempt.sending()`` right before the step that cannot be taken back (the rename that makes an
+upload visible, SMTP DATA, createFeed, the review request); that commits ``sending_at``. The next
+attempt of a message whose ``sending_at`` is still set is *in doubt*, and its handler asks the
+remote side first: is the file in the location's inbox or in the folders it moves read files
+to, does Amazon's order show the package, did Amazon queue an invoice feed since then, does
+Amazon still offer the review request. Where the remote side cannot tell (an e-mail; a location
+that deletes what it read), the handler raises ``InDoubtError`` and a person decides with
+``caturactl outbox done`` (it arrived) or ``caturactl outbox retry --resend`` (send it again).
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from caturactl.config import ShippingConfig
-from caturactl.errors import CaturactlError, NotFoundError, RejectedError, StateError, ThrottledError
+from caturactl.errors import (CaturactlError, InDoubtError, NotFoundError, RejectedError, StateError,
+                              ThrottledError)
 from caturactl.model import OutboxMessage
 from caturactl.model.events import EventKind, record
 from caturactl.triage import Hold, close_tickets_about, open_ticket
@@ -30,7 +38,25 @@ CLAIM_SECONDS = 600  # a run that dies mid-send: its message is tried again afte
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
-Handler = Callable[[OutboxMessage], None]
+
+
+@dataclass
+class Attempt:
+    """One try of one message, as its handler sees it."""
+
+    in_doubt: datetime | None  # an earlier attempt began sending then and never got an outcome
+    _mark: Callable[[], None]
+    marked: bool = False
+
+    def sending(self) -> None:
+        """Call right before the step that cannot be taken back: commits the mark, so a crash
+        from here on leaves the message in doubt for the next attempt."""
+        if not self.marked:
+            self._mark()
+            self.marked = True
+
+
+Handler = Callable[[OutboxMessage, Attempt], None]
 FollowUp = Callable[[Session, OutboxMessage, datetime], None]
 
 
@@ -132,34 +158,55 @@ class Sender:
     def _send_one(self, msg: OutboxMessage, r: SendResult) -> bool:
         """Send one message; False when its target could not be reached (retry later)."""
         handler = self.handlers.get(msg.kind)
-        now = self.now()
         msg.attempts += 1
         if handler is None:
             self._fail(msg, f"no handler for outbox kind {msg.kind!r}", r)
             return True
+        attempt = Attempt(in_doubt=msg.sending_at, _mark=lambda: self._mark_sending(msg))
         try:
-            handler(msg)
-        except RejectedError as exc:
+            handler(msg, attempt)
+        except InDoubtError as exc:  # sending_at stays: it is what the person is asked about
+            self._fail(msg, str(exc), r, hint=f"if it arrived: 'caturactl outbox done {msg.id}'; if not: "
+                                              f"'caturactl outbox retry --resend {msg.id}'")
+            return True
+        except RejectedError as exc:  # a definite refusal: nothing arrived
+            msg.sending_at = None
             self._fail(msg, str(exc), r)
             return True
         except ThrottledError as exc:
             self._retry(msg, str(exc), r)
             raise
         except CaturactlError as exc:  # remote down, timeouts, config problems a person may fix
+            # sending_at stays as it is: an error after the mark (a timeout waiting for the
+            # answer) leaves the send in doubt, and an earlier doubt is not resolved by failing.
             if msg.attempts >= self.cfg.outbox_max_attempts:
                 self._fail(msg, f"gave up after {msg.attempts} attempts: {exc}", r)
             else:
                 self._retry(msg, str(exc), r)
             return False
-        msg.status, msg.done_at, msg.last_error = DONE, now, ""
-        close_tickets_about(self.s, "outbox_failed", msg.key, f"sent on attempt {msg.attempts}")
+        self._done(msg, f"sent to {msg.target} (attempt {msg.attempts})")
+        r.sent += 1
+        return True
+
+    def _mark_sending(self, msg: OutboxMessage) -> None:
+        msg.sending_at = self.now()
+        self.s.commit()
+
+    def _done(self, msg: OutboxMessage, how: str) -> None:
+        now = self.now()
+        msg.status, msg.done_at, msg.last_error, msg.sending_at = DONE, now, "", None
+        close_tickets_about(self.s, "outbox_failed", msg.key, how)
         follow_up = self.follow_ups.get(msg.kind)
         if follow_up:
             follow_up(self.s, msg, now)
-        record(self.s, EventKind.OUTBOX_SENT, f"{msg.kind} {msg.key} sent to {msg.target} (attempt {msg.attempts})",
-               data={"outbox": msg.id})
-        r.sent += 1
-        return True
+        record(self.s, EventKind.OUTBOX_SENT, f"{msg.kind} {msg.key} {how}", data={"outbox": msg.id})
+
+    def mark_done(self, msg: OutboxMessage, reason: str) -> None:
+        """A person says the message arrived (after an in-doubt ticket, or a file handed over by
+        hand): done, with the follow-up a send would have had. Raises StateError when it is done."""
+        if msg.status == DONE:
+            raise StateError(f"outbox message {msg.id} was already sent at {msg.done_at:%Y-%m-%d %H:%M} UTC")
+        self._done(msg, f"marked as arrived by a person: {reason}")
 
     def _retry(self, msg: OutboxMessage, error: str, r: SendResult, quiet: bool = False) -> None:
         attempts = max(msg.attempts, 1)
@@ -170,12 +217,13 @@ class Sender:
         if not quiet:
             r.errors.append(f"{msg.key}: {error}")
 
-    def _fail(self, msg: OutboxMessage, error: str, r: SendResult) -> None:
+    def _fail(self, msg: OutboxMessage, error: str, r: SendResult, *,
+              hint: str = "") -> None:
         msg.status, msg.last_error = FAILED, error[:2000]
         order = _order_of(self.s, msg)
+        hint = hint or f"fix it, then 'caturactl outbox retry {msg.id}'"
         open_ticket(self.s, "outbox_failed", [Hold("outbox_failed", f"{msg.kind} {msg.key} to {msg.target} failed: "
-                                                                      f"{error}; fix it, then 'caturactl outbox retry "
-                                                                      f"{msg.id}'")],
+                                                                      f"{error}; {hint}")],
                     order=order, external_ref=msg.key[:100])
         record(self.s, EventKind.OUTBOX_FAILED, f"{msg.key}: {error}", order=order, data={"outbox": msg.id})
         r.failed += 1
@@ -198,12 +246,18 @@ def find(session: Session, ref: str) -> OutboxMessage:
     return msg
 
 
-def retry(session: Session, ref: str) -> OutboxMessage:
-    """Make a failed (or waiting) message due now; raises StateError for a message already done."""
+def retry(session: Session, ref: str, *, resend: bool = False) -> OutboxMessage:
+    """Make a failed (or waiting) message due now; raises StateError for a message already done.
+    A message a crash left in doubt is checked at the remote side again, unless ``resend``: the
+    person's word that it did not arrive."""
     msg = find(session, ref)
     if msg.status == DONE:
         raise StateError(f"outbox message {msg.id} was already sent at {msg.done_at:%Y-%m-%d %H:%M} UTC")
     # A fresh budget of attempts: the person fixed something (or wants to see it fail again).
     msg.status, msg.next_attempt_at, msg.attempts = PENDING, datetime.now(timezone.utc), 0
-    record(session, EventKind.OUTBOX_SENT, f"{msg.key}: queued again by a person", data={"outbox": msg.id})
+    if resend:
+        msg.sending_at = None
+    record(session, EventKind.OUTBOX_SENT, f"{msg.key}: queued again by a person"
+           + (" (to be sent again even if it may have arrived)" if resend and msg.sending_at else ""),
+           data={"outbox": msg.id})
     return msg

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from caturactl.model.address import Address
 from caturactl.model.money import Money
@@ -241,9 +241,11 @@ class Transport(Protocol):
 
     name: str
 
-    def send(self, file: RenderedFile) -> bool:
+    def send(self, file: RenderedFile, *, before_commit: Callable[[], None] | None = None) -> bool:
         """Upload under a temporary name, then rename; False (and nothing sent) when a file of
-        that name is already there, so a resend after a crash does not deliver twice."""
+        that name is already there (or in a folder the location moves read files to), so a
+        resend after a crash does not deliver twice. ``before_commit`` is called right before
+        the step that makes the file visible (the rename; for e-mail, the message)."""
         ...
 
     def incoming(self) -> list[str]:
@@ -272,9 +274,10 @@ class MailMessage:
 
 
 class Mailer(Protocol):
-    def send(self, message: MailMessage) -> None:
+    def send(self, message: MailMessage, *, before_data: Callable[[], None] | None = None) -> None:
         """Hand the message to the SMTP server; RemoteError when it cannot be reached (retry),
-        RejectedError when it refuses the message or a recipient (5xx)."""
+        RejectedError when it refuses the message or a recipient (5xx). ``before_data`` is
+        called once connected and logged in, right before the message goes out."""
         ...
 
 
@@ -299,6 +302,10 @@ class ShipmentConfirmer(Protocol):
     def confirm_shipment(self, package: PackageConfirmation) -> None:
         """Raises RejectedError when the channel refuses the data (400), ThrottledError /
         RemoteError when it cannot be reached now (retry later)."""
+        ...
+
+    def confirmed(self, order_id: str, marketplace_id: str, package_reference: int) -> bool:
+        """Whether the channel's order already shows the parcel (after a crash mid-confirm)."""
         ...
 
 
@@ -405,18 +412,26 @@ class InvoiceRenderer(Protocol):
 class InvoiceUploader(Protocol):
     """Hands an invoice PDF to a marketplace (Amazon: Feeds API, UPLOAD_VAT_INVOICE)."""
 
-    def upload_invoice(self, order_id: str, marketplace_id: str, pdf: bytes, metadata: dict[str, str]) -> str:
+    def upload_invoice(self, order_id: str, marketplace_id: str, pdf: bytes, metadata: dict[str, str], *,
+                       before_submit: Callable[[], None] | None = None) -> str:
         """Upload and submit; returns the feed id. ThrottledError when the channel's rate says
-        later (do not wait minutes), RejectedError when it refuses the data."""
+        later (do not wait minutes), RejectedError when it refuses the data. ``before_submit``
+        is called right before the call that queues the invoice (createFeed)."""
+        ...
+
+    def feeds_since(self, created_since: datetime) -> list[tuple[str, datetime]]:
+        """(feed id, created) of every invoice feed queued at or after ``created_since``."""
         ...
 
 
 class ReviewRequester(Protocol):
     """Asks the channel to request a product review and seller feedback (Amazon Solicitations)."""
 
-    def request_review(self, order_id: str, marketplace_id: str) -> bool:
+    def request_review(self, order_id: str, marketplace_id: str, *,
+                       before_send: Callable[[], None] | None = None) -> bool:
         """True when the request was sent; False when the channel does not offer it for this order
-        (outside the window, already sent). ThrottledError / RemoteError otherwise."""
+        (outside the window, already sent). ThrottledError / RemoteError otherwise.
+        ``before_send`` is called once the channel offers it, right before the request."""
         ...
 
 

@@ -24,7 +24,8 @@ def outbox() -> None:
 @outbox.command("list")
 @click.option("--status", type=click.Choice(["open", "pending", "failed", "done", "all"]), default="open",
               show_default=True, help="open = pending and failed.")
-@click.option("--kind", type=click.Choice(["upload", "email", "amazon_confirm_shipment"]))
+@click.option("--kind", type=click.Choice(["upload", "email", "amazon_confirm_shipment", "invoice_upload",
+                                           "review_request"]))
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
 @format_options
 @click.pass_obj
@@ -52,6 +53,8 @@ def outbox_show(obj, message: str, as_json: bool) -> None:
         record = {"id": m.id, "key": m.key, "kind": m.kind, "target": m.target, "status": m.status,
                   "attempts": m.attempts, "created": local_time(m.created_at, tz),
                   "next_attempt": local_time(m.next_attempt_at, tz), "done": local_time(m.done_at, tz),
+                  # a send began then and never got an outcome: the next attempt asks the remote first
+                  "in_doubt_since": local_time(m.sending_at, tz) if m.status != "done" else "",
                   "last_error": m.last_error, "payload": payload}
     if as_json:
         emit_record(record, fmt="json")
@@ -64,10 +67,15 @@ def outbox_show(obj, message: str, as_json: bool) -> None:
 @outbox.command("retry")
 @click.argument("messages", nargs=-1)
 @click.option("--all-failed", is_flag=True, help="Every failed message.")
+@click.option("--resend", is_flag=True,
+              help="Send again even if a crash left the message in doubt (you checked: it did not arrive).")
 @click.option("--dry-run", is_flag=True, help="Say what would be queued again; change nothing.")
 @click.pass_obj
-def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, dry_run: bool) -> None:
-    """Queue failed messages again (by number or key) and send them now."""
+def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, resend: bool, dry_run: bool) -> None:
+    """Queue failed messages again (by number or key) and send them now.
+
+    A message a crash left in doubt is first checked at the remote side again; with --resend it
+    is sent again as it is."""
     from caturactl.model import OutboxMessage
     from caturactl.outbox import retry
     if not messages and not all_failed:
@@ -77,7 +85,7 @@ def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, dry_run: bool
         refs = list(messages) + ([str(i) for i in s.scalars(select(OutboxMessage.id)
                                                              .where(OutboxMessage.status == "failed"))]
                                  if all_failed else [])
-        ids = [retry(s, ref).id for ref in refs]
+        ids = [retry(s, ref, resend=resend).id for ref in refs]
         if dry_run:
             s.rollback()
             console.print(DRY + f"{len(ids)} message(s) would be sent again", highlight=False)
@@ -93,6 +101,35 @@ def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, dry_run: bool
     for e in r.errors[:20]:
         console.print(f"  {e}", highlight=False, markup=False)
     exit_with(r.exit_code)
+
+
+@outbox.command("done")
+@click.argument("messages", nargs=-1, required=True)
+@click.option("--reason", required=True, help="How you know it arrived (kept in the order's history).")
+@click.option("--dry-run", is_flag=True, help="Say what would be marked; change nothing.")
+@click.pass_obj
+def outbox_done(obj, messages: tuple[str, ...], reason: str, dry_run: bool) -> None:
+    """Mark messages as arrived (by number or key) without sending them.
+
+    For a message a crash left in doubt that you found at the other side (the e-mail in the
+    mailbox, the file at the location): it counts as sent, and what a send would have done
+    follows (the delivery is noted as delivered, the invoice as sent)."""
+    from caturactl.outbox import find
+    app = obj.ready_app()
+    with app.session() as s:
+        sender = app.sender(s)
+        try:
+            msgs = [find(s, ref) for ref in messages]
+            for m in msgs:
+                sender.mark_done(m, reason)
+            if dry_run:
+                s.rollback()
+                console.print(DRY + f"{len(msgs)} message(s) would be marked as arrived", highlight=False)
+                return
+            s.commit()
+        finally:
+            sender.close()
+    console.print(f"outbox done: {len(msgs)} message(s) marked as arrived", highlight=False)
 
 
 @outbox.command("send")

@@ -25,3 +25,6 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set (and committed) just before the step that cannot be taken back, cleared with the
+    # outcome: still set when the next attempt starts means a crash left the send in doubt.
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

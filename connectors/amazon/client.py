@@ -183,11 +183,17 @@ class SpApi:
             raise RemoteError(f"cannot reach Login with Amazon at {self.cfg.lwa_url}: {exc}") from None
 
     def call(self, operation: str, fn: Callable[[], ApiResponse], check: Callable[[ApiResponse], Any],
-             what: str, *, max_wait: float | None = None) -> Any:
+             what: str, *, max_wait: float | None = None, acts: bool = False) -> Any:
         """Run ``fn`` under the operation's rate limit with retries; ``check`` validates and
         converts the answer (raising ValueError for a malformed one). With ``max_wait``, a wait
         for our bucket longer than that many seconds (before the first try or a retry after a
-        429) raises ThrottledError without calling. Raises RemoteError, ThrottledError or ConfigError."""
+        429) raises ThrottledError without calling. Raises RemoteError, ThrottledError or ConfigError.
+
+        ``acts``: the call does something at Amazon that a repeat could do twice (createFeed, a
+        review request). Once the request may have reached Amazon and the answer is lost (a read
+        timeout, a dropped connection, a garbled answer), it is not repeated here: RemoteError at
+        once, and the outbox, which marked the send, asks Amazon before it tries again. Requests
+        that cannot have arrived (no connection) and refusals (429, 5xx) are retried as usual."""
         bucket = self.bucket(operation)
         failures = 0
         while True:
@@ -214,8 +220,13 @@ class SpApi:
                 raise _refused(exc) from None
             except httpx.HTTPError as exc:
                 problem, throttled = f"{type(exc).__name__}: {exc}", False
+                if acts and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+                    raise RemoteError(f"{what}: {problem}; the request may have reached Amazon, so it is not "
+                                      f"repeated now") from None
             except ValueError as exc:
                 problem, throttled = f"malformed answer: {exc}", False
+                if acts:
+                    raise RemoteError(f"{what}: {problem}; Amazon answered, so it is not repeated now") from None
             failures += 1
             if failures > self.cfg.max_retries:
                 cls = ThrottledError if throttled else RemoteError

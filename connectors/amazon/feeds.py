@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 from sp_api.api import Feeds
@@ -169,11 +169,13 @@ class AmazonInvoices:
             raise ThrottledError(f"createFeed allows one call every {call_interval(rate)} and the next is due in "
                                  f"{wait:.0f} s; {what} later", where=where)
 
-    def upload_invoice(self, order_id: str, marketplace_id: str, pdf: bytes, metadata: dict[str, str]) -> str:
+    def upload_invoice(self, order_id: str, marketplace_id: str, pdf: bytes, metadata: dict[str, str], *,
+                       before_submit: Callable[[], None] | None = None) -> str:
         """Upload the PDF and queue it as an UPLOAD_VAT_INVOICE feed; returns Amazon's feedId
         (whether Amazon takes the invoice shows later in ``feed_status``). Raises InputError for
         metadata or a file Amazon would refuse (before any call), ThrottledError when createFeed's
-        rate says later, RejectedError when Amazon refuses the request, RemoteError otherwise."""
+        rate says later, RejectedError when Amazon refuses the request, RemoteError otherwise. ``before_submit`` is called right before createFeed, the call
+        that queues the invoice."""
         options = feed_options(order_id, metadata)
         where = f"amazon order {order_id} invoice {options['metadata:InvoiceNumber']}"
         if not pdf.startswith(b"%PDF-"):
@@ -194,6 +196,9 @@ class AmazonInvoices:
         self._put(url, pdf, where)
         self._not_now("upload the invoice", where)  # another job may have spent the token meanwhile
 
+        if before_submit is not None:
+            before_submit()
+
         def create_feed() -> ApiResponse:
             try:
                 return client.create_feed(FEED_TYPE, doc_id, marketplaceIds=[marketplace_id], feedOptions=options)
@@ -201,7 +206,7 @@ class AmazonInvoices:
                 raise _refusal(exc, "the invoice feed", where) from None
 
         return self.api.call("createFeed", create_feed, _feed_id, f"createFeed for {order_id}",
-                             max_wait=self.max_wait_seconds)
+                             max_wait=self.max_wait_seconds, acts=True)
 
     def _put(self, url: str, pdf: bytes, where: str) -> None:
         # The presigned URL is S3's, not SP-API: no token, no rate limit; its signature covers
@@ -216,6 +221,17 @@ class AmazonInvoices:
             raise RemoteError(f"Amazon's storage refused the invoice PDF: HTTP {r.status_code}"
                               + (f" {code.group(1)}" if code else ""), where=where)
 
+    def _get_feed(self, feed_id: str) -> dict[str, Any]:
+        client = self._client()
+
+        def get_feed() -> ApiResponse:
+            try:
+                return client.get_feed(feed_id)
+            except (SellingApiBadRequestException, SellingApiNotFoundException) as exc:
+                raise _refusal(exc, f"feed {feed_id}", f"amazon feed {feed_id}") from None
+
+        return self.api.call("getFeed", get_feed, _feed, f"getFeed {feed_id}", max_wait=self.max_wait_seconds)
+
     def feed_status(self, feed_id: str) -> tuple[str, str]:
         """The feed's processingStatus (IN_QUEUE, IN_PROGRESS, DONE, FATAL, CANCELLED) and, once
         it is DONE or FATAL, the text of Amazon's processing report ("" before). Raises
@@ -223,14 +239,7 @@ class AmazonInvoices:
         (0.0222/s) says later, RemoteError otherwise."""
         client = self._client()
         where = f"amazon feed {feed_id}"
-
-        def get_feed() -> ApiResponse:
-            try:
-                return client.get_feed(feed_id)
-            except (SellingApiBadRequestException, SellingApiNotFoundException) as exc:
-                raise _refusal(exc, f"feed {feed_id}", where) from None
-
-        feed = self.api.call("getFeed", get_feed, _feed, f"getFeed {feed_id}", max_wait=self.max_wait_seconds)
+        feed = self._get_feed(feed_id)
         status, result_id = feed["processingStatus"], feed.get("resultFeedDocumentId")
         if status not in ("DONE", "FATAL") or not result_id:
             return status, ""
@@ -245,6 +254,16 @@ class AmazonInvoices:
         report = self.api.call("getFeedDocument", get_report, _report, f"getFeedDocument for feed {feed_id}",
                                max_wait=self.max_wait_seconds)
         return status, report
+
+    def feed_created(self, feed_id: str) -> datetime:
+        """When Amazon created the feed, on Amazon's clock (getFeed createdTime). Raises
+        RejectedError for a feed Amazon does not know, ThrottledError / RemoteError otherwise."""
+        where = f"amazon feed {feed_id}"
+        feed = self._get_feed(feed_id)
+        try:
+            return datetime.fromisoformat(str(feed.get("createdTime")).replace("Z", "+00:00"))
+        except ValueError:
+            raise RemoteError(f"getFeed answered with createdTime {feed.get('createdTime')!r}", where=where) from None
 
     def feeds_since(self, created_since: datetime) -> list[tuple[str, datetime]]:
         """(feedId, createdTime) of every UPLOAD_VAT_INVOICE feed Amazon created at or after

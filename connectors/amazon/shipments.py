@@ -10,13 +10,17 @@ A retry after a lost answer repeats the same package; that is safe only if Amazo
 identical repeat of a packageReferenceId, which it does not document (the stand-in assumes it
 does). The package reference is ours and stable per parcel, so a repeat is at least never a
 second parcel.
+
+After a crash between a confirmation and the commit of its outcome, the outbox does not rely on
+that: it asks ``confirmed`` first, which reads the order's packages (Orders 2026-01-01 getOrder
+with ``includedData=PACKAGES``) and looks for the package reference.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sp_api.api import OrdersV0
+from sp_api.api import OrdersV0, OrdersV20260101
 from sp_api.base import ApiResponse
 from sp_api.base.exceptions import SellingApiBadRequestException, SellingApiNotFoundException
 
@@ -59,12 +63,20 @@ def _accepted(response: ApiResponse) -> None:
         raise ValueError(f"confirmShipment answered without a 204: {response.payload!r}")
 
 
+def _order(response: ApiResponse) -> dict[str, Any]:
+    p = response.payload
+    order = p.get("order") if isinstance(p, dict) else None
+    if not isinstance(order, dict):
+        raise ValueError(f"getOrder answered without an order: {p!r}")
+    return order
+
+
 class AmazonShipments:
     """The ``ShipmentConfirmer`` port over SP-API Orders v0 confirmShipment."""
 
     def __init__(self, api: SpApi):
         self.api = api
-        self._clients: dict[str, OrdersV0] = {}
+        self._clients: dict[str, Any] = {}
 
     def _client(self, marketplace_id: str) -> OrdersV0:
         client = self._clients.get(marketplace_id)
@@ -92,7 +104,31 @@ class AmazonShipments:
             except SellingApiNotFoundException:
                 raise RejectedError("order not found at Amazon", where=where) from None
 
-        self.api.call("confirmShipment", send, _accepted, f"confirmShipment for {package.order_id}")
+        self.api.call("confirmShipment", send, _accepted, f"confirmShipment for {package.order_id}", acts=True)
+
+    def confirmed(self, order_id: str, marketplace_id: str, package_reference: int) -> bool:
+        """Whether Amazon's order already shows the package (getOrder, includedData=PACKAGES).
+        Raises RejectedError for an order Amazon does not know, ThrottledError / RemoteError
+        when Amazon cannot be reached now."""
+        key = f"getOrder:{marketplace_id}"
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self.api.client(OrdersV20260101, marketplace_id)
+            self.api.login(client)
+        where = f"amazon order {order_id} package {package_reference}"
+
+        def get() -> ApiResponse:
+            try:
+                return client.get_order(order_id, includedData=["PACKAGES"])
+            except SellingApiNotFoundException:
+                raise RejectedError("order not found at Amazon", where=where) from None
+            except SellingApiBadRequestException as exc:
+                raise RejectedError(f"Amazon refused getOrder: {amazon_says(exc)}", where=where) from None
+
+        order = self.api.call("getOrder", get, _order, f"getOrder {order_id}")
+        packages = order.get("packages") or []
+        return any(isinstance(p, dict) and str(p.get("packageReferenceId")) == str(int(package_reference))
+                   for p in packages)
 
     def close(self) -> None:
         """Close the HTTP connections of the clients made so far."""

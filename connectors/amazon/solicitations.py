@@ -17,7 +17,7 @@ is not made twice, is the caller's part (step 4 of the flow).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from sp_api.api import Solicitations
 from sp_api.base import ApiResponse
@@ -64,11 +64,13 @@ class AmazonReviews:
             self.api.login(client)  # the token exchange must not eat into the first call's timeout
         return client
 
-    def request_review(self, order_id: str, marketplace_id: str) -> bool:
+    def request_review(self, order_id: str, marketplace_id: str, *,
+                       before_send: Callable[[], None] | None = None) -> bool:
         """Have Amazon send its review and feedback request for the order: True when sent, False
         when Amazon does not offer it now (outside the window, sent before, not shipped); then
         nothing is sent. Raises RejectedError for an order or marketplace Amazon does not know,
-        ThrottledError / RemoteError when Amazon cannot be reached now."""
+        ThrottledError / RemoteError when Amazon cannot be reached now. ``before_send`` is
+        called once Amazon offers the request, right before it is made."""
         client = self._client(marketplace_id)
         where = f"amazon order {order_id}"
 
@@ -86,6 +88,8 @@ class AmazonReviews:
         if not self.api.call("getSolicitationActionsForOrder", actions, offered,
                              f"getSolicitationActionsForOrder {order_id}"):
             return False
+        if before_send is not None:
+            before_send()
 
         def send() -> ApiResponse | None:
             try:
@@ -99,7 +103,7 @@ class AmazonReviews:
                 raise refused(exc) from None
 
         return self.api.call("createProductReviewAndSellerFeedbackSolicitation", send,
-                             lambda response: response is not None, f"review request for {order_id}")
+                             lambda response: response is not None, f"review request for {order_id}", acts=True)
 
     def close(self) -> None:
         """Close the HTTP connections of the clients made so far."""

@@ -19,6 +19,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Callable
 
 from caturactl.config import MailConfig, TransportConfig
 from caturactl.errors import ConfigError, InputError, RejectedError, RemoteError
@@ -84,8 +85,10 @@ class SmtpMailer:
             raise InputError(f"e-mail {message.subject!r} cannot be built: {e}") from None
         return msg
 
-    def send(self, message: MailMessage) -> None:
-        """Hand ``message`` to the server. Raises RemoteError when it cannot be reached, times out
+    def send(self, message: MailMessage, *, before_data: Callable[[], None] | None = None) -> None:
+        """Hand ``message`` to the server; ``before_data`` is called once connected and logged
+        in, right before MAIL FROM (the outbox marks the point after which a crash leaves the
+        e-mail in doubt). Raises RemoteError when it cannot be reached, times out
         or answers 4xx; RejectedError on a 5xx refusal of sender, recipients or message (also when
         only some recipients were refused: the others got it); ConfigError for login, TLS or
         certificate problems; InputError when the message cannot be built."""
@@ -102,6 +105,8 @@ class SmtpMailer:
                 smtp.starttls(context=self._tls)
             if cfg.user:
                 smtp.login(cfg.user, self._password or "")
+            if before_data is not None:
+                before_data()
             refused = smtp.send_message(msg, from_addr=cfg.from_address, to_addrs=list(message.to))
             _quit(smtp)
         except smtplib.SMTPAuthenticationError as e:
@@ -159,10 +164,11 @@ class EmailTransport:
         digest = hashlib.sha1(f"{self._company}\n{self.name}\n{file_name}".encode()).hexdigest()
         return f"<{digest}@caturactl>"
 
-    def send(self, file: RenderedFile) -> bool:
+    def send(self, file: RenderedFile, *, before_commit: Callable[[], None] | None = None) -> bool:
         """Mail ``file`` as an attachment to the configured recipients; always True, because an
         e-mail cannot be checked for an earlier copy (a resend is a second mail with the same
-        Message-ID). Raises InputError for an unsafe name and what the mailer raises."""
+        Message-ID). ``before_commit`` is called right before the message goes out. Raises
+        InputError for an unsafe name and what the mailer raises."""
         name = safe_name(file.name)
         sender = f" von {self._company}" if self._company else ""
         sender_en = f" from {self._company}" if self._company else ""
@@ -170,7 +176,8 @@ class EmailTransport:
                 f"Hello,\n\nattached is the delivery order {name}{sender_en}.\n\n"
                 "-- \nDiese E-Mail wurde automatisch erstellt. / This e-mail was sent automatically.\n")
         self._mailer.send(MailMessage(to=tuple(self._cfg.to), subject=f"Lieferauftrag {name}", body=body,
-                                      attachments=(file,), message_id=self.message_id(name)))
+                                      attachments=(file,), message_id=self.message_id(name)),
+                          before_data=before_commit)
         return True
 
     def incoming(self) -> list[str]:
