@@ -42,6 +42,13 @@ and the claims killed senders left), and the invariants are checked:
 - ``every_stage_completes``: each command got to a done exit code after its kills, and the
   outbox emptied.
 
+A kill after a send's point of no return leaves the message in doubt (caturactl.outbox). The
+sender looks up what the remote side can tell; what it cannot (an e-mail) becomes a ticket, which
+``settle_doubts`` answers as a person would, after the drain: it looks in the mailbox, the
+location's folders and Amazon's invoice list, marks what arrived with ``outbox done`` and sends
+the rest again with ``outbox retry --resend`` (``in_doubt_found_arrived``,
+``in_doubt_sent_again``).
+
 ``outcome_vs_uninterrupted`` compares orders and delivery notes per state, invoices, parcels,
 uploads and review requests at Amazon, settlements and bookings with the uninterrupted day. It
 is information, not an invariant: the day runs in compressed time, so a message that a killed
@@ -74,7 +81,7 @@ if str(REPO) not in sys.path:
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.businessday import BusinessDay, Stage, create_database, fresh_root  # noqa: E402
-from caturactl import exporting, shipping  # noqa: E402
+from caturactl import exporting, invoicing, shipping  # noqa: E402
 from caturactl import outbox as outbox_module  # noqa: E402
 from caturactl.app import App  # noqa: E402
 from caturactl.config import load  # noqa: E402
@@ -377,6 +384,43 @@ def drain_outbox(day: BusinessDay) -> int:
         app.dispose()
 
 
+def settle_doubts(day: BusinessDay) -> tuple[int, int]:
+    """Play the person who answers the in-doubt tickets: a send a kill cut off after its point
+    of no return, which the remote side cannot be asked about (an e-mail). Look where a person
+    would (the mailbox, the location's folders, Seller Central's invoice list), then
+    ``outbox done`` what arrived and ``outbox retry --resend`` what did not. Returns (arrived,
+    sent again)."""
+    app = App(load(day.root / "caturactl.toml"))
+    arrived, resent = [], []
+    try:
+        with app.session() as s:
+            doubts = s.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed",
+                                                           OutboxMessage.sending_at.is_not(None))).all()
+            subjects = {str(m["Subject"]) for m in day.smtp.messages}
+            ids = {str(m["Message-ID"]) for m in day.smtp.messages}
+            invoices = {(u["order_id"], u["invoice_number"]) for u in day.standin.invoices()}
+            for m in doubts:
+                p = m.payload
+                if m.kind == shipping.EMAIL:
+                    there = f"<outbox-{m.id}@caturactl>" in ids
+                elif m.kind == shipping.UPLOAD:
+                    name = shipping.file_from_payload(p).name
+                    root = {"warehouse": day.warehouse, "fulfiller": day.sftp.root}.get(m.target)
+                    there = f"Lieferauftrag {name}" in subjects if root is None else name in files_at(root)[0]
+                elif m.kind == invoicing.UPLOAD:
+                    there = (p["order_id"], p["metadata"]["InvoiceNumber"]) in invoices
+                else:
+                    raise SystemExit(f"chaos: no way to look up an in-doubt {m.kind} message")
+                (arrived if there else resent).append(str(m.id))
+    finally:
+        app.dispose()
+    if arrived:
+        day.command("outbox", "done", *arrived, "--reason", "chaos: found at the other side")
+    if resent:
+        day.command("outbox", "retry", "--resend", *resent)
+    return len(arrived), len(resent)
+
+
 # --- what the day left behind ---------------------------------------------------------------------
 
 
@@ -617,6 +661,9 @@ def main() -> int:
             t0 = time.perf_counter()
             log = run_with_chaos(day, args.kills, profiles, startup, rng)
             pending = drain_outbox(day)
+            doubts = settle_doubts(day)
+            if doubts[1]:
+                pending = drain_outbox(day)
             took = time.perf_counter() - t0
             checks = invariants(day, expected, log)
             if pending:
@@ -645,6 +692,8 @@ def main() -> int:
     out("uninterrupted_seconds", f"{sum(seconds.values()):.1f}")
     out("chaos_seconds", f"{took:.1f}")
     out("temp_upload_files_left", temps)
+    out("in_doubt_found_arrived", doubts[0])
+    out("in_doubt_sent_again", doubts[1])
     out("outcome_vs_uninterrupted", same)
     for name, result in checks.items():
         out(f"invariant_{name}", result)
