@@ -95,22 +95,29 @@ managing_directors = "Max Muster"
 """
 
 
-def ship_everything(ws, tmp_path, *, extra: str = "", company: str = COMPANY, rounds: int = 3) -> dict:
-    """Import, stock, route, export and let both locations answer until every note is shipped; the
-    stand-in's clock is used for ship dates. Returns the route summary."""
+def route_everything(ws, tmp_path, *, wh: str | None = None, ful: str | None = None, extra: str = "",
+                     company: str = COMPANY) -> dict:
+    """Configure both locations (folder transports unless ``wh``/``ful`` give other sections),
+    import, stock (WH every other SKU, FUL all, 30 each) and route. Returns the route summary."""
     import json
-
-    from standins.fulfiller import FulfillerStandin
-    for folder in ("wh", "ful"):
+    for folder in ("wh", "ful"):  # the shares exist; the transport creates in/ and out/ itself
         (tmp_path / folder).mkdir(exist_ok=True)
-    ws.write_config(extra=carrier_section() + locations() + folder_transport("wh", tmp_path / "wh")
-                    + folder_transport("ful", tmp_path / "ful") + extra, company=company)
+    wh = wh or folder_transport("wh", tmp_path / "wh")
+    ful = ful or folder_transport("ful", tmp_path / "ful")
+    ws.write_config(extra=carrier_section() + locations() + wh + ful + extra, company=company)
     ws.load_catalogue()
     ws.ok("import", "amazon")
     skus = [p["sku"] for p in ws.standin.catalogue()]
     ws.ok("stock", "import", "WH", str(stock_csv(tmp_path / "wh.csv", {s: 30 for s in skus[::2]})))
     ws.ok("stock", "import", "FUL", str(stock_csv(tmp_path / "ful.csv", {s: 30 for s in skus})))
-    routed = json.loads(ws.ok("route", "--json"))
+    return json.loads(ws.ok("route", "--json"))
+
+
+def ship_everything(ws, tmp_path, *, extra: str = "", company: str = COMPANY, rounds: int = 3) -> dict:
+    """Import, stock, route, export and let both locations answer until every note is shipped; the
+    stand-in's clock is used for ship dates. Returns the route summary."""
+    from standins.fulfiller import FulfillerStandin
+    routed = route_everything(ws, tmp_path, extra=extra, company=company)
     ws.ok("ship", "export")
     for _ in range(rounds):
         now = ws.standin.now()

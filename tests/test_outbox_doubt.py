@@ -56,18 +56,8 @@ def _open_tickets(app) -> list[str]:
 def test_a_file_cut_off_by_a_crash_is_found_where_the_location_put_it(workspace, tmp_path):
     from standins.fulfiller import FulfillerStandin
     ws = workspace
-    for folder in ("wh", "ful"):
-        (tmp_path / folder).mkdir()
     # The warehouse says where it moves read files; the fulfiller does not.
-    ws.write_config(extra=fulfilment.carrier_section() + fulfilment.locations()
-                    + fulfilment.folder_transport("wh", tmp_path / "wh") + READ_DIRS
-                    + fulfilment.folder_transport("ful", tmp_path / "ful"))
-    ws.load_catalogue()
-    ws.ok("import", "amazon")
-    skus = [p["sku"] for p in ws.standin.catalogue()]
-    ws.ok("stock", "import", "WH", str(fulfilment.stock_csv(tmp_path / "wh.csv", {s: 30 for s in skus[::2]})))
-    ws.ok("stock", "import", "FUL", str(fulfilment.stock_csv(tmp_path / "ful.csv", {s: 30 for s in skus})))
-    ws.ok("route")
+    fulfilment.route_everything(ws, tmp_path, wh=fulfilment.folder_transport("wh", tmp_path / "wh") + READ_DIRS)
     ws.ok("ship", "export")
     for folder in ("wh", "ful"):  # both locations read their files and move them to in/done
         FulfillerStandin(tmp_path / folder, seed=3, late_rate=1.0).work(ws.standin.now())
@@ -108,22 +98,14 @@ def test_a_file_cut_off_by_a_crash_is_found_where_the_location_put_it(workspace,
 def test_an_email_cut_off_by_a_crash_is_left_to_a_person(workspace, tmp_path, smtp_server):
     from standins.fulfiller import FulfillerStandin
     ws = workspace
-    (tmp_path / "wh").mkdir()
-    (tmp_path / "ful").mkdir()
-    ws.write_config(extra="[shipping]\nnotify_amazon_buyers = true\n"
-                          f"[mail]\nhost = \"127.0.0.1\"\nport = {smtp_server.port}\nsecurity = \"none\"\n"
-                          "from_address = \"shop@example.org\"\n"
-                    + fulfilment.carrier_section() + fulfilment.locations()
-                    + fulfilment.folder_transport("wh", tmp_path / "wh") + fulfilment.folder_transport("ful", tmp_path / "ful"))
-    ws.load_catalogue()
-    ws.ok("import", "amazon")
-    skus = [p["sku"] for p in ws.standin.catalogue()]
-    ws.ok("stock", "import", "WH", str(fulfilment.stock_csv(tmp_path / "wh.csv", {s: 50 for s in skus})))
-    ws.ok("route")
+    fulfilment.route_everything(ws, tmp_path, extra="[shipping]\nnotify_amazon_buyers = true\n[mail]\n"
+                                                     f"host = \"127.0.0.1\"\nport = {smtp_server.port}\n"
+                                                     "security = \"none\"\nfrom_address = \"shop@example.org\"\n")
     ws.ok("ship", "export", "--limit", "3")
     ws.standin.advance(timedelta(minutes=10))
-    FulfillerStandin(tmp_path / "wh", reply="csv", late_rate=0.0, partial_rate=0.0,
-                     multi_parcel_rate=0.0).work(ws.standin.now())
+    for folder, reply in (("wh", "csv"), ("ful", "xml")):
+        FulfillerStandin(tmp_path / folder, reply=reply, late_rate=0.0, partial_rate=0.0,
+                         multi_parcel_rate=0.0).work(ws.standin.now())
     ws.ok("ship", "collect")
     assert len(smtp_server.messages) == 3
     app = ws.app()

@@ -15,17 +15,7 @@ from tests import fulfilment
 
 
 def _setup(ws, tmp_path, *, wh=None, ful=None, extra=""):
-    for folder in ("wh", "ful"):  # the shares exist; the transport creates in/ and out/ itself
-        (tmp_path / folder).mkdir(exist_ok=True)
-    wh = wh or fulfilment.folder_transport("wh", tmp_path / "wh")
-    ful = ful or fulfilment.folder_transport("ful", tmp_path / "ful")
-    ws.write_config(extra=fulfilment.carrier_section() + fulfilment.locations() + wh + ful + extra)
-    ws.load_catalogue()
-    ws.ok("import", "amazon")
-    skus = [p["sku"] for p in ws.standin.catalogue()]
-    ws.ok("stock", "import", "WH", str(fulfilment.stock_csv(tmp_path / "wh.csv", {s: 30 for s in skus[::2]})))
-    ws.ok("stock", "import", "FUL", str(fulfilment.stock_csv(tmp_path / "ful.csv", {s: 30 for s in skus})))
-    return json.loads(ws.ok("route", "--json"))
+    return fulfilment.route_everything(ws, tmp_path, wh=wh, ful=ful, extra=extra)
 
 
 def _counts(app) -> dict:

@@ -107,7 +107,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .marketplace import (
@@ -1243,29 +1243,43 @@ def _page_size(query: dict[str, list[str]]) -> int:
     return size
 
 
-def _reports_page(reports: list[dict[str, Any]], query: dict[str, list[str]], now: dt.datetime) -> dict[str, Any]:
-    """One page of getReports (reports_2021-06-30.json); raises BadRequest like the model's 400."""
-    _known_params(query, REPORT_FILTERS, "getReports")
-    state = _next_token_alone(query, "getReports")
+def _list_page(items: list[dict[str, Any]], query: dict[str, list[str]], now: dt.datetime, *, op: str,
+               known: Any, types_key: str, statuses: Any, retention: dt.timedelta,
+               parse: Callable[[str, str], dt.datetime], ordered: bool, list_key: str, type_key: str,
+               id_key: str) -> dict[str, Any]:
+    """One page of getReports or getFeeds: the filters of the first call (or the state a
+    nextToken carries), then keyset pages; raises BadRequest like the models' 400s."""
+    _known_params(query, known, op)
+    state = _next_token_alone(query, op)
     if state is not None:
         filters, size, last = state["q"], state["n"], state["k"]
     else:
-        types = _query_list(query, "reportTypes", 10)
+        types = _query_list(query, types_key, 10)
         if not types:
-            raise BadRequest("Either reportTypes or nextToken is required.", "reportTypes")
-        statuses = _statuses(query, REPORT_STATUSES)
+            raise BadRequest(f"Either {types_key} or nextToken is required.", types_key)
+        allowed = _statuses(query, statuses)
         size = _page_size(query)
         since_raw, until_raw = query.get("createdSince", [None])[-1], query.get("createdUntil", [None])[-1]
-        since = _parse_time("createdSince", since_raw) if since_raw else now - REPORT_RETENTION
-        until = _parse_time("createdUntil", until_raw) if until_raw else now
-        filters = {"t": types, "s": statuses, "m": _query_list(query, "marketplaceIds", 10),
+        since = parse("createdSince", since_raw) if since_raw else now - retention
+        until = parse("createdUntil", until_raw) if until_raw else now
+        if ordered and since > until:
+            raise BadRequest("Invalid createdSince: must be equal to or before createdUntil.",
+                             f"createdSince={_iso(since)}, createdUntil={_iso(until)}")
+        filters = {"t": types, "s": allowed, "m": _query_list(query, "marketplaceIds", 10),
                    "a": _key_iso(since), "b": _key_iso(until)}
         last = None
-    page, last_key = _created_page(reports, filters, size, last, now - REPORT_RETENTION, "reportType", "reportId")
-    body: dict[str, Any] = {"reports": page}
+    page, last_key = _created_page(items, filters, size, last, now - retention, type_key, id_key)
+    body: dict[str, Any] = {list_key: page}
     if last_key is not None:
-        body["nextToken"] = _encode_page_token({"o": "getReports", "q": filters, "n": size, "k": last_key})
+        body["nextToken"] = _encode_page_token({"o": op, "q": filters, "n": size, "k": last_key})
     return body
+
+
+def _reports_page(reports: list[dict[str, Any]], query: dict[str, list[str]], now: dt.datetime) -> dict[str, Any]:
+    """One page of getReports (reports_2021-06-30.json); raises BadRequest like the model's 400."""
+    return _list_page(reports, query, now, op="getReports", known=REPORT_FILTERS, types_key="reportTypes",
+                      statuses=REPORT_STATUSES, retention=REPORT_RETENTION, parse=_parse_time, ordered=False,
+                      list_key="reports", type_key="reportType", id_key="reportId")
 
 
 def _date_time(name: str, value: str) -> dt.datetime:
@@ -1280,30 +1294,9 @@ def _date_time(name: str, value: str) -> dt.datetime:
 def _feeds_page(feeds: list[dict[str, Any]], query: dict[str, list[str]], now: dt.datetime) -> dict[str, Any]:
     """One page of getFeeds (feeds_2021-06-30.json), the feeds as getFeed shows them; raises
     BadRequest for parameters the model rules out."""
-    _known_params(query, FEED_FILTERS, "getFeeds")
-    state = _next_token_alone(query, "getFeeds")
-    if state is not None:
-        filters, size, last = state["q"], state["n"], state["k"]
-    else:
-        types = _query_list(query, "feedTypes", 10)
-        if not types:
-            raise BadRequest("Either feedTypes or nextToken is required.", "feedTypes")
-        statuses = _statuses(query, FEED_STATUSES)
-        size = _page_size(query)
-        since_raw, until_raw = query.get("createdSince", [None])[-1], query.get("createdUntil", [None])[-1]
-        since = _date_time("createdSince", since_raw) if since_raw else now - FEED_RETENTION
-        until = _date_time("createdUntil", until_raw) if until_raw else now
-        if since > until:
-            raise BadRequest("Invalid createdSince: must be equal to or before createdUntil.",
-                             f"createdSince={_iso(since)}, createdUntil={_iso(until)}")
-        filters = {"t": types, "s": statuses, "m": _query_list(query, "marketplaceIds", 10),
-                   "a": _key_iso(since), "b": _key_iso(until)}
-        last = None
-    page, last_key = _created_page(feeds, filters, size, last, now - FEED_RETENTION, "feedType", "feedId")
-    body: dict[str, Any] = {"feeds": page}
-    if last_key is not None:
-        body["nextToken"] = _encode_page_token({"o": "getFeeds", "q": filters, "n": size, "k": last_key})
-    return body
+    return _list_page(feeds, query, now, op="getFeeds", known=FEED_FILTERS, types_key="feedTypes",
+                      statuses=FEED_STATUSES, retention=FEED_RETENTION, parse=_date_time, ordered=True,
+                      list_key="feeds", type_key="feedType", id_key="feedId")
 
 
 def _created_page(items: list[dict[str, Any]], filters: dict[str, Any], size: int, last: list[str] | None,
