@@ -43,7 +43,8 @@ and the claims killed senders left), and the invariants are checked:
   outbox emptied.
 
 A kill after a send's point of no return leaves the message in doubt (caturactl.outbox). The
-sender looks up what the remote side can tell; what it cannot (an e-mail) becomes a ticket, which
+sender looks up what the remote side can tell (``already_there_not_sent_again`` counts the sends
+it found there and did not repeat); what it cannot (an e-mail) becomes a ticket, which
 ``settle_doubts`` answers as a person would, after the drain: it looks in the mailbox, the
 location's folders and Amazon's invoice list, marks what arrived with ``outbox done`` and sends
 the rest again with ``outbox retry --resend`` (``in_doubt_found_arrived``,
@@ -384,6 +385,19 @@ def drain_outbox(day: BusinessDay) -> int:
         app.dispose()
 
 
+def found_by_asking(day: BusinessDay) -> int:
+    """Sends the sender did not repeat because the remote side already had them (a file in the
+    location's folders, a package on Amazon's order, an invoice feed, a review request no longer
+    offered): the outbox events that say so."""
+    app = App(load(day.root / "caturactl.toml"))
+    try:
+        with app.session() as s:
+            return sum(1 for d in s.scalars(select(Event.data).where(Event.kind == "outbox_sent"))
+                       if (d or {}).get("found"))
+    finally:
+        app.dispose()
+
+
 def settle_doubts(day: BusinessDay) -> tuple[int, int]:
     """Play the person who answers the in-doubt tickets: a send a kill cut off after its point
     of no return, which the remote side cannot be asked about (an e-mail). Look where a person
@@ -664,6 +678,7 @@ def main() -> int:
             doubts = settle_doubts(day)
             if doubts[1]:
                 pending = drain_outbox(day)
+            found = found_by_asking(day)
             took = time.perf_counter() - t0
             checks = invariants(day, expected, log)
             if pending:
@@ -692,6 +707,7 @@ def main() -> int:
     out("uninterrupted_seconds", f"{sum(seconds.values()):.1f}")
     out("chaos_seconds", f"{took:.1f}")
     out("temp_upload_files_left", temps)
+    out("already_there_not_sent_again", found)
     out("in_doubt_found_arrived", doubts[0])
     out("in_doubt_sent_again", doubts[1])
     out("outcome_vs_uninterrupted", same)

@@ -209,7 +209,7 @@ class App:
         open_transports: dict = {}
         lazy: dict = {}
 
-        def upload(msg, attempt) -> None:
+        def upload(msg, attempt) -> str | None:
             t = open_transports.get(msg.target)
             if t is None:
                 t = open_transports[msg.target] = self.transport(msg.target)
@@ -223,15 +223,18 @@ class App:
                        f"to be seen")
                 raise InDoubtError(f"a crash interrupted sending {file.name} at {_at(attempt.in_doubt)} and {why}; "
                                    f"check whether {msg.target} has it")
-            t.send(file, before_commit=attempt.sending)
+            if not t.send(file, before_commit=attempt.sending):
+                return (f"{file.name} is at {msg.target} already" +
+                        (" (a crash cut off the send that delivered it)" if attempt.in_doubt else ""))
+            return None
 
-        def confirm(msg, attempt) -> None:
+        def confirm(msg, attempt) -> str | None:
             if "amazon" not in lazy:
                 lazy["amazon"] = self.shipment_confirmer(session)
             p = msg.payload
             if attempt.in_doubt and lazy["amazon"].confirmed(p["order_id"], p["marketplace_id"],
                                                              p["package_reference"]):
-                return  # the interrupted attempt got through: Amazon shows the package
+                return "Amazon's order shows the package: the confirmation a crash cut off got through"
             # The carrier code is looked up when sending, so fixing [carriers] and retrying helps.
             code, name = shipping.amazon_carrier(self.cfg, p["carrier"]) if "carrier" in p else \
                 (p["carrier_code"], p["carrier_name"])
@@ -259,7 +262,7 @@ class App:
                                             attachments=attachments, message_id=message_id),
                                 before_data=attempt.sending)
 
-        def upload_invoice(msg, attempt) -> None:
+        def upload_invoice(msg, attempt) -> str | None:
             if "invoices" not in lazy:
                 lazy["invoices"] = self.invoice_uploader(session)
             p = msg.payload
@@ -267,13 +270,14 @@ class App:
                 feed_id = invoicing.feed_of_interrupted_upload(session, lazy["invoices"], msg, attempt.in_doubt)
                 if feed_id:
                     msg.payload = {**p, "feed_id": feed_id, "found_after_crash": True}
-                    return
+                    return f"Amazon lists feed {feed_id}: the upload a crash cut off got through"
             inv = session.get(Invoice, p["invoice_id"])
             feed_id = lazy["invoices"].upload_invoice(p["order_id"], p["marketplace_id"], inv.pdf, p["metadata"],
                                                       before_submit=attempt.sending)
             msg.payload = {**p, "feed_id": feed_id}  # a new dict, so the JSON column is saved
+            return None
 
-        def review(msg, attempt) -> None:
+        def review(msg, attempt) -> str | None:
             if "reviews" not in lazy:
                 lazy["reviews"] = self.review_requester(session)
             p = msg.payload
@@ -282,8 +286,9 @@ class App:
                 # Amazon offered it to the interrupted attempt (it only marks after the offer)
                 # and offers it no more: that attempt's request went through.
                 msg.payload = {**p, "sent": True, "found_after_crash": True}
-                return
+                return "Amazon offers it no more: the request a crash cut off got through"
             msg.payload = {**p, "sent": sent}
+            return None
 
         def close_all() -> None:
             for t in open_transports.values():

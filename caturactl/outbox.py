@@ -56,7 +56,9 @@ class Attempt:
             self.marked = True
 
 
-Handler = Callable[[OutboxMessage, Attempt], None]
+# A handler sends the message, or returns what it found when the remote side already had it
+# (in doubt after a crash, or delivered by a run that did not live to say so).
+Handler = Callable[[OutboxMessage, Attempt], "str | None"]
 FollowUp = Callable[[Session, OutboxMessage, datetime], None]
 
 
@@ -164,7 +166,7 @@ class Sender:
             return True
         attempt = Attempt(in_doubt=msg.sending_at, _mark=lambda: self._mark_sending(msg))
         try:
-            handler(msg, attempt)
+            found = handler(msg, attempt)
         except InDoubtError as exc:  # sending_at stays: it is what the person is asked about
             self._fail(msg, str(exc), r, hint=f"if it arrived: 'caturactl outbox done {msg.id}'; if not: "
                                               f"'caturactl outbox retry --resend {msg.id}'")
@@ -184,7 +186,10 @@ class Sender:
             else:
                 self._retry(msg, str(exc), r)
             return False
-        self._done(msg, f"sent to {msg.target} (attempt {msg.attempts})")
+        if found:
+            self._done(msg, f"not sent again: {found}", data={"found": True})
+        else:
+            self._done(msg, f"sent to {msg.target} (attempt {msg.attempts})")
         r.sent += 1
         return True
 
@@ -192,14 +197,14 @@ class Sender:
         msg.sending_at = self.now()
         self.s.commit()
 
-    def _done(self, msg: OutboxMessage, how: str) -> None:
+    def _done(self, msg: OutboxMessage, how: str, data: dict | None = None) -> None:
         now = self.now()
         msg.status, msg.done_at, msg.last_error, msg.sending_at = DONE, now, "", None
         close_tickets_about(self.s, "outbox_failed", msg.key, how)
         follow_up = self.follow_ups.get(msg.kind)
         if follow_up:
             follow_up(self.s, msg, now)
-        record(self.s, EventKind.OUTBOX_SENT, f"{msg.kind} {msg.key} {how}", data={"outbox": msg.id})
+        record(self.s, EventKind.OUTBOX_SENT, f"{msg.kind} {msg.key} {how}", data={"outbox": msg.id, **(data or {})})
 
     def mark_done(self, msg: OutboxMessage, reason: str) -> None:
         """A person says the message arrived (after an in-doubt ticket, or a file handed over by

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from caturactl.model import OutboxMessage, ReviewRequest, Ticket
+from caturactl.model import Event, OutboxMessage, ReviewRequest, Ticket
 from tests import fulfilment
 
 READ_DIRS = 'read_dirs = ["done", "error"]\n'
@@ -73,6 +73,10 @@ def test_a_file_cut_off_by_a_crash_is_found_where_the_location_put_it(workspace,
     # The warehouse's file was in in/done: done, and no second copy in the inbox.
     m = _message(app, wh_msg)
     assert m.status == "done" and m.sending_at is None
+    with app.session() as s:
+        said = [e.why for e in s.scalars(select(Event).where(Event.kind == "outbox_sent")) if (e.data or {}).get("found")]
+    assert said == [f"upload {m.key} not sent again: {read['wh'][0]} is at wh already "
+                    "(a crash cut off the send that delivered it)"]
     assert sorted(p.name for p in (tmp_path / "wh" / "in").glob("*.*")) == inbox["wh"]
     assert sorted(p.name for p in (tmp_path / "wh" / "in" / "done").iterdir()) == read["wh"]
     # The fulfiller's could have been read and deleted: a person decides, nothing is sent.
