@@ -15,7 +15,7 @@ from sp_api.api import OrdersV0
 from sp_api.base.exceptions import SellingApiBadRequestException, SellingApiRequestThrottledException
 
 from caturactl.config import AmazonConfig
-from caturactl.errors import RejectedError
+from caturactl.errors import RejectedError, RemoteError
 from caturactl.ports import OrderQuery, PackageConfirmation
 from connectors.amazon.client import SpApi
 from connectors.amazon.orders import AmazonMarketplace
@@ -242,20 +242,25 @@ def test_a_503_is_retried_and_the_package_confirmed_once(standin, api, shipments
     assert len(standin.shipments(order["orderId"])) == 1
 
 
-def test_a_lost_answer_is_retried_and_amazon_still_has_one_package():
+def test_a_lost_answer_is_not_repeated_blindly_and_amazons_order_shows_the_package():
     s = make_standin()
     try:
         api = make_api(s, timeout_seconds=0.3)
         confirmer = AmazonShipments(api)
         confirmer._client("A1PA6795UKMFR9")  # log in before the fault, which would also delay the token
         order = next(o for o in open_orders(s) if o["salesChannel"]["marketplaceId"] == "A1PA6795UKMFR9")
-        # The first request times out at our end but is still handled at Amazon's: the retry
-        # repeats the identical package.
+        pkg = package(s, order)
+        assert confirmer.confirmed(order["orderId"], "A1PA6795UKMFR9", pkg.package_reference) is False
+        # The request times out at our end but is still handled at Amazon's. It is not sent
+        # again at once: the outbox keeps it in doubt and asks Amazon's order first.
         s.add_fault(Fault(operation="confirmShipment", kind="slow", delay=0.6))
-        confirmer.confirm_shipment(package(s, order))
-        time.sleep(0.8)  # let the slow first request finish at the stand-in
-        assert api.stats.retries == 1 and s.stats()["calls"]["confirmShipment"] == 2
+        with pytest.raises(RemoteError, match="may have reached Amazon"):
+            confirmer.confirm_shipment(pkg)
+        time.sleep(0.8)  # let the slow request finish at the stand-in
+        assert api.stats.retries == 0 and s.stats()["calls"]["confirmShipment"] == 1
         assert len(s.shipments(order["orderId"])) == 1
+        assert confirmer.confirmed(order["orderId"], "A1PA6795UKMFR9", pkg.package_reference) is True
+        assert confirmer.confirmed(order["orderId"], "A1PA6795UKMFR9", pkg.package_reference + 1) is False
         confirmer.close()
     finally:
         s.stop()

@@ -19,10 +19,13 @@ python-amazon-sp-api uploads with a client of its own (no timeout of ours) and r
 upload's body as JSON, which S3's XML errors are not; and a failed upload inside ``SpApi.call``
 would repeat createFeedDocument too. So the library creates the document and we PUT.
 
-A createFeed retried after a lost answer can queue the same invoice twice. Amazon does not
-document what it does then; the stand-in reports the second as a duplicate and keeps the first.
-``feeds_since`` (getFeeds) lets a caller whose upload a crash interrupted ask Amazon which invoice
-feeds exist since then, before it sends the invoice again.
+A createFeed repeated after a lost answer could queue the same invoice twice (Amazon does not
+document what it does then; the stand-in reports the second as a duplicate and keeps the first).
+So createFeed is never repeated inside the call once it may have reached Amazon
+(``SpApi.call(acts=True)``); the outbox keeps the upload in doubt and, before it sends again,
+asks ``feeds_since`` (getFeeds, from ``feed_created`` of the last upload it knows) which invoice
+feeds exist since then (caturactl.invoicing.feed_of_interrupted_upload). A crash after
+createFeed is handled the same way.
 """
 
 from __future__ import annotations

@@ -6,14 +6,12 @@ the v0 reads retire (reference/amazon/README.md, header note). The call goes thr
 are retried with backoff. A 400 means Amazon refuses the data; sending it again unchanged will
 not help, so it is never retried and becomes a ``RejectedError`` with Amazon's own words.
 
-A retry after a lost answer repeats the same package; that is safe only if Amazon accepts an
-identical repeat of a packageReferenceId, which it does not document (the stand-in assumes it
-does). The package reference is ours and stable per parcel, so a repeat is at least never a
-second parcel.
-
-After a crash between a confirmation and the commit of its outcome, the outbox does not rely on
-that: it asks ``confirmed`` first, which reads the order's packages (Orders 2026-01-01 getOrder
-with ``includedData=PACKAGES``) and looks for the package reference.
+Amazon does not document what it does with an identical repeat of a packageReferenceId (the
+stand-in accepts it), so a confirmation whose answer was lost (a read timeout, a garbled body)
+is not repeated inside the call (``SpApi.call(acts=True)``). The outbox keeps it in doubt and,
+before it tries again, asks ``confirmed``, which reads the order's packages (Orders 2026-01-01
+getOrder with ``includedData=PACKAGES``) and looks for the package reference. The same happens
+after a crash between a confirmation and the commit of its outcome.
 """
 
 from __future__ import annotations
