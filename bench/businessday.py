@@ -45,12 +45,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # ``standins`` lives in the source checkout, not in the package
 
 from standins.amazon import AmazonStandin  # noqa: E402
-from standins.demo import PARTNER_PASSWORD_ENV, configure_fulfilment, partner_reads_mail  # noqa: E402
+from standins.demo import (PARTNER_PASSWORD_ENV, configure, configure_fulfilment,  # noqa: E402
+                           partner_reads_mail, write_stock)
 from standins.fulfiller import FulfillerStandin, WorkReport  # noqa: E402
 from standins.servers import FtpStandin, SftpStandin, SmtpStandin  # noqa: E402
 
 PARTNER_PASSWORD = "bench"
-BULKY = {"HG-1011", "HH-2024", "HH-2008"}  # raised bed, drying rack, ironing board: the partner's goods
 ROUND_HOURS = 6
 DAYS_BACK = 10
 REVIEW_DAY = 9  # days after the order day: inside every order's review window, behind the real clock
@@ -157,48 +157,16 @@ class BusinessDay:
 
     def configure(self) -> None:
         """The demo's caturactl.toml (standins/demo.py configure + configure_fulfilment), written
-        into this workspace, with this day's database, rate scale and a one-second outbox backoff."""
-        s, sftp, ftps, smtp = self.standin, self.sftp, self.ftps, self.smtp
-        cfg = self.root / "caturactl.toml"
-        text = cfg.read_text(encoding="utf-8")
-        for old, new in {
-            'name = "Muster Handel GmbH"': 'name = "Gartenfreude Bench GmbH"',
-            'endpoint = "https://sellingpartnerapi-eu.amazon.com"': f'endpoint = "{s.url}"',
-            'lwa_url = "https://api.amazon.com/auth/o2/token"': f'lwa_url = "{s.lwa_url}"',
-            'client_id = ""': f'client_id = "{s.client_id}"',
-            'marketplaces = ["DE"]': 'marketplaces = ["DE", "FR", "IT", "ES"]',
-            'secrets_file = ""': 'secrets_file = "secrets.toml"',
-            'vat_id = ""': 'vat_id = "DE123456789"',
-            'tax_number = ""': 'tax_number = "214/5678/0123"',
-            'iban = ""': 'iban = "DE02120300000000202051"',
-            'bic = ""': 'bic = "BYLADEM1001"',
-            'bank = ""': 'bank = "Deutsche Kreditbank"',
-            'trade_register = ""': 'trade_register = "Amtsgericht Berlin-Charlottenburg, HRB 123456"',
-            'managing_directors = ""': 'managing_directors = "Erika Mustermann"',
-            'first_import_days = 7': f'first_import_days = {DAYS_BACK + 5}',
-            'max_retries = 6 ': f'rate_scale = {self.rate_scale}\nmax_retries = 6 ',
-        }.items():
-            if old not in text:
-                raise SystemExit(f"businessday: the caturactl.toml template no longer has {old!r}")
-            text = text.replace(old, new)
-        cfg.write_text(text, encoding="utf-8")
+        into this workspace, with this day's rate scale and a look-back that reaches the order day."""
+        configure(self.standin, self.root, company="Gartenfreude Bench GmbH", rate_scale=self.rate_scale,
+                  first_import_days=DAYS_BACK + 5)
         # The locations, transports and mail exactly as the demo has them.
-        configure_fulfilment(sftp, ftps, smtp, self.warehouse, folder=self.root)
-        secrets = self.root / "secrets.toml"
-        secrets.write_text(f'[amazon]\nclient_secret = "{s.client_secret}"\n'
-                           f'refresh_token = "{s.refresh_token}"\n', encoding="utf-8")
-        secrets.chmod(0o600)
+        configure_fulfilment(self.sftp, self.ftps, self.smtp, self.warehouse, folder=self.root)
 
     def write_stock(self) -> None:
         """Stock files like the demo's, scaled so that the day's orders can all be routed."""
         skus = [p["sku"] for p in self.standin.catalogue()]
-        extra = 4 * self.orders // max(len(skus), 1)
-        files = {"WH": {s: 25 + extra for s in skus[::2] if s not in BULKY},
-                 "FUL": {s: 12 + extra for s in skus if s not in BULKY},
-                 "PARTNER": {s: 40 + extra for s in BULKY}}
-        for code, rows in files.items():
-            (self.root / f"stock-{code}.csv").write_text(
-                "sku;on_hand\n" + "".join(f"{k};{v}\n" for k, v in rows.items()), encoding="utf-8")
+        write_stock(skus, self.root, extra=4 * self.orders // max(len(skus), 1))
 
     def env(self) -> dict[str, str]:
         """The commands' environment: no CATURACTL_* from outside, the partner's FTPS password."""

@@ -46,12 +46,15 @@ def caturactl(*args: str, check: bool = True) -> int:
     return code
 
 
-def configure(standin: AmazonStandin, folder: Path = DEMO) -> None:
-    """Point the caturactl.toml that 'caturactl init' wrote in ``folder`` at the stand-in."""
+def configure(standin: AmazonStandin, folder: Path = DEMO, *, company: str = "Gartenfreude Demo GmbH",
+              rate_scale: float = SPEED, first_import_days: int | None = None) -> None:
+    """Point the caturactl.toml that 'caturactl init' wrote in ``folder`` at the stand-in (the
+    benches pass their own company name, rate scale and look-back). SystemExit when the template
+    no longer has a line this replaces."""
     cfg = folder / "caturactl.toml"
     text = cfg.read_text(encoding="utf-8")
-    for old, new in {
-        'name = "Muster Handel GmbH"': 'name = "Gartenfreude Demo GmbH"',
+    changes = {
+        'name = "Muster Handel GmbH"': f'name = "{company}"',
         'endpoint = "https://sellingpartnerapi-eu.amazon.com"': f'endpoint = "{standin.url}"',
         'lwa_url = "https://api.amazon.com/auth/o2/token"': f'lwa_url = "{standin.lwa_url}"',
         'client_id = ""': f'client_id = "{standin.client_id}"',
@@ -64,10 +67,14 @@ def configure(standin: AmazonStandin, folder: Path = DEMO) -> None:
         'bank = ""': 'bank = "Deutsche Kreditbank"',
         'trade_register = ""': 'trade_register = "Amtsgericht Berlin-Charlottenburg, HRB 123456"',
         'managing_directors = ""': 'managing_directors = "Erika Mustermann"',
-        # The stand-in's rate limits run SPEED times faster than Amazon's; the client keeps to the same.
-        'max_retries = 6 ': f'rate_scale = {SPEED}\nmax_retries = 6 ',
-    }.items():
-        assert old in text, old
+        # The stand-in's rate limits run rate_scale times faster than Amazon's; the client keeps to the same.
+        'max_retries = 6 ': f'rate_scale = {rate_scale}\nmax_retries = 6 ',
+    }
+    if first_import_days is not None:
+        changes['first_import_days = 7'] = f'first_import_days = {first_import_days}'
+    for old, new in changes.items():
+        if old not in text:
+            raise SystemExit(f"demo: the caturactl.toml template no longer has {old!r}")
         text = text.replace(old, new)
     cfg.write_text(text, encoding="utf-8")
     secrets = folder / "secrets.toml"
@@ -183,11 +190,14 @@ ca_file = "{ftps.ca_file}"
     cfg.write_text(text, encoding="utf-8")
 
 
-def write_stock(skus: list[str], folder: Path = DEMO) -> None:
-    bulky = {"HG-1011", "HH-2024", "HH-2008"}  # raised bed, drying rack, ironing board
-    files = {"WH": {s: 25 for s in skus[::2] if s not in bulky},
-             "FUL": {s: 12 for s in skus if s not in bulky},
-             "PARTNER": {s: 40 for s in bulky}}
+BULKY = {"HG-1011", "HH-2024", "HH-2008"}  # raised bed, drying rack, ironing board: the partner's goods
+
+
+def write_stock(skus: list[str], folder: Path = DEMO, *, extra: int = 0) -> None:
+    """Stock files for the three locations; ``extra`` more of each SKU (benches with more orders)."""
+    files = {"WH": {s: 25 + extra for s in skus[::2] if s not in BULKY},
+             "FUL": {s: 12 + extra for s in skus if s not in BULKY},
+             "PARTNER": {s: 40 + extra for s in BULKY}}
     for code, rows in files.items():
         (folder / f"stock-{code}.csv").write_text("sku;on_hand\n" + "".join(f"{k};{v}\n" for k, v in rows.items()),
                                                  encoding="utf-8")
