@@ -413,14 +413,15 @@ def settle_doubts(day: BusinessDay) -> tuple[int, int]:
             subjects = {str(m["Subject"]) for m in day.smtp.messages}
             ids = {str(m["Message-ID"]) for m in day.smtp.messages}
             invoices = {(u["order_id"], u["invoice_number"]) for u in day.standin.invoices()}
+            folders = {target: files_at(root)[0] for target, root in (("warehouse", day.warehouse),
+                                                                       ("fulfiller", day.sftp.root))}
             for m in doubts:
                 p = m.payload
                 if m.kind == shipping.EMAIL:
                     there = f"<outbox-{m.id}@caturactl>" in ids
                 elif m.kind == shipping.UPLOAD:
                     name = shipping.file_from_payload(p).name
-                    root = {"warehouse": day.warehouse, "fulfiller": day.sftp.root}.get(m.target)
-                    there = f"Lieferauftrag {name}" in subjects if root is None else name in files_at(root)[0]
+                    there = name in folders[m.target] if m.target in folders else f"Lieferauftrag {name}" in subjects
                 elif m.kind == invoicing.UPLOAD:
                     there = (p["order_id"], p["metadata"]["InvoiceNumber"]) in invoices
                 else:

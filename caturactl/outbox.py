@@ -260,9 +260,10 @@ def retry(session: Session, ref: str, *, resend: bool = False) -> OutboxMessage:
         raise StateError(f"outbox message {msg.id} was already sent at {msg.done_at:%Y-%m-%d %H:%M} UTC")
     # A fresh budget of attempts: the person fixed something (or wants to see it fail again).
     msg.status, msg.next_attempt_at, msg.attempts = PENDING, datetime.now(timezone.utc), 0
+    overruled = resend and msg.sending_at is not None
     if resend:
         msg.sending_at = None
     record(session, EventKind.OUTBOX_SENT, f"{msg.key}: queued again by a person"
-           + (" (to be sent again even if it may have arrived)" if resend and msg.sending_at else ""),
+           + (" (to be sent again even if it may have arrived)" if overruled else ""),
            data={"outbox": msg.id})
     return msg

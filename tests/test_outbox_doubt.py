@@ -125,6 +125,9 @@ def test_an_email_cut_off_by_a_crash_is_left_to_a_person(workspace, tmp_path, sm
     ws.ok("outbox", "done", str(first), "--reason", "in the buyer's mailbox")
     r = ws.run("outbox", "retry", "--resend", str(second))
     assert r.code == 0, r.err + r.out
+    with app.session() as s:
+        assert s.scalar(select(Event.why).where(Event.kind == "outbox_sent").order_by(Event.id.desc()).offset(1)
+                        .limit(1)).endswith("queued again by a person (to be sent again even if it may have arrived)")
     assert len(smtp_server.messages) == 4 and smtp_server.messages[-1]["Message-ID"] == f"<outbox-{second}@caturactl>"
     assert {_message(app, i).status for i in (first, second)} == {"done"} and _open_tickets(app) == []
 
