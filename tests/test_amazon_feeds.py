@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from typing import Any
@@ -182,10 +181,9 @@ def test_an_empty_createfeed_bucket_says_later_at_once_without_calling(standin):
     api = SpApi(make_api(standin, rate_scale=1.0).cfg, budgets={"createFeed": (0.0, datetime.now(timezone.utc))})
     uploader = AmazonInvoices(api, max_wait_seconds=10)
     order = shipped_order(standin)
-    t0 = time.monotonic()
     with pytest.raises(ThrottledError) as exc:
         uploader.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order))
-    assert time.monotonic() - t0 < 1.0
+    assert api.rate_waited() == 0 and api.stats.waited_seconds == 0  # said later without sleeping
     assert "createFeed allows one call every ~2 minutes" in str(exc.value) and "later" in str(exc.value)
     assert calls(standin)["createFeedDocument"] == 0 and calls(standin)["createFeed"] == 0
     assert not standin.invoices()
@@ -198,12 +196,11 @@ def test_the_sixteenth_upload_in_a_row_waits_for_a_later_run():
         api = make_api(s)
         uploader = AmazonInvoices(api)
         orders = [s.change_order(o["orderId"], status="SHIPPED") for o in open_orders(s)[:16]]
-        t0 = time.monotonic()
         for order in orders[:15]:
             uploader.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order))
         with pytest.raises(ThrottledError):
             uploader.upload_invoice(orders[15]["orderId"], marketplace(orders[15]), PDF_BYTES, metadata(orders[15]))
-        assert time.monotonic() - t0 < 5.0
+        assert api.rate_waited() == 0 and api.stats.waited_seconds == 0  # the 16th did not sleep either
         assert calls(s)["createFeed"] == 15 and calls(s)["createFeedDocument"] == 15
         assert s.stats()["throttled"] == 0 and api.stats.throttled == 0
         uploader.close()
@@ -216,10 +213,10 @@ def test_amazons_429_on_createfeed_is_not_waited_out(standin):
     uploader = AmazonInvoices(api)
     order = shipped_order(standin)
     standin.add_fault(Fault(operation="createFeed", kind="throttle"))
-    t0 = time.monotonic()
     with pytest.raises(ThrottledError):
         uploader.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order))
-    assert time.monotonic() - t0 < 1.0
+    # one jittered retry backoff, and no sleep for our bucket's two minutes
+    assert api.rate_waited() == 0 and api.stats.waited_seconds <= api.cfg.backoff_seconds
     assert api.stats.throttled == 1 and calls(standin)["createFeed"] == 1
     uploader.close()
 
@@ -280,10 +277,9 @@ def test_feeds_since_says_later_when_the_getfeeds_bucket_is_empty(standin):
     # getFeeds refills one call every ~45 s at Amazon's rate: the job must not sleep through it.
     api = SpApi(make_api(standin, rate_scale=1.0).cfg, budgets={"getFeeds": (0.0, datetime.now(timezone.utc))})
     uploader = AmazonInvoices(api, max_wait_seconds=10)
-    t0 = time.monotonic()
     with pytest.raises(ThrottledError) as exc:
         uploader.feeds_since(standin.now() - dt.timedelta(hours=1))
-    assert time.monotonic() - t0 < 1.0
+    assert api.rate_waited() == 0 and api.stats.waited_seconds == 0  # said later without sleeping
     assert "getFeeds allows one call every ~45 s" in str(exc.value)
     assert calls(standin)["getFeeds"] == 0
     uploader.close()
