@@ -561,6 +561,9 @@ def invoice_sent(session: Session, msg, now: datetime) -> None:
                order=inv.order)
 
 
+FEED_RETENTION = timedelta(days=90)  # "Feeds are retained for a maximum of 90 days" (feeds_2021-06-30.json)
+
+
 def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datetime) -> str | None:
     """The feed an upload queued before a crash cut it off (marked at ``marked_at`` on our
     clock), or None when it queued none; raises InDoubtError when Amazon's list cannot say.
@@ -570,20 +573,28 @@ def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datet
     could have been, and getFeed gives its time on Amazon's clock. Every invoice feed Amazon
     lists from then on is accounted for by an upload we know, except the one this crash left
     behind, if any. Assumes only caturactl uploads invoices for this seller account."""
-    from caturactl.errors import InDoubtError
+    from caturactl.errors import InDoubtError, RejectedError
     from caturactl.model import OutboxMessage
     done = select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done")
     anchor = session.scalars(done.where(OutboxMessage.done_at < marked_at)
                              .order_by(OutboxMessage.done_at.desc()).limit(20)).all()
     anchor_feed = next((m.payload.get("feed_id") for m in anchor if m.payload.get("feed_id")), None)
-    if anchor_feed is None:
-        since = datetime.now(timezone.utc) - timedelta(days=90)  # getFeeds' own default: all there is
-        known_since = since
-    else:
-        since = uploader.feed_created(anchor_feed)
-        known_since = min(m.done_at for m in anchor) - timedelta(days=1)
+    since = None
+    if anchor_feed is not None:
+        try:
+            since = uploader.feed_created(anchor_feed)
+            known_since = min(m.done_at for m in anchor) - timedelta(days=1)
+        except RejectedError:  # older than Amazon keeps feeds (90 days): gone from getFeeds too
+            since = None
+    if since is None:  # getFeeds' own reach: Amazon keeps feeds 90 days
+        since = known_since = datetime.now(timezone.utc) - FEED_RETENTION
     known = {m.payload.get("feed_id") for m in session.scalars(done.where(OutboxMessage.done_at >= known_since))}
-    unknown = [feed_id for feed_id, _ in uploader.feeds_since(since) if feed_id not in known]
+    try:
+        listed = uploader.feeds_since(since)
+    except RejectedError as exc:  # the list cannot be read: that says nothing about the upload
+        raise InDoubtError(f"a crash interrupted this upload at {marked_at:%Y-%m-%d %H:%M:%S} UTC, and Amazon "
+                           f"refused the list of invoice feeds: {exc}") from None
+    unknown = [feed_id for feed_id, _ in listed if feed_id not in known]
     if not unknown:
         return None
     others = session.scalars(select(OutboxMessage.key).where(

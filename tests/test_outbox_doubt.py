@@ -249,3 +249,27 @@ def test_a_createfeed_whose_answer_never_comes_is_not_repeated_blindly(workspace
     ws.ok("outbox", "send")
     assert [u["invoice_number"] for u in ws.standin.invoices()] == [number]
     assert ws.standin.stats()["calls"]["getFeeds"] == 1
+
+
+def test_an_interrupted_upload_whose_last_known_feed_amazon_no_longer_keeps_looks_back_90_days(workspace, tmp_path):
+    from standins.amazon.server import Fault
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path, extra="[shipping]\noutbox_backoff_seconds = 0\n")
+    [first] = json.loads(ws.ok("invoices", "create", "--limit", "1", "--json"))["numbers"]
+    ws.standin.advance(timedelta(days=91))  # Amazon keeps feeds 90 days: the anchor's feed is gone
+    ws.standin.add_fault(Fault(operation="createFeed", kind="status", status=503, count=5))
+    r = ws.run("invoices", "create", "--limit", "1", "--json")
+    [second] = json.loads(r.out)["numbers"]
+    app = ws.app()
+    with app.session() as s:
+        m = s.scalar(select(OutboxMessage).where(OutboxMessage.key == f"invoice_upload:{second}"))
+        assert r.code == 69 and m.sending_at is not None
+        m.next_attempt_at = datetime.now(timezone.utc)
+        s.commit()
+    calls = ws.standin.stats()["calls"]
+    ws.ok("outbox", "send")
+    after = ws.standin.stats()["calls"]
+    # getFeed on the anchor answered 404; the 90 days getFeeds still covers show no stray feed.
+    assert after["getFeed"] - calls.get("getFeed", 0) == 1 and after["getFeeds"] - calls.get("getFeeds", 0) == 1
+    assert [u["invoice_number"] for u in ws.standin.invoices()] == [first, second]
+    assert _message(app, m.id).status == "done"

@@ -696,9 +696,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get_feed(self, feed_id: str) -> _Response:
         try:
-            return _Response(200, self.standin.marketplace.feed(feed_id))
+            feed = self.standin.marketplace.feed(feed_id)
         except KeyError:
+            feed = None
+        # "Feeds are retained for a maximum of 90 days": an older one is gone, as getFeeds shows it.
+        if feed is None or _parse_time("createdTime", feed["createdTime"]) < self.standin.now() - FEED_RETENTION:
             return _Response(404, _errors("NotFound", "The specified resource does not exist.", f"feed {feed_id}"))
+        return _Response(200, feed)
 
     def _get_feeds(self, query: dict[str, list[str]]) -> _Response:
         try:
