@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-sqlite test-postgres bench venv clean
+.PHONY: demo test test-sqlite test-postgres test-dates bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -17,14 +17,34 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: venv
 	$(BIN)/python -m standins.demo
 
-# The whole suite on SQLite, then again on a real PostgreSQL the tests start themselves.
-test: test-sqlite test-postgres
+# The whole suite on SQLite, then again on a real PostgreSQL the tests start themselves, then
+# the tests of every date rule with the machine's clock moved (libfaketime; see test-dates).
+test: test-sqlite test-postgres test-dates
 
 test-sqlite: venv
 	TEST_DB=sqlite $(BIN)/python -m pytest -q
 
 test-postgres: venv
 	TEST_DB=postgres $(BIN)/python -m pytest -q
+
+# The tests that touch a date rule (import windows, invoice and credit-note dates, deadlines and
+# business hours, review windows, job slots, reports, DATEV periods, the clock itself), run with
+# the machine's clock years ahead and at 23:30 Berlin time on a New Year's Eve. The app's clock
+# is what counts: code that asked the machine instead would show up here.
+DATE_TESTS = tests/test_clock.py tests/test_importing.py tests/test_invoicing.py tests/test_shipping.py \
+	tests/test_routing.py tests/test_amazon_solicitations.py tests/test_jobs.py tests/test_reports.py \
+	tests/test_alerts.py tests/test_datev.py tests/test_accounting.py tests/test_settlement.py \
+	tests/test_outbox.py tests/test_states.py
+FAKE_DATES = "@2031-03-17 10:15:00" "@2030-12-31 22:30:00"
+
+test-dates: venv
+	@if ! command -v faketime >/dev/null; then \
+	  if [ -n "$$CI" ]; then echo "test-dates: faketime is not installed (CI installs it)"; exit 1; fi; \
+	  echo "test-dates: skipped, faketime is not installed here (apt-get install faketime; CI has it)"; exit 0; fi
+	@for at in $(FAKE_DATES); do \
+	  echo "== the machine's clock at $$at UTC"; \
+	  TZ=UTC TEST_DB=sqlite faketime -f "$$at" $(BIN)/python -m pytest -q -p no:cacheprovider $(DATE_TESTS) || exit 1; \
+	done
 
 bench: venv
 	$(BIN)/python bench/import.py

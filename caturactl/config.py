@@ -25,7 +25,8 @@ from caturactl.errors import ConfigError
 CONFIG_NAME = "caturactl.toml"
 ENV_PREFIX = "CATURACTL_"
 # CATURACTL_* variables that are not configuration values.
-ENV_NOT_CONFIG = {"CATURACTL_CONFIG", "CATURACTL_DEBUG", "CATURACTL_JOBS", "CATURACTL_JOB", "CATURACTL_JOB_SLOT"}
+ENV_NOT_CONFIG = {"CATURACTL_CONFIG", "CATURACTL_DEBUG", "CATURACTL_JOBS", "CATURACTL_JOB", "CATURACTL_JOB_SLOT",
+                  "CATURACTL_CLOCK"}
 
 # Amazon's EU marketplaces (reference/amazon/README.md §6): country -> (marketplace id, name).
 AMAZON_MARKETPLACES: dict[str, tuple[str, str]] = {

@@ -6,11 +6,12 @@ break its rules on buyer contact."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from caturactl.core import clock
 from caturactl.model import Order, ReviewRequest
 from caturactl.model.events import EventKind, record
 from caturactl.model.states import OrderState
@@ -42,7 +43,7 @@ class ReviewResult:
 
 def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = False) -> ReviewResult:
     """Queue a request for every shipped Amazon order inside its window that never had one."""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     r = ReviewResult(dry_run=dry_run)
     asked = select(ReviewRequest.order_id)
     # Only orders whose window can still be open: the query does not grow with years of history.

@@ -32,7 +32,7 @@ import traceback
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -40,35 +40,14 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from caturactl.core import clock as clock_mod
+from caturactl.core.clock import Clock
 from caturactl.jobspec import Job, JobsFile
 from caturactl.model.jobs import FAILED, RUNNING, SUCCEEDED, JobRun
 
 OUTPUT_TAIL = 8000
 KILL_GRACE = 5.0  # real seconds between SIGTERM and SIGKILL
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
-
-
-class Clock:
-    """Wall-clock time, or a compressed clock for demos and tests: ``start`` at real time
-    ``epoch``, running ``speed`` times faster. Daemons given the same three values agree."""
-
-    def __init__(self, start: datetime | None = None, speed: float = 1.0, epoch: float | None = None):
-        self.speed = speed
-        self.start = start
-        self.epoch = time.time() if epoch is None else epoch
-
-    @property
-    def real(self) -> bool:
-        return self.start is None and self.speed == 1.0
-
-    def now(self) -> datetime:
-        if self.start is None and self.speed == 1.0:
-            return datetime.now(timezone.utc)
-        base = self.start or datetime.fromtimestamp(self.epoch, timezone.utc)
-        return base + timedelta(seconds=(time.time() - self.epoch) * self.speed)
-
-    def real_seconds(self, clock_seconds: float) -> float:
-        return clock_seconds / self.speed
 
 
 @dataclass
@@ -419,7 +398,7 @@ class Runner:
     app: object
     jobs: JobsFile
     entry: Callable[[list[str]], int]
-    clock: Clock = field(default_factory=Clock)
+    clock: Clock = field(default_factory=clock_mod.current)
     host: str | None = None
     max_parallel: int | None = None
     config_path: str | None = None
@@ -624,7 +603,8 @@ class Daemon:
         if now >= self._next_sweep:
             self._wanted |= set(self.jobs)
             self._next_sweep = now + self.sweep
-        if now >= self._next_prune:
+        # On SQLite the scheduler writes nothing while a job runs (the job holds the write lock).
+        if now >= self._next_prune and (self.runner.slots.postgres or not self.runner.children):
             self.runner.slots.prune(now, self.runner.jobs.settings.keep_history)
             self._next_prune = now + self.prune_every
         # Longest-waiting first: a job slower than its interval must not starve the others.

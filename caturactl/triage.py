@@ -8,12 +8,12 @@ automatic flow, or cancel it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caturactl.config import TriageConfig
+from caturactl.core import clock
 from caturactl.errors import InputError, NotFoundError, StateError
 from caturactl.model import Order, Ticket
 from caturactl.model.address import address_problems, pickup_kind, postnummer
@@ -115,7 +115,7 @@ def close_tickets_about(session: Session, kind: str, ref: str, note: str) -> int
 
 def _close(session: Session, t: Ticket, resolution: str, note: str) -> None:
     t.status, t.resolution, t.note = RESOLVED, resolution, note
-    t.resolved_at, t.resolved_by = datetime.now(timezone.utc), actor.get()
+    t.resolved_at, t.resolved_by = clock.now(), actor.get()
     record(session, EventKind.TICKET_RESOLVED, f"{t.number} {resolution}: {note}", order=t.order, ticket=t)
 
 

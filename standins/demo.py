@@ -17,8 +17,12 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from caturactl.core import clock
+from caturactl.core.clock import RunningClock
 
 from standins.amazon import AmazonStandin
 from standins.fulfiller import FulfillerStandin
@@ -39,11 +43,22 @@ def say(text: str) -> None:
 
 def caturactl(*args: str, check: bool = True) -> int:
     print("$ caturactl " + " ".join(args), flush=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CATURACTL_") and k != "SP_API_DEFAULT_MARKETPLACE"}
-    code = subprocess.run([CATURACTL, *args], cwd=DEMO, env=env).returncode
+    code = subprocess.run([CATURACTL, *args], cwd=DEMO, env=child_env()).returncode
     if check and code != 0:
         raise SystemExit(f"demo: caturactl {' '.join(args)} exited {code}")
     return code
+
+
+def child_env() -> dict[str, str]:
+    """The environment of the caturactl commands the demo runs: none of the developer's own
+    CATURACTL_* settings, but the demo's clock (CATURACTL_CLOCK), so every date is the day it plays."""
+    return {k: v for k, v in os.environ.items()
+            if (k == clock.ENV or not k.startswith("CATURACTL_")) and k != "SP_API_DEFAULT_MARKETPLACE"}
+
+
+def output(*args: str) -> str:
+    """What ``caturactl ARGS`` prints, for the demo to pick something to show next."""
+    return subprocess.run([CATURACTL, *args], cwd=DEMO, capture_output=True, text=True, env=child_env()).stdout
 
 
 def configure(standin: AmazonStandin, folder: Path = DEMO, *, company: str = "Gartenfreude Demo GmbH",
@@ -216,6 +231,8 @@ def partner_reads_mail(smtp: SmtpStandin, root: Path, seen: set[str]) -> None:
 
 
 DAY_START, DAY_END = "06:00", "22:30"
+DEMO_DAY = "2026-11-24"  # a Tuesday; DEMO_DAY=YYYY-MM-DD plays another (a working day, for the locations)
+BERLIN = ZoneInfo("Europe/Berlin")
 DAY_SPEED = 1000.0  # 16.5 hours in about a minute
 
 
@@ -228,15 +245,20 @@ DAY_JOBS = [("import-amazon", "import amazon", "every 15 minutes"), ("route", "r
             ("settlement-fetch", "settlement fetch", "daily at 21:00")]
 
 
-def day_jobs(today: datetime) -> str:
+def day_jobs(today: date) -> str:
     """The demo's jobs.toml. Timeouts are on the compressed clock: 12 h is 43 s of real time."""
-    month = today.date().replace(day=1)
+    month = today.replace(day=1)
     jobs = [*DAY_JOBS, ("datev-export", f"export bookings --from {month.isoformat()} --to "
                                         f"{month.replace(month=12, day=31).isoformat()} --format datev", "daily at 22:00")]
     return ("# Written by make demo for its compressed business day (the example is ../jobs.toml).\n"
             '[settings]\nlease = "10m"   # on the compressed clock: 0.6 s of real time\nmax_parallel = 3\n'
             + "".join(f'\n[jobs.{name}]\ncommand = "{command}"\nschedule = "{schedule}"\ntimeout = "12h"\n'
                       for name, command, schedule in jobs))
+
+
+def at(day: date, hhmm: str) -> datetime:
+    """``hhmm`` on ``day`` in Berlin, as a UTC instant."""
+    return datetime.combine(day, datetime.strptime(hhmm, "%H:%M").time(), BERLIN).astimezone(timezone.utc)
 
 
 def business_day(standin: AmazonStandin, day, sftp: SftpStandin, ftps: FtpStandin, smtp: SmtpStandin,
@@ -246,15 +268,11 @@ def business_day(standin: AmazonStandin, day, sftp: SftpStandin, ftps: FtpStandi
     locations answering their files every half hour, an SFTP outage in the morning and Amazon
     closing a settlement in the evening."""
     import threading
-    from zoneinfo import ZoneInfo
 
-    from caturactl.scheduler import Clock
-
-    tz = ZoneInfo("Europe/Berlin")
-    start = datetime.combine(day, datetime.strptime(DAY_START, "%H:%M").time(), tz)
-    end = datetime.combine(day, datetime.strptime(DAY_END, "%H:%M").time(), tz)
-    epoch = time.time() + 2.0
-    clock = Clock(start=start.astimezone(timezone.utc), speed=DAY_SPEED, epoch=epoch)
+    start = at(day, DAY_START).astimezone(BERLIN)
+    # The app's clock for this process and, through CATURACTL_CLOCK, for the daemon and its jobs.
+    day_clock = RunningClock(start, speed=DAY_SPEED, epoch=time.time() + 2.0)
+    clock.install(day_clock)
     players = [FulfillerStandin(warehouse, seed=1, reply="csv", carrier="DHL", late_rate=0.05),
                FulfillerStandin(sftp.root, seed=2, reply="xml", carrier="DPD", partial_rate=0.15,
                                 multi_parcel_rate=0.25, late_rate=0.2, broken_rate=0.03),
@@ -268,17 +286,17 @@ def business_day(standin: AmazonStandin, day, sftp: SftpStandin, ftps: FtpStandi
         outage = (start.replace(hour=9), start.replace(hour=10, minute=30))
         sftp_down = settled = False
         while not stop.is_set():
-            now = clock.now()
-            if now > standin.now():
+            now = day_clock.now()
+            if now > standin.now():  # Amazon follows the app's clock
                 standin.advance(now - standin.now())
             if not sftp_down and outage[0] <= now < outage[1]:
                 sftp.stop()
                 sftp_down = True
-                notes.append(f"{now.astimezone(tz):%H:%M} the fulfiller's SFTP server goes down")
+                notes.append(f"{now.astimezone(BERLIN):%H:%M} the fulfiller's SFTP server goes down")
             elif sftp_down and now >= outage[1]:
                 sftp.start()
                 sftp_down = False
-                notes.append(f"{now.astimezone(tz):%H:%M} the fulfiller's SFTP server is back")
+                notes.append(f"{now.astimezone(BERLIN):%H:%M} the fulfiller's SFTP server is back")
             if now >= next_work:
                 partner_reads_mail(smtp, ftps.root, seen)
                 for p in players:
@@ -287,9 +305,9 @@ def business_day(standin: AmazonStandin, day, sftp: SftpStandin, ftps: FtpStandi
             if not settled and now >= start.replace(hour=20, minute=30):
                 standin.close_settlement(locale="DE")
                 settled = True
-                notes.append(f"{now.astimezone(tz):%H:%M} Amazon closes a settlement")
+                notes.append(f"{now.astimezone(BERLIN):%H:%M} Amazon closes a settlement")
             if now >= next_note:
-                notes.append(f"{now.astimezone(tz):%H:%M} {len(standin.shipments())} parcels confirmed at Amazon, "
+                notes.append(f"{now.astimezone(BERLIN):%H:%M} {len(standin.shipments())} parcels confirmed at Amazon, "
                              f"{len(standin.invoices())} invoices uploaded")
                 next_note += timedelta(hours=2)
             time.sleep(0.05)
@@ -298,12 +316,9 @@ def business_day(standin: AmazonStandin, day, sftp: SftpStandin, ftps: FtpStandi
     log = DEMO / "day.log"
     print(f"$ caturactl jobs daemon --until {day}T{DAY_END}   (on a clock {DAY_SPEED:g}x fast from "
           f"{day} {DAY_START}; its log: demo/day.log)", flush=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CATURACTL_") and k != "SP_API_DEFAULT_MARKETPLACE"}
     with open(log, "w", encoding="utf-8") as out:
-        daemon = subprocess.Popen([CATURACTL, "jobs", "daemon", "--clock-start", f"{day}T{DAY_START}",
-                                   "--clock-speed", str(DAY_SPEED), "--clock-epoch", str(epoch),
-                                   "--until", f"{day}T{DAY_END}"], cwd=DEMO, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
+        daemon = subprocess.Popen([CATURACTL, "jobs", "daemon", "--until", f"{day}T{DAY_END}"], cwd=DEMO,
+                                  env=child_env(), stdout=out, stderr=subprocess.STDOUT)
         player.start()
         shown = 0
         while daemon.poll() is None:
@@ -324,16 +339,18 @@ def business_day(standin: AmazonStandin, day, sftp: SftpStandin, ftps: FtpStandi
         print("     " + ln[:160], flush=True)
     if daemon.returncode != 0:
         raise SystemExit(f"demo: the jobs daemon exited {daemon.returncode}; see demo/day.log")
+    # The evening after the day: the stand-in's clock is the app's again, stopped a minute later.
+    clock.install(standin.clock)
+    standin.advance(max(timedelta(0), at(day, DAY_END) + timedelta(minutes=1) - standin.now()))
 
 
-def after_the_day(standin: AmazonStandin) -> None:
+def after_the_day(standin: AmazonStandin, day: date) -> None:
     say("What the jobs did: each job's last run and the next one, and the history of one job")
     caturactl("jobs", "list")
     caturactl("jobs", "history", "ship-collect", "--limit", "8")
 
     say("Orders that need a person wait as tickets; someone releases a gift message by hand")
-    held = subprocess.run([CATURACTL, "tickets", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
-    tickets = json.loads(held.stdout)
+    tickets = json.loads(output("tickets", "list", "--json"))
     caturactl("tickets", "list", "--kind", "confirmation_rejected")
     gift = [t for t in tickets if "gift_message" in t["reasons"]]
     if gift:
@@ -341,34 +358,19 @@ def after_the_day(standin: AmazonStandin) -> None:
 
     say("Delivery notes; one sent in several parcels, with its tracking links")
     caturactl("deliveries", "list", "--limit", "10")
-    listed = subprocess.run([CATURACTL, "deliveries", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
-    multi = next((n for n in json.loads(listed.stdout) if "," in n["tracking"]), None)
+    multi = next((n for n in json.loads(output("deliveries", "list", "--json")) if "," in n["tracking"]), None)
     if multi:
         caturactl("deliveries", "show", multi["delivery"])
 
     say("Invoices: gap-free numbers, PDF/A-3 with the EN 16931 e-invoice inside, uploaded to Amazon")
-    listed = subprocess.run([CATURACTL, "invoices", "list", "--json"], cwd=DEMO, capture_output=True, text=True)
-    rows = json.loads(listed.stdout)
-    caturactl("invoices", "list", "--month", datetime.now(timezone.utc).strftime("%Y-%m"))
+    rows = json.loads(output("invoices", "list", "--json"))
+    caturactl("invoices", "list", "--month", day.strftime("%Y-%m"))
     if rows:
         first = rows[-1]["number"]
         caturactl("invoices", "show", first)
         caturactl("invoices", "pdf", first)
         say(f"A buyer sends everything back: a Rechnungskorrektur (credit note, type 381) for {first}")
         caturactl("invoices", "credit", first, "--reason", "Retoure: Ware unbeschädigt zurück")
-
-    say("Nine days later: review requests through Amazon's Solicitations API, inside its window, once")
-    standin.advance(timedelta(days=9))
-    from caturactl import reviews
-    from caturactl.app import App
-    from caturactl.config import load
-    app = App(load(DEMO / "caturactl.toml"))
-    with app.session() as s:
-        due = reviews.queue_due(s, now=standin.now())
-    app.dispose()
-    print(f"(as of {standin.now():%Y-%m-%d}: {len(due.queued)} orders inside their window)", flush=True)
-    caturactl("outbox", "send")
-    caturactl("reviews", "list")
 
     say("The settlement the evening job fetched, reconciled against the invoices")
     caturactl("settlement", "list")
@@ -382,21 +384,26 @@ def after_the_day(standin: AmazonStandin) -> None:
     caturactl("report", "cockpit", "--limit", "25")
     say("The finance report of the month")
     caturactl("report", "finance")
+    say("Nine days later: review requests through Amazon's Solicitations API, inside its window, once")
+    standin.advance(timedelta(days=9))  # the app's clock too: they are one
+    print(f"(the clock now shows {standin.now().astimezone(BERLIN):%Y-%m-%d %H:%M})", flush=True)
+    caturactl("reviews", "request")
+    caturactl("reviews", "list")
+
     print(f"\nThe Amazon stand-in holds {len(standin.shipments())} confirmed parcels, {len(standin.invoices())} "
           f"uploaded invoices and {len(standin.solicitations())} review requests.", flush=True)
 
 
 def main() -> int:
-    # Three days back, so that Amazon's simulated clock, which the demo moves forward by about
-    # ten days, stays behind the real one where it matters: parcels cannot leave in the future.
-    day = (datetime.now(timezone.utc) - timedelta(days=3)).date()
+    # The day the demo plays, on the app's clock (CATURACTL_CLOCK for every command it runs):
+    # whatever the real date, every date a person sees belongs to this day.
+    day = date.fromisoformat(os.environ.get("DEMO_DAY", DEMO_DAY))
     if DEMO.exists():
         shutil.rmtree(DEMO)
     DEMO.mkdir()
-    from zoneinfo import ZoneInfo
-    opens = datetime.combine(day, datetime.strptime(DAY_START, "%H:%M").time(), ZoneInfo("Europe/Berlin"))
     with AmazonStandin(orders=400, seed=1, day=day, port=PORT, rate_scale=SPEED,
-                       start=opens.astimezone(timezone.utc)) as standin:
+                       start=at(day, "05:30")) as standin:
+        clock.install(standin.clock)  # setting up, before the shop opens
         say(f"SP-API stand-in on {standin.url}: 400 Amazon orders placed over {day} (DE/FR/IT/ES)")
         caturactl("init")
         configure(standin)
@@ -416,11 +423,11 @@ def main() -> int:
                 caturactl("stock", "import", code, f"stock-{code}.csv")
 
             say("jobs.toml: what runs unattended, and when")
-            (DEMO / "jobs.toml").write_text(day_jobs(datetime.now(timezone.utc)), encoding="utf-8")
+            (DEMO / "jobs.toml").write_text(day_jobs(day), encoding="utf-8")
             caturactl("jobs", "list")
             say(f"The business day of {day}: the jobs daemon runs it, orders arrive over the day")
             business_day(standin, day, sftp, ftps, smtp, warehouse)
-            after_the_day(standin)
+            after_the_day(standin, day)
     print(f"\nThe workspace stays in {DEMO}: cd demo && ../.venv/bin/caturactl report cockpit")
     return 0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from caturactl.core import clock
 from tests.pg import PostgresServer
 
 DB_KIND = os.environ.get("TEST_DB", "sqlite")
@@ -27,6 +28,16 @@ def _clean_environment(monkeypatch):
         if name == "SP_API_DEFAULT_MARKETPLACE" or (name.startswith("CATURACTL_") and name not in
                                                     ("TEST_DB", "TEST_PG_BIN")):
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _app_clock():
+    """Each test starts on the system clock; a stand-in or the test sets another, and it goes
+    back afterwards (with the CATURACTL_CLOCK it exported for child processes)."""
+    clock.install(None)
+    yield
+    clock.install(None)
+    os.environ.pop(clock.ENV, None)
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +71,10 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def standin():
+    """The SP-API stand-in; its clock is the app's clock for the test (one clock, as in the demo)."""
     from standins.amazon import AmazonStandin
     s = AmazonStandin(orders=250, seed=11, day="2026-11-24", rate_scale=500.0).start()
+    clock.install(s.clock)
     yield s
     s.stop()
 
@@ -79,6 +92,8 @@ class Workspace:
     def __init__(self, path: Path, database_url: str, standin, capsys, monkeypatch):
         self.path, self.database_url, self.standin = path, database_url, standin
         self._capsys, self._mp = capsys, monkeypatch
+        if standin is not None:
+            clock.install(standin.clock)  # caturactl and "Amazon" read one clock
         self.config = path / "caturactl.toml"
         self.write_config()
         monkeypatch.setenv("CATURACTL_AMAZON_CLIENT_SECRET", "standin-secret")

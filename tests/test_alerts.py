@@ -5,11 +5,12 @@ to the service or by ageing a row, never by patching the code."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
 
+from caturactl.core import clock
 from caturactl import alerts
 from caturactl.cli.alerts import COLUMNS, NEEDS_A_PERSON
 from caturactl.model import DeliveryNote, OutboxMessage, Ticket
@@ -20,7 +21,7 @@ KEYS = [c.key for c in COLUMNS]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 def test_a_clean_database_needs_nobody(bare_workspace):

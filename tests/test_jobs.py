@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from caturactl.core import clock
 from caturactl.errors import ConfigError
 from caturactl.jobspec import Schedule, fill, parse
 from tests.conftest import DB_KIND, IN_CI
@@ -106,11 +107,11 @@ def test_the_schedule_library_wakes_at_the_slot_times(text):
     import schedule
     s = Schedule.parse(text, "x")
     for _ in range(3):  # a minute may turn between the two readings of the clock
-        before = s.after(datetime.now(timezone.utc), BERLIN)
+        before = s.after(clock.now(), BERLIN)
         sch = schedule.Scheduler()
         assert s.register(sch, BERLIN, lambda: None) > 0
         first = min(j.next_run for j in sch.jobs)  # naive, the machine's local time
-        after = s.after(datetime.now(timezone.utc), BERLIN)
+        after = s.after(clock.now(), BERLIN)
         if before == after:
             break
     assert first == before.astimezone().replace(tzinfo=None)
@@ -183,7 +184,7 @@ def test_jobs_run_takes_the_due_slot_once_and_records_it(bare_workspace):
     runs = _runs(ws)
     assert [(x.trigger, x.state, x.exit_code, x.attempt) for x in runs] == [
         ("schedule", "succeeded", 0, 1), ("manual", "succeeded", 0, 1)]
-    assert runs[0].slot_at == Schedule.parse("every hour", "x").latest(datetime.now(timezone.utc), BERLIN)
+    assert runs[0].slot_at == Schedule.parse("every hour", "x").latest(clock.now(), BERLIN)
     assert runs[0].summary == "[]" and runs[0].output == "[]"
     rows = json.loads(ws.ok("jobs", "history", "--json"))
     from caturactl.cli.jobs import HISTORY_COLUMNS, JOB_COLUMNS
@@ -324,15 +325,18 @@ def test_jobs_export_writes_units_and_crontab_that_call_jobs_run(bare_workspace)
 
 # --- the daemon ----------------------------------------------------------------------------------
 
-def _daemon(ws, *args: str, host: str) -> subprocess.Popen:
+def _daemon(ws, *args: str, host: str, at: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if at:
+        env[clock.ENV] = at
     return subprocess.Popen([sys.executable, "-m", "caturactl", "--config", str(ws.config), "jobs", "daemon",
                              "--host", host, *args], cwd=ws.path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def _clock(start: str, speed: float, epoch: float) -> list[str]:
-    return ["--clock-start", start, "--clock-speed", str(speed), "--clock-epoch", str(epoch)]
+def _clock(start: str, speed: float, epoch: float) -> str:
+    """CATURACTL_CLOCK for a daemon: ``start`` in Berlin winter time, ``speed`` times fast from ``epoch``."""
+    return f"{start}+01:00 x{speed:g} @{epoch!r}"
 
 
 def _finish(p: subprocess.Popen, timeout: float = 120) -> str:
@@ -354,7 +358,7 @@ def test_the_daemon_runs_every_slot_once_and_missed_slots_once(bare_workspace):
         timeout = "1m"
         """)
     epoch = time.time() + 1.5  # both clocks show 06:00 at the same real moment
-    out = _finish(_daemon(ws, *_clock("2026-11-25T06:00", 60, epoch), "--until", "2026-11-25T06:12", host="one"))
+    out = _finish(_daemon(ws, "--until", "2026-11-25T06:12", at=_clock("2026-11-25T06:00", 60, epoch), host="one"))
     assert "start  a [2026-11-25 06:00]" in out
     runs = _runs(ws)
     local = [(r.job, r.slot_at.astimezone(BERLIN).strftime("%H:%M")) for r in runs]
@@ -363,7 +367,7 @@ def test_the_daemon_runs_every_slot_once_and_missed_slots_once(bare_workspace):
     assert all(r.state == "succeeded" and r.attempt == 1 and r.host == "one" for r in runs)
     assert all(r.output == "[]" for r in runs)
     # Down from 06:12 to 09:00: the 168 missed slots of 'a' run once, as the 09:00 one.
-    _finish(_daemon(ws, *_clock("2026-11-25T09:00", 60, time.time() + 1.5), "--until", "2026-11-25T09:00:30",
+    _finish(_daemon(ws, "--until", "2026-11-25T09:00:30", at=_clock("2026-11-25T09:00", 60, time.time() + 1.5),
                     host="two"))
     later = [r for r in _runs(ws) if r.host == "two"]
     assert sorted((r.job, r.slot_at.astimezone(BERLIN).strftime("%H:%M")) for r in later) == [
@@ -397,8 +401,8 @@ def test_a_killed_daemons_slot_is_taken_over_after_its_lease(workspace):
         schedule = "daily at 02:00"
         timeout = "10m"
         """)
-    clock = _clock("2026-11-25T02:00:30", 1, time.time())  # both daemons see the same time
-    one = _daemon(ws, *clock, host="one")
+    at = _clock("2026-11-25T02:00:30", 1, time.time())  # both daemons see the same time
+    one = _daemon(ws, at=at, host="one")
     try:
         run = _wait_for(lambda: next(iter(_runs(ws)), None), 60, "daemon one to claim the slot")
         child = _wait_for(lambda: next((r.pid for r in _runs(ws) if r.pid != one.pid), None), 30,
@@ -410,7 +414,7 @@ def test_a_killed_daemons_slot_is_taken_over_after_its_lease(workspace):
         hole.close()
     _wait_for(lambda: not _alive(child), 10, "the orphaned child to die with its daemon")
     ws.config.write_text(good)  # Amazon answers again
-    two = _daemon(ws, *clock, host="two")
+    two = _daemon(ws, at=at, host="two")
     try:
         done = _wait_for(lambda: next((r for r in _runs(ws) if r.state != "running"), None), 90,
                          "daemon two to finish the slot")
@@ -453,7 +457,7 @@ def test_four_daemons_on_postgresql_run_each_of_1000_slots_exactly_once(bare_wor
     epoch = time.time() + 12  # all four have started (imports take seconds on a busy machine) and wait for it
     # A minute of schedule every 1.5 s: room for 20 runs even on a busy 2-core machine. A daemon
     # that fell more than a minute behind would skip slots (missed slots run once, as the newest).
-    daemons = [_daemon(ws, *_clock("2026-11-25T06:00", 40, epoch), "--until", "2026-11-25T06:50",
+    daemons = [_daemon(ws, "--until", "2026-11-25T06:50", at=_clock("2026-11-25T06:00", 40, epoch),
                        host=f"host{n}") for n in range(4)]
     outs = [_finish(d, 300) for d in daemons]
     runs = _runs(ws)
@@ -473,7 +477,7 @@ def test_four_daemons_on_postgresql_run_each_of_1000_slots_exactly_once(bare_wor
 
 def test_a_new_daily_job_starts_with_its_next_slot_not_with_this_mornings(bare_workspace):
     ws = bare_workspace
-    earlier = (datetime.now(BERLIN) - timedelta(hours=2)).strftime("%H:%M")
+    earlier = (clock.now().astimezone(BERLIN) - timedelta(hours=2)).strftime("%H:%M")
     _write_jobs(ws, f"""
         [jobs.daily]
         command = "tickets list"
@@ -500,7 +504,7 @@ def test_alerts_name_a_failed_job_and_jobs_that_stopped_running(bare_workspace):
         """)
     assert json.loads(ws.ok("alerts", "check", "--json")) == []  # never ran: nothing to miss yet
     # Both ran once, on 20 November (a daemon on a clock set back), and never since.
-    _finish(_daemon(ws, "--once", *_clock("2026-11-20T06:00", 1, time.time()), host="old"))
+    _finish(_daemon(ws, "--once", at=_clock("2026-11-20T06:00", 1, time.time()), host="old"))
     r = ws.run("alerts", "check", "--json")
     assert r.code == 3
     found = {(a["kind"], a["subject"]) for a in json.loads(r.out)}
@@ -521,9 +525,9 @@ def test_the_daemon_on_the_wall_clock_takes_the_current_slot(bare_workspace):
         schedule = "0 3 * * *"
         timeout = "1m"
         """)
-    before = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    before = clock.now().replace(second=0, microsecond=0)
     out = _finish(_daemon(ws, "--once", host="wall"))
-    after = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    after = clock.now().replace(second=0, microsecond=0)
     runs = _runs(ws)
     assert [r.job for r in runs] == ["tickets"] and runs[0].slot_at in (before, after), out
     assert runs[0].state == "succeeded" and runs[0].output == "[]"
@@ -552,7 +556,7 @@ def test_jobs_run_stopped_by_sigterm_hands_its_slot_over(bare_workspace):
         hole.close()
     assert p.returncode == 130 and "interrupted; its slot is free" in out
     [run] = _runs(ws)
-    assert run.state == "running" and run.lease_until <= datetime.now(timezone.utc)
+    assert run.state == "running" and run.lease_until <= clock.now()
     assert "interrupted: 'jobs run' was stopped" in run.error
 
 
@@ -572,7 +576,7 @@ def test_history_older_than_keep_history_is_pruned(bare_workspace):
     app = ws.app()
     try:
         slots = Slots(app, lease=timedelta(minutes=2))
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         assert slots.prune(now + timedelta(days=29), timedelta(days=30)) == 0
         assert slots.prune(now + timedelta(days=31), timedelta(days=30)) == 2
     finally:

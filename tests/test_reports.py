@@ -8,7 +8,7 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Column, MetaData, Table, select
 
+from caturactl.core import clock
 from caturactl.cli.report import COCKPIT, FINANCE, OVERDUE, SALES, STOCK
 from caturactl.model import Invoice, Settlement
 from caturactl.reporting import difference_open, money_sum, overdue, tidy
@@ -202,7 +203,7 @@ def test_overdue_lists_holds_late_notes_old_invoices_and_failing_messages(books)
     app = ws.app()
     unpaid = json.loads(ws.ok("invoices", "list", "--unpaid", "--json"))
     with app.session() as s:
-        later = overdue(s, app.cfg.tz, datetime.now(timezone.utc) + timedelta(days=40), unpaid_days=30)
+        later = overdue(s, app.cfg.tz, clock.now() + timedelta(days=40), unpaid_days=30)
     assert sorted(r["invoice"] for r in later.unpaid) == sorted(d["number"] for d in unpaid)
     assert all(r["age_days"] >= 40 for r in later.unpaid)
 

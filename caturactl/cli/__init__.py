@@ -15,6 +15,7 @@ import click
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from caturactl.cli.output import err_console
+from caturactl.core import clock
 from caturactl.errors import CaturactlError, RemoteError
 
 
@@ -48,6 +49,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
     Run 'caturactl init' in an empty folder to start, then 'caturactl db upgrade'.
     """
+    clock.current()  # a wrong CATURACTL_CLOCK stops here, with its message, before any work
     ctx.obj = Context(config_path)
     ctx.call_on_close(lambda: ctx.obj._app and ctx.obj._app.dispose())
 

@@ -6,11 +6,10 @@ systemd ``OnFailure=`` unit or cron's ``|| mail`` reacts; the usual codes for re
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import click
 
 from caturactl.cli.output import Column, console, emit, exit_with, format_options, local_time, pick_format
+from caturactl.core import clock
 
 NEEDS_A_PERSON = 3
 COLUMNS = [Column("kind", "Kind"), Column("subject", "About"), Column("since", "Since"),
@@ -39,7 +38,7 @@ def alerts_check(obj, ticket_hours: float, fmt, as_json) -> None:
     checks = [*CHECKS, job_checks(load_jobs(obj, None))] if jobs_path(obj, None).exists() else CHECKS
     tz = app.cfg.tz
     with app.session() as s:
-        found = check(s, app.cfg, datetime.now(timezone.utc), ticket_hours=ticket_hours, checks=checks)
+        found = check(s, app.cfg, clock.now(), ticket_hours=ticket_hours, checks=checks)
     rows = [{"kind": a.kind, "subject": a.subject, "since": local_time(a.since, tz), "detail": a.detail}
             for a in found]
     fmt = pick_format(fmt, as_json)

@@ -7,14 +7,14 @@ import shlex
 import signal
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_console, exit_with, for_log,
                                   format_options, local_time, pick_format)
-from caturactl.errors import ConfigError, InputError
+from caturactl.core import clock
+from caturactl.errors import InputError
 
 JOB_COLUMNS = [Column("job", "Job"), Column("schedule", "Schedule"), Column("command", "Command", max_width=48),
                Column("timeout", "Timeout", "right"), Column("last_run", "Last run"),
@@ -85,11 +85,10 @@ def jobs() -> None:
 def jobs_list(obj, jobs_file, fmt, as_json) -> None:
     """Each job: schedule, command, timeout, last run and its result, next run."""
     from caturactl.jobspec import format_duration
-    from caturactl.scheduler import Clock
     from caturactl.reporting_jobs import last_runs
     spec = load_jobs(obj, jobs_file)
     app = obj.ready_app()
-    tz, now = app.cfg.tz, Clock().now()
+    tz, now = app.cfg.tz, clock.now()
     with app.session() as s:
         last = last_runs(s)
     rows = []
@@ -119,11 +118,11 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     code is 0. Otherwise the exit code is the command's: a timer sees the failure.
     """
     from caturactl.cli import main
-    from caturactl.scheduler import Clock, Finished, Runner, Started, read_tail, spawn, start_child
+    from caturactl.scheduler import Finished, Runner, Started, read_tail, spawn, start_child
     spec = load_jobs(obj, jobs_file)
     job = spec.get(name)
     app = obj.ready_app()
-    now = Clock().now()
+    now = clock.now()
     if dry_run:
         slot = job.schedule.latest(now, app.cfg.tz)
         argv = job.argv(slot.date())
@@ -185,27 +184,22 @@ def _stop_on_signals(handler) -> None:
 @click.option("--once", is_flag=True, help="Run whatever is due once, wait for it, and exit.")
 @click.option("--max-parallel", type=click.IntRange(1, 32), help="Jobs run at the same time (default: jobs.toml).")
 @click.option("--host", "host", help="Name this runner reports (default: the host name).")
-@click.option("--clock-start", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]), hidden=True,
-              help="Compressed clock for demos and tests: local time the clock starts at.")
-@click.option("--clock-speed", type=click.FloatRange(min=1.0), default=1.0, hidden=True)
-@click.option("--clock-epoch", type=float, hidden=True, help="Real UNIX time at which the clock shows --clock-start.")
 @click.option("--until", "until", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
               help="Stop at this local time (on the clock) after the running jobs finish.")
 @jobs_file_option
 @click.pass_obj
-def jobs_daemon(obj, once, max_parallel, host, clock_start, clock_speed, clock_epoch, until, jobs_file) -> None:
+def jobs_daemon(obj, once, max_parallel, host, until, jobs_file) -> None:
     """The scheduler loop, in the foreground (for systemd or a terminal). SIGTERM or Ctrl-C stops
     it: running jobs are stopped and their slots given up for another runner to take over."""
     from caturactl.cli import main
-    from caturactl.scheduler import Clock, Daemon, Finished, Runner, Started, Trouble
+    from caturactl.scheduler import Daemon, Finished, Runner, Started, Trouble
     spec = load_jobs(obj, jobs_file)
     app = obj.ready_app()
     tz = app.cfg.tz
-    clock = Clock(start=clock_start.replace(tzinfo=tz).astimezone(timezone.utc) if clock_start else None,
-                  speed=clock_speed, epoch=clock_epoch)
+    app_clock = clock.current()
 
     def report(e) -> None:
-        t = datetime.now(tz).strftime("%H:%M:%S")
+        t = clock.now().astimezone(tz).strftime("%H:%M:%S")
         slot = local_time(getattr(e, "slot_at", None), tz)
         if isinstance(e, Started):
             how = f" (attempt {e.attempt}, taken over)" if e.took_over else ""
@@ -218,10 +212,11 @@ def jobs_daemon(obj, once, max_parallel, host, clock_start, clock_speed, clock_e
         elif isinstance(e, Trouble):
             err_console.print(f"{t} {e.text}", highlight=False)
 
-    runner = Runner(app, spec, main, clock=clock, host=host, max_parallel=max_parallel,
+    runner = Runner(app, spec, main, clock=app_clock, host=host, max_parallel=max_parallel,
                     config_path=_config_path(obj), on_event=report, child_setup=for_log)
-    if clock_epoch and clock_epoch > time.time():
-        time.sleep(clock_epoch - time.time())  # several daemons given one epoch start together
+    epoch = getattr(app_clock, "epoch", None)
+    if epoch and epoch > time.time():
+        time.sleep(epoch - time.time())  # several daemons given one epoch start together
     daemon = Daemon(runner)
     _stop_on_signals(daemon.request_stop)
     enabled = [n for n, j in spec.jobs.items() if j.enabled]

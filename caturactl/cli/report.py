@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import click
 
 from caturactl.cli.output import Column, console, emit, format_options, jsonable, pick_format
+from caturactl.core import clock
 
 TABLE_DEFAULT_LIMIT = 100
 R = "right"
@@ -100,7 +101,7 @@ def emit_sections(parts: list[tuple[Section, list[dict]]], *, fmt: str, **title_
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 @click.group()

@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from caturactl.core import clock
 from caturactl.errors import ConfigError
 
 
@@ -65,7 +66,8 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """Now on the app's clock (the column default of every timestamp)."""
+    return clock.now()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

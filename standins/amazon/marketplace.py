@@ -97,6 +97,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
 
+from caturactl.core.clock import FixedClock
+
 from . import settlement as settlements
 
 UTC = dt.timezone.utc
@@ -982,7 +984,7 @@ class Marketplace:
     """The simulated marketplace: generated orders, a clock and scheduled changes."""
 
     def __init__(self, orders: int = 200, seed: int = 1, day: dt.date | None = None,
-                 start: dt.datetime | None = None):
+                 start: dt.datetime | None = None, clock: Any = None):
         self.day = day or dt.date(2026, 11, 24)
         self.seed = seed
         self._lock = threading.RLock()
@@ -992,7 +994,9 @@ class Marketplace:
             start = dt.datetime.combine(self.day + dt.timedelta(days=1), dt.time(3, 0), UTC)
         elif start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
-        self._now = start
+        # Tests install this clock as the app's clock, so that caturactl and "Amazon" agree; the
+        # demo steps it after the app's running clock. Anything with now() (and advance()) will do.
+        self.clock = clock if clock is not None else FixedClock(start)
         self._version = 0
         self._snapshot: Snapshot | None = None
         self._package_rng = random.Random(f"amazon-standin-packages:{seed}")
@@ -1014,17 +1018,19 @@ class Marketplace:
         self._report_documents: dict[str, ReportDocument] = {}
 
     # clock ----------------------------------------------------------------
+    @property
+    def _now(self) -> dt.datetime:
+        return self.clock.now()
+
     def now(self) -> dt.datetime:
-        with self._lock:
-            return self._now
+        return self.clock.now()
 
     def advance(self, delta: dt.timedelta) -> dt.datetime:
         if delta < dt.timedelta(0):
             raise ValueError("the simulated clock only moves forward")
         with self._lock:
-            self._now += delta
             self._snapshot = None
-            return self._now
+            return self.clock.advance(delta)
 
     # queries --------------------------------------------------------------
     def order_ids(self) -> list[str]:

@@ -242,7 +242,7 @@ class AmazonStandin:
     def __init__(self, orders: int = 200, seed: int = 1, day: dt.date | None = None, rate_scale: float = 1.0,
                  client_id: str = "standin-client", client_secret: str = "standin-secret",
                  refresh_token: str = "standin-refresh", host: str = "127.0.0.1", port: int = 0,
-                 token_lifetime: int = 3600, start: dt.datetime | None = None):
+                 token_lifetime: int = 3600, start: dt.datetime | None = None, clock: Any = None):
         if isinstance(day, str):
             day = dt.date.fromisoformat(day)
         self.day = day or dt.date(2026, 11, 24)
@@ -254,7 +254,7 @@ class AmazonStandin:
         self.host = host
         self.port = port
         self.token_lifetime = token_lifetime
-        self.marketplace = Marketplace(orders=orders, seed=seed, day=self.day, start=start)
+        self.marketplace = Marketplace(orders=orders, seed=seed, day=self.day, start=start, clock=clock)
         self.buckets = {op: TokenBucket(rate * self.rate_scale, burst) for op, (rate, burst) in RATES.items()}
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -305,6 +305,11 @@ class AmazonStandin:
         return f"{self.url}{TOKEN_PATH}"
 
     # marketplace controls ----------------------------------------------------
+    @property
+    def clock(self):
+        """The stand-in's clock; tests install it as the app's clock (caturactl.core.clock)."""
+        return self.marketplace.clock
+
     def now(self) -> dt.datetime:
         return self.marketplace.now()
 
