@@ -51,6 +51,11 @@ class StateError(CaturactlError):
     exit_code = 70
 
 
+class ConflictError(StateError):
+    """Another run (a job, a person) moved the same thing first: its state in the database is not
+    the one this run read. Nothing of this move was written; the next run sees the new state."""
+
+
 class NotFoundError(InputError):
     """A named order, customer or ticket does not exist."""
 
@@ -62,6 +67,14 @@ class RejectedError(RemoteError):
     an unknown carrier code); sending it again unchanged will not help, a person must look."""
 
     exit_code = 65  # EX_DATAERR: the data we sent is wrong
+
+
+class RefusedError(RemoteError):
+    """The remote side answered and did not take the request, for now (SMTP 4xx such as
+    greylisting, an HTTP error answer to a request that cannot have acted): nothing arrived, so
+    a send it answered is not in doubt, and trying again later may help."""
+
+    exit_code = 69
 
 
 class InDoubtError(RemoteError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from caturactl.config import Config
+from caturactl.core import clock
 from caturactl.errors import CaturactlError, InputError
 from caturactl.matching import Matcher
 from caturactl.model import Cursor, Order, OrderLine, Product, RateBudget, Ticket
@@ -104,7 +105,7 @@ class Importer:
         started = time.monotonic()
         scope = ",".join(sorted(marketplace_ids))
         cursor = self._cursor(scope)
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         if since is None and cursor.page_token and cursor.page_started_at and now - cursor.page_started_at < RESUME_WITHIN:
             query = OrderQuery(cursor.page_after, marketplace_ids, cursor.page_token)
             r.resumed = True
@@ -173,8 +174,11 @@ class Importer:
         r = self.result
         r.fetched += len(orders) + len(broken)
         ids = [o.external_id for o in orders] + [b.external_id for b in broken]
+        # Locked and read afresh: a router or export holding one of these orders finishes first,
+        # and what it committed is what this page's news are applied to.
         existing = {o.external_id: o for o in self.s.scalars(
             select(Order).where(Order.channel == "amazon", Order.external_id.in_(ids))
+            .order_by(Order.id).with_for_update(of=Order).execution_options(populate_existing=True)
             .options(selectinload(Order.lines), selectinload(Order.customer)))}
         # Fast path: the whole page in one savepoint and one flush. Should any order fail, undo
         # the page and store it again with a savepoint per order, so only that order is skipped.
@@ -276,6 +280,9 @@ class Importer:
             self._match(order, mo, matcher)
             transition(self.s, order, OrderState.SHIPPED, why)
             triage.close_tickets(self.s, order, "closed", why)
+            if state in (OrderState.ROUTED, OrderState.PARTIALLY_SHIPPED):
+                # Our notes are moot: cancelled, stock released, a location with the file told.
+                shipping.cancel_deliveries(self.s, order, why)
             r.shipped += 1
             return
         if mo.status in NOT_YET:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from caturactl.core import clock
@@ -63,9 +64,13 @@ def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = 
         r.queued.append(order.external_id)
         if dry_run:
             continue
-        session.add(ReviewRequest(order=order, status="queued", at=now))
-        enqueue(session, f"{KIND}:{order.external_id}", KIND, "amazon",
-                {"order_id": order.external_id, "marketplace_id": order.marketplace_id, "order_pk": order.id})
+        try:  # the order's row in review_requests is the claim: another run may queue it first
+            with session.begin_nested():
+                session.add(ReviewRequest(order=order, status="queued", at=now))
+                enqueue(session, f"{KIND}:{order.external_id}", KIND, "amazon",
+                        {"order_id": order.external_id, "marketplace_id": order.marketplace_id, "order_pk": order.id})
+        except IntegrityError:
+            r.queued.pop()
     if not dry_run:
         session.commit()
     return r

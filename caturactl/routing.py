@@ -12,15 +12,16 @@ Orders are taken oldest first, so the first buyer gets the last piece.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from caturactl import carrier_matrix
+from caturactl import carrier_matrix, stock
 from caturactl.carrier_matrix import ShipmentRequest, Unit
 from caturactl.config import Config
+from caturactl.core import clock
 from caturactl.deadlines import BusinessCalendar
 from caturactl.model import DeliveryNote, Order, Product, Stock
 from caturactl.model.address import pickup_kind
@@ -126,14 +127,14 @@ class Router:
             from caturactl.errors import ConfigError
             raise ConfigError("no [locations.*] configured: nothing to route to", where="caturactl.toml: locations")
         self.s, self.cfg = session, cfg
-        self.now = now or datetime.now(timezone.utc)
+        self.now = now or clock.now()
         self.order_codes = sorted(cfg.locations, key=lambda c: (cfg.locations[c].priority, c))
         self.calendars = {code: calendar_for(cfg, code) for code in cfg.locations}
         self.products = {p.sku: p for p in session.scalars(select(Product))}
-        self.stock: dict[str, dict[str, Stock]] = {code: {} for code in cfg.locations}
-        for st in session.scalars(select(Stock).where(Stock.location.in_(list(cfg.locations)))):
-            self.stock[st.location][st.sku] = st
-        self.available = {code: {sku: st.available for sku, st in rows.items()} for code, rows in self.stock.items()}
+        self.available: dict[str, dict[str, int]] = {code: {} for code in cfg.locations}
+        for code, sku, available in session.execute(select(Stock.location, Stock.sku, Stock.on_hand - Stock.reserved)
+                                                    .where(Stock.location.in_(list(cfg.locations)))):
+            self.available[code][sku] = available
         self._choices: dict[tuple, tuple[carrier_matrix.Choice, dict]] = {}
 
     def run(self, *, dry_run: bool = False, limit: int | None = None,
@@ -144,9 +145,14 @@ class Router:
                              .order_by(Order.created_at, Order.id).limit(limit)).all()
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
-            orders = self.s.scalars(select(Order).where(Order.id.in_(chunk))
+            # Claimed, not read: the orders still released that no other run holds right now
+            # (PostgreSQL; SQLite runs one writer at a time). A skipped order waits for the next run.
+            orders = self.s.scalars(select(Order).where(Order.id.in_(chunk),
+                                                        Order._state == OrderState.RELEASED.value)
                                     .options(selectinload(Order.lines), defer(Order.raw))
-                                    .order_by(Order.created_at, Order.id)).all()
+                                    .order_by(Order.created_at, Order.id)
+                                    .with_for_update(of=Order, skip_locked=True)).all()
+            self._refresh_available({ln.sku for o in orders for ln in o.lines}, lock=True)
             with buffered(self.s):
                 new_notes: list[tuple[dict, list[dict], str]] = []
                 for order in orders:
@@ -183,6 +189,9 @@ class Router:
             hold(self.s, order, problems, kind="no_carrier")
             r.held.append(order.external_id)
             return []
+        if not self._reserve_plan(plan):
+            r.waiting.append(order.external_id)  # another run took the stock meanwhile
+            return []
         notes = []
         express = order.service_level.upper() in EXPRESS_LEVELS
         for code, lines in plan.items():
@@ -193,8 +202,6 @@ class Router:
                     "delivery_date": offer.delivery_date, "price": offer.price, "choice": explained,
                     "planned_parcels": [[p.weight_g, p.length_cm, p.width_cm, p.height_cm] for p in offer.parcels],
                     "file_name": "", "created_at": self.now}
-            for n in lines:
-                self._reserve(code, n.sku, n.quantity)
             notes.append((note, [{"order_line_id": n.key, "sku": n.sku, "quantity": n.quantity, "shipped": 0}
                                  for n in lines],
                           f"routed to {code}; {offer.carrier} {offer.service}, {len(offer.parcels)} parcel(s), "
@@ -216,12 +223,32 @@ class Router:
             found = self._choices[key] = (choice, choice.as_dict())
         return found
 
-    def _reserve(self, code: str, sku: str, qty: int) -> None:
-        self.available[code][sku] = self.available[code].get(sku, 0) - qty
-        st = self.stock[code].get(sku)
-        if st is None:  # cannot happen: split only uses stock rows that exist
-            raise AssertionError(f"no stock row for {code}/{sku}")
-        st.reserved += qty
+    def _refresh_available(self, skus: set[str], *, lock: bool = False) -> None:
+        """What the database says is available now for ``skus`` (another run may have reserved).
+        With ``lock`` the rows stay locked until the batch commits, taken in one sorted order so
+        that two routers never wait for each other in a circle."""
+        if not skus:
+            return
+        q = (select(Stock.location, Stock.sku, Stock.on_hand - Stock.reserved)
+             .where(Stock.location.in_(list(self.available)), Stock.sku.in_(sorted(skus)))
+             .order_by(Stock.location, Stock.sku))
+        for code, sku, available in self.s.execute(q.with_for_update() if lock else q):
+            self.available[code][sku] = available
+
+    def _reserve_plan(self, plan: dict[str, list[LineNeed]]) -> bool:
+        """Reserve every line of ``plan`` in the database, each a conditional relative update; when
+        one is no longer available, what this plan reserved is given back and the answer is False."""
+        done: list[tuple[str, str, int]] = []
+        for code, lines in plan.items():
+            for n in lines:
+                if not stock.reserve(self.s, code, n.sku, n.quantity):
+                    for c, sku, qty in done:
+                        stock.release(self.s, c, sku, qty)
+                    self._refresh_available({n.sku for lines in plan.values() for n in lines})
+                    return False
+                done.append((code, n.sku, n.quantity))
+                self.available[code][n.sku] = self.available[code].get(n.sku, 0) - n.quantity
+        return True
 
 
 def route(session: Session, cfg: Config, **kw) -> RouteResult:

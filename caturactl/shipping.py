@@ -15,16 +15,19 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 
+from caturactl import stock
 from caturactl.config import Config
+from caturactl.core import clock
 from caturactl.errors import CaturactlError, InputError
-from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, Order, Product, ShippedParcel, Stock
+from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, Order, Product, ShippedParcel
 from caturactl.model.address import Address, postnummer
 from caturactl.model.deliveries import delivery_id_from_number
 from caturactl.model.events import EventKind, buffered, record
@@ -109,7 +112,7 @@ def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat],
            progress: Callable[[int], None] | None = None) -> ExportResult:
     """Render every created delivery note and queue its files; a note whose data does not fit its
     format gets a ticket and stays created. Commits per batch unless ``dry_run``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     r = ExportResult(dry_run=dry_run)
     products = {p.sku: p for p in session.scalars(select(Product))}
     calendars = {code: calendar_for(cfg, code) for code in cfg.locations}
@@ -118,7 +121,13 @@ def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat],
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         # Eager loads and no raw channel JSON: a lazy load per line would dominate the cost.
-        notes = session.scalars(select(DeliveryNote).where(DeliveryNote.id.in_(chunk)).order_by(DeliveryNote.id)
+        # Claimed, not read: notes still created that no other run (an import cancelling them,
+        # another export) holds right now; the rest are left to that run.
+        notes = session.scalars(select(DeliveryNote).where(DeliveryNote.id.in_(chunk),
+                                                           DeliveryNote._state == D.CREATED.value)
+                                .order_by(DeliveryNote.id)
+                                .with_for_update(of=DeliveryNote, skip_locked=True)
+                                .execution_options(populate_existing=True)
                                 .options(defer(DeliveryNote.choice),
                                          selectinload(DeliveryNote.lines).selectinload(DeliveryLine.order_line),
                                          selectinload(DeliveryNote.order).options(defer(Order.raw))
@@ -216,8 +225,7 @@ class Collector:
     def __init__(self, session: Session, cfg: Config, transport: Callable[[str], Transport],
                  readers: Mapping[str, ConfirmationReader], *, now: datetime | None = None):
         self.s, self.cfg, self.transport, self.readers = session, cfg, transport, readers
-        self.now = now or datetime.now(timezone.utc)
-        self._stock_rows: dict[str, dict[str, Stock]] = {}
+        self.now = now or clock.now()
 
     def run(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> CollectResult:
         r = CollectResult(dry_run=dry_run)
@@ -251,6 +259,10 @@ class Collector:
         tz = ZoneInfo(self.cfg.locations[codes[0]].timezone)
         confirmations: list[Confirmation] = []
         parcels = 0
+        claim = None if dry_run else self._claim_file(tname, name, digest)
+        if claim is False:
+            r.duplicates += 1  # another run is reading this file right now (or just did)
+            return
         try:
             with self.s.begin_nested():
                 if name.upper().startswith(STOCK_PREFIX):
@@ -269,7 +281,7 @@ class Collector:
             r.rejected.append(f"{name}: {exc}")
             if dry_run:
                 return
-            self.s.add(InboundFile(transport=tname, name=name, sha256=digest, status="rejected", error=str(exc)))
+            claim.status, claim.error = "rejected", str(exc)
             open_ticket(self.s, "confirmation_rejected",
                         [Hold("confirmation_rejected", f"confirmation file {name} from {tname} rejected whole, "
                                                        f"nothing applied: {exc}; moved to the error folder")],
@@ -278,16 +290,26 @@ class Collector:
             self.s.commit()
             t.move_aside(name, "error")
             return
-        self.s.add(InboundFile(transport=tname, name=name, sha256=digest, status="processed",
-                               confirmations=len(confirmations)))
+        claim.confirmations = len(confirmations)
         self.s.commit()
         r.confirmations += len(confirmations)
         r.parcels += parcels
         t.move_aside(name, "archive")
 
+    def _claim_file(self, tname: str, name: str, digest: str) -> InboundFile | bool:
+        """The file's row, inserted before it is applied: the unique (transport, content) key makes
+        this the claim. False when another run holds it (PostgreSQL waits for that run's commit)."""
+        row = InboundFile(transport=tname, name=name, sha256=digest, status="processed")
+        try:
+            with self.s.begin_nested():
+                self.s.add(row)
+                self.s.flush()
+        except IntegrityError:
+            return False
+        return row
+
     def _stock_report(self, name: str, content: bytes, tname: str, codes: Sequence[str]) -> None:
         """A fulfiller's stock file (formats.md §6 step 4) sets its on-hand figures, all or nothing."""
-        from caturactl.stock import read_stock, set_stock
         reporting = [c for c in codes if self.cfg.locations[c].stock == "report"]
         if len(reporting) != 1:
             raise InputError(f"a stock file on {tname} must belong to exactly one location with stock = \"report\" "
@@ -296,7 +318,7 @@ class Collector:
             text = content.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = content.decode("cp1252")
-        result = set_stock(self.s, reporting[0], read_stock(name, text), self.cfg.locations)
+        result = stock.set_stock(self.s, reporting[0], stock.read_stock(name, text), self.cfg.locations)
         record(self.s, EventKind.CONFIRMATION, f"stock report {name} from {tname}: {result.rows} SKU(s) for "
                                                f"{reporting[0]}, {result.changed + result.new} changed")
 
@@ -331,10 +353,7 @@ class Collector:
         parcels = self._parcels(note, c, new_numbers, shipped, where)
         for line, qty in shipped:
             line.shipped += qty
-            st = self._stock(note.location).get(line.sku)
-            if st is not None:
-                st.reserved = max(0, st.reserved - qty)
-                st.on_hand = max(0, st.on_hand - qty)
+            stock.release(self.s, note.location, line.sku, qty, shipped=True)
         complete = note.open_quantity == 0
         target = D.CONFIRMED if complete else D.PARTIALLY_CONFIRMED
         note.confirmed_at = c.shipped_at
@@ -349,14 +368,6 @@ class Collector:
             transition_delivery(self.s, note, D.SHIPPED, "nothing to confirm at the channel")
             note.shipped_at = self.now
         return len(parcels)
-
-    def _stock(self, location: str) -> dict[str, Stock]:
-        """The location's stock rows, loaded once per run (not one query per shipped line)."""
-        rows = self._stock_rows.get(location)
-        if rows is None:
-            rows = self._stock_rows[location] = {
-                st.sku: st for st in self.s.scalars(select(Stock).where(Stock.location == location))}
-        return rows
 
     def _shipped_lines(self, note: DeliveryNote, c: Confirmation, where: str):
         if not c.lines:
@@ -480,24 +491,26 @@ def file_uploaded(session: Session, msg, now: datetime) -> None:
 
 
 def cancel_deliveries(session: Session, order: Order, why: str) -> None:
-    """The order was cancelled at the channel: its notes are cancelled and their stock released;
-    a note a location already has gets a ticket, because someone must stop the parcel."""
-    notes = session.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id)).all()
+    """The order was cancelled at the channel, or shipped without us (``why`` says which): its
+    open notes are cancelled and their stock released; a note a location already has gets a
+    ticket, because someone must stop the parcel."""
+    # Locked and read afresh: an export holding a note finishes first, and then it counts as sent.
+    notes = session.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id)
+                            .order_by(DeliveryNote.id).with_for_update()
+                            .execution_options(populate_existing=True)).all()
     for note in notes:
         if note.state in (D.CREATED.value, D.EXPORTED.value, D.OVERDUE.value):
             was = note.state
             for line in note.lines:
-                st = session.scalar(select(Stock).where(Stock.location == note.location, Stock.sku == line.sku))
-                if st is not None:
-                    st.reserved = max(0, st.reserved - (line.quantity - line.shipped))
+                stock.release(session, note.location, line.sku, line.quantity - line.shipped)
             transition_delivery(session, note, D.CANCELLED, f"{why}; reservation released")
             if was != D.CREATED.value:
                 _ticket_once(session, note, "stop_delivery",
-                             f"{note.number} was sent to {note.location} ({note.file_name}) before the order was "
-                             f"cancelled: ask {note.location} not to ship it")
+                             f"{note.number} was sent to {note.location} ({note.file_name}) before this news "
+                             f"({why}): ask {note.location} not to ship it")
         elif note.state == D.PARTIALLY_CONFIRMED.value:
             _ticket_once(session, note, "stop_delivery",
-                         f"{note.number} at {note.location} is partly shipped and the order was cancelled: "
+                         f"{note.number} at {note.location} is partly shipped, and now {why}: "
                          f"stop the rest ({note.open_quantity} piece(s))")
 
 
@@ -516,11 +529,12 @@ class OverdueResult:
 
 def overdue(session: Session, cfg: Config, *, now: datetime | None = None, dry_run: bool = False) -> OverdueResult:
     """Every exported or partly confirmed note past its deadline becomes overdue, with a ticket."""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     r = OverdueResult(dry_run=dry_run)
     notes = session.scalars(select(DeliveryNote).where(
         DeliveryNote._state.in_([D.EXPORTED.value, D.PARTIALLY_CONFIRMED.value]),
-        DeliveryNote.deadline_at < now).order_by(DeliveryNote.deadline_at)).all()
+        DeliveryNote.deadline_at < now).order_by(DeliveryNote.deadline_at)
+        .with_for_update(of=DeliveryNote, skip_locked=True)).all()
     for note in notes:
         r.overdue.append(note.number)
         if dry_run:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from caturactl.errors import InputError, NotFoundError
@@ -27,6 +27,26 @@ class StockResult:
     def as_dict(self) -> dict:
         return {"location": self.location, "rows": self.rows, "changed": self.changed, "new": self.new,
                 "unknown_skus": self.unknown_skus or []}
+
+
+def reserve(session: Session, location: str, sku: str, qty: int) -> bool:
+    """Promise ``qty`` pieces of ``sku`` at ``location`` if that many are still available, as one
+    conditional UPDATE done by the database: False when another run took them meanwhile."""
+    n = session.execute(update(Stock).where(Stock.location == location, Stock.sku == sku,
+                                            Stock.on_hand - Stock.reserved >= qty)
+                        .values(reserved=Stock.reserved + qty)
+                        .execution_options(synchronize_session=False)).rowcount
+    return n == 1
+
+
+def release(session: Session, location: str, sku: str, qty: int, *, shipped: bool = False) -> None:
+    """Give back ``qty`` reserved pieces (never below 0); with ``shipped`` they also leave
+    ``on_hand``. A relative update: whatever another run reserved meanwhile stays reserved."""
+    values = {"reserved": case((Stock.reserved > qty, Stock.reserved - qty), else_=0)}
+    if shipped:
+        values["on_hand"] = case((Stock.on_hand > qty, Stock.on_hand - qty), else_=0)
+    session.execute(update(Stock).where(Stock.location == location, Stock.sku == sku).values(**values)
+                    .execution_options(synchronize_session=False))
 
 
 def read_stock(name: str, text: str) -> list[tuple[str, int]]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from caturactl.core import clock
 from caturactl.model import DeliveryNote, Event, InboundFile, Order, OutboxMessage, ShippedParcel, Stock, Ticket
 from standins.fulfiller import FulfillerStandin
 from tests import fulfilment
@@ -134,7 +135,7 @@ def test_overdue_deliveries_get_one_ticket_each_and_a_late_confirmation_still_co
     from caturactl import shipping
     with app.session() as s:
         assert shipping.overdue(s, app.cfg).overdue == []  # nothing is due yet
-        later = datetime.now(timezone.utc) + timedelta(days=10)
+        later = clock.now() + timedelta(days=10)
         r = shipping.overdue(s, app.cfg, now=later)
         assert len(r.overdue) == routed["deliveries"]
         assert shipping.overdue(s, app.cfg, now=later).overdue == []  # once only
@@ -192,7 +193,7 @@ timeout_seconds = 3
     app = ws.app()
     with app.session() as s:
         for m in s.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")):
-            m.next_attempt_at = datetime.now(timezone.utc)
+            m.next_attempt_at = clock.now()
         s.commit()
     sent = json.loads(ws.ok("outbox", "send", "--json"))
     assert sent["sent"] == len(waiting) and sent["retry_later"] == 0
@@ -249,6 +250,39 @@ def test_an_order_cancelled_at_amazon_after_routing_releases_its_stock_and_asks_
         assert s.scalar(select(func.sum(Stock.reserved))) == reserved_before - released
         stop = s.scalars(select(Ticket).where(Ticket.kind == "stop_delivery")).all()
         assert [t.order.external_id for t in stop] == [exported_order]  # only the one a location has
+
+
+def test_an_order_amazon_reports_shipped_after_routing_drops_its_notes_and_stock_and_no_file_goes_out(
+        workspace, tmp_path):
+    ws = workspace
+    _setup(ws, tmp_path)
+    app = ws.app()
+    with app.session() as s:
+        notes = s.scalars(select(DeliveryNote).order_by(DeliveryNote.id)).all()
+        exported_order = notes[0].order.external_id
+        created_order = next(n.order.external_id for n in notes if n.order.external_id != exported_order)
+        reserved_before = s.scalar(select(func.sum(Stock.reserved)))
+        released = sum(ln.quantity for n in notes if n.order.external_id in (exported_order, created_order)
+                       for ln in n.lines)
+    ws.ok("ship", "export", "--limit", "1")  # only the first note goes out
+    for oid in (exported_order, created_order):
+        ws.standin.change_order(oid, status="SHIPPED")  # sent from somewhere else
+    ws.standin.advance(timedelta(minutes=5))
+    ws.ok("import", "amazon")
+    with app.session() as s:
+        for oid in (exported_order, created_order):
+            order = s.scalars(select(Order).where(Order.external_id == oid)).one()
+            assert order.state == "shipped"
+            assert {n.state for n in s.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id))} == \
+                {"cancelled"}
+        assert s.scalar(select(func.sum(Stock.reserved))) == reserved_before - released
+        stop = s.scalars(select(Ticket).where(Ticket.kind == "stop_delivery")).all()
+        assert [t.order.external_id for t in stop] == [exported_order]  # the location that has the file
+        assert "shipped outside caturactl" in stop[0].text
+    ws.ok("ship", "export")
+    with app.session() as s:
+        moot = s.scalars(select(DeliveryNote).join(Order).where(Order.external_id == created_order)).all()
+        assert moot and all(n.exported_at is None and not n.file_name for n in moot)  # never sent
 
 
 def test_a_fulfillers_stock_file_on_its_return_channel_sets_its_stock_all_or_nothing(workspace, tmp_path):

@@ -2,15 +2,22 @@
 
 ``transition`` is the only code that assigns ``Order._state``; every call appends a
 ``state_changed`` event with who, when, from, to and why (a test enforces the "only").
+
+A move of a stored row is a claim, not a read followed by a write: one conditional
+``UPDATE … SET state = to WHERE id = … AND state = from``. When another run moved the row
+first, nothing is written and ``ConflictError`` says so; on PostgreSQL the UPDATE waits for a
+run that holds the row and then sees what it committed.
 """
 
 from __future__ import annotations
 
 import enum
 
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from caturactl.errors import StateError
+from caturactl.errors import ConflictError, StateError
 from caturactl.model.events import EventKind, record
 from caturactl.model.orders import Order
 
@@ -54,9 +61,26 @@ def transition(session: Session, order: Order, to: OrderState, why: str, **event
     src = OrderState(order._state) if order._state else None
     if not allowed(src, to):
         raise StateError(f"order {order.external_id}: cannot go from {src.value if src else 'new'} to {to.value}")
-    order._state = to.value
+    _claim(session, order, src, to, f"order {order.external_id}")
     record(session, EventKind.STATE_CHANGED, why, order=order, customer=order.customer,
            from_state=src.value if src else "", to_state=to.value, data=event_data or None)
+
+
+def _claim(session: Session, row, src: enum.Enum | None, to: enum.Enum, what: str) -> None:
+    """Move ``row`` from ``src`` to ``to`` in the database as one conditional UPDATE (a new,
+    unsaved row is simply set); raises ConflictError when its stored state is not ``src``."""
+    state = inspect(row)
+    if state.transient or state.pending or src is None:
+        row._state = to.value
+        return
+    model = type(row)
+    n = session.execute(update(model).where(model.id == row.id, model._state == src.value)
+                        .values(_state=to.value).execution_options(synchronize_session=False)).rowcount
+    if n != 1:
+        now = session.scalar(select(model._state).where(model.id == row.id))
+        raise ConflictError(f"{what}: another run moved it from {src.value} to {now} first; "
+                            f"it does not go to {to.value} now")
+    set_committed_value(row, "_state", to.value)  # written above; the flush need not write it again
 
 
 class DeliveryState(str, enum.Enum):
@@ -93,7 +117,7 @@ def transition_delivery(session: Session, delivery, to: DeliveryState, why: str,
     if to not in DELIVERY_TRANSITIONS[src]:
         raise StateError(f"delivery {delivery.number if delivery.id else 'new'}: cannot go from "
                          f"{src.value if src else 'new'} to {to.value}")
-    delivery._state = to.value
+    _claim(session, delivery, src, to, f"delivery {delivery.number if delivery.id else 'new'}")
     record(session, EventKind.STATE_CHANGED, why, order=delivery.order, delivery=delivery,
            from_state=src.value if src else "", to_state=to.value, data=event_data or None)
 
