@@ -141,11 +141,13 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     events: list = []
     runner = Runner(app, spec, main, host=None, max_parallel=1, config_path=_config_path(obj), on_event=events.append,
                     child_setup=for_log)
+    # Before the child starts: a SIGTERM between its start and the handler would kill this
+    # process outright and leave the slot to its lease instead of handing it over.
+    _stop_on_signals(lambda *_: setattr(runner, "stop_requested", "interrupted: 'jobs run' was stopped"))
     why = runner.try_start(job, manual=force)
     if not any(isinstance(e, Started) for e in events):
         console.print(f"job {name}: nothing to run ({why})", highlight=False)
         return
-    _stop_on_signals(lambda *_: setattr(runner, "stop_requested", "interrupted: 'jobs run' was stopped"))
     runner.wait_all()
     fin = events[-1]
     if not isinstance(fin, Finished):  # stopped by SIGTERM/Ctrl-C: the slot was handed over
