@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import csv
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from caturactl import csvfile
 from caturactl.errors import InputError
 from caturactl.model import Product
 
-INTS = ("weight_g", "length_mm", "width_mm", "height_mm")
+# Upper bounds that no real product reaches; a value above is a typo or an attack, and it must
+# never reach a 64-bit database column or a carrier's weight table.
+INTS = {"weight_g": 1_000_000, "length_mm": 100_000, "width_mm": 100_000, "height_mm": 100_000}
+MAX_PRICE = Decimal("1000000")
+COLUMNS = ("sku", "title", "asin", "price", *INTS, "tax_class")
+_WHOLE = re.compile(r"[0-9]{1,12}")
+_AMOUNT = re.compile(r"[0-9]{1,9}([.,][0-9]{1,2})?")
 
 
 @dataclass
@@ -25,49 +32,65 @@ class CatalogueResult:
 
 def read_products(path: Path) -> list[dict]:
     """Rows of a products CSV (header: sku,title,asin,price,weight_g,length_mm,width_mm,height_mm,
-    tax_class (standard|reduced, Anlage 2 UStG); only sku required). Raises InputError naming file, line and field; nothing is read half."""
+    tax_class (standard|reduced, Anlage 2 UStG); only sku required, in UTF-8 or Windows-1252).
+    Each row holds only the known columns the header names (others are ignored), so an import
+    changes nothing else. Raises
+    InputError naming file, line and field; nothing is read half."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", where=str(path)) from None
-    sample = text[:2048]
-    delimiter = ";" if sample.count(";") > sample.count(",") else ","
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    if not reader.fieldnames or "sku" not in [f.strip().lower() for f in reader.fieldnames]:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from None
+    header, body = csvfile.rows(csvfile.decode(data, str(path)), str(path))
+    if "sku" not in header:
         raise InputError("no 'sku' column in the header line", where=f"{path}:1")
+    given = [c for c in COLUMNS if c in header]
     rows, seen = [], {}
-    for lineno, raw in enumerate(reader, start=2):
-        if None in raw:
-            raise InputError("more fields than the header has", where=f"{path}:{lineno}")
-        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items()}
+    for lineno, row in body:
         where = f"{path}:{lineno}"
-        if not row["sku"]:
-            raise InputError("empty sku", where=f"{where}:sku")
-        if row["sku"] in seen:
-            raise InputError(f"sku {row['sku']!r} also on line {seen[row['sku']]}", where=f"{where}:sku")
-        seen[row["sku"]] = lineno
-        out: dict = {"sku": row["sku"], "title": row.get("title", ""), "asin": row.get("asin", "")}
-        tax_class = row.get("tax_class", "").lower() or "standard"
-        if tax_class not in ("standard", "reduced"):
-            raise InputError(f"tax_class must be standard or reduced, not {row['tax_class']!r}",
-                             where=f"{where}:tax_class")
-        out["tax_class"] = tax_class
-        for k in INTS:
-            v = row.get(k, "")
-            if v and (not v.isdigit()):
-                raise InputError(f"not a whole number: {v!r}", where=f"{where}:{k}")
-            out[k] = int(v) if v else None
-        price = row.get("price", "").replace(",", ".")
-        try:
-            out["price"] = Decimal(price) if price else None
-        except InvalidOperation:
-            raise InputError(f"not an amount: {row.get('price')!r}", where=f"{where}:price") from None
+        out = {c: _value(c, row[c], where) for c in given}
+        if out["sku"] in seen:
+            raise InputError(f"sku {out['sku']!r} also on line {seen[out['sku']]}", where=f"{where}:sku")
+        seen[out["sku"]] = lineno
         rows.append(out)
     return rows
 
 
+def _value(column: str, text: str, where: str):
+    """One cell, checked: raises InputError naming ``where:column``."""
+    here = f"{where}:{column}"
+    if column == "sku":
+        if not text:
+            raise InputError("empty sku", where=here)
+        if len(text) > 100 or not text.isprintable():
+            raise InputError("a SKU is at most 100 printable characters", where=here)
+        return text
+    if column in ("title", "asin"):
+        limit = 500 if column == "title" else 20
+        if len(text) > limit or not text.isprintable():
+            raise InputError(f"at most {limit} printable characters", where=here)
+        return text
+    if column == "tax_class":
+        value = text.lower() or "standard"
+        if value not in ("standard", "reduced"):
+            raise InputError(f"tax_class must be standard or reduced, not {text!r}", where=here)
+        return value
+    if column in INTS:
+        if not text:
+            return None
+        if not _WHOLE.fullmatch(text) or int(text) > INTS[column]:
+            raise InputError(f"not a whole number from 0 to {INTS[column]}: {text!r}", where=here)
+        return int(text)
+    # price: EUR with at most two decimals, not negative, finite (no NaN, Infinity, 1E+308)
+    if not text:
+        return None
+    if not _AMOUNT.fullmatch(text) or Decimal(text.replace(",", ".")) > MAX_PRICE:
+        raise InputError(f"not an amount from 0 to {MAX_PRICE} with at most 2 decimals: {text!r}", where=here)
+    return Decimal(text.replace(",", "."))
+
+
 def import_products(session: Session, path: Path) -> CatalogueResult:
-    """Add or update the products in ``path`` in the caller's transaction; raises InputError."""
+    """Add or update the products in ``path`` in the caller's transaction; a column the file does
+    not have stays as it is on existing products. Raises InputError."""
     rows = read_products(path)
     existing = {p.sku: p for p in session.scalars(select(Product))}
     result = CatalogueResult()

@@ -92,7 +92,7 @@ def test_a_products_file_with_one_bad_line_changes_nothing(bare_workspace):
     path = bare_workspace.path / "products.csv"
     path.write_text("sku,title,weight_g\nA,Schere,120\nB,Hacke,zwölf\nC,Rechen,900\n", encoding="utf-8")
     r = bare_workspace.run("products", "import", "products.csv")
-    assert r.code == 65 and "products.csv:3:weight_g: not a whole number: 'zwölf'" in r.err
+    assert r.code == 65 and "products.csv:3:weight_g: not a whole number from 0 to 1000000: 'zwölf'" in r.err
     with bare_workspace.app().session() as s:
         assert s.scalar(select(func.count()).select_from(Product)) == 0
 
