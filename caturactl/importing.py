@@ -23,6 +23,7 @@ from caturactl.core import clock
 from caturactl.errors import CaturactlError, InputError
 from caturactl.matching import Matcher
 from caturactl.model import Cursor, Order, OrderLine, Product, RateBudget, Ticket
+from caturactl.model.base import check_fits
 from caturactl.model.events import EventKind, actor, buffered, record
 from caturactl.model.states import TERMINAL, OrderState, transition
 from caturactl.model.tickets import OPEN
@@ -369,3 +370,7 @@ class Importer:
                                 ("tax_amount", ml.tax), ("shipping_amount", ml.shipping)):
                 if money is not None:
                     setattr(ln, attr, money.amount)
+        # Checked before the INSERT, so SQLite and PostgreSQL refuse the same record the same way.
+        for pos, ln in enumerate(order.lines, 1):
+            check_fits(ln, f"order.lines[{pos}]")
+        check_fits(order, "order")

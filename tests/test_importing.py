@@ -355,3 +355,28 @@ def test_a_time_budget_stops_after_a_page_and_the_next_run_resumes(workspace, st
     assert summary["new"] == len(_visible_ids(standin)) - 100
     code, summary = _import_json(workspace, "--max-minutes", "0")  # nothing left: one page, complete
     assert code == 0 and summary["complete"] and summary["new"] == 0
+
+
+def test_a_value_too_long_for_its_column_is_one_ticket_naming_the_field_on_both_databases(workspace, standin):
+    workspace.load_catalogue()
+    assert _import_json(workspace)[0] == 0
+    app, s = _db(workspace)
+    oid = s.scalar(select(Order.external_id).where(Order._state == "released").limit(1))
+    s.close()
+    # A three-letter country code for a two-letter column: PostgreSQL refused it with a database
+    # error that stopped every import at that page; SQLite stored it.
+    standin.change_order(oid, address={"countryCode": "DEU", "addressLine2": "Hinterhaus"})
+    standin.advance(timedelta(minutes=5))
+    code, summary = _import_json(workspace)
+    assert code != 1 and summary["failed"] == 1
+    assert any("order.ship_country" in f and "at most 2 fit" in f for f in summary["failures"])
+    app, s = _db(workspace)
+    order = s.scalar(select(Order).where(Order.external_id == oid))
+    assert order.ship_country != "DEU" and order.ship_line2 != "Hinterhaus"  # nothing of it stored
+    t = s.scalars(select(Ticket).where(Ticket.external_ref == oid, Ticket.kind == "import_failed")).one()
+    assert "order.ship_country" in t.text
+    s.close()
+    # The next run goes on past it.
+    standin.advance(timedelta(minutes=5))
+    code, _ = _import_json(workspace)
+    assert code != 1

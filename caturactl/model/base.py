@@ -13,7 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from caturactl.core import clock
-from caturactl.errors import ConfigError
+from caturactl.errors import ConfigError, InputError
 
 
 class Amount(TypeDecorator):
@@ -63,6 +63,30 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     pass
+
+
+INT64 = (-2**63, 2**63 - 1)
+AMOUNT_LIMIT = Decimal(10) ** 14  # NUMERIC(20, 6): 14 digits before the point
+
+
+def check_fits(row: Base, where: str) -> None:
+    """Raises InputError naming ``where.field`` when a value of ``row`` would not fit its column:
+    a string longer than its length, an integer beyond 64 bits, an amount beyond NUMERIC(20, 6)
+    or not finite. Checked before the INSERT, so that SQLite (which stores anything) and
+    PostgreSQL (which refuses with a database error) treat one bad record alike."""
+    for attr in row.__mapper__.column_attrs:
+        key, column = attr.key, attr.columns[0]
+        value = getattr(row, key, None)
+        if value is None:
+            continue
+        kind = column.type
+        name = f"{where}.{key.lstrip('_')}"
+        if isinstance(value, str) and isinstance(kind, String) and kind.length and len(value) > kind.length:
+            raise InputError(f"{len(value)} characters, at most {kind.length} fit: {value[:40]!r}", where=name)
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+            raise InputError(f"{value} does not fit a 64-bit number", where=name)
+        if isinstance(value, Decimal) and (not value.is_finite() or abs(value) >= AMOUNT_LIMIT):
+            raise InputError(f"{value} is not an amount that fits", where=name)
 
 
 def utcnow() -> datetime:
