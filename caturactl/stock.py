@@ -6,12 +6,13 @@ routing stay as they are, so a report does not free pieces already promised to a
 
 from __future__ import annotations
 
-import csv
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from caturactl import csvfile
 from caturactl.errors import InputError, NotFoundError
 from caturactl.model import Product, Stock
 
@@ -49,28 +50,30 @@ def release(session: Session, location: str, sku: str, qty: int, *, shipped: boo
                     .execution_options(synchronize_session=False))
 
 
+_WHOLE = re.compile(r"[0-9]{1,12}")
+MAX_ON_HAND = 10_000_000  # pieces of one SKU at one location; more is a typo or an attack
+
+
 def read_stock(name: str, text: str) -> list[tuple[str, int]]:
     """(sku, on_hand) pairs from a CSV with a header naming ``sku`` and ``on_hand`` (or
-    ``available``/``quantity``), ``;`` or ``,`` separated; raises InputError naming file:line:field."""
-    sample = text[:2048]
-    delimiter = ";" if sample.count(";") > sample.count(",") else ","
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
-    qty_field = next((f for f in ("on_hand", "available", "quantity") if f in fields), None)
-    if "sku" not in fields or qty_field is None:
+    ``available``/``quantity``), ``;`` or ``,`` separated; raises InputError naming file:line:field.
+    Quantities are whole numbers from 0 to MAX_ON_HAND in ASCII digits."""
+    header, body = csvfile.rows(text, name)
+    qty_field = next((f for f in ("on_hand", "available", "quantity") if f in header), None)
+    if "sku" not in header or qty_field is None:
         raise InputError("the header needs 'sku' and 'on_hand' (or 'available')", where=f"{name}:1")
     out, seen = [], {}
-    for lineno, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
-        if not any(row.values()):
-            continue
-        sku, qty = row.get("sku", ""), row.get(qty_field, "")
+    for lineno, row in body:
+        sku, qty = row["sku"], row[qty_field]
         if not sku:
             raise InputError("empty sku", where=f"{name}:{lineno}:sku")
+        if len(sku) > 100 or not sku.isprintable():
+            raise InputError("a SKU is at most 100 printable characters", where=f"{name}:{lineno}:sku")
         if sku in seen:
             raise InputError(f"sku {sku!r} also on line {seen[sku]}", where=f"{name}:{lineno}:sku")
-        if not qty.lstrip("-").isdigit() or int(qty) < 0:
-            raise InputError(f"not a whole number ≥ 0: {qty!r}", where=f"{name}:{lineno}:{qty_field}")
+        if not _WHOLE.fullmatch(qty) or int(qty) > MAX_ON_HAND:
+            raise InputError(f"not a whole number from 0 to {MAX_ON_HAND}: {qty[:40]!r}",
+                             where=f"{name}:{lineno}:{qty_field}")
         seen[sku] = lineno
         out.append((sku, int(qty)))
     return out

@@ -12,6 +12,14 @@ from caturactl.model import Product
 FULL = "sku;title;asin;price;weight_g;length_mm;width_mm;height_mm\nHG-1;Gartenschere;B0TEST0001;19,99;250;200;80;30\n"
 
 
+def _locations(ws) -> None:
+    from tests import fulfilment
+    for folder in ("wh", "ful"):
+        (ws.path / folder).mkdir(exist_ok=True)
+    ws.write_config(extra=fulfilment.carrier_section() + fulfilment.locations()
+                    + fulfilment.folder_transport("wh", ws.path / "wh") + fulfilment.folder_transport("ful", ws.path / "ful"))
+
+
 def _products(ws) -> dict[str, Product]:
     with ws.app().session() as s:
         return {p.sku: p for p in s.scalars(select(Product))}
@@ -65,3 +73,21 @@ def test_bytes_that_are_no_text_are_named_by_line(bare_workspace):
     (ws.path / "bad.csv").write_bytes(b"sku;title\nHG-1;ok\nHG-2;\x81\x8d\n")
     r = ws.run("products", "import", "bad.csv")
     assert r.code == 65 and "bad.csv:3" in r.err and "0x81" in r.err
+
+
+@pytest.mark.parametrize("qty", ["100000000000000000000000", "9223372036854775807", "-1", "³", "1.0", "NaN"])
+def test_a_stock_quantity_out_of_range_is_refused_by_line_and_changes_nothing(workspace, qty):
+    ws = workspace
+    _locations(ws)
+    (ws.path / "s.csv").write_text(f"sku;on_hand\nA;5\nB;{qty}\n", encoding="utf-8")
+    r = ws.run("stock", "import", "WH", "s.csv")
+    assert r.code == 65 and "s.csv:3:on_hand" in r.err and "Traceback" not in r.err
+    assert "no stock" in ws.ok("stock", "list")
+
+
+def test_a_windows_1252_stock_file_reads(workspace):
+    ws = workspace
+    _locations(ws)
+    (ws.path / "s.csv").write_bytes("sku;on_hand\nGIESSKANNE-Ä;7\n".encode("cp1252"))
+    ws.ok("stock", "import", "WH", "s.csv")
+    assert "GIESSKANNE-Ä" in ws.ok("stock", "list", "--json")

@@ -38,12 +38,13 @@ def stock_list(obj, location, fmt, as_json) -> None:
 @click.pass_obj
 def stock_import(obj, location: str, file: Path, dry_run: bool, as_json: bool) -> None:
     """Set on-hand stock of LOCATION from a CSV (sku;on_hand), all or nothing."""
+    from caturactl.csvfile import decode
     from caturactl.stock import read_stock, set_stock
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", where=str(file)) from None
-    rows = read_stock(str(file), text)
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where=str(file)) from None
+    rows = read_stock(str(file), decode(data, str(file)))
     app = obj.ready_app()
     with app.session() as s:
         r = set_stock(s, location, rows, app.cfg.locations)
