@@ -230,7 +230,7 @@ def partner_reads_mail(smtp: SmtpStandin, root: Path, seen: set[str]) -> None:
                                                  else part.get_content().encode("utf-8"))
 
 
-DAY_START, DAY_END = "06:00", "22:30"
+DAY_START, DAY_END = "06:00", "23:00"  # the evening leaves room for the 22:00 DATEV export
 DEMO_DAY = "2026-11-24"  # a Tuesday; DEMO_DAY=YYYY-MM-DD plays another (a working day, for the locations)
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY_SPEED = 1000.0  # 16.5 hours in about a minute
