@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from caturactl import config as config_mod
 from caturactl.config import Config
+from caturactl.core import clock
 from caturactl.errors import ConfigError, RemoteError
 from caturactl.model import RateBudget
 from caturactl.model.base import make_engine, make_sessionmaker
@@ -43,8 +44,7 @@ class App:
                     raise ConfigError("the database schema is not current: run 'caturactl db upgrade'",
                                       where=_safe_url(self.cfg.database.url))
         except (OperationalError, DBAPIError) as exc:
-            raise RemoteError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0]}",
-                              where=_safe_url(self.cfg.database.url)) from None
+            raise database_error(exc, "cannot open the database", where=_safe_url(self.cfg.database.url)) from None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -153,7 +153,7 @@ class App:
     @staticmethod
     def write_datev_bookings(cfg, rows, date_from, date_to, out) -> int:
         """A DATEV EXTF Buchungsstapel of ``rows`` (caturactl.ports.JournalEntry) into ``out``."""
-        from datetime import date as date_, datetime as datetime_, timezone as timezone_
+        from datetime import date as date_
 
         from connectors.datev.extf import BatchHeader, Booking, write_extf
         a = cfg.accounts
@@ -164,7 +164,7 @@ class App:
         header = BatchHeader(consultant_number=a.datev_consultant, client_number=a.datev_client,
                              fiscal_year_start=fiscal, account_length=4, date_from=date_from, date_to=date_to,
                              description=f"caturactl {date_from:%d.%m.}-{date_to:%d.%m.%Y}",
-                             created_at=datetime_.now(timezone_.utc), initials=a.initials, chart=a.chart)
+                             created_at=clock.now(), initials=a.initials, chart=a.chart)
         return write_extf(header, (Booking(amount=e.amount, debit_credit="S", account=e.debit,
                                            contra_account=e.credit, date=e.date, document=e.document, text=e.text,
                                            tax_key=e.tax_key, order_id=e.order_id,
@@ -173,18 +173,18 @@ class App:
     @staticmethod
     def write_datev_debtors(cfg, rows, out) -> int:
         """DATEV EXTF debtor master data of ``rows`` (dicts from caturactl.exporting.debtors)."""
-        from datetime import date as date_, datetime as datetime_, timezone as timezone_
+        from datetime import date as date_
 
         from connectors.datev.extf import BatchHeader, Debtor, write_debtors
         a = cfg.accounts
-        today = datetime_.now(timezone_.utc).date()
+        today = clock.today(cfg.tz)
         month, day = (int(x) for x in a.fiscal_year_start.split("-"))
         fiscal = date_(today.year, month, day)
         if fiscal > today:
             fiscal = date_(today.year - 1, month, day)
         header = BatchHeader(consultant_number=a.datev_consultant, client_number=a.datev_client,
                              fiscal_year_start=fiscal, account_length=4, date_from=fiscal, date_to=today,
-                             description="caturactl Debitoren", created_at=datetime_.now(timezone_.utc),
+                             description="caturactl Debitoren", created_at=clock.now(),
                              initials=a.initials, chart=a.chart)
         return write_debtors(header, (Debtor(**r) for r in rows), out)
 
@@ -315,6 +315,22 @@ class App:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# SQLite's answer when another connection held the write lock for the whole busy timeout.
+_LOCKED = ("database is locked", "database table is locked")
+
+
+def database_error(exc: DBAPIError, doing: str = "database error", where: str | None = None) -> RemoteError:
+    """The one line for an error the database raised: its first line, and what to do about a
+    SQLite database that another writer keeps locked (exit 69, like any unavailable system)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    said = lines[0] if lines else type(exc).__name__
+    if any(s in said for s in _LOCKED):
+        return RemoteError(f"{doing}: the database is locked: another caturactl command or job is writing to it; "
+                           "wait until it is done and run this again ('caturactl jobs list' shows the jobs)",
+                           where=where)
+    return RemoteError(f"{doing}: {said}", where=where)
 
 
 def _at(t) -> str:

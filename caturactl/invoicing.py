@@ -3,9 +3,10 @@ notes; each invoice goes to Amazon (UPLOAD_VAT_INVOICE) or by e-mail through the
 
 An invoice is built as plain values (``caturactl.ports.InvoiceDocument``) by ``build``, rendered
 by the composition root's renderer (PDF/A-3 with the EN 16931 XML embedded) and stored as issued.
-Every document of a run is built and checked before the first number is taken, so missing
-company data, a missing tax rate or a negative quantity stops the run with one line and nothing
-written. The number is taken in the transaction that stores the invoice (``next_number``): a
+Every document of a run is built and checked before the first number is taken: missing company
+data, or a tax table that fits no order, stops the run with one line and nothing written; an
+order that cannot be invoiced (no price on a line, no rate for its destination) gets a ticket
+and the others are invoiced. The number is taken in the transaction that stores the invoice (``next_number``): a
 rolled-back transaction gives it back, so the series has no gaps, also with several runners on
 one PostgreSQL (the counter row is locked until commit).
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
@@ -25,14 +26,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from caturactl import tax
 from caturactl.config import Config
+from caturactl.core import clock
 from caturactl.errors import ConfigError, InputError, NotFoundError, StateError
-from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, Order, Product
+from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, Order, Product, Ticket
 from caturactl.model.address import street_parts
 from caturactl.model.events import EventKind, record
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE
 from caturactl.model.states import DeliveryState, OrderState
+from caturactl.model.tickets import OPEN
 from caturactl.outbox import enqueue
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, InvoiceRenderer, TaxBreakdown
+from caturactl.triage import Hold, open_ticket
 
 UPLOAD = "invoice_upload"
 EMAIL = "email"
@@ -259,11 +263,14 @@ class InvoiceRunResult:
     planned: int = 0  # documents built (a dry run stops here)
     gross: Decimal = Decimal(0)
     queued: int = 0  # deliveries queued in the outbox
+    failed: list[str] = field(default_factory=list)  # "order: why", each with a ticket
+    skipped: int = 0  # planned, but another run invoiced them (or holds them) meanwhile
     dry_run: bool = False
 
     def as_dict(self) -> dict:
         return {"created": len(self.created), "planned": self.planned, "gross": str(self.gross),
-                "queued": self.queued, "numbers": self.created, "dry_run": self.dry_run}
+                "queued": self.queued, "skipped": self.skipped, "failed": self.failed, "numbers": self.created,
+                "dry_run": self.dry_run}
 
 
 class Invoicer:
@@ -272,7 +279,7 @@ class Invoicer:
     def __init__(self, session: Session, cfg: Config, renderer: InvoiceRenderer | None, *,
                  today: date | None = None, render_many: Callable | None = None):
         self.s, self.cfg, self.renderer = session, cfg, renderer
-        self.today = today or datetime.now(timezone.utc).astimezone(cfg.tz).date()
+        self.today = today or clock.today(cfg.tz)
         self.render_many = render_many
 
     def due(self, limit: int | None = None) -> list[tuple[Order, list[DeliveryNote]]]:
@@ -293,7 +300,8 @@ class Invoicer:
 
     def run(self, *, dry_run: bool = False, limit: int | None = None, batch: int = 50,
             progress: Callable[[int], None] | None = None) -> InvoiceRunResult:
-        """Build every due invoice (stopping on the first bad one, nothing written), then number,
+        """Build every due invoice (one that cannot be built gets a ticket; a configuration that
+        stops every one raises ConfigError, nothing written), then number,
         render and store them batch by batch, each batch in one transaction."""
         check_company(self.cfg)
         r = InvoiceRunResult(dry_run=dry_run)
@@ -306,23 +314,39 @@ class Invoicer:
         for start in range(0, len(due_ids), 500):
             invoiced_orders.update(self.s.scalars(select(Invoice.order_id).where(
                 Invoice.kind == INVOICE, Invoice.order_id.in_(due_ids[start:start + 500]))))
-        planned = []
+        planned, refused = [], []
         for order, notes in due:
             first = order.id not in invoiced_orders
+            try:
+                doc = build(order, notes, self.cfg, products, issue_date=self.today, with_shipping=first)
+            except (InputError, ConfigError) as exc:  # this order only: a ticket, the others go on
+                r.failed.append(f"{order.external_id}: {exc}")
+                refused.append((order, exc))
+                continue
             invoiced_orders.add(order.id)
-            doc = build(order, notes, self.cfg, products, issue_date=self.today, with_shipping=first)
-            planned.append((order, notes, doc))
+            planned.append((order, notes, doc, first))
             r.gross += doc.gross_total
         r.planned = len(planned)
+        if refused and not planned and all(isinstance(e, ConfigError) for _, e in refused):
+            raise refused[0][1]  # the configuration stops every order: one message, not a ticket each
+        if refused and not dry_run:
+            for order, exc in refused:
+                self._ticket_once(order, str(exc))
+            self.s.commit()  # the tickets, whatever happens to the batches
         if dry_run or not planned:
             return r
         if self.renderer is None:
             raise ConfigError("no invoice renderer configured")
         year = self.today.year
         for start in range(0, len(planned), batch):
-            chunk = planned[start:start + batch]
+            wanted = planned[start:start + batch]
+            chunk = self._claim(wanted)
+            r.skipped += len(wanted) - len(chunk)
+            if not chunk:
+                self.s.rollback()
+                continue
             numbered = []
-            for order, notes, doc in chunk:
+            for order, notes, doc, _ in chunk:
                 seq = next_number(self.s, self.cfg.invoices.prefix, year)
                 number = format_number(self.cfg.invoices.prefix, year, seq, self.cfg.invoices.width)
                 numbered.append((order, notes, dataclasses.replace(doc, number=number), seq))
@@ -341,6 +365,30 @@ class Invoicer:
             if progress:
                 progress(len(chunk))
         return r
+
+    def _ticket_once(self, order: Order, why: str) -> None:
+        """One open ``invoice_failed`` ticket per order, naming what stops its invoice."""
+        if self.s.scalar(select(Ticket.id).where(Ticket.order_id == order.id, Ticket.kind == "invoice_failed",
+                                                 Ticket.status == OPEN)) is None:
+            open_ticket(self.s, "invoice_failed", [Hold("invoice_failed", f"order {order.external_id} cannot be "
+                                                                          f"invoiced: {why}")], order=order)
+
+    def _claim(self, chunk: list) -> list:
+        """The part of ``chunk`` this run may invoice, claimed in the batch's transaction: orders
+        no other run holds right now (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite runs one writer
+        at a time), whose notes are still uninvoiced and whose shipping is still where the plan
+        put it. Read after the lock, so a run that invoiced them meanwhile has committed."""
+        ids = sorted({order.id for order, *_ in chunk})
+        held = set(self.s.scalars(select(Order.id).where(Order.id.in_(ids)).order_by(Order.id)
+                                  .with_for_update(skip_locked=True)))
+        note_ids = [n.id for _, notes, *_ in chunk for n in notes]
+        open_notes = set(self.s.scalars(select(DeliveryNote.id).where(DeliveryNote.id.in_(note_ids),
+                                                                      DeliveryNote.invoice_id.is_(None))))
+        invoiced = set(self.s.scalars(select(Invoice.order_id).where(Invoice.kind == INVOICE,
+                                                                     Invoice.order_id.in_(sorted(held)))))
+        return [(order, notes, doc, first) for order, notes, doc, first in chunk
+                if order.id in held and all(n.id in open_notes for n in notes)
+                and first == (order.id not in invoiced)]
 
     def _render(self, docs: list[InvoiceDocument]) -> list[tuple[bytes, bytes]]:
         if self.render_many is not None and len(docs) > 1:
@@ -407,9 +455,10 @@ class Invoicer:
 
     # --- credit notes ---
 
-    def credit(self, number: str, lines: Mapping[int, Decimal] | None, reason: str) -> Invoice:
+    def credit(self, number: str, lines: Mapping[int, Decimal | None] | None, reason: str) -> Invoice:
         """A credit note (Rechnungskorrektur, type 381) for all of invoice ``number`` or the given
-        positions and quantities; raises NotFoundError, InputError, StateError."""
+        positions and quantities (whole pieces; None: all of the position not yet credited);
+        raises NotFoundError, InputError, StateError."""
         check_company(self.cfg)
         if not reason.strip():
             raise InputError("a reason is required (it is printed and kept)", where="--reason")
@@ -418,16 +467,20 @@ class Invoicer:
             raise StateError(f"{original.number} is a credit note; correct the invoice itself")
         doc = from_json(original.document)
         done, done_gross = self._credited(original)
-        picked = lines or {i.position: i.quantity - done.get(i.position, Decimal(0)) for i in doc.items}
+        picked = lines or {i.position: None for i in doc.items}
         by_pos = {i.position: i for i in doc.items}
         chosen: list[tuple[InvoiceItem, Decimal]] = []
         for pos, qty in sorted(picked.items()):
             item = by_pos.get(pos)
             if item is None:
                 raise InputError(f"{original.number} has no position {pos}", where="--lines")
-            if qty <= 0 and lines:
-                raise InputError(f"position {pos}: quantity must be positive, not {qty}", where="--lines")
             left = item.quantity - done.get(pos, Decimal(0))
+            if qty is None:
+                qty = left
+            elif not (qty.is_finite() and qty > 0 and qty == qty.to_integral_value()):
+                # Pieces are credited, never a part of one (nor NaN, which compares as nothing).
+                raise InputError(f"position {pos}: the quantity must be a whole number of pieces from 1, "
+                                 f"not {qty}", where="--lines")
             if qty > left:
                 raise InputError(f"position {pos}: {qty} to credit but only {left} not yet credited",
                                  where="--lines")
@@ -519,7 +572,8 @@ def find(session: Session, number: str) -> Invoice:
 
 
 def resend(session: Session, number: str) -> Invoice:
-    """Queue the same invoice (the same file, the same number) for delivery again."""
+    """Queue the same invoice (the same file, the same number) for delivery again; an upload
+    forgets its earlier feed, so that ``check_feeds`` judges the new one."""
     from caturactl import outbox
     inv = find(session, number)
     keys = [f"{UPLOAD}:{inv.number}", f"{EMAIL}:invoice:{inv.number}"]
@@ -528,7 +582,9 @@ def resend(session: Session, number: str) -> Invoice:
     if not msgs:
         raise StateError(f"{inv.number} was never queued for delivery (delivery: {inv.delivery})")
     for m in msgs:
-        m.status, m.attempts, m.next_attempt_at = outbox.PENDING, 0, datetime.now(timezone.utc)
+        m.status, m.attempts, m.next_attempt_at = outbox.PENDING, 0, clock.now()
+        if m.kind == UPLOAD:
+            m.payload = _without_feed(m.payload)
     record(session, EventKind.INVOICED, f"{inv.number} queued for delivery again by a person", order=inv.order)
     return inv
 
@@ -561,6 +617,19 @@ def invoice_sent(session: Session, msg, now: datetime) -> None:
                order=inv.order)
 
 
+FEED_KEYS = ("feed_id", "feed_status", "found_after_crash")  # what an upload learnt about its feed
+
+
+def _without_feed(payload: dict) -> dict:
+    """An upload's payload for sending again: its feed and that feed's verdict go, the feed's id
+    is kept among ``earlier_feeds`` (Amazon still lists it: it is not the feed of a new send)."""
+    earlier = list(payload.get("earlier_feeds", []))
+    if payload.get("feed_id") and payload["feed_id"] not in earlier:
+        earlier.append(payload["feed_id"])
+    kept = {k: v for k, v in payload.items() if k not in FEED_KEYS}
+    return {**kept, "earlier_feeds": earlier} if earlier else kept
+
+
 FEED_RETENTION = timedelta(days=90)  # "Feeds are retained for a maximum of 90 days" (feeds_2021-06-30.json)
 
 
@@ -576,7 +645,8 @@ def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datet
     from caturactl.errors import InDoubtError, RejectedError
     from caturactl.model import OutboxMessage
     done = select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done")
-    anchor = session.scalars(done.where(OutboxMessage.done_at < marked_at)
+    # At or before: on a clock that stands still (tests, benches) the two may share an instant.
+    anchor = session.scalars(done.where(OutboxMessage.done_at <= marked_at, OutboxMessage.id != msg.id)
                              .order_by(OutboxMessage.done_at.desc()).limit(20)).all()
     anchor_feed = next((m.payload.get("feed_id") for m in anchor if m.payload.get("feed_id")), None)
     since = None
@@ -587,8 +657,12 @@ def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datet
         except RejectedError:  # older than Amazon keeps feeds (90 days): gone from getFeeds too
             since = None
     if since is None:  # getFeeds' own reach: Amazon keeps feeds 90 days
-        since = known_since = datetime.now(timezone.utc) - FEED_RETENTION
+        since = known_since = clock.now() - FEED_RETENTION
     known = {m.payload.get("feed_id") for m in session.scalars(done.where(OutboxMessage.done_at >= known_since))}
+    # An invoice sent once more ('invoices resend') accounts for the feeds of its earlier sends.
+    resent = select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, (OutboxMessage.status != "done")
+                                         | (OutboxMessage.done_at >= known_since))
+    known.update(f for m in session.scalars(resent) for f in m.payload.get("earlier_feeds", ()))
     try:
         listed = uploader.feeds_since(since)
     except RejectedError as exc:  # the list cannot be read: that says nothing about the upload
@@ -619,7 +693,7 @@ def check_feeds(session: Session, uploader, *, limit: int = 100) -> dict[str, in
     counts = {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}
     # Amazon judges a feed within minutes; looking back 60 days covers any backlog of runs and
     # keeps the query from growing with years of uploads.
-    since = datetime.now(timezone.utc) - timedelta(days=60)
+    since = clock.now() - timedelta(days=60)
     msgs = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done",
                                                        OutboxMessage.done_at >= since)
                            .order_by(OutboxMessage.id)).all()

@@ -16,20 +16,24 @@ to, does Amazon's order show the package, did Amazon queue an invoice feed since
 Amazon still offer the review request. Where the remote side cannot tell (an e-mail; a location
 that deletes what it read), the handler raises ``InDoubtError`` and a person decides with
 ``caturactl outbox done`` (it arrived) or ``caturactl outbox retry --resend`` (send it again).
+In doubt means only that: an answer that refuses the send (SMTP 4xx or 5xx, Amazon's 429 or
+4xx) says nothing arrived, so the mark is cleared and the message is retried or fails as usual.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from caturactl.config import ShippingConfig
-from caturactl.errors import (CaturactlError, InDoubtError, NotFoundError, RejectedError, StateError,
-                              ThrottledError)
+from caturactl.core import clock
+from caturactl.errors import (CaturactlError, InDoubtError, NotFoundError, RefusedError, RejectedError,
+                              StateError, ThrottledError)
 from caturactl.model import OutboxMessage
 from caturactl.model.events import EventKind, record
 from caturactl.triage import Hold, close_tickets_about, open_ticket
@@ -62,14 +66,15 @@ Handler = Callable[[OutboxMessage, Attempt], "str | None"]
 FollowUp = Callable[[Session, OutboxMessage, datetime], None]
 
 
-def enqueue(session: Session, key: str, kind: str, target: str, payload: dict) -> OutboxMessage:
-    """Queue one side effect in the caller's transaction; the same key twice is one message."""
-    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
-    if existing is not None:
-        return existing
-    msg = OutboxMessage(key=key, kind=kind, target=target, payload=payload, status=PENDING)
-    session.add(msg)
-    return msg
+def enqueue(session: Session, key: str, kind: str, target: str, payload: dict) -> bool:
+    """Queue one side effect in the caller's transaction; the same key twice is one message.
+    True when this call queued it. The unique key is the claim: two runs queueing the same side
+    effect at once (on PostgreSQL the second waits for the first to commit) make one message."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (insert(OutboxMessage).values(key=key, kind=kind, target=target, payload=payload, status=PENDING)
+            .on_conflict_do_nothing(index_elements=[OutboxMessage.key]))
+    return session.execute(stmt).rowcount == 1
 
 
 @dataclass
@@ -98,7 +103,7 @@ class Sender:
                  on_close: Callable[[], None] | None = None):
         self.s, self.cfg = session, cfg
         self.handlers, self.follow_ups = handlers, follow_ups or {}
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or clock.now
         self._on_close = on_close
 
     def close(self) -> None:
@@ -155,7 +160,11 @@ class Sender:
         self.s.commit()
         if n != 1:
             self.s.expire(msg)
-        return n == 1
+            return False
+        # Read back what was claimed: another sender may have marked it "sending" (in doubt) or
+        # counted attempts since this run listed it, and what this run writes must start from that.
+        self.s.refresh(msg)
+        return True
 
     def _send_one(self, msg: OutboxMessage, r: SendResult) -> bool:
         """Send one message; False when its target could not be reached (retry later)."""
@@ -172,19 +181,21 @@ class Sender:
                                               f"'caturactl outbox retry --resend {msg.id}'")
             return True
         except RejectedError as exc:  # a definite refusal: nothing arrived
-            msg.sending_at = None
+            _not_in_doubt(msg, attempt)
             self._fail(msg, str(exc), r)
             return True
-        except ThrottledError as exc:
+        except ThrottledError as exc:  # "later", from the remote side or our own rate: nothing went
+            _not_in_doubt(msg, attempt)
             self._retry(msg, str(exc), r)
             raise
+        except RefusedError as exc:  # answered "not now" (SMTP 4xx): nothing arrived, retry as usual
+            _not_in_doubt(msg, attempt)
+            self._retry_or_give_up(msg, exc, r)
+            return True  # it answered: the target is there for the next message
         except CaturactlError as exc:  # remote down, timeouts, config problems a person may fix
             # sending_at stays as it is: an error after the mark (a timeout waiting for the
             # answer) leaves the send in doubt, and an earlier doubt is not resolved by failing.
-            if msg.attempts >= self.cfg.outbox_max_attempts:
-                self._fail(msg, f"gave up after {msg.attempts} attempts: {exc}", r)
-            else:
-                self._retry(msg, str(exc), r)
+            self._retry_or_give_up(msg, exc, r)
             return False
         if found:
             self._done(msg, f"not sent again: {found}", data={"found": True})
@@ -192,6 +203,12 @@ class Sender:
             self._done(msg, f"sent to {msg.target} (attempt {msg.attempts})")
         r.sent += 1
         return True
+
+    def _retry_or_give_up(self, msg: OutboxMessage, exc: CaturactlError, r: SendResult) -> None:
+        if msg.attempts >= self.cfg.outbox_max_attempts:
+            self._fail(msg, f"gave up after {msg.attempts} attempts: {exc}", r)
+        else:
+            self._retry(msg, str(exc), r)
 
     def _mark_sending(self, msg: OutboxMessage) -> None:
         msg.sending_at = self.now()
@@ -206,12 +223,21 @@ class Sender:
             follow_up(self.s, msg, now)
         record(self.s, EventKind.OUTBOX_SENT, f"{msg.kind} {msg.key} {how}", data={"outbox": msg.id, **(data or {})})
 
-    def mark_done(self, msg: OutboxMessage, reason: str) -> None:
+    def mark_done(self, msg: OutboxMessage, reason: str, *, force: bool = False) -> None:
         """A person says the message arrived (after an in-doubt ticket, or a file handed over by
-        hand): done, with the follow-up a send would have had. Raises StateError when it is done."""
+        hand): done, with the follow-up a send would have had. Raises StateError when it is done,
+        and, unless ``force``, when the remote side refused it (failed, and not in doubt)."""
         if msg.status == DONE:
             raise StateError(f"outbox message {msg.id} was already sent at {msg.done_at:%Y-%m-%d %H:%M} UTC")
-        self._done(msg, f"marked as arrived by a person: {reason}")
+        if msg.status == FAILED and msg.sending_at is None and not force:
+            # Failed without a send in doubt: the remote side answered no (or never got it), so
+            # "it arrived" is only true if a person delivered it another way and says so.
+            said = (msg.last_error or "no reason given").splitlines()[0][:200]
+            raise StateError(f"outbox message {msg.id} did not arrive: {msg.target} refused it or was not "
+                             f"reached ({said}); "
+                             f"fix that and 'caturactl outbox retry {msg.id}', or if you delivered it another "
+                             f"way, say so with --force and --reason")
+        self._done(msg, f"marked as arrived by a person{' (forced)' if force else ''}: {reason}")
 
     def _retry(self, msg: OutboxMessage, error: str, r: SendResult, quiet: bool = False) -> None:
         attempts = max(msg.attempts, 1)
@@ -233,6 +259,15 @@ class Sender:
         record(self.s, EventKind.OUTBOX_FAILED, f"{msg.key}: {error}", order=order, data={"outbox": msg.id})
         r.failed += 1
         r.errors.append(f"{msg.key}: {error}")
+
+
+def _not_in_doubt(msg: OutboxMessage, attempt: Attempt) -> None:
+    # In doubt means only that we cannot know whether the remote side took it. A refusal it
+    # answered to this attempt's send (or a send that never left) says it did not: the mark goes.
+    # Without a mark of this attempt the error came before its send (a lookup, a full bucket),
+    # and an earlier attempt's doubt stays: only a handler that looked and found nothing sends.
+    if attempt.marked:
+        msg.sending_at = None
 
 
 def _order_of(session: Session, msg: OutboxMessage):
@@ -259,7 +294,7 @@ def retry(session: Session, ref: str, *, resend: bool = False) -> OutboxMessage:
     if msg.status == DONE:
         raise StateError(f"outbox message {msg.id} was already sent at {msg.done_at:%Y-%m-%d %H:%M} UTC")
     # A fresh budget of attempts: the person fixed something (or wants to see it fail again).
-    msg.status, msg.next_attempt_at, msg.attempts = PENDING, datetime.now(timezone.utc), 0
+    msg.status, msg.next_attempt_at, msg.attempts = PENDING, clock.now(), 0
     overruled = resend and msg.sending_at is not None
     if resend:
         msg.sending_at = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -11,8 +12,41 @@ from sqlalchemy.orm import Session, selectinload
 from caturactl.errors import InputError, NotFoundError
 from caturactl.model import (Customer, CustomerEmail, DeliveryNote, Event, Invoice, Order, OutboxMessage,
                              Product, ShippedParcel, Ticket)
-from caturactl.model.deliveries import delivery_id_from_number
 from caturactl.model.states import DeliveryState, OrderState
+
+MAX_ID = 2**31 - 1  # INTEGER, the id columns' type on PostgreSQL: no row has a larger id
+_ID = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes '²³' and '٣'
+# The days a person may name: every local midnight and month end in between converts to UTC and
+# back without leaving the calendar Python knows (year 1 to 9999).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def record_id(ref: str, prefix: str = "") -> int | None:
+    """The row id a person typed: '42', or with ``prefix`` ('T42', 'L000042'); None when ``ref``
+    is not one (other characters, digits that are not ASCII, more than any id)."""
+    text = ref.strip().upper()
+    if prefix:
+        text = text.removeprefix(prefix)
+    if not _ID.fullmatch(text):
+        return None
+    n = int(text)
+    return n if 0 < n <= MAX_ID else None
+
+
+def _in_calendar(d: date, text: str, what: str, where: str) -> None:
+    if not FIRST_DAY <= d <= LAST_DAY:
+        raise InputError(f"{text!r} is not a {what} in the years {FIRST_DAY.year} to {LAST_DAY.year}",
+                         where=where)
+
+
+def parse_day(text: str, where: str) -> date:
+    """'2026-11-24' -> that day; raises InputError (naming ``where``) for anything else."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"not a date (YYYY-MM-DD): {text!r}", where=where) from None
+    _in_calendar(day, text, "day", where)
+    return day
 
 
 def parse_month(text: str) -> tuple[date, date]:
@@ -21,6 +55,7 @@ def parse_month(text: str) -> tuple[date, date]:
         first = datetime.strptime(text, "%Y-%m").date()
     except ValueError:
         raise InputError(f"not a month (YYYY-MM): {text!r}", where="--month") from None
+    _in_calendar(first, text, "month", "--month")
     nxt = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     return first, nxt
 
@@ -52,8 +87,8 @@ def order_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = Non
     if customer:
         c = customer.strip()
         conds = [Customer.name.ilike(f"%{c}%"), Customer.company.ilike(f"%{c}%"), Order.buyer_name.ilike(f"%{c}%")]
-        if c[:1].upper() == "K" and c[1:].isdigit():
-            conds.append(Customer.id == int(c[1:]))
+        if c[:1].upper() == "K" and (cid := record_id(c, "K")) is not None:
+            conds.append(Customer.id == cid)
         if "@" in c:
             conds.append(Order.customer_id.in_(select(CustomerEmail.customer_id).where(CustomerEmail.email == c.lower())))
         q = q.where(or_(*conds))
@@ -131,8 +166,8 @@ def delivery_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = 
 
 def find_delivery(session: Session, ref: str) -> DeliveryNote:
     """A delivery note by number ("L000123") or id; raises NotFoundError."""
-    did = delivery_id_from_number(ref) or (int(ref) if ref.strip().isdigit() else None)
-    note = session.get(DeliveryNote, did) if did else None
+    did = record_id(ref, "L")
+    note = session.get(DeliveryNote, did) if did is not None else None
     if note is None:
         raise NotFoundError(f"no delivery note {ref!r}")
     return note
@@ -170,8 +205,8 @@ def find_order(session: Session, ref: str) -> Order:
     ref = ref.strip()
     order = session.scalar(select(Order).where(Order.external_id == ref)
                            .options(selectinload(Order.lines), selectinload(Order.customer)))
-    if order is None and ref.isdigit():
-        order = session.get(Order, int(ref))
+    if order is None and (oid := record_id(ref)) is not None:
+        order = session.get(Order, oid)
     if order is None:
         raise NotFoundError(f"no order {ref!r}")
     return order

@@ -31,6 +31,7 @@ from caturactl.errors import InputError, NotFoundError
 from caturactl.model import Invoice, Order, Settlement, SettlementDifference
 from caturactl.model.events import EventKind, record
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE
+from caturactl.reports import record_id
 
 ZERO = Decimal(0)
 BUYER_MONEY = frozenset({"ItemPrice", "Promotion"})
@@ -281,9 +282,10 @@ def _books(conn: Connection, order_ids: list[str]) -> _Books:
 
 
 def find(session: Session, ref: str) -> Settlement:
-    st = session.scalar(select(Settlement).where(Settlement.settlement_id == ref.strip()))
-    if st is None and ref.strip().isdigit():
-        st = session.get(Settlement, int(ref))
+    st = session.scalar(select(Settlement).where(Settlement.settlement_id == ref.strip()[:40]))
+    row = record_id(ref) if st is None else None  # '²', or more digits than any id: no row
+    if row is not None:
+        st = session.get(Settlement, row)
     if st is None:
         raise NotFoundError(f"no settlement {ref!r}")
     return st
@@ -295,30 +297,40 @@ class FetchResult:
     imported: list[str] = field(default_factory=list)
     duplicates: int = 0
     dry_run: bool = False
+    to_download: list[str] = field(default_factory=list)  # dry run: report ids not in the folder yet
 
     def as_dict(self) -> dict:
         return {"reports": self.reports, "imported": self.imported, "duplicates": self.duplicates,
-                "dry_run": self.dry_run}
+                "dry_run": self.dry_run, **({"to_download": self.to_download} if self.dry_run else {})}
 
 
 def fetch(session: Session, source, folder: Path, *, since, dry_run: bool = False) -> FetchResult:
     """List Amazon's settlement reports since ``since``, download each into ``folder`` (kept, as
     GoBD wants the original) and import it; each settlement is committed on its own. A report
-    whose settlement is already stored (Amazon repeats them) is counted, not stored again."""
+    whose settlement is already stored (Amazon repeats them) is counted, not stored again.
+    ``dry_run`` only lists: the reports, and those not in ``folder`` yet (``to_download``); it
+    downloads, writes and stores nothing, so which settlements are new is not known then."""
     r = FetchResult(dry_run=dry_run)
     refs = source.list_reports(since)
     r.reports = len(refs)
+    if dry_run:
+        r.to_download = [ref.report_id for ref in refs if not _report_path(folder, ref).exists()]
+        return r
     folder.mkdir(parents=True, exist_ok=True)
     for ref in refs:
-        path = folder / f"settlement-{ref.report_id}.tsv"
+        path = _report_path(folder, ref)
         if not path.exists():
             tmp = path.with_suffix(".part")
             tmp.write_bytes(source.download(ref))
             tmp.replace(path)
-        result = import_file(session, path, dry_run=dry_run)
+        result = import_file(session, path)
         if result.duplicate:
             r.duplicates += 1
         else:
             r.imported.append(result.settlement_id)
-        session.rollback() if dry_run else session.commit()
+        session.commit()
     return r
+
+
+def _report_path(folder: Path, ref) -> Path:
+    return folder / f"settlement-{ref.report_id}.tsv"

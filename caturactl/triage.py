@@ -21,6 +21,7 @@ from caturactl.model.events import EventKind, actor, record
 from caturactl.model.states import OrderState, transition
 from caturactl.model.tickets import OPEN, RESOLVED
 from caturactl.ports import MarketplaceOrder
+from caturactl.reports import record_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +122,8 @@ def _close(session: Session, t: Ticket, resolution: str, note: str) -> None:
 
 def find_ticket(session: Session, ref: str) -> Ticket:
     """A ticket by number (T12 or 12); raises NotFoundError."""
-    raw = ref.strip().upper().removeprefix("T")
-    ticket = session.get(Ticket, int(raw)) if raw.isdigit() else None
+    tid = record_id(ref, "T")
+    ticket = session.get(Ticket, tid) if tid is not None else None
     if ticket is None:
         raise NotFoundError(f"no ticket {ref!r}")
     return ticket

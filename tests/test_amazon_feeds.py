@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sp_api.api import Feeds
 
-from caturactl.errors import InputError, RejectedError, ThrottledError
+from caturactl.errors import InputError, RefusedError, RejectedError, RemoteError, ThrottledError
 from connectors.amazon.client import SpApi, TokenBucket
 from connectors.amazon.feeds import AmazonInvoices
 from standins.amazon import AmazonStandin, Fault
@@ -221,13 +221,18 @@ def test_amazons_429_on_createfeed_is_not_waited_out(standin):
     uploader.close()
 
 
-def test_a_503_on_createfeed_is_retried_and_one_feed_is_queued(standin, api, invoices):
+def test_a_503_on_createfeed_is_not_repeated_because_amazon_may_have_queued_the_feed(standin, api, invoices):
+    # A server error can come after the work was done: a second createFeed could queue the
+    # invoice twice. The outbox keeps the upload in doubt and asks getFeeds before sending again.
     order = shipped_order(standin)
     standin.add_fault(Fault(operation="createFeed", kind="status", status=503))
-    feed_id = invoices.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order))
-    assert api.stats.retries == 1 and standin.stats()["faults"] == 1
-    assert calls(standin)["createFeed"] == 2 and calls(standin)["createFeedDocument"] == 1
-    assert [i["feed_id"] for i in standin.invoices()] == [feed_id]
+    with pytest.raises(RemoteError, match="may have acted on the request") as exc:
+        invoices.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order))
+    assert not isinstance(exc.value, (RefusedError, RejectedError, ThrottledError))
+    assert "503" in str(exc.value)
+    assert api.stats.retries == 0 and standin.stats()["faults"] == 1
+    assert calls(standin)["createFeed"] == 1 and calls(standin)["createFeedDocument"] == 1
+    assert not standin.invoices()
 
 
 def test_the_status_of_a_feed_amazon_does_not_know_is_rejected(invoices):
@@ -409,3 +414,30 @@ def test_createfeed_refuses_at_once_what_it_can_see(standin, case):
     err = r.json()["errors"][0]
     assert (err["code"], err["message"]) == ("400", "Invalid input") and word in err["details"], err
     assert not standin.invoices()
+
+
+def test_a_503_on_a_call_that_only_reads_is_still_retried(standin, api, invoices):
+    order = shipped_order(standin)
+    feed_id = invoices.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order))
+    standin.add_fault(Fault(operation="getFeed", kind="status", status=503))
+    assert invoices.feed_status(feed_id) == ("IN_QUEUE", "")
+    assert api.stats.retries == 1 and calls(standin)["getFeed"] == 2
+
+
+def test_a_4xx_on_createfeed_is_a_refusal_nothing_was_queued(standin, api, invoices):
+    # 4xx: Amazon answered without acting, so the upload is not in doubt (RefusedError); the
+    # outbox retries it later like any failure.
+    order = shipped_order(standin)
+    standin.add_fault(Fault(operation="createFeed", kind="status", status=409))
+    with pytest.raises(RefusedError, match="HTTP 409"):
+        invoices.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order))
+    assert api.stats.retries == 0 and calls(standin)["createFeed"] == 1 and not standin.invoices()
+
+
+def test_a_429_on_createfeed_is_retried_and_one_feed_is_queued(standin, api, invoices):
+    # A 429 is Amazon saying it did not take the request: repeating it cannot queue a second feed.
+    order = shipped_order(standin)
+    standin.add_fault(Fault(operation="createFeed", kind="throttle"))
+    feed_id = invoices.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order))
+    assert api.stats.throttled == 1 and api.stats.retries == 1 and calls(standin)["createFeed"] == 2
+    assert [i["feed_id"] for i in standin.invoices()] == [feed_id]

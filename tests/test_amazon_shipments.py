@@ -234,11 +234,18 @@ def test_thirty_confirmations_in_a_row_keep_to_amazons_rate():
         s.stop()
 
 
-def test_a_503_is_retried_and_the_package_confirmed_once(standin, api, shipments):
+def test_a_503_is_not_repeated_because_amazon_may_have_acted_and_a_lookup_decides(standin, api, shipments):
     order = open_orders(standin)[0]
     standin.add_fault(Fault(operation="confirmShipment", kind="status", status=503))
-    shipments.confirm_shipment(package(standin, order))
-    assert api.stats.retries == 1 and standin.stats()["faults"] == 1
+    pkg = package(standin, order)
+    with pytest.raises(RemoteError, match="may have acted"):
+        shipments.confirm_shipment(pkg)
+    assert api.stats.retries == 0 and standin.stats()["calls"]["confirmShipment"] == 1
+    assert standin.shipments(order["orderId"]) == []
+    # The outbox asks Amazon's order before sending again: no such package, so it sends, once.
+    marketplace = order["salesChannel"]["marketplaceId"]
+    assert shipments.confirmed(order["orderId"], marketplace, pkg.package_reference) is False
+    shipments.confirm_shipment(pkg)
     assert len(standin.shipments(order["orderId"])) == 1
 
 

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from caturactl.errors import InputError
+from caturactl.spreadsheet import guard_formula
 from connectors.datev.extf import (BOOKING_CAPTIONS, BatchHeader, Booking,
                                    Debtor, debtors_file_name, extf_file_name, header_line,
                                    write_debtors, write_extf)
@@ -330,7 +331,7 @@ bookings_strategy = st.builds(
     contra_account=st.from_regex(r"[0-9]{4,5}", fullmatch=True),
     date=st.integers(0, 30).map(lambda d: date(2026, 10, 1) + timedelta(days=d)),
     document=st.text(DOCUMENT_CHARS, max_size=36),
-    text=st.text(TEXT_CHARS, max_size=60),
+    text=st.text(TEXT_CHARS, max_size=59),  # the formula guard may add one character of DATEV's 60
     tax_key=st.sampled_from(["", "9", "94", "240"]),
 )
 
@@ -352,4 +353,4 @@ def test_any_valid_bookings_read_back_to_the_same_values(bookings):
                                             booking.tax_key)
         assert row[9] == booking.date.strftime("%d%m")
         assert row[10] == booking.document
-        assert row[13] == " ".join(booking.text.split())
+        assert row[13] == guard_formula(" ".join(booking.text.split()))

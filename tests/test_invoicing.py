@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
+from caturactl.core import clock
 from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, OutboxMessage, ShippedParcel
 from tests import fulfilment
 
@@ -43,7 +44,7 @@ def test_shipped_orders_get_numbered_invoices_uploaded_to_amazon(workspace, tmp_
     dry = json.loads(ws.ok("invoices", "create", "--dry-run", "--json"))
     assert dry["planned"] > 0 and _counts(app)["invoices"] == 0
     out = json.loads(ws.ok("invoices", "create", "--json"))
-    year = datetime.now(timezone.utc).year
+    year = clock.now().year
     assert out["created"] == dry["planned"] <= shipped
     assert out["numbers"] == [f"RE{year}-{n:06d}" for n in range(1, out["created"] + 1)]  # gap-free
     assert out["delivery"]["sent"] == out["created"]
@@ -140,7 +141,7 @@ def test_credit_notes_refer_to_the_invoice_and_never_credit_more_than_was_invoic
     first = items[0]
     r = ws.run("invoices", "credit", numbers[0], "--lines", f"{first['position']}:1", "--reason", "Retoure")
     assert r.code == 0, r.err
-    year = datetime.now(timezone.utc).year
+    year = clock.now().year
     assert f"RK{year}-000001 corrects {numbers[0]}" in r.out
     # Crediting more than is left is refused, naming the position.
     r = ws.run("invoices", "credit", numbers[0], "--lines", f"{first['position']}:{first['quantity']}",
@@ -255,3 +256,58 @@ def test_an_invoice_amazon_refuses_becomes_a_ticket_with_amazons_report(workspac
         t = s.scalars(select(Ticket).where(Ticket.kind == "invoice_rejected")).one()
         assert number in t.text and "TotalAmount" in t.text
     assert json.loads(ws.ok("invoices", "feeds", "--json"))["checked"] == 0  # judged once
+
+
+def test_a_resent_invoice_upload_is_judged_by_its_new_feed(workspace, tmp_path):
+    from standins.amazon.server import Fault
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path, extra="[shipping]\noutbox_backoff_seconds = 0\n")
+    [number] = json.loads(ws.ok("invoices", "create", "--limit", "1", "--json"))["numbers"]
+    [first] = [u["feed_id"] for u in ws.standin.invoices()]
+    ws.standin.advance(timedelta(minutes=5))
+    assert json.loads(ws.ok("invoices", "feeds", "--json"))["accepted"] == 1
+    # Resent; createFeed answers 503, so the upload is in doubt and Amazon's feeds are asked
+    # first. The first upload's feed is Amazon's too, but it is not this send's.
+    ws.standin.add_fault(Fault(operation="createFeed", kind="status", status=503))
+    assert ws.run("invoices", "resend", number).code == 69
+    app = ws.app()
+    with app.session() as s:
+        m = s.scalar(select(OutboxMessage).where(OutboxMessage.key == f"invoice_upload:{number}"))
+        assert m.status == "pending" and m.sending_at is not None
+        m.next_attempt_at = clock.now()
+        s.commit()
+    ws.ok("outbox", "send")
+    first_again, second = [u["feed_id"] for u in ws.standin.invoices()]
+    assert first_again == first and second != first
+    ws.standin.advance(timedelta(minutes=5))
+    feeds = json.loads(ws.ok("invoices", "feeds", "--json"))
+    assert feeds["checked"] == 1  # the new feed is looked at, not taken as judged already
+    with app.session() as s:
+        payload = s.scalar(select(OutboxMessage.payload).where(OutboxMessage.key == f"invoice_upload:{number}"))
+    assert payload["feed_id"] == second and payload["feed_status"] == "DONE" and payload["earlier_feeds"] == [first]
+    assert "found_after_crash" not in payload
+
+
+def test_an_order_that_cannot_be_invoiced_gets_a_ticket_and_the_others_are_invoiced(workspace, tmp_path):
+    from caturactl.model import OrderLine, Ticket
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path)
+    app = ws.app()
+    planned = json.loads(ws.ok("invoices", "create", "--dry-run", "--json"))["planned"]
+    with app.session() as s:
+        note = s.scalars(select(DeliveryNote).where(DeliveryNote._state == "shipped").order_by(DeliveryNote.id)).first()
+        bad = note.order.external_id
+        for ln in s.scalars(select(OrderLine).where(OrderLine.order_id == note.order_id)):
+            ln.unit_price = ln.total_amount = None  # a line without a price
+        s.commit()
+    r = ws.run("invoices", "create", "--json")
+    out = json.loads(r.out)
+    assert r.code == 65 and out["created"] == planned - 1 and len(out["failed"]) == 1 and bad in out["failed"][0]
+    with app.session() as s:
+        [t] = s.scalars(select(Ticket).where(Ticket.kind == "invoice_failed")).all()
+        assert t.order.external_id == bad and "no price" in t.text
+    # The next run asks again, and opens no second ticket.
+    r = ws.run("invoices", "create", "--json")
+    assert r.code == 65 and json.loads(r.out)["created"] == 0
+    with app.session() as s:
+        assert len(s.scalars(select(Ticket).where(Ticket.kind == "invoice_failed")).all()) == 1

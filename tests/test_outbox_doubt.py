@@ -11,10 +11,12 @@ with real kills across a whole business day.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
+from caturactl.core import clock
 from caturactl.model import Event, OutboxMessage, ReviewRequest, Ticket
 from tests import fulfilment
 
@@ -25,7 +27,7 @@ def _cut_off(app, *, kind: str, target: str | None = None, status: str = "done",
              key: str | None = None) -> list[int]:
     """Put ``n`` messages of ``kind`` back as a crash after their point of no return leaves them:
     pending, due, and marked as sending. Returns their ids."""
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     with app.session() as s:
         q = select(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.status == status)
         if target:
@@ -187,16 +189,17 @@ def test_an_invoice_upload_cut_off_by_a_crash_is_looked_up_in_amazons_feeds(work
     app = ws.app()
     out = json.loads(ws.ok("invoices", "create", "--limit", "3", "--json"))
     assert out["delivery"]["sent"] == 3
-    # createFeed fails on every try (the client retries 4 times): the answer never came, so the
-    # upload stays in doubt, exactly as a crash after the mark would leave it.
-    ws.standin.add_fault(Fault(operation="createFeed", kind="status", status=503, count=5))
+    # createFeed answers 503: Amazon may have queued the feed before it failed, so the client does
+    # not repeat it and the upload stays in doubt, exactly as a crash after the mark would leave it.
+    ws.standin.add_fault(Fault(operation="createFeed", kind="status", status=503))
     r = ws.run("invoices", "create", "--limit", "1", "--json")
     fourth = json.loads(r.out)["numbers"][0]
     assert r.code == 69 and fourth not in {u["invoice_number"] for u in ws.standin.invoices()}
+    assert "may have acted" in r.out + r.err
     with app.session() as s:
         m = s.scalar(select(OutboxMessage).where(OutboxMessage.key == f"invoice_upload:{fourth}"))
         assert m.status == "pending" and m.sending_at is not None
-        m.next_attempt_at = datetime.now(timezone.utc)
+        m.next_attempt_at = clock.now()
         s.commit()
     calls = ws.standin.stats()["calls"]
     ws.ok("outbox", "send")
@@ -244,7 +247,7 @@ def test_a_createfeed_whose_answer_never_comes_is_not_repeated_blindly(workspace
     with app.session() as s:
         m = s.scalar(select(OutboxMessage).where(OutboxMessage.key == f"invoice_upload:{number}"))
         assert m.status == "pending" and m.sending_at is not None
-        m.next_attempt_at = datetime.now(timezone.utc)
+        m.next_attempt_at = clock.now()
         s.commit()
     ws.ok("outbox", "send")
     assert [u["invoice_number"] for u in ws.standin.invoices()] == [number]
@@ -257,14 +260,14 @@ def test_an_interrupted_upload_whose_last_known_feed_amazon_no_longer_keeps_look
     fulfilment.ship_everything(ws, tmp_path, extra="[shipping]\noutbox_backoff_seconds = 0\n")
     [first] = json.loads(ws.ok("invoices", "create", "--limit", "1", "--json"))["numbers"]
     ws.standin.advance(timedelta(days=91))  # Amazon keeps feeds 90 days: the anchor's feed is gone
-    ws.standin.add_fault(Fault(operation="createFeed", kind="status", status=503, count=5))
+    ws.standin.add_fault(Fault(operation="createFeed", kind="status", status=503))
     r = ws.run("invoices", "create", "--limit", "1", "--json")
     [second] = json.loads(r.out)["numbers"]
     app = ws.app()
     with app.session() as s:
         m = s.scalar(select(OutboxMessage).where(OutboxMessage.key == f"invoice_upload:{second}"))
         assert r.code == 69 and m.sending_at is not None
-        m.next_attempt_at = datetime.now(timezone.utc)
+        m.next_attempt_at = clock.now()
         s.commit()
     calls = ws.standin.stats()["calls"]
     ws.ok("outbox", "send")
@@ -273,3 +276,78 @@ def test_an_interrupted_upload_whose_last_known_feed_amazon_no_longer_keeps_look
     assert after["getFeed"] - calls.get("getFeed", 0) == 1 and after["getFeeds"] - calls.get("getFeeds", 0) == 1
     assert [u["invoice_number"] for u in ws.standin.invoices()] == [first, second]
     assert _message(app, m.id).status == "done"
+
+
+# --- a refusal after the mark is not a doubt ------------------------------------------------------
+
+
+def _mail_workspace(ws, smtp_server, n: int = 1) -> list[int]:
+    """A workspace that mails through ``smtp_server``, with ``n`` e-mails queued; their ids."""
+    from caturactl.outbox import enqueue
+    ws.write_config(extra="[shipping]\noutbox_backoff_seconds = 0\noutbox_max_attempts = 3\n[mail]\n"
+                          f"host = \"127.0.0.1\"\nport = {smtp_server.port}\nsecurity = \"none\"\n"
+                          "from_address = \"shop@example.org\"\n")
+    app = ws.app()
+    keys = [f"email:test:{i}" for i in range(n)]
+    with app.session() as s:
+        for i, key in enumerate(keys):
+            enqueue(s, key, "email", "customer",
+                    {"to": [f"kunde{i}@example.com"], "subject": f"Bestellung {i}", "body": "Hallo\n"})
+        s.commit()
+        return [s.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) for key in keys]
+
+
+@pytest.mark.parametrize("stage", ["rcpt", "data"])
+def test_an_email_the_server_refuses_for_now_after_the_mark_is_retried_not_left_in_doubt(bare_workspace,
+                                                                                          smtp_server, stage):
+    ws = bare_workspace
+    [msg_id] = _mail_workspace(ws, smtp_server)
+    smtp_server.fail_next(450, stage=stage)  # greylisting: "try again later", after the mark
+    r = ws.run("outbox", "send", "--json")
+    assert r.code == 69 and json.loads(r.out)["retry_later"] == 1 and json.loads(r.out)["failed"] == 0
+    m = _message(ws.app(), msg_id)
+    assert m.status == "pending" and m.sending_at is None and "450" in m.last_error
+    assert smtp_server.messages == [] and _open_tickets(ws.app()) == []
+    # The next run sends it: no person is asked whether a crash cut it off.
+    ws.ok("outbox", "send")
+    assert [mail["Message-ID"] for mail in smtp_server.messages] == [f"<outbox-{msg_id}@caturactl>"]
+    assert _message(ws.app(), msg_id).status == "done" and _open_tickets(ws.app()) == []
+
+
+def test_an_email_the_server_refuses_for_good_after_the_mark_fails_without_doubt(bare_workspace, smtp_server):
+    ws = bare_workspace
+    first, second = _mail_workspace(ws, smtp_server, n=2)
+    smtp_server.fail_next(550, stage="rcpt")
+    r = ws.run("outbox", "send", "--json")
+    assert r.code == 69 and json.loads(r.out)["failed"] == 1 and json.loads(r.out)["sent"] == 1
+    m = _message(ws.app(), first)
+    assert m.status == "failed" and m.sending_at is None
+    [ticket] = _open_tickets(ws.app())
+    assert "550" in ticket and "crash" not in ticket and f"outbox retry {first}" in ticket
+    # A plain retry sends it: nothing is in doubt, so nothing has to be overruled with --resend.
+    ws.ok("outbox", "retry", str(first))
+    assert len(smtp_server.messages) == 2 and _message(ws.app(), first).status == "done"
+    assert _message(ws.app(), second).status == "done"
+
+
+def test_an_invoice_upload_amazon_refuses_after_the_mark_is_not_in_doubt(workspace, tmp_path):
+    from standins.amazon.server import Fault
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path, extra="[shipping]\noutbox_backoff_seconds = 0\n")
+    # 403 to createFeed, after the mark: Amazon answered without acting on it.
+    ws.standin.add_fault(Fault(operation="createFeed", kind="status", status=403))
+    r = ws.run("invoices", "create", "--limit", "1", "--json")
+    [number] = json.loads(r.out)["numbers"]
+    assert r.code == 69 and not ws.standin.invoices()
+    app = ws.app()
+    with app.session() as s:
+        m = s.scalar(select(OutboxMessage).where(OutboxMessage.key == f"invoice_upload:{number}"))
+        assert m.status == "pending" and m.sending_at is None
+        m.next_attempt_at = clock.now()
+        s.commit()
+    calls = ws.standin.stats()["calls"]
+    ws.ok("outbox", "send")
+    after = ws.standin.stats()["calls"]
+    # Sent again without asking getFeeds first: there was nothing to look for.
+    assert after.get("getFeeds", 0) == calls.get("getFeeds", 0) and after.get("getFeed", 0) == calls.get("getFeed", 0)
+    assert [u["invoice_number"] for u in ws.standin.invoices()] == [number]

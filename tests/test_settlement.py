@@ -364,3 +364,31 @@ def test_customers_export_as_datev_debtors(workspace, tmp_path):
     rows = list(csv.reader(io.StringIO(raw.decode("cp1252")), delimiter=";"))
     assert r["rows"] == len(rows) - 2 == len(customers)
     assert all(row[0].isdigit() and 10000 < int(row[0]) < 70000 for row in rows[2:])
+
+
+def test_fetch_dry_run_lists_the_reports_and_downloads_writes_and_stores_nothing(workspace, tmp_path):
+    ws = workspace
+    closed = ws.standin.close_settlement(locale="EN", duplicate=True)  # one settlement, two reports
+    app = ws.app()
+
+    def stored() -> tuple[int, int]:
+        with app.session() as s:
+            return (s.scalar(select(func.count()).select_from(Settlement)),
+                    s.scalar(select(func.count()).select_from(Event)))
+
+    before = stored()
+    r = ws.run("settlement", "fetch", "--dry-run", "--json")
+    out = json.loads(r.out)
+    assert r.code == 0, r.err
+    assert out["dry_run"] and out["reports"] == 2 and sorted(out["to_download"]) == sorted(closed["reportIds"])
+    assert out["imported"] == [] and out["duplicates"] == 0
+    assert not (tmp_path / "settlements").exists()  # not even the folder
+    assert ws.standin.stats()["calls"].get("getReportDocument", 0) == 0
+    assert stored() == before
+    r = ws.run("settlement", "fetch", "--dry-run")
+    assert r.code == 0 and "DRY RUN" in r.out and "2 to download" in r.out
+    # The real fetch, then a dry run again: both files are there, nothing to download.
+    assert json.loads(ws.ok("settlement", "fetch", "--json"))["imported"] == [closed["settlementId"]]
+    after = stored()
+    assert json.loads(ws.ok("settlement", "fetch", "--dry-run", "--json"))["to_download"] == []
+    assert stored() == after and len(list((tmp_path / "settlements").iterdir())) == 2

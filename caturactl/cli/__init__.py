@@ -12,11 +12,12 @@ import os
 import sys
 
 import click
+from rich.text import Text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from caturactl.cli.output import err_console
 from caturactl.core import clock
-from caturactl.errors import CaturactlError, RemoteError
+from caturactl.errors import CaturactlError
 
 
 class Context:
@@ -67,7 +68,8 @@ _register()
 
 
 def fail(exc: CaturactlError) -> int:
-    err_console.print(f"[bold red]caturactl:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+    """Print ``exc`` as one line (its text as text: it may quote a file name or a remote answer)."""
+    err_console.print(Text.assemble(("caturactl:", "bold red"), " ", str(exc)), soft_wrap=True)
     return exc.exit_code
 
 
@@ -113,8 +115,8 @@ def _main(argv: list[str] | None) -> int:
     except CaturactlError as exc:
         return fail(exc)
     except (OperationalError, DBAPIError) as exc:
-        first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        return fail(RemoteError(f"database error: {first}"))
+        from caturactl.app import database_error  # loaded already: the command opened the database through it
+        return fail(database_error(exc))
     except KeyboardInterrupt:
         err_console.print("caturactl: interrupted")
         return 130

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from caturactl.cli.output import Column, console, emit, exit_with, format_options, local_time, pick_format
+from caturactl.cli.params import HOURS
 from caturactl.core import clock
 
 NEEDS_A_PERSON = 3
@@ -22,7 +23,7 @@ def alerts() -> None:
 
 
 @alerts.command("check")
-@click.option("--ticket-hours", type=click.FloatRange(min=0), default=24, show_default=True,
+@click.option("--ticket-hours", type=HOURS, default=24, show_default=True,
               help="An open ticket older than this many hours needs a person.")
 @format_options
 @click.pass_obj

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
+from caturactl.cli.params import count, row_ref
 
 COLUMNS = [Column("number", "Customer"), Column("name", "Name"), Column("company", "Company"),
            Column("email", "E-mail", max_width=40), Column("orders", "Orders", "right"),
@@ -18,7 +19,7 @@ def customers() -> None:
 
 @customers.command("list")
 @click.option("--search", help="Text in the name, company or e-mail.")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=count())
 @format_options
 @click.pass_obj
 def customers_list(obj, search, limit, fmt, as_json) -> None:
@@ -43,7 +44,7 @@ def customers_show(obj, customer: str, as_json: bool) -> None:
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:
-        c = find_customer(s, customer)
+        c = find_customer(s, row_ref(customer, "customer", "K"))
         orders = s.scalars(select(Order).where(Order.customer_id == c.id).order_by(Order.created_at)).all()
         record = {
             "number": c.number, "name": c.name, "company": c.company,
@@ -61,9 +62,9 @@ def customers_show(obj, customer: str, as_json: bool) -> None:
         return
     emit_record(record, fmt="table", title=f"Customer {c.number}")
     for e in record["emails"]:
-        console.print(f"  e-mail   {e}", highlight=False)
+        console.print(f"  e-mail   {e}", highlight=False, markup=False)
     for a in record["addresses"]:
-        console.print(f"  address  {a}", highlight=False)
+        console.print(f"  address  {a}", highlight=False, markup=False)
     emit(record["orders"], [Column("number", "Order"), Column("date", "Date"), Column("state", "State"),
                             Column("match_reason", "Matched by")], fmt="table", title="Orders")
     if record["history"]:
@@ -81,10 +82,10 @@ def customers_merge(obj, keep: str, other: str, dry_run: bool) -> None:
     from caturactl.matching import merge
     app = obj.ready_app()
     with app.session() as s:
-        kept = merge(s, keep, other)
+        kept = merge(s, row_ref(keep, "customer", "K"), row_ref(other, "customer", "K"))
         number = kept.number
         s.rollback() if dry_run else s.commit()
-    console.print(("DRY RUN, nothing changed: " if dry_run else "") + f"merged {other} into {number}")
+    console.print(("DRY RUN, nothing changed: " if dry_run else "") + f"merged {other} into {number}", markup=False)
 
 
 COMMANDS = [customers]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from caturactl.cli.output import Column, emit, emit_record, format_options, local_time, pick_format
+from caturactl.cli.params import count
 
 
 DELIVERY_COLUMNS = [Column("delivery", "Delivery"), Column("order", "Order"), Column("location", "Location"),
@@ -23,7 +24,7 @@ def deliveries() -> None:
 @click.option("--state", "states", multiple=True, help="Only these states (repeatable).")
 @click.option("--location", help="Only this location.")
 @click.option("--order", help="Only the notes of this order.")
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
+@click.option("--limit", type=count(0), default=100, show_default=True,
               help="Newest N in the table (0 = all); --json/--format csv always list all.")
 @format_options
 @click.pass_obj

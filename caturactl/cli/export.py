@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import click
 
 from caturactl.cli.output import DRY, summary
 from caturactl.errors import InputError
-
-
-def _date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"not a date (YYYY-MM-DD): {value!r}", where=option) from None
+from caturactl.reports import parse_day
 
 
 @click.group("export")
@@ -40,7 +33,9 @@ def export_bookings(obj, date_from: str, date_to: str, fmt: str, output: Path | 
     date. DATEV: EXTF Buchungsstapel (format 700, Windows-1252); CSV: UTF-8, one booking a line.
     A period is exported once; --again says you know it was exported before."""
     from caturactl import exporting
-    d_from, d_to = _date(date_from, "--from"), _date(date_to, "--to")
+    if bom and fmt != "csv":
+        raise click.UsageError("--bom is for --format csv: DATEV reads Windows-1252 without one")
+    d_from, d_to = parse_day(date_from, "--from"), parse_day(date_to, "--to")
     path = output or Path(f"EXTF_Buchungsstapel_{d_from:%Y%m%d}_{d_to:%Y%m%d}.csv" if fmt == "datev"
                           else f"buchungen_{d_from:%Y%m%d}_{d_to:%Y%m%d}.csv")
     app = obj.ready_app()

@@ -7,9 +7,12 @@ from datetime import datetime, timezone
 
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from caturactl.cli.output import console, err_console, is_terminal
+from caturactl.cli.params import MINUTES
 from caturactl.errors import InputError
+from caturactl.reports import FIRST_DAY, LAST_DAY
 
 
 def _since(value: str | None) -> datetime | None:
@@ -19,6 +22,9 @@ def _since(value: str | None) -> datetime | None:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"not an ISO 8601 date or time: {value!r}", where="--since") from None
+    if not FIRST_DAY <= t.date() <= LAST_DAY:  # before any order, and clear of the calendar's edges
+        raise InputError(f"{value!r} is not a time in the years {FIRST_DAY.year} to {LAST_DAY.year}",
+                         where="--since")
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
@@ -30,7 +36,7 @@ def import_() -> None:
 @import_.command("amazon")
 @click.option("--since", help="Re-read orders updated since this ISO time (default: since the last run).")
 @click.option("--dry-run", is_flag=True, help="Fetch and check everything, store nothing.")
-@click.option("--max-minutes", type=click.FloatRange(min=0), help="Stop after the page that passes this "
+@click.option("--max-minutes", type=MINUTES, help="Stop after the page that passes this "
               "many minutes (at Amazon's rate a backlog can take hours); the next run resumes there.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for timers).")
 @click.pass_obj
@@ -67,8 +73,8 @@ def import_amazon(obj, since: str | None, dry_run: bool, max_minutes: float | No
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     else:
-        console.print(("[yellow]" if result.stopped_by or result.failed else "[green]") + "import amazon: [/]"
-                      + result.line(), highlight=False)
+        console.print(Text.assemble(("import amazon: ", "yellow" if result.stopped_by or result.failed else "green"),
+                                    result.line()))
         for f in result.failures[:20]:
             console.print(f"  failed: {f}", highlight=False, markup=False)
         if result.failed:

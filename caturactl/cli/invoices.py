@@ -3,13 +3,15 @@ PDF/A-3 with the EN 16931 e-invoice inside, delivered to Amazon or by e-mail."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import click
 
 from caturactl.cli.output import (DRY, Column, console, emit, emit_record, exit_with, format_options, pick_format,
                                   progress_bar, summary)
+from caturactl.cli.params import count
 from caturactl.errors import InputError
 
 COLUMNS = [Column("number", "Number"), Column("kind", "Kind"), Column("date", "Date"), Column("order", "Order"),
@@ -18,17 +20,25 @@ COLUMNS = [Column("number", "Number"), Column("kind", "Kind"), Column("date", "D
            Column("delivery", "Delivery"), Column("sent", "Sent"), Column("paid", "Paid")]
 
 
-def parse_lines(text: str | None) -> dict[int, Decimal] | None:
-    """"1:2,3" -> {1: 2, 3: all}; a position without a quantity means its whole quantity (None)."""
-    if not text:
+_PIECES = re.compile(r"[0-9]{1,6}")  # a position or a number of pieces: ASCII digits, no sign or point
+
+
+def parse_lines(text: str | None) -> dict[int, Decimal | None] | None:
+    """"1:2,3" -> {1: 2, 3: None}: positions and whole numbers of pieces; a position without a
+    quantity means all of it not yet credited (None). None without --lines; raises InputError."""
+    if text is None:
         return None
-    out: dict[int, Decimal] = {}
+    out: dict[int, Decimal | None] = {}
     for part in text.split(","):
-        pos, _, qty = part.strip().partition(":")
-        try:
-            out[int(pos)] = Decimal(qty) if qty else Decimal(-1)
-        except (ValueError, InvalidOperation):
-            raise InputError(f"not POSITION[:QUANTITY]: {part.strip()!r}", where="--lines") from None
+        pos, colon, qty = (x.strip() for x in part.partition(":"))
+        if not _PIECES.fullmatch(pos) or int(pos) == 0:
+            raise InputError(f"not POSITION[:QUANTITY]: {part.strip()!r} (positions are 1, 2, ...)", where="--lines")
+        if colon and (not _PIECES.fullmatch(qty) or int(qty) == 0):
+            raise InputError(f"position {int(pos)}: {qty!r} is not a number of pieces (a whole number from 1)",
+                             where="--lines")
+        if int(pos) in out:
+            raise InputError(f"position {int(pos)} is named twice", where="--lines")
+        out[int(pos)] = Decimal(int(qty)) if colon else None
     return out
 
 
@@ -39,7 +49,7 @@ def invoices() -> None:
 
 @invoices.command("create")
 @click.option("--dry-run", is_flag=True, help="Build and check every due invoice; number, store and send nothing.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many invoices.")
+@click.option("--limit", type=count(), help="At most this many invoices.")
 @click.option("--jobs", type=click.IntRange(min=1, max=32), default=1, show_default=True,
               help="Render in this many processes (large runs).")
 @click.option("--json", "as_json", is_flag=True)
@@ -47,8 +57,9 @@ def invoices() -> None:
 def invoices_create(obj, dry_run: bool, limit: int | None, jobs: int, as_json: bool) -> None:
     """Shipped deliveries -> invoices (one per order or per delivery, [invoices] per), then deliver them.
 
-    Every due invoice is built and checked first: missing company data, a missing VAT rate or a
-    bad quantity stops the run with one line and nothing written.
+    Every due invoice is built and checked first: missing company data stops the run with one
+    line and nothing written; an order that cannot be invoiced (no price on a line, no VAT rate
+    for its destination) gets a ticket and the others are invoiced (exit 65).
     """
     from caturactl import invoicing
     app = obj.ready_app()
@@ -73,11 +84,13 @@ def invoices_create(obj, dry_run: bool, limit: int | None, jobs: int, as_json: b
     line = (DRY + f"{r.planned} invoice(s) due, {r.gross} gross") if dry_run else \
         (f"{len(r.created)} invoice(s) created" + (f" ({r.created[0]} .. {r.created[-1]})" if r.created else "")
          + (f"; delivered {sent.sent}, to retry {sent.retry_later}, failed {sent.failed}" if sent else ""))
-    summary("invoices create", data, as_json=as_json, line=line, ok=not (sent and sent.exit_code))
-    if sent and not as_json:
-        for e in sent.errors[:10]:
+    if r.failed:
+        line += f"; {len(r.failed)} order(s) cannot be invoiced" + ("" if dry_run else ", each has a ticket")
+    summary("invoices create", data, as_json=as_json, line=line, ok=not (r.failed or (sent and sent.exit_code)))
+    if not as_json:
+        for e in [*r.failed, *(sent.errors if sent else [])][:10]:
             console.print(f"  {e}", highlight=False, markup=False)
-    exit_with(sent.exit_code if sent else 0)
+    exit_with(sent.exit_code if sent and sent.exit_code else (65 if r.failed else 0))
 
 
 @invoices.command("list")
@@ -138,6 +151,8 @@ def invoices_show(obj, number: str, as_json: bool) -> None:
 def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung: bool) -> None:
     """Write the stored invoice PDF (or its XML) to a file; nothing is rendered again."""
     from caturactl.invoicing import find, from_json
+    if as_xml and xrechnung:
+        raise click.UsageError("--xml and --xrechnung exclude each other: give one")
     app = obj.ready_app()
     with app.session() as s:
         inv = find(s, number)
@@ -153,7 +168,7 @@ def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung:
         target.write_bytes(content)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", where=str(target)) from None
-    console.print(f"wrote {target} ({len(content)} bytes)", highlight=False)
+    console.print(f"wrote {target} ({len(content)} bytes)", highlight=False, markup=False)
 
 
 @invoices.command("resend")
@@ -168,7 +183,7 @@ def invoices_resend(obj, number: str, dry_run: bool) -> None:
         inv = invoicing.resend(s, number)
         if dry_run:
             s.rollback()
-            console.print(DRY + f"{inv.number} would be delivered again ({inv.delivery})", highlight=False)
+            console.print(DRY + f"{inv.number} would be delivered again ({inv.delivery})", highlight=False, markup=False)
             return
         s.commit()
         sender = app.sender(s)
@@ -177,14 +192,15 @@ def invoices_resend(obj, number: str, dry_run: bool) -> None:
         finally:
             sender.close()
     console.print(f"invoices resend: {number}: delivered {r.sent}, to retry {r.retry_later}, failed {r.failed}",
-                  highlight=False)
+                  highlight=False, markup=False)
     exit_with(r.exit_code)
 
 
 @invoices.command("credit")
 @click.argument("number")
-@click.option("--lines", "lines_text", help="Positions to credit, POSITION[:QUANTITY] comma-separated "
-              "(default: everything not yet credited).")
+@click.option("--lines", "lines_text", help="Positions to credit, POSITION[:QUANTITY] comma-separated, "
+              "QUANTITY a number of pieces; a position alone: all of it not yet credited (default: everything "
+              "not yet credited).")
 @click.option("--reason", required=True, help="Why (printed on the credit note and kept).")
 @click.option("--dry-run", is_flag=True, help="Build and check the credit note; store nothing.")
 @click.pass_obj
@@ -195,16 +211,12 @@ def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_r
     app = obj.ready_app()
     with app.session() as s:
         inv = invoicing.Invoicer(s, app.cfg, app.invoice_renderer())
-        if wanted is not None:
-            original = invoicing.find(s, number)
-            items = {i["position"]: Decimal(i["quantity"]) for i in original.document["items"]}
-            wanted = {p: (items.get(p, Decimal(0)) if q == -1 else q) for p, q in wanted.items()}
         credit = inv.credit(number, wanted, reason)
         summary_line = (f"{credit.number} corrects {number}: {credit.gross_total} {credit.currency} gross"
                         f" ({len(credit.document['items'])} position(s))")
         if dry_run:
             s.rollback()
-            console.print(DRY + summary_line, highlight=False)
+            console.print(DRY + summary_line, highlight=False, markup=False)
             return
         s.commit()
         sender = app.sender(s)
@@ -212,7 +224,7 @@ def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_r
             sender.run(kinds={invoicing.UPLOAD, invoicing.EMAIL})
         finally:
             sender.close()
-    console.print("invoices credit: " + summary_line, highlight=False)
+    console.print("invoices credit: " + summary_line, highlight=False, markup=False)
 
 
 @invoices.command("feeds")

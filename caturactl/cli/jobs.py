@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_console, exit_with, for_log,
                                   format_options, local_time, pick_format)
+from caturactl.cli.params import count
 from caturactl.core import clock
 from caturactl.errors import InputError
 
@@ -205,14 +207,14 @@ def jobs_daemon(obj, once, max_parallel, host, until, jobs_file) -> None:
         slot = local_time(getattr(e, "slot_at", None), tz)
         if isinstance(e, Started):
             how = f" (attempt {e.attempt}, taken over)" if e.took_over else ""
-            console.print(f"{t} start  {e.job} [{slot}]{how}", highlight=False)
+            console.print(escape(f"{t} start  {e.job} [{slot}]{how}"), highlight=False)
         elif isinstance(e, Finished):
             style = "green" if e.state == "succeeded" else "red"
-            tail = e.error or e.summary
-            console.print(f"{t} [{style}]{e.state:<9}[/] {e.job} [{slot}] exit {e.exit_code}: {tail}",
+            tail = escape(f"{e.job} [{slot}] exit {e.exit_code}: {e.error or e.summary}")  # a job's words are text
+            console.print(f"{t} [{style}]{e.state:<9}[/] {tail}",
                           highlight=False)
         elif isinstance(e, Trouble):
-            err_console.print(f"{t} {e.text}", highlight=False)
+            err_console.print(escape(f"{t} {e.text}"), highlight=False)
 
     runner = Runner(app, spec, main, clock=app_clock, host=host, max_parallel=max_parallel,
                     config_path=_config_path(obj), on_event=report, child_setup=for_log)
@@ -231,7 +233,7 @@ def jobs_daemon(obj, once, max_parallel, host, until, jobs_file) -> None:
 @jobs.command("history")
 @click.argument("name", required=False)
 @click.option("--state", type=click.Choice(["running", "succeeded", "failed"]))
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=count(), default=50, show_default=True)
 @format_options
 @click.pass_obj
 def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
@@ -245,7 +247,7 @@ def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
 
 
 @jobs.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=count())
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def jobs_show(obj, run_id: int, as_json: bool) -> None:

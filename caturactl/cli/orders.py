@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import click
 
 from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
-from caturactl.errors import InputError
+from caturactl.cli.params import count
 
 TABLE_DEFAULT_LIMIT = 100
 COLUMNS = [Column("number", "Order"), Column("date", "Date"), Column("channel", "Channel"),
@@ -28,17 +26,14 @@ def orders() -> None:
 @click.option("--month", help="Only orders placed in this month (YYYY-MM).")
 @click.option("--customer", help="Customer name, number (K000012) or e-mail.")
 @click.option("--search", help="Text in the order number, buyer, city, postal code or hold reason.")
-@click.option("--limit", type=click.IntRange(min=1),
+@click.option("--limit", type=count(),
               help=f"At most this many rows, newest first (table default {TABLE_DEFAULT_LIMIT}; --json and csv: all).")
 @format_options
 @click.pass_obj
 def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json) -> None:
     """List orders, newest first."""
-    from caturactl.reports import order_rows, state_counts
-    try:
-        since_d = date.fromisoformat(since) if since else None
-    except ValueError:
-        raise InputError(f"not a date (YYYY-MM-DD): {since!r}", where="--since") from None
+    from caturactl.reports import order_rows, parse_day, state_counts
+    since_d = parse_day(since, "--since") if since else None
     wanted = [s.strip() for v in states for s in v.split(",") if s.strip()]
     app = obj.ready_app()
     fmt = pick_format(fmt, as_json)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from caturactl.cli.output import (DRY, Column, console, emit, emit_record, exit_with, format_options, local_time,
                                   pick_format, summary)
+from caturactl.cli.params import count, row_ref
 from caturactl.errors import InputError
 
 
@@ -26,7 +27,7 @@ def outbox() -> None:
               show_default=True, help="open = pending and failed.")
 @click.option("--kind", type=click.Choice(["upload", "email", "amazon_confirm_shipment", "invoice_upload",
                                            "review_request"]))
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--limit", type=count(), default=200, show_default=True)
 @format_options
 @click.pass_obj
 def outbox_list(obj, status, kind, limit, fmt, as_json) -> None:
@@ -48,7 +49,7 @@ def outbox_show(obj, message: str, as_json: bool) -> None:
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:
-        m = find(s, message)
+        m = find(s, row_ref(message, "outbox message"))
         payload = {k: (f"<{len(v) * 3 // 4} bytes>" if k == "content_b64" else v) for k, v in (m.payload or {}).items()}
         record = {"id": m.id, "key": m.key, "kind": m.kind, "target": m.target, "status": m.status,
                   "attempts": m.attempts, "created": local_time(m.created_at, tz),
@@ -80,12 +81,15 @@ def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, resend: bool,
     from caturactl.outbox import retry
     if not messages and not all_failed:
         raise InputError("name the messages to retry, or pass --all-failed")
+    if resend and all_failed:
+        # --resend is a person's word that one message did not arrive, not a sweep.
+        raise click.UsageError("--resend needs the messages you checked named, not --all-failed")
     app = obj.ready_app()
     with app.session() as s:
         refs = list(messages) + ([str(i) for i in s.scalars(select(OutboxMessage.id)
                                                              .where(OutboxMessage.status == "failed"))]
                                  if all_failed else [])
-        ids = [retry(s, ref, resend=resend).id for ref in refs]
+        ids = [retry(s, row_ref(ref, "outbox message"), resend=resend).id for ref in refs]
         if dry_run:
             s.rollback()
             console.print(DRY + f"{len(ids)} message(s) would be sent again", highlight=False)
@@ -106,22 +110,26 @@ def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, resend: bool,
 @outbox.command("done")
 @click.argument("messages", nargs=-1, required=True)
 @click.option("--reason", required=True, help="How you know it arrived (kept in the order's history).")
+@click.option("--force", is_flag=True, help="Also a message the remote side refused (you delivered it another way).")
 @click.option("--dry-run", is_flag=True, help="Say what would be marked; change nothing.")
 @click.pass_obj
-def outbox_done(obj, messages: tuple[str, ...], reason: str, dry_run: bool) -> None:
+def outbox_done(obj, messages: tuple[str, ...], reason: str, force: bool, dry_run: bool) -> None:
     """Mark messages as arrived (by number or key) without sending them.
 
     For a message a crash left in doubt that you found at the other side (the e-mail in the
     mailbox, the file at the location): it counts as sent, and what a send would have done
-    follows (the delivery is noted as delivered, the invoice as sent)."""
+    follows (the delivery is noted as delivered, the invoice as sent). A message the remote side
+    refused did not arrive: marking it needs --force."""
     from caturactl.outbox import find
+    if not reason.strip():
+        raise InputError("say how you know it arrived", where="--reason")
     app = obj.ready_app()
     with app.session() as s:
         sender = app.sender(s)
         try:
-            msgs = [find(s, ref) for ref in messages]
+            msgs = [find(s, row_ref(ref, "outbox message")) for ref in messages]
             for m in msgs:
-                sender.mark_done(m, reason)
+                sender.mark_done(m, reason.strip(), force=force)
             if dry_run:
                 s.rollback()
                 console.print(DRY + f"{len(msgs)} message(s) would be marked as arrived", highlight=False)

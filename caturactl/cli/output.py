@@ -1,5 +1,10 @@
 """The one way the CLI prints: rich tables for people, ``--json`` arrays and ``--format csv``
-for scripts, with the same snake_case keys as the table's columns."""
+for scripts, with the same snake_case keys as the table's columns.
+
+Values come from outside (buyers' names, partners' file names, remote error messages) and are
+printed as text: never read as Rich markup ("[link=...]", "[white on white]") or emoji codes.
+Style is ours only and given beside the text (``rich.text.Text``); a string that holds data is
+printed with ``markup=False``."""
 
 from __future__ import annotations
 
@@ -17,12 +22,13 @@ from zoneinfo import ZoneInfo
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from caturactl.spreadsheet import guard_formula
 
 # Off a terminal (a pipe, a timer's mail, make) rich would assume 80 columns and wrap every cell.
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+console = Console(width=None if sys.stdout.isatty() else 200, emoji=False)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200, emoji=False)
 
 
 def for_log() -> None:
@@ -67,14 +73,14 @@ def emit(rows: Sequence[dict], columns: Sequence[Column], *, fmt: str, title: st
         click.echo(buf.getvalue(), nl=False)
         return
     if not rows:
-        console.print(f"[dim]{empty}[/dim]")
+        console.print(Text(empty, style="dim"))
         return
-    table = Table(title=title, header_style="bold", show_lines=False)
+    table = Table(title=Text(title, style="table.title") if title else None, header_style="bold", show_lines=False)
     for c in columns:
         table.add_column(c.title, justify=c.justify, max_width=c.max_width, overflow="ellipsis",
                          no_wrap=True)
     for r in rows:
-        table.add_row(*("" if r.get(k) is None else str(jsonable(r.get(k))) for k in keys))
+        table.add_row(*(Text("" if r.get(k) is None else str(jsonable(r.get(k)))) for k in keys))
     console.print(table)
 
 
@@ -84,12 +90,12 @@ def emit_record(record: dict, *, fmt: str, title: str = "") -> None:
         click.echo(json.dumps({k: jsonable(v) for k, v in record.items()}, ensure_ascii=False, indent=1))
         return
     if title:
-        console.print(f"[bold]{title}[/bold]")
+        console.print(Text(title, style="bold"))
     width = max((len(k) for k in record), default=0)
     for k, v in record.items():
         if isinstance(v, (list, dict)):
             continue
-        console.print(f"  {k.replace('_', ' '):<{width}}  {'' if v is None else jsonable(v)}", highlight=False)
+        console.print(Text(f"  {k.replace('_', ' '):<{width}}  {'' if v is None else jsonable(v)}"))
 
 
 def format_options(f):
@@ -101,6 +107,9 @@ def format_options(f):
 
 
 def pick_format(fmt: str, as_json: bool) -> str:
+    """The format asked for; a usage error for --json with --format csv (which one was meant?)."""
+    if as_json and fmt == "csv":
+        raise click.UsageError("--json and --format csv exclude each other: give one")
     return "json" if as_json else fmt
 
 
@@ -126,7 +135,7 @@ def summary(name: str, data: dict, *, as_json: bool, line: str, ok: bool = True)
     if as_json:
         click.echo(json.dumps({k: jsonable(v) for k, v in data.items()}, ensure_ascii=False))
     else:
-        console.print(("[green]" if ok else "[yellow]") + f"{name}: [/]" + line, highlight=False)
+        console.print(Text.assemble((f"{name}: ", "green" if ok else "yellow"), line))
 
 
 DRY = "DRY RUN, nothing stored or sent: "

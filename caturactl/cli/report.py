@@ -15,6 +15,7 @@ from datetime import datetime
 import click
 
 from caturactl.cli.output import Column, console, emit, format_options, jsonable, pick_format
+from caturactl.cli.params import DAYS, count
 from caturactl.core import clock
 
 TABLE_DEFAULT_LIMIT = 100
@@ -110,7 +111,7 @@ def report() -> None:
 
 
 @report.command("cockpit")
-@click.option("--limit", type=click.IntRange(min=1),
+@click.option("--limit", type=count(),
               help=f"At most this many orders, oldest first (table default {TABLE_DEFAULT_LIMIT}; "
                    "--json and csv: all).")
 @format_options
@@ -138,9 +139,9 @@ def report_cockpit(obj, limit, fmt, as_json) -> None:
 
 @report.command("sales")
 @click.option("--month", help="The month (YYYY-MM); default: the current month in the configured time zone.")
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--top", type=count(), default=10, show_default=True,
               help="How many top and slow sellers.")
-@click.option("--slow-max-units", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--slow-max-units", type=count(0), default=0, show_default=True,
               help="A SKU with stock on hand that sold at most this many pieces is a slow seller.")
 @format_options
 @click.pass_obj
@@ -190,7 +191,7 @@ def report_finance(obj, month, fmt, as_json) -> None:
 
 
 @report.command("overdue")
-@click.option("--unpaid-days", type=click.IntRange(min=0), default=30, show_default=True,
+@click.option("--unpaid-days", type=DAYS, default=30, show_default=True,
               help="List invoices unpaid for more than this many days.")
 @format_options
 @click.pass_obj

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import click
+from rich.text import Text
 from sqlalchemy import func, select
 
 from caturactl.cli.output import DRY, Column, console, emit, emit_record, progress_bar, summary
+from caturactl.cli.params import count
 
 
 @click.command("route")
 @click.option("--dry-run", is_flag=True, help="Plan everything, store nothing.")
-@click.option("--limit", type=click.IntRange(min=1), help="Route at most this many orders (oldest first).")
+@click.option("--limit", type=count(), help="Route at most this many orders (oldest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for timers).")
 @click.pass_obj
 def route(obj, dry_run: bool, limit: int | None, as_json: bool) -> None:
@@ -55,9 +57,8 @@ def carriers_choose(obj, order: str, explain: bool, as_json: bool) -> None:
         return
     for part in parts:
         chosen = part["choice"]["chosen"]
-        head = f"{part['delivery'] or 'not routed yet'} from {part['location']}: " + (
-            f"[bold]{chosen}[/bold]" if chosen else "[red]no eligible carrier[/red]")
-        console.print(head, highlight=False)
+        console.print(Text.assemble(f"{part['delivery'] or 'not routed yet'} from {part['location']}: ",
+                                    (chosen, "bold") if chosen else ("no eligible carrier", "red")))
         ranking = [{"rank": i, **o} for i, o in enumerate(part["choice"]["ranking"], 1)]
         if explain or not chosen:
             emit(ranking, [Column("rank", "#", "right"), Column("key", "Product"), Column("carrier", "Carrier"),
@@ -72,7 +73,7 @@ def carriers_choose(obj, order: str, explain: bool, as_json: bool) -> None:
         elif ranking:
             o = ranking[0]
             console.print(f"  {o['carrier']} {o['service']}, {o['price']} EUR, {o['parcels']} parcel(s), "
-                          f"arrives {o['delivery_date']}  (--explain for all carriers)", highlight=False)
+                          f"arrives {o['delivery_date']}  (--explain for all carriers)", highlight=False, markup=False)
 
 
 COMMANDS = [route, carriers]

@@ -8,6 +8,7 @@ import click
 from sqlalchemy import select
 
 from caturactl.cli.output import DRY, Column, console, emit, emit_record, format_options, local_time, pick_format, summary
+from caturactl.core import clock
 
 COLUMNS = [Column("settlement", "Settlement"), Column("start", "From"), Column("end", "To"),
            Column("deposit", "Deposit"), Column("total", "Payout", "right"), Column("sales", "Sales", "right"),
@@ -26,7 +27,7 @@ def settlement() -> None:
 @settlement.command("fetch")
 @click.option("--days", type=click.IntRange(min=1, max=90), default=30, show_default=True,
               help="Look for reports created in the last N days.")
-@click.option("--dry-run", is_flag=True, help="Download and check; store and mark nothing.")
+@click.option("--dry-run", is_flag=True, help="List what would be fetched; download, write and store nothing.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def settlement_fetch(obj, days: int, dry_run: bool, as_json: bool) -> None:
@@ -35,7 +36,7 @@ def settlement_fetch(obj, days: int, dry_run: bool, as_json: bool) -> None:
     Amazon produces settlement reports on its own schedule (about every 14 days); they can only
     be listed and downloaded. The files are kept under settlements/ beside caturactl.toml.
     """
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     from caturactl import settlement as service
     app = obj.ready_app()
@@ -43,12 +44,16 @@ def settlement_fetch(obj, days: int, dry_run: bool, as_json: bool) -> None:
         source = app.settlement_reports(s)
         try:
             r = service.fetch(s, source, app.cfg.base_dir / "settlements",
-                              since=datetime.now(timezone.utc) - timedelta(days=days), dry_run=dry_run)
+                              since=clock.now() - timedelta(days=days), dry_run=dry_run)
         finally:
             source.close()
-    line = (f"{r.reports} report(s): {len(r.imported)} settlement(s) imported"
-            + (f" ({', '.join(r.imported)})" if r.imported else "") + f", {r.duplicates} seen before")
-    summary("settlement fetch", r.as_dict(), as_json=as_json, line=(DRY if dry_run else "") + line)
+    if dry_run:
+        line = (DRY + f"{r.reports} report(s), {len(r.to_download)} to download"
+                + (f" ({', '.join(r.to_download)})" if r.to_download else ""))
+    else:
+        line = (f"{r.reports} report(s): {len(r.imported)} settlement(s) imported"
+                + (f" ({', '.join(r.imported)})" if r.imported else "") + f", {r.duplicates} seen before")
+    summary("settlement fetch", r.as_dict(), as_json=as_json, line=line)
 
 
 @settlement.command("import")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def init(directory: str, database_url: str | None, force: bool, no_db: bool) -> 
     except OSError as exc:
         raise InputError(f"cannot write there: {exc.strerror}", where=str(exc.filename or folder)) from None
     for w in written:
-        console.print(f"wrote {w}")
+        console.print(f"wrote {w}", markup=False)
     if no_db:
         return
     app = App(config_mod.load(folder / "caturactl.toml"))
@@ -52,16 +53,28 @@ def _write_files(folder: Path, database_url: str | None, force: bool) -> list[st
     for name in ("caturactl.toml", "jobs.toml"):
         target = folder / name
         if target.exists() and not force:
-            console.print(f"kept existing {target} (use --force to overwrite)")
+            console.print(f"kept existing {target} (use --force to overwrite)", markup=False)
             continue
         text = _template(name)
         if name == "caturactl.toml" and database_url:
             if '"' in database_url:
                 raise InputError("a database URL cannot contain '\"'", where="--database-url")
             text = text.replace('url = "sqlite:///caturactl.db"', f'url = "{database_url}"')
-        target.write_text(text, encoding="utf-8")
+        if name == "caturactl.toml":
+            _write_owner_only(target, text)
+        else:
+            target.write_text(text, encoding="utf-8")
         written.append(str(target))
     return written
+
+
+def _write_owner_only(target: Path, text: str) -> None:
+    """Write ``target`` readable by its owner alone (0600): caturactl.toml names the database
+    (with its password, if the URL has one), and the database itself is the owner's alone."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(fd, 0o600)  # an existing file (--force) keeps its old mode otherwise
+        f.write(text)
 
 
 @click.group()
@@ -78,12 +91,12 @@ def db_upgrade(obj, revision: str) -> None:
 
     from alembic.util.exc import CommandError
 
-    from caturactl.errors import RemoteError
+    from caturactl.app import database_error
     from caturactl.migrations import upgrade
     try:
         before, after = upgrade(obj.app.engine, revision)
     except (OperationalError, DBAPIError) as exc:
-        raise RemoteError(f"cannot migrate the database: {str(exc.orig).strip().splitlines()[0]}") from None
+        raise database_error(exc, "cannot migrate the database") from None
     except CommandError as exc:  # e.g. an unknown revision
         raise ConfigError(str(exc), where="--revision") from None
     console.print(f"schema {before or 'empty'} -> {after}" if before != after else f"schema already at {after}")

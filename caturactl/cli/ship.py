@@ -6,6 +6,7 @@ import click
 from sqlalchemy import func, select
 
 from caturactl.cli.output import DRY, console, exit_with, progress_bar, summary
+from caturactl.cli.params import count
 
 
 @click.group()
@@ -15,7 +16,7 @@ def ship() -> None:
 
 @ship.command("export")
 @click.option("--dry-run", is_flag=True, help="Render every file and list it; queue and send nothing.")
-@click.option("--limit", type=click.IntRange(min=1), help="Export at most this many delivery notes.")
+@click.option("--limit", type=count(), help="Export at most this many delivery notes.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def ship_export(obj, dry_run: bool, limit: int | None, as_json: bool) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from caturactl.errors import InputError
+
 
 @click.group()
 def standins() -> None:
@@ -27,7 +29,13 @@ def standins_amazon(args) -> None:
     except ImportError:
         raise click.UsageError("the stand-ins live in the source checkout: run this from the repository "
                                "folder, or 'python -m standins.amazon' there") from None
-    raise click.exceptions.Exit(main(list(args)))
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse refused an argument and said why on stderr
+        code = exc.code if isinstance(exc.code, int) else 2
+    except (OSError, OverflowError, ValueError) as exc:  # a port taken or out of range, a bad number
+        raise InputError(f"cannot start the stand-in: {exc}") from None
+    raise click.exceptions.Exit(code)
 
 
 COMMANDS = [standins]

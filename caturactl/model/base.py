@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, Numeric, String, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -94,13 +95,32 @@ def utcnow() -> datetime:
     return clock.now()
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
+# How long a writer waits for another one's lock (a job, a second terminal) before SQLite says
+# "database is locked"; the URL's own ``?timeout=SECONDS`` (pysqlite's parameter) overrides it.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def _sqlite_pragmas(busy_timeout: float):
+    def pragmas(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cur.close()
+    return pragmas
+
+
+def _create_owner_only(database: str | None) -> None:
+    """Create a missing SQLite file with mode 0600 before SQLite opens it: it holds customers'
+    names and addresses, and SQLite would create it readable by everyone (0644 under the usual
+    umask). SQLite gives the -wal and -shm files the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        pass  # there already, or a folder that is missing or not ours: SQLite's own open says so
 
 
 def make_engine(url: str) -> Engine:
@@ -109,15 +129,20 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     try:
         if url.startswith("sqlite"):
+            parsed = make_url(url)
+            busy_timeout = float(parsed.query.get("timeout", BUSY_TIMEOUT_SECONDS))
+            if not 0 <= busy_timeout <= 3600:  # also refuses nan
+                raise ValueError(f"timeout={busy_timeout} is not a number of seconds from 0 to 3600")
             engine = create_engine(url)
-            event.listen(engine, "connect", _sqlite_pragmas)
+            _create_owner_only(parsed.database)
+            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
             # pysqlite's own transaction handling defers BEGIN; let SQLAlchemy emit it so that
             # SAVEPOINTs (one per imported order) work as documented.
             event.listen(engine, "connect", lambda c, r: setattr(c, "isolation_level", None))
             event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         else:
             engine = create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, ImportError, ValueError) as exc:
+    except (ArgumentError, ImportError, ValueError, TypeError) as exc:
         raise ConfigError(f"cannot use database URL: {exc}", where="database.url") from None
     return engine
 

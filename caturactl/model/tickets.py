@@ -13,7 +13,7 @@ from caturactl.model.orders import Order
 OPEN, RESOLVED = "open", "resolved"
 # What a ticket is about: the rule or the stage that needs a person.
 KINDS = ("triage", "import_failed", "no_carrier", "export_failed", "overdue", "outbox_failed",
-         "confirmation_rejected", "stop_delivery", "cancelled_after_shipping", "invoice_rejected", "job_failed")
+         "confirmation_rejected", "stop_delivery", "cancelled_after_shipping", "invoice_rejected", "invoice_failed", "job_failed")
 
 
 class Ticket(Base):

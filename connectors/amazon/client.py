@@ -5,7 +5,9 @@ Amazon refills each operation's bucket at a fixed rate (reference/amazon/README.
 orders-2026.md §2). We wait for our own bucket before calling, so Amazon rarely has to say 429;
 when it does (or answers 5xx, garbage, or not at all) we back off exponentially, and the backoff
 resets after the next success. Past ``max_retries`` the call raises, and the caller ends its run
-cleanly: the cursor makes the next run resume.
+cleanly: the cursor makes the next run resume. A call that acts (createFeed, confirmShipment, a
+review request) is only repeated when Amazon cannot have acted on it: after a 429 or a
+connection that never opened, not after a 5xx (see ``SpApi.call``).
 
 Some buckets refill so slowly that waiting is wrong: createFeed allows one call every two
 minutes once its burst is spent. ``wait_seconds`` tells an adapter the wait without spending a
@@ -32,7 +34,7 @@ from sp_api.base.exceptions import (SellingApiException, SellingApiForbiddenExce
                                     SellingApiRequestThrottledException)
 
 from caturactl.config import AmazonConfig
-from caturactl.errors import ConfigError, RemoteError, ThrottledError
+from caturactl.errors import ConfigError, RefusedError, RemoteError, ThrottledError
 
 # Published default usage plans: operation -> (requests per second, burst).
 RATES: dict[str, tuple[float, int]] = {
@@ -155,6 +157,7 @@ class SpApi:
             rate *= self.cfg.rate_scale
             tokens = None
             if operation in self._budgets:  # what the last process left, refilled since then
+                # Real time, not the app's clock: Amazon refills its buckets in real seconds.
                 left, at = self._budgets[operation]
                 tokens = left + max(0.0, (datetime.now(timezone.utc) - at).total_seconds()) * rate
             self._buckets[operation] = TokenBucket(rate, burst, tokens=tokens, sleep=self._sleep)
@@ -187,13 +190,16 @@ class SpApi:
         """Run ``fn`` under the operation's rate limit with retries; ``check`` validates and
         converts the answer (raising ValueError for a malformed one). With ``max_wait``, a wait
         for our bucket longer than that many seconds (before the first try or a retry after a
-        429) raises ThrottledError without calling. Raises RemoteError, ThrottledError or ConfigError.
+        429) raises ThrottledError without calling. Raises RemoteError, ThrottledError or
+        ConfigError; RefusedError (a RemoteError) when Amazon answered 4xx, which it does without
+        acting on the request.
 
-        ``acts``: the call does something at Amazon that a repeat could do twice (createFeed, a
-        review request). Once the request may have reached Amazon and the answer is lost (a read
-        timeout, a dropped connection, a garbled answer), it is not repeated here: RemoteError at
-        once, and the outbox, which marked the send, asks Amazon before it tries again. Requests
-        that cannot have arrived (no connection) and refusals (429, 5xx) are retried as usual."""
+        ``acts``: the call does something at Amazon that a repeat could do twice (createFeed,
+        confirmShipment, a review request). Once Amazon may have acted on the request without us
+        knowing (a read timeout, a dropped connection, a garbled answer, or a 5xx: a server error
+        may come after the work was done), it is not repeated here: RemoteError at once, and the
+        outbox, which marked the send, keeps it in doubt and asks Amazon before it tries again.
+        Requests that cannot have arrived (no connection) and 429s are retried as usual."""
         bucket = self.bucket(operation)
         failures = 0
         while True:
@@ -211,11 +217,18 @@ class SpApi:
                 bucket.drain()
                 problem, throttled = "throttled (429 QuotaExceeded)", True
             except SellingApiForbiddenException as exc:
-                raise RemoteError(f"Amazon refused access to {what}: {_describe(exc)}") from None
+                raise RefusedError(f"Amazon refused access to {what}: {_describe(exc)}") from None
             except SellingApiException as exc:
+                status = _status(exc)
+                if acts and exc.code >= 500:  # 999: a status the library has no class for (401, 502...)
+                    said = _describe(exc)
+                    raise RemoteError(f"{what}: Amazon answered {status}" + (f" ({said})" if said else "")
+                                      + " and may have acted on the request before it failed, so it is not "
+                                        "repeated now") from None
                 if exc.code not in RETRYABLE_STATUS:
-                    raise RemoteError(f"Amazon rejected {what}: HTTP {exc.code} {_describe(exc)}") from None
-                problem, throttled = f"HTTP {exc.code} {_describe(exc)}", False
+                    refused = RefusedError if 400 <= exc.code < 500 else RemoteError
+                    raise refused(f"Amazon rejected {what}: {status} {_describe(exc)}") from None
+                problem, throttled = f"{status} {_describe(exc)}", False
             except AuthorizationError as exc:
                 raise _refused(exc) from None
             except httpx.HTTPError as exc:
@@ -257,6 +270,11 @@ def amazon_says(exc: SellingApiException) -> str:
         head = message if code in ("", message) else f"{message} ({code})"
         parts.append(f"{head}: {details}" if details else head)
     return "; ".join(parts) or str(getattr(exc, "message", "") or exc.error)
+
+
+def _status(exc: SellingApiException) -> str:
+    # The library raises its base class, code 999, for a status it has no class for.
+    return "an HTTP error" if exc.code == 999 else f"HTTP {exc.code}"
 
 
 def _refused(exc: AuthorizationError) -> ConfigError:

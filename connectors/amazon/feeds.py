@@ -21,7 +21,8 @@ would repeat createFeedDocument too. So the library creates the document and we 
 
 A createFeed repeated after a lost answer could queue the same invoice twice (Amazon does not
 document what it does then; the stand-in reports the second as a duplicate and keeps the first).
-So createFeed is never repeated inside the call once it may have reached Amazon
+A 5xx is no better than a lost answer: the feed may have been queued before the error. So
+createFeed is never repeated inside the call once it may have reached Amazon
 (``SpApi.call(acts=True)``); the outbox keeps the upload in doubt and, before it sends again,
 asks ``feeds_since`` (getFeeds, from ``feed_created`` of the last upload it knows) which invoice
 feeds exist since then (caturactl.invoicing.feed_of_interrupted_upload). A crash after
@@ -177,8 +178,10 @@ class AmazonInvoices:
         """Upload the PDF and queue it as an UPLOAD_VAT_INVOICE feed; returns Amazon's feedId
         (whether Amazon takes the invoice shows later in ``feed_status``). Raises InputError for
         metadata or a file Amazon would refuse (before any call), ThrottledError when createFeed's
-        rate says later, RejectedError when Amazon refuses the request, RemoteError otherwise. ``before_submit`` is called right before createFeed, the call
-        that queues the invoice."""
+        rate says later, RejectedError when Amazon refuses the request, RemoteError otherwise
+        (also when createFeed may have queued the invoice without our knowing: a lost answer or a
+        5xx, not repeated). ``before_submit`` is called right before createFeed, the call that
+        queues the invoice."""
         options = feed_options(order_id, metadata)
         where = f"amazon order {order_id} invoice {options['metadata:InvoiceNumber']}"
         if not pdf.startswith(b"%PDF-"):

@@ -27,6 +27,7 @@ from typing import BinaryIO, Collection, Iterable
 
 from caturactl.config import EU_COUNTRIES
 from caturactl.errors import InputError
+from caturactl.spreadsheet import guard_formula
 from carriers.text_encoding import clean_text, cp1252_text
 
 # --- Column captions -----------------------------------------------------------------------------
@@ -412,8 +413,9 @@ def _free_text(value: str, limit: int, n: int, field: str) -> str:
     where = f"booking {n}: {field}"
     # datev.md §1: no line breaks or control characters; Windows-1252, so PL/CZ letters are
     # transliterated (carriers/text_encoding, the project's one way) and anything without a
-    # Latin form is refused there.
-    value = _cp1252(clean_text(value, where), where)
+    # Latin form is refused there. Tax advisors open these files in a spreadsheet too: a text
+    # that would run as a formula there gets the apostrophe (counted in DATEV's limit).
+    value = guard_formula(_cp1252(clean_text(value, where), where))
     if len(value) > limit:
         raise InputError(f"{value!r} is {len(value)} characters, DATEV takes at most {limit} "
                          f"(datev.md §3)", where=where)
@@ -584,7 +586,7 @@ def write_debtors(header: BatchHeader, debtors: Iterable[Debtor], out: BinaryIO)
 def _debtor_row(d: Debtor, n: int, personal_length: int) -> list[str]:
     def cell(value: str, field: str, limit: int | None = None) -> str:
         where = f"debtor {n}: {field}"
-        value = cp1252_text(clean_text(value, where), where)
+        value = guard_formula(cp1252_text(clean_text(value, where), where))  # as in _free_text
         if limit is not None and len(value) > limit:
             raise InputError(f"{value!r} is {len(value)} characters, DATEV takes at most {limit} "
                              f"(datev.md §4)", where=where)

@@ -1,9 +1,11 @@
 """Sending e-mail over SMTP (smtplib), and the transport that mails delivery files to a location.
 
 The mailer decides between "try again later" and "a person must look": a server that cannot be
-reached, times out or answers 4xx raises RemoteError (the outbox retries); a 5xx refusal of the
-sender, a recipient or the message raises RejectedError (resending unchanged will not help); a
-refused login, a certificate that does not verify, or a server lacking STARTTLS/AUTH is a
+reached or times out raises RemoteError, and a 4xx answer (greylisting, a full mailbox)
+RefusedError, a RemoteError that also says the server did not take the message; both are
+retried by the outbox, but only a send whose answer was lost stays in doubt. A 5xx refusal of
+the sender, a recipient or the message raises RejectedError (resending unchanged will not help);
+a refused login, a certificate that does not verify, or a server lacking STARTTLS/AUTH is a
 ConfigError. One connection per message: order e-mails are few, and a fresh connection never
 trips over a server's idle timeout.
 """
@@ -15,14 +17,14 @@ import hashlib
 import smtplib
 import socket
 import ssl
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Callable
 
 from caturactl.config import MailConfig, TransportConfig
-from caturactl.errors import ConfigError, InputError, RejectedError, RemoteError
+from caturactl.core import clock
+from caturactl.errors import ConfigError, InputError, RefusedError, RejectedError, RemoteError
 from caturactl.ports import MailMessage, Mailer, RenderedFile
 from connectors.ftp.names import safe_name
 
@@ -64,7 +66,7 @@ class SmtpMailer:
             msg["From"] = self._cfg.from_address
             msg["To"] = ", ".join(message.to)
             msg["Subject"] = message.subject
-            msg["Date"] = format_datetime(datetime.now().astimezone())
+            msg["Date"] = format_datetime(clock.now().astimezone())
             if message.message_id:
                 mid = message.message_id.strip()
                 msg["Message-ID"] = mid if mid.startswith("<") else f"<{mid}>"
@@ -88,10 +90,11 @@ class SmtpMailer:
     def send(self, message: MailMessage, *, before_data: Callable[[], None] | None = None) -> None:
         """Hand ``message`` to the server; ``before_data`` is called once connected and logged
         in, right before MAIL FROM (the outbox marks the point after which a crash leaves the
-        e-mail in doubt). Raises RemoteError when it cannot be reached, times out
-        or answers 4xx; RejectedError on a 5xx refusal of sender, recipients or message (also when
-        only some recipients were refused: the others got it); ConfigError for login, TLS or
-        certificate problems; InputError when the message cannot be built."""
+        e-mail in doubt). Raises RemoteError when it cannot be reached or times out; RefusedError
+        when it answers 4xx to sender, recipients or message (nothing was taken); RejectedError
+        on a 5xx refusal of sender, recipients or message (also when only some recipients were
+        refused: the others got it); ConfigError for login, TLS or certificate problems;
+        InputError when the message cannot be built."""
         msg = self.compose(message)
         cfg = self._cfg
         smtp: smtplib.SMTP | None = None
@@ -105,6 +108,7 @@ class SmtpMailer:
                 smtp.starttls(context=self._tls)
             if cfg.user:
                 smtp.login(cfg.user, self._password or "")
+            smtp.ehlo_or_helo_if_needed()  # a server refusing to talk at all does so before the mark
             if before_data is not None:
                 before_data()
             refused = smtp.send_message(msg, from_addr=cfg.from_address, to_addrs=list(message.to))
@@ -119,7 +123,7 @@ class SmtpMailer:
             what = "sender refused" if isinstance(e, smtplib.SMTPSenderRefused) else "message refused"
             if e.smtp_code == _NEEDS_LOGIN_OR_TLS:
                 raise ConfigError(f"{self._label}: {what}: {_reply(e)} (check security and user)") from None
-            error = RejectedError if e.smtp_code >= 500 else RemoteError
+            error = RejectedError if e.smtp_code >= 500 else RefusedError
             raise error(f"{self._label}: {what}: {_reply(e)}") from None
         except smtplib.SMTPResponseException as e:
             raise RemoteError(f"{self._label}: {_reply(e)}") from None
@@ -138,7 +142,10 @@ class SmtpMailer:
         detail = "; ".join(f"{addr}: {code} {text.decode('utf-8', 'replace')}"
                            for addr, (code, text) in recipients.items())
         note = " (sent to the other recipients)" if delivered else ""
-        error = RejectedError if any(code >= 500 for code, _ in recipients.values()) else RemoteError
+        # Refused for now, and nobody got it: a retry is no risk. Once the others have it, a retry
+        # would mail them twice, so that stays a plain RemoteError (in doubt when the outbox sent it).
+        error = RejectedError if any(code >= 500 for code, _ in recipients.values()) else \
+            RemoteError if delivered else RefusedError
         return error(f"{self._label}: recipient refused: {detail}{note}")
 
 
