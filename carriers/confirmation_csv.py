@@ -8,8 +8,12 @@ row, columns found by name, German decimal comma in weights, several rows for a 
 delivery. Tracking numbers are only normalised here; the service checks them against the
 carrier recorded on the delivery (reference/carriers/tracking.md "Ambiguity warning").
 
-``parse_time`` and ``parse_weight_g`` are shared with the XML reader so both formats read times
-and weights the same way.
+``parse_time``, ``weight_in_g`` and ``parse_count`` are shared with the XML reader so both formats
+read times, weights and counts the same way. Every number and date is range-checked here, before
+anyone converts or stores it: a partner's file may hold a weight of 10^23 kg, the year 1 or
+superscript digits (which ``str.isdigit`` accepts and ``int`` refuses), and such a value must
+reject its file like any other bad value, not end the run. The file is decoded while it is read,
+never held as one string beside its bytes.
 """
 
 from __future__ import annotations
@@ -29,17 +33,40 @@ from carriers.tracking import normalise
 REQUIRED = ("delivery_id", "carrier", "tracking_number", "shipped_at")
 OPTIONAL = ("order_id", "service", "parcel_no", "parcel_count", "weight_kg", "sku", "quantity")
 
+# Sane bounds, far inside what the database columns (32-bit integers) and datetime can hold.
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # outside: a typo or a hostile file, never a shipment
+MAX_WEIGHT_KG = 1000  # a pallet at most; carriers' parcels end at 31.5-70 kg
+MAX_QUANTITY = 100_000  # pieces of one SKU in one delivery
+MAX_PARCELS = 999  # parcels of one delivery (parcel_no, parcel_count)
+
 # ISO 8601 with "T" or a space, seconds optional, offset optional; a date alone is refused because
-# "shipped on Monday" cannot be turned into one instant.
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
-_KG = re.compile(r"\d+([.,]\d+)?")
+# "shipped on Monday" cannot be turned into one instant. ASCII digits only: re's \d also matches
+# Arabic-Indic and other digits.
+_TIME = re.compile(r"(?P<year>[0-9]{4})-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+                   r"(Z|[+-][0-9]{2}:?[0-9]{2})?")
+_KG = re.compile(r"[0-9]+([.,][0-9]+)?")
+_COUNT = re.compile(r"[0-9]+")
+# What the XML schema allows in a tracking number, after normalise() removed spaces.
+_TRACKING = re.compile(r"[A-Z0-9]{1,64}")
+_CHUNK = 1 << 20  # bytes decoded at a time when checking the encoding
+
+
+def quoted(value: str, most: int = 40) -> str:
+    """``value`` in quotes for a message, cut after ``most`` characters (a field may be 100 kB)."""
+    return repr(value if len(value) <= most else value[:most] + "…")
 
 
 def parse_time(value: str, tz: tzinfo) -> datetime:
-    """``value`` (ISO 8601 with or without offset, or "YYYY-MM-DD HH:MM[:SS]") as a UTC datetime;
-    a time without offset is local time in ``tz``. Raises ValueError saying why."""
-    if not _TIME.fullmatch(value):
-        raise ValueError(f"not a date and time: {value!r} (expected e.g. 2025-11-03T14:05:00+01:00)")
+    """``value`` (ISO 8601 with or without offset, or "YYYY-MM-DD HH:MM[:SS]") in the years
+    2000..2100 as a UTC datetime; a time without offset is local time in ``tz``. Raises
+    ValueError saying why."""
+    match = _TIME.fullmatch(value)
+    if not match:
+        raise ValueError(f"not a date and time: {quoted(value)} (expected e.g. 2025-11-03T14:05:00+01:00)")
+    # Checked before any conversion: 0001-01-01T00:30+14:00 is a valid ISO time whose UTC
+    # does not exist in Python (OverflowError).
+    if not FIRST_YEAR <= int(match["year"]) <= LAST_YEAR:
+        raise ValueError(f"{value!r} is not a date between {FIRST_YEAR} and {LAST_YEAR}")
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError:
@@ -55,24 +82,37 @@ def parse_time(value: str, tz: tzinfo) -> datetime:
     return stamp.astimezone(timezone.utc)
 
 
-def parse_weight_g(value: str) -> int:
-    """Kilograms with a decimal comma or dot ("2,40", "2.40") as whole grams (half up);
-    raises ValueError unless it is a positive number."""
-    if not _KG.fullmatch(value):
-        raise ValueError(f"not a weight in kg: {value!r} (expected e.g. 2,40)")
-    grams = int((Decimal(value.replace(",", ".")) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def weight_in_g(kg: Decimal) -> int:
+    """``kg`` as whole grams (half up); raises ValueError unless it is more than 0 and at most
+    1000 kg."""
+    if not kg.is_finite() or kg > MAX_WEIGHT_KG:
+        raise ValueError(f"weight {quoted(str(kg))} kg: at most {MAX_WEIGHT_KG} kg")
+    grams = int((kg * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     if grams <= 0:
-        raise ValueError(f"weight must be more than 0 kg: {value!r}")
+        raise ValueError(f"weight must be more than 0 kg: {quoted(str(kg))}")
     return grams
 
 
-def _positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) == 0:
-        raise ValueError(f"not a positive whole number: {value!r}")
-    return int(value)
+def parse_weight_g(value: str) -> int:
+    """Kilograms with a decimal comma or dot ("2,40", "2.40") as whole grams (half up);
+    raises ValueError unless it is a number more than 0 and at most 1000 kg."""
+    if not _KG.fullmatch(value):
+        raise ValueError(f"not a weight in kg: {quoted(value)} (expected e.g. 2,40)")
+    return weight_in_g(Decimal(value.replace(",", ".")))
 
 
-@dataclass
+def parse_count(value: str, most: int) -> int:
+    """A whole number from 1 to ``most`` written in ASCII digits; raises ValueError saying why."""
+    digits = value.lstrip("0")
+    if not _COUNT.fullmatch(value) or not digits:
+        raise ValueError(f"not a positive whole number: {quoted(value)}")
+    # The length first: int() of a 5000-digit string is refused by Python itself.
+    if len(digits) > len(str(most)) or int(digits) > most:
+        raise ValueError(f"{quoted(value)}: at most {most}")
+    return int(digits)
+
+
+@dataclass(slots=True)
 class _Parcel:
     tracking_number: str
     parcel_no: int | None
@@ -80,7 +120,7 @@ class _Parcel:
     line: int  # first line naming this parcel
 
 
-@dataclass
+@dataclass(slots=True)
 class _Delivery:
     """The rows of one delivery collected so far."""
 
@@ -105,7 +145,7 @@ class ConfirmationCsv:
     def read(self, file_name: str, content: bytes, tz: tzinfo) -> list[Confirmation]:
         """One Confirmation per delivery id in the file, in order of first appearance; raises
         InputError(where="FILE:LINE:COLUMN") on the first bad value, so nothing is half-read."""
-        rows = _rows(file_name, _decode(file_name, content))
+        rows = _rows(file_name, _text(file_name, content))
         header_line, header = next(rows, (1, []))
         columns = _columns(file_name, header_line, header)
         deliveries: dict[str, _Delivery] = {}
@@ -115,31 +155,47 @@ class ConfirmationCsv:
                                  where=f"{file_name}:{line}")
             values = {name: (row[i].strip() if i < len(row) else "") for name, i in columns.items()}
             _read_row(file_name, line, values, tz, deliveries)
-        return [_confirmation(file_name, d) for d in deliveries.values()]
+        # Each delivery is let go as it becomes a Confirmation, so the two never exist side by side.
+        return [_confirmation(file_name, deliveries.pop(key)) for key in list(deliveries)]
 
 
-def _decode(file_name: str, content: bytes) -> str:
-    """The text of the file: UTF-8 (BOM or not), else CP1252 as many German 3PLs still write
-    (formats.md §6); InputError when it is neither."""
-    if content.startswith(codecs.BOM_UTF8):
-        content = content[len(codecs.BOM_UTF8):]
+# The five bytes CP1252 leaves undefined; a file with one is binary or in another encoding.
+_NOT_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+
+
+def _text(file_name: str, content: bytes) -> io.TextIOWrapper:
+    """The file as text, decoded as it is read: UTF-8 (BOM or not), else CP1252 as many German
+    3PLs still write (formats.md §6); InputError when it is neither. The encoding is settled
+    first, chunk by chunk, so the text never exists whole (a str and a StringIO of a 20 MB file
+    take five times its size)."""
+    start = len(codecs.BOM_UTF8) if content.startswith(codecs.BOM_UTF8) else 0
+    encoding = "utf-8" if _is_utf8(memoryview(content)[start:]) else "cp1252"
+    if encoding == "cp1252":
+        bad = _NOT_CP1252.search(content, start)
+        if bad:
+            line = content.count(b"\n", start, bad.start()) + 1
+            raise InputError(f"neither UTF-8 nor CP1252 text (byte 0x{content[bad.start()]:02x})",
+                             where=f"{file_name}:{line}")
+    raw = io.BytesIO(content)  # shares the bytes, no copy
+    raw.seek(start)
+    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+
+
+def _is_utf8(content: memoryview) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        return content.decode("utf-8")
+        for at in range(0, len(content), _CHUNK):
+            decoder.decode(content[at:at + _CHUNK])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        pass
-    try:
-        return content.decode("cp1252")
-    except UnicodeDecodeError as e:
-        # CP1252 leaves five bytes undefined; such a file is binary or in another encoding.
-        line = content[: e.start].count(b"\n") + 1
-        raise InputError(f"neither UTF-8 nor CP1252 text (byte 0x{content[e.start]:02x})",
-                         where=f"{file_name}:{line}") from None
+        return False
+    return True
 
 
-def _rows(file_name: str, text: str):
+def _rows(file_name: str, text: io.TextIOWrapper):
     """(first line number, fields) of every non-blank row; line numbers count physical lines,
     so a quoted field spanning lines does not shift the numbers of later rows."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"')
+    reader = csv.reader(text, delimiter=";", quotechar='"')
     last = 0
     try:
         for row in reader:
@@ -182,14 +238,17 @@ def _read_row(file_name: str, line: int, v: dict[str, str], tz: tzinfo,
             raise bad(column, f"{column} is empty")
     delivery_id, carrier = v["delivery_id"], v["carrier"]
     tracking = normalise(v["tracking_number"])
+    if not _TRACKING.fullmatch(tracking):
+        raise bad("tracking_number", f"tracking_number {quoted(tracking)}: only letters A-Z and digits 0-9, "
+                                     f"at most 64")
     try:
         shipped_at = parse_time(v["shipped_at"], tz)
     except ValueError as e:
         raise bad("shipped_at", str(e)) from None
     numbers: dict[str, int | None] = {}
-    for column in ("parcel_no", "parcel_count", "quantity"):
+    for column, most in (("parcel_no", MAX_PARCELS), ("parcel_count", MAX_PARCELS), ("quantity", MAX_QUANTITY)):
         try:
-            numbers[column] = _positive_int(v[column]) if v.get(column) else None
+            numbers[column] = parse_count(v[column], most) if v.get(column) else None
         except ValueError as e:
             raise bad(column, str(e)) from None
     try:
@@ -234,7 +293,10 @@ def _read_row(file_name: str, line: int, v: dict[str, str], tz: tzinfo,
         d.parcel_count = count
     _add_parcel(d, tracking, numbers["parcel_no"], weight_g, line, bad)
     if sku:
-        d.lines[sku] = d.lines.get(sku, 0) + (numbers["quantity"] or 0)
+        total = d.lines.get(sku, 0) + (numbers["quantity"] or 0)
+        if total > MAX_QUANTITY:
+            raise bad("quantity", f"{total} × {sku} in delivery {delivery_id}: at most {MAX_QUANTITY}")
+        d.lines[sku] = total
 
 
 def _add_parcel(d: _Delivery, tracking: str, parcel_no: int | None, weight_g: int | None, line: int,
@@ -282,4 +344,5 @@ def _confirmation(file_name: str, d: _Delivery) -> Confirmation:
         weights_g=weights if any(w is not None for w in weights) else (),
         lines=tuple(ConfirmedLine(sku, q) for sku, q in d.lines.items()),
         where=f"{file_name}:{d.line}",
+        order_id=d.order_id,
     )

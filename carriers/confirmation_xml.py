@@ -6,7 +6,9 @@ We define this format because no vendor-neutral 3PL standard exists (reference/c
 comes from outside, so it is parsed with entities, DTDs and network access switched off, and a
 document that declares a DOCTYPE at all is refused (billion laughs, external entities). It is then
 validated against the schema and read all or nothing, like the CSV confirmation: the first bad
-value rejects the whole file, named by file:line:element.
+value rejects the whole file, named by file:line:element. The schema bounds texts but not
+numbers (xs:decimal, xs:positiveInteger and xs:dateTime have no upper end), so weights,
+quantities and times go through the CSV reader's range checks too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from carriers import safe_xml
 
 from caturactl.errors import InputError
 from caturactl.ports import Confirmation, ConfirmedLine
-from carriers.confirmation_csv import parse_time
+from carriers.confirmation_csv import MAX_QUANTITY, parse_count, parse_time, weight_in_g
 from carriers.tracking import normalise
 
 NAMESPACE = "urn:caturactl:fulfilment:confirmation:1"
@@ -121,8 +123,11 @@ def _shipment(file_name: str, shipment: etree._Element, tz: tzinfo) -> Confirmat
                              where=f"{file_name}:{number_element.sourceline}:trackingNumber")
         tracking_numbers.append(number)
         weight = parcel.find("c:weightKg", _NS)
-        # The schema allows at most 3 decimals of a positive kg value, so grams are exact.
-        weights.append(int(Decimal(_text(weight)) * 1000) if weight is not None else None)
+        try:
+            # The schema allows at most 3 decimals of a positive kg value, so grams are exact.
+            weights.append(weight_in_g(Decimal(_text(weight))) if weight is not None else None)
+        except ValueError as e:
+            raise InputError(str(e), where=f"{file_name}:{weight.sourceline}:weightKg") from None
         parcel_lines = parcel.findall("c:line", _NS)
         if with_lines and not parcel_lines:
             raise InputError("this parcel lists no <line> while other parcels of the shipment do: "
@@ -130,7 +135,15 @@ def _shipment(file_name: str, shipment: etree._Element, tz: tzinfo) -> Confirmat
                              where=f"{file_name}:{parcel.sourceline}:parcel")
         for line in parcel_lines:
             sku = " ".join(line.get("sku", "").split())
-            lines[sku] = lines.get(sku, 0) + int(line.get("quantity", "0"))
+            try:
+                # xs:positiveInteger may carry a "+"; its digits are ASCII.
+                quantity = parse_count(line.get("quantity", "").strip().lstrip("+"), MAX_QUANTITY)
+            except ValueError as e:
+                raise InputError(str(e), where=f"{file_name}:{line.sourceline}:quantity") from None
+            lines[sku] = lines.get(sku, 0) + quantity
+            if lines[sku] > MAX_QUANTITY:
+                raise InputError(f"{lines[sku]} × {sku} in this shipment: at most {MAX_QUANTITY}",
+                                 where=f"{file_name}:{line.sourceline}:quantity")
 
     return Confirmation(
         delivery_id=text("deliveryId"),
@@ -141,4 +154,5 @@ def _shipment(file_name: str, shipment: etree._Element, tz: tzinfo) -> Confirmat
         weights_g=tuple(weights) if any(w is not None for w in weights) else (),
         lines=tuple(ConfirmedLine(sku, q) for sku, q in lines.items()),
         where=f"{file_name}:{shipment.sourceline}",
+        order_id=text("orderId"),
     )

@@ -261,6 +261,9 @@ class LocationConfig(_Section):
     holidays: str = "DE"  # country, or country-subdivision such as DE-NW, for public holidays
     timezone: str = "Europe/Berlin"
     packaging_g: int = Field(default=150, ge=0)  # box and filling added to every parcel
+    # A file on the return channel larger than this is set aside unread (error folder, a ticket):
+    # a confirmation or stock file of a few thousand lines is far smaller.
+    max_file_mb: int = Field(default=20, ge=1, le=1024)
 
     @field_validator("country")
     @classmethod

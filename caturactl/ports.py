@@ -211,14 +211,15 @@ class ConfirmedLine:
 class Confirmation:
     """A location's report that (part of) one delivery left the building."""
 
-    delivery_id: str
+    delivery_id: str  # as the location wrote it; checked against "L" + digits by the service
     carrier: str  # as the location wrote it, e.g. "DHL"
     service: str
     tracking_numbers: tuple[str, ...]  # one per parcel, normalised (no spaces, upper case)
-    shipped_at: datetime  # UTC
-    weights_g: tuple[int | None, ...] = ()  # per parcel when reported
+    shipped_at: datetime  # UTC, in the years 2000..2100
+    weights_g: tuple[int | None, ...] = ()  # per parcel when reported, 1 g .. 1000 kg
     lines: tuple[ConfirmedLine, ...] = ()  # empty: everything still open on the delivery shipped
     where: str = ""  # "SHP_20251103_001.csv:2" for messages
+    order_id: str = ""  # the channel's order id when the file names it ("" when it does not)
 
 
 class ConfirmationReader(Protocol):
@@ -252,7 +253,11 @@ class Transport(Protocol):
         """Names of the files waiting on the return channel, oldest first; temp names excluded."""
         ...
 
-    def fetch(self, name: str) -> bytes:
+    def fetch(self, name: str, *, max_bytes: int | None = None) -> bytes:
+        """The content of ``name``. Raises NotFoundError when it is no longer there, InputError
+        when this one file cannot be read (an unsafe name, no permission, more than ``max_bytes``:
+        refused from the size the server reports before reading where it can, else once reading
+        passes the limit), RemoteError when the channel itself fails."""
         ...
 
     def move_aside(self, name: str, folder: str) -> None:

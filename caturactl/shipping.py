@@ -8,34 +8,45 @@ whole in one transaction or rejected whole (moved to the error folder, a ticket 
 database unchanged); only after the commit is it moved to the archive, and a file seen again
 after a crash is recognised by its hash. Every new parcel with items becomes an Amazon
 confirmShipment message in the outbox.
+
+Files come from partners, who may be careless or hostile, so a file is judged alone and stops
+only itself: whatever is wrong with it (a value that overflows, a name that cannot be read, a
+size over ``max_file_mb``) rejects that file, and the channel's other files and the other
+channels go on. Every value is checked before it is used (the readers bound numbers and dates);
+then each confirmation must fit its delivery (order, carrier, service, a ship date between the
+export and now) before anything of it reaches Amazon or an invoice.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
+import logging
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 
-from caturactl import stock
+from caturactl import csvfile, stock
 from caturactl.config import Config
 from caturactl.core import clock
-from caturactl.errors import CaturactlError, InputError
-from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, Order, Product, ShippedParcel
+from caturactl.errors import CaturactlError, InputError, NotFoundError
+from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, Order, Product, ShippedParcel, Ticket
 from caturactl.model.address import Address, postnummer
-from caturactl.model.deliveries import delivery_id_from_number
+from caturactl.model.deliveries import NUMBER_PREFIX
 from caturactl.model.events import EventKind, buffered, record
 from caturactl.model.money import Money
 from caturactl.model.states import DeliveryState, OrderState, transition, transition_delivery
+from caturactl.model.tickets import OPEN
 from caturactl.outbox import enqueue
 from caturactl.ports import (Confirmation, ConfirmationReader, DocumentFormat, Parcel, RenderedFile,
                              ShipmentDocument, ShipmentLine, Transport)
+from caturactl.reports import record_id
 from caturactl.routing import calendar_for
 from caturactl.triage import Hold, open_ticket
 
@@ -45,8 +56,15 @@ AMAZON_CONFIRM = "amazon_confirm_shipment"
 UPLOAD = "upload"
 EMAIL = "email"
 FUTURE_TOLERANCE = timedelta(hours=12)  # clocks and time zones of a location may be off a little
+EXPORT_TOLERANCE = timedelta(days=1)  # the same, for a ship date just before the export
+# A delivery number as locations send it back: ASCII digits only (str.isdigit() also takes "²³⁷",
+# which int() then refuses).
+DELIVERY_NUMBER = re.compile(rf"{NUMBER_PREFIX}[0-9]+")
+MESSAGE_LIMIT = 1000  # characters of a partner's error kept in tickets, events and output
 STOCK_PREFIX = "STOCK"  # files named STOCK*.csv on a return channel are stock reports
 WAITING_FOR_CONFIRMATION = (D.EXPORTED.value, D.PARTIALLY_CONFIRMED.value, D.OVERDUE.value)
+
+log = logging.getLogger(__name__)
 
 
 def document_for(note: DeliveryNote, cfg: Config, products: Mapping[str, Product] | None = None) -> ShipmentDocument:
@@ -168,8 +186,6 @@ def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat],
 
 
 def _ticket_once(session: Session, note: DeliveryNote, kind: str, text: str) -> None:
-    from caturactl.model import Ticket
-    from caturactl.model.tickets import OPEN
     exists = session.scalar(select(Ticket.id).where(Ticket.order_id == note.order_id, Ticket.kind == kind,
                                                     Ticket.status == OPEN, Ticket.external_ref == note.number))
     if not exists:
@@ -219,6 +235,88 @@ def reader_for(name: str, codes: Sequence[str], cfg: Config, readers: Mapping[st
     return readers[cfg.locations[codes[0]].confirmation_format]
 
 
+def max_file_bytes(cfg: Config, codes: Sequence[str]) -> int:
+    """The largest file read from a channel: the most generous ``max_file_mb`` of the locations
+    answering on it (which one sent a file is only known once it is read)."""
+    return max(cfg.locations[c].max_file_mb for c in codes) * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a confirmation must agree with: its delivery as exported, and its location's carriers."""
+
+    number: str  # "L000123"
+    location: str
+    order_id: str  # the channel's order id
+    carrier: str  # as the delivery was exported ("" when none was eligible)
+    service: str
+    sent_at: datetime  # the export (the creation of a note never exported)
+    products: tuple[tuple[str, str], ...]  # (carrier, service) of each product the location may use
+
+
+def fit(c: Confirmation, e: Expected, now: datetime) -> dict[str, str]:
+    """The carrier and service of ``c`` spelt as configured, when ``c`` fits the delivery ``e``:
+    the same order, a carrier (and service, where given) the delivery or its location uses,
+    and a ship date from a day before the export to now. Raises InputError naming the field."""
+    where = c.where or "confirmation"
+    if c.order_id and c.order_id.strip() != e.order_id:
+        raise InputError(f"order {c.order_id!r} is not {e.order_id}, the order of {e.number}",
+                         where=f"{where}:order_id")
+    known = ([(e.carrier, e.service)] if e.carrier else []) + list(e.products)
+    mine = [(carrier, service) for carrier, service in known if carrier.lower() == c.carrier.strip().lower()]
+    if not mine:
+        # Checked before Amazon sees it: whatever the file says becomes carrierCode otherwise.
+        names = ", ".join(dict.fromkeys(carrier for carrier, _ in known))
+        raise InputError(f"carrier {c.carrier!r} is not a carrier {e.location} ships with ({names})",
+                         where=f"{where}:carrier")
+    carrier, service = mine[0][0], ""
+    if c.service:
+        services = [s for _, s in mine if s.lower() == c.service.strip().lower()]
+        if not services:
+            offered = ", ".join(dict.fromkeys(s for _, s in mine))
+            raise InputError(f"service {c.service!r} is not a {carrier} service {e.location} ships with "
+                             f"({offered})", where=f"{where}:service")
+        service = services[0]
+    if c.shipped_at < e.sent_at - EXPORT_TOLERANCE:
+        # It would become the date of supply on the invoice, and with it the VAT rate.
+        raise InputError(f"shipped_at {c.shipped_at:%Y-%m-%d %H:%M} UTC is before {e.number} was sent to "
+                         f"{e.location} ({e.sent_at:%Y-%m-%d %H:%M} UTC)", where=f"{where}:shipped_at")
+    if c.shipped_at > now + FUTURE_TOLERANCE:
+        raise InputError(f"shipped_at {c.shipped_at:%Y-%m-%d %H:%M} UTC is in the future", where=f"{where}:shipped_at")
+    return {"carrier": carrier, "service": service}
+
+
+def tracking_numbers(c: Confirmation) -> list[str]:
+    """The tracking numbers of ``c``, each checked against the rules of its carrier; raises
+    InputError naming the tracking_number field."""
+    from carriers import tracking  # a pure rule over strings, shared with the formats
+    numbers = []
+    for n in c.tracking_numbers:
+        try:
+            numbers.append(tracking.validate(c.carrier, n))
+        except InputError as exc:
+            raise InputError(exc.message, where=f"{c.where or 'confirmation'}:tracking_number") from None
+    return numbers
+
+
+def printable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept by the listing as surrogates) are
+    written as \\xNN, so the name can go into the database, a ticket and a terminal."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def plain(message: str, most: int = MESSAGE_LIMIT) -> str:
+    """A message about a partner's file, fit for a ticket, the database and a terminal: control
+    characters (a NUL PostgreSQL refuses, an escape sequence for the operator's terminal) as
+    \\xNN, and cut after ``most`` characters."""
+    text = "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in message[:most])
+    return text if len(message) <= most else text + "…"
+
+
 class Collector:
     """Reads confirmation files from the return channels and applies them, file by file."""
 
@@ -228,6 +326,8 @@ class Collector:
         self.now = now or clock.now()
 
     def run(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> CollectResult:
+        """Read every return channel. A bad file is rejected alone; a channel that cannot be
+        reached (RemoteError, ConfigError) is left for the next run, the others are still read."""
         r = CollectResult(dry_run=dry_run)
         for tname, codes in return_channels(self.cfg).items():
             try:
@@ -247,14 +347,27 @@ class Collector:
 
     def _one_file(self, t: Transport, tname: str, codes: list[str], name: str, r: CollectResult,
                   dry_run: bool) -> None:
-        content = t.fetch(name)
+        r.files += 1
+        shown = printable(name)
+        try:
+            if shown != name:
+                # Kept in tickets, events and the database, a name must be text; this one is bytes
+                # from a system that does not write UTF-8.
+                raise InputError("the file name is not UTF-8; rename it (letters, digits, '_', '-', '.') "
+                                 "and put it back", where=shown)
+            content = t.fetch(name, max_bytes=max_file_bytes(self.cfg, codes))
+        except NotFoundError:
+            r.duplicates += 1  # taken by another run between our listing and now
+            return
+        except InputError as exc:
+            self._set_aside_unread(t, tname, name, shown, exc, r, dry_run)
+            return
         digest = hashlib.sha256(content).hexdigest()
         seen = self.s.scalar(select(InboundFile).where(InboundFile.transport == tname, InboundFile.sha256 == digest))
-        r.files += 1
         if seen is not None:
             r.duplicates += 1
             if not dry_run:
-                t.move_aside(name, "archive" if seen.status == "processed" else "error")
+                self._move(t, name, "archive" if seen.status == "processed" else "error")
             return
         tz = ZoneInfo(self.cfg.locations[codes[0]].timezone)
         confirmations: list[Confirmation] = []
@@ -269,6 +382,10 @@ class Collector:
                     self._stock_report(name, content, tname, codes)
                 else:
                     confirmations = reader_for(name, codes, self.cfg, self.readers).read(name, content, tz)
+                    # Every value of the file first, then whether each confirmation fits its
+                    # delivery: the ticket names the first broken value wherever it is.
+                    for c in confirmations:
+                        tracking_numbers(c)
                     for c in confirmations:
                         parcels += self.apply(c, tname, codes)
                 if dry_run:
@@ -277,24 +394,55 @@ class Collector:
             r.confirmations += len(confirmations)
             r.parcels += parcels
             return
-        except InputError as exc:
-            r.rejected.append(f"{name}: {exc}")
+        except (InputError, DataError) as exc:
+            if isinstance(exc, DataError):  # a value none of our checks caught; still this file's
+                exc = InputError(f"the database refuses a value of this file: {exc.orig}", where=name)
+            message = plain(str(exc))
+            r.rejected.append(f"{name}: {message}")
             if dry_run:
                 return
-            claim.status, claim.error = "rejected", str(exc)
+            claim.status, claim.error = "rejected", message
             open_ticket(self.s, "confirmation_rejected",
                         [Hold("confirmation_rejected", f"confirmation file {name} from {tname} rejected whole, "
-                                                       f"nothing applied: {exc}; moved to the error folder")],
+                                                       f"nothing applied: {message}; moved to the error folder")],
                         external_ref=name[:100])
-            record(self.s, EventKind.CONFIRMATION_REJECTED, f"{tname}:{name}: {exc}")
+            record(self.s, EventKind.CONFIRMATION_REJECTED, f"{tname}:{name}: {message}")
             self.s.commit()
-            t.move_aside(name, "error")
+            self._move(t, name, "error")
             return
         claim.confirmations = len(confirmations)
         self.s.commit()
         r.confirmations += len(confirmations)
         r.parcels += parcels
-        t.move_aside(name, "archive")
+        self._move(t, name, "archive")
+
+    def _set_aside_unread(self, t: Transport, tname: str, name: str, shown: str, exc: InputError,
+                          r: CollectResult, dry_run: bool) -> None:
+        """A file that cannot be read (its name, its size, the server refuses it) is moved to the
+        error folder with a ticket. Nothing was read, so there is no hash to know it again by: the
+        open ticket about it is what keeps a second run from opening another."""
+        message = plain(str(exc) if exc.where else f"{shown}: {exc}")
+        r.rejected.append(f"{shown}: {message}")
+        if dry_run:
+            return
+        ref = shown[:100]
+        known = self.s.scalar(select(Ticket.id).where(Ticket.kind == "confirmation_rejected",
+                                                      Ticket.external_ref == ref, Ticket.status == OPEN))
+        if not known:
+            open_ticket(self.s, "confirmation_rejected",
+                        [Hold("confirmation_rejected", f"file {shown} from {tname} set aside unread: {message}; "
+                                                       f"moved to the error folder")],
+                        external_ref=ref)
+        record(self.s, EventKind.CONFIRMATION_REJECTED, f"{tname}:{shown}: {message}")
+        self.s.commit()
+        self._move(t, name, "error")
+
+    def _move(self, t: Transport, name: str, folder: str) -> None:
+        """Move a read file aside; one that is gone already (another run moved it) is left be."""
+        try:
+            t.move_aside(name, folder)
+        except InputError as exc:
+            log.warning("%s: not moved to %s: %s", printable(name), folder, exc)
 
     def _claim_file(self, tname: str, name: str, digest: str) -> InboundFile | bool:
         """The file's row, inserted before it is applied: the unique (transport, content) key makes
@@ -314,10 +462,8 @@ class Collector:
         if len(reporting) != 1:
             raise InputError(f"a stock file on {tname} must belong to exactly one location with stock = \"report\" "
                              f"(found {', '.join(reporting) or 'none'})", where=name)
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = content.decode("cp1252")
+        # read_stock checks every figure (ASCII digits, at most stock.MAX_ON_HAND) by line.
+        text = csvfile.decode(content, name)
         result = stock.set_stock(self.s, reporting[0], stock.read_stock(name, text), self.cfg.locations)
         record(self.s, EventKind.CONFIRMATION, f"stock report {name} from {tname}: {result.rows} SKU(s) for "
                                                f"{reporting[0]}, {result.changed + result.new} changed")
@@ -325,23 +471,14 @@ class Collector:
     def apply(self, c: Confirmation, tname: str, codes: Sequence[str]) -> int:
         """Store one confirmation; returns the number of new parcels. Raises InputError naming the
         file, line and field when it does not fit the delivery (the caller rejects the file)."""
-        from carriers import tracking  # a pure rule over strings, shared with the formats
         where = c.where or "confirmation"
-        did = delivery_id_from_number(c.delivery_id)
-        note = self.s.get(DeliveryNote, did) if did else None
-        if note is None:
-            raise InputError(f"unknown delivery {c.delivery_id!r}", where=f"{where}:delivery_id")
+        note = self._delivery(c.delivery_id, where)
         if note.location not in codes:
             raise InputError(f"delivery {note.number} belongs to location {note.location}, which does not answer "
                              f"on {tname}", where=f"{where}:delivery_id")
-        numbers = []
-        for n in c.tracking_numbers:
-            try:
-                numbers.append(tracking.validate(c.carrier, n))
-            except InputError as exc:
-                raise InputError(exc.message, where=f"{where}:tracking_number") from None
-        if c.shipped_at > self.now + FUTURE_TOLERANCE:
-            raise InputError(f"shipped_at {c.shipped_at:%Y-%m-%d %H:%M} UTC is in the future", where=f"{where}:shipped_at")
+        # From here on the carrier and service are spelt as configured, never as the file wrote them.
+        c = replace(c, **fit(c, self._expected(note), self.now))
+        numbers = tracking_numbers(c)
         known = {p.tracking_number for p in note.parcels}
         new_numbers = [n for n in numbers if n not in known]
         if not new_numbers:
@@ -368,6 +505,26 @@ class Collector:
             transition_delivery(self.s, note, D.SHIPPED, "nothing to confirm at the channel")
             note.shipped_at = self.now
         return len(parcels)
+
+    def _delivery(self, number: str, where: str) -> DeliveryNote:
+        """The delivery a confirmation names; the number is checked against our format before
+        the database sees it. Raises InputError naming the delivery_id field."""
+        text = number.strip().upper()
+        if not DELIVERY_NUMBER.fullmatch(text):
+            raise InputError(f"not a delivery number: {number!r} (expected {NUMBER_PREFIX} and digits 0-9, "
+                             f"e.g. {NUMBER_PREFIX}000123)", where=f"{where}:delivery_id")
+        did = record_id(text, NUMBER_PREFIX)  # None for more than any id holds
+        note = self.s.get(DeliveryNote, did) if did else None
+        if note is None:
+            raise InputError(f"unknown delivery {number!r}", where=f"{where}:delivery_id")
+        return note
+
+    def _expected(self, note: DeliveryNote) -> Expected:
+        loc = self.cfg.locations.get(note.location)
+        products = [self.cfg.carriers[k] for k in (loc.carriers if loc else ()) if k in self.cfg.carriers]
+        return Expected(number=note.number, location=note.location, order_id=note.order.external_id,
+                        carrier=note.carrier, service=note.service, sent_at=note.exported_at or note.created_at,
+                        products=tuple((p.carrier, p.service) for p in products))
 
     def _shipped_lines(self, note: DeliveryNote, c: Confirmation, where: str):
         if not c.lines:

@@ -17,7 +17,7 @@ import paramiko
 import pytest
 
 from caturactl.config import MailConfig, TransportConfig
-from caturactl.errors import ConfigError, InputError, RejectedError, RemoteError
+from caturactl.errors import ConfigError, InputError, RefusedError, RejectedError, RemoteError
 from caturactl.ports import MailMessage, RenderedFile
 from connectors.ftp.folder import FolderTransport
 from connectors.ftp.ftp import FtpTransport
@@ -600,3 +600,28 @@ def test_email_transport_mails_the_file_to_the_location(smtp_server, tmp_path):
     with pytest.raises(ConfigError):
         EmailTransport("nobody", TransportConfig(kind="email"), mailer)
     assert len(smtp_server.messages) == 2
+
+
+def test_folder_a_file_that_appears_between_the_check_and_the_publish_is_not_overwritten(tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    t = FolderTransport("fulfiller", TransportConfig(kind="folder", path="share"), base_dir=tmp_path)
+
+    def someone_else_delivers() -> None:  # right before the publish, after every check of ours
+        (share / "in" / "L000009.csv").write_bytes(b"theirs")
+
+    assert t.send(rendered("L000009.csv", b"ours"), before_commit=someone_else_delivers) is False
+    assert tree(share) == {"in/L000009.csv": b"theirs"}  # kept, and no temporary file left behind
+    assert t.send(rendered("L000010.csv", b"ours")) is True
+    assert tree(share) == {"in/L000009.csv": b"theirs", "in/L000010.csv": b"ours"}
+
+
+@pytest.mark.parametrize("stage", ["data", "rcpt"])
+def test_smtp_transient_refusal_after_the_mark_says_nothing_was_taken(smtp_server, tmp_path, stage):
+    # The outbox clears its "sending" mark on a RefusedError: the server answered, so the mail is
+    # not in doubt. A timeout waiting for the answer stays a plain RemoteError (in doubt).
+    marked: list[bool] = []
+    smtp_server.fail_next(450, stage=stage)
+    with pytest.raises(RefusedError, match="450"):
+        SmtpMailer(_mail_cfg(smtp_server), base_dir=tmp_path).send(_message(), before_data=lambda: marked.append(True))
+    assert marked == [True] and smtp_server.messages == []

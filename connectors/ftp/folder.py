@@ -5,8 +5,10 @@ The base folder (``cfg.path``) must already exist: when a share is not mounted, 
 is an empty local directory or missing, and creating folders there would "deliver" files nobody
 ever sees. Subfolders below it (outbound, archive, error) are created as needed.
 
-A file is written to ``.NAME.part``, fsynced, then renamed, and the directory is fsynced, so after
-a crash the location sees either the whole file or none.
+A file is written to ``.NAME.part``, fsynced, then published as NAME with a hard link (which,
+unlike a rename, fails when NAME exists: a file that appears at NAME meanwhile is never
+replaced), and the directory is fsynced, so after a crash the location sees either the whole
+file or none.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from caturactl.config import TransportConfig
-from caturactl.errors import ConfigError, InputError, RemoteError
+from caturactl.errors import ConfigError, InputError, NotFoundError, RemoteError
 from caturactl.ports import RenderedFile
 from connectors.ftp.names import (
     MAX_ASIDE_COPIES,
@@ -29,9 +31,12 @@ from connectors.ftp.names import (
     is_temp_name,
     safe_name,
     temp_name,
+    too_large,
 )
 
 log = logging.getLogger(__name__)
+# What link(2) answers on a file system that has no hard links.
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
 
 
 class FolderTransport:
@@ -62,8 +67,9 @@ class FolderTransport:
 
     def send(self, file: RenderedFile, *, before_commit: Callable[[], None] | None = None) -> bool:
         """Write ``file`` as ``.NAME.part`` into the outbound folder (created if missing), fsync,
-        rename it to NAME. False, and nothing written, when NAME is already there or in one of
-        the location's ``read_dirs``. ``before_commit`` is called right before the rename. Raises
+        publish it as NAME. False, and nothing written, when NAME is already there (also when it
+        appears while we write or publish) or in one of the location's ``read_dirs``; an existing
+        NAME is never replaced. ``before_commit`` is called right before publishing. Raises
         InputError for an unsafe name, RemoteError when the folder is missing or not writable."""
         name = safe_name(file.name)
         self._reachable()
@@ -81,7 +87,8 @@ class FolderTransport:
                 return False
             if before_commit is not None:
                 before_commit()
-            os.replace(tmp, final)
+            if not _publish(tmp, final):
+                return False  # delivered by someone else between the check and now
             _fsync_dir(self._out)
         except OSError as e:
             raise self._failed(f"send {name}", e) from None
@@ -110,9 +117,11 @@ class FolderTransport:
             raise self._failed("list incoming files", e) from None
         return [name for _, name in sorted(found)]
 
-    def fetch(self, name: str) -> bytes:
-        """The content of ``name`` in the inbound folder. Raises InputError when the name is unsafe
-        or no regular file of that name is there, RemoteError when it cannot be read."""
+    def fetch(self, name: str, *, max_bytes: int | None = None) -> bytes:
+        """The content of ``name`` in the inbound folder. Raises NotFoundError when no file of
+        that name is there; InputError when the name is unsafe, it is not a regular file, it may
+        not be read, or it has more than ``max_bytes`` (refused by its size, unread); RemoteError
+        when the folder fails."""
         name = safe_name(name)
         self._reachable()
         path = self._in / name
@@ -120,14 +129,26 @@ class FolderTransport:
             # O_NOFOLLOW: a symlink planted in the inbox must not make us read a file elsewhere.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ELOOP, errno.EISDIR):
-                raise InputError(f"{self._label}: no file {name} in {self._in}") from None
+            if e.errno == errno.ENOENT:
+                raise NotFoundError(f"{self._label}: no file {name} in {self._in}") from None
+            if e.errno in (errno.ELOOP, errno.EISDIR):
+                raise InputError(f"{self._label}: {name} in {self._in} is not a regular file") from None
+            if e.errno in (errno.EACCES, errno.EPERM):  # this file's problem, not the folder's
+                raise InputError(f"{self._label}: {name} in {self._in} may not be read") from None
             raise self._failed(f"fetch {name}", e) from None
         try:
             with open(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode):
                     raise InputError(f"{self._label}: {name} in {self._in} is not a regular file")
-                return f.read()
+                if max_bytes is None:
+                    return f.read()
+                if info.st_size > max_bytes:
+                    raise too_large(self._label, name, info.st_size, max_bytes)
+                content = f.read(max_bytes + 1)  # it may have grown since the fstat
+                if len(content) > max_bytes:
+                    raise too_large(self._label, name, None, max_bytes)
+                return content
         except OSError as e:
             raise self._failed(f"fetch {name}", e) from None
 
@@ -166,8 +187,33 @@ class FolderTransport:
         self.close()
 
 
+def _publish(tmp: Path, final: Path) -> bool:
+    """Give ``tmp`` the name ``final`` unless ``final`` exists (then ``tmp`` is removed and the
+    answer is False). A rename would silently replace a file that appeared after our check."""
+    try:
+        os.link(tmp, final)  # atomic, and refuses an existing name (EEXIST)
+    except FileExistsError:
+        tmp.unlink()
+        return False
+    except OSError as e:
+        if e.errno not in _NO_HARD_LINKS:
+            raise
+        # A share without hard links (FAT, some SMB mounts): the rename, after one more look.
+        # What appears in the moment between the two is replaced; nothing closes that here.
+        if os.path.lexists(final):
+            tmp.unlink()
+            return False
+        os.replace(tmp, final)
+        return True
+    try:
+        tmp.unlink()
+    except OSError as e:  # the file is published; a leftover temp name hides nothing
+        log.warning("%s: cannot remove %s: %s", final.parent, tmp.name, e.strerror or e)
+    return True
+
+
 def _fsync_dir(path: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
+    # A new name (a rename, a link) is durable only once the directory entry is on disk.
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from caturactl.config import TransportConfig
-from caturactl.errors import CaturactlError, ConfigError, InputError, RemoteError
+from caturactl.errors import CaturactlError, ConfigError, InputError, NotFoundError, RemoteError
 from caturactl.ports import RenderedFile
 from connectors.ftp.names import (
     MAX_ASIDE_COPIES,
@@ -34,6 +34,7 @@ from connectors.ftp.names import (
     is_temp_name,
     safe_name,
     temp_name,
+    too_large,
 )
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,12 @@ class FtpTransport:
             self._drop()
             raise ConfigError(f"{self._label}: server certificate not trusted: {e.verify_message} "
                               "(check ca_file)") from None
+        except UnicodeDecodeError as e:
+            # ftplib reads replies and listings as strict UTF-8; a name written by a Latin-1
+            # system would otherwise end the whole run, not just this channel.
+            self._drop()
+            raise RemoteError(f"{self._label}: {action}: the server sent a name that is not UTF-8 "
+                              f"({e.object[e.start:e.end + 8]!r}); rename that file") from None
         except (ftplib.Error, OSError, EOFError) as e:
             self._drop()
             raise RemoteError(f"{self._label}: {action}: {_reason(e, self._cfg.timeout_seconds)}") from None
@@ -268,26 +275,45 @@ class FtpTransport:
             found.append((facts.get("modify", ""), name))
         return [name for _, name in sorted(found)]
 
-    def fetch(self, name: str) -> bytes:
-        """The content of ``name`` in inbound_dir. Raises InputError when the name is unsafe or no
-        such file is there, RemoteError when the server fails."""
+    def fetch(self, name: str, *, max_bytes: int | None = None) -> bytes:
+        """The content of ``name`` in inbound_dir. Raises NotFoundError when no such file is there;
+        InputError when the name is unsafe, the server refuses to send it (5xx) or it has more
+        than ``max_bytes`` (refused by its SIZE, unread, or cut off once the transfer passes the
+        limit on a server without SIZE); RemoteError when the server fails."""
         name = safe_name(name)
         inbound = self._cfg.inbound_dir
+        path = posixpath.join(inbound, name)
         buf = io.BytesIO()
+
+        def keep(chunk: bytes) -> None:
+            buf.write(chunk)
+            if max_bytes is not None and buf.tell() > max_bytes:
+                raise _OverLimit
+
         with self._talking(f"fetch {name}"):
             ftp = self._client()
             try:
-                ftp.retrbinary(f"RETR {posixpath.join(inbound, name)}", buf.write)
-            except ftplib.error_perm:
+                size = self._size(ftp, path) if max_bytes is not None else None
+                if size is not None and size > max_bytes:
+                    raise too_large(self._label, name, size, max_bytes)
+                ftp.retrbinary(f"RETR {path}", keep)
+            except _OverLimit:
+                # The transfer was cut off while the server still owes its reply to RETR; a new
+                # connection is simpler than reading that reply back in step.
+                self._drop()
+                raise too_large(self._label, name, None, max_bytes) from None
+            except ftplib.error_perm as e:
                 if name not in (self._listing(ftp, inbound) or {}):
-                    raise InputError(f"{self._label}: no file {name} in {inbound or '.'}") from None
-                raise
+                    raise NotFoundError(f"{self._label}: no file {name} in {inbound or '.'}") from None
+                # Listed but refused (550 no permission): this file's problem, not the server's.
+                raise InputError(f"{self._label}: the server refuses to send {name}: {e}") from None
         return buf.getvalue()
 
     def move_aside(self, name: str, folder: str) -> None:
         """Move ``name`` from inbound_dir into the archive or error directory (created if missing);
         an existing file of that name there is kept and this one gets ".1", ".2"... Raises
-        InputError for an unsafe name, an unknown folder or a missing file, RemoteError otherwise."""
+        InputError for an unsafe name, an unknown folder, a missing file or one the server refuses
+        to move (5xx), RemoteError otherwise."""
         name = safe_name(name)
         inbound = self._cfg.inbound_dir
         target = aside_folder(self._cfg, folder, inbound)
@@ -301,7 +327,13 @@ class FtpTransport:
                 taken = {}
             for candidate in aside_candidates(name):
                 if candidate not in taken:
-                    ftp.rename(posixpath.join(inbound, name), posixpath.join(target, candidate))
+                    try:
+                        ftp.rename(posixpath.join(inbound, name), posixpath.join(target, candidate))
+                    except ftplib.error_perm as e:
+                        # Listed but refused (a server that lists a name it cannot map back to a
+                        # file): this file's problem, so the caller can go on with the others.
+                        raise InputError(f"{self._label}: the server refuses to move {name} to {folder}: "
+                                         f"{e}") from None
                     return
         raise RemoteError(f"{self._label}: {target} already holds {MAX_ASIDE_COPIES} copies of {name}")
 
@@ -320,6 +352,10 @@ class FtpTransport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _OverLimit(Exception):
+    """Raised from inside a transfer to stop it once a file passes the caller's limit."""
 
 
 def _reason(e: BaseException, timeout: float) -> str:

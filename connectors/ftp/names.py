@@ -66,6 +66,13 @@ def temp_name(name: str) -> str:
     return f".{safe_name(name)}.part"
 
 
+def too_large(label: str, name: str, size: int | None, max_bytes: int) -> InputError:
+    """How every transport refuses to fetch a file over the caller's limit: ``size`` as the
+    server reported it before reading, or None when reading went past the limit."""
+    found = f"is {size} bytes, more" if size is not None else "has more"
+    return InputError(f"{label}: {name} {found} than the {max_bytes} bytes allowed")
+
+
 def aside_candidates(name: str) -> Iterator[str]:
     """``name``, then ``name.1``, ``name.2`` ...: the names move_aside tries in turn, so an
     earlier file of the same name in the archive is never overwritten."""

@@ -25,9 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
+from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
+from paramiko.sftp_attr import SFTPAttributes
 
 from caturactl.config import TransportConfig
-from caturactl.errors import CaturactlError, ConfigError, InputError, RemoteError
+from caturactl.errors import CaturactlError, ConfigError, InputError, NotFoundError, RemoteError
 from caturactl.ports import RenderedFile
 from connectors.ftp.names import (
     MAX_ASIDE_COPIES,
@@ -37,6 +39,7 @@ from connectors.ftp.names import (
     is_temp_name,
     safe_name,
     temp_name,
+    too_large,
 )
 
 log = logging.getLogger(__name__)
@@ -216,6 +219,10 @@ class SftpTransport:
                 entries = sftp.listdir_attr(inbound or ".")
             except FileNotFoundError:
                 return []
+            except UnicodeDecodeError:
+                # paramiko reads names as strict UTF-8: one name written by a Latin-1 system
+                # would hide every file of the channel. Listed again, that name keeps its bytes.
+                entries = _listdir_attr_bytes(sftp, inbound or ".")
         found = []
         for entry in entries:
             if not stat.S_ISREG(entry.st_mode or 0) or is_temp_name(entry.filename):
@@ -226,19 +233,32 @@ class SftpTransport:
             found.append((entry.st_mtime or 0, entry.filename))
         return [name for _, name in sorted(found)]
 
-    def fetch(self, name: str) -> bytes:
-        """The content of ``name`` in inbound_dir. Raises InputError when the name is unsafe or
-        no such file is there, RemoteError when the server fails."""
+    def fetch(self, name: str, *, max_bytes: int | None = None) -> bytes:
+        """The content of ``name`` in inbound_dir. Raises NotFoundError when no such file is
+        there; InputError when the name is unsafe, the server does not let us read it, or it has
+        more than ``max_bytes`` (refused by the size the server reports, unread); RemoteError
+        when the server fails."""
         name = safe_name(name)
-        path = posixpath.join(self._cfg.inbound_dir, name)
+        inbound = self._cfg.inbound_dir or "."
+        path = _remote(posixpath.join(self._cfg.inbound_dir, name))
         with self._talking(f"fetch {name}"):
             sftp = self._client()
-            buf = io.BytesIO()
             try:
-                sftp.getfo(path, buf)
+                with sftp.open(path, "rb") as f:
+                    size = f.stat().st_size
+                    if max_bytes is not None and size is not None and size > max_bytes:
+                        raise too_large(self._label, name, size, max_bytes)
+                    f.prefetch(size)  # pipelined reads, as getfo does
+                    if max_bytes is None:
+                        return f.read()
+                    content = f.read(max_bytes + 1)  # it may have grown since the stat
             except FileNotFoundError:
-                raise InputError(f"{self._label}: no file {name} in {self._cfg.inbound_dir or '.'}") from None
-        return buf.getvalue()
+                raise NotFoundError(f"{self._label}: no file {name} in {inbound}") from None
+            except PermissionError:  # this file's problem: the connection is fine
+                raise InputError(f"{self._label}: {name} in {inbound} may not be read") from None
+        if len(content) > max_bytes:
+            raise too_large(self._label, name, None, max_bytes)
+        return content
 
     def move_aside(self, name: str, folder: str) -> None:
         """Move ``name`` from inbound_dir into the archive or error directory (created if missing);
@@ -247,14 +267,14 @@ class SftpTransport:
         name = safe_name(name)
         inbound = self._cfg.inbound_dir
         target = aside_folder(self._cfg, folder, inbound)
-        src = posixpath.join(inbound, name)
+        src = _remote(posixpath.join(inbound, name))
         with self._talking(f"move {name} to {folder}"):
             sftp = self._client()
             if not _exists(sftp, src):
                 raise InputError(f"{self._label}: no file {name} in {inbound or '.'}")
             _makedirs(sftp, target)
             for candidate in aside_candidates(name):
-                dst = posixpath.join(target, candidate)
+                dst = _remote(posixpath.join(target, candidate))
                 if _exists(sftp, dst):
                     continue
                 try:
@@ -277,7 +297,41 @@ class SftpTransport:
         self.close()
 
 
-def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+def _remote(path: str) -> bytes:
+    """``path`` as the server spells it: a name listed with bytes that are not UTF-8 goes back
+    with those bytes (paramiko would refuse to encode it)."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def _listdir_attr_bytes(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFTPAttributes]:
+    """``sftp.listdir_attr(path)``, except that a name which is not UTF-8 is kept, its bytes as
+    surrogates (as os.listdir does), instead of failing the whole listing. Uses paramiko's
+    request layer, the one listdir_attr itself uses."""
+    kind, msg = sftp._request(CMD_OPENDIR, path)
+    if kind != CMD_HANDLE:
+        raise paramiko.SFTPError("Expected handle")
+    handle = msg.get_binary()
+    entries = []
+    try:
+        while True:
+            try:
+                kind, msg = sftp._request(CMD_READDIR, handle)
+            except EOFError:  # the end of the directory
+                break
+            if kind != CMD_NAME:
+                raise paramiko.SFTPError("Expected name response")
+            for _ in range(msg.get_int()):
+                filename = msg.get_string().decode("utf-8", "surrogateescape")
+                longname = msg.get_string().decode("utf-8", "replace")
+                attr = SFTPAttributes._from_msg(msg, filename, longname)
+                if filename not in (".", ".."):
+                    entries.append(attr)
+    finally:
+        sftp._request(CMD_CLOSE, handle)
+    return entries
+
+
+def _exists(sftp: paramiko.SFTPClient, path: str | bytes) -> bool:
     try:
         sftp.lstat(path)
     except FileNotFoundError:
