@@ -23,37 +23,48 @@ stage without a command is only such a step. Commands run as subprocesses in the
 group (``popen``), so a benchmark can time them and a chaos test can kill them with their
 worker processes.
 
-The order day lies ten days back: caturactl's review window and settlement look-back use the
-real clock, and Amazon's simulated clock, which the day moves forward by about nine days, must
-stay behind the real one (a parcel cannot leave in the future).
+One clock: the stand-in's clock is installed as the app's clock (``caturactl.core.clock``), so
+every command runs with ``CATURACTL_CLOCK`` set to Amazon's now and every date it writes belongs
+to the day played (the demo's Tuesday, 2026-11-24, unless ``day`` says otherwise), whatever the
+real date is.
+
+``JobsDay`` plays the day the other way, as ``make demo`` does: ``caturactl jobs daemon``
+processes (several, sharing one PostgreSQL database, if asked) run a ``jobs.toml`` on a clock
+that runs fast, while a thread of this process moves Amazon's clock after the app's and lets the
+locations work every half hour. bench/chaos.py ``--runners`` kills those daemons;
+tests/test_parallel_jobs.py checks what they leave.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # ``standins`` lives in the source checkout, not in the package
 
+from caturactl.core import clock  # noqa: E402
+from caturactl.core.clock import RunningClock  # noqa: E402
 from standins.amazon import AmazonStandin  # noqa: E402
-from standins.demo import (PARTNER_PASSWORD_ENV, configure, configure_fulfilment,  # noqa: E402
+from standins.demo import (DEMO_DAY, PARTNER_PASSWORD_ENV, configure, configure_fulfilment,  # noqa: E402
                            partner_reads_mail, write_stock)
 from standins.fulfiller import FulfillerStandin, WorkReport  # noqa: E402
 from standins.servers import FtpStandin, SftpStandin, SmtpStandin  # noqa: E402
 
 PARTNER_PASSWORD = "bench"
 ROUND_HOURS = 6
-DAYS_BACK = 10
-REVIEW_DAY = 9  # days after the order day: inside every order's review window, behind the real clock
+LOOK_BACK_DAYS = 15  # [amazon] first_import_days: the first import reaches the order day
+REVIEW_DAY = 9  # days after the order day: inside every order's review window
 
 
 def caturactl_command() -> list[str]:
@@ -95,10 +106,13 @@ class BusinessDay:
 
     def __init__(self, root: Path, *, orders: int = 10_000, database_url: str | None = None, seed: int = 1,
                  rate_scale: float = 50_000.0, rounds: int = 4, jobs: int = 2, day: date | None = None,
-                 log_name: str = "day.log") -> None:
+                 start: datetime | None = None, log_name: str = "day.log") -> None:
+        """``start``: where Amazon's clock (and so the app's) starts; by default three hours after
+        the day, when every order of the day is there (``JobsDay`` starts it in the morning)."""
         self.root = Path(root)
         self.orders, self.seed, self.rate_scale, self.rounds, self.jobs = orders, seed, rate_scale, rounds, jobs
-        self.day = day or (datetime.now(timezone.utc) - timedelta(days=DAYS_BACK)).date()
+        self.day = day or date.fromisoformat(DEMO_DAY)
+        self.start_at = start
         self.database_url = database_url or f"sqlite:///{self.root / 'caturactl.db'}"
         self.log = self.root / log_name
         self.servers = self.root / "servers"
@@ -120,7 +134,8 @@ class BusinessDay:
             raise SystemExit(f"businessday: {self.root} is not empty")
         self.warehouse.mkdir(parents=True)
         self.standin = AmazonStandin(orders=self.orders, seed=self.seed, day=self.day,
-                                     rate_scale=self.rate_scale).start()
+                                     rate_scale=self.rate_scale, start=self.start_at).start()
+        clock.install(self.standin.clock)  # one clock: the commands get it as CATURACTL_CLOCK
         self.sftp = SftpStandin(self.servers / "fulfiller-sftp").start()
         self.ftps = FtpStandin(self.servers / "partner-ftps", tls=True, password=PARTNER_PASSWORD).start()
         self.smtp = SmtpStandin().start()
@@ -142,6 +157,8 @@ class BusinessDay:
         for server in (self.smtp, self.ftps, self.sftp, self.standin):
             if server is not None:
                 server.stop()
+        if self.standin is not None and clock.current() is self.standin.clock:
+            clock.install(None)
 
     def __enter__(self) -> "BusinessDay":
         try:
@@ -159,7 +176,7 @@ class BusinessDay:
         """The demo's caturactl.toml (standins/demo.py configure + configure_fulfilment), written
         into this workspace, with this day's rate scale and a look-back that reaches the order day."""
         configure(self.standin, self.root, company="Gartenfreude Bench GmbH", rate_scale=self.rate_scale,
-                  first_import_days=DAYS_BACK + 5)
+                  first_import_days=LOOK_BACK_DAYS)
         # The locations, transports and mail exactly as the demo has them.
         configure_fulfilment(self.sftp, self.ftps, self.smtp, self.warehouse, folder=self.root)
 
@@ -169,9 +186,13 @@ class BusinessDay:
         write_stock(skus, self.root, extra=4 * self.orders // max(len(skus), 1))
 
     def env(self) -> dict[str, str]:
-        """The commands' environment: no CATURACTL_* from outside, the partner's FTPS password."""
+        """The commands' environment: no CATURACTL_* from outside but the app's clock (Amazon's,
+        or a ``JobsDay``'s running one), and the partner's FTPS password."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("CATURACTL_") and k != "SP_API_DEFAULT_MARKETPLACE"}
+        spec = getattr(clock.current(), "spec", lambda: None)()
+        if spec:
+            env[clock.ENV] = spec
         env[PARTNER_PASSWORD_ENV] = PARTNER_PASSWORD
         return env
 
@@ -189,7 +210,6 @@ class BusinessDay:
 
     def stages(self) -> list[Stage]:
         """The day in order; see the module docstring."""
-        today = datetime.now(timezone.utc).date()
         out = [Stage("import", "import", ("import", "amazon")),
                Stage("route", "route", ("route",)),
                Stage("export", "export", ("ship", "export"))]
@@ -205,14 +225,17 @@ class BusinessDay:
                       before=lambda: self.standin.close_settlement(locale="DE")),
                 Stage("bookings", "bookings", ("export", "bookings", "--format", "datev",
                                                "--from", (self.day - timedelta(days=1)).isoformat(),
-                                               "--to", (today + timedelta(days=14)).isoformat()))]
+                                               "--to", (self.day + timedelta(days=REVIEW_DAY + 14)).isoformat()))]
         return out
 
     def fulfil(self) -> None:
         """Six hours pass; the partner saves the new e-mails' order files; the locations work."""
         self.standin.advance(timedelta(hours=ROUND_HOURS))
+        self.locations_work(self.standin.now())
+
+    def locations_work(self, now: datetime) -> None:
+        """The partner saves the new e-mails' order files; the three locations work at ``now``."""
         partner_reads_mail(self.smtp, self.ftps.root, self._mails_seen)
-        now = self.standin.now()
         self.fulfilled.reports += [p.work(now) for p in self._players]
 
     def into_review_window(self) -> None:
@@ -248,6 +271,160 @@ class BusinessDay:
         """Any other caturactl command in the workspace, output captured (for checks)."""
         return subprocess.run(caturactl_command() + list(args), cwd=self.root, env=self.env(),
                               capture_output=True, text=True, timeout=timeout)
+
+
+class JobsDay:
+    """``runners`` ``caturactl jobs daemon`` processes in ``root`` (its caturactl.toml and
+    jobs.toml), sharing its database, on one clock that runs ``speed`` times fast from ``start``
+    (all daemons wait for the same real instant, ``lead_seconds`` after ``start()``), each stopping
+    at ``until``. Meanwhile a thread of this process plays the outside world: Amazon's clock
+    follows the app's, ``work(now)`` runs every ``every`` of clock time (the locations answer their
+    files), and each of ``events`` (clock time, step) once its time has come (Amazon closes a
+    settlement). The running clock is the app's clock in this process while the day runs, and
+    the stand-in's afterwards.
+
+    Each daemon runs in its own process group, its output appended to ``root/runnerN.log``;
+    ``kill(n)`` SIGKILLs daemon n and the jobs it runs (as a host that dies), ``restart(n)``
+    starts it again on the same timeline."""
+
+    def __init__(self, root: Path, standin: AmazonStandin, *, start: datetime, until: datetime, speed: float,
+                 runners: int, work: Callable[[datetime], None], env: Callable[[], dict[str, str]],
+                 every: timedelta = timedelta(minutes=30),
+                 events: tuple[tuple[datetime, Callable[[], None]], ...] = (), tz=None,
+                 lead_seconds: float = 3.0) -> None:
+        from zoneinfo import ZoneInfo
+        self.root, self.standin, self.work, self.base_env = Path(root), standin, work, env
+        self.start_at, self.until, self.speed, self.every = start, until, speed, every
+        self.tz = tz or ZoneInfo("Europe/Berlin")
+        self.events = sorted(events, key=lambda e: e[0])
+        self.lead_seconds = lead_seconds
+        self.daemons: list[subprocess.Popen | None] = [None] * runners
+        self.clock: RunningClock | None = None
+        self.errors: list[BaseException] = []  # what the outside world's thread raised
+        self.restarts = 0
+        self._logs: list[TextIO | None] = [None] * runners
+        self._stop = threading.Event()
+        self._player: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> "JobsDay":
+        """Install the running clock, start the daemons and the outside world's thread."""
+        self.clock = RunningClock(self.start_at, speed=self.speed, epoch=time.time() + self.lead_seconds)
+        clock.install(self.clock)
+        for n in range(len(self.daemons)):
+            self._spawn(n)
+        self._player = threading.Thread(target=self._play, name="jobs-day-world", daemon=True)
+        self._player.start()
+        return self
+
+    def real_seconds(self) -> float:
+        """Real seconds the day takes from ``start()`` (the lead included)."""
+        return self.lead_seconds + (self.until - self.start_at).total_seconds() / self.speed
+
+    def wait(self, timeout: float) -> list[int | None]:
+        """Wait until every daemon has stopped at ``until`` (or ``timeout`` real seconds have
+        passed); their exit codes (None: still running). Raises what the world's thread raised."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and any(d is not None and d.poll() is None for d in self.daemons):
+            if self.errors:
+                break
+            time.sleep(0.1)
+        if self.errors:
+            raise self.errors[0]
+        return [d.poll() if d is not None else None for d in self.daemons]
+
+    def stop(self) -> None:
+        """Stop what still runs (SIGTERM, then SIGKILL), the world's thread, and give the app's
+        clock back to the stand-in, which stands where the running clock had taken it."""
+        for n, d in enumerate(self.daemons):
+            if d is not None and d.poll() is None:
+                d.terminate()
+                try:
+                    d.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.kill(n)
+        self._stop.set()
+        if self._player is not None:
+            self._player.join(10)
+        for log in self._logs:
+            if log is not None:
+                log.close()
+        if self.clock is not None and clock.current() is self.clock:
+            clock.install(self.standin.clock)
+
+    def __enter__(self) -> "JobsDay":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the runners -----------------------------------------------------------------------------
+
+    def pid(self, n: int) -> int | None:
+        d = self.daemons[n]
+        return d.pid if d is not None and d.poll() is None else None
+
+    def jobs_of(self, n: int) -> list[int]:
+        """The pids of the jobs daemon ``n`` runs right now (its child processes)."""
+        pid = self.pid(n)
+        if pid is None:
+            return []
+        try:
+            return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    def kill(self, n: int) -> list[int]:
+        """SIGKILL daemon ``n`` and every job it runs, at once; the jobs' pids."""
+        d = self.daemons[n]
+        if d is None:
+            return []
+        children = self.jobs_of(n)
+        for group in [d.pid, *children]:  # each child leads its own process group
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        d.wait()
+        return children
+
+    def restart(self, n: int) -> None:
+        """Start daemon ``n`` again (after ``kill``), on the same timeline."""
+        if self.pid(n) is not None:
+            raise RuntimeError(f"runner{n} still runs")
+        self.restarts += 1
+        self._spawn(n)
+
+    def _spawn(self, n: int) -> None:
+        if self._logs[n] is None:
+            self._logs[n] = (self.root / f"runner{n}.log").open("a", encoding="utf-8")
+        env = self.base_env()
+        env[clock.ENV] = self.clock.spec()
+        until = self.until.astimezone(self.tz).strftime("%Y-%m-%dT%H:%M:%S")
+        self.daemons[n] = subprocess.Popen(caturactl_command() + ["jobs", "daemon", "--host", f"runner{n}",
+                                                                  "--until", until],
+                                           cwd=self.root, env=env, stdout=self._logs[n], stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+
+    # --- the outside world -----------------------------------------------------------------------
+
+    def _play(self) -> None:
+        next_work = self.start_at + self.every
+        events = list(self.events)
+        try:
+            while not self._stop.is_set():
+                now = self.clock.now()
+                if now > self.standin.now():  # Amazon follows the app's clock
+                    self.standin.advance(now - self.standin.now())
+                while events and now >= events[0][0]:
+                    events.pop(0)[1]()
+                if now >= next_work:
+                    self.work(self.standin.now())
+                    next_work += self.every
+                self._stop.wait(0.05)
+        except BaseException as exc:  # surfaced by wait()
+            self.errors.append(exc)
 
 
 def create_database(server_url: str, name: str) -> str:
