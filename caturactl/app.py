@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Iterator
 
 from sqlalchemy import inspect, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from caturactl import config as config_mod
@@ -299,8 +299,13 @@ class App:
                                     ("reviews", ("getSolicitationActionsForOrder",
                                                  "createProductReviewAndSellerFeedbackSolicitation"))):
                 if key in lazy:
-                    for operation in operations:
-                        self.keep_budget(session, lazy[key], operation)
+                    try:
+                        for operation in operations:
+                            self.keep_budget(session, lazy[key], operation)
+                    except SQLAlchemyError:
+                        # The session failed (a deadlock, the database gone): the bucket is only a
+                        # saving, and the error that failed the run is the one to show.
+                        pass
                     client = lazy.pop(key)
                     if hasattr(client, "close"):
                         client.close()

@@ -179,7 +179,7 @@ class Importer:
         # and what it committed is what this page's news are applied to.
         existing = {o.external_id: o for o in self.s.scalars(
             select(Order).where(Order.channel == "amazon", Order.external_id.in_(ids))
-            .order_by(Order.id).with_for_update(of=Order).execution_options(populate_existing=True)
+            .order_by(Order.id).with_for_update(of=Order, key_share=True).execution_options(populate_existing=True)
             .options(selectinload(Order.lines), selectinload(Order.customer)))}
         # Fast path: the whole page in one savepoint and one flush. Should any order fail, undo
         # the page and store it again with a savepoint per order, so only that order is skipped.

@@ -380,7 +380,7 @@ class Invoicer:
         put it. Read after the lock, so a run that invoiced them meanwhile has committed."""
         ids = sorted({order.id for order, *_ in chunk})
         held = set(self.s.scalars(select(Order.id).where(Order.id.in_(ids)).order_by(Order.id)
-                                  .with_for_update(skip_locked=True)))
+                                  .with_for_update(skip_locked=True, key_share=True)))
         note_ids = [n.id for _, notes, *_ in chunk for n in notes]
         open_notes = set(self.s.scalars(select(DeliveryNote.id).where(DeliveryNote.id.in_(note_ids),
                                                                       DeliveryNote.invoice_id.is_(None))))

@@ -151,7 +151,7 @@ class Router:
                                                         Order._state == OrderState.RELEASED.value)
                                     .options(selectinload(Order.lines), defer(Order.raw))
                                     .order_by(Order.created_at, Order.id)
-                                    .with_for_update(of=Order, skip_locked=True)).all()
+                                    .with_for_update(of=Order, skip_locked=True, key_share=True)).all()
             self._refresh_available({ln.sku for o in orders for ln in o.lines}, lock=True)
             with buffered(self.s):
                 new_notes: list[tuple[dict, list[dict], str]] = []
@@ -232,7 +232,7 @@ class Router:
         q = (select(Stock.location, Stock.sku, Stock.on_hand - Stock.reserved)
              .where(Stock.location.in_(list(self.available)), Stock.sku.in_(sorted(skus)))
              .order_by(Stock.location, Stock.sku))
-        for code, sku, available in self.s.execute(q.with_for_update() if lock else q):
+        for code, sku, available in self.s.execute(q.with_for_update(key_share=True) if lock else q):
             self.available[code][sku] = available
 
     def _reserve_plan(self, plan: dict[str, list[LineNeed]]) -> bool:

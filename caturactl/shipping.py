@@ -144,7 +144,7 @@ def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat],
         notes = session.scalars(select(DeliveryNote).where(DeliveryNote.id.in_(chunk),
                                                            DeliveryNote._state == D.CREATED.value)
                                 .order_by(DeliveryNote.id)
-                                .with_for_update(of=DeliveryNote, skip_locked=True)
+                                .with_for_update(of=DeliveryNote, skip_locked=True, key_share=True)
                                 .execution_options(populate_existing=True)
                                 .options(defer(DeliveryNote.choice),
                                          selectinload(DeliveryNote.lines).selectinload(DeliveryLine.order_line),
@@ -653,7 +653,7 @@ def cancel_deliveries(session: Session, order: Order, why: str) -> None:
     ticket, because someone must stop the parcel."""
     # Locked and read afresh: an export holding a note finishes first, and then it counts as sent.
     notes = session.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id)
-                            .order_by(DeliveryNote.id).with_for_update()
+                            .order_by(DeliveryNote.id).with_for_update(key_share=True)
                             .execution_options(populate_existing=True)).all()
     for note in notes:
         if note.state in (D.CREATED.value, D.EXPORTED.value, D.OVERDUE.value):
@@ -691,7 +691,7 @@ def overdue(session: Session, cfg: Config, *, now: datetime | None = None, dry_r
     notes = session.scalars(select(DeliveryNote).where(
         DeliveryNote._state.in_([D.EXPORTED.value, D.PARTIALLY_CONFIRMED.value]),
         DeliveryNote.deadline_at < now).order_by(DeliveryNote.deadline_at)
-        .with_for_update(of=DeliveryNote, skip_locked=True)).all()
+        .with_for_update(of=DeliveryNote, skip_locked=True, key_share=True)).all()
     for note in notes:
         r.overdue.append(note.number)
         if dry_run:
