@@ -95,3 +95,88 @@ def test_generated_stock_files_never_crash_nor_half_apply(workspace):
         assert ws.run("stock", "import", "WH", "good.csv").code == 0
 
     check()
+
+
+def test_generated_confirmation_files_never_crash_and_the_good_file_beside_them_is_applied(workspace, tmp_path):
+    from datetime import timedelta
+
+    from carriers.tracking import make_number
+    from caturactl.model import DeliveryNote, ShippedParcel
+    ws = workspace
+    fulfilment.route_everything(ws, tmp_path)
+    ws.ok("ship", "export")
+    with ws.app().session() as s:
+        notes = [(n.number, n.order.external_id, n.carrier, n.service) for n in s.scalars(
+            select(DeliveryNote).where(DeliveryNote.location == "WH", DeliveryNote._state == "exported")
+            .order_by(DeliveryNote.id))]
+    assert len(notes) >= 10
+    out = tmp_path / "wh" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    header = ["order_id", "delivery_id", "carrier", "service", "tracking_number", "weight_kg", "shipped_at"]
+    when = (ws.standin.now() - timedelta(minutes=5)).isoformat(timespec="seconds")
+    serial = iter(range(1, 10_000))
+    good_notes = iter(notes)
+
+    def parcels() -> int:
+        with ws.app().session() as s:
+            return len(s.scalars(select(ShippedParcel)).all())
+
+    @settings(max_examples=25, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(kind=st.sampled_from(["csv", "xml"]), cells=st.lists(CELLS, min_size=7, max_size=7),
+           keep=st.lists(st.booleans(), min_size=7, max_size=7))
+    def check(kind, cells, keep):
+        # A row of a real delivery with some of its cells replaced by generated ones.
+        number, order, carrier, service = notes[0]
+        real = [order, number, carrier, service, make_number(carrier, next(serial)), "1,25", when]
+        row = [r if k else c.replace(";", " ").replace("\n", " ").replace("\r", " ") for r, k, c in zip(real, keep, cells)]
+        if kind == "csv":
+            bad = (";".join(header) + "\n" + ";".join(row) + "\n").encode("utf-8", errors="replace")
+        else:
+            esc = [c.replace("&", "&amp;").replace("<", "&lt;").replace("\x00", "") for c in row]
+            bad = ('<?xml version="1.0" encoding="UTF-8"?>\n<confirmation xmlns="urn:caturactl:fulfilment:'
+                   f'confirmation:1" version="1.0">\n<shipment><deliveryId>{esc[1]}</deliveryId><orderId>{esc[0]}'
+                   f'</orderId><carrier>{esc[2]}</carrier><service>{esc[3]}</service><shippedAt>{esc[6]}</shippedAt>'
+                   f'<parcel><trackingNumber>{esc[4]}</trackingNumber><weightKg>{esc[5].replace(",", ".")}'
+                   '</weightKg></parcel></shipment>\n</confirmation>\n').encode("utf-8", errors="replace")
+        good_number, good_order, good_carrier, good_service = next(good_notes, notes[-1])
+        good = [good_order, good_number, good_carrier, good_service, make_number(good_carrier, next(serial)),
+                "1,25", when]
+        n = next(serial)
+        (out / f"SHP_{n:05d}_bad.{kind}").write_bytes(bad)
+        (out / f"SHP_{n:05d}_zgood.csv").write_text(";".join(header) + "\n" + ";".join(good) + "\n",
+                                                    encoding="utf-8")
+        before = parcels()
+        r = ws.run("ship", "collect", "--json")
+        assert r.code in (0, 3, 65), (r.code, r.err[-500:])
+        assert "Traceback" not in r.err + r.out and "internal error" not in r.err
+        result = json.loads(r.out)
+        assert not any(f"SHP_{n:05d}_zgood" in line for line in result["rejected"])  # the good one is read
+        assert parcels() >= before + (1 if good_number != notes[-1][0] else 0)
+        assert not list(out.glob(f"SHP_{n:05d}_*"))  # both moved aside: archive or error, none left behind
+
+    check()
+
+
+# Options that take a number or a reference, and what an operator may type into them.
+OPTION_VALUES = st.one_of(st.integers(min_value=-10**25, max_value=10**25).map(str),
+                          st.sampled_from(["nan", "inf", "-0", "1e400", "²³", "L²³⁷", "", " ", "0x1F", "1_000",
+                                           "١٢٣", "0001-01-01", "9999-12-31", "2026-13-45"]),
+                          st.text(max_size=12))
+COMMANDS = [("route", "--limit"), ("report", "cockpit", "--limit"), ("alerts", "check", "--ticket-hours"),
+            ("report", "overdue", "--unpaid-days"), ("orders", "list", "--since"), ("orders", "list", "--limit"),
+            ("deliveries", "show"), ("outbox", "retry"), ("orders", "show"), ("tickets", "show"),
+            ("invoices", "list", "--month"), ("jobs", "show"), ("settlement", "show"), ("customers", "show")]
+
+
+def test_generated_option_values_are_refused_cleanly_or_taken(bare_workspace):
+    ws = bare_workspace
+
+    @FUZZ
+    @given(command=st.sampled_from(COMMANDS), value=OPTION_VALUES)
+    def check(command, value):
+        r = ws.run(*command, value)
+        assert r.code in (0, 2, 3, 65, 66, 78), (command, value, r.code, r.err[-300:])
+        assert "Traceback" not in r.err + r.out and "internal error" not in r.err
+
+    check()
