@@ -194,6 +194,13 @@ def _exported(clock: Clock | None) -> None:
         os.environ[ENV] = spec
 
 
+def real_now() -> datetime:
+    """The machine's clock, for the one kind of time that must not follow the app's clock: real
+    durations measured across processes (how far Amazon has refilled a rate bucket since the last
+    process stored it). A clock running 1000x fast would otherwise refill it 1000x too fast."""
+    return datetime.now(timezone.utc)
+
+
 def now() -> datetime:
     """The current instant on the app's clock, timezone-aware UTC."""
     return current().now()

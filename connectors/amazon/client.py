@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -34,6 +34,7 @@ from sp_api.base.exceptions import (SellingApiException, SellingApiForbiddenExce
                                     SellingApiRequestThrottledException)
 
 from caturactl.config import AmazonConfig
+from caturactl.core import clock
 from caturactl.errors import ConfigError, RefusedError, RemoteError, ThrottledError
 
 # Published default usage plans: operation -> (requests per second, burst).
@@ -157,9 +158,8 @@ class SpApi:
             rate *= self.cfg.rate_scale
             tokens = None
             if operation in self._budgets:  # what the last process left, refilled since then
-                # Real time, not the app's clock: Amazon refills its buckets in real seconds.
                 left, at = self._budgets[operation]
-                tokens = left + max(0.0, (datetime.now(timezone.utc) - at).total_seconds()) * rate
+                tokens = left + max(0.0, (clock.real_now() - at).total_seconds()) * rate  # Amazon refills in real seconds
             self._buckets[operation] = TokenBucket(rate, burst, tokens=tokens, sleep=self._sleep)
         return self._buckets[operation]
 
@@ -173,7 +173,7 @@ class SpApi:
 
     def budgets(self) -> dict[str, tuple[float, datetime]]:
         """Tokens left per operation now, to be remembered for the next process."""
-        now = datetime.now(timezone.utc)
+        now = clock.real_now()
         return {op: (b.tokens, now) for op, b in self._buckets.items()}
 
     def login(self, client: Any) -> None:
