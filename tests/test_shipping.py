@@ -7,6 +7,7 @@ import json
 import os
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from caturactl.core import clock
@@ -224,8 +225,12 @@ def test_a_transport_password_is_refused_in_the_config_file(workspace, tmp_path)
     assert r.code == 78 and "transports.ful.password" in r.err and "hunter2" not in r.err + r.out
 
 
-def test_an_order_cancelled_at_amazon_after_routing_releases_its_stock_and_asks_to_stop_the_parcel(
-        workspace, tmp_path):
+@pytest.mark.parametrize("status, order_state, why", [
+    ("CANCELLED", "cancelled", "cancelled at Amazon"),
+    ("SHIPPED", "shipped", "shipped outside caturactl"),  # sent from somewhere else
+])
+def test_an_order_amazon_cancels_or_ships_after_routing_drops_its_notes_and_stock_and_no_file_goes_out(
+        workspace, tmp_path, status, order_state, why):
     ws = workspace
     _setup(ws, tmp_path)
     app = ws.app()
@@ -238,47 +243,19 @@ def test_an_order_cancelled_at_amazon_after_routing_releases_its_stock_and_asks_
                        for ln in n.lines)
     ws.ok("ship", "export", "--limit", "1")  # only the first note goes out
     for oid in (exported_order, created_order):
-        ws.standin.change_order(oid, status="CANCELLED")
+        ws.standin.change_order(oid, status=status)
     ws.standin.advance(timedelta(minutes=5))
     ws.ok("import", "amazon")
     with app.session() as s:
         for oid in (exported_order, created_order):
             order = s.scalars(select(Order).where(Order.external_id == oid)).one()
-            assert order.state == "cancelled"
+            assert order.state == order_state
             assert {n.state for n in s.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id))} == \
                 {"cancelled"}
         assert s.scalar(select(func.sum(Stock.reserved))) == reserved_before - released
         stop = s.scalars(select(Ticket).where(Ticket.kind == "stop_delivery")).all()
         assert [t.order.external_id for t in stop] == [exported_order]  # only the one a location has
-
-
-def test_an_order_amazon_reports_shipped_after_routing_drops_its_notes_and_stock_and_no_file_goes_out(
-        workspace, tmp_path):
-    ws = workspace
-    _setup(ws, tmp_path)
-    app = ws.app()
-    with app.session() as s:
-        notes = s.scalars(select(DeliveryNote).order_by(DeliveryNote.id)).all()
-        exported_order = notes[0].order.external_id
-        created_order = next(n.order.external_id for n in notes if n.order.external_id != exported_order)
-        reserved_before = s.scalar(select(func.sum(Stock.reserved)))
-        released = sum(ln.quantity for n in notes if n.order.external_id in (exported_order, created_order)
-                       for ln in n.lines)
-    ws.ok("ship", "export", "--limit", "1")  # only the first note goes out
-    for oid in (exported_order, created_order):
-        ws.standin.change_order(oid, status="SHIPPED")  # sent from somewhere else
-    ws.standin.advance(timedelta(minutes=5))
-    ws.ok("import", "amazon")
-    with app.session() as s:
-        for oid in (exported_order, created_order):
-            order = s.scalars(select(Order).where(Order.external_id == oid)).one()
-            assert order.state == "shipped"
-            assert {n.state for n in s.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id))} == \
-                {"cancelled"}
-        assert s.scalar(select(func.sum(Stock.reserved))) == reserved_before - released
-        stop = s.scalars(select(Ticket).where(Ticket.kind == "stop_delivery")).all()
-        assert [t.order.external_id for t in stop] == [exported_order]  # the location that has the file
-        assert "shipped outside caturactl" in stop[0].text
+        assert why in stop[0].text
     ws.ok("ship", "export")
     with app.session() as s:
         moot = s.scalars(select(DeliveryNote).join(Order).where(Order.external_id == created_order)).all()
