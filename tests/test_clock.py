@@ -56,6 +56,10 @@ def test_clock_settings_parse(spec, kind, speed):
     ("yesterday", "not an ISO 8601 instant"),
     ("2026-11-24T06:00", "needs a UTC offset"),
     ("2026-11-24T06:00Z fast", "is not 'INSTANT [xSPEED] [@EPOCH]'"),
+    ("2026-11-24T06:00Z x1.2.3", "plain numbers"),
+    ("2026-11-24T06:00Z x1000 @1.2.3", "plain numbers"),
+    ("2026-11-24T06:00Z x99999999999999999999999", "at most"),
+    ("2026-11-24T06:00Z x10 @99999999999999999999", "UNIX time"),
 ])
 def test_a_wrong_clock_setting_names_the_variable(spec, says):
     with pytest.raises(ConfigError) as e:

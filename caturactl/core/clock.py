@@ -31,6 +31,7 @@ from typing import Iterator, Protocol
 from caturactl.errors import ConfigError
 
 ENV = "CATURACTL_CLOCK"
+MAX_SPEED = 1_000_000  # a day in under a tenth of a second: faster says nothing a test needs
 
 
 class Clock(Protocol):
@@ -134,10 +135,18 @@ def parse(spec: str) -> FixedClock | RunningClock:
         raise ConfigError(f"{m['at']!r} is not an ISO 8601 instant", where=where) from None
     if at.tzinfo is None:
         raise ConfigError(f"{m['at']!r} needs a UTC offset (e.g. +01:00 or Z)", where=where)
-    speed = float(m["speed"]) if m["speed"] else None
-    if speed is None or speed == 0:
+    try:
+        speed = float(m["speed"]) if m["speed"] else 0.0
+        epoch = float(m["epoch"]) if m["epoch"] else None
+    except ValueError:
+        raise ConfigError(f"{spec!r}: SPEED and EPOCH are plain numbers (x1000, @1764000000.25)", where=where) from None
+    if speed > MAX_SPEED:
+        raise ConfigError(f"{spec!r}: a clock runs at most {MAX_SPEED:g} times fast", where=where)
+    if epoch is not None and not 0 <= epoch < 2**33:
+        raise ConfigError(f"{spec!r}: EPOCH is a UNIX time in seconds", where=where)
+    if speed == 0:
         return FixedClock(at)
-    return RunningClock(at, speed, float(m["epoch"]) if m["epoch"] else None)
+    return RunningClock(at, speed, epoch)
 
 
 _installed: Clock | None = None
