@@ -25,14 +25,6 @@ def delivery_number(delivery_id: int) -> str:
     return f"{NUMBER_PREFIX}{delivery_id:06d}"
 
 
-def delivery_id_from_number(number: str) -> int | None:
-    """The database id of a delivery number ("L000123" -> 123), None when it is not one of ours."""
-    text = number.strip().upper()
-    if text.startswith(NUMBER_PREFIX) and text[1:].isdigit():
-        return int(text[1:])
-    return None
-
-
 class DeliveryNote(Base):
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_state_deadline", "state", "deadline_at"),)
