@@ -106,7 +106,9 @@ def from_json(data: dict) -> InvoiceDocument:
     d["seller"], d["buyer"], d["ship_to"] = party(d["seller"]), party(d["buyer"]), party(d.get("ship_to"))
     d["items"] = tuple(InvoiceItem(**{**i, "quantity": dec(i["quantity"]), "unit_net": dec(i["unit_net"]),
                                       "net": dec(i["net"]), "tax_rate": dec(i["tax_rate"]),
-                                      "gross": dec(i["gross"]) if i.get("gross") is not None else None})
+                                      "gross": dec(i["gross"]) if i.get("gross") is not None else None,
+                                      "allowance": dec(i.get("allowance") or "0"),
+                                      "allowance_gross": dec(i.get("allowance_gross") or "0")})
                        for i in d["items"])
     d["taxes"] = tuple(TaxBreakdown(**{**t, "rate": dec(t["rate"]), "net": dec(t["net"]), "tax": dec(t["tax"])})
                        for t in d["taxes"])

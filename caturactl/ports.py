@@ -347,6 +347,13 @@ class InvoiceItem:
     tax_rate: Decimal  # percent, e.g. Decimal("19"); 0 for K/AE/E
     unit_code: str = "H87"  # UN/ECE rec 20: piece
     gross: Decimal | None = None  # what the buyer paid for the line; lets credit notes add up exactly
+    # A discount on this line (a promotion): BG-27 line allowance. ``allowance`` is its net amount
+    # (BT-136, >= 0), ``allowance_gross`` what the buyer saw taken off (VAT included, for the PDF),
+    # ``allowance_reason`` its text (BT-139). Then ``net`` = ``unit_net`` x ``quantity`` - ``allowance``
+    # (up to the unit price's 4 decimals) and ``gross`` is after the discount.
+    allowance: Decimal = Decimal(0)
+    allowance_gross: Decimal = Decimal(0)
+    allowance_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +403,9 @@ class InvoiceDocument:
     language: str = "de"  # "de" or "en"
     footer: tuple[str, ...] = ()  # the company's legal data (register court, managing directors)
     tax_country: str = ""  # whose VAT rates apply ("" when tax-free); differs from home under OSS
+    # The sales channel collected the buyer's money (Amazon): an invoice is paid already, and a
+    # credit note's money goes back through that channel, not by a transfer from the seller's IBAN.
+    paid_through_channel: bool = False
 
     @property
     def is_credit_note(self) -> bool:

@@ -117,7 +117,15 @@ class OrderLine(Base):
     unit_price: Mapped[Decimal | None] = mapped_column(Amount)
     total_amount: Mapped[Decimal | None] = mapped_column(Amount)
     tax_amount: Mapped[Decimal | None] = mapped_column(Amount)
+    # What the buyer paid for this line, charge by charge, VAT included (the channel's figures;
+    # connectors/amazon/orders.py turns Amazon's proceeds breakdowns into these). Discounts are
+    # positive amounts taken off the goods or the shipping.
     shipping_amount: Mapped[Decimal | None] = mapped_column(Amount)
+    gift_wrap_amount: Mapped[Decimal | None] = mapped_column(Amount)
+    cod_fee_amount: Mapped[Decimal | None] = mapped_column(Amount)
+    item_discount: Mapped[Decimal | None] = mapped_column(Amount)
+    shipping_discount: Mapped[Decimal | None] = mapped_column(Amount)
+    promotion_ids: Mapped[str] = mapped_column(String(500), default="", server_default="")
     gift_message: Mapped[str] = mapped_column(Text, default="")
 
     order: Mapped[Order] = relationship(back_populates="lines")
