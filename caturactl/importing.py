@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Callable
 
 from sqlalchemy import select
@@ -366,10 +367,16 @@ class Importer:
             ln.position, ln.sku, ln.asin, ln.title = pos, ml.sku, ml.asin, ml.title
             ln.quantity, ln.quantity_shipped = ml.quantity, ml.quantity_shipped
             ln.gift_message = ml.gift_message
-            for attr, money in (("unit_price", ml.unit_price), ("total_amount", ml.total),
-                                ("tax_amount", ml.tax), ("shipping_amount", ml.shipping)):
+            for attr, money in (("unit_price", ml.unit_price), ("tax_amount", ml.tax)):
                 if money is not None:
                     setattr(ln, attr, money.amount)
+            if ml.total is not None:  # what the buyer paid, charge by charge (zero when not charged)
+                ln.total_amount = ml.total.amount
+                for attr, money in (("shipping_amount", ml.shipping), ("gift_wrap_amount", ml.gift_wrap),
+                                    ("cod_fee_amount", ml.cod_fee), ("item_discount", ml.item_discount),
+                                    ("shipping_discount", ml.shipping_discount)):
+                    setattr(ln, attr, money.amount if money is not None else Decimal(0))
+            ln.promotion_ids = ",".join(ml.promotion_ids)[:500]
         # Checked before the INSERT, so SQLite and PostgreSQL refuse the same record the same way.
         for pos, ln in enumerate(order.lines, 1):
             check_fits(ln, f"order.lines[{pos}]")

@@ -44,10 +44,12 @@ GERMAN_SPEAKING = frozenset({"DE", "AT", "CH", "LI"})
 INVOICEABLE = (DeliveryState.CONFIRMED.value, DeliveryState.SHIPPED.value)
 UNIT = Decimal("0.0001")
 LABELS = {
-    "de": {"shipping": "Versandkosten", "paid": "Der Betrag wurde über {channel} bezahlt.",
+    "de": {"shipping": "Versandkosten", "gift_wrap": "Geschenkverpackung", "cod_fee": "Nachnahmegebühr",
+           "paid": "Der Betrag wurde über {channel} bezahlt.", "refund": "Der Betrag wird über {channel} erstattet.",
            "oss": "Lieferung nach {country}: Umsatzsteuer des Bestimmungslandes (One-Stop-Shop).",
            "subject": "Ihre Rechnung {number}", "credit_subject": "Rechnungskorrektur {number}"},
-    "en": {"shipping": "Shipping", "paid": "Paid through {channel}.",
+    "en": {"shipping": "Shipping", "gift_wrap": "Gift wrap", "cod_fee": "Cash on delivery fee",
+           "paid": "Paid through {channel}.", "refund": "Refunded through {channel}.",
            "oss": "Delivery to {country}: VAT of the country of destination (One-Stop-Shop).",
            "subject": "Your invoice {number}", "credit_subject": "Credit note {number}"},
 }
@@ -117,6 +119,8 @@ def from_json(data: dict) -> InvoiceDocument:
     for k in ("issue_date", "supply_date", "order_date"):
         d[k] = date.fromisoformat(d[k])
     d["preceding_date"] = date.fromisoformat(d["preceding_date"]) if d.get("preceding_date") else None
+    if "paid_through_channel" not in d:  # stored before the flag: an invoice the channel had paid
+        d["paid_through_channel"] = d["type_code"] == 380 and d["prepaid"] > 0
     for k in ("delivery_ids", "notes", "footer"):
         d[k] = tuple(d.get(k) or ())
     return InvoiceDocument(**d)
@@ -186,54 +190,135 @@ def supply_date(notes: Sequence[DeliveryNote], cfg: Config) -> date:
     return max(times).astimezone(cfg.tz).date()
 
 
+@dataclass
+class _Row:
+    """One invoice line before the tax split: what the buyer paid for it (gross, after any
+    discount) and the discount taken off it (gross)."""
+    sku: str
+    description: str
+    quantity: Decimal
+    paid: Decimal
+    discount: Decimal
+    kind: str  # the goods' tax class, or the rate (percent) an ancillary charge takes over
+    reason: str = ""
+
+
+def _part(amount: Decimal, before: int, now: int, of: int) -> Decimal:
+    """The share of a line's ``amount`` for pieces ``before+1 .. before+now`` of ``of``: the
+    difference of two rounded cumulative shares, so the invoices of a line split over deliveries
+    add up to the line exactly."""
+    if of <= 0:
+        return Decimal(0)
+    return tax.cents(amount * (before + now) / of) - tax.cents(amount * before / of)
+
+
+def line_money(ol) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
+    """(goods gross before discount, goods discount, ancillary {charge: (gross, discount)}) of an
+    order line from what the channel said the buyer paid. Lines imported before the charges were
+    kept (no ``shipping_amount``) fall back to the unit price, and the rest of the line's total
+    counts as shipping, as invoices were built then."""
+    zero = Decimal(0)
+    if ol.total_amount is not None and ol.shipping_amount is not None:
+        shipping, gift, cod = ol.shipping_amount, ol.gift_wrap_amount or zero, ol.cod_fee_amount or zero
+        item_off, ship_off = ol.item_discount or zero, ol.shipping_discount or zero
+        goods = ol.total_amount - shipping - gift - cod + item_off + ship_off
+        return goods, item_off, {"shipping": (shipping, ship_off), "gift_wrap": (gift, zero), "cod_fee": (cod, zero)}
+    unit = ol.unit_price if ol.unit_price is not None else (
+        ol.total_amount / ol.quantity if ol.total_amount is not None else None)
+    if unit is None:
+        raise InputError(f"no price for line {ol.position} ({ol.sku})")
+    goods = tax.cents(unit * ol.quantity)
+    rest = ol.total_amount - goods if ol.total_amount is not None else zero
+    return goods, zero, {"shipping": (max(rest, zero), zero)}
+
+
 def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Mapping[str, Product], *,
-          issue_date: date, number: str = "", with_shipping: bool = True) -> InvoiceDocument:
-    """The invoice for the shipped pieces of ``notes`` (of one order); raises InputError for bad
-    order data (a missing price, a negative quantity) and ConfigError for a missing tax rate."""
+          issue_date: date, number: str = "", with_shipping: bool = True,
+          invoiced_before: Mapping[int, int] | None = None) -> InvoiceDocument:
+    """The invoice for the shipped pieces of ``notes`` (of one order), or, without notes, for the
+    pieces the channel shipped itself (FBA). Every line says what the buyer paid for it: goods
+    after their discount (shown as a line allowance), and on the order's first invoice the
+    ancillary charges (shipping, gift wrap, COD fee), each at the rate of the goods and split
+    over mixed rates (caturactl/tax.py). ``invoiced_before``: pieces of each order line (by id)
+    already on earlier invoices. Raises InputError for bad order data (a missing price, a
+    negative quantity, a discount above its charge) and ConfigError for a missing tax rate."""
     where = f"order {order.external_id}"
-    on = supply_date(notes, cfg)
+    on = supply_date(notes, cfg) if notes else order.remote_updated_at.astimezone(cfg.tz).date()
     buyer = buyer_of(order)
     t = tax.treatment(cfg.tax.home_country, buyer.country, order.buyer_tax_id, oss=cfg.tax.oss)
     lang = language_for(cfg, buyer.country)
     labels = LABELS[lang]
-    rows: list[tuple[str, str, Decimal, Decimal, str]] = []  # sku, description, qty, gross, tax kind
-    for note in notes:
-        for dl in note.lines:
-            ol = dl.order_line
-            if dl.shipped < 0 or ol.quantity <= 0:
-                raise InputError(f"negative or zero quantity on line {ol.position}", where=f"{where}: {dl.sku}")
-            if dl.shipped == 0:
-                continue
-            unit = ol.unit_price if ol.unit_price is not None else (
-                ol.total_amount / ol.quantity if ol.total_amount is not None else None)
-            if unit is None or unit < 0:
-                raise InputError(f"no price for line {ol.position} ({dl.sku})", where=where)
-            product = products.get(dl.sku)
-            rows.append((dl.sku, ol.title or (product.title if product else dl.sku), Decimal(dl.shipped),
-                         tax.cents(unit * dl.shipped), product.tax_class if product else "standard"))
-    if with_shipping:
+    before = invoiced_before or {}
+
+    def rate_of(kind: str) -> Decimal:
+        return tax.rate(cfg.tax.rates, t.rate_country, kind, on) if t.category == "S" else Decimal(0)
+
+    def kind_of(sku: str) -> str:
+        product = products.get(sku)
+        return product.tax_class if product else "standard"
+
+    shipped: list[tuple[object, int]] = []  # (order line, pieces now)
+    if notes:
+        for note in notes:
+            for dl in note.lines:
+                if dl.shipped < 0 or dl.order_line.quantity <= 0:
+                    raise InputError(f"negative or zero quantity on line {dl.order_line.position}",
+                                     where=f"{where}: {dl.sku}")
+                if dl.shipped:
+                    shipped.append((dl.order_line, dl.shipped))
+    else:
         for ol in order.lines:
-            goods = ol.unit_price * ol.quantity if ol.unit_price is not None else None
-            if ol.total_amount is not None and goods is not None and ol.total_amount - goods > 0:
-                rows.append(("", labels["shipping"], Decimal(1), tax.cents(ol.total_amount - goods), "standard"))
+            now = ol.quantity_shipped - before.get(ol.id, 0)
+            if ol.quantity <= 0 or now < 0:
+                raise InputError(f"negative or zero quantity on line {ol.position}", where=f"{where}: {ol.sku}")
+            if now:
+                shipped.append((ol, now))
+    rows: list[_Row] = []
+    money = {}
+    for ol in order.lines:
+        try:
+            money[ol] = line_money(ol)
+        except InputError as exc:
+            raise InputError(str(exc), where=where) from None
+        goods, off, charges = money[ol]
+        if goods < 0 or off < 0 or off > goods or any(g < 0 or d < 0 or d > g for g, d in charges.values()):
+            raise InputError(f"line {ol.position} ({ol.sku}): the channel's charges do not add up "
+                             f"(goods {goods}, discount {off})", where=where)
+    promo = {"de": "Rabatt", "en": "Discount"}[lang]
+    for ol, now in shipped:
+        goods, off, _ = money[ol]
+        prior = before.get(ol.id, 0)
+        paid = _part(goods - off, prior, now, ol.quantity)
+        discount = max(_part(goods, prior, now, ol.quantity) - paid, Decimal(0))
+        product = products.get(ol.sku)
+        reason = f"{promo} {ol.promotion_ids.replace(',', ', ')}".strip() if discount else ""
+        rows.append(_Row(ol.sku, ol.title or (product.title if product else ol.sku), Decimal(now), paid, discount,
+                         kind_of(ol.sku), reason))
+        before = {**before, ol.id: prior + now}
+    if with_shipping:
+        rows += _ancillary_rows(order, money, labels, promo, rate_of, kind_of)
     if not rows:
         raise InputError("nothing shipped to invoice", where=where)
     # Group by tax rate and split the gross amounts with the one rounding rule (caturactl/tax.py).
     groups: dict[tuple[str, Decimal], list[int]] = defaultdict(list)
     rates: list[Decimal] = []
-    for i, (_, _, _, _, kind) in enumerate(rows):
-        r = tax.rate(cfg.tax.rates, t.rate_country, kind, on) if t.category == "S" else Decimal(0)
+    for i, row in enumerate(rows):
+        r = Decimal(row.kind) if row.kind[:1].isdigit() else rate_of(row.kind)
         rates.append(r)
         groups[(t.category, r)].append(i)
     nets: dict[int, Decimal] = {}
     taxes = []
     for (category, r), idx in sorted(groups.items(), key=lambda kv: -kv[0][1]):
-        line_nets, net, vat = tax.split_gross([rows[i][3] for i in idx], r)
+        line_nets, net, vat = tax.split_gross([rows[i].paid for i in idx], r)
         nets.update(zip(idx, line_nets))
         taxes.append(TaxBreakdown(category, r, net, vat, t.note_de if lang == "de" else t.note_en, t.exemption_code))
-    items = tuple(InvoiceItem(position=i + 1, sku=sku, description=desc, quantity=qty,
-                              unit_net=(nets[i] / qty).quantize(UNIT), net=nets[i], tax_category=t.category,
-                              tax_rate=rates[i], gross=gross) for i, (sku, desc, qty, gross, _) in enumerate(rows))
+    items = []
+    for i, row in enumerate(rows):
+        allowance = tax.cents(row.discount / (1 + rates[i] / tax.HUNDRED)) if row.discount else Decimal(0)
+        items.append(InvoiceItem(position=i + 1, sku=row.sku, description=row.description, quantity=row.quantity,
+                                 unit_net=((nets[i] + allowance) / row.quantity).quantize(UNIT), net=nets[i],
+                                 tax_category=t.category, tax_rate=rates[i], gross=row.paid, allowance=allowance,
+                                 allowance_gross=row.discount, allowance_reason=row.reason))
     net_total = sum((x.net for x in taxes), Decimal(0))
     tax_total = sum((x.tax for x in taxes), Decimal(0))
     gross = net_total + tax_total
@@ -244,7 +329,7 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
     channel = order.marketplace_name or order.channel
     return InvoiceDocument(
         number=number, type_code=380, issue_date=issue_date, supply_date=on, currency=order.currency,
-        seller=seller(cfg), buyer=buyer, ship_to=None, items=items, taxes=tuple(taxes),
+        seller=seller(cfg), buyer=buyer, ship_to=None, items=tuple(items), taxes=tuple(taxes),
         net_total=net_total, tax_total=tax_total, gross_total=gross,
         prepaid=gross if paid_by_channel else Decimal(0), due=Decimal(0) if paid_by_channel else gross,
         order_id=order.external_id, order_date=order.created_at.astimezone(cfg.tz).date(), channel=channel,
@@ -253,7 +338,41 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
         payment_terms=labels["paid"].format(channel=channel) if paid_by_channel else "",
         seller_iban=cfg.company.iban, seller_bic=cfg.company.bic, seller_bank=cfg.company.bank,
         buyer_reference=order.purchase_order or order.external_id, language=lang, footer=footer(cfg),
-        tax_country=t.rate_country)
+        tax_country=t.rate_country, paid_through_channel=paid_by_channel)
+
+
+def _ancillary_rows(order: Order, money: Mapping[int, tuple], labels: Mapping[str, str], promo: str,
+                    rate_of: Callable[[str], Decimal], kind_of: Callable[[str], str]) -> list[_Row]:
+    """The order's shipping, gift wrap and COD fee as invoice rows, each at the rate of the goods:
+    split over the goods' rates in proportion to their net values (tax.split_ancillary); a row
+    per charge and rate, its discount shown with it."""
+    goods_nets: dict[Decimal, Decimal] = defaultdict(Decimal)
+    goods_gross: dict[Decimal, Decimal] = defaultdict(Decimal)
+    for ol in order.lines:
+        goods, off, _ = money[ol]
+        r = rate_of(kind_of(ol.sku))
+        goods_nets[r] += (goods - off) / (1 + r / tax.HUNDRED)
+        goods_gross[r] += goods
+    if not any(goods_nets.values()):  # goods given away: their list prices weigh instead
+        goods_nets = goods_gross
+    promotions = ", ".join(sorted({p for ol in order.lines for p in ol.promotion_ids.split(",") if p}))
+    rows = []
+    for charge in ("shipping", "gift_wrap", "cod_fee"):
+        gross = sum((money[ol][2].get(charge, (Decimal(0), Decimal(0)))[0] for ol in order.lines), Decimal(0))
+        off = sum((money[ol][2].get(charge, (Decimal(0), Decimal(0)))[1] for ol in order.lines), Decimal(0))
+        if not gross:
+            continue
+        paid_parts = tax.split_ancillary(gross - off, dict(goods_nets))
+        off_parts = tax.split_ancillary(off, dict(goods_nets))
+        mixed = len([r for r in goods_nets if goods_nets[r]]) > 1
+        for r in sorted(set(paid_parts) | set(off_parts), reverse=True):
+            paid, discount = paid_parts.get(r, Decimal(0)), off_parts.get(r, Decimal(0))
+            if not (paid or discount):
+                continue
+            label = labels[charge] + (f" ({r.normalize():f} %)" if mixed else "")
+            rows.append(_Row("", label, Decimal(1), paid, discount, f"{r}",
+                             f"{promo} {promotions}".strip() if discount else ""))
+    return rows
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -285,7 +404,25 @@ class Invoicer:
         self.render_many = render_many
 
     def due(self, limit: int | None = None) -> list[tuple[Order, list[DeliveryNote]]]:
-        """What is ready to invoice: per order (order shipped) or per delivery note (note confirmed)."""
+        """What is ready to invoice: per order (order shipped) or per delivery note (note confirmed),
+        and orders the channel fulfilled itself (FBA) once it reports them shipped, with no notes
+        (unless Amazon issues the invoices: ``[amazon] vcs``)."""
+        out = self._due_notes()
+        if not self.cfg.amazon.vcs:
+            out += [(order, []) for order in self._due_fba()]
+        out.sort(key=lambda x: (x[0].created_at, x[0].id))
+        if self.cfg.amazon.vcs:  # Amazon issues every Amazon invoice itself
+            out = [x for x in out if x[0].channel != "amazon"]
+        return out[:limit] if limit else out
+
+    def _due_fba(self) -> list[Order]:
+        invoiced = select(Invoice.order_id).where(Invoice.kind == INVOICE, Invoice.order_id == Order.id)
+        return list(self.s.scalars(
+            select(Order).where(Order.fulfilled_by == "AMAZON", Order._state == OrderState.SHIPPED.value,
+                                ~invoiced.exists())
+            .options(selectinload(Order.lines)).order_by(Order.created_at, Order.id)))
+
+    def _due_notes(self) -> list[tuple[Order, list[DeliveryNote]]]:
         q = (select(DeliveryNote).join(Order, Order.id == DeliveryNote.order_id)
              .where(DeliveryNote.invoice_id.is_(None), DeliveryNote._state.in_(INVOICEABLE))
              .options(selectinload(DeliveryNote.lines), selectinload(DeliveryNote.parcels),
@@ -297,8 +434,7 @@ class Invoicer:
         for note in self.s.scalars(q):
             key = note.order_id if self.cfg.invoices.per == "order" else note.id
             groups.setdefault(key, (note.order, []))[1].append(note)
-        out = list(groups.values())
-        return out[:limit] if limit else out
+        return list(groups.values())
 
     def run(self, *, dry_run: bool = False, limit: int | None = None, batch: int = 50,
             progress: Callable[[int], None] | None = None) -> InvoiceRunResult:
@@ -316,11 +452,13 @@ class Invoicer:
         for start in range(0, len(due_ids), 500):
             invoiced_orders.update(self.s.scalars(select(Invoice.order_id).where(
                 Invoice.kind == INVOICE, Invoice.order_id.in_(due_ids[start:start + 500]))))
+        before = self._invoiced_pieces(sorted(invoiced_orders))
         planned, refused = [], []
         for order, notes in due:
             first = order.id not in invoiced_orders
             try:
-                doc = build(order, notes, self.cfg, products, issue_date=self.today, with_shipping=first)
+                doc = build(order, notes, self.cfg, products, issue_date=self.today, with_shipping=first,
+                            invoiced_before=before)
             except (InputError, ConfigError) as exc:  # this order only: a ticket, the others go on
                 r.failed.append(f"{order.external_id}: {exc}")
                 refused.append((order, exc))
@@ -367,6 +505,19 @@ class Invoicer:
             if progress:
                 progress(len(chunk))
         return r
+
+    def _invoiced_pieces(self, order_ids: list[int]) -> dict[int, int]:
+        """Pieces of each order line (by id) on earlier invoices of ``order_ids``: a line split
+        over deliveries is invoiced share by share (see ``_part``)."""
+        from caturactl.model.deliveries import DeliveryLine
+        out: dict[int, int] = defaultdict(int)
+        for start in range(0, len(order_ids), 500):
+            q = (select(DeliveryLine.order_line_id, DeliveryLine.shipped)
+                 .join(DeliveryNote, DeliveryNote.id == DeliveryLine.delivery_id)
+                 .where(DeliveryNote.order_id.in_(order_ids[start:start + 500]), DeliveryNote.invoice_id.is_not(None)))
+            for line_id, pieces in self.s.execute(q):
+                out[line_id] += pieces
+        return out
 
     def _ticket_once(self, order: Order, why: str) -> None:
         """One open ``invoice_failed`` ticket per order, naming what stops its invoice."""
@@ -540,17 +691,25 @@ def credit_document(doc: InvoiceDocument, chosen: Sequence[tuple[InvoiceItem, De
         for (item, qty, _), line_net in zip(members, nets):
             # Positions keep the invoice's numbers (BT-126 need only be unique), so a later credit
             # note knows what was credited already.
+            # A discount is credited in proportion to the pieces, like the line it belongs to.
+            allowance = tax.cents(item.allowance * qty / item.quantity) if item.allowance else Decimal(0)
+            off = tax.cents(item.allowance_gross * qty / item.quantity) if item.allowance_gross else Decimal(0)
             items.append(dataclasses.replace(item, quantity=qty, gross=gross_of[item.position],
-                                             unit_net=(line_net / qty).quantize(UNIT), net=line_net))
+                                             unit_net=((line_net + allowance) / qty).quantize(UNIT), net=line_net,
+                                             allowance=allowance, allowance_gross=off))
         old = old_taxes.get((category, rate))
         taxes.append(TaxBreakdown(category, rate, net, vat, old.exemption_reason if old else "",
                                   old.exemption_code if old else ""))
     net_total = sum((t.net for t in taxes), Decimal(0))
     tax_total = sum((t.tax for t in taxes), Decimal(0))
     gross = net_total + tax_total
+    labels = LABELS.get(doc.language, LABELS["de"])
+    # Money the channel collected goes back through the channel; otherwise by transfer to the buyer.
+    terms = labels["refund"].format(channel=doc.channel) if doc.paid_through_channel else ""
     return dataclasses.replace(
         doc, number="", type_code=381, issue_date=today, items=tuple(items), taxes=tuple(taxes),
         net_total=net_total, tax_total=tax_total, gross_total=gross, prepaid=Decimal(0), due=gross,
+        payment_terms=terms,
         notes=tuple(doc.notes) + (reason.strip(),), preceding_invoice=doc.number, preceding_date=doc.issue_date)
 
 

@@ -31,11 +31,16 @@ class MarketplaceLine:
     quantity: int
     quantity_shipped: int
     unit_price: Money | None
-    total: Money | None  # proceeds for the line (gross), None while Amazon hides prices
-    tax: Money | None
-    shipping: Money | None
+    total: Money | None  # what the buyer paid for the line, everything in (gross), None while hidden
+    tax: Money | None  # the channel's own VAT figure for the line (informational)
+    shipping: Money | None  # shipping charged with the line, gross, before a shipping discount
     gift_message: str = ""
     cancel_requested: str = ""  # the buyer's cancel reason, "" when none
+    gift_wrap: Money | None = None  # gross
+    cod_fee: Money | None = None  # cash-on-delivery fee, gross
+    item_discount: Money | None = None  # promotion taken off the goods, gross, positive
+    shipping_discount: Money | None = None  # promotion taken off the shipping, gross, positive
+    promotion_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

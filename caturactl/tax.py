@@ -11,8 +11,18 @@ Treatment (vat.md §2, §4; invoice.md §1):
 
 Rounding (one rule, here): prices are gross (what the buyer paid). Per tax rate, the net of the
 group is gross / (1 + rate) rounded half-up to the cent, and the tax is gross minus net, so the
-invoice's gross is exactly what was paid; the lines' nets are each rounded the same way and the
-last line of a group takes the cent that rounding left over, so lines add up to the group.
+invoice's gross is exactly what was paid. The group's net is then shared out to its lines by the
+largest-remainder method: each line gets its exact share rounded down to the cent, and the cents
+rounding left over go one each to the lines with the largest remainders. So the lines add up to
+the group, and no line's net is ever negative or above its gross (no negative tax either), which
+"the last line takes the rest" could not promise (30 x 12.62 beside a 0.10 line gave -0.06).
+
+Ancillary charges (shipping, gift wrap, a cash-on-delivery fee) are not supplies of their own: a
+Nebenleistung shares the tax treatment of the goods it serves (UStAE Abschnitt 3.10 Abs. 5; EuGH
+C-349/96 "CPP"). When the goods of one order carry different rates, the charge is split in
+proportion to the goods' net values per rate, the method the German tax authorities accept and
+the usual practice for mixed carts (e.g. Taxdoo, "Umsatzsteuer auf Versandkosten und
+Nebenleistungen"). ``split_ancillary`` does that split in whole cents, largest remainder again.
 """
 
 from __future__ import annotations
@@ -79,12 +89,40 @@ def rate(rates: Sequence[TaxRate], country: str, kind: str, on: date) -> Decimal
                       where="caturactl.toml: tax.rates")
 
 
+def share_cents(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
+    """``total`` (whole cents, >= 0) shared in proportion to ``weights`` (>= 0) in whole cents that
+    add up to ``total`` exactly: each share is rounded down, the cents left go one each to the
+    largest remainders (ties: the earlier weight). All weights zero: shared equally."""
+    if not weights:
+        return []
+    if total < 0 or any(w < 0 for w in weights):
+        raise ValueError("shares of a negative amount or by a negative weight")
+    w_sum = sum(weights, Decimal(0))
+    if w_sum == 0:
+        weights, w_sum = [Decimal(1)] * len(weights), Decimal(len(weights))
+    units = int(total / CENT)
+    exact = [Decimal(units) * w / w_sum for w in weights]
+    floors = [int(e) for e in exact]  # Decimal -> int truncates toward zero: a floor for e >= 0
+    left = units - sum(floors)
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in order[:left]:
+        floors[i] += 1
+    return [Decimal(f) * CENT for f in floors]
+
+
 def split_gross(gross_lines: Sequence[Decimal], rate_percent: Decimal) -> tuple[list[Decimal], Decimal, Decimal]:
-    """(line nets, group net, group tax) for the gross amounts of one rate; see the module docstring."""
+    """(line nets, group net, group tax) for the gross amounts (>= 0) of one rate; see the module
+    docstring. Every line's net lies between 0 and its gross."""
     factor = 1 + rate_percent / HUNDRED
     total = sum(gross_lines, Decimal(0))
     net = cents(total / factor)
-    nets = [cents(g / factor) for g in gross_lines]
-    if nets:
-        nets[-1] += net - sum(nets, Decimal(0))
-    return nets, net, total - net
+    return share_cents(net, list(gross_lines)), net, total - net
+
+
+def split_ancillary(gross: Decimal, goods_nets: dict[Decimal, Decimal]) -> dict[Decimal, Decimal]:
+    """An ancillary charge's ``gross`` split over the rates of the goods it serves, in proportion
+    to their net values ({rate: net of the goods at that rate}); see the module docstring. The
+    parts are whole cents and add up to ``gross``; a rate whose goods are worth nothing gets none."""
+    rates = sorted(goods_nets, reverse=True)
+    parts = share_cents(gross, [goods_nets[r] for r in rates])
+    return {r: p for r, p in zip(rates, parts) if p or len(rates) == 1}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from caturactl.config import Config
 from caturactl.errors import ConfigError
-from caturactl.tax import cents, rate, split_gross, treatment, vat_id_country
+from caturactl.tax import cents, rate, share_cents, split_ancillary, split_gross, treatment, vat_id_country
 
 RATES = Config().tax.rates
 
@@ -21,8 +21,8 @@ def test_the_rate_follows_the_date_of_supply_including_the_2020_cut():
     assert rate(RATES, "DE", "standard", date(2020, 7, 1)) == D(16)
     assert rate(RATES, "DE", "reduced", date(2020, 12, 31)) == D(5)
     assert rate(RATES, "DE", "reduced", date(2021, 1, 1)) == D(7)
-    with pytest.raises(ConfigError, match="no standard VAT rate for SE on 2026-11-25"):
-        rate(RATES, "SE", "standard", date(2026, 11, 25))
+    with pytest.raises(ConfigError, match="no standard VAT rate for US on 2026-11-25"):
+        rate(RATES, "US", "standard", date(2026, 11, 25))
 
 
 def test_treatment_home_eu_private_eu_business_and_export():
@@ -51,3 +51,37 @@ def test_per_rate_figures_add_up_to_the_cent_for_any_prices(grosses, r):
     assert sum(nets) == net and net + tax == sum(grosses)
     # EN 16931 BR-S-09 accepts the category tax within a cent of net x rate.
     assert abs(tax - cents(net * r / 100)) <= D("0.01")
+
+
+def test_no_line_gets_a_negative_net_where_the_last_line_once_took_the_rest():
+    # The case: 30 x 12.62 beside a 0.10 line gave the small line a net of -0.06.
+    nets, net, tax = split_gross([D("12.62") * 30, D("0.10")], D(19))
+    assert nets == [D("318.16"), D("0.08")] and net == D("318.24") and tax == D("60.46")
+    assert all(0 <= n <= g for n, g in zip(nets, [D("378.60"), D("0.10")]))
+
+
+@given(st.lists(st.decimals(min_value=D("0.00"), max_value=D("5000"), places=2), min_size=1, max_size=30),
+       st.sampled_from([D(19), D(7), D(20), D("5.5"), D(22), D(21), D("25.5"), D(0)]))
+def test_every_line_net_lies_between_zero_and_its_gross(grosses, r):
+    nets, net, tax = split_gross(grosses, r)
+    assert sum(nets) == net
+    for n, g in zip(nets, grosses):
+        assert D(0) <= n <= g  # so the line's tax (gross - net) is never negative either
+
+
+@given(st.decimals(min_value=D("0.00"), max_value=D("999"), places=2),
+       st.lists(st.decimals(min_value=D("0.00"), max_value=D("900"), places=2), min_size=1, max_size=6))
+def test_shares_are_whole_cents_that_add_up_and_follow_the_weights(total, weights):
+    parts = share_cents(total, weights)
+    assert sum(parts) == total and all(p >= 0 and p == cents(p) for p in parts)
+    w = sum(weights)
+    if w:
+        for p, x in zip(parts, weights):
+            assert abs(p - total * x / w) < D("0.01")  # never more than a cent from the exact share
+
+
+def test_shipping_takes_the_rate_of_the_goods_and_splits_over_mixed_rates():
+    assert split_ancillary(D("3.99"), {D(7): D("20.00")}) == {D(7): D("3.99")}
+    # goods worth 10.00 net at 7 % and 20.00 net at 19 %: a third and two thirds
+    assert split_ancillary(D("3.99"), {D(7): D("10.00"), D(19): D("20.00")}) == {D(19): D("2.66"), D(7): D("1.33")}
+    assert split_ancillary(D("0.01"), {D(7): D("1.00"), D(19): D("2.00")}) == {D(19): D("0.01")}

@@ -7,8 +7,9 @@ naming the field, the rest of the page is unaffected.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterator
 
 from sp_api.api import OrdersV20260101
@@ -20,7 +21,7 @@ from caturactl.ports import (BrokenOrder, CallStats, MarketplaceLine, Marketplac
                              TaxRegistration)
 from connectors.amazon.client import SpApi
 
-INCLUDED_DATA = ["BUYER", "RECIPIENT", "FULFILLMENT", "PROCEEDS", "TAX", "CANCELLATION"]
+INCLUDED_DATA = ["BUYER", "RECIPIENT", "FULFILLMENT", "PROCEEDS", "PROMOTION", "TAX", "CANCELLATION"]
 PAGE_SIZE = 100
 
 
@@ -117,6 +118,120 @@ def _breakdown(proceeds: dict, kind: str, where: str) -> Money | None:
     return found
 
 
+CHARGES = ("ITEM", "SHIPPING", "GIFT_WRAP", "COD_FEE", "OTHER")
+
+
+@dataclass(frozen=True)
+class LineMoney:
+    """What the buyer paid for one item line, charge by charge, VAT included (gross)."""
+    total: Decimal
+    charges: dict[str, Decimal]  # ITEM, SHIPPING, GIFT_WRAP, COD_FEE, OTHER: gross before discounts
+    discounts: dict[str, Decimal]  # ITEM, SHIPPING: gross taken off, positive
+
+
+def _details(b: dict, where: str) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for i, d in enumerate(_list(b, "detailedBreakdowns", where)):
+        w = f"{where}.detailedBreakdowns[{i}]"
+        if not isinstance(d, dict):
+            raise Malformed(w, "expected an object")
+        m = _money(d, "value", w)
+        if m is not None:
+            key = _str(d, "subtype", w) or "OTHER"
+            out[key] = out.get(key, Decimal(0)) + m.amount
+    return out
+
+
+def line_money(proceeds: dict, where: str) -> LineMoney | None:
+    """The item's ``proceeds`` as gross charges and discounts; None when Amazon sends no total.
+
+    Amazon's model does not say whether an EU order's ITEM/SHIPPING breakdowns include the VAT
+    (reference/amazon/orders-2026.md §4 has only a US example, where ITEM + TAX = proceedsTotal).
+    So both readings are accepted, whichever makes the breakdowns add up to ``proceedsTotal``:
+    * tax apart (ITEM + SHIPPING + ... + DISCOUNT + TAX = total): a charge's gross is its subtotal
+      plus its TAX ``detailedBreakdowns`` value; without those, every part is scaled by the line's
+      one gross/net ratio and the cents rounding leaves go to ITEM;
+    * tax included (ITEM + SHIPPING + ... + DISCOUNT = total; TAX only says how much VAT is in it).
+    A DISCOUNT is taken off whatever its ``detailedBreakdowns`` name (ITEM, SHIPPING), else the
+    goods; its sign in the file does not matter, a discount always lowers what was paid.
+    Breakdowns that add up neither way are refused (Malformed), never guessed."""
+    total = _money(proceeds, "proceedsTotal", where)
+    if total is None:
+        return None
+    net: dict[str, Decimal] = {}
+    tax = Decimal(0)
+    tax_detail: dict[str, Decimal] = {}
+    discount = Decimal(0)
+    discount_detail: dict[str, Decimal] = {}
+    for i, b in enumerate(_list(proceeds, "breakdowns", where)):
+        w = f"{where}.breakdowns[{i}]"
+        if not isinstance(b, dict):
+            raise Malformed(w, "expected an object")
+        kind = _str(b, "type", w, required=True)
+        m = _money(b, "subtotal", w)
+        if m is None:
+            continue
+        if m.currency != total.currency:
+            raise Malformed(f"{w}.subtotal.currencyCode", f"{m.currency}, the line's total is in {total.currency}")
+        if kind == "TAX":
+            tax += m.amount
+            for k, v in _details(b, w).items():
+                tax_detail[k] = tax_detail.get(k, Decimal(0)) + v
+        elif kind == "DISCOUNT":
+            discount -= abs(m.amount)
+            for k, v in _details(b, w).items():
+                discount_detail[k] = discount_detail.get(k, Decimal(0)) - abs(v)
+        elif kind in CHARGES:
+            if m.amount < 0:
+                raise Malformed(f"{w}.subtotal.amount", f"a negative {kind} charge: {m.amount}")
+            net[kind] = net.get(kind, Decimal(0)) + m.amount
+        else:
+            raise Malformed(f"{w}.type", f"unknown proceeds type {kind!r}")
+    charged = sum(net.values(), Decimal(0)) + discount
+    if charged + tax == total.amount and (tax or tax_detail):
+        gross, disc = _add_tax(net, discount, discount_detail, tax, tax_detail)
+    elif charged == total.amount:
+        gross, disc = dict(net), _split_discount(-discount, discount_detail, net)
+    else:
+        raise Malformed(f"{where}.breakdowns", f"charges {charged} (+ tax {tax}) do not add up to "
+                                               f"proceedsTotal {total.amount}")
+    if any(v < 0 for v in gross.values()) or disc["ITEM"] > gross.get("ITEM", Decimal(0)) \
+            or disc["SHIPPING"] > gross.get("SHIPPING", Decimal(0)):
+        raise Malformed(f"{where}.breakdowns", "a discount larger than what it is taken off")
+    return LineMoney(total.amount, gross, disc)
+
+
+def _split_discount(amount: Decimal, detail: dict[str, Decimal], gross: dict[str, Decimal]) -> dict[str, Decimal]:
+    """A discount's gross ``amount`` (positive) over ITEM and SHIPPING, in proportion to what its
+    detailed breakdowns say of each (net); all on the goods when they say nothing. Rounding never
+    takes more off a charge than it cost while the other can take the cent."""
+    ship, item = -detail.get("SHIPPING", Decimal(0)), -detail.get("ITEM", Decimal(0))
+    if ship <= 0:
+        return {"ITEM": amount, "SHIPPING": Decimal(0)}
+    if item <= 0:
+        return {"ITEM": Decimal(0), "SHIPPING": amount}
+    ship_part = (amount * ship / (ship + item)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    ship_part = max(min(ship_part, gross.get("SHIPPING", Decimal(0))), amount - gross.get("ITEM", Decimal(0)))
+    return {"ITEM": amount - ship_part, "SHIPPING": ship_part}
+
+
+def _add_tax(net: dict[str, Decimal], discount: Decimal, discount_detail: dict[str, Decimal], tax: Decimal,
+             tax_detail: dict[str, Decimal]) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Gross charges and discounts of a line whose breakdowns are net with the TAX apart."""
+    if tax_detail and sum(tax_detail.values(), Decimal(0)) == tax:
+        gross = {k: v + tax_detail.get(k, Decimal(0)) for k, v in net.items()}
+        disc_gross = -(discount + tax_detail.get("DISCOUNT", Decimal(0)))
+        return gross, _split_discount(disc_gross, discount_detail, gross)
+    base = sum(net.values(), Decimal(0)) + discount
+    ratio = (base + tax) / base if base else Decimal(1)
+    gross = {k: (v * ratio).quantize(Decimal("0.01"), ROUND_HALF_UP) for k, v in net.items()}
+    disc_gross = (-discount * ratio).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    rest = base + tax - (sum(gross.values(), Decimal(0)) - disc_gross)
+    if rest:
+        gross["ITEM"] = gross.get("ITEM", Decimal(0)) + rest
+    return gross, _split_discount(disc_gross, discount_detail, gross)
+
+
 def _address(recipient: dict, where: str) -> Address | None:
     a = _dict(recipient, "deliveryAddress", where)
     if not a:
@@ -145,6 +260,14 @@ def _line(item: Any, where: str) -> MarketplaceLine:
     quantity = _int(item, "quantityOrdered", where)
     if quantity == 0:
         raise Malformed(f"{where}.quantityOrdered", "quantity 0")
+    money = line_money(proceeds, f"{where}.proceeds")
+    cur = _money(proceeds, "proceedsTotal", f"{where}.proceeds").currency if money else ""
+
+    def charge(values: dict[str, Decimal], key: str) -> Money | None:
+        return Money(values[key], cur) if money and values.get(key) else None
+    promotions = tuple(_str(p, "promotionId", f"{where}.promotion.breakdowns[{i}]")
+                       for i, p in enumerate(_list(_dict(item, "promotion", where), "breakdowns",
+                                                   f"{where}.promotion")) if isinstance(p, dict))
     return MarketplaceLine(
         line_id=_str(item, "orderItemId", where, required=True),
         sku=_str(product, "sellerSku", pw), asin=_str(product, "asin", pw), title=_str(product, "title", pw),
@@ -153,10 +276,15 @@ def _line(item: Any, where: str) -> MarketplaceLine:
         unit_price=_money(price, "unitPrice", f"{pw}.price"),
         total=_money(proceeds, "proceedsTotal", f"{where}.proceeds"),
         tax=_breakdown(proceeds, "TAX", f"{where}.proceeds"),
-        shipping=_breakdown(proceeds, "SHIPPING", f"{where}.proceeds"),
+        shipping=charge(money.charges, "SHIPPING") if money else None,
         gift_message=_str(gift, "giftMessage", f"{where}.fulfillment.packing.giftOption"),
         cancel_requested=(_str(cancel, "cancelReason", f"{where}.cancellation.cancellationRequest") or "requested")
-        if cancel else "")
+        if cancel else "",
+        gift_wrap=charge(money.charges, "GIFT_WRAP") if money else None,
+        cod_fee=charge(money.charges, "COD_FEE") if money else None,
+        item_discount=charge(money.discounts, "ITEM") if money else None,
+        shipping_discount=charge(money.discounts, "SHIPPING") if money else None,
+        promotion_ids=tuple(p for p in promotions if p))
 
 
 def parse_order(data: Any) -> MarketplaceOrder:

@@ -11,19 +11,30 @@ Simulated clock
 
 Money (our composed assumption; Amazon's model does not show an EU VAT example)
     * ``product.price.unitPrice`` is the GROSS unit price (VAT included), EUR.
-    * Item ``proceeds.breakdowns``:
-        - ``ITEM``     = net line amount  = round(unit * qty / (1 + rate), 2)
-        - ``SHIPPING`` = net shipping     = round(shipping_gross / (1 + rate), 2)
-          (only on the first line of an order, only when shipping is charged)
-        - ``TAX``      = VAT of item + shipping = gross - ITEM - SHIPPING,
-          so ITEM + SHIPPING + TAX equals the gross exactly.
+    * Each line has gross charges: the goods (unit * qty), shipping (first line only), gift
+      wrap, a cash-on-delivery fee; and gross discounts taken off the goods or the shipping.
+    * Item ``proceeds.breakdowns`` are NET with the TAX apart (as in Amazon's US example):
+        - ``ITEM``, ``SHIPPING``, ``GIFT_WRAP``, ``COD_FEE`` = round(gross / (1 + rate), 2)
+          (each only when charged);
+        - ``DISCOUNT`` = minus the net of the discounts, ``detailedBreakdowns`` ITEM / SHIPPING
+          saying what each discount was taken off (net, negative);
+        - ``TAX`` = what was paid minus all of the above, ``detailedBreakdowns`` per charge
+          (ITEM, SHIPPING, GIFT_WRAP, COD_FEE: gross - net; DISCOUNT: -(gross - net)),
+          so the breakdowns add up to the gross exactly and each charge's gross is its
+          subtotal plus its tax detail.
       The VAT rate is the destination country's standard rate:
       DE 19 %, FR 20 %, IT 22 %, ES 21 %.
-    * ``proceedsTotal`` = ITEM + SHIPPING + TAX = gross line (+ gross shipping).
+    * ``proceedsTotal`` = what the buyer paid for the line, every charge in, discounts off.
     * Order ``proceeds.grandTotal`` = sum of the lines' ``proceedsTotal``; order
-      ``proceeds.breakdowns`` are the ITEM / SHIPPING / TAX sums over the lines.
+      ``proceeds.breakdowns`` are the per-type sums over the lines.
     * Shipping: free for Prime and for goods totals >= 29.00 EUR, otherwise
       3.99 EUR (DE) / 4.99 EUR (FR, IT, ES).
+    * Promotions (about 5 % of orders, one line each, tagged ``promotion``): 10 % off the line's
+      goods, a 5.00 coupon on goods of 10.00 or more, or free shipping where shipping was charged.
+      Gift wrap (2.99) on half of the gift orders (tag ``gift_wrap``); cash on delivery (fee
+      4.00, tag ``cod``) on about 1 % of the German merchant-fulfilled orders. These choices use a
+      random stream of their own per order, so the rest of the marketplace stays as it was.
+    * The settlement (settlement.py) settles exactly these charges and discounts.
 
 Shipment confirmations (v0 confirmShipment, reference/amazon/README.md §2)
     :meth:`Marketplace.confirm_shipment` records a package as an event at the
@@ -320,21 +331,91 @@ class ShipmentRefused(ValueError):
     """A confirmShipment request that does not fit the order; the message is the 400's details."""
 
 
+def _net(gross: Decimal, rate: Decimal) -> Decimal:
+    return (gross / (1 + rate)).quantize(CENT, ROUND_HALF_UP)
+
+
 @dataclass
 class Line:
+    """One item line and its money; gross amounts are what the buyer sees, nets follow from the
+    line's one VAT rate (module docstring, "Money")."""
     item_id: str
     sku: str
     title: str
     asin: str
     unit_price: Decimal
     qty: int
-    item_net: Decimal
-    ship_net: Decimal
-    tax: Decimal
-    total: Decimal
-    ship_gross: Decimal
+    rate: Decimal
+    ship_gross: Decimal = Decimal("0.00")
+    gift_wrap_gross: Decimal = Decimal("0.00")
+    cod_gross: Decimal = Decimal("0.00")
+    item_discount: Decimal = Decimal("0.00")  # gross taken off the goods
+    ship_discount: Decimal = Decimal("0.00")  # gross taken off the shipping
     promotion_id: str | None = None
     gift_message: str | None = None
+
+    @property
+    def item_gross(self) -> Decimal:
+        return self.unit_price * self.qty
+
+    @property
+    def item_net(self) -> Decimal:
+        return _net(self.item_gross, self.rate)
+
+    @property
+    def ship_net(self) -> Decimal:
+        return _net(self.ship_gross, self.rate)
+
+    @property
+    def gift_wrap_net(self) -> Decimal:
+        return _net(self.gift_wrap_gross, self.rate)
+
+    @property
+    def cod_net(self) -> Decimal:
+        return _net(self.cod_gross, self.rate)
+
+    @property
+    def item_discount_net(self) -> Decimal:
+        return _net(self.item_discount, self.rate)
+
+    @property
+    def ship_discount_net(self) -> Decimal:
+        return _net(self.ship_discount, self.rate)
+
+    @property
+    def total(self) -> Decimal:
+        """What the buyer paid for the line (``proceedsTotal``)."""
+        return (self.item_gross + self.ship_gross + self.gift_wrap_gross + self.cod_gross
+                - self.item_discount - self.ship_discount)
+
+    @property
+    def net(self) -> Decimal:
+        return (self.item_net + self.ship_net + self.gift_wrap_net + self.cod_net
+                - self.item_discount_net - self.ship_discount_net)
+
+    @property
+    def tax(self) -> Decimal:
+        return self.total - self.net
+
+    def proceeds(self) -> dict[str, Any]:
+        """The item's ``proceeds`` (PROCEEDS): net breakdowns with the TAX apart and detailed."""
+        bd: list[dict[str, Any]] = [{"type": "ITEM", "subtotal": _money(self.item_net)}]
+        tax_detail = [{"subtype": "ITEM", "value": _money(self.item_gross - self.item_net)}]
+        for kind, gross, net in (("SHIPPING", self.ship_gross, self.ship_net),
+                                 ("GIFT_WRAP", self.gift_wrap_gross, self.gift_wrap_net),
+                                 ("COD_FEE", self.cod_gross, self.cod_net)):
+            if gross:
+                bd.append({"type": kind, "subtotal": _money(net)})
+                tax_detail.append({"subtype": kind, "value": _money(gross - net)})
+        discount_gross = self.item_discount + self.ship_discount
+        if discount_gross:
+            d_net = self.item_discount_net + self.ship_discount_net
+            detail = [{"subtype": k, "value": _money(-v)} for k, v in
+                      (("ITEM", self.item_discount_net), ("SHIPPING", self.ship_discount_net)) if v]
+            bd.append({"type": "DISCOUNT", "subtotal": _money(-d_net), "detailedBreakdowns": detail})
+            tax_detail.append({"subtype": "DISCOUNT", "value": _money(-(discount_gross - d_net))})
+        bd.append({"type": "TAX", "subtotal": _money(self.tax), "detailedBreakdowns": tax_detail})
+        return {"proceedsTotal": _money(self.total), "breakdowns": bd}
 
 
 @dataclass
@@ -576,20 +657,21 @@ class _Generator:
         shipping = Decimal("0.00") if prime or goods >= FREE_SHIPPING_FROM else flat
         out = []
         for i, ((sku, title, asin, price), qty) in enumerate(zip(picked, qtys)):
-            gross_items = price * qty
-            ship_gross = shipping if i == 0 else Decimal("0.00")
-            item_net = (gross_items / (1 + rate)).quantize(CENT, ROUND_HALF_UP)
-            ship_net = (ship_gross / (1 + rate)).quantize(CENT, ROUND_HALF_UP)
-            total = gross_items + ship_gross
-            out.append(Line(
-                item_id=self.item_id(), sku=sku, title=title, asin=asin, unit_price=price, qty=qty,
-                item_net=item_net, ship_net=ship_net, tax=total - item_net - ship_net,
-                total=total, ship_gross=ship_gross,
-            ))
+            out.append(Line(item_id=self.item_id(), sku=sku, title=title, asin=asin, unit_price=price, qty=qty,
+                            rate=rate, ship_gross=shipping if i == 0 else Decimal("0.00")))
         if r.random() < 0.05:
             line = r.choice(out)
             line.promotion_id = f"PLM-{r.randrange(10**8):08d}-{r.choice(['GARTEN', 'HERBST', 'KUECHE'])}"
             tags.add("promotion")
+            own = random.Random(f"promotion:{line.item_id}")  # its own stream: the rest stays as it was
+            kind = own.choice(("percent", "coupon", "free_shipping"))
+            if kind == "free_shipping" and out[0].ship_gross:
+                out[0].ship_discount = out[0].ship_gross
+                out[0].promotion_id = out[0].promotion_id or line.promotion_id
+            elif kind == "coupon" and line.item_gross >= Decimal("10.00"):
+                line.item_discount = Decimal("5.00")
+            else:
+                line.item_discount = (line.item_gross * Decimal("0.10")).quantize(CENT, ROUND_HALF_UP)
         return out
 
     def generate(self) -> list[GeneratedOrder]:
@@ -634,8 +716,12 @@ class _Generator:
                 tags.add("delivery_instruction")
             lines = self.lines(country, prime, bool(company), tags)
             if r.random() < 0.03:
-                r.choice(lines).gift_message = r.choice(_GIFTS[country])
+                gift_line = r.choice(lines)
+                gift_line.gift_message = r.choice(_GIFTS[country])
                 tags.add("gift")
+                if random.Random(f"gift_wrap:{gift_line.item_id}").random() < 0.5:
+                    gift_line.gift_wrap_gross = Decimal("2.99")
+                    tags.add("gift_wrap")
             level = "STANDARD"
             if prime and r.random() < 0.3:
                 level = r.choice(["EXPEDITED", "NEXT_DAY"])
@@ -650,6 +736,9 @@ class _Generator:
                 po_number=po, vat_id=cust["vat"], address=address, instruction=instruction,
                 lines=lines, tags=tags,
             )
+            if not fba and country == "DE" and random.Random(f"cod:{order.order_id}").random() < 0.01:
+                lines[0].cod_gross = Decimal("4.00")
+                tags.add("cod")
             fate = r.random()
             if fba:
                 tags.add("fba")
@@ -749,14 +838,13 @@ def render(state: OrderState, included: frozenset[str] | set[str]) -> dict[str, 
             rec["deliveryPreference"] = {"addressInstruction": instruction}
         d["recipient"] = rec
     if "PROCEEDS" in included:
-        item_sum = sum((ln.item_net for ln in o.lines), Decimal("0.00"))
-        ship_sum = sum((ln.ship_net for ln in o.lines), Decimal("0.00"))
-        tax_sum = sum((ln.tax for ln in o.lines), Decimal("0.00"))
-        breakdowns = [{"type": "ITEM", "subtotal": _money(item_sum)}]
-        if ship_sum:
-            breakdowns.append({"type": "SHIPPING", "subtotal": _money(ship_sum)})
-        breakdowns.append({"type": "TAX", "subtotal": _money(tax_sum)})
-        d["proceeds"] = {"grandTotal": _money(item_sum + ship_sum + tax_sum), "breakdowns": breakdowns}
+        sums: dict[str, Decimal] = {}
+        for ln in o.lines:
+            for b in ln.proceeds()["breakdowns"]:
+                sums[b["type"]] = sums.get(b["type"], Decimal("0.00")) + Decimal(b["subtotal"]["amount"])
+        breakdowns = [{"type": k, "subtotal": _money(v)} for k, v in sums.items() if v or k in ("ITEM", "TAX")]
+        d["proceeds"] = {"grandTotal": _money(sum((ln.total for ln in o.lines), Decimal("0.00"))),
+                         "breakdowns": breakdowns}
     if "TAX" in included and o.vat_id:
         d["tax"] = {"taxRegistrations": [{
             "entityType": "BUYER", "legalName": o.company, "taxRegistrationType": "VAT",
@@ -793,18 +881,7 @@ def render(state: OrderState, included: frozenset[str] | set[str]) -> dict[str, 
             },
         }
         if "PROCEEDS" in included:
-            bd = [{"type": "ITEM", "subtotal": _money(ln.item_net)}]
-            if ln.ship_gross:
-                bd.append({"type": "SHIPPING", "subtotal": _money(ln.ship_net)})
-            tax_bd: dict[str, Any] = {"type": "TAX", "subtotal": _money(ln.tax)}
-            if ln.ship_gross:
-                ship_tax = ln.ship_gross - ln.ship_net
-                tax_bd["detailedBreakdowns"] = [
-                    {"subtype": "ITEM", "value": _money(ln.tax - ship_tax)},
-                    {"subtype": "SHIPPING", "value": _money(ship_tax)},
-                ]
-            bd.append(tax_bd)
-            it["proceeds"] = {"proceedsTotal": _money(ln.total), "breakdowns": bd}
+            it["proceeds"] = ln.proceeds()
         if "PROMOTION" in included and ln.promotion_id:
             it["promotion"] = {"breakdowns": [{"promotionId": ln.promotion_id}]}
         if "CANCELLATION" in included and status == "CANCELLED":
@@ -1437,12 +1514,15 @@ class Marketplace:
                     before, after = previous.quantity_shipped(ln), now.quantity_shipped(ln)
                     if before == after:
                         continue
-                    ship_tax = ln.ship_gross - ln.ship_net
                     out.append(settlements.UnitMovement(
                         order_id=order.order_id, order_item_code=ln.item_id, sku=ln.sku, marketplace_name=name,
                         afn=order.fulfilled_by == "AMAZON", at=t, before=before, after=after, ordered=ln.qty,
-                        item_net=ln.item_net, item_tax=ln.tax - ship_tax, ship_net=ln.ship_net, ship_tax=ship_tax,
-                        promotion_id=ln.promotion_id, weight_g=weights.get(ln.sku, 500)))
+                        item_net=ln.item_net, item_tax=ln.item_gross - ln.item_net, ship_net=ln.ship_net,
+                        ship_tax=ln.ship_gross - ln.ship_net, gift_wrap_net=ln.gift_wrap_net,
+                        gift_wrap_tax=ln.gift_wrap_gross - ln.gift_wrap_net, cod_net=ln.cod_net,
+                        cod_tax=ln.cod_gross - ln.cod_net, item_discount=ln.item_discount,
+                        ship_discount=ln.ship_discount, promotion_id=ln.promotion_id,
+                        weight_g=weights.get(ln.sku, 500)))
                 previous = now
         return out
 

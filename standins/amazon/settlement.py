@@ -19,8 +19,8 @@ settlement itself. The layout follows README §8 and the composed sample
 Everything about the money beyond the sample is the stand-in's assumption, not Amazon's rule:
 commission 15 % of the gross (price + tax + shipping + shipping tax; the sample's three orders
 all fit 15 %), RefundCommission 20 % of the reversed commission (fits the sample), an FBA fee per
-unit by weight, a promotion of 10 % of the gross item price on lines the order generator marked
-with a promotion id, the 39,00 subscription fee on the first settlement and on each one that spans
+unit by weight, promotions, gift wrap and COD fees exactly as the order's proceeds say (the
+GiftWrap/CODFee descriptions are the stand-in's naming), the 39,00 subscription fee on the first settlement and on each one that spans
 the 1st of a month, a storage fee when FBA units moved, and a reserve of 10 % of the gross sales
 posted in the period's last 7 days, released in the next settlement.
 """
@@ -45,7 +45,6 @@ COLUMNS = ("settlement-id", "settlement-start-date", "settlement-end-date", "dep
 LOCALES = ("DE", "EN")
 COMMISSION = Decimal("0.15")
 REFUND_COMMISSION = Decimal("0.20")
-PROMOTION = Decimal("0.10")
 SUBSCRIPTION_FEE = Decimal("39.00")
 RESERVE = Decimal("0.10")
 RESERVE_WINDOW = dt.timedelta(days=7)
@@ -74,6 +73,12 @@ class UnitMovement:
     ship_tax: Decimal
     promotion_id: str | None = None
     weight_g: int = 0
+    gift_wrap_net: Decimal = ZERO
+    gift_wrap_tax: Decimal = ZERO
+    cod_net: Decimal = ZERO
+    cod_tax: Decimal = ZERO
+    item_discount: Decimal = ZERO  # gross, positive: shared out with the units like the goods
+    ship_discount: Decimal = ZERO  # gross, positive: with the shipping
 
 
 @dataclass(frozen=True)
@@ -139,10 +144,11 @@ def _movement_rows(m: UnitMovement, event_id: str) -> list[Row]:
     sign = Decimal(1) if shipped else Decimal(-1)
     principal = sign * abs(_share(m.item_net, m.after, m.ordered) - _share(m.item_net, m.before, m.ordered))
     tax = sign * abs(_share(m.item_tax, m.after, m.ordered) - _share(m.item_tax, m.before, m.ordered))
-    # Shipping is charged with the line's first shipped units and refunded when none stay shipped.
+    # Shipping, gift wrap and a COD fee are charged with the line's first shipped units and
+    # refunded when none stay shipped.
     with_shipping = (m.before == 0) if shipped else (m.after == 0)
-    shipping = sign * m.ship_net if with_shipping else ZERO
-    shipping_tax = sign * m.ship_tax if with_shipping else ZERO
+    once = sign if with_shipping else ZERO
+    shipping, shipping_tax = once * m.ship_net, once * m.ship_tax
     common = dict(marketplace_name=m.marketplace_name, order_id=m.order_id, posted=m.at,
                   fulfillment_id="AFN" if m.afn else "MFN", order_item_code=m.order_item_code, sku=m.sku)
     if shipped:
@@ -156,11 +162,16 @@ def _movement_rows(m: UnitMovement, event_id: str) -> list[Row]:
     if shipping:
         rows += [Row(kind, "ItemPrice", "Shipping", shipping, **common),
                  Row(kind, "ItemPrice", "ShippingTax", shipping_tax, **common)]
-    gross = principal + tax + shipping + shipping_tax
-    promotion = ZERO
-    if m.promotion_id:
-        promotion = -_cents((principal + tax) * PROMOTION)
-        rows.append(Row(kind, "Promotion", "Principal", promotion, promotion_id=m.promotion_id, **common))
+    for description, amount in (("GiftWrap", once * m.gift_wrap_net), ("GiftWrapTax", once * m.gift_wrap_tax),
+                                ("CODFee", once * m.cod_net), ("CODFeeTax", once * m.cod_tax)):
+        if amount:
+            rows.append(Row(kind, "ItemPrice", description, amount, **common))
+    gross = principal + tax + shipping + shipping_tax + once * (m.gift_wrap_net + m.gift_wrap_tax + m.cod_net + m.cod_tax)
+    # What the buyer did not pay, as the order's proceeds say (a sale's promotion is negative).
+    item_off = abs(_share(m.item_discount, m.after, m.ordered) - _share(m.item_discount, m.before, m.ordered))
+    for description, off in (("Principal", item_off), ("Shipping", once * m.ship_discount * sign)):
+        if off:
+            rows.append(Row(kind, "Promotion", description, -sign * off, promotion_id=m.promotion_id, **common))
     commission = -_cents(gross * COMMISSION)
     rows.append(Row(kind, "ItemFees", "Commission", commission, **common))
     if shipped and m.afn:
