@@ -79,7 +79,10 @@ def orders_show(obj, order: str, as_json: bool) -> None:
             "total": str(o.total) if o.total else "",
             "lines": [{"position": ln.position, "sku": ln.sku, "title": ln.title, "quantity": ln.quantity,
                        "shipped": ln.quantity_shipped, "total": str(ln.total_amount) if ln.total_amount is not None else "",
-                       "gift_message": ln.gift_message} for ln in o.lines],
+                       "shipping": _amount(ln.shipping_amount), "gift_wrap": _amount(ln.gift_wrap_amount),
+                       "cod_fee": _amount(ln.cod_fee_amount),
+                       "discount": _amount((ln.item_discount or 0) + (ln.shipping_discount or 0)),
+                       "promotions": ln.promotion_ids, "gift_message": ln.gift_message} for ln in o.lines],
             "tickets": [{"ticket": t.number, "status": t.status, "resolution": t.resolution, "text": t.text,
                          "note": t.note} for t in order_tickets(s, o)],
             "deliveries": delivery_rows(s, tz, order=o.external_id),
@@ -92,7 +95,9 @@ def orders_show(obj, order: str, as_json: bool) -> None:
     emit_record(record, fmt="table", title=f"Order {record['number']}")
     emit(record["lines"], [Column("position", "#", "right"), Column("sku", "SKU"), Column("title", "Title", max_width=40),
                            Column("quantity", "Qty", "right"), Column("shipped", "Shipped", "right"),
-                           Column("total", "Total", "right"), Column("gift_message", "Gift message", max_width=30)],
+                           Column("total", "Paid", "right"), Column("discount", "Discount", "right"),
+                           Column("promotions", "Promotion", max_width=24),
+                           Column("gift_message", "Gift message", max_width=30)],
          fmt="table", title="Lines")
     if record["tickets"]:
         emit(record["tickets"], [Column("ticket", "Ticket"), Column("status", "Status"),
@@ -109,3 +114,8 @@ def orders_show(obj, order: str, as_json: bool) -> None:
 
 
 COMMANDS = [orders]
+
+
+def _amount(value) -> str:
+    """An amount for a listing: "" when none or zero."""
+    return f"{value:.2f}" if value else ""
