@@ -4,17 +4,29 @@ plain values for the accountant's export. Pure functions over plain values.
 Revenue is booked gross against the chart's automatic revenue accounts (8400/8300 in SKR03,
 4400/4300 in SKR04: the account itself splits off the VAT, so those entries carry no tax key);
 intra-Community supplies and exports go to their tax-free accounts, OSS sales to the OSS account
-with the OSS tax key plus country and rate (reference/accounting/accounts.md §1, §4, §5). The
-debtor side of an Amazon order is the Amazon clearing account, because Amazon collects the money
-and pays it out with the settlement; other channels use receivables. A credit note books the
-same the other way round.
+with the OSS tax key plus country and rate (reference/accounting/accounts.md §1, §4, §5), and
+an intra-Community supply carries the buyer's VAT id, which DATEV needs for the recapitulative
+statement (Zusammenfassende Meldung). The debtor side of an Amazon order is the Amazon clearing
+account, because Amazon collects the money and pays it out with the settlement; other channels
+use receivables. A credit note books the same the other way round.
+
+A settlement books each kind of fee line on the account ``[accounts.fee_accounts]`` (or the
+defaults, ``DEFAULT_FEE_ACCOUNTS``) names for it. Amazon's services are invoiced from
+Luxembourg without VAT, so they carry § 13b UStG: on the automatic § 13b account without a key,
+on any other account with the § 13b tax key (accounts.md §3, §4). A line no pattern names is
+booked on ``fee_default`` under § 13b, never without it, and ``unmapped_fees`` lists it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from fnmatch import fnmatchcase
+from typing import Iterable
 
-from caturactl.config import AccountsConfig
+from caturactl.config import DEFAULT_FEE_ACCOUNTS, AccountsConfig
+from caturactl.errors import InputError
 from caturactl.ports import InvoiceDocument, JournalEntry
 
 STANDARD_RATES = frozenset({Decimal(19), Decimal(16)})  # DE standard, and its 2020 cut
@@ -36,7 +48,8 @@ def revenue_account(category: str, rate: Decimal, foreign_vat: bool, accounts: A
 
 def invoice_entries(doc: InvoiceDocument, accounts: AccountsConfig, *, home_country: str = "DE",
                     paid_through_amazon: bool = True) -> list[JournalEntry]:
-    """The bookings of one invoice (or credit note, type 381): one per tax group, gross."""
+    """The bookings of one invoice (or credit note, type 381): one per tax group, gross. Raises
+    InputError for an intra-Community supply without the buyer's VAT id."""
     debtor = accounts.account("amazon_clearing" if paid_through_amazon else "receivables")
     foreign = bool(doc.tax_country) and doc.tax_country != home_country  # OSS: the destination's VAT
     entries = []
@@ -45,33 +58,85 @@ def invoice_entries(doc: InvoiceDocument, accounts: AccountsConfig, *, home_coun
         gross = t.net + t.tax
         if gross == 0:
             continue
+        if t.category == "K" and not doc.buyer.vat_id.strip():
+            # Tax-free only with the buyer's VAT id (vat.md §4), and DATEV reports it from there.
+            raise InputError("an intra-Community supply without the buyer's VAT id cannot be booked tax-free",
+                             where=f"{doc.number}: buyer vat_id")
         debit, credit = (account, debtor) if doc.is_credit_note else (debtor, account)
         entries.append(JournalEntry(
             date=doc.issue_date, document=doc.number, text=f"{doc.order_id} {doc.buyer.name}"[:60],
             debit=debit, credit=credit, amount=gross, tax_key=key,
             # OSS: the destination whose VAT is charged (datev.md §3 column 40), which is where
             # the goods went, not necessarily the billing address
-            country=doc.tax_country if key else "", vat_id=doc.buyer.vat_id if t.category == "K" else "",
+            country=doc.tax_country if key else "",
+            # intra-Community supply: the buyer's VAT id, country prefix included (datev.md §3 column 40)
+            vat_id=doc.buyer.vat_id.replace(" ", "").upper() if t.category == "K" else "",
             rate=t.rate if key else None, order_id=doc.order_id))
     return entries
 
 
-def settlement_entries(settlement_id: str, deposit_date, fees: Decimal, other: Decimal, payout: Decimal,
-                       accounts: AccountsConfig) -> list[JournalEntry]:
-    """The bookings of one settlement (accounts.md §5): Amazon's fees (invoiced from Luxembourg,
-    § 13b reverse charge, on the automatic § 13b account) and other charges against the Amazon
-    clearing account, and the payout from the clearing account to money in transit. Sales and
-    refunds were booked with their invoices and credit notes; the reserve stays on the clearing
-    account; differences wait for a person."""
+@dataclass(frozen=True, slots=True)
+class FeeBooking:
+    """Where one kind of settlement line is booked: ``account``, with ``tax_key`` (BU-Schlüssel).
+    ``pattern`` is the fee_accounts or default pattern that named the line, "" when none did."""
+
+    account: str
+    tax_key: str
+    reverse_charge: bool  # § 13b UStG
+    pattern: str
+
+
+def fee_booking(description: str, accounts: AccountsConfig) -> FeeBooking:
+    """The booking of the settlement lines ``description`` ("transaction-type/amount-type/
+    amount-description"): the first of ``accounts.fee_accounts``, then ``DEFAULT_FEE_ACCOUNTS``,
+    whose pattern matches it (a pattern without "/" matches the amount-description alone); none:
+    ``accounts.fee_default`` under § 13b, with ``pattern`` "". KeyError for an unknown purpose."""
+    amount_description = description.split("/", 2)[-1]
+    rules = [(pattern, rule.account, rule.reverse_charge, rule.tax_key)
+             for pattern, rule in accounts.fee_accounts.items()]
+    rules += [(pattern, purpose, reverse_charge, "")
+              for pattern, (purpose, reverse_charge) in DEFAULT_FEE_ACCOUNTS.items()]
+    for pattern, where, reverse_charge, key in rules:
+        if fnmatchcase(description if "/" in pattern else amount_description, pattern):
+            return _fee_booking(accounts.account(where), reverse_charge, key, pattern, accounts)
+    return _fee_booking(accounts.account(accounts.fee_default), True, "", "", accounts)
+
+
+def _fee_booking(account: str, reverse_charge: bool, key: str, pattern: str, accounts: AccountsConfig) -> FeeBooking:
+    if reverse_charge and not key and account != accounts.account("fees_13b"):
+        # The automatic § 13b account books both taxes itself (and DATEV refuses a key on it);
+        # any other account needs the § 13b key (accounts.md §3, §4).
+        key = accounts.reverse_charge_tax_key
+    return FeeBooking(account, key, reverse_charge, pattern)
+
+
+def unmapped_fees(fee_totals: Iterable[tuple[str, Decimal]], accounts: AccountsConfig) -> list[tuple[str, Decimal]]:
+    """The fee lines no pattern names (booked on ``fee_default`` under § 13b): a person should
+    say where they belong."""
+    return [(description, amount) for description, amount in fee_totals
+            if not fee_booking(description, accounts).pattern]
+
+
+def settlement_entries(settlement_id: str, deposit_date: date, fee_totals: Iterable[tuple[str, Decimal]],
+                       payout: Decimal, accounts: AccountsConfig) -> list[JournalEntry]:
+    """The bookings of one settlement (accounts.md §5) on ``deposit_date`` (the business day):
+    each kind of fee or other line (``fee_totals``: description, sum) against the Amazon clearing
+    account on its own account (``fee_booking``), and the payout from the clearing account to
+    money in transit. Sales and refunds were booked with their invoices and credit notes; the
+    reserve stays on the clearing account; differences wait for a person. So every cent of the
+    settlement is on an account."""
     clearing = accounts.account("amazon_clearing")
     doc = settlement_id[-36:]
     out = []
-    for amount, account, text in ((fees, accounts.account("fees_13b"), "Amazon Gebühren (§ 13b UStG)"),
-                                  (other, accounts.account("fees"), "Amazon sonstige Buchungen")):
-        if amount < 0:
-            out.append(JournalEntry(deposit_date, doc, f"{text} {settlement_id}", account, clearing, -amount))
-        elif amount > 0:
-            out.append(JournalEntry(deposit_date, doc, f"{text} {settlement_id}", clearing, account, amount))
+    for description, amount in fee_totals:
+        if amount == 0:
+            continue
+        fee = fee_booking(description, accounts)
+        text = f"Amazon {description}"[:60]
+        if amount < 0:  # charged by Amazon: a cost
+            out.append(JournalEntry(deposit_date, doc, text, fee.account, clearing, -amount, tax_key=fee.tax_key))
+        else:  # paid back or paid out by Amazon
+            out.append(JournalEntry(deposit_date, doc, text, clearing, fee.account, amount, tax_key=fee.tax_key))
     if payout > 0:
         out.append(JournalEntry(deposit_date, doc, f"Amazon Auszahlung {settlement_id}",
                                 accounts.account("transit"), clearing, payout))

@@ -152,7 +152,8 @@ class App:
 
     @staticmethod
     def write_datev_bookings(cfg, rows, date_from, date_to, out) -> int:
-        """A DATEV EXTF Buchungsstapel of ``rows`` (caturactl.ports.JournalEntry) into ``out``."""
+        """A DATEV EXTF Buchungsstapel of ``rows`` (caturactl.ports.JournalEntry) into ``out``: OSS
+        rows with the destination and its rate, intra-Community supplies with the buyer's VAT id."""
         from datetime import date as date_
 
         from connectors.datev.extf import BatchHeader, Booking, write_extf
@@ -168,7 +169,8 @@ class App:
         return write_extf(header, (Booking(amount=e.amount, debit_credit="S", account=e.debit,
                                            contra_account=e.credit, date=e.date, document=e.document, text=e.text,
                                            tax_key=e.tax_key, order_id=e.order_id,
-                                           eu_country=e.country, eu_rate=e.rate) for e in rows), out)
+                                           eu_country=e.country, eu_rate=e.rate, eu_vat_id=e.vat_id)
+                                   for e in rows), out)
 
     @staticmethod
     def write_datev_debtors(cfg, rows, out) -> int:

@@ -2,18 +2,22 @@
 DATEV Buchungsstapel, and the debtors as DATEV master data.
 
 Bookings come from the documents themselves (``caturactl.accounting``): invoices and credit notes
-by their issue date, settlements by their deposit date. Every export is recorded as a batch; the
-same period is not exported twice unless asked (``again``), because an accountant who imports a
-period twice books it twice. A file is written under a temporary name and renamed only when it
-is complete, so a refused booking leaves no half file behind.
+by their issue date, settlements by their deposit date. Every date is a day in the business time
+zone (``cfg.tz``), and a period is a range of such days: a settlement deposited at 23:30 UTC on
+31 March is deposited on 1 April in Berlin, so it is booked on 1 April and belongs to April's
+export, never to March's (whose DATEV batch could not even hold its date). Every export is
+recorded as a batch with its days; the same days are not exported twice unless asked
+(``again``), because an accountant who imports a period twice books it twice. A file is written
+under a temporary name and renamed only when it is complete, so a refused booking leaves no half
+file behind.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable
@@ -26,14 +30,29 @@ from caturactl.config import Config
 from caturactl.errors import ConfigError, InputError, StateError
 from caturactl.model import ExportBatch, Invoice, Settlement
 from caturactl.ports import JournalEntry
+from caturactl.reporting import tidy
+from caturactl.reports import _local_midnight
 from caturactl.spreadsheet import guard_formula
 
 CSV_FIELDS = ["date", "document", "text", "debit", "credit", "amount", "tax_key", "country", "vat_id", "rate",
               "order_id"]
 
 
+def settlements(session: Session, cfg: Config, date_from: date, date_to: date) -> list[Settlement]:
+    """The settlements deposited on the days ``date_from``..``date_to`` of the business time zone
+    (from the first day's midnight there to the midnight after the last), with their fee lines,
+    in deposit order."""
+    lo, hi = _local_midnight(date_from, cfg.tz), _local_midnight(date_to + timedelta(days=1), cfg.tz)
+    return list(session.scalars(select(Settlement).where(Settlement.deposit_date >= lo, Settlement.deposit_date < hi)
+                                .options(selectinload(Settlement.fee_totals)).order_by(Settlement.deposit_date)))
+
+
+def _fee_totals(st: Settlement) -> list[tuple[str, Decimal]]:
+    return [(f.description, tidy(f.amount)) for f in st.fee_totals]  # PostgreSQL says -1.200000
+
+
 def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> list[JournalEntry]:
-    """Every booking of the period, in date order."""
+    """Every booking of the period (days of the business time zone), in date order."""
     out: list[JournalEntry] = []
     q = (select(Invoice).where(Invoice.issue_date >= date_from, Invoice.issue_date <= date_to)
          .options(selectinload(Invoice.order)).order_by(Invoice.id))  # the order's channel, without N+1
@@ -41,14 +60,19 @@ def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> li
         doc = invoicing.from_json(inv.document)
         out.extend(accounting.invoice_entries(doc, cfg.accounts, home_country=cfg.tax.home_country,
                                               paid_through_amazon=inv.order.channel == "amazon"))
-    lo = datetime.combine(date_from, time(), timezone.utc)
-    hi = datetime.combine(date_to, time.max, timezone.utc)
-    for st in session.scalars(select(Settlement).where(Settlement.deposit_date >= lo, Settlement.deposit_date <= hi)
-                              .order_by(Settlement.deposit_date)):
+    for st in settlements(session, cfg, date_from, date_to):
         out.extend(accounting.settlement_entries(st.settlement_id, st.deposit_date.astimezone(cfg.tz).date(),
-                                                 st.fees, st.other, st.total_amount, cfg.accounts))
+                                                 _fee_totals(st), st.total_amount, cfg.accounts))
     out.sort(key=lambda e: e.date)
     return out
+
+
+def unmapped_fees(session: Session, cfg: Config, date_from: date, date_to: date) -> list[dict]:
+    """The settlement fee lines of the period that no ``[accounts.fee_accounts]`` pattern or
+    default names: booked on ``accounts.fee_default`` under § 13b, and to be looked at."""
+    return [{"settlement": st.settlement_id, "description": description, "amount": amount}
+            for st in settlements(session, cfg, date_from, date_to)
+            for description, amount in accounting.unmapped_fees(_fee_totals(st), cfg.accounts)]
 
 
 def write_csv(rows: list[JournalEntry], out: io.BufferedWriter, *, bom: bool) -> int:
@@ -71,28 +95,34 @@ class ExportResult:
     total: Decimal
     file: str
     dry_run: bool
+    unmapped_fees: list[dict] = field(default_factory=list)  # see ``unmapped_fees``
 
     def as_dict(self) -> dict:
-        return {"rows": self.rows, "total": str(self.total), "file": self.file, "dry_run": self.dry_run}
+        return {"rows": self.rows, "total": str(self.total), "file": self.file, "dry_run": self.dry_run,
+                "unmapped_fees": [{**u, "amount": str(u["amount"])} for u in self.unmapped_fees]}
 
 
 def export_bookings(session: Session, cfg: Config, *, fmt: str, date_from: date, date_to: date, path: Path,
                     write_datev: Callable, again: bool = False, dry_run: bool = False, bom: bool = False) -> ExportResult:
-    """Write the period's bookings to ``path`` (csv or datev) and record the batch; StateError when
-    the period was exported before and ``again`` is not set; InputError/ConfigError for bad data."""
+    """Write the bookings of the days ``date_from``..``date_to`` (business time zone) to ``path``
+    (csv or datev) and record the batch; StateError when one of those days was exported before
+    and ``again`` is not set; InputError/ConfigError for bad data. The result lists the fee lines
+    booked under § 13b on the default account because nothing named them."""
     if date_to < date_from:
         raise InputError("--to is before --from", where="--to")
-    lo = datetime.combine(date_from, time(), timezone.utc)
-    hi = datetime.combine(date_to, time(), timezone.utc)
     earlier = session.scalar(select(ExportBatch).where(ExportBatch.kind == "bookings", ExportBatch.format == fmt,
-                                                       ExportBatch.date_from <= hi, ExportBatch.date_to >= lo))
+                                                       ExportBatch.date_from <= date_to,
+                                                       ExportBatch.date_to >= date_from)
+                             .order_by(ExportBatch.id).limit(1))
     if earlier is not None and not again:
-        raise StateError(f"{date_from}..{date_to} overlaps an export of {earlier.created_at:%Y-%m-%d %H:%M} UTC "
-                         f"({earlier.file_name}); importing it twice books it twice. Use --again to export anyway")
+        raise StateError(f"{date_from}..{date_to} overlaps {earlier.date_from}..{earlier.date_to}, exported "
+                         f"{earlier.created_at:%Y-%m-%d %H:%M} UTC ({earlier.file_name}); importing it twice books "
+                         f"it twice. Use --again to export anyway")
     rows = entries(session, cfg, date_from, date_to)
     total = sum((e.amount for e in rows), Decimal(0))
+    unmapped = unmapped_fees(session, cfg, date_from, date_to)
     if dry_run:
-        return ExportResult(len(rows), total, str(path), True)
+        return ExportResult(len(rows), total, str(path), True, unmapped)
     if fmt == "datev" and not (cfg.accounts.datev_consultant and cfg.accounts.datev_client):
         raise ConfigError("DATEV needs the consultant and client numbers from the tax advisor",
                           where="caturactl.toml: accounts.datev_consultant / datev_client")
@@ -109,9 +139,9 @@ def export_bookings(session: Session, cfg: Config, *, fmt: str, date_from: date,
     finally:
         if tmp.exists():
             tmp.unlink()
-    session.add(ExportBatch(kind="bookings", format=fmt, date_from=lo, date_to=hi, rows=len(rows), total=total,
-                            file_name=path.name, again=earlier is not None))
-    return ExportResult(len(rows), total, str(path), False)
+    session.add(ExportBatch(kind="bookings", format=fmt, date_from=date_from, date_to=date_to, rows=len(rows),
+                            total=total, file_name=path.name, again=earlier is not None))
+    return ExportResult(len(rows), total, str(path), False, unmapped)
 
 
 DEBTOR_BASE = 10000  # DATEV personal accounts 10000-69999 with 4-digit G/L accounts (accounts.md §2)

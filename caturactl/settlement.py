@@ -31,6 +31,7 @@ from caturactl.errors import InputError, NotFoundError
 from caturactl.model import Invoice, Order, Settlement, SettlementDifference
 from caturactl.model.events import EventKind, record
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE
+from caturactl.model.settlements import SettlementFee
 from caturactl.reports import record_id
 
 ZERO = Decimal(0)
@@ -61,6 +62,7 @@ class Reconciliation:
     other: Decimal = ZERO
     differences: list[tuple[str, str, Decimal, Decimal, Decimal | None, str]] = field(default_factory=list)
     paid_orders: list[str] = field(default_factory=list)  # orders whose invoices got their money exactly
+    amazon_invoiced: list[str] = field(default_factory=list)  # VCS: Amazon issued the documents
 
     @property
     def differences_total(self) -> Decimal:
@@ -73,26 +75,28 @@ class Reconciliation:
 
 UNKNOWN_ORDER = "order not in caturactl (sold outside it, or not imported)"
 NO_INVOICE_YET = "no invoice for the order yet"
-NO_INVOICE_FBA = "fulfilled by Amazon (FBA): caturactl does not invoice these orders"
 
 
 def reconcile(per_order_sales: dict[str, Decimal], per_order_refunds: dict[str, Decimal],
               fees: Decimal, reserve: Decimal, other: Decimal, known_orders: set[str],
               invoiced: dict[str, Decimal], credited: dict[str, Decimal], *,
-              fba: Collection[str] = frozenset()) -> Reconciliation:
+              amazon_invoiced: Collection[str] = frozenset()) -> Reconciliation:
     """Match order money to invoices and refunds to credit notes (pure); see the module docstring.
 
     Reconciling disjoint sets of orders separately and adding the results up is the same as
-    reconciling them together (``import_file`` does it in chunks). ``fba``: known orders Amazon
-    fulfilled, which we never invoice; their money is a difference with that reason.
+    reconciling them together (``import_file`` does it in chunks). ``amazon_invoiced``: known
+    orders whose invoices and credit notes Amazon issues (VAT Calculation Service, ``[amazon]
+    vcs``): their money is what Amazon's own documents say, matched as such, not a difference.
     """
     r = Reconciliation(fees=fees, reserve=reserve, other=other)
     for order_id, settled in sorted(per_order_sales.items()):
         if order_id not in known_orders:
             r.differences.append((order_id, "unknown_order", settled, settled, None, UNKNOWN_ORDER))
+        elif order_id in amazon_invoiced and order_id not in invoiced:
+            r.sales += settled
+            r.amazon_invoiced.append(order_id)
         elif order_id not in invoiced:
-            r.differences.append((order_id, "no_invoice", settled, settled, None,
-                                  NO_INVOICE_FBA if order_id in fba else NO_INVOICE_YET))
+            r.differences.append((order_id, "no_invoice", settled, settled, None, NO_INVOICE_YET))
         else:
             expected = invoiced[order_id]
             r.sales += expected
@@ -104,7 +108,9 @@ def reconcile(per_order_sales: dict[str, Decimal], per_order_refunds: dict[str, 
                                       f"{settled - expected}"))
     for order_id, settled in sorted(per_order_refunds.items()):
         credit = credited.get(order_id)
-        if credit is None:
+        if credit is None and order_id in amazon_invoiced:
+            r.refunds += settled  # Amazon's own credit note covers it
+        elif credit is None:
             r.differences.append((order_id, "refund_without_credit_note", settled, settled, None,
                                   "Amazon refunded the buyer; no credit note (Rechnungskorrektur) yet"))
         else:
@@ -123,13 +129,18 @@ class ImportResult:
     total: Decimal = ZERO
     duplicate: bool = False
     paid: int = 0
+    amazon_invoiced: int = 0  # orders Amazon invoiced itself (VCS), matched as such
     differences: int = 0
     differences_total: Decimal = ZERO
     dry_run: bool = False
+    # The fees and other charges per "transaction-type/amount-type/amount-description", summed:
+    # what the bookings map to accounts (caturactl.accounting.fee_booking).
+    fee_totals: list[tuple[str, Decimal]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"settlement_id": self.settlement_id, "lines": self.lines, "total": str(self.total),
-                "duplicate": self.duplicate, "invoices_paid": self.paid, "differences": self.differences,
+                "duplicate": self.duplicate, "invoices_paid": self.paid, "amazon_invoiced": self.amazon_invoiced,
+                "differences": self.differences,
                 "differences_total": str(self.differences_total), "dry_run": self.dry_run}
 
 
@@ -142,7 +153,8 @@ def _per_order_kind(transaction_type: str, amount_type: str, description: str) -
     return kind if kind in PER_ORDER else None
 
 
-def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_size: int = 500) -> ImportResult:
+def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_size: int = 500,
+                vcs: bool = False) -> ImportResult:
     """Check, reconcile and store a settlement file in the caller's transaction (the caller
     commits); raises InputError naming file:line:column, nothing stored. A settlement already
     stored (Amazon repeats settlements across reports) is recognised and not stored again.
@@ -166,9 +178,15 @@ def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_si
         return r
     totals = {"sale": ZERO, "refund": ZERO, "fee": ZERO, "reserve": ZERO, "other": ZERO}
     by_type: dict[str, Decimal] = defaultdict(Decimal)
+    fee_totals: dict[str, Decimal] = defaultdict(Decimal)  # fees and other, each booked on its account
     for (transaction_type, amount_type, description), t in summary.by_type.items():
-        totals[kind_of(transaction_type, amount_type, description)] += t.amount
-        by_type[f"{transaction_type}/{amount_type}/{description}"] += t.amount
+        kind = kind_of(transaction_type, amount_type, description)
+        totals[kind] += t.amount
+        key = f"{transaction_type}/{amount_type}/{description}"
+        by_type[key] += t.amount
+        if kind in ("fee", "other"):
+            fee_totals[key] += t.amount
+    r.fee_totals = sorted(fee_totals.items())
     sales = summary.per_order_cents.get("sale", {})
     refunds = summary.per_order_cents.get("refund", {})
     fees, reserve, other = totals["fee"], totals["reserve"], totals["other"]
@@ -186,17 +204,21 @@ def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_si
                             by_type={k: str(v) for k, v in sorted(by_type.items())}, file_name=name,
                             sha256=digest.hexdigest())
             session.add(st)
-            session.flush()  # its id, for the differences
+            session.flush()  # its id, for the differences and the fees
+            if r.fee_totals:
+                session.execute(insert(SettlementFee), [{"settlement_pk": st.id, "description": key, "amount": amount}
+                                                        for key, amount in r.fee_totals])
         # Core on the session's connection (same transaction): rows as ORM objects cost more than
         # all the rest together, and session.execute adds about a millisecond a call.
         conn = session.connection()
         pending: list[dict] = []  # difference rows not yet written
         settlement_pk = st.id if st is not None else None
-        for part, unpaid in _reconciled(conn, sales, refunds, chunk_size):
+        for part, unpaid in _reconciled(conn, sales, refunds, chunk_size, vcs=vcs):
             sales_total += part.sales
             refunds_total += part.refunds
             differences_total += part.differences_total
             paid += len(part.paid_orders)
+            r.amazon_invoiced += len(part.amazon_invoiced)
             differences += len(part.differences)
             if st is None:
                 continue
@@ -226,10 +248,11 @@ def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_si
 
 
 def _reconciled(conn: Connection, sales: dict[str, int | Decimal], refunds: dict[str, int | Decimal],
-                chunk_size: int) -> Iterator[tuple[Reconciliation, list[int]]]:
+                chunk_size: int, *, vcs: bool = False) -> Iterator[tuple[Reconciliation, list[int]]]:
     """Every order with money in the settlement (sums in cents), ``chunk_size`` at a time, in the
     order of the file: what ``reconcile`` makes of them, and the ids of the unpaid invoices of
-    those paid exactly (fees, reserve and other are the caller's)."""
+    those paid exactly (fees, reserve and other are the caller's). ``vcs``: Amazon issues the
+    invoices of every Amazon order."""
     from connectors.amazon.settlement import from_cents
     order_ids = list(sales)
     order_ids.extend(o for o in refunds if o not in sales)
@@ -238,7 +261,8 @@ def _reconciled(conn: Connection, sales: dict[str, int | Decimal], refunds: dict
         books = _books(conn, chunk)
         part = reconcile({o: from_cents(sales[o]) for o in chunk if o in sales},
                          {o: from_cents(refunds[o]) for o in chunk if o in refunds},
-                         ZERO, ZERO, ZERO, books.known, books.invoiced, books.credited, fba=books.fba)
+                         ZERO, ZERO, ZERO, books.known, books.invoiced, books.credited,
+                         amazon_invoiced=books.known if vcs else frozenset())
         yield part, [i for o in part.paid_orders for i in books.unpaid_invoices.get(o, ())]
 
 
@@ -247,7 +271,6 @@ class _Books:
     """What our books say about some Amazon orders."""
 
     known: set[str] = field(default_factory=set)
-    fba: set[str] = field(default_factory=set)  # fulfilled by Amazon: we do not invoice them
     invoiced: dict[str, Decimal] = field(default_factory=dict)
     credited: dict[str, Decimal] = field(default_factory=dict)
     unpaid_invoices: dict[str, list[int]] = field(default_factory=dict)  # order id -> invoice ids
@@ -255,7 +278,7 @@ class _Books:
 
 # One query for some orders and their invoices and credit notes: columns, not objects (an
 # invoice row carries its PDF). channel first: the (channel, external_id) unique index answers it.
-_BOOKS = (select(Order.external_id, Order.fulfilled_by, Invoice.id, Invoice.kind, Invoice.gross_total,
+_BOOKS = (select(Order.external_id, Invoice.id, Invoice.kind, Invoice.gross_total,
                  Invoice.paid_at)
           .outerjoin(Invoice, Invoice.order_id == Order.id)
           .where(Order.channel == "amazon", Order.external_id.in_(bindparam("ids", expanding=True))))
@@ -266,12 +289,10 @@ CENT = Decimal("0.01")
 
 def _books(conn: Connection, order_ids: list[str]) -> _Books:
     books = _Books()
-    for external_id, fulfilled_by, invoice_id, kind, gross, paid_at in conn.execute(_BOOKS, {"ids": order_ids}):
+    for external_id, invoice_id, kind, gross, paid_at in conn.execute(_BOOKS, {"ids": order_ids}):
         if gross is not None and gross == gross.quantize(CENT):
             gross = gross.quantize(CENT)  # PostgreSQL's NUMERIC(20, 6) says 50.000000; reasons say 50.00
         books.known.add(external_id)
-        if fulfilled_by == "AMAZON":
-            books.fba.add(external_id)
         if kind == INVOICE:
             books.invoiced[external_id] = books.invoiced.get(external_id, ZERO) + gross
             if paid_at is None:
@@ -304,7 +325,7 @@ class FetchResult:
                 "dry_run": self.dry_run, **({"to_download": self.to_download} if self.dry_run else {})}
 
 
-def fetch(session: Session, source, folder: Path, *, since, dry_run: bool = False) -> FetchResult:
+def fetch(session: Session, source, folder: Path, *, since, dry_run: bool = False, vcs: bool = False) -> FetchResult:
     """List Amazon's settlement reports since ``since``, download each into ``folder`` (kept, as
     GoBD wants the original) and import it; each settlement is committed on its own. A report
     whose settlement is already stored (Amazon repeats them) is counted, not stored again.
@@ -323,7 +344,7 @@ def fetch(session: Session, source, folder: Path, *, since, dry_run: bool = Fals
             tmp = path.with_suffix(".part")
             tmp.write_bytes(source.download(ref))
             tmp.replace(path)
-        result = import_file(session, path)
+        result = import_file(session, path, vcs=vcs)
         if result.duplicate:
             r.duplicates += 1
         else:

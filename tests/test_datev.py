@@ -196,6 +196,21 @@ def test_oss_bookings_carry_destination_country_and_rate_in_columns_40_and_41():
     assert lines[2] == write([SALE]).decode("cp1252").split("\r\n")[2]
 
 
+def test_intra_community_supplies_carry_the_buyers_full_vat_id_in_column_40_and_no_rate():
+    # datev.md §3 column 40: for intra-EU B2B the buyer's full VAT id (Greece "EL"); DATEV builds
+    # the recapitulative statement (ZM) from it. Column 41 is the OSS rate: empty here.
+    supplies = [replace(SALE, contra_account="8125", eu_vat_id=vat_id)
+                for vat_id in ("FR12345678901", "ATU12345678", "el 123 456 789", "GR123456789")]
+    data = write([*supplies, replace(supplies[0], debit_credit="H", document="GS-2026/0003")])
+    rows = rows_of(data)
+    assert [(column(r, "EU-Land u. UStID (Bestimmung)"), column(r, "EU-Steuersatz (Bestimmung)"),
+             column(r, "BU-Schlüssel"), column(r, "Soll/Haben-Kennzeichen")) for r in rows] == [
+        ("FR12345678901", "", "", "S"), ("ATU12345678", "", "", "S"), ("EL123456789", "", "", "S"),
+        ("EL123456789", "", "", "S"), ("FR12345678901", "", "", "H")]
+    assert ';"FR12345678901";;' in data.decode("cp1252").split("\r\n")[2]  # text, quoted; no rate
+    assert all(len(r) == 125 for r in rows)
+
+
 # --- validation ----------------------------------------------------------------------------------
 
 BAD = [
@@ -232,6 +247,11 @@ BAD = [
     ("eu_rate", {"eu_country": "IT", "eu_rate": Decimal(0)}),
     ("eu_rate", {"eu_country": "IT", "eu_rate": Decimal(100)}),
     ("eu_rate", {"eu_country": "IT", "eu_rate": Decimal("NaN")}),
+    ("eu_vat_id", {"eu_vat_id": "CHE123456789"}),  # not an EU member state
+    ("eu_vat_id", {"eu_vat_id": "FR"}),  # a prefix without a number
+    ("eu_vat_id", {"eu_vat_id": "123456789"}),  # a number without its prefix
+    ("eu_vat_id", {"eu_vat_id": "FR1234567890123456"}),  # longer than 13 after the prefix
+    ("eu_vat_id", {"eu_vat_id": "FR12345678901", "eu_country": "FR", "eu_rate": Decimal(20)}),  # one column 40
 ]
 
 

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from caturactl.errors import InputError
-from caturactl.model import Event, Invoice, Order, Settlement, SettlementDifference
-from caturactl.settlement import NO_INVOICE_FBA, NO_INVOICE_YET, UNKNOWN_ORDER, import_file, kind_of, reconcile
+from caturactl import exporting, migrations
+from caturactl.app import App
+from caturactl.config import AccountsConfig, Config
+from caturactl.errors import InputError, StateError
+from caturactl.model import Event, ExportBatch, Invoice, Order, Settlement, SettlementDifference
+from caturactl.model.base import Amount, UTCDateTime, make_engine
+from caturactl.model.settlements import SettlementFee
+from caturactl.settlement import NO_INVOICE_YET, UNKNOWN_ORDER, import_file, kind_of, reconcile
 from connectors.amazon.settlement import CAPTIONS
+from connectors.datev.extf import BOOKING_CAPTIONS
 from tests import fulfilment
 
 SAMPLE = Path(__file__).parent / "data" / "settlement_v2_flatfile_DE_composed.tsv"
@@ -123,19 +133,23 @@ def test_any_settlement_reconciles_to_the_cent(sales, refunds, fees, reserve, ot
        known=st.sets(st.sampled_from([f"O{i}" for i in range(12)])),
        invoiced=st.dictionaries(st.sampled_from([f"O{i}" for i in range(12)]), money, max_size=12),
        credited=st.dictionaries(st.sampled_from([f"O{i}" for i in range(12)]), money, max_size=6),
-       fba=st.sets(st.sampled_from([f"O{i}" for i in range(12)])), size=st.integers(1, 5))
-def test_reconciling_in_chunks_adds_up_to_reconciling_at_once(sales, refunds, known, invoiced, credited, fba, size):
+       vcs=st.sets(st.sampled_from([f"O{i}" for i in range(12)])), size=st.integers(1, 5))
+def test_reconciling_in_chunks_adds_up_to_reconciling_at_once(sales, refunds, known, invoiced, credited, vcs, size):
     # import_file reconciles a few hundred orders at a time; the parts must add up to the whole.
     invoiced = {k: v for k, v in invoiced.items() if k in known}
-    whole = reconcile(sales, refunds, D(0), D(0), D(0), known, invoiced, credited, fba=fba)
+    whole = reconcile(sales, refunds, D(0), D(0), D(0), known, invoiced, credited, amazon_invoiced=vcs)
     orders = sorted(set(sales) | set(refunds))
     parts = [reconcile({o: sales[o] for o in chunk if o in sales}, {o: refunds[o] for o in chunk if o in refunds},
-                       D(0), D(0), D(0), known, invoiced, credited, fba=fba)
+                       D(0), D(0), D(0), known, invoiced, credited, amazon_invoiced=vcs)
              for chunk in (orders[i:i + size] for i in range(0, len(orders), size))]
     assert sum((p.total for p in parts), D(0)) == whole.total
     assert sorted(d for p in parts for d in p.differences) == sorted(whole.differences)
     assert sorted(o for p in parts for o in p.paid_orders) == sorted(whole.paid_orders)
-    assert all(d[5] == NO_INVOICE_FBA for d in whole.differences if d[1] == "no_invoice" and d[0] in fba)
+    # Under VCS Amazon's own documents cover a known order: its money is matched, never a difference
+    assert not [d for d in whole.differences if d[0] in vcs and d[0] in known and d[0] not in invoiced
+                and d[1] in ("no_invoice", "refund_without_credit_note")]
+    assert whole.total == sum(sales.values(), D(0)) + sum(refunds.values(), D(0))
+    assert set(whole.amazon_invoiced) == {o for o in sales if o in vcs and o in known and o not in invoiced}
 
 
 # --- import_file against a database with orders, invoices and credit notes -------------------
@@ -243,7 +257,7 @@ def test_import_matches_invoices_and_credit_notes_and_lists_every_difference_wit
     assert diffs == {
         ("302-0000002-0000002", "amount_differs"): (D("-0.01"), "Amazon settled 49.99, invoiced 50.00: differs by -0.01"),
         ("302-0000003-0000003", "no_invoice"): (D("11.90"), NO_INVOICE_YET),
-        ("302-0000004-0000004", "no_invoice"): (D("23.80"), NO_INVOICE_FBA),
+        ("302-0000004-0000004", "no_invoice"): (D("23.80"), NO_INVOICE_YET),  # FBA, not invoiced yet
         ("302-0000005-0000005", "unknown_order"): (D("5.95"), UNKNOWN_ORDER),
         ("302-0000006-0000006", "refund_without_credit_note"): (
             D("-23.80"), "Amazon refunded the buyer; no credit note (Rechnungskorrektur) yet"),
@@ -315,8 +329,6 @@ def test_fetch_downloads_each_report_once_and_stores_a_repeated_settlement_once(
 
 
 def test_bookings_export_to_datev_and_csv_once_per_period(workspace, tmp_path):
-    import csv
-    import io
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path, extra="[accounts]\ndatev_consultant = 1001\ndatev_client = 1\n")
     ws.ok("invoices", "create")
@@ -328,7 +340,7 @@ def test_bookings_export_to_datev_and_csv_once_per_period(workspace, tmp_path):
     app = ws.app()
     with app.session() as s:
         days = [d for (d,) in s.execute(select(Invoice.issue_date))]
-        deposit = s.scalars(select(Settlement)).one().deposit_date.date()
+        deposit = s.scalars(select(Settlement)).one().deposit_date.astimezone(app.cfg.tz).date()  # booked that day
     start, end = min(days + [deposit]).isoformat(), max(days + [deposit]).isoformat()
     out = tmp_path / "extf.csv"
     r = json.loads(ws.ok("export", "bookings", "--from", start, "--to", end, "-o", str(out), "--json"))
@@ -350,8 +362,6 @@ def test_bookings_export_to_datev_and_csv_once_per_period(workspace, tmp_path):
 
 
 def test_customers_export_as_datev_debtors(workspace, tmp_path):
-    import csv
-    import io
     ws = workspace
     ws.write_config(extra="[accounts]\ndatev_consultant = 1001\ndatev_client = 1\n")
     ws.load_catalogue()
@@ -392,3 +402,170 @@ def test_fetch_dry_run_lists_the_reports_and_downloads_writes_and_stores_nothing
     after = stored()
     assert json.loads(ws.ok("settlement", "fetch", "--dry-run", "--json"))["to_download"] == []
     assert stored() == after and len(list((tmp_path / "settlements").iterdir())) == 2
+
+
+# --- fee lines, their accounts, and the business day of a deposit -------------------------------
+
+# reference/amazon/settlement_v2_flatfile_DE_composed.tsv: its lines that are neither a sale, a
+# refund nor the reserve, summed per transaction-type/amount-type/amount-description.
+SAMPLE_FEE_LINES = [
+    ("Order/ItemFees/Commission", D("-12.29")),
+    ("Order/ItemFees/FBAPerUnitFulfillmentFee", D("-3.05")),
+    ("Refund/ItemFees/Commission", D("3.37")),
+    ("Refund/ItemFees/RefundCommission", D("-0.67")),
+    ("ServiceFee/Cost of Advertising/TransactionTotalAmount", D("-12.40")),
+    ("other-transaction/FBA Inventory Reimbursement/WAREHOUSE_DAMAGE", D("8.50")),
+    ("other-transaction/other-transaction/Storage Fee", D("-2.35")),
+    ("other-transaction/other-transaction/Subscription Fee", D("-39.00")),
+]
+
+
+def test_import_keeps_every_fee_line_and_they_add_up_to_the_fees_and_other_money(books):
+    s = books
+    dry = import_file(s, SAMPLE, dry_run=True)
+    s.rollback()
+    assert dry.fee_totals == SAMPLE_FEE_LINES
+    assert s.scalar(select(func.count()).select_from(SettlementFee)) == 0
+    r = import_file(s, SAMPLE)
+    s.commit()
+    st_ = s.scalars(select(Settlement)).one()
+    assert r.fee_totals == [(f.description, f.amount) for f in st_.fee_totals] == SAMPLE_FEE_LINES
+    assert sum((f.amount for f in st_.fee_totals), D(0)) == st_.fees + st_.other == D("-57.89")
+    assert (st_.reserve, st_.total_amount) == (D("-1.00"), D("2.05"))
+
+
+def _deposited(path: Path, lines, settlement_id: str, deposit: str) -> Path:
+    """A settlement file like ``settlement_file``'s, deposited at ``deposit`` (DE form, UTC)."""
+    settlement_file(path, lines, settlement_id=settlement_id)
+    text = path.read_text(encoding="utf-8")
+    for old, new in (("01.11.2026 00:00:00 UTC", "17.03.2026 00:00:00 UTC"),
+                     ("15.11.2026 00:00:00 UTC", "31.03.2026 20:00:00 UTC"),
+                     ("17.11.2026 08:00:00 UTC", deposit), ("03.11.2026", "20.03.2026")):
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_deposit_at_2330_utc_on_31_march_is_booked_in_aprils_export_and_marchs_export_succeeds(books, tmp_path):
+    s = books
+    cfg = Config(accounts=AccountsConfig(datev_consultant=1001, datev_client=1))  # display.timezone Europe/Berlin
+    fees = [("other-transaction", "", "other-transaction", "Subscription Fee", "-39,00"),
+            ("ServiceFee", "", "Cost of Advertising", "TransactionTotalAmount", "-10,00"),
+            ("Order", "302-0000005-0000005", "ItemPrice", "Principal", "100,00")]  # an unknown order: waits
+    # Berlin is on summer time from 29 March 2026 (UTC+2): 23:30 UTC is 01:30 on 1 April there,
+    # 21:59:59 UTC is 23:59:59 on 31 March.
+    import_file(s, _deposited(tmp_path / "april.tsv", fees, "770001", "31.03.2026 23:30:00 UTC"))
+    import_file(s, _deposited(tmp_path / "march.tsv", fees, "770002", "31.03.2026 21:59:59 UTC"))
+    s.commit()
+
+    def export(first: date, last: date, name: str) -> tuple[exporting.ExportResult, list[dict]]:
+        r = exporting.export_bookings(s, cfg, fmt="datev", date_from=first, date_to=last, path=tmp_path / name,
+                                      write_datev=App.write_datev_bookings)
+        s.commit()
+        lines = (tmp_path / name).read_bytes().decode("cp1252").split("\r\n")
+        return r, [dict(zip(BOOKING_CAPTIONS, row)) for row in csv.reader(io.StringIO("\n".join(lines[2:-1])),
+                                                                         delimiter=";")]
+
+    march, march_rows = export(date(2026, 3, 1), date(2026, 3, 31), "march.csv")
+    april, april_rows = export(date(2026, 4, 1), date(2026, 4, 30), "april.csv")
+    cells = ("Belegfeld 1", "Belegdatum", "Konto", "Gegenkonto (ohne BU-Schlüssel)", "Umsatz (ohne Soll/Haben-Kz)",
+             "BU-Schlüssel")
+    assert [tuple(r[c] for c in cells) for r in march_rows] == [
+        ("770002", "3103", "4600", "1500", "10,00", "94"), ("770002", "3103", "4760", "1500", "39,00", "94"),
+        ("770002", "3103", "1360", "1500", "51,00", "")]
+    assert [tuple(r[c] for c in cells) for r in april_rows] == [
+        ("770001", "0104", "4600", "1500", "10,00", "94"), ("770001", "0104", "4760", "1500", "39,00", "94"),
+        ("770001", "0104", "1360", "1500", "51,00", "")]
+    assert (march.rows, april.rows, march.unmapped_fees, april.unmapped_fees) == (3, 3, [], [])
+    assert [e.date for e in exporting.entries(s, cfg, date(2026, 4, 1), date(2026, 4, 1))] == [date(2026, 4, 1)] * 3
+    assert exporting.entries(s, cfg, date(2026, 3, 1), date(2026, 3, 30)) == []
+    # The batches remember their days; any day of them again is refused, the next month is not.
+    assert [(b.date_from, b.date_to) for b in s.scalars(select(ExportBatch).order_by(ExportBatch.id))] == [
+        (date(2026, 3, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 4, 30))]
+    for first, last in ((date(2026, 3, 31), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 4, 1)),
+                        (date(2026, 2, 1), date(2026, 3, 1)), (date(2026, 4, 30), date(2026, 5, 31))):
+        with pytest.raises(StateError, match="overlaps"):
+            export(first, last, "again.csv")
+    may, may_rows = export(date(2026, 5, 1), date(2026, 5, 31), "may.csv")
+    assert (may.rows, may_rows) == (0, [])
+
+
+def test_a_fee_line_no_pattern_names_is_listed_at_import_show_and_export(bare_workspace, tmp_path):
+    ws = bare_workspace
+    ws.write_config(extra="[accounts]\ndatev_consultant = 1001\ndatev_client = 1\n")
+    path = settlement_file(tmp_path / "s.tsv", [
+        ("other-transaction", "", "other-transaction", "Subscription Fee", "-39,00"),
+        ("other-transaction", "", "other-transaction", "Digital Services Fee", "-1,20")])
+    out = json.loads(ws.ok("settlement", "import", str(path), "--json"))
+    assert out["unmapped_fees"] == [{"description": "other-transaction/other-transaction/Digital Services Fee",
+                                     "amount": "-1.20"}]
+    shown = json.loads(ws.ok("settlement", "show", "770001", "--json"))
+    assert [(f["type"], f["amount"], f["account"], f["tax_key"], f["reverse_charge"]) for f in shown["fee_lines"]] == [
+        ("other-transaction/other-transaction/Digital Services Fee", "-1.20", "3123", "", True),
+        ("other-transaction/other-transaction/Subscription Fee", "-39.00", "4760", "94", True)]
+    csv_out = tmp_path / "b.csv"
+    r = ws.run("export", "bookings", "--from", "2026-11-17", "--to", "2026-11-17", "--format", "csv",
+               "-o", str(csv_out))
+    assert r.code == 0 and "1 fee line(s) not named" in r.out and "Digital Services Fee -1.20" in r.out
+    lines = csv_out.read_text(encoding="utf-8").strip().splitlines()
+    assert [ln.split(";")[3:7] for ln in lines[1:]] == [
+        ["3123", "1500", "1.20", ""], ["4760", "1500", "39.00", "94"], ["1500", "1360", "40.20", ""]]
+    # Once named, it goes where it was told (a second export of the day: --again).
+    ws.write_config(extra='[accounts]\ndatev_consultant = 1001\ndatev_client = 1\n'
+                          '[accounts.fee_accounts]\n"Digital Services Fee" = { account = "4761" }\n')
+    again = json.loads(ws.ok("export", "bookings", "--from", "2026-11-17", "--to", "2026-11-17", "--format", "csv",
+                             "-o", str(csv_out), "--again", "--json"))
+    assert again["unmapped_fees"] == []
+    assert csv_out.read_text(encoding="utf-8").splitlines()[1].split(";")[3:7] == ["4761", "1500", "1.20", "94"]
+
+
+def test_settlements_imported_before_0009_get_their_fee_lines_and_export_batches_their_days(database_url):
+    engine = make_engine(database_url)
+    migrations.upgrade(engine, "0008")
+    settlements = sa.table("settlements", *(sa.column(c, UTCDateTime()) for c in ("start", "end", "deposit_date",
+                                                                                   "imported_at")),
+                           *(sa.column(c, Amount()) for c in ("total_amount", "sales", "refunds", "fees", "reserve",
+                                                               "other", "differences_total")),
+                           sa.column("settlement_id", sa.String), sa.column("currency", sa.String),
+                           sa.column("lines", sa.Integer), sa.column("by_type", sa.JSON),
+                           sa.column("file_name", sa.String), sa.column("sha256", sa.String))
+    batches = sa.table("export_batches", sa.column("kind", sa.String), sa.column("format", sa.String),
+                       sa.column("date_from", UTCDateTime()), sa.column("date_to", UTCDateTime()),
+                       sa.column("rows", sa.Integer), sa.column("total", Amount()), sa.column("file_name", sa.String),
+                       sa.column("again", sa.Boolean), sa.column("created_at", UTCDateTime()))
+    by_type = {"Order/ItemPrice/Principal": "100.00", "Order/ItemFees/Commission": "-15.00",
+               "Refund/ItemPrice/Principal": "-10.00", "other-transaction/other-transaction/Current Reserve Amount":
+               "-5.00", "other-transaction/other-transaction/Storage Fee": "-2.50"}
+    at = datetime(2026, 11, 17, 8, 0, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(settlements.insert().values(
+            settlement_id="770001", start=at, end=at, deposit_date=at, imported_at=at, currency="EUR", lines=5,
+            total_amount=D("67.50"), sales=D("100.00"), refunds=D("-10.00"), fees=D("-15.00"), reserve=D("-5.00"),
+            other=D("-2.50"), differences_total=D(0), by_type=by_type, file_name="s.tsv", sha256=""))
+        conn.execute(batches.insert().values(
+            kind="bookings", format="datev", date_from=datetime(2026, 3, 1, tzinfo=timezone.utc),
+            date_to=datetime(2026, 3, 31, tzinfo=timezone.utc), rows=3, total=D("1.00"), file_name="m.csv",
+            again=False, created_at=at))
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        fees = conn.execute(sa.text("SELECT description, amount FROM settlement_fees ORDER BY id")).all()
+        days = conn.execute(sa.select(sa.column("date_from", sa.Date), sa.column("date_to", sa.Date))
+                            .select_from(sa.table("export_batches"))).all()
+    assert [(d, D(str(a))) for d, a in fees] == [("Order/ItemFees/Commission", D("-15.00")),
+                                                 ("other-transaction/other-transaction/Storage Fee", D("-2.50"))]
+    assert days == [(date(2026, 3, 1), date(2026, 3, 31))]
+    with engine.begin() as conn:  # and back: caturactl itself only migrates up
+        command.downgrade(migrations._config(conn), "0008")
+    with engine.connect() as conn:
+        back = conn.execute(sa.select(batches.c.date_from, batches.c.date_to)).all()
+    assert back == [(datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 3, 31, tzinfo=timezone.utc))]
+    engine.dispose()
+
+
+def test_under_vcs_amazon_invoiced_orders_are_matched_not_differences():
+    r = reconcile({"A": D("23.80"), "B": D("10.00"), "C": D("5.00")}, {"A": D("-3.00")}, D("-4.00"), D(0), D(0),
+                  {"A", "B"}, {"B": D("10.00")}, {}, amazon_invoiced={"A", "B"})
+    assert r.amazon_invoiced == ["A"] and r.paid_orders == ["B"]  # B has our invoice: matched by it
+    assert (r.sales, r.refunds) == (D("33.80"), D("-3.00"))
+    assert [(d[0], d[1]) for d in r.differences] == [("C", "unknown_order")]
+    assert r.total == D("23.80") + D("10.00") + D("5.00") - D("3.00") - D("4.00")

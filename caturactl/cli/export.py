@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from caturactl.cli.output import DRY, summary
+from caturactl.cli.output import DRY, console, summary
 from caturactl.errors import InputError
 from caturactl.reports import parse_day
 
@@ -30,8 +30,10 @@ def export() -> None:
 def export_bookings(obj, date_from: str, date_to: str, fmt: str, output: Path | None, bom: bool, again: bool,
                     dry_run: bool, as_json: bool) -> None:
     """The bookings of a period: invoices and credit notes by issue date, settlements by deposit
-    date. DATEV: EXTF Buchungsstapel (format 700, Windows-1252); CSV: UTF-8, one booking a line.
-    A period is exported once; --again says you know it was exported before."""
+    date, both as days of the business time zone (display.timezone). DATEV: EXTF Buchungsstapel
+    (format 700, Windows-1252); CSV: UTF-8, one booking a line. A period is exported once; --again
+    says you know it was exported before. Settlement fee lines that [accounts.fee_accounts] does
+    not name are booked under § 13b on accounts.fee_default and listed."""
     from caturactl import exporting
     if bom and fmt != "csv":
         raise click.UsageError("--bom is for --format csv: DATEV reads Windows-1252 without one")
@@ -44,7 +46,16 @@ def export_bookings(obj, date_from: str, date_to: str, fmt: str, output: Path | 
                                       write_datev=app.write_datev_bookings, again=again, dry_run=dry_run, bom=bom)
         s.rollback() if dry_run else s.commit()
     line = f"{r.rows} booking(s), {r.total} moved" + ("" if dry_run else f", written to {r.file}")
-    summary("export bookings", r.as_dict(), as_json=as_json, line=(DRY if dry_run else "") + line)
+    if r.unmapped_fees:
+        line += f"; {len(r.unmapped_fees)} fee line(s) not named in [accounts.fee_accounts]"
+    summary("export bookings", r.as_dict(), as_json=as_json, line=(DRY if dry_run else "") + line,
+            ok=not r.unmapped_fees)
+    if r.unmapped_fees and not as_json:
+        for u in r.unmapped_fees:
+            console.print(f"  settlement {u['settlement']}: {u['description']} {u['amount']} booked under § 13b "
+                          f"on {app.cfg.accounts.account(app.cfg.accounts.fee_default)}", highlight=False, markup=False)
+        console.print("  name them in [accounts.fee_accounts] (account, reverse_charge) and export again with --again",
+                      highlight=False, markup=False)
 
 
 @export.command("customers")

@@ -14,6 +14,9 @@ COLUMNS = [Column("settlement", "Settlement"), Column("start", "From"), Column("
            Column("deposit", "Deposit"), Column("total", "Payout", "right"), Column("sales", "Sales", "right"),
            Column("refunds", "Refunds", "right"), Column("fees", "Fees", "right"), Column("reserve", "Reserve", "right"),
            Column("other", "Other", "right"), Column("differences", "Differences", "right"), Column("currency", "Cur")]
+FEE_COLUMNS = [Column("type", "Transaction / amount type / description"), Column("amount", "Amount", "right"),
+               Column("account", "Account"), Column("tax_key", "BU"), Column("reverse_charge", "§ 13b"),
+               Column("named_by", "Named by")]
 DIFF_COLUMNS = [Column("settlement", "Settlement"), Column("order", "Order"), Column("kind", "Kind"),
                 Column("amount", "Amount", "right"), Column("settled", "Settled", "right"),
                 Column("expected", "Expected", "right"), Column("reason", "Reason", max_width=70)]
@@ -43,7 +46,7 @@ def settlement_fetch(obj, days: int, dry_run: bool, as_json: bool) -> None:
     with app.session() as s:
         source = app.settlement_reports(s)
         try:
-            r = service.fetch(s, source, app.cfg.base_dir / "settlements",
+            r = service.fetch(s, source, app.cfg.base_dir / "settlements", vcs=app.cfg.amazon.vcs,
                               since=clock.now() - timedelta(days=days), dry_run=dry_run)
         finally:
             source.close()
@@ -68,18 +71,28 @@ def settlement_import(obj, file: Path, dry_run: bool, as_json: bool) -> None:
     rejects it with file:line:column, and nothing is stored. A settlement already imported is
     recognised and stored once.
     """
+    from caturactl.accounting import unmapped_fees
     from caturactl.settlement import import_file
     app = obj.ready_app()
     with app.session() as s:
-        r = import_file(s, file, dry_run=dry_run)
+        r = import_file(s, file, dry_run=dry_run, vcs=app.cfg.amazon.vcs)
         s.rollback() if dry_run else s.commit()
+    unmapped = unmapped_fees(r.fee_totals, app.cfg.accounts)
     if r.duplicate:
         line = f"settlement {r.settlement_id} was imported before; nothing changed"
     else:
         line = (f"settlement {r.settlement_id}: {r.lines} line(s), payout {r.total}; {r.paid} order(s) paid, "
                 f"{r.differences} difference(s) totalling {r.differences_total}")
-    summary("settlement import", r.as_dict(), as_json=as_json, line=(DRY if dry_run else "") + line,
-            ok=not r.differences)
+        if unmapped:
+            line += f"; {len(unmapped)} fee line(s) not named in [accounts.fee_accounts]"
+    data = {**r.as_dict(), "unmapped_fees": [{"description": d, "amount": str(a)} for d, a in unmapped]}
+    summary("settlement import", data, as_json=as_json, line=(DRY if dry_run else "") + line,
+            ok=not (r.differences or unmapped))
+    if unmapped and not as_json:
+        fallback = app.cfg.accounts.account(app.cfg.accounts.fee_default)
+        for description, amount in unmapped:
+            console.print(f"  {description} {amount}: will be booked under § 13b on {fallback}", highlight=False,
+                          markup=False)
 
 
 @settlement.command("list")
@@ -108,13 +121,22 @@ def _row(st, tz) -> dict:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def settlement_show(obj, settlement_id: str, as_json: bool) -> None:
-    """One settlement: totals, amounts per type, and its differences."""
+    """One settlement: totals, amounts per type, its fee lines with the account each is booked on,
+    and its differences."""
+    from caturactl.accounting import fee_booking
+    from caturactl.reporting import tidy
     from caturactl.settlement import find
     app = obj.ready_app()
     with app.session() as s:
         st = find(s, settlement_id)
+        fees = []
+        for f in st.fee_totals:
+            booking = fee_booking(f.description, app.cfg.accounts)
+            fees.append({"type": f.description, "amount": str(tidy(f.amount)), "account": booking.account,
+                         "tax_key": booking.tax_key, "reverse_charge": booking.reverse_charge,
+                         "named_by": booking.pattern or "(nothing: fee_default)"})
         record = {**_row(st, app.cfg.tz), "lines": st.lines, "file": st.file_name, "by_type": st.by_type,
-                  "differences_list": [_diff(st, d) for d in st.differences]}
+                  "fee_lines": fees, "differences_list": [_diff(st, d) for d in st.differences]}
     if as_json:
         emit_record(record, fmt="json")
         return
@@ -122,6 +144,8 @@ def settlement_show(obj, settlement_id: str, as_json: bool) -> None:
     emit([{"type": k, "amount": v} for k, v in record["by_type"].items()],
          [Column("type", "Transaction / amount type / description"), Column("amount", "Amount", "right")],
          fmt="table", title="Amounts per type")
+    emit([{**f, "reverse_charge": "§ 13b" if f["reverse_charge"] else ""} for f in fees], FEE_COLUMNS, fmt="table",
+         title="Fees and other lines: where they are booked", empty="no fee lines")
     emit(record["differences_list"], DIFF_COLUMNS, fmt="table", title="Differences", empty="no differences")
 
 

@@ -1,13 +1,13 @@
-"""Amazon settlements as imported: totals per kind of money, and every difference against our
-invoices with its reason. The lines themselves stay in the file (a settlement can have a million);
-what is kept is what the books and the people need."""
+"""Amazon settlements as imported: totals per kind of money, the fees and other charges per kind
+of line, and every difference against our invoices with its reason. The lines themselves stay in
+the file (a settlement can have a million); what is kept is what the books and the people need."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caturactl.model.base import Amount, Base, UTCDateTime, utcnow
@@ -37,6 +37,8 @@ class Settlement(Base):
 
     differences: Mapped[list["SettlementDifference"]] = relationship(back_populates="settlement",
                                                                       order_by="SettlementDifference.id")
+    fee_totals: Mapped[list["SettlementFee"]] = relationship(back_populates="settlement",
+                                                             order_by="SettlementFee.id")
 
 
 class SettlementDifference(Base):
@@ -56,6 +58,21 @@ class SettlementDifference(Base):
     settlement: Mapped[Settlement] = relationship(back_populates="differences")
 
 
+class SettlementFee(Base):
+    """The money of one kind of settlement line that is neither a sale, a refund nor the reserve
+    (Amazon's fees, advertising, reimbursements ...), summed: what the books map to an account
+    (``[accounts.fee_accounts]``). Together these are exactly the settlement's fees + other."""
+
+    __tablename__ = "settlement_fees"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_pk: Mapped[int] = mapped_column(ForeignKey("settlements.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)  # "transaction-type/amount-type/amount-description"
+    amount: Mapped[Decimal] = mapped_column(Amount)
+
+    settlement: Mapped[Settlement] = relationship(back_populates="fee_totals")
+
+
 class ExportBatch(Base):
     """An export handed to the accountant: the same period is not exported twice unless asked."""
 
@@ -64,8 +81,9 @@ class ExportBatch(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # bookings | customers
     format: Mapped[str] = mapped_column(String(10))  # csv | datev
-    date_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    date_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The period as days in the business time zone (config display.timezone), both included.
+    date_from: Mapped[date | None] = mapped_column(Date)
+    date_to: Mapped[date | None] = mapped_column(Date)
     rows: Mapped[int]
     total: Mapped[Decimal] = mapped_column(Amount)
     file_name: Mapped[str] = mapped_column(String(300))

@@ -147,6 +147,7 @@ _COST_CENTER_MAX = 36
 _ORDER_ID_KIND = '"Bestellnummer"'
 # datev.md §3 column 40: "Greece = EL", DATEV writes the VAT-id prefix, not the ISO code.
 _DATEV_COUNTRY = {country: "EL" if country == "GR" else country for country in EU_COUNTRIES}
+_EU_VAT = re.compile(r"([A-Z]{2})([0-9A-Z+*]{2,13})")  # VAT id: prefix, then at most 13 (datev.md §4)
 _RATE_LIMIT = Decimal(100)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -180,6 +181,9 @@ class Booking:
     # code of the destination, and EU-Steuersatz (Bestimmung), its rate in percent. Both or none.
     eu_country: str = ""
     eu_rate: Decimal | None = None
+    # Intra-Community supply (B2B): the buyer's VAT id with its country prefix ("FR12345678901"),
+    # written whole into EU-Land u. UStID (Bestimmung); not together with ``eu_country``.
+    eu_vat_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +428,22 @@ def _free_text(value: str, limit: int, n: int, field: str) -> str:
     return '"' + value + '"'
 
 
+# VAT-id prefixes of the member states: the ISO codes, but Greece writes EL (datev.md §3 column 40).
+_VAT_PREFIXES = frozenset(_DATEV_COUNTRY.values())
+
+
+def _eu_vat_id_cells(vat_id: str, n: int) -> str:
+    """Columns 40 and 41 of an intra-Community supply (datev.md §3): the buyer's full VAT id in
+    column 40 (quoted text, Greece "EL"), column 41 empty: the supply is tax-free, no rate."""
+    vat = vat_id.replace(" ", "").upper()
+    m = _EU_VAT.fullmatch(vat)
+    prefix = m and ("EL" if m[1] == "GR" else m[1])
+    if prefix not in _VAT_PREFIXES:
+        raise _refuse(n, "eu_vat_id", f"{vat_id!r} is not a VAT id of an EU member state: its country "
+                                      f"prefix and at most 13 letters or digits (datev.md §3 column 40)")
+    return f'"{prefix}{m[2]}";'
+
+
 def _eu_cells(country: str, rate: Decimal | None, n: int) -> str:
     """Columns 40 and 41 of an OSS booking (datev.md §3): the destination as DATEV writes it
     (quoted text, Greece "EL") and its rate with two decimals and a decimal comma ("22,00")."""
@@ -544,7 +564,15 @@ def write_extf(header: BatchHeader, bookings: Iterable[Booking], out: BinaryIO, 
                 order = _ORDER_ID_KIND + ";" + _free_text(b.order_id, 210, n, "order_id")
             else:
                 order = '"";""'
-            eu = _eu_cells(b.eu_country, b.eu_rate, n) if b.eu_country or b.eu_rate is not None else ";"
+            if b.eu_vat_id:
+                if b.eu_country or b.eu_rate is not None:
+                    raise _refuse(n, "eu_vat_id", "a booking names either the buyer's VAT id or an OSS "
+                                                  "country and rate: both go to column 40 (datev.md §3)")
+                eu = _eu_vat_id_cells(b.eu_vat_id, n)
+            elif b.eu_country or b.eu_rate is not None:
+                eu = _eu_cells(b.eu_country, b.eu_rate, n)
+            else:
+                eu = ";"
             lines.append(
                 f'{amount};{side};{currency_cell}{_G_CUR_KONTO}{account};{contra};{tax_cell};'
                 f'{day};"{document}";{document2}{_G_DOC2_TEXT}{booking_text}{_G_TEXT_KOST}'
@@ -562,7 +590,6 @@ def write_extf(header: BatchHeader, bookings: Iterable[Booking], out: BinaryIO, 
 # --- Debtors -------------------------------------------------------------------------------------
 
 _DEBTOR_COLUMNS = {caption: i for i, caption in enumerate(DEBTOR_CAPTIONS)}
-_EU_VAT = re.compile(r"([A-Z]{2})([0-9A-Z+*]{2,13})")  # EU-UStID without prefix, at most 13
 
 
 def write_debtors(header: BatchHeader, debtors: Iterable[Debtor], out: BinaryIO) -> int:
