@@ -49,6 +49,25 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# Legal forms (Rechtsformen). Registered merchants name register court and number on invoices and
+# business letters (§ 37a HGB for the e.K., § 125a HGB for OHG and KG); a capital company also its
+# seat and every managing director (§ 35a GmbHG, also for the UG; § 80 AktG: the Vorstand). A
+# GmbH & Co. KG names those of its general partner GmbH too (§ 125a Abs. 1 Satz 2 HGB).
+CAPITAL_COMPANY_FORMS = ("GmbH", "UG (haftungsbeschränkt)", "AG", "GmbH & Co. KG")
+REGISTERED_FORMS = (*CAPITAL_COMPANY_FORMS, "KG", "OHG", "e.K.")
+LEGAL_FORMS = ("", *REGISTERED_FORMS, "GbR", "Einzelunternehmen")
+
+
+def legal_form(value: str) -> str:
+    """``value`` as LEGAL_FORMS spells it, in any case ("ug" -> "UG (haftungsbeschränkt)");
+    ValueError naming the known forms."""
+    known = {form.casefold(): form for form in LEGAL_FORMS}
+    form = known.get(value.strip().casefold(), known.get(f"{value.strip()} (haftungsbeschränkt)".casefold()))
+    if form is None:
+        raise ValueError(f"unknown legal form {value!r} (known: {', '.join(f for f in LEGAL_FORMS if f)})")
+    return form
+
+
 class CompanyConfig(_Section):
     name: str = "My Company GmbH"
     street: str = ""
@@ -64,8 +83,43 @@ class CompanyConfig(_Section):
     iban: str = ""
     bic: str = ""
     bank: str = ""
-    trade_register: str = ""  # e.g. "Amtsgericht Köln, HRB 12345" (Handelsregister)
-    managing_directors: str = ""  # Geschäftsführer, printed in the invoice footer
+    legal_form: str = ""  # Rechtsform, one of LEGAL_FORMS ("" = not said)
+    registered_office: str = ""  # Sitz der Gesellschaft; "" = the city above
+    register_court: str = ""  # Registergericht, e.g. "Amtsgericht Köln"
+    register_number: str = ""  # e.g. "HRB 12345"
+    trade_register: str = ""  # older single field, e.g. "Amtsgericht Köln, HRB 12345"; used without register_court
+    managing_directors: str = ""  # all Geschäftsführer (AG: the Vorstand), comma-separated
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trade_register(cls, data: Any) -> Any:
+        # Readers of the older single field (trade_register) see court and number in it.
+        if isinstance(data, dict) and not data.get("trade_register"):
+            joined = ", ".join(str(data[k]) for k in ("register_court", "register_number") if data.get(k))
+            if joined:
+                data = {**data, "trade_register": joined}
+        return data
+
+    @field_validator("legal_form")
+    @classmethod
+    def _legal_form(cls, v: str) -> str:
+        return legal_form(v)
+
+    def legal_lines(self) -> tuple[str, ...]:
+        """What invoices and business letters must say of the company beyond its name and address
+        (§ 35a GmbHG, § 80 AktG, § 37a and § 125a HGB): seat, register court and number, and the
+        managing directors, each one line, for what is configured."""
+        lines = []
+        if self.legal_form in CAPITAL_COMPANY_FORMS:
+            lines.append(f"Sitz der Gesellschaft: {self.registered_office or self.city}")
+        if self.register_court or self.register_number:
+            lines += [x for x in (f"Registergericht: {self.register_court}" if self.register_court else "",
+                                  self.register_number) if x]
+        elif self.trade_register:
+            lines.append(self.trade_register)
+        if self.managing_directors:
+            lines.append(f"{'Vorstand' if self.legal_form == 'AG' else 'Geschäftsführer'}: {self.managing_directors}")
+        return tuple(lines)
 
 
 class DatabaseConfig(_Section):
@@ -78,6 +132,10 @@ class AmazonConfig(_Section):
     lwa_url: str = "https://api.amazon.com/auth/o2/token"
     client_id: str = ""
     marketplaces: list[str] = Field(default_factory=lambda: ["DE"])
+    # Amazon's VAT Calculation Service issues the invoices of Amazon orders (FBA and merchant-
+    # fulfilled alike): caturactl then invoices none of them and the settlement matches them as
+    # Amazon-invoiced. Off: caturactl invoices every Amazon order, FBA ones once Amazon ships them.
+    vcs: bool = False
     first_import_days: int = Field(default=7, ge=1, le=90)
     rate_scale: float = Field(default=1.0, gt=0)  # stand-ins and benchmarks only
     max_retries: int = Field(default=6, ge=0, le=20)
@@ -293,29 +351,129 @@ class TaxRate(_Section):
         return _country(v, None)
 
 
-# reference/accounting/vat.md §1 and §3 ("as known; verify" against the EU's TEDB). Dated, because
-# the rate follows the date of supply: the German 2020 cut is the example every test keeps.
+# The VAT rates of the 27 member states, dated, because the rate follows the date of supply (the
+# German 2020 cut is the example every test keeps). A product's tax class picks the kind:
+# "standard", or "reduced" = the reduced rate a state applies to most foodstuffs and printed books
+# (Annex III points 1 and 6 of the VAT Directive; the German 7 %). Where food and books differ, the
+# food rate; where food is taxed at the standard rate, the book rate; the other rates are named in
+# the comment. One reduced rate per state is a simplification: a product whose rate differs in a
+# destination state needs a tax class of its own, which this table does not have yet.
+# Sources: reference/accounting/vat.md §1 and §3; for the other states and the 2024-2026 changes
+# public summaries of the European Commission's "VAT rates applied in the Member States of the
+# European Union" (edition of 1 January 2025) and of the national laws, read 2026-11 (vatcalc.com,
+# vatupdate.com, regfollower.com, marosavat.com). Not checked against TEDB itself: verify there
+# (ec.europa.eu/taxation_customs/tedb) before relying on a figure marked "verify". A row "from
+# 2021-07-01" was in force at least since the OSS began; older rates of that state are not needed
+# for destination VAT and not recorded.
 DEFAULT_RATES = [
+    # Germany, § 12 UStG (vat.md §1): 16/5 % from 2020-07-01 to 2020-12-31 (Zweites Corona-Steuerhilfegesetz).
     {"country": "DE", "kind": "standard", "rate": "19", "valid_from": "2007-01-01", "valid_to": "2020-06-30"},
     {"country": "DE", "kind": "standard", "rate": "16", "valid_from": "2020-07-01", "valid_to": "2020-12-31"},
     {"country": "DE", "kind": "standard", "rate": "19", "valid_from": "2021-01-01"},
     {"country": "DE", "kind": "reduced", "rate": "7", "valid_from": "2007-01-01", "valid_to": "2020-06-30"},
     {"country": "DE", "kind": "reduced", "rate": "5", "valid_from": "2020-07-01", "valid_to": "2020-12-31"},
     {"country": "DE", "kind": "reduced", "rate": "7", "valid_from": "2021-01-01"},
-    {"country": "FR", "kind": "standard", "rate": "20", "valid_from": "2014-01-01"},
-    {"country": "FR", "kind": "reduced", "rate": "5.5", "valid_from": "2014-01-01"},
-    {"country": "IT", "kind": "standard", "rate": "22", "valid_from": "2013-10-01"},
-    {"country": "IT", "kind": "reduced", "rate": "10", "valid_from": "2013-10-01"},
-    {"country": "ES", "kind": "standard", "rate": "21", "valid_from": "2012-09-01"},
-    {"country": "ES", "kind": "reduced", "rate": "10", "valid_from": "2012-09-01"},
+    # Austria: 10 % food and books; 13 % some others (vat.md §3).
     {"country": "AT", "kind": "standard", "rate": "20", "valid_from": "2000-01-01"},
     {"country": "AT", "kind": "reduced", "rate": "10", "valid_from": "2000-01-01"},
-    {"country": "NL", "kind": "standard", "rate": "21", "valid_from": "2012-10-01"},
-    {"country": "NL", "kind": "reduced", "rate": "9", "valid_from": "2019-01-01"},
+    # Belgium: 6 % food and books; 12 % some others (vat.md §3).
     {"country": "BE", "kind": "standard", "rate": "21", "valid_from": "1996-01-01"},
     {"country": "BE", "kind": "reduced", "rate": "6", "valid_from": "1996-01-01"},
+    # Bulgaria: most food at 20 %; 9 % books, baby food (EC table 2025; verify the start of 9 % for books).
+    {"country": "BG", "kind": "standard", "rate": "20", "valid_from": "2021-07-01"},
+    {"country": "BG", "kind": "reduced", "rate": "9", "valid_from": "2021-07-01"},
+    # Cyprus: 5 % food and books; 9 % restaurants, hotels (EC table 2025; verify).
+    {"country": "CY", "kind": "standard", "rate": "19", "valid_from": "2021-07-01"},
+    {"country": "CY", "kind": "reduced", "rate": "5", "valid_from": "2021-07-01"},
+    # Czechia: one reduced rate of 12 % since 2024-01-01 (vat.md §3); until then 15 % food, 10 % books.
+    {"country": "CZ", "kind": "standard", "rate": "21", "valid_from": "2013-01-01"},
+    {"country": "CZ", "kind": "reduced", "rate": "15", "valid_from": "2021-07-01", "valid_to": "2023-12-31"},
+    {"country": "CZ", "kind": "reduced", "rate": "12", "valid_from": "2024-01-01"},
+    # Denmark has no reduced rate: reduced-class goods are taxed at 25 % (EC table 2025).
+    {"country": "DK", "kind": "standard", "rate": "25", "valid_from": "2021-07-01"},
+    {"country": "DK", "kind": "reduced", "rate": "25", "valid_from": "2021-07-01"},
+    # Estonia: 22 % from 2024-01-01, 24 % from 2025-07-01 (VAT Act amendment of 2025); food at the
+    # standard rate, 9 % books and medicines; 13 % accommodation since 2025-01-01.
+    {"country": "EE", "kind": "standard", "rate": "20", "valid_from": "2021-07-01", "valid_to": "2023-12-31"},
+    {"country": "EE", "kind": "standard", "rate": "22", "valid_from": "2024-01-01", "valid_to": "2025-06-30"},
+    {"country": "EE", "kind": "standard", "rate": "24", "valid_from": "2025-07-01"},
+    {"country": "EE", "kind": "reduced", "rate": "9", "valid_from": "2021-07-01"},
+    # Spain: 10 % most food; 4 % basic food and books (vat.md §3).
+    {"country": "ES", "kind": "standard", "rate": "21", "valid_from": "2012-09-01"},
+    {"country": "ES", "kind": "reduced", "rate": "10", "valid_from": "2012-09-01"},
+    # Finland: 25.5 % from 2024-09-01; food 14 %, 13.5 % from 2026-01-01 (2026 budget law; books
+    # moved from 10 % to 14 % on 2025-01-01 and with food to 13.5 %); 10 % newspapers.
+    {"country": "FI", "kind": "standard", "rate": "24", "valid_from": "2013-01-01", "valid_to": "2024-08-31"},
+    {"country": "FI", "kind": "standard", "rate": "25.5", "valid_from": "2024-09-01"},
+    {"country": "FI", "kind": "reduced", "rate": "14", "valid_from": "2013-01-01", "valid_to": "2025-12-31"},
+    {"country": "FI", "kind": "reduced", "rate": "13.5", "valid_from": "2026-01-01"},
+    # France: 5.5 % food and books; 10 % restaurants and others; 2.1 % press, medicines (vat.md §3).
+    {"country": "FR", "kind": "standard", "rate": "20", "valid_from": "2014-01-01"},
+    {"country": "FR", "kind": "reduced", "rate": "5.5", "valid_from": "2014-01-01"},
+    # Greece: 13 % most food; 6 % books, medicines (EC table 2025; mainland, islands differ).
+    {"country": "GR", "kind": "standard", "rate": "24", "valid_from": "2016-06-01"},
+    {"country": "GR", "kind": "reduced", "rate": "13", "valid_from": "2021-07-01"},
+    # Croatia: 5 % bread, milk, books and (since 2023-04-01) most basic food; 13 % some other food
+    # (EC table 2025; verify which food is at 5 % and which at 13 % or 25 %).
+    {"country": "HR", "kind": "standard", "rate": "25", "valid_from": "2012-03-01"},
+    {"country": "HR", "kind": "reduced", "rate": "5", "valid_from": "2021-07-01"},
+    # Hungary: 5 % basic food and books; 18 % some dairy and bakery goods (EC table 2025).
+    {"country": "HU", "kind": "standard", "rate": "27", "valid_from": "2012-01-01"},
+    {"country": "HU", "kind": "reduced", "rate": "5", "valid_from": "2021-07-01"},
+    # Ireland: 23 % again since 2021-03-01; most food and books are zero-rated (0 %, which is EN
+    # 16931 category Z and cannot be a row here); 13.5 % the first reduced rate, 9 % and 4.8 % others.
+    {"country": "IE", "kind": "standard", "rate": "23", "valid_from": "2021-03-01"},
+    {"country": "IE", "kind": "reduced", "rate": "13.5", "valid_from": "2021-07-01"},
+    # Italy: 10 % most food; 4 % basic food and books; 5 % some others (vat.md §3).
+    {"country": "IT", "kind": "standard", "rate": "22", "valid_from": "2013-10-01"},
+    {"country": "IT", "kind": "reduced", "rate": "10", "valid_from": "2013-10-01"},
+    # Lithuania: food at the standard rate; books 9 %, 5 % from 2026-01-01 (Law XV-287, which also
+    # raised the other 9 % supplies to 12 %).
+    {"country": "LT", "kind": "standard", "rate": "21", "valid_from": "2009-09-01"},
+    {"country": "LT", "kind": "reduced", "rate": "9", "valid_from": "2021-07-01", "valid_to": "2025-12-31"},
+    {"country": "LT", "kind": "reduced", "rate": "5", "valid_from": "2026-01-01"},
+    # Luxembourg: 16 % in 2023 only (temporary cut); food and books 3 %, 8 % and 14 % others.
+    {"country": "LU", "kind": "standard", "rate": "17", "valid_from": "2021-07-01", "valid_to": "2022-12-31"},
+    {"country": "LU", "kind": "standard", "rate": "16", "valid_from": "2023-01-01", "valid_to": "2023-12-31"},
+    {"country": "LU", "kind": "standard", "rate": "17", "valid_from": "2024-01-01"},
+    {"country": "LU", "kind": "reduced", "rate": "3", "valid_from": "2021-07-01"},
+    # Latvia: most food at 21 % (5 % fruit and vegetables); 12 % books, medicines. Announced for
+    # 2026: lower rates for books and some staple food (verify before relying on 12 % in 2026).
+    {"country": "LV", "kind": "standard", "rate": "21", "valid_from": "2021-07-01"},
+    {"country": "LV", "kind": "reduced", "rate": "12", "valid_from": "2021-07-01"},
+    # Malta: food mostly zero-rated (see IE); 5 % books, confectionery, medicines; 7 % hotels.
+    {"country": "MT", "kind": "standard", "rate": "18", "valid_from": "2021-07-01"},
+    {"country": "MT", "kind": "reduced", "rate": "5", "valid_from": "2021-07-01"},
+    # Netherlands: 9 % food and books (vat.md §3).
+    {"country": "NL", "kind": "standard", "rate": "21", "valid_from": "2012-10-01"},
+    {"country": "NL", "kind": "reduced", "rate": "9", "valid_from": "2019-01-01"},
+    # Poland: 5 % most food and books; 8 % some others (vat.md §3).
     {"country": "PL", "kind": "standard", "rate": "23", "valid_from": "2011-01-01"},
-    {"country": "PL", "kind": "reduced", "rate": "8", "valid_from": "2011-01-01"},
+    {"country": "PL", "kind": "reduced", "rate": "5", "valid_from": "2011-01-01"},
+    # Portugal (mainland; Madeira and the Azores have their own rates): 6 % basic food and books, 13 % others.
+    {"country": "PT", "kind": "standard", "rate": "23", "valid_from": "2011-01-01"},
+    {"country": "PT", "kind": "reduced", "rate": "6", "valid_from": "2021-07-01"},
+    # Romania: 21 % and a single reduced rate of 11 % from 2025-08-01 (Law 141/2025); until then
+    # 19 %, 9 % food, 5 % books.
+    {"country": "RO", "kind": "standard", "rate": "19", "valid_from": "2017-01-01", "valid_to": "2025-07-31"},
+    {"country": "RO", "kind": "standard", "rate": "21", "valid_from": "2025-08-01"},
+    {"country": "RO", "kind": "reduced", "rate": "9", "valid_from": "2021-07-01", "valid_to": "2025-07-31"},
+    {"country": "RO", "kind": "reduced", "rate": "11", "valid_from": "2025-08-01"},
+    # Sweden: food 12 %, cut to 6 % from 2026-04-01 to 2027-12-31 (Prop. 2025/26:55, passed);
+    # books 6 %.
+    {"country": "SE", "kind": "standard", "rate": "25", "valid_from": "2021-07-01"},
+    {"country": "SE", "kind": "reduced", "rate": "12", "valid_from": "2021-07-01", "valid_to": "2026-03-31"},
+    {"country": "SE", "kind": "reduced", "rate": "6", "valid_from": "2026-04-01", "valid_to": "2027-12-31"},
+    {"country": "SE", "kind": "reduced", "rate": "12", "valid_from": "2028-01-01"},
+    # Slovenia: 9.5 % food; 5 % books (EC table 2025).
+    {"country": "SI", "kind": "standard", "rate": "22", "valid_from": "2013-07-01"},
+    {"country": "SI", "kind": "reduced", "rate": "9.5", "valid_from": "2021-07-01"},
+    # Slovakia: 23 % from 2025-01-01; then 5 % basic food and books, 19 % other food (before: 20 %,
+    # 10 % basic food and books). 2026: some high-sugar and high-salt food from 19 % to 23 %.
+    {"country": "SK", "kind": "standard", "rate": "20", "valid_from": "2021-07-01", "valid_to": "2024-12-31"},
+    {"country": "SK", "kind": "standard", "rate": "23", "valid_from": "2025-01-01"},
+    {"country": "SK", "kind": "reduced", "rate": "10", "valid_from": "2021-07-01", "valid_to": "2024-12-31"},
+    {"country": "SK", "kind": "reduced", "rate": "5", "valid_from": "2025-01-01"},
 ]
 EU_COUNTRIES = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split())
 
@@ -342,11 +500,62 @@ class InvoiceConfig(_Section):
 ACCOUNT_PRESETS: dict[str, dict[str, str]] = {
     "SKR03": {"revenue_standard": "8400", "revenue_reduced": "8300", "revenue_intra_eu": "8125",
               "revenue_export": "8120", "revenue_oss": "8320", "receivables": "1400", "amazon_clearing": "1500",
-              "bank": "1200", "transit": "1360", "fees": "4760", "fees_13b": "3123", "payment_fees": "4970"},
+              "bank": "1200", "transit": "1360", "fees": "4760", "fees_13b": "3123", "payment_fees": "4970",
+              # accounts.md §3: Ausgangsfrachten (FBA fulfilment; UNCERTAIN there) and Werbekosten.
+              "fulfilment_fees": "4730", "advertising": "4600",
+              # Not in accounts.md: "Versicherungsentschädigungen und Schadenersatzleistungen" of the
+              # DATEV charts (SKR03 2742 / SKR04 4970, NWB Kontierungslexikon "Schadensersatz,
+              # erhaltener"); Amazon's compensation for goods it lost or damaged is no fee.
+              "reimbursements": "2742"},
     "SKR04": {"revenue_standard": "4400", "revenue_reduced": "4300", "revenue_intra_eu": "4125",
               "revenue_export": "4120", "revenue_oss": "4320", "receivables": "1200", "amazon_clearing": "1300",
-              "bank": "1800", "transit": "1460", "fees": "6770", "fees_13b": "5923", "payment_fees": "6855"},
+              "bank": "1800", "transit": "1460", "fees": "6770", "fees_13b": "5923", "payment_fees": "6855",
+              "fulfilment_fees": "6740", "advertising": "6600", "reimbursements": "4970"},
 }
+
+# Where the money of a settlement that is neither a sale, a refund nor the reserve is booked:
+# "transaction-type/amount-type/amount-description" patterns (fnmatch; a pattern without "/" is
+# matched against the amount-description alone) -> (purpose, § 13b). The descriptions are the ones
+# reference/amazon/README.md §8 lists. Amazon's seller services (commissions, FBA, the seller
+# subscription, storage, advertising) are invoiced by Amazon EU S.à r.l., Luxembourg, without VAT:
+# the merchant owes the German VAT under § 13b UStG (accounts.md §3). Tried after the merchant's
+# own [accounts.fee_accounts], in this order; a line no pattern matches is booked on
+# ``fee_default`` under § 13b and listed, never silently without it.
+DEFAULT_FEE_ACCOUNTS: dict[str, tuple[str, bool]] = {
+    "*/ItemFees/Commission": ("fees", True),  # referral fee: Verkaufsprovisionen (accounts.md §3)
+    "*/ItemFees/RefundCommission": ("fees", True),  # what Amazon keeps of a refunded commission
+    "*/ItemFees/FBA*": ("fulfilment_fees", True),  # FBAPerUnitFulfillmentFee and Amazon's other FBA fees
+    "*/ItemFees/ShippingChargeback": ("fulfilment_fees", True),  # the buyer's shipping Amazon keeps (FBA)
+    # The seller plan: a selling fee like the commission (accounts.md names no account of its own).
+    "other-transaction/other-transaction/Subscription Fee": ("fees", True),
+    # FBA storage: part of Amazon's FBA service (accounts.md names no storage account).
+    "other-transaction/other-transaction/Storage Fee": ("fulfilment_fees", True),
+    "ServiceFee/Cost of Advertising/*": ("advertising", True),  # Sponsored Products (accounts.md §3)
+    # Compensation for lost or damaged stock: damages, not a service, so no VAT at all.
+    "other-transaction/FBA Inventory Reimbursement/*": ("reimbursements", False),
+}
+
+
+def _account_or_purpose(v: str) -> str:
+    if not (v.isdigit() or v in ACCOUNT_PRESETS["SKR03"]):
+        raise ValueError(f"{v!r} is neither an account number nor a purpose "
+                         f"(known: {', '.join(sorted(ACCOUNT_PRESETS['SKR03']))})")
+    return v
+
+
+class FeeAccount(_Section):
+    """Where one kind of settlement line is booked (``[accounts.fee_accounts]``)."""
+
+    account: str  # a purpose ("fees", "advertising" ...) or an account number ("4761")
+    reverse_charge: bool = True  # § 13b UStG: a service Amazon EU S.à r.l. (Luxembourg) invoiced
+    # The BU key to book with instead of reverse_charge_tax_key, or the key of a line that is not
+    # § 13b (e.g. 9, Vorsteuer 19 %, for a fee invoiced with German VAT); "" = none.
+    tax_key: str = Field(default="", pattern=r"^[0-9]{0,4}$")
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, v: str) -> str:
+        return _account_or_purpose(v)
 
 
 class AccountsConfig(_Section):
@@ -356,14 +565,30 @@ class AccountsConfig(_Section):
     chart: Literal["SKR03", "SKR04"] = "SKR03"
     overrides: dict[str, str] = Field(default_factory=dict)  # purpose -> account, e.g. amazon_clearing = "1290"
     oss_tax_key: str = "10"  # DATEV BU key for OSS sales (country and rate in columns 40/41); 240 in newer setups
+    # Settlement lines -> account, tried before DEFAULT_FEE_ACCOUNTS: "Subscription Fee" = { account = "4761" }
+    fee_accounts: dict[str, FeeAccount] = Field(default_factory=dict)
+    # A settlement line no pattern matches: this purpose or account, under § 13b, and listed. The
+    # default is the chart's automatic § 13b account, which needs no BU key (accounts.md §3).
+    fee_default: str = "fees_13b"
+    # BU key for § 13b on an account without its own tax function (accounts.md §4: 94 = § 13b 19 %
+    # VSt and USt; UNCERTAIN there: confirm with the tax advisor).
+    reverse_charge_tax_key: str = Field(default="94", pattern=r"^[0-9]{1,4}$")
     datev_consultant: int = Field(default=0, ge=0, le=9999999)  # Beraternummer (from the tax advisor)
     datev_client: int = Field(default=0, ge=0, le=99999)  # Mandantennummer
     fiscal_year_start: str = Field(default="01-01", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")  # MM-DD
     initials: str = Field(default="CA", max_length=2)  # Diktatkürzel on DATEV batches
 
     def account(self, purpose: str) -> str:
-        """The account for ``purpose``; ConfigError-worthy KeyError names it."""
+        """The account for ``purpose`` (an account number is its own account); ConfigError-worthy
+        KeyError names an unknown purpose."""
+        if purpose.isdigit():
+            return purpose
         return self.overrides.get(purpose) or ACCOUNT_PRESETS[self.chart][purpose]
+
+    @field_validator("fee_default")
+    @classmethod
+    def _fee_default(cls, v: str) -> str:
+        return _account_or_purpose(v)
 
     @field_validator("overrides")
     @classmethod

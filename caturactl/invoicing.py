@@ -153,19 +153,10 @@ def seller(cfg: Config) -> InvoiceParty:
 
 
 def footer(cfg: Config) -> tuple[str, ...]:
-    c = cfg.company
-    lines = [", ".join(x for x in (c.name, c.street, f"{c.postal_code} {c.city}".strip()) if x)]
-    lines.append(" · ".join(x for x in (f"USt-IdNr. {c.vat_id}" if c.vat_id else "",
-                                         f"Steuernummer {c.tax_number}" if c.tax_number else "") if x))
-    if c.iban:
-        lines.append(" · ".join(x for x in (c.bank, f"IBAN {c.iban}", f"BIC {c.bic}" if c.bic else "") if x))
-    if c.trade_register or c.managing_directors:
-        lines.append(" · ".join(x for x in (c.trade_register, f"Geschäftsführung: {c.managing_directors}"
-                                             if c.managing_directors else "") if x))
-    contact = " · ".join(x for x in (c.phone, c.email, c.website) if x)
-    if contact:
-        lines.append(contact)
-    return tuple(x for x in lines if x)
+    """The company's legal data for the invoice footer, each once (§ 35a GmbHG, § 80 AktG, § 37a
+    and § 125a HGB): seat, register court and number, managing directors. Name, address, VAT id,
+    bank and contact are printed from the seller party and the bank fields, not repeated here."""
+    return cfg.company.legal_lines()
 
 
 def buyer_of(order: Order) -> InvoiceParty:

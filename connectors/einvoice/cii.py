@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NoReturn
 
-from drafthorse.models.accounting import ApplicableTradeTax
+from drafthorse.models.accounting import ApplicableTradeTax, TradeAllowanceCharge
 from drafthorse.models.document import Document
 from drafthorse.models.note import IncludedNote
 from drafthorse.models.party import PostalTradeAddress, TaxRegistration, TradeParty
@@ -36,6 +37,7 @@ from lxml import etree
 
 from caturactl.errors import InputError
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
+from connectors.einvoice.payment import payment_of, refund_text
 
 GUIDELINE_EN16931 = "urn:cen.eu:en16931:2017"
 GUIDELINE_XRECHNUNG = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
@@ -54,11 +56,10 @@ _CATEGORIES = {"S", "Z", "E", "AE", "K", "G"}
 _NEEDS_EXEMPTION = {"E", "AE", "K", "G"}
 # The only VATEX codes that mean "reverse charge" and "intra-community supply".
 _DEFAULT_EXEMPTION_CODE = {"AE": "VATEX-EU-AE", "K": "VATEX-EU-IC"}
-# A paid invoice asks for no payment, so it must not carry a bank account a buyer's system could
-# pay into again. ZZZ ("mutually defined") is in the UNTDID 4461 list the schematron checks, and
-# it satisfies XRechnung's BR-DE-1 (payment instructions present) without BG-17.
-_PAID_MEANS_CODE = "ZZZ"
-_CREDIT_TRANSFER_CODE = "58"  # SEPA credit transfer; needs the IBAN (BR-50, BR-61)
+# A line allowance (BG-27) is a discount: UNTDID 5189 code 95, with the reason text (BT-139) the
+# caller gave or, without one, the word for a discount (BR-42 wants a code or a text).
+_DISCOUNT_CODE = "95"
+_DISCOUNT_WORD = {"de": "Rabatt", "en": "Discount"}
 
 
 def cii_xml(doc: InvoiceDocument) -> bytes:
@@ -77,13 +78,30 @@ def xrechnung_xml(doc: InvoiceDocument) -> bytes:
     Adds what XRechnung requires on top of EN 16931: buyer reference BT-10 (``buyer_reference``
     or else the order id), business process BT-23, seller contact BG-6 (name, phone, e-mail),
     seller and buyer electronic addresses BT-34/BT-49 (scheme EM), payment instructions BG-16.
-    Raises InputError naming what is missing. Only the EN 16931 XSD and schematron can be run
-    here; the KoSIT validator (XRechnung rules BR-DE-*) is not available, so those rules are
-    followed as written in the XRechnung schematron source but not machine-checked.
+    Raises InputError naming what is missing. The XRechnung rules (BR-DE-*) are KoSIT's
+    schematron, which ``check.xrechnung_failures`` runs when given its compiled XSLT.
     """
     check_consistency(doc)
     _check_xrechnung(doc)
     return _serialize(_build(doc, xrechnung=True), doc)
+
+
+def with_seller_contact(doc: InvoiceDocument, contact: str, phone: str,
+                        email: str) -> tuple[InvoiceDocument, list[str]]:
+    """``doc`` with the seller contact (BT-41 name, BT-42 phone, BT-43 e-mail) filled in where
+    it is empty, and the names of the fields filled. A field the document has stays as issued.
+
+    Why: an invoice keeps the seller data of its issue day, and one issued before the contact
+    was configured fails XRechnung's BR-DE-5/6/7. Its XRechnung is a second rendition of that
+    invoice, so it may carry today's contact; the stored invoice and its PDF do not change.
+    """
+    seller = doc.seller
+    filled = {name: value.strip() for name, value, have in (
+        ("contact", contact, seller.contact), ("phone", phone, seller.phone),
+        ("email", email, seller.email)) if not have.strip() and value.strip()}
+    if not filled:
+        return doc, []
+    return replace(doc, seller=replace(seller, **filled)), list(filled)
 
 
 # --- consistency ------------------------------------------------------------------------------
@@ -167,9 +185,13 @@ def check_consistency(doc: InvoiceDocument) -> None:
     if doc.due != doc.gross_total - doc.prepaid:
         fail(f"BT-115 amount due {doc.due} is not gross {doc.gross_total} - prepaid "
              f"{doc.prepaid} (BR-CO-16)")
-    if doc.due > 0 and not doc.payment_terms.strip():
-        # BR-CO-25: we carry no due date (BT-9), so the terms must say when to pay.
+    if doc.due > 0 and not doc.payment_terms.strip() and not doc.is_credit_note:
+        # BR-CO-25: we carry no due date (BT-9), so the terms must say when to pay. A credit
+        # note without terms gets the sentence saying how the amount goes back (payment.py).
         fail("BT-20 payment terms are required when an amount is due (BR-CO-25)")
+    if doc.paid_through_channel and not doc.is_credit_note and doc.due != 0:
+        fail(f"BT-115 amount due {doc.due} on an invoice the channel collected the money for: "
+             f"prepaid (BT-113) is the gross total and nothing is due")
 
     categories = {i.tax_category for i in doc.items}
     if "K" in categories and not doc.buyer.vat_id:
@@ -213,12 +235,21 @@ def _check_item(item: InvoiceItem, fail: _Fail) -> None:
     if _decimals(item.unit_net) > 4:
         fail(f"BT-146 {pos}: net price {item.unit_net} has more than 4 decimals")
     _check_amount(item.net, f"BT-131 {pos} net amount", fail)
+    for value, name in ((item.allowance, "BT-136 allowance"),
+                        (item.allowance_gross, "allowance incl. VAT")):
+        _check_amount(value, f"{name} {pos}", fail)
+        if value < 0:
+            fail(f"{name} {pos}: {value} is negative; a discount is a positive amount taken off")
+    if item.allowance_gross and not item.allowance:
+        fail(f"BT-136 {pos}: a discount of {item.allowance_gross} incl. VAT without its net amount")
     # A 4-decimal unit price is exact to ±0.00005 per unit and the line net to ±0.005, so a line
-    # whose net differs from quantity × price by more than that was not computed from them.
+    # whose net differs from quantity × price - discount by more than that was not computed from
+    # them (EN 16931: BT-131 = BT-129 × BT-146 - BT-136; Peppol R120 in XRechnung checks it).
     slack = item.quantity * Decimal("0.00005") + Decimal("0.005")
-    if abs(item.quantity * item.unit_net - item.net) > slack:
+    if abs(item.quantity * item.unit_net - item.allowance - item.net) > slack:
+        less = f" - allowance {item.allowance}" if item.allowance else ""
         fail(f"BT-131 {pos}: net amount {item.net} is not quantity {item.quantity} × net price "
-             f"{item.unit_net}")
+             f"{item.unit_net}{less}")
     if not item.description.strip():
         fail(f"BT-153 {pos}: item name is empty")
     if not item.unit_code.strip():
@@ -283,7 +314,7 @@ def _check_xrechnung(doc: InvoiceDocument) -> None:
             (doc.ship_to.city, "BT-77 deliver-to city (BR-DE-10)"),
             (doc.ship_to.postal_code, "BT-78 deliver-to post code (BR-DE-11)"),
         ) if not value.strip()]
-    if doc.due > 0 and not doc.seller_iban.strip():
+    if doc.due > 0 and not doc.is_credit_note and not doc.seller_iban.strip():
         missing.append("BT-84 seller IBAN for the amount due (BR-DE-1, BR-DE-23-a)")
     if missing:
         raise InputError("XRechnung needs " + "; ".join(missing), where=where)
@@ -344,9 +375,10 @@ def _build(doc: InvoiceDocument, *, xrechnung: bool) -> Document:
             t.exemption_reason_code = code  # BT-121
         t.rate_applicable_percent = _rate(tax.rate)  # BT-119
         settlement.trade_tax.add(t)
-    if doc.payment_terms:
+    terms_text = doc.payment_terms or (refund_text(doc) if doc.is_credit_note and doc.due > 0 else "")
+    if terms_text:
         terms = PaymentTerms()
-        terms.description = doc.payment_terms  # BT-20
+        terms.description = terms_text  # BT-20
         settlement.terms.add(terms)
     totals = settlement.monetary_summation
     totals.line_total = _money(sum((i.net for i in doc.items), Decimal(0)))  # BT-106
@@ -362,7 +394,7 @@ def _build(doc: InvoiceDocument, *, xrechnung: bool) -> Document:
             settlement.invoice_referenced_document.issue_date_time = doc.preceding_date  # BT-26
 
     for item in doc.items:
-        x.trade.items.add(_line(item))
+        x.trade.items.add(_line(item, doc.language))
     return x
 
 
@@ -412,27 +444,25 @@ def _address(target: PostalTradeAddress, party: InvoiceParty, *, person_line: bo
 
 
 def _payment_means(settlement: TradeSettlement, doc: InvoiceDocument) -> None:
-    if doc.due == 0:
-        means = PaymentMeans()
-        means.type_code = _PAID_MEANS_CODE  # BT-81
-        if doc.payment_terms:
-            means.information.add(doc.payment_terms)  # BT-82
-        settlement.payment_means.add(means)
-        return
-    if not doc.seller_iban:
+    payment = payment_of(doc)  # the code and who pays whom: connectors/einvoice/payment.py
+    if payment is None:
         # EN 16931 allows an invoice without payment instructions; XRechnung was refused earlier.
         return
     means = PaymentMeans()
-    means.type_code = _CREDIT_TRANSFER_CODE  # BT-81
-    means.payee_account.iban = doc.seller_iban.replace(" ", "")  # BT-84
-    if doc.seller_bic:
-        means.payee_institution.bic = doc.seller_bic  # BT-86
+    means.type_code = payment.code  # BT-81
+    if payment.text:
+        means.information.add(payment.text)  # BT-82
+    if payment.iban:
+        means.payee_account.iban = payment.iban  # BT-84
+    if payment.bic:
+        means.payee_institution.bic = payment.bic  # BT-86
     settlement.payment_means.add(means)
-    # BT-83: the invoice number as remittance text lets the bank statement be matched.
-    settlement.payment_reference = doc.number
+    if payment.reference:
+        # BT-83: the invoice number as remittance text lets the bank statement be matched.
+        settlement.payment_reference = payment.reference
 
 
-def _line(item: InvoiceItem) -> LineItem:
+def _line(item: InvoiceItem, language: str) -> LineItem:
     li = LineItem()
     li.document.line_id = str(item.position)  # BT-126
     li.product.seller_assigned_id = item.sku  # BT-155
@@ -442,6 +472,13 @@ def _line(item: InvoiceItem) -> LineItem:
     li.settlement.trade_tax.type_code = "VAT"
     li.settlement.trade_tax.category_code = item.tax_category  # BT-151
     li.settlement.trade_tax.rate_applicable_percent = _rate(item.tax_rate)  # BT-152
+    if item.allowance:
+        discount = TradeAllowanceCharge()  # BG-27
+        discount.indicator = False  # an allowance, not a charge
+        discount.actual_amount = _money(item.allowance)  # BT-136
+        discount.reason_code = _DISCOUNT_CODE  # BT-140
+        discount.reason = item.allowance_reason or _DISCOUNT_WORD.get(language, "Discount")  # BT-139
+        li.settlement.allowance_charge.add(discount)
     li.settlement.monetary_summation.total_amount = _money(item.net)  # BT-131
     return li
 

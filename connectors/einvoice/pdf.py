@@ -11,7 +11,11 @@ Why it looks like this:
   description of each item, the date of supply, net amount and VAT per rate, the gross total,
   and the legal notes of ``doc.notes`` (intra-EU supply, reverse charge; § 14a UStG). A credit
   note is titled "Rechnungskorrektur", never "Gutschrift", and names the invoice it corrects by
-  number and date (invoice.md §4, § 31 Abs. 5 UStDV).
+  number and date (invoice.md §4, § 31 Abs. 5 UStDV), and says how the amount goes back to the
+  buyer, as its XML does (``payment.py``). A discount (line allowance) is a row of its own under
+  its item, so the page says what the XML says: the item at its price, then what was taken off.
+- The footer carries the company's data once, its legal data from ``doc.footer`` (register,
+  managing directors; § 35a GmbHG), and stays inside the margins and above the bottom edge.
 - Where things go and what they are called lives in the layout file; this module knows the
   fields. Numbers, amounts and dates are formatted by Babel for the document's locale.
 
@@ -62,6 +66,7 @@ from fpdf.fonts import SubsetMap, TTFFont
 from carriers.text_encoding import clean_text
 from caturactl.errors import ConfigError, InputError
 from caturactl.ports import InvoiceDocument, InvoiceParty
+from connectors.einvoice.payment import refund_text
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +223,7 @@ _LABEL_KEYS = (
     "ship_to", "col_position", "col_sku", "col_description", "col_quantity", "col_unit_net",
     "col_tax_rate", "col_net", "tax_rate", "tax_net", "tax_amount", "net_total", "tax_total",
     "gross_total", "prepaid", "due", "refunded", "to_refund", "notes", "payment", "phone", "email", "vat_id",
-    "tax_number", "iban", "bic")
+    "tax_number", "iban", "bic", "allowance", "incl_vat")
 _COLUMN_FIELDS = ("position", "sku", "description", "quantity", "unit_net", "tax_rate", "net")
 _INFO_ROWS = ("number", "date", "supply_date", "order_id", "order_date", "channel",
               "customer_number", "buyer_vat_id", "delivery_ids", "buyer_reference", "page")
@@ -234,9 +239,13 @@ _NUMBERS = {
     "taxes": ("x", "font_size", "line_height", "gap_before"),
     "totals": ("x", "label_width", "width", "font_size", "grand_size", "line_height", "gap_before"),
     "notes": ("font_size", "line_height", "gap_before"),
-    "footer": ("y", "font_size", "line_height", "gap"),
+    "footer": ("y", "bottom", "font_size", "line_height", "gap"),
 }
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\.([a-z_]+)\}")
+# Footer values that identify a line of company data wherever they stand: the city or the company
+# name do not ("Amtsgericht Berlin-Charlottenburg" is legal data of a company in Berlin).
+_DISTINCT_FIELDS = frozenset({"street", "vat_id", "tax_number", "email", "phone", "seller_bank",
+                              "seller_iban", "seller_bic"})
 _FOOTER_FIELDS = {
     "seller": ("name", "company", "street", "postal_code", "city", "country_name", "vat_id",
                "tax_number", "email", "phone", "contact"),
@@ -390,6 +399,11 @@ class _Layout:
                     raise ConfigError(f"unknown placeholder {{{scope}.{name}}}",
                                       where=f"{col.where}.lines")
             self.footer_columns.append((col.num("width"), lines))
+        widths = sum(w for w, _ in self.footer_columns) + self.footer.num("gap") * (len(self.footer_columns) - 1)
+        if widths > self.text_w + 0.01:
+            # Wider than the text, the last column runs into the margin or off the page.
+            raise ConfigError(f"the footer columns and gaps are {widths:g} mm wide, more than the "
+                              f"text width ({self.text_w:g} mm)", where=f"{source}.footer.columns")
 
         for name, keys in _NUMBERS.items():
             block = top.table(name)
@@ -465,7 +479,7 @@ class _Content:
     address: list[str]
     info: list[tuple[str, str]]  # (label, value); the "page" row's value is filled per page
     header: list[str]  # per column
-    rows: list[list[str]]  # per item, per column
+    rows: list[list[list[str]]]  # per item: its row, then its discount row if any; per column
     taxes: list[tuple[str, str, str, str]]  # rate, net, tax, exemption reason
     totals: list[tuple[str, str, bool]]  # label, value, emphasised
     notes: list[str]
@@ -522,6 +536,22 @@ def _party_lines(party: InvoiceParty, field: str, read: _Reader, home: str,
         # Abroad the country goes last, in capitals (DIN 5008, UPU).
         lines.append(countries.get(country, country).upper())
     return [line for line in lines if line]
+
+
+def _legal_lines(lines: Sequence[str], shown: set[str]) -> list[str]:
+    """The lines of ``doc.footer`` (register court and number, managing directors: § 35a GmbHG,
+    § 37a HGB) as the footer prints them: one line per " · " part, without the parts that say
+    again what the footer's other lines show (address, VAT id, bank, phone). Invoices stored so
+    far carry the company's whole letterhead in ``doc.footer``; printed as it is, it repeated
+    the other columns and ran past the bottom of the page."""
+    known = [v.replace(" ", "") for v in shown if v.strip()]
+    out: list[str] = []
+    for line in lines:
+        for part in (p.strip() for p in line.split(" · ")):
+            squeezed = part.replace(" ", "")
+            if part and not any(value in squeezed for value in known):
+                out.append(part)
+    return out
 
 
 def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> _Content:
@@ -601,6 +631,7 @@ def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> 
             info.append((label, values[row]))
 
     rows = []
+    has_net = any(c.field == "net" for c in layout.columns)
     for i, item in enumerate(doc.items):
         unit = labels.units.get(item.unit_code, item.unit_code)
         cells = {
@@ -610,9 +641,23 @@ def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> 
             "quantity": f"{fmt.number(item.quantity)} {unit}".strip(),
             "unit_net": fmt.unit_price(item.unit_net),
             "tax_rate": fmt.percent(item.tax_rate),
-            "net": fmt.money(item.net),
+            # Before the discount, so that quantity x price reads right; the discount row below
+            # takes the allowance off and the column adds up to the net total (BT-131 each).
+            "net": fmt.money(item.net + item.allowance),
         }
-        rows.append([cells[c.field] for c in layout.columns])
+        group = [[cells[c.field] for c in layout.columns]]
+        if item.allowance:
+            # The discount stays visible on its line (BG-27): what the buyer saw taken off
+            # (VAT included) in the text, its net amount in the net column.
+            reason = read(item.allowance_reason, f"items[{i}].allowance_reason")
+            text = f"{t['allowance']}: {reason}" if reason else t["allowance"]
+            if item.allowance_gross:
+                text += f" ({fmt.money(-item.allowance_gross)} {t['incl_vat']})"
+            if not has_net:
+                text += f", {t['col_net']} {fmt.money(-item.allowance)}"
+            discount = {"description": text, "net": fmt.money(-item.allowance)}
+            group.append([discount.get(c.field, "") for c in layout.columns])
+        rows.append(group)
     taxes = [(fmt.percent(tax.rate), fmt.money(tax.net), fmt.money(tax.tax),
               read(tax.exemption_reason, f"taxes[{i}].exemption_reason"))
              for i, tax in enumerate(doc.taxes)]
@@ -625,6 +670,10 @@ def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> 
         totals += [(t[paid], fmt.money(doc.prepaid), False), (t[due], fmt.money(doc.due), True)]
     notes = [read(n, f"notes[{i}]", multiline=True) for i, n in enumerate(doc.notes)]
     payment = read(doc.payment_terms, "payment_terms", multiline=True)
+    if doc.is_credit_note:
+        # How the amount goes back to the buyer, as the XML's payment means says (payment.py).
+        refund = read(refund_text(doc), "payment")
+        payment = refund if payment in ("", refund) else f"{refund}\n{payment}"
 
     fields = {
         "seller": {"name": seller_name, "company": read(seller.company, "seller.company"),
@@ -642,18 +691,24 @@ def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> 
         "label": t,
     }
     footer_lines = [read(line, f"footer[{i}]") for i, line in enumerate(doc.footer)]
-    footer = []
-    for _, templates in layout.footer_columns:
+    footer: list[list[str]] = []
+    shown: set[str] = set()  # the distinctive values the footer's own lines print
+    legal_column = None
+    for column, (_, templates) in enumerate(layout.footer_columns):
         lines: list[str] = []
         for template in templates:
             if template.strip() == "{doc.footer}":
-                lines += [line for line in footer_lines if line]
+                legal_column = (column, len(lines))
                 continue
             parts = _PLACEHOLDER.findall(template)
             if any(scope != "label" and not fields[scope][name] for scope, name in parts):
                 continue  # e.g. no tax number: no "Steuernr." line
+            shown.update(fields[scope][name] for scope, name in parts if name in _DISTINCT_FIELDS)
             lines.append(_PLACEHOLDER.sub(lambda m: fields[m[1]][m[2]], template))
         footer.append(lines)
+    if legal_column is not None:
+        column, at = legal_column
+        footer[column][at:at] = _legal_lines(footer_lines, shown)
 
     content = _Content(
         kind=title, number=values["number"], title=f"{title} {values['number']}",
@@ -662,8 +717,9 @@ def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> 
         info=info, header=[t[c.label] for c in layout.columns], rows=rows, taxes=taxes,
         totals=totals, notes=[n for n in notes if n], payment=payment, footer=footer,
         page_of=t["page_of"], continued=t["continued"], labels=t, chars=read.chars)
-    for row in rows:
-        read.add(*row)
+    for group in rows:
+        for row in group:
+            read.add(*row)
     read.add(reference, *(v for r in taxes for v in r), *(v for _, v, _ in totals),
              *(v for _, v in info), *(line for col in footer for line in col), "0123456789")
     return content
@@ -867,16 +923,20 @@ class _Planner:
         size, lh, pad = tab.num("font_size"), tab.num("line_height"), tab.num("padding")
         right = lay.left + sum(c.width for c in lay.columns)
         face = self.faces[""]
-        for row in self.c.rows:
-            cells = [_wrap(text, col.width - 2 * pad, face, size) for text, col in zip(row, lay.columns)]
-            height = max(len(lines) for lines in cells) * lh + 2 * pad
+        for group in self.c.rows:
+            # An item and its discount row stay together, with one rule under both.
             ops: list[_Op] = []
-            x = lay.left
-            for lines, col in zip(cells, lay.columns):
-                for n, line in enumerate(lines):
-                    self.text(ops, "", size, x + pad, _baseline(pad + n * lh, lh, size), line,
-                              col.align, col.width - 2 * pad)
-                x += col.width
+            top = pad
+            for row in group:
+                cells = [_wrap(text, col.width - 2 * pad, face, size) for text, col in zip(row, lay.columns)]
+                x = lay.left
+                for lines, col in zip(cells, lay.columns):
+                    for n, line in enumerate(lines):
+                        self.text(ops, "", size, x + pad, _baseline(top + n * lh, lh, size), line,
+                                  col.align, col.width - 2 * pad)
+                    x += col.width
+                top += max(len(lines) for lines in cells) * lh
+            height = top + pad
             ops.append(("L", lay.left, height, right, height))
             yield ops, height
 
@@ -934,14 +994,23 @@ class _Planner:
     def _footer(self, ops: list[_Op]) -> None:
         lay, fo = self.lay, self.lay.footer
         y0, size, lh, gap = fo.num("y"), fo.num("font_size"), fo.num("line_height"), fo.num("gap")
+        columns = [[part for line in lines for part in _wrap(line, width, self.faces[""], size)]
+                   for (width, _), lines in zip(lay.footer_columns, self.c.footer)]
+        # The footer ends above the bottom edge printers leave blank: a longer one starts higher,
+        # as long as it stays below the content.
+        height = 1 + max((len(c) for c in columns), default=0) * lh
+        y0 = min(y0, fo.num("bottom") - height)
+        if y0 < lay.content_bottom:
+            raise InputError(f"the footer needs {height:.0f} mm, more than fits under the content "
+                             f"(footer lines: shorten the company's legal data)",
+                             where=f"{self.c.number}.footer")
         ops.append(("L", lay.left, y0, lay.left + lay.text_w, y0))
         x = lay.left
-        for (width, _), lines in zip(lay.footer_columns, self.c.footer):
+        for (width, _), parts in zip(lay.footer_columns, columns):
             y = y0 + 1
-            for line in lines:
-                for part in _wrap(line, width, self.faces[""], size):
-                    self.text(ops, "", size, x, _baseline(y, lh, size), part)
-                    y += lh
+            for part in parts:
+                self.text(ops, "", size, x, _baseline(y, lh, size), part)
+                y += lh
             x += width + gap
 
 
