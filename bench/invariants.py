@@ -22,7 +22,8 @@ world, at the stand-ins, and returns its problems as one line each (an empty lis
   reference) (:class:`ConfirmCalls`; Amazon answers an identical repeat like the first and keeps
   no trace of it), and each (order, tracking number) is confirmed once;
 - ``invoiced_once``: each order has at most one invoice (``[invoices] per = "order"``), and every
-  invoice still has the delivery notes it invoiced (a note invoiced twice leaves one without);
+  invoice of an order we shipped still has the delivery notes it invoiced (a note invoiced twice
+  leaves one without; an FBA order's invoice has none);
 - ``invoices_uploaded_once``: the Amazon stand-in received each (order, invoice number) once;
 - ``invoice_numbers_gap_free``: per series and year the numbers are 1..n, each once, and the
   counter row says n;
@@ -231,8 +232,10 @@ def invoiced_once(s: Session, cfg: Config) -> list[str]:
                          .having(func.count() > 1)).all()
         if many:
             problems.append(f"{len(many)} order(s) with more than one invoice, e.g. {many[:3]}")
-    noteless = s.scalars(select(Invoice.number).where(Invoice.kind == INVOICE, ~select(DeliveryNote.id).where(
-        DeliveryNote.invoice_id == Invoice.id).exists()).order_by(Invoice.number)).all()
+    # An FBA order's invoice has no notes (Amazon shipped it); any other invoice has at least one.
+    noteless = s.scalars(select(Invoice.number).join(Order, Order.id == Invoice.order_id).where(
+        Invoice.kind == INVOICE, Order.fulfilled_by != "AMAZON", ~select(DeliveryNote.id).where(
+            DeliveryNote.invoice_id == Invoice.id).exists()).order_by(Invoice.number)).all()
     if noteless:
         problems.append(f"{len(noteless)} invoice(s) no delivery note points to (its notes were invoiced again), "
                         f"e.g. {noteless[:3]}")

@@ -286,10 +286,10 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
         rows.append(_Row(ol.sku, ol.title or (product.title if product else ol.sku), Decimal(now), paid, discount,
                          kind_of(ol.sku), reason))
         before = {**before, ol.id: prior + now}
+    if not rows:  # shipping alone is no supply: an invoice needs goods that left
+        raise InputError("nothing shipped to invoice", where=where)
     if with_shipping:
         rows += _ancillary_rows(order, money, labels, promo, rate_of, kind_of)
-    if not rows:
-        raise InputError("nothing shipped to invoice", where=where)
     # Group by tax rate and split the gross amounts with the one rounding rule (caturactl/tax.py).
     groups: dict[tuple[str, Decimal], list[int]] = defaultdict(list)
     rates: list[Decimal] = []
@@ -377,12 +377,13 @@ class InvoiceRunResult:
     queued: int = 0  # deliveries queued in the outbox
     failed: list[str] = field(default_factory=list)  # "order: why", each with a ticket
     skipped: int = 0  # planned, but another run invoiced them (or holds them) meanwhile
+    waiting: int = 0  # orders with an open invoice_failed ticket: a person resolves it first
     dry_run: bool = False
 
     def as_dict(self) -> dict:
         return {"created": len(self.created), "planned": self.planned, "gross": str(self.gross),
                 "queued": self.queued, "skipped": self.skipped, "failed": self.failed, "numbers": self.created,
-                "dry_run": self.dry_run}
+                "waiting": self.waiting, "dry_run": self.dry_run}
 
 
 class Invoicer:
@@ -409,8 +410,10 @@ class Invoicer:
     def _due_fba(self) -> list[Order]:
         invoiced = select(Invoice.order_id).where(Invoice.kind == INVOICE, Invoice.order_id == Order.id)
         return list(self.s.scalars(
+            # Imported FBA orders are "shipped" for us at once; Amazon ships them later, and
+            # the invoice waits until Amazon says SHIPPED (quantityFulfilled then counts).
             select(Order).where(Order.fulfilled_by == "AMAZON", Order._state == OrderState.SHIPPED.value,
-                                ~invoiced.exists())
+                                Order.remote_status == "SHIPPED", ~invoiced.exists())
             .options(selectinload(Order.lines)).order_by(Order.created_at, Order.id)))
 
     def _due_notes(self) -> list[tuple[Order, list[DeliveryNote]]]:
@@ -436,6 +439,17 @@ class Invoicer:
         r = InvoiceRunResult(dry_run=dry_run)
         products = {p.sku: p for p in self.s.scalars(select(Product))}
         due = self.due(limit)
+        # An order whose invoice failed waits for a person (its ticket says why); resolving the
+        # ticket lets the next run try again, instead of every run failing on it anew.
+        ticketed: set[int] = set()
+        all_ids = sorted({order.id for order, _ in due})
+        for start in range(0, len(all_ids), 500):
+            ticketed.update(self.s.scalars(select(Ticket.order_id).where(
+                Ticket.order_id.in_(all_ids[start:start + 500]), Ticket.kind == "invoice_failed",
+                Ticket.status == OPEN)))
+        if ticketed:
+            r.waiting = len(ticketed)
+            due = [(order, notes) for order, notes in due if order.id not in ticketed]
         # Which due orders have an invoice already (their shipping was invoiced with it); asked
         # for the due orders only, not for every invoice ever written.
         due_ids = sorted({order.id for order, _ in due})
@@ -476,6 +490,18 @@ class Invoicer:
             if not chunk:
                 self.s.rollback()
                 continue
+            refused = self._unrenderable(chunk)
+            if refused:  # a document the renderer refuses: its order gets a ticket, the batch goes on
+                self.s.rollback()
+                for order, exc in refused:
+                    r.failed.append(f"{order.external_id}: {exc}")
+                    self._ticket_once(order, str(exc))
+                self.s.commit()
+                bad = {order.id for order, _ in refused}
+                chunk = self._claim([x for x in wanted if x[0].id not in bad])
+                if not chunk:
+                    self.s.rollback()
+                    continue
             numbered = []
             for order, notes, doc, _ in chunk:
                 seq = next_number(self.s, self.cfg.invoices.prefix, year)
@@ -496,6 +522,20 @@ class Invoicer:
             if progress:
                 progress(len(chunk))
         return r
+
+    def _unrenderable(self, chunk: list) -> list[tuple[Order, InputError]]:
+        """The orders of ``chunk`` whose document the renderer refuses (a field § 14 UStG needs
+        is empty, a character no font has ...), found before numbers are taken so that no
+        number is given to a document that cannot be issued. Checked with a stand-in number of
+        the series' length; the checks do not depend on the number."""
+        out = []
+        probe = format_number(self.cfg.invoices.prefix, self.today.year, 1, self.cfg.invoices.width)
+        for order, _, doc, _ in chunk:
+            try:
+                self.renderer.check(dataclasses.replace(doc, number=probe))
+            except InputError as exc:
+                out.append((order, exc))
+        return out
 
     def _invoiced_pieces(self, order_ids: list[int]) -> dict[int, int]:
         """Pieces of each order line (by id) on earlier invoices of ``order_ids``: a line split

@@ -428,6 +428,10 @@ class InvoiceRenderer(Protocol):
         """The CII XML alone: "en16931" (Factur-X EN 16931) or "xrechnung" (XRechnung 3.0 CII)."""
         ...
 
+    def check(self, doc: InvoiceDocument) -> None:
+        """Raises the InputError rendering ``doc`` would, without rendering it."""
+        ...
+
 
 class InvoiceUploader(Protocol):
     """Hands an invoice PDF to a marketplace (Amazon: Feeds API, UPLOAD_VAT_INVOICE)."""

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -54,6 +56,28 @@ def child_env() -> dict[str, str]:
     CATURACTL_* settings, but the demo's clock (CATURACTL_CLOCK), so every date is the day it plays."""
     return {k: v for k, v in os.environ.items()
             if (k == clock.ENV or not k.startswith("CATURACTL_")) and k != "SP_API_DEFAULT_MARKETPLACE"}
+
+
+def explain_differences(rows: list[dict]) -> None:
+    """Why each difference of the demo's settlement is there: every one is something the day
+    stages (an order Amazon sent without a city, whose invoice waits on a ticket; an order
+    shipped in parcels on both sides of the settlement's close, whose invoice covers more than
+    Amazon paid out yet; an order invoiced after the settlement was fetched)."""
+    for d in rows:
+        order = json.loads(output("orders", "show", d["order"], "--json"))
+        failed = [t["text"] for t in order["tickets"] if t["status"] == "open" and "cannot be invoiced" in t["text"]]
+        invoiced = [e for e in order["events"] if e["kind"] == "invoiced" and "issued" in e["why"]]
+        gross = [Decimal(m[1]) for e in invoiced if (m := re.search(r"issued: ([0-9.]+)", e["why"]))]
+        if failed:
+            why = f"its invoice waits on a ticket: {failed[0].split('cannot be invoiced: ', 1)[-1]}"
+        elif gross and sum(gross) == Decimal(d["settled"]):
+            why = f"invoiced after the settlement was fetched ({invoiced[0]['why']}): matched, no person needed"
+        elif gross and sum(gross) > Decimal(d["settled"]):
+            why = (f"shipped in parcels on both sides of the settlement's close: Amazon paid {d['settled']} "
+                   f"of the {sum(gross)} invoiced, the next settlement brings the rest")
+        else:
+            why = d["reason"]
+        print(f"  {d['order']} ({d['kind']}, {d['amount']}): {why}", flush=True)
 
 
 def output(*args: str) -> str:
@@ -377,12 +401,26 @@ def after_the_day(standin: AmazonStandin, day: date) -> None:
         first = rows[-1]["number"]
         caturactl("invoices", "show", first)
         caturactl("invoices", "pdf", first)
+        by_order = {r["order"]: r["number"] for r in rows if r["kind"] == "invoice"}
+        tagged = {t: [o.order_id for o in standin.marketplace.generated() if t in o.tags and o.order_id in by_order]
+                  for t in ("promotion", "fba")}
+        if tagged["promotion"]:
+            number = by_order[tagged["promotion"][0]]
+            say(f"A promotion order: the invoice says what the buyer paid, the discount as a line allowance ({number})")
+            caturactl("orders", "show", tagged["promotion"][0])
+            caturactl("invoices", "show", number)
+            say("... and its XRechnung 3.0 for a buyer who asks (the issued invoice stays as it is)")
+            caturactl("invoices", "pdf", number, "--xrechnung", "-o", str(DEMO / f"{number}-xrechnung.xml"))
+        if tagged["fba"]:
+            say(f"Amazon fulfilled {len(tagged['fba'])} orders itself (FBA): never routed, invoiced once shipped")
+            caturactl("invoices", "show", by_order[tagged["fba"][0]])
         say(f"A buyer sends everything back: a Rechnungskorrektur (credit note, type 381) for {first}")
         caturactl("invoices", "credit", first, "--reason", "Retoure: Ware unbeschädigt zurück")
 
     say("The settlement the evening job fetched, reconciled against the invoices")
     caturactl("settlement", "list")
     caturactl("settlement", "differences")
+    explain_differences(json.loads(output("settlement", "differences", "--json")))
     caturactl("export", "customers", "--format", "datev")
     print("The DATEV files:", ", ".join(sorted(p.name for p in DEMO.glob("EXTF_*.csv"))), flush=True)
 

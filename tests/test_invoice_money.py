@@ -7,12 +7,14 @@ import json
 from datetime import date, datetime, timezone
 from decimal import Decimal as D
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from caturactl import invoicing, tax
 from caturactl.config import Config
+from caturactl.errors import InputError
 from caturactl.model import DeliveryNote, Invoice, Order, OrderLine, Product
 from tests import fulfilment
 
@@ -87,6 +89,13 @@ def test_oss_gives_the_destinations_rate_to_goods_and_shipping():
     assert {i.tax_rate for i in doc.items} == {D(22)}
 
 
+def test_shipping_alone_is_never_invoiced():
+    order = _order([{"sku": "TOOL", "unit": D("9.99"), "qty": 1, "ship": D("3.99")}])
+    order.lines[0].quantity_shipped = 0
+    with pytest.raises(InputError, match="nothing shipped to invoice"):
+        _build(order)
+
+
 def test_a_cod_fee_is_its_own_line_at_the_goods_rate():
     doc = _build(_order([{"sku": "BOOK", "unit": D("9.99"), "qty": 1, "cod": D("4.00")}]))
     assert [(i.description, i.tax_rate, i.gross) for i in doc.items][1] == ("Nachnahmegebühr", D(7), D("4.00"))
@@ -143,11 +152,17 @@ def test_fba_orders_are_invoiced_once_amazon_ships_them_and_not_at_all_under_vcs
     ws.write_config(company=fulfilment.COMPANY, amazon_extra="vcs = true")
     assert json.loads(ws.ok("invoices", "create", "--json"))["created"] == 0  # Amazon invoices them
     ws.write_config(company=fulfilment.COMPANY)
+    with app.session() as s:  # one Amazon has not shipped yet: imported as ours-to-forget, not invoiceable
+        waiting = s.scalars(select(Order).where(Order.external_id.in_(fba)).order_by(Order.id)).first()
+        waiting.remote_status = "UNSHIPPED"
+        for ln in waiting.lines:
+            ln.quantity_shipped = 0
+        waiting, _ = waiting.external_id, s.commit()
     out = json.loads(ws.ok("invoices", "create", "--json"))
     with app.session() as s:
         invoiced = dict(s.execute(select(Order.external_id, Invoice.gross_total).join(Invoice.order)).all())
-        assert set(invoiced) == fba and out["created"] == len(fba)
-        for order in s.scalars(select(Order).where(Order.external_id.in_(fba))):
+        assert set(invoiced) == fba - {waiting} and out["created"] == len(fba) - 1 and not out["failed"]
+        for order in s.scalars(select(Order).where(Order.external_id.in_(fba - {waiting}))):
             assert invoiced[order.external_id] == order.total_amount  # what Amazon collected
         assert s.scalar(select(func.count()).select_from(DeliveryNote)) == 0  # never routed, no stock of ours
     assert json.loads(ws.ok("invoices", "create", "--json"))["created"] == 0

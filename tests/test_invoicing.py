@@ -309,8 +309,32 @@ def test_an_order_that_cannot_be_invoiced_gets_a_ticket_and_the_others_are_invoi
     with app.session() as s:
         [t] = s.scalars(select(Ticket).where(Ticket.kind == "invoice_failed")).all()
         assert t.order.external_id == bad and "no price" in t.text
-    # The next run asks again, and opens no second ticket.
+    # The next run leaves it to the person its ticket asks: no new failure, no second ticket.
     r = ws.run("invoices", "create", "--json")
-    assert r.code == 65 and json.loads(r.out)["created"] == 0
+    assert r.code == 0 and json.loads(r.out)["created"] == 0 and json.loads(r.out)["waiting"] == 1
     with app.session() as s:
         assert len(s.scalars(select(Ticket).where(Ticket.kind == "invoice_failed")).all()) == 1
+    # Resolved (prices still missing), the next run tries again and asks again.
+    ws.ok("tickets", "resolve", t.number, "--close", "--note", "price asked at Amazon")
+    r = ws.run("invoices", "create", "--json")
+    assert r.code == 65 and len(json.loads(r.out)["failed"]) == 1
+
+
+def test_a_document_the_renderer_refuses_is_a_ticket_before_any_number_is_taken(workspace, tmp_path):
+    from caturactl.model import Ticket
+    ws = workspace
+    fulfilment.ship_everything(ws, tmp_path)
+    app = ws.app()
+    planned = json.loads(ws.ok("invoices", "create", "--dry-run", "--json"))["planned"]
+    with app.session() as s:
+        order = s.scalars(select(Order).where(Order._state == "shipped").order_by(Order.id)).all()[2]
+        bad, order.ship_city = order.external_id, ""  # § 14 UStG: the buyer's full address
+        s.commit()
+    r = ws.run("invoices", "create", "--json")
+    out = json.loads(r.out)
+    assert r.code == 65 and out["created"] == planned - 1 and bad in out["failed"][0] and "city" in out["failed"][0]
+    year = clock.now().year
+    assert out["numbers"] == [f"RE{year}-{n:06d}" for n in range(1, planned)]  # no number lost to it
+    with app.session() as s:
+        [t] = s.scalars(select(Ticket).where(Ticket.kind == "invoice_failed")).all()
+        assert t.order.external_id == bad

@@ -184,7 +184,8 @@ def test_generated_mix_is_realistic():
     assert 35 <= len(cat) <= 45
     assert all(Decimal("4.99") <= r["price"] <= Decimal("149.00") for r in cat)
     rows = list(csv.DictReader(io.StringIO(s.catalogue_csv())))
-    assert list(rows[0]) == ["sku", "title", "asin", "price", "weight_g", "length_mm", "width_mm", "height_mm"]
+    assert list(rows[0]) == ["sku", "title", "asin", "price", "weight_g", "length_mm", "width_mm", "height_mm",
+                            "tax_class"]
     assert [r["sku"] for r in rows] == [r["sku"] for r in cat]
 
 
@@ -733,7 +734,7 @@ def test_admin_endpoints(standin):
     assert httpx.post(f"{base}/orders/302-0000000-0000000", json={"status": "CANCELLED"}).status_code == 404
     csv_text = httpx.get(f"{base}/catalogue.csv").text
     assert csv_text == standin.catalogue_csv()
-    assert csv_text.splitlines()[0] == "sku,title,asin,price,weight_g,length_mm,width_mm,height_mm"
+    assert csv_text.splitlines()[0] == "sku,title,asin,price,weight_g,length_mm,width_mm,height_mm,tax_class"
     assert len(csv_text.splitlines()) == len(standin.catalogue()) + 1
     assert httpx.get(f"{base}/stats").json()["faults"] == 1
     assert httpx.get(f"{base}/orders").json()["orderIds"] == standin.order_ids()

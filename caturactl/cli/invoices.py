@@ -3,6 +3,7 @@ PDF/A-3 with the EN 16931 e-invoice inside, delivered to Amazon or by e-mail."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -86,6 +87,8 @@ def invoices_create(obj, dry_run: bool, limit: int | None, jobs: int, as_json: b
          + (f"; delivered {sent.sent}, to retry {sent.retry_later}, failed {sent.failed}" if sent else ""))
     if r.failed:
         line += f"; {len(r.failed)} order(s) cannot be invoiced" + ("" if dry_run else ", each has a ticket")
+    if r.waiting:
+        line += f"; {r.waiting} order(s) wait for their invoice_failed ticket to be resolved"
     summary("invoices create", data, as_json=as_json, line=line, ok=not (r.failed or (sent and sent.exit_code)))
     if not as_json:
         for e in [*r.failed, *(sent.errors if sent else [])][:10]:
@@ -149,8 +152,12 @@ def invoices_show(obj, number: str, as_json: bool) -> None:
 @click.option("--xrechnung", is_flag=True, help="An XRechnung 3.0 (CII) XML for B2B customers who ask for one, "
               "made now from the stored invoice; a seller contact (name, phone, e-mail) the invoice lacks is "
               "taken from caturactl.toml [company].")
+@click.option("--buyer-email", metavar="ADDRESS", help="With --xrechnung: the buyer's electronic address "
+              "(BT-49, e.g. where the buyer wants it), for an invoice that has none (FBA orders carry no "
+              "buyer e-mail); an address the invoice has is kept.")
 @click.pass_obj
-def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung: bool) -> None:
+def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung: bool,
+                 buyer_email: str | None) -> None:
     """Write the stored invoice PDF (or its XML) to a file; nothing is rendered again.
 
     --xrechnung is the exception: the XRechnung is a second rendition of the issued invoice,
@@ -163,6 +170,10 @@ def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung:
     from connectors.einvoice.cii import with_seller_contact
     if as_xml and xrechnung:
         raise click.UsageError("--xml and --xrechnung exclude each other: give one")
+    if buyer_email is not None and not xrechnung:
+        raise click.UsageError("--buyer-email goes with --xrechnung")
+    if buyer_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", buyer_email.strip()):
+        raise click.BadParameter(f"not an e-mail address: {buyer_email!r}", param_hint="--buyer-email")
     app = obj.ready_app()
     with app.session() as s:
         inv = find(s, number)
@@ -170,6 +181,14 @@ def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung:
             company = app.cfg.company
             doc, filled = with_seller_contact(from_json(inv.document), company.contact, company.phone,
                                               company.email)
+            if not doc.buyer.email.strip():
+                if not buyer_email:
+                    raise InputError(f"an XRechnung needs the buyer's electronic address (BT-49, PEPPOL-EN16931-"
+                                     f"R010) and {inv.number} has none (Amazon gives none for FBA orders): give "
+                                     f"--buyer-email ADDRESS", where=inv.number)
+                doc = dataclasses.replace(doc, buyer=dataclasses.replace(doc.buyer, email=buyer_email.strip()))
+                err_console.print(f"{inv.number}: the buyer's electronic address is {buyer_email.strip()} "
+                                  "(from --buyer-email)", highlight=False, markup=False)
             if missing := [f for f in ("contact", "phone", "email") if not getattr(doc.seller, f).strip()]:
                 raise ConfigError(f"an XRechnung needs the seller contact (BR-DE-5/6/7); {inv.number} has none "
                                   f"and caturactl.toml does not say it: set {', '.join(missing)}",

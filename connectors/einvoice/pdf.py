@@ -1127,6 +1127,11 @@ class InvoicePdf:
                     raise ConfigError(f"character {missing[0]!r} is not in DejaVu Sans",
                                       where=f"labels.{language}")
 
+    def check(self, doc: InvoiceDocument) -> None:
+        """Raises the InputError ``render`` would for ``doc``'s content (an empty § 14 UStG
+        field, a character no font has), without laying out a page."""
+        _content(doc, self.layout, self.fonts.covered)
+
     def render(self, doc: InvoiceDocument) -> bytes:
         """The invoice (or credit note, type 381) as PDF/A-3B bytes, the same for the same
         document. Raises InputError(where="<number>.<field>") when a § 14 UStG field is empty,

@@ -31,6 +31,12 @@ class Renderer:
         suffix = "-xrechnung.xml" if flavour == "xrechnung" else ".xml"
         return RenderedFile(f"{doc.number}{suffix}", content, "application/xml")
 
+    def check(self, doc: InvoiceDocument) -> None:
+        """Raises the InputError rendering ``doc`` would (its figures and EN 16931 rules, a field
+        § 14 UStG needs, a character no font has); cheap, nothing is laid out or serialised."""
+        cii.check_consistency(doc)
+        self._pdf.check(doc)
+
     def both(self, doc: InvoiceDocument) -> tuple[bytes, bytes]:
         """(hybrid PDF, XML) with the XML built once."""
         xml = cii.cii_xml(doc)

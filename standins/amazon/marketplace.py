@@ -200,12 +200,16 @@ def _make_catalogue() -> list[dict[str, Any]]:
         out.append({
             "sku": sku, "title": title, "asin": asin, "price": Decimal(price),
             "weight_g": weight, "length_mm": length, "width_mm": width, "height_mm": height,
+            "tax_class": REDUCED.get(sku, "standard"),
         })
     return out
 
 
+# Seeds for sowing take the reduced rate in Germany (§ 12 Abs. 2 Nr. 1 UStG with Anlage 2 Nr. 10,
+# "Samen ... zur Aussaat"); everything else of the stand-in's catalogue is standard-rated.
+REDUCED = {"HG-1006": "reduced"}
 CATALOGUE = _make_catalogue()
-CATALOGUE_FIELDS = ("sku", "title", "asin", "price", "weight_g", "length_mm", "width_mm", "height_mm")
+CATALOGUE_FIELDS = ("sku", "title", "asin", "price", "weight_g", "length_mm", "width_mm", "height_mm", "tax_class")
 
 
 def catalogue_csv(rows: Iterable[dict[str, Any]] = CATALOGUE) -> str:
