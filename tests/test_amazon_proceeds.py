@@ -122,3 +122,31 @@ def test_the_standin_makes_promotion_gift_wrap_and_cod_orders_that_parse_to_what
                 assert ml.cod_fee.amount == D("4.00")
         assert parsed.total.amount == sum(ln.total for ln in o.lines)
     assert seen == {"discount", "gift_wrap", "cod"}
+
+
+@settings(max_examples=200)
+@given(unit=st.decimals(min_value=D("0.01"), max_value=D("300"), places=2), qty=st.integers(1, 6),
+       ship=st.sampled_from([D(0), D("3.99"), D("4.99")]), wrap=st.sampled_from([D(0), D("2.99")]),
+       cod=st.sampled_from([D(0), D("4.00")]), off=st.sampled_from([D(0), D("0.10"), D("0.5")]),
+       ship_off=st.booleans(), splits=st.lists(st.integers(1, 3), min_size=1, max_size=4))
+def test_the_standins_settlement_settles_exactly_what_the_line_says(unit, qty, ship, wrap, cod, off, ship_off, splits):
+    from standins.amazon.settlement import UnitMovement, _movement_rows
+    line = Line(item_id="1", sku="S", title="T", asin="A", unit_price=unit, qty=qty, rate=D("0.19"),
+                ship_gross=ship, gift_wrap_gross=wrap, cod_gross=cod,
+                item_discount=(unit * qty * off).quantize(D("0.01")), ship_discount=ship if ship_off else D(0),
+                promotion_id="PLM-1" if off or ship_off else None)
+    buyer_money = D(0)
+    shipped = 0
+    cuts = sorted({min(qty, sum(splits[:i + 1])) for i in range(len(splits))} | {qty})
+    for after in cuts:  # the line leaves in parcels; each movement is settled on its own
+        m = UnitMovement(order_id="O", order_item_code="1", sku="S", marketplace_name="Amazon.de", afn=False,
+                         at=dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc), before=shipped, after=after,
+                         ordered=qty, item_net=line.item_net, item_tax=line.item_gross - line.item_net,
+                         ship_net=line.ship_net, ship_tax=line.ship_gross - line.ship_net,
+                         gift_wrap_net=line.gift_wrap_net, gift_wrap_tax=line.gift_wrap_gross - line.gift_wrap_net,
+                         cod_net=line.cod_net, cod_tax=line.cod_gross - line.cod_net,
+                         item_discount=line.item_discount, ship_discount=line.ship_discount,
+                         promotion_id=line.promotion_id)
+        buyer_money += sum(r.amount for r in _movement_rows(m, "E") if r.amount_type in ("ItemPrice", "Promotion"))
+        shipped = after
+    assert buyer_money == line.total  # what the buyer paid, settled to the cent
