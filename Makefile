@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-sqlite test-postgres test-dates bench venv clean
+.PHONY: demo test check test-sqlite test-postgres test-dates bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -20,6 +20,12 @@ demo: venv
 # The whole suite on SQLite, then again on a real PostgreSQL the tests start themselves, then
 # the tests of every date rule with the machine's clock moved (libfaketime; see test-dates).
 test: test-sqlite test-postgres test-dates
+
+# The fast tier: every test that needs no database, stand-in or server (tests/conftest.py marks
+# the others "integration"), on SQLite; under a minute on the 2-core machine. Run it while you work;
+# `make test` is what CI runs.
+check: venv
+	TEST_DB=sqlite $(BIN)/python -m pytest -q -m "not integration and not slow and not postgres"
 
 test-sqlite: venv
 	TEST_DB=sqlite $(BIN)/python -m pytest -q

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,17 @@ from tests.pg import PostgresServer
 
 DB_KIND = os.environ.get("TEST_DB", "sqlite")
 IN_CI = bool(os.environ.get("CI"))
+# Fixtures that bring a database, a stand-in or a server: a test using one is an integration test
+# (marked so below); the rest is the fast tier, `make check`.
+INTEGRATION_FIXTURES = frozenset({
+    "database_url", "migrated_database_url", "workspace", "bare_workspace", "standin", "postgres_server",
+    "sshd", "sftp_standin", "ftp_server", "ftps_server", "smtp_server"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 _counter = itertools.count()
 
 
@@ -63,6 +75,52 @@ def database_url(request, tmp_path):
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.url(name)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(request, tmp_path_factory):
+    """One database migrated to head per test session: SQLite a file to copy, PostgreSQL a
+    template database (CREATE DATABASE ... TEMPLATE). Migrating once instead of per test."""
+    from caturactl.migrations import upgrade
+    if DB_KIND == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "caturactl.db"
+        engine = create_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        yield path
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"template_{os.getpid()}"
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(server.url(name))
+    upgrade(engine)
+    engine.dispose()  # a template must have no connections when it is copied
+    yield name
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def migrated_database_url(request, tmp_path, migrated_template):
+    """A fresh database of the kind under test, already migrated to head (a copy of the
+    session's template), dropped afterwards."""
+    if DB_KIND == "sqlite":
+        target = tmp_path / "caturactl.db"
+        shutil.copyfile(migrated_template, target)
+        yield f"sqlite:///{target}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"'))
     yield server.url(name)
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -145,18 +203,16 @@ class Workspace:
 
 
 @pytest.fixture
-def workspace(tmp_path, database_url, standin, capsys, monkeypatch):
-    ws = Workspace(tmp_path, database_url, standin, capsys, monkeypatch)
-    ws.ok("db", "upgrade")
-    return ws
+def workspace(tmp_path, migrated_database_url, standin, capsys, monkeypatch):
+    """A merchant's folder on a database migrated to head (tests of the migrations themselves
+    use ``database_url``, an empty one)."""
+    return Workspace(tmp_path, migrated_database_url, standin, capsys, monkeypatch)
 
 
 @pytest.fixture
-def bare_workspace(tmp_path, database_url, capsys, monkeypatch):
+def bare_workspace(tmp_path, migrated_database_url, capsys, monkeypatch):
     """A workspace with no stand-in (for commands that need no Amazon)."""
-    ws = Workspace(tmp_path, database_url, None, capsys, monkeypatch)
-    ws.ok("db", "upgrade")
-    return ws
+    return Workspace(tmp_path, migrated_database_url, None, capsys, monkeypatch)
 
 
 # --- transports: real servers on loopback (tests/servers.py, standins/servers.py) ---------------

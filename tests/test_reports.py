@@ -133,7 +133,13 @@ def test_finance_shows_revenue_per_rate_fees_receivables_and_open_differences(bo
     assert [(r["settlement"], D(r["fees"]), D(r["payout"])) for r in fees] == [
         (st_.settlement_id, st_.fees, st_.total_amount)]
     assert st_.fees < 0
+    with app.session() as s:  # the settlement paid every invoice exactly: leave one open
+        inv = s.scalars(select(Invoice).where(Invoice.kind == "invoice").order_by(Invoice.id)).first()
+        inv.paid_at = None
+        s.commit()
+    rows = _by_section(json.loads(ws.ok("report", "finance", "--month", month, "--json")), FINANCE)
     unpaid = json.loads(ws.ok("invoices", "list", "--unpaid", "--json"))
+    assert unpaid
     assert sum(r["invoices"] for r in rows["receivables"]) == len(unpaid)
     assert sum(D(r["gross"]) for r in rows["receivables"]) == sum(D(d["gross"]) for d in unpaid)
     assert [r["age"] for r in rows["receivables"]] == ["0-30 days"]
