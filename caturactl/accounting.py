@@ -47,10 +47,11 @@ def revenue_account(category: str, rate: Decimal, foreign_vat: bool, accounts: A
 
 
 def invoice_entries(doc: InvoiceDocument, accounts: AccountsConfig, *, home_country: str = "DE",
-                    paid_through_amazon: bool = True) -> list[JournalEntry]:
+                    paid_through_channel: bool = True) -> list[JournalEntry]:
     """The bookings of one invoice (or credit note, type 381): one per tax group, gross. Raises
     InputError for an intra-Community supply without the buyer's VAT id."""
-    debtor = accounts.account("amazon_clearing" if paid_through_amazon else "receivables")
+    # The channel that collected the money pays it out with its settlement: its clearing account.
+    debtor = accounts.account("amazon_clearing" if paid_through_channel else "receivables")
     foreign = bool(doc.tax_country) and doc.tax_country != home_country  # OSS: the destination's VAT
     entries = []
     for t in doc.taxes:

@@ -66,6 +66,16 @@ class App:
         budgets = {b.operation: (b.tokens, b.at) for b in session.scalars(select(RateBudget))}
         return AmazonMarketplace(self.cfg.amazon, SpApi(self.cfg.amazon, budgets=budgets))
 
+    def order_source(self, session: Session, channel: str):
+        """(the ``Marketplace`` adapter of ``channel``, the scope its import runs over); UsageError-
+        worthy ConfigError when the channel imports no orders here or is switched off."""
+        if channel == "amazon":
+            if not self.cfg.amazon.enabled:
+                raise ConfigError("amazon is disabled in caturactl.toml ([amazon] enabled = false)",
+                                  where="caturactl.toml: amazon.enabled")
+            return self.amazon(session), tuple(self.cfg.amazon.marketplaces)
+        raise ConfigError(f"the channel {channel!r} imports no orders here (known: amazon)", where="--channel")
+
     # --- fulfilment -------------------------------------------------------------------------
 
     def formats(self) -> dict:
@@ -203,6 +213,7 @@ class App:
     def sender(self, session: Session):
         """The outbox sender with a handler per message kind; transports are opened once per run."""
         from caturactl import invoicing, reviews, shipping
+        from connectors.amazon import channel as amazon_channel
         from caturactl.model import Invoice
         from caturactl.errors import InDoubtError
         from caturactl.outbox import Sender
@@ -238,7 +249,7 @@ class App:
                                                              p["package_reference"]):
                 return "Amazon's order shows the package: the confirmation a crash cut off got through"
             # The carrier code is looked up when sending, so fixing [carriers] and retrying helps.
-            code, name = shipping.amazon_carrier(self.cfg, p["carrier"]) if "carrier" in p else \
+            code, name = amazon_channel.carrier_code(self.cfg, p["carrier"]) if "carrier" in p else \
                 (p["carrier_code"], p["carrier_name"])
             attempt.sending()
             lazy["amazon"].confirm_shipment(PackageConfirmation(
@@ -313,11 +324,11 @@ class App:
                         client.close()
 
         return Sender(session, self.cfg.shipping,
-                      {shipping.UPLOAD: upload, shipping.AMAZON_CONFIRM: confirm, shipping.EMAIL: email,
-                       invoicing.UPLOAD: upload_invoice, reviews.KIND: review},
-                      {shipping.UPLOAD: shipping.file_uploaded, shipping.AMAZON_CONFIRM: shipping.channel_confirmed,
-                       shipping.EMAIL: invoicing.invoice_sent, invoicing.UPLOAD: invoicing.invoice_sent,
-                       reviews.KIND: reviews.requested},
+                      {shipping.UPLOAD: upload, amazon_channel.CONFIRM_SHIPMENT: confirm, shipping.EMAIL: email,
+                       amazon_channel.INVOICE_UPLOAD: upload_invoice, amazon_channel.REVIEW_REQUEST: review},
+                      {shipping.UPLOAD: shipping.file_uploaded, amazon_channel.CONFIRM_SHIPMENT: shipping.channel_confirmed,
+                       shipping.EMAIL: invoicing.invoice_sent, amazon_channel.INVOICE_UPLOAD: invoicing.invoice_sent,
+                       amazon_channel.REVIEW_REQUEST: reviews.requested},
                       on_close=close_all)
 
     def dispose(self) -> None:

@@ -25,7 +25,7 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from caturactl import accounting, invoicing
+from caturactl import accounting, channels, invoicing
 from caturactl.config import Config
 from caturactl.errors import ConfigError, InputError, StateError
 from caturactl.model import ExportBatch, Invoice, Settlement
@@ -59,7 +59,7 @@ def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> li
     for inv in session.scalars(q):
         doc = invoicing.from_json(inv.document)
         out.extend(accounting.invoice_entries(doc, cfg.accounts, home_country=cfg.tax.home_country,
-                                              paid_through_amazon=inv.order.channel == "amazon"))
+                                              paid_through_channel=channels.get(inv.order.channel).collects_payment))
     for st in settlements(session, cfg, date_from, date_to):
         out.extend(accounting.settlement_entries(st.settlement_id, st.deposit_date.astimezone(cfg.tz).date(),
                                                  _fee_totals(st), st.total_amount, cfg.accounts))

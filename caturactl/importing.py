@@ -29,7 +29,7 @@ from caturactl.model.events import EventKind, actor, buffered, record
 from caturactl.model.states import TERMINAL, OrderState, transition
 from caturactl.model.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
-from caturactl import shipping, triage
+from caturactl import channels, shipping, triage
 
 RESUME_WITHIN = timedelta(hours=23)  # Amazon's pagination token expires after 24 h
 RELEASABLE = {"UNSHIPPED", "PARTIALLY_SHIPPED"}
@@ -90,8 +90,10 @@ def _full_address(mo: MarketplaceOrder):
 class Importer:
     """Stores pages of marketplace orders; the marketplace adapter is passed in (a port)."""
 
-    def __init__(self, session: Session, cfg: Config, marketplace: Marketplace, *, connector: str = "amazon.orders"):
-        self.s, self.cfg, self.mp, self.connector = session, cfg, marketplace, connector
+    def __init__(self, session: Session, cfg: Config, marketplace: Marketplace, *, connector: str | None = None):
+        self.s, self.cfg, self.mp = session, cfg, marketplace
+        self.channel = marketplace.name  # the sales channel its orders belong to
+        self.connector = connector or f"{marketplace.name}.orders"  # names the cursor
         self.result = ImportResult()
 
     # --- the run -------------------------------------------------------------------------------
@@ -179,7 +181,7 @@ class Importer:
         # Locked and read afresh: a router or export holding one of these orders finishes first,
         # and what it committed is what this page's news are applied to.
         existing = {o.external_id: o for o in self.s.scalars(
-            select(Order).where(Order.channel == "amazon", Order.external_id.in_(ids))
+            select(Order).where(Order.channel == self.channel, Order.external_id.in_(ids))
             .order_by(Order.id).with_for_update(of=Order, key_share=True).execution_options(populate_existing=True)
             .options(selectinload(Order.lines), selectinload(Order.customer)))}
         # Fast path: the whole page in one savepoint and one flush. Should any order fail, undo
@@ -276,9 +278,11 @@ class Importer:
                 shipping.cancel_deliveries(self.s, order, why)
             r.cancelled += 1
             return
-        if mo.fulfilled_by == "AMAZON" or mo.status == "SHIPPED":
-            why = "fulfilled by Amazon (FBA)" if mo.fulfilled_by == "AMAZON" else \
-                "Amazon reports it SHIPPED: shipped outside caturactl"
+        channel = channels.get(self.channel)
+        itself = bool(channel.fulfils_itself) and mo.fulfilled_by == channel.fulfils_itself
+        if itself or mo.status == channel.shipped_status:
+            why = f"fulfilled by {channel.label} itself ({mo.fulfilled_by})" if itself else \
+                f"{channel.label} reports it {mo.status}: shipped outside caturactl"
             self._match(order, mo, matcher)
             transition(self.s, order, OrderState.SHIPPED, why)
             triage.close_tickets(self.s, order, "closed", why)

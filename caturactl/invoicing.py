@@ -20,11 +20,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from caturactl import tax
+from caturactl import channels, tax
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.errors import ConfigError, InputError, NotFoundError, StateError
@@ -313,7 +313,7 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
     net_total = sum((x.net for x in taxes), Decimal(0))
     tax_total = sum((x.tax for x in taxes), Decimal(0))
     gross = net_total + tax_total
-    paid_by_channel = order.channel == "amazon"
+    paid_by_channel = channels.get(order.channel).collects_payment
     notes_text = [t.note_de if lang == "de" else t.note_en] if t.category != "S" else []
     if t.category == "S" and t.rate_country != cfg.tax.home_country:
         notes_text.append(labels["oss"].format(country=t.rate_country))
@@ -399,21 +399,25 @@ class Invoicer:
         """What is ready to invoice: per order (order shipped) or per delivery note (note confirmed),
         and orders the channel fulfilled itself (FBA) once it reports them shipped, with no notes
         (unless Amazon issues the invoices: ``[amazon] vcs``)."""
-        out = self._due_notes()
-        if not self.cfg.amazon.vcs:
-            out += [(order, []) for order in self._due_fba()]
+        out = self._due_notes() + [(order, []) for order in self._due_channel_fulfilled()]
         out.sort(key=lambda x: (x[0].created_at, x[0].id))
-        if self.cfg.amazon.vcs:  # Amazon issues every Amazon invoice itself
-            out = [x for x in out if x[0].channel != "amazon"]
+        # A channel that issues its orders' invoices itself (Amazon's VCS) gets none from us.
+        issuing = {c.name for c in channels.all_channels() if c.issues_invoices(self.cfg)}
+        out = [x for x in out if x[0].channel not in issuing]
         return out[:limit] if limit else out
 
-    def _due_fba(self) -> list[Order]:
+    def _due_channel_fulfilled(self) -> list[Order]:
+        """Orders a channel fulfilled itself (FBA) that it reports shipped and we have not
+        invoiced. They are "shipped" for us at import already; the channel ships them later, and
+        the invoice waits until it says so (its shipped quantities then count)."""
         invoiced = select(Invoice.order_id).where(Invoice.kind == INVOICE, Invoice.order_id == Order.id)
+        which = [and_(Order.channel == c.name, Order.fulfilled_by == c.fulfils_itself,
+                      Order.remote_status == c.shipped_status)
+                 for c in channels.all_channels() if c.fulfils_itself and not c.issues_invoices(self.cfg)]
+        if not which:
+            return []
         return list(self.s.scalars(
-            # Imported FBA orders are "shipped" for us at once; Amazon ships them later, and
-            # the invoice waits until Amazon says SHIPPED (quantityFulfilled then counts).
-            select(Order).where(Order.fulfilled_by == "AMAZON", Order._state == OrderState.SHIPPED.value,
-                                Order.remote_status == "SHIPPED", ~invoiced.exists())
+            select(Order).where(or_(*which), Order._state == OrderState.SHIPPED.value, ~invoiced.exists())
             .options(selectinload(Order.lines)).order_by(Order.created_at, Order.id)))
 
     def _due_notes(self) -> list[tuple[Order, list[DeliveryNote]]]:
@@ -598,18 +602,17 @@ class Invoicer:
         return inv
 
     def _deliver(self, inv: Invoice, order: Order) -> int:
-        """Queue the invoice's delivery; returns 1 when something was queued."""
-        cfg = self.cfg.invoices
-        doc_type = "CreditNote" if inv.kind == CREDIT_NOTE else "Invoice"
-        if order.channel == "amazon" and cfg.amazon_delivery == "upload":
-            inv.delivery = "amazon_upload"
-            enqueue(self.s, f"{UPLOAD}:{inv.number}", UPLOAD, "amazon", {
-                "invoice_id": inv.id, "number": inv.number, "order_id": order.external_id,
-                "marketplace_id": order.marketplace_id, "metadata": self._amazon_metadata(inv, order, doc_type)})
+        """Queue the invoice's delivery as its channel wants it (handed to the channel, or
+        e-mailed); returns 1 when something was queued."""
+        channel = channels.get(order.channel)
+        mode = channel.invoice_mode(self.cfg)
+        if mode == "upload":
+            item = channel.invoice_upload(self.s, self.cfg, inv, order,
+                                          "CreditNote" if inv.kind == CREDIT_NOTE else "Invoice")
+            inv.delivery = f"{channel.name}_upload"
+            enqueue(self.s, item.key, item.kind, item.target, item.payload)
             return 1
-        wants_mail = (order.channel == "amazon" and cfg.amazon_delivery == "email") or \
-            (order.channel != "amazon" and cfg.email_other)
-        if wants_mail and order.buyer_email:
+        if mode == "email" and order.buyer_email:
             inv.delivery = "email"
             lang = inv.language if inv.language in LABELS else "de"
             subject = LABELS[lang]["credit_subject" if inv.kind == CREDIT_NOTE else "subject"].format(number=inv.number)
@@ -618,24 +621,6 @@ class Invoicer:
                 "invoice_id": inv.id})
             return 1
         return 0
-
-    def _amazon_metadata(self, inv: Invoice, order: Order, doc_type: str) -> dict[str, str]:
-        """UPLOAD_VAT_INVOICE metadata (customer-contact.md §3). Amazon rejects an upload whose
-        totals differ from its own at 2 decimals, and both are optional: they are sent only when
-        the invoice covers the whole order and they agree; a VAT difference (rounding per line
-        at Amazon, per rate here) is recorded for the bookkeeper instead."""
-        meta = {"OrderId": order.external_id, "InvoiceNumber": inv.number, "DocumentType": doc_type}
-        if inv.kind == INVOICE and order.total_amount is not None and inv.gross_total == order.total_amount:
-            meta["TotalAmount"] = f"{inv.gross_total:.2f}"
-            amazon_vat = [ln.tax_amount for ln in order.lines]
-            if None not in amazon_vat:
-                theirs = sum(amazon_vat, Decimal(0))
-                if theirs == inv.tax_total:
-                    meta["TotalVATAmount"] = f"{inv.tax_total:.2f}"
-                else:
-                    record(self.s, EventKind.INVOICED, f"{inv.number}: VAT {inv.tax_total} here, {theirs} at Amazon "
-                           "(rounding per rate here, per line there); TotalVATAmount not sent", order=order)
-        return meta
 
     # --- credit notes ---
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
+from caturactl import channels
 from caturactl.model import (DeliveryNote, Event, Invoice, Order, OrderLine, OutboxMessage, Product, Settlement,
                              SettlementDifference, Stock, Ticket)
 from caturactl.model.deliveries import delivery_number
@@ -332,8 +333,9 @@ class OpenDifference:
 def open_differences(session: Session) -> list[OpenDifference]:
     """Settlement differences that still need a person (``difference_open``), oldest first; one
     query for the differences and the books of their orders."""
+    settling = channels.names("provides_settlements")
     ids = select(Order.id).join(SettlementDifference, and_(SettlementDifference.order_id == Order.external_id,
-                                                            Order.channel == "amazon"))
+                                                            Order.channel.in_(settling)))
     books = (select(Invoice.order_id, money_sum(case((Invoice.kind == INVOICE, Invoice.gross_total))).label("inv"),
                     money_sum(case((Invoice.kind == CREDIT_NOTE, Invoice.gross_total))).label("cn"))
              .where(Invoice.order_id.in_(ids)).group_by(Invoice.order_id).subquery())
@@ -341,7 +343,7 @@ def open_differences(session: Session) -> list[OpenDifference]:
                 SettlementDifference.kind, SettlementDifference.amount, SettlementDifference.settled,
                 SettlementDifference.reason, books.c.inv, books.c.cn)
          .join(Settlement, Settlement.id == SettlementDifference.settlement_pk)
-         .outerjoin(Order, and_(Order.external_id == SettlementDifference.order_id, Order.channel == "amazon"))
+         .outerjoin(Order, and_(Order.external_id == SettlementDifference.order_id, Order.channel.in_(settling)))
          .outerjoin(books, books.c.order_id == Order.id)
          .order_by(Settlement.deposit_date, SettlementDifference.id))
     return [OpenDifference(sid, deposit, cur, order, kind, amount, reason)

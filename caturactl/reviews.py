@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from caturactl import channels
 from caturactl.core import clock
 from caturactl.model import Order, ReviewRequest
 from caturactl.model.events import EventKind, record
@@ -49,7 +50,8 @@ def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = 
     asked = select(ReviewRequest.order_id)
     # Only orders whose window can still be open: the query does not grow with years of history.
     closed_before = now - CLOSES_AFTER
-    orders = session.scalars(select(Order).where(Order.channel == "amazon", Order._state == OrderState.SHIPPED.value,
+    orders = session.scalars(select(Order).where(Order.channel.in_(channels.names("requests_reviews")),
+                                                 Order._state == OrderState.SHIPPED.value,
                                                  Order.fulfilled_by == "MERCHANT", Order.id.not_in(asked),
                                                  or_(Order.deliver_by >= closed_before,
                                                      Order.deliver_from >= closed_before))
@@ -67,8 +69,8 @@ def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = 
         try:  # the order's row in review_requests is the claim: another run may queue it first
             with session.begin_nested():
                 session.add(ReviewRequest(order=order, status="queued", at=now))
-                enqueue(session, f"{KIND}:{order.external_id}", KIND, "amazon",
-                        {"order_id": order.external_id, "marketplace_id": order.marketplace_id, "order_pk": order.id})
+                item = channels.get(order.channel).review_request(order)
+                enqueue(session, item.key, item.kind, item.target, item.payload)
         except IntegrityError:
             r.queued.pop()
     if not dry_run:

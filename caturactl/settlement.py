@@ -27,6 +27,7 @@ from typing import Collection, Iterator
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from caturactl import channels
 from caturactl.errors import InputError, NotFoundError
 from caturactl.model import Invoice, Order, Settlement, SettlementDifference
 from caturactl.model.events import EventKind, record
@@ -281,7 +282,8 @@ class _Books:
 _BOOKS = (select(Order.external_id, Invoice.id, Invoice.kind, Invoice.gross_total,
                  Invoice.paid_at)
           .outerjoin(Invoice, Invoice.order_id == Order.id)
-          .where(Order.channel == "amazon", Order.external_id.in_(bindparam("ids", expanding=True))))
+          .where(Order.channel.in_(bindparam("channels", expanding=True)),
+                 Order.external_id.in_(bindparam("ids", expanding=True))))
 
 
 CENT = Decimal("0.01")
@@ -289,7 +291,7 @@ CENT = Decimal("0.01")
 
 def _books(conn: Connection, order_ids: list[str]) -> _Books:
     books = _Books()
-    for external_id, invoice_id, kind, gross, paid_at in conn.execute(_BOOKS, {"ids": order_ids}):
+    for external_id, invoice_id, kind, gross, paid_at in conn.execute(_BOOKS, {"ids": order_ids, "channels": channels.names("provides_settlements")}):
         if gross is not None and gross == gross.quantize(CENT):
             gross = gross.quantize(CENT)  # PostgreSQL's NUMERIC(20, 6) says 50.000000; reasons say 50.00
         books.known.add(external_id)

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 
-from caturactl import csvfile, stock
+from caturactl import channels, csvfile, stock
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.errors import CaturactlError, InputError, NotFoundError
@@ -52,7 +52,6 @@ from caturactl.triage import Hold, open_ticket
 
 D = DeliveryState
 BATCH = 500
-AMAZON_CONFIRM = "amazon_confirm_shipment"
 UPLOAD = "upload"
 EMAIL = "email"
 FUTURE_TOLERANCE = timedelta(hours=12)  # clocks and time zones of a location may be off a little
@@ -568,23 +567,16 @@ class Collector:
                                    shipped_at=c.shipped_at, source=where, created_at=self.now)
             self.s.add(parcel)
             made.append(parcel)
-            if order.channel == "amazon" and items:
+            if items and channels.get(order.channel).confirms_shipments:
                 self._queue_channel_confirmation(order, note, parcel)
         self.s.flush()
         return made
 
     def _queue_channel_confirmation(self, order: Order, note: DeliveryNote, parcel: ShippedParcel) -> None:
-        carrier_code, carrier_name = amazon_carrier(self.cfg, parcel.carrier)
-        enqueue(self.s, f"{AMAZON_CONFIRM}:{order.external_id}:{parcel.package_reference}", AMAZON_CONFIRM,
-                "amazon", {
-                    "order_id": order.external_id, "marketplace_id": order.marketplace_id,
-                    "package_reference": parcel.package_reference, "carrier": parcel.carrier,
-                    "carrier_code": carrier_code,
-                    "carrier_name": carrier_name, "shipping_method": parcel.service,
-                    "tracking_number": parcel.tracking_number, "shipped_at": parcel.shipped_at.isoformat(),
-                    "items": [[item_id, qty] for _sku, qty, item_id in parcel.items],
-                    "delivery_id": note.id, "parcel_key": [note.id, parcel.tracking_number]})
-        if self.cfg.shipping.notify_amazon_buyers and order.buyer_email:
+        channel = channels.get(order.channel)
+        item = channel.shipment_confirmation(self.cfg, order, note, parcel)
+        enqueue(self.s, item.key, item.kind, item.target, item.payload)
+        if channel.tells_buyers(self.cfg) and order.buyer_email:
             from carriers import tracking
             url = tracking.tracking_url(parcel.carrier, parcel.tracking_number) or ""
             enqueue(self.s, f"{EMAIL}:shipped:{order.external_id}:{parcel.package_reference}", EMAIL, "customer", {
@@ -592,7 +584,8 @@ class Collector:
                 "body": shipped_mail_body(order, parcel, url), "delivery_id": note.id})
 
     def _waits_for_channel(self, note: DeliveryNote) -> bool:
-        return note.order.channel == "amazon" and any(p.items and p.channel_confirmed_at is None for p in note.parcels)
+        return channels.get(note.order.channel).confirms_shipments and \
+            any(p.items and p.channel_confirmed_at is None for p in note.parcels)
 
     def _order_progress(self, order: Order) -> None:
         notes = self.s.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id,
@@ -607,14 +600,6 @@ class Collector:
 
 class _DryRun(Exception):
     pass
-
-
-def amazon_carrier(cfg: Config, carrier: str) -> tuple[str, str]:
-    """Amazon's carrierCode (and carrierName) for a carrier as a location named it."""
-    for c in cfg.carriers.values():
-        if c.carrier.lower() == carrier.lower():
-            return (c.amazon_carrier_code or c.carrier), c.name or c.carrier
-    return carrier, carrier
 
 
 def shipped_mail_body(order: Order, parcel: ShippedParcel, url: str) -> str:

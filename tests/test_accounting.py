@@ -44,7 +44,7 @@ def test_domestic_invoice_books_gross_per_rate_on_automatic_accounts():
     skr03 = invoice_entries(doc(), AccountsConfig())
     assert [(e.debit, e.credit, e.amount, e.tax_key) for e in skr03] == [
         ("1500", "8400", D("119.00"), ""), ("1500", "8300", D("10.70"), "")]
-    skr04 = invoice_entries(doc(), AccountsConfig(chart="SKR04"), paid_through_amazon=False)
+    skr04 = invoice_entries(doc(), AccountsConfig(chart="SKR04"), paid_through_channel=False)
     assert [(e.debit, e.credit) for e in skr04] == [("1200", "4400"), ("1200", "4300")]
     assert sum(e.amount for e in skr03) == doc().gross_total
 

@@ -63,7 +63,7 @@ def ship_collect(obj, dry_run: bool, as_json: bool) -> None:
     file:line:field); the database stays as it was. Exit 65 when a file was rejected, 69 when a
     return channel or Amazon could not be reached.
     """
-    from caturactl import shipping
+    from caturactl import channels, shipping
     app = obj.ready_app()
     with app.session() as s:
         r = shipping.Collector(s, app.cfg, app.transport, app.readers()).run(dry_run=dry_run)
@@ -71,7 +71,7 @@ def ship_collect(obj, dry_run: bool, as_json: bool) -> None:
         if not dry_run:
             sender = app.sender(s)
             try:
-                sent = sender.run(kinds={shipping.AMAZON_CONFIRM, shipping.EMAIL})
+                sent = sender.run(kinds={*channels.message_kinds("confirmation"), shipping.EMAIL})
             finally:
                 sender.close()
     data = {**r.as_dict(), **({"channel": sent.as_dict()} if sent else {})}

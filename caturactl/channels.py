@@ -1,0 +1,111 @@
+"""Sales channels: what each one can do, and the one registry the services ask.
+
+A channel is where orders come from (Amazon today; the merchant's own shop next). The services
+never name one: they ask the order's channel what it does and let it build the messages that go
+back to it. A channel declares:
+
+- ``collects_payment``: the channel takes the buyer's money and pays it out with its settlement
+  (an invoice is paid already; a credit note is refunded through the channel);
+- ``confirms_shipments``: each parcel is confirmed back to the channel (``shipment_confirmation``);
+- ``requests_reviews``: the channel can ask its buyers for a review (``review_request``);
+- ``provides_settlements``: its settlements are reconciled against our invoices;
+- ``fulfils_itself``: the value of ``Order.fulfilled_by`` for orders the channel ships itself
+  ("" when it never does); those are never routed, and are invoiced once ``shipped_status``;
+- ``invoice_mode(cfg)``: "upload" (the channel takes the document: ``invoice_upload``), "email"
+  or "none"; ``issues_invoices(cfg)``: the channel invoices its orders itself (then we do not);
+- ``tells_buyers(cfg)``: whether we may mail its buyers ourselves (shipping notices).
+
+The registry is this module's ``REGISTERED``: one line per channel, naming the class that
+implements it (``connectors/<channel>/channel.py``). A new channel is a new package plus that one
+line; ``docs/architecture.md`` walks through it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from caturactl.errors import StateError
+
+# The one place that names the channels there are: name -> "module:attribute".
+REGISTERED = {
+    "amazon": "connectors.amazon.channel:AmazonChannel",
+}
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A message a channel wants sent: its outbox key (the claim), kind, target and payload."""
+    key: str
+    kind: str
+    target: str
+    payload: dict[str, Any]
+
+
+class SalesChannel(Protocol):
+    name: str
+    label: str
+    collects_payment: bool
+    confirms_shipments: bool
+    requests_reviews: bool
+    provides_settlements: bool
+    fulfils_itself: str
+    shipped_status: str
+    confirmation_kind: str  # the outbox kinds of its messages (the sender's handlers are keyed by them)
+    upload_kind: str
+    review_kind: str
+
+    def invoice_mode(self, cfg) -> str:
+        """How its orders' invoices reach the buyer: "upload", "email" or "none"."""
+        ...
+
+    def issues_invoices(self, cfg) -> bool:
+        """True when the channel invoices its orders itself, so caturactl issues none."""
+        ...
+
+    def tells_buyers(self, cfg) -> bool:
+        """True when caturactl may mail the channel's buyers itself (shipping notices)."""
+        ...
+
+    def shipment_confirmation(self, cfg, order, note, parcel) -> OutboxItem:
+        """The message that tells the channel a parcel of ``order`` left."""
+        ...
+
+    def invoice_upload(self, session, cfg, invoice, order, document_type: str) -> OutboxItem:
+        """The message that hands an invoice (or credit note) to the channel."""
+        ...
+
+    def review_request(self, order) -> OutboxItem:
+        """The message that asks the channel to request a review of ``order``."""
+        ...
+
+
+_loaded: dict[str, SalesChannel] = {}
+
+
+def get(name: str) -> SalesChannel:
+    """The channel called ``name``; StateError when no channel of that name is registered (an
+    order of a channel this installation no longer knows)."""
+    channel = _loaded.get(name)
+    if channel is None:
+        target = REGISTERED.get(name)
+        if target is None:
+            raise StateError(f"no sales channel {name!r} is registered (known: {', '.join(sorted(REGISTERED))})")
+        module, attribute = target.split(":")
+        channel = _loaded[name] = getattr(importlib.import_module(module), attribute)()
+    return channel
+
+
+def all_channels() -> list[SalesChannel]:
+    return [get(name) for name in sorted(REGISTERED)]
+
+
+def names(capability: str) -> list[str]:
+    """The names of the channels with ``capability`` (an attribute that is true), sorted."""
+    return [c.name for c in all_channels() if getattr(c, capability)]
+
+
+def message_kinds(which: str) -> set[str]:
+    """The outbox kinds of every channel's ``which`` messages ("confirmation", "upload", "review")."""
+    return {getattr(c, f"{which}_kind") for c in all_channels()}

@@ -1,0 +1,96 @@
+"""Amazon as a sales channel (caturactl/channels.py): what it does, and the messages that go back to
+it. Every Amazon rule the services used to carry lives here:
+
+- Amazon collects the buyer's money and pays it out with its settlements (V2 flat file);
+- orders it fulfils itself (FBA: ``fulfilledBy`` AMAZON) are never routed and are invoiced once
+  Amazon reports them SHIPPED, unless its VAT Calculation Service issues the invoices
+  (``[amazon] vcs``);
+- each parcel is confirmed with v0 confirmShipment (Amazon's carrierCode from ``[carriers.X]
+  amazon_carrier_code``), an invoice is uploaded through the Feeds API (UPLOAD_VAT_INVOICE) or
+  e-mailed (``[invoices] amazon_delivery``), a review request goes through Solicitations;
+- Amazon tells its buyers about shipments itself: caturactl mails them only when
+  ``[shipping] notify_amazon_buyers`` says so (reference/amazon/customer-contact.md).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from caturactl.channels import OutboxItem
+from caturactl.model.events import EventKind, record
+
+CONFIRM_SHIPMENT = "amazon_confirm_shipment"  # outbox kinds (stored in outbox rows: never renamed)
+INVOICE_UPLOAD = "invoice_upload"
+REVIEW_REQUEST = "review_request"
+
+
+def carrier_code(cfg, carrier: str) -> tuple[str, str]:
+    """Amazon's carrierCode (and carrierName) for a carrier as a location named it."""
+    for c in cfg.carriers.values():
+        if c.carrier.lower() == carrier.lower():
+            return (c.amazon_carrier_code or c.carrier), c.name or c.carrier
+    return carrier, carrier
+
+
+class AmazonChannel:
+    name = "amazon"
+    label = "Amazon"
+    collects_payment = True
+    confirms_shipments = True
+    requests_reviews = True
+    provides_settlements = True
+    fulfils_itself = "AMAZON"  # Order.fulfilled_by of FBA orders
+    shipped_status = "SHIPPED"  # Order.remote_status once Amazon shipped an FBA order
+    confirmation_kind = CONFIRM_SHIPMENT
+    upload_kind = INVOICE_UPLOAD
+    review_kind = REVIEW_REQUEST
+
+    def invoice_mode(self, cfg) -> str:
+        return cfg.invoices.amazon_delivery
+
+    def issues_invoices(self, cfg) -> bool:
+        return cfg.amazon.vcs
+
+    def tells_buyers(self, cfg) -> bool:
+        return cfg.shipping.notify_amazon_buyers
+
+    def shipment_confirmation(self, cfg, order, note, parcel) -> OutboxItem:
+        code, name = carrier_code(cfg, parcel.carrier)
+        return OutboxItem(f"{CONFIRM_SHIPMENT}:{order.external_id}:{parcel.package_reference}", CONFIRM_SHIPMENT,
+                          self.name, {
+                              "order_id": order.external_id, "marketplace_id": order.marketplace_id,
+                              "package_reference": parcel.package_reference, "carrier": parcel.carrier,
+                              "carrier_code": code, "carrier_name": name, "shipping_method": parcel.service,
+                              "tracking_number": parcel.tracking_number, "shipped_at": parcel.shipped_at.isoformat(),
+                              "items": [[item_id, qty] for _sku, qty, item_id in parcel.items],
+                              "delivery_id": note.id, "parcel_key": [note.id, parcel.tracking_number]})
+
+    def invoice_upload(self, session, cfg, invoice, order, document_type: str) -> OutboxItem:
+        return OutboxItem(f"{INVOICE_UPLOAD}:{invoice.number}", INVOICE_UPLOAD, self.name, {
+            "invoice_id": invoice.id, "number": invoice.number, "order_id": order.external_id,
+            "marketplace_id": order.marketplace_id,
+            "metadata": upload_metadata(session, invoice, order, document_type)})
+
+    def review_request(self, order) -> OutboxItem:
+        return OutboxItem(f"{REVIEW_REQUEST}:{order.external_id}", REVIEW_REQUEST, self.name,
+                          {"order_id": order.external_id, "marketplace_id": order.marketplace_id,
+                           "order_pk": order.id})
+
+
+def upload_metadata(session, invoice, order, document_type: str) -> dict[str, str]:
+    """UPLOAD_VAT_INVOICE metadata (customer-contact.md §3). Amazon rejects an upload whose
+    totals differ from its own at 2 decimals, and both are optional: they are sent only when
+    the invoice covers the whole order and they agree; a VAT difference (rounding per line
+    at Amazon, per rate here) is recorded for the bookkeeper instead."""
+    meta = {"OrderId": order.external_id, "InvoiceNumber": invoice.number, "DocumentType": document_type}
+    if invoice.kind == "invoice" and order.total_amount is not None and invoice.gross_total == order.total_amount:
+        meta["TotalAmount"] = f"{invoice.gross_total:.2f}"
+        amazon_vat = [ln.tax_amount for ln in order.lines]
+        if None not in amazon_vat:
+            theirs = sum(amazon_vat, Decimal(0))
+            if theirs == invoice.tax_total:
+                meta["TotalVATAmount"] = f"{invoice.tax_total:.2f}"
+            else:
+                record(session, EventKind.INVOICED, f"{invoice.number}: VAT {invoice.tax_total} here, {theirs} at "
+                       "Amazon (rounding per rate here, per line there); TotalVATAmount not sent", order=order)
+    return meta
