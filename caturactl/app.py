@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Iterator
 
 from sqlalchemy import inspect, select
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from caturactl import config as config_mod
@@ -212,12 +211,11 @@ class App:
 
     def sender(self, session: Session):
         """The outbox sender with a handler per message kind; transports are opened once per run."""
-        from caturactl import invoicing, reviews, shipping
-        from connectors.amazon import channel as amazon_channel
-        from caturactl.model import Invoice
+        from caturactl import channels, invoicing, shipping
         from caturactl.errors import InDoubtError
+        from caturactl.model import Invoice
         from caturactl.outbox import Sender
-        from caturactl.ports import MailMessage, PackageConfirmation, RenderedFile
+        from caturactl.ports import MailMessage, RenderedFile
 
         open_transports: dict = {}
         lazy: dict = {}
@@ -241,23 +239,6 @@ class App:
                         (" (a crash cut off the send that delivered it)" if attempt.in_doubt else ""))
             return None
 
-        def confirm(msg, attempt) -> str | None:
-            if "amazon" not in lazy:
-                lazy["amazon"] = self.shipment_confirmer(session)
-            p = msg.payload
-            if attempt.in_doubt and lazy["amazon"].confirmed(p["order_id"], p["marketplace_id"],
-                                                             p["package_reference"]):
-                return "Amazon's order shows the package: the confirmation a crash cut off got through"
-            # The carrier code is looked up when sending, so fixing [carriers] and retrying helps.
-            code, name = amazon_channel.carrier_code(self.cfg, p["carrier"]) if "carrier" in p else \
-                (p["carrier_code"], p["carrier_name"])
-            attempt.sending()
-            lazy["amazon"].confirm_shipment(PackageConfirmation(
-                order_id=p["order_id"], marketplace_id=p["marketplace_id"], package_reference=p["package_reference"],
-                carrier_code=code, carrier_name=name, shipping_method=p["shipping_method"],
-                tracking_number=p["tracking_number"], shipped_at=datetime.fromisoformat(p["shipped_at"]),
-                items=tuple((item_id, qty) for item_id, qty in p["items"])))
-
         def email(msg, attempt) -> None:
             message_id = f"<outbox-{msg.id}@caturactl>"
             if attempt.in_doubt:
@@ -275,61 +256,21 @@ class App:
                                             attachments=attachments, message_id=message_id),
                                 before_data=attempt.sending)
 
-        def upload_invoice(msg, attempt) -> str | None:
-            if "invoices" not in lazy:
-                lazy["invoices"] = self.invoice_uploader(session)
-            p = msg.payload
-            if attempt.in_doubt:
-                feed_id = invoicing.feed_of_interrupted_upload(session, lazy["invoices"], msg, attempt.in_doubt)
-                if feed_id:
-                    msg.payload = {**p, "feed_id": feed_id, "found_after_crash": True}
-                    return f"Amazon lists feed {feed_id}: the upload a crash cut off got through"
-            inv = session.get(Invoice, p["invoice_id"])
-            feed_id = lazy["invoices"].upload_invoice(p["order_id"], p["marketplace_id"], inv.pdf, p["metadata"],
-                                                      before_submit=attempt.sending)
-            msg.payload = {**p, "feed_id": feed_id}  # a new dict, so the JSON column is saved
-            return None
-
-        def review(msg, attempt) -> str | None:
-            if "reviews" not in lazy:
-                lazy["reviews"] = self.review_requester(session)
-            p = msg.payload
-            sent = lazy["reviews"].request_review(p["order_id"], p["marketplace_id"], before_send=attempt.sending)
-            if not sent and attempt.in_doubt:
-                # Amazon offered it to the interrupted attempt (it only marks after the offer)
-                # and offers it no more: that attempt's request went through.
-                msg.payload = {**p, "sent": True, "found_after_crash": True}
-                return "Amazon offers it no more: the request a crash cut off got through"
-            msg.payload = {**p, "sent": sent}
-            return None
-
         def close_all() -> None:
             for t in open_transports.values():
                 t.close()
             open_transports.clear()
-            for key, operations in (("amazon", ("confirmShipment", "getOrder")),
-                                    ("invoices", ("createFeedDocument", "createFeed", "getFeeds")),
-                                    ("reviews", ("getSolicitationActionsForOrder",
-                                                 "createProductReviewAndSellerFeedbackSolicitation"))):
-                if key in lazy:
-                    try:
-                        for operation in operations:
-                            self.keep_budget(session, lazy[key], operation)
-                    except SQLAlchemyError:
-                        # The session failed (a deadlock, the database gone): the bucket is only a
-                        # saving, and the error that failed the run is the one to show.
-                        pass
-                    client = lazy.pop(key)
-                    if hasattr(client, "close"):
-                        client.close()
+            for h in per_channel:
+                h.close()
 
-        return Sender(session, self.cfg.shipping,
-                      {shipping.UPLOAD: upload, amazon_channel.CONFIRM_SHIPMENT: confirm, shipping.EMAIL: email,
-                       amazon_channel.INVOICE_UPLOAD: upload_invoice, amazon_channel.REVIEW_REQUEST: review},
-                      {shipping.UPLOAD: shipping.file_uploaded, amazon_channel.CONFIRM_SHIPMENT: shipping.channel_confirmed,
-                       shipping.EMAIL: invoicing.invoice_sent, amazon_channel.INVOICE_UPLOAD: invoicing.invoice_sent,
-                       amazon_channel.REVIEW_REQUEST: reviews.requested},
-                      on_close=close_all)
+        # Each channel sends its own messages (connectors/<channel>/outbox.py).
+        per_channel = [channels.get(name).outbox(self, session) for name in sorted(channels.REGISTERED)]
+        handlers = {shipping.UPLOAD: upload, shipping.EMAIL: email}
+        followups = {shipping.UPLOAD: shipping.file_uploaded, shipping.EMAIL: invoicing.invoice_sent}
+        for h in per_channel:
+            handlers.update(h.handlers())
+            followups.update(h.followups())
+        return Sender(session, self.cfg.shipping, handlers, followups, on_close=close_all)
 
     def dispose(self) -> None:
         self.engine.dispose()

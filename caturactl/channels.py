@@ -80,6 +80,11 @@ class SalesChannel(Protocol):
         """The message that asks the channel to request a review of ``order``."""
         ...
 
+    def outbox(self, app, session):
+        """Its outbox handlers for one sender run: ``handlers()`` and ``followups()`` by message
+        kind, ``close()`` when the run ends (clients closed, rate budgets kept)."""
+        ...
+
 
 _loaded: dict[str, SalesChannel] = {}
 

@@ -71,6 +71,11 @@ class AmazonChannel:
             "marketplace_id": order.marketplace_id,
             "metadata": upload_metadata(session, invoice, order, document_type)})
 
+    def outbox(self, app, session):
+        """The handlers that send this channel's messages (connectors/amazon/outbox.py)."""
+        from connectors.amazon.outbox import AmazonHandlers
+        return AmazonHandlers(app, session)
+
     def review_request(self, order) -> OutboxItem:
         return OutboxItem(f"{REVIEW_REQUEST}:{order.external_id}", REVIEW_REQUEST, self.name,
                           {"order_id": order.external_id, "marketplace_id": order.marketplace_id,
