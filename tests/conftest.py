@@ -70,15 +70,7 @@ def database_url(request, tmp_path):
     if DB_KIND == "sqlite":
         yield f"sqlite:///{tmp_path / 'caturactl.db'}"
         return
-    server = request.getfixturevalue("postgres_server")
-    name = f"t{os.getpid()}_{next(_counter)}"
-    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server.url(name)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from _pg_database(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture(scope="session")
@@ -116,11 +108,16 @@ def migrated_database_url(request, tmp_path, migrated_template):
         shutil.copyfile(migrated_template, target)
         yield f"sqlite:///{target}"
         return
-    server = request.getfixturevalue("postgres_server")
+    yield from _pg_database(request.getfixturevalue("postgres_server"), template=migrated_template)
+
+
+def _pg_database(server, template: str | None = None):
+    """A new database on the test server (a copy of ``template`` when given), its URL yielded,
+    dropped afterwards."""
     name = f"t{os.getpid()}_{next(_counter)}"
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"'))
+        c.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     yield server.url(name)
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

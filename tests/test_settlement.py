@@ -28,6 +28,7 @@ from caturactl.settlement import NO_INVOICE_YET, UNKNOWN_ORDER, import_file, kin
 from connectors.amazon.settlement import CAPTIONS
 from connectors.datev.extf import BOOKING_CAPTIONS
 from tests import fulfilment
+from tests.test_accounting import SAMPLE_FEES
 
 SAMPLE = Path(__file__).parent / "data" / "settlement_v2_flatfile_DE_composed.tsv"
 
@@ -406,18 +407,7 @@ def test_fetch_dry_run_lists_the_reports_and_downloads_writes_and_stores_nothing
 
 # --- fee lines, their accounts, and the business day of a deposit -------------------------------
 
-# reference/amazon/settlement_v2_flatfile_DE_composed.tsv: its lines that are neither a sale, a
-# refund nor the reserve, summed per transaction-type/amount-type/amount-description.
-SAMPLE_FEE_LINES = [
-    ("Order/ItemFees/Commission", D("-12.29")),
-    ("Order/ItemFees/FBAPerUnitFulfillmentFee", D("-3.05")),
-    ("Refund/ItemFees/Commission", D("3.37")),
-    ("Refund/ItemFees/RefundCommission", D("-0.67")),
-    ("ServiceFee/Cost of Advertising/TransactionTotalAmount", D("-12.40")),
-    ("other-transaction/FBA Inventory Reimbursement/WAREHOUSE_DAMAGE", D("8.50")),
-    ("other-transaction/other-transaction/Storage Fee", D("-2.35")),
-    ("other-transaction/other-transaction/Subscription Fee", D("-39.00")),
-]
+SAMPLE_FEE_LINES = SAMPLE_FEES  # the composed sample's fee lines, as tests/test_accounting.py has them
 
 
 def test_import_keeps_every_fee_line_and_they_add_up_to_the_fees_and_other_money(books):
