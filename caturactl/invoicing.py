@@ -538,7 +538,12 @@ class Invoicer:
             try:
                 self.renderer.check(dataclasses.replace(doc, number=probe))
             except InputError as exc:
-                out.append((order, exc))
+                # The error names the field of the document ("RE2026-000001.buyer.city"); no number
+                # was taken, so it is named by what it would invoice.
+                where = exc.where or ""
+                field = where[len(probe) + 1:] if where.startswith(probe + ".") else where
+                out.append((order, InputError(exc.message, where=f"invoice of order {order.external_id}"
+                                              + (f", {field}" if field else ""))))
         return out
 
     def _invoiced_pieces(self, order_ids: list[int]) -> dict[int, int]:
