@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -191,21 +193,27 @@ def test_every_job_in_the_example_jobs_toml_is_a_real_command(capsys):
 # --- init: what invoices need and the template cannot know ------------------------------------
 
 
-class _Terminal(io.StringIO):
-    """Typed answers on a terminal (init asks only there)."""
+def _init_on_a_terminal(*args: str, typed: str = "") -> subprocess.CompletedProcess:
+    """``caturactl init ARGS`` in a child process whose stdin is a real pseudo-terminal (init asks
+    only there), with ``typed`` already typed into it; nothing of init itself is replaced."""
+    master, slave = os.openpty()
+    try:
+        if typed:
+            os.write(master, typed.encode())
+        return subprocess.run([sys.executable, "-m", "caturactl", "init", *args], stdin=slave, capture_output=True,
+                              text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    finally:
+        os.close(slave)
+        os.close(master)
 
-    def isatty(self) -> bool:
-        return True
 
-
-def test_init_asks_for_the_seller_contact_the_legal_data_and_oss(tmp_path, monkeypatch, capsys):
-    from caturactl.cli import main
+def test_init_asks_for_the_seller_contact_the_legal_data_and_oss(tmp_path):
     from caturactl.config import load
     answers = ["Erika Buchhalter", "12", "+49 221 123456", "erika@", "erika@handel.example", "gmbh",
                "Amtsgericht Köln", "HRB 12345", "Erika Muster, Max Muster", "y"]
-    monkeypatch.setattr(sys, "stdin", _Terminal("\n".join(answers) + "\n"))
-    assert main(["init", "--dir", str(tmp_path), "--no-db"]) == 0
-    out = capsys.readouterr().out
+    r = _init_on_a_terminal("--dir", str(tmp_path), "--no-db", typed="\n".join(answers) + "\n")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
     assert "not a phone number: '12'" in out and "not an e-mail address: 'erika@'" in out  # asked again
     cfg = load(tmp_path / "caturactl.toml", environ={})
     c = cfg.company
@@ -219,13 +227,14 @@ def test_init_asks_for_the_seller_contact_the_legal_data_and_oss(tmp_path, monke
     assert 'register_number = "HRB 12345"  # e.g. "HRB 12345"' in text  # the template's comment stays
 
 
-def test_init_takes_the_answers_from_options_and_asks_a_sole_trader_no_register(tmp_path, monkeypatch, capsys):
+def test_init_takes_the_answers_from_options_and_asks_a_sole_trader_no_register(tmp_path, capsys):
     from caturactl.cli import main
     from caturactl.config import load
-    monkeypatch.setattr(sys, "stdin", _Terminal(""))  # anything asked would find no answer
-    assert main(["init", "--dir", str(tmp_path), "--no-db", "--contact", "Jonas Beispiel", "--phone",
-                 "+49 30 1234567", "--email", "jonas@beispiel.example", "--legal-form", "Einzelunternehmen",
-                 "--no-oss"]) == 0
+    # On a terminal with nothing typed: a question would wait until the timeout and fail the test.
+    r = _init_on_a_terminal("--dir", str(tmp_path), "--no-db", "--contact", "Jonas Beispiel", "--phone",
+                            "+49 30 1234567", "--email", "jonas@beispiel.example", "--legal-form",
+                            "Einzelunternehmen", "--no-oss")
+    assert r.returncode == 0, r.stderr
     cfg = load(tmp_path / "caturactl.toml", environ={})
     assert (cfg.company.contact, cfg.company.legal_form, cfg.company.register_court) == \
         ("Jonas Beispiel", "Einzelunternehmen", "")
