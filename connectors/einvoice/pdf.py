@@ -905,37 +905,35 @@ class _Planner:
     def _table_header(self) -> tuple[list[_Op], float]:
         lay, tab = self.lay, self.lay.table
         size, lh, pad = tab.num("header_size"), tab.num("line_height"), tab.num("padding")
-        cells = [_wrap(text, col.width - 2 * pad, self.faces["B"], size)
-                 for text, col in zip(self.c.header, lay.columns)]
-        height = max(len(lines) for lines in cells) * lh + 2 * pad
+        texts: list[_Op] = []
+        height = self._cells(texts, self.c.header, "B", size, pad) * lh + 2 * pad
         ops: list[_Op] = [("F", lay.left, 0.0, sum(c.width for c in lay.columns), height,
                            lay.header_fill)]
+        return ops + texts, height
+
+    def _cells(self, ops: list[_Op], row: Sequence[str], face: str, size: float, top: float) -> int:
+        """One table row's cells, wrapped to their columns, from ``top``; its height in lines."""
+        lay, tab = self.lay, self.lay.table
+        lh, pad = tab.num("line_height"), tab.num("padding")
+        cells = [_wrap(text, col.width - 2 * pad, self.faces[face], size) for text, col in zip(row, lay.columns)]
         x = lay.left
         for lines, col in zip(cells, lay.columns):
             for n, line in enumerate(lines):
-                self.text(ops, "B", size, x + pad, _baseline(pad + n * lh, lh, size), line,
+                self.text(ops, face, size, x + pad, _baseline(top + n * lh, lh, size), line,
                           col.align, col.width - 2 * pad)
             x += col.width
-        return ops, height
+        return max(len(lines) for lines in cells)
 
     def _rows(self) -> Iterable[tuple[list[_Op], float]]:
         lay, tab = self.lay, self.lay.table
         size, lh, pad = tab.num("font_size"), tab.num("line_height"), tab.num("padding")
         right = lay.left + sum(c.width for c in lay.columns)
-        face = self.faces[""]
         for group in self.c.rows:
             # An item and its discount row stay together, with one rule under both.
             ops: list[_Op] = []
             top = pad
             for row in group:
-                cells = [_wrap(text, col.width - 2 * pad, face, size) for text, col in zip(row, lay.columns)]
-                x = lay.left
-                for lines, col in zip(cells, lay.columns):
-                    for n, line in enumerate(lines):
-                        self.text(ops, "", size, x + pad, _baseline(top + n * lh, lh, size), line,
-                                  col.align, col.width - 2 * pad)
-                    x += col.width
-                top += max(len(lines) for lines in cells) * lh
+                top += self._cells(ops, row, "", size, top) * lh
             height = top + pad
             ops.append(("L", lay.left, height, right, height))
             yield ops, height
