@@ -203,7 +203,7 @@ def _part(amount: Decimal, before: int, now: int, of: int) -> Decimal:
     return tax.cents(amount * (before + now) / of) - tax.cents(amount * before / of)
 
 
-def line_money(ol) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
+def line_charges(ol) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
     """(goods gross before discount, goods discount, ancillary {charge: (gross, discount)}) of an
     order line from what the channel said the buyer paid. Lines imported before the charges were
     kept (no ``shipping_amount``) fall back to the unit price, and the rest of the line's total
@@ -268,7 +268,7 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
     money = {}
     for ol in order.lines:
         try:
-            money[ol] = line_money(ol)
+            money[ol] = line_charges(ol)
         except InputError as exc:
             raise InputError(str(exc), where=where) from None
         goods, off, charges = money[ol]

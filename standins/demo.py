@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -63,18 +62,20 @@ def explain_differences(rows: list[dict]) -> None:
     stages (an order Amazon sent without a city, whose invoice waits on a ticket; an order
     shipped in parcels on both sides of the settlement's close, whose invoice covers more than
     Amazon paid out yet; an order invoiced after the settlement was fetched)."""
+    invoiced: dict[str, Decimal] = {}
+    for inv in json.loads(output("invoices", "list", "--kind", "invoice", "--json")):
+        invoiced[inv["order"]] = invoiced.get(inv["order"], Decimal(0)) + Decimal(inv["gross"])
+    waiting = {t["order"]: t["summary"] for t in json.loads(output("tickets", "list", "--json"))
+               if t["kind"] == "invoice_failed" and t["status"] == "open"}
     for d in rows:
-        order = json.loads(output("orders", "show", d["order"], "--json"))
-        failed = [t["text"] for t in order["tickets"] if t["status"] == "open" and "cannot be invoiced" in t["text"]]
-        invoiced = [e for e in order["events"] if e["kind"] == "invoiced" and "issued" in e["why"]]
-        gross = [Decimal(m[1]) for e in invoiced if (m := re.search(r"issued: ([0-9.]+)", e["why"]))]
-        if failed:
-            why = f"its invoice waits on a ticket: {failed[0].split('cannot be invoiced: ', 1)[-1]}"
-        elif gross and sum(gross) == Decimal(d["settled"]):
-            why = f"invoiced after the settlement was fetched ({invoiced[0]['why']}): matched, no person needed"
-        elif gross and sum(gross) > Decimal(d["settled"]):
-            why = (f"shipped in parcels on both sides of the settlement's close: Amazon paid {d['settled']} "
-                   f"of the {sum(gross)} invoiced, the next settlement brings the rest")
+        gross, settled = invoiced.get(d["order"]), Decimal(d["settled"])
+        if d["order"] in waiting:
+            why = f"its invoice waits on a ticket: {waiting[d['order']].split('cannot be invoiced: ', 1)[-1]}"
+        elif gross == settled:
+            why = f"invoiced ({gross}) after the settlement was fetched: matched, no person needed"
+        elif gross is not None and gross > settled:
+            why = (f"shipped in parcels on both sides of the settlement's close: Amazon paid {settled} "
+                   f"of the {gross} invoiced, the next settlement brings the rest")
         else:
             why = d["reason"]
         print(f"  {d['order']} ({d['kind']}, {d['amount']}): {why}", flush=True)
