@@ -40,7 +40,7 @@ from caturactl import shipping  # noqa: E402
 from caturactl.config import Config  # noqa: E402
 from caturactl.migrations import upgrade  # noqa: E402
 from caturactl.model import DeliveryNote, Order, OrderLine, Product, Stock  # noqa: E402
-from caturactl.model.base import make_engine, make_sessionmaker  # noqa: E402
+from caturactl.core.db import make_engine, make_sessionmaker  # noqa: E402
 from caturactl.routing import Router  # noqa: E402
 from carriers import formats  # noqa: E402
 from standins.amazon.marketplace import CATALOGUE  # noqa: E402

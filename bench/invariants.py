@@ -50,11 +50,12 @@ from sqlalchemy.orm import Session
 
 from caturactl import exporting, shipping
 from caturactl.config import Config
-from caturactl.model import (DeliveryLine, DeliveryNote, Event, ExportBatch, Invoice, InvoiceCounter, Order,
-                             OrderLine, OutboxMessage, ReviewRequest, Stock)
-from caturactl.model.events import EventKind
+from caturactl.model import (DeliveryLine, DeliveryNote, ExportBatch, Invoice, InvoiceCounter, Order,
+    OrderLine, OutboxMessage, ReviewRequest, Stock)
+from caturactl.core.events import Event
+from caturactl.core.events import EventKind
 from caturactl.model.invoices import INVOICE
-from caturactl.model.states import DeliveryState
+from caturactl.core.lifecycle import DeliveryState
 
 OPEN_NOTES = (DeliveryState.CREATED.value, DeliveryState.EXPORTED.value, DeliveryState.OVERDUE.value,
               DeliveryState.PARTIALLY_CONFIRMED.value)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.ports import Confirmation, ConfirmedLine
 from carriers.tracking import normalise
 

@@ -22,7 +22,7 @@ from lxml import etree
 
 from carriers import safe_xml
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.ports import Confirmation, ConfirmedLine
 from carriers.confirmation_csv import MAX_QUANTITY, parse_count, parse_time, weight_in_g
 from carriers.tracking import normalise

@@ -16,8 +16,8 @@ from __future__ import annotations
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from caturactl.errors import InputError
-from caturactl.model.address import Address
+from caturactl.core.errors import InputError
+from caturactl.core.address import Address
 from caturactl.ports import RenderedFile, ShipmentDocument
 from carriers.text_encoding import (
     address_block,

@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 from decimal import ROUND_UP, Decimal
 
-from caturactl.errors import InputError
-from caturactl.model.address import Address, street_parts
+from caturactl.core.errors import InputError
+from caturactl.core.address import Address, street_parts
 from caturactl.ports import Parcel, RenderedFile, ShipmentDocument
-from caturactl.spreadsheet import guard_formula
+from caturactl.core.spreadsheet import guard_formula
 from carriers.text_encoding import clean_text, cp1252_text, file_name_part, fit
 
 # The header of reference/carriers/sample-dhl-gkp-import.csv, in that order.
@@ -50,7 +50,7 @@ PRODUCT_MAX = 30
 
 # formats.md §2: Abrechnungsnummer = EKP (10) + Verfahren (2) + Teilnahme (2), 14 digits.
 _BILLING_NUMBER = re.compile(r"\d{14}")
-# DHL PostNummer 6-10 digits: the rule caturactl.model.address.postnummer applies.
+# DHL PostNummer 6-10 digits: the rule caturactl.core.address.postnummer applies.
 _POSTNUMMER = re.compile(r"\d{6,10}")
 # A phone number of digits and separators cannot call a function or DDE even if a spreadsheet
 # evaluates "+49 ..." as arithmetic, and the sample writes "+431234567" as is; anything else

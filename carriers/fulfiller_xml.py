@@ -21,9 +21,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from caturactl.errors import InputError
-from caturactl.model.address import street_parts
-from caturactl.model.money import Money
+from caturactl.core.errors import InputError
+from caturactl.core.address import street_parts
+from caturactl.core.money import Money
 from caturactl.ports import RenderedFile, ShipmentDocument
 from carriers import safe_xml
 from carriers.text_encoding import as_utc, clean_text, decimal_text, file_name_part

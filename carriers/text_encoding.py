@@ -29,9 +29,9 @@ from functools import lru_cache
 
 from babel import Locale
 
-from caturactl.errors import InputError
-from caturactl.model.address import Address
-from caturactl.model.money import Money
+from caturactl.core.errors import InputError
+from caturactl.core.address import Address
+from caturactl.core.money import Money
 
 # C0 and C1 controls except tab, line feed and carriage return (those are folded instead), lone
 # surrogates and the two non-characters XML 1.0 forbids.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import quote
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 __all__ = ["normalise", "validate", "tracking_url", "make_number", "known_carriers"]
 

@@ -26,7 +26,7 @@ from fnmatch import fnmatchcase
 from typing import Iterable
 
 from caturactl.config import DEFAULT_FEE_ACCOUNTS, AccountsConfig
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.ports import InvoiceDocument, JournalEntry
 
 STANDARD_RATES = frozenset({Decimal(19), Decimal(16)})  # DE standard, and its 2020 cut

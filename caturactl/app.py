@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from caturactl import config as config_mod
 from caturactl.config import Config
 from caturactl.core import clock
-from caturactl.errors import ConfigError, RemoteError
-from caturactl.model import RateBudget
-from caturactl.model.base import make_engine, make_sessionmaker
+from caturactl.core.errors import ConfigError, RemoteError
+from caturactl.core.cursors import RateBudget
+from caturactl.core.db import make_engine, make_sessionmaker
 
 
 class App:
@@ -212,7 +212,7 @@ class App:
     def sender(self, session: Session):
         """The outbox sender with a handler per message kind; transports are opened once per run."""
         from caturactl import channels, invoicing, shipping
-        from caturactl.errors import InDoubtError
+        from caturactl.core.errors import InDoubtError
         from caturactl.model import Invoice
         from caturactl.outbox import Sender
         from caturactl.ports import MailMessage, RenderedFile

@@ -23,7 +23,7 @@ from typing import Mapping
 
 from caturactl.config import CarrierConfig, LocationConfig
 from caturactl.deadlines import BusinessCalendar
-from caturactl.model.money import Money
+from caturactl.core.money import Money
 from caturactl.ports import Parcel
 
 PICKUP_FLAGS = {"packstation": "packstation", "postfiliale": "packstation", "parcelshop": "parcelshop",

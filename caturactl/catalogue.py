@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from caturactl import csvfile
-from caturactl.errors import InputError
+from caturactl.core import csvfile
+from caturactl.core.errors import InputError
 from caturactl.model import Product
 
 # Upper bounds that no real product reaches; a value above is a typo or an attack, and it must

@@ -26,7 +26,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from caturactl.errors import StateError
+from caturactl.core.errors import StateError
 
 # The one place that names the channels there are: name -> "module:attribute".
 REGISTERED = {

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from caturactl.errors import ConfigError
+from caturactl.core.errors import ConfigError
 
 CONFIG_NAME = "caturactl.toml"
 ENV_PREFIX = "CATURACTL_"

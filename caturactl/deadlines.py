@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from caturactl.errors import ConfigError
+from caturactl.core.errors import ConfigError
 
 
 @lru_cache(maxsize=32)

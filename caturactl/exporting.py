@@ -27,12 +27,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from caturactl import accounting, channels, invoicing
 from caturactl.config import Config
-from caturactl.errors import ConfigError, InputError, StateError
+from caturactl.core.errors import ConfigError, InputError, StateError
 from caturactl.model import ExportBatch, Invoice, Settlement
 from caturactl.ports import JournalEntry
 from caturactl.reporting import tidy
 from caturactl.reports import _local_midnight
-from caturactl.spreadsheet import guard_formula
+from caturactl.core.spreadsheet import guard_formula
 
 CSV_FIELDS = ["date", "document", "text", "debit", "credit", "amount", "tax_key", "country", "vat_id", "rate",
               "order_id"]
@@ -151,7 +151,7 @@ def debtors(session: Session) -> list[dict]:
     """Every customer (merged ones left out) as debtor master data: account 10000 + customer id,
     name, the latest address, the VAT id of their latest business order, the first e-mail."""
     from caturactl.model import Customer, Order
-    from caturactl.model.address import Address, street_parts
+    from caturactl.core.address import Address, street_parts
     out = []
     vat = dict(session.execute(select(Order.customer_id, Order.buyer_tax_id)
                                .where(Order.buyer_tax_id != "", Order.customer_id.is_not(None))

@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from caturactl.config import Config
 from caturactl.core import clock
-from caturactl.errors import CaturactlError, InputError
+from caturactl.core.errors import CaturactlError, InputError
 from caturactl.matching import Matcher
-from caturactl.model import Cursor, Order, OrderLine, Product, RateBudget, Ticket
-from caturactl.model.base import check_fits
-from caturactl.model.events import EventKind, actor, buffered, record
-from caturactl.model.states import TERMINAL, OrderState, transition
+from caturactl.model import Order, OrderLine, Product, Ticket
+from caturactl.core.cursors import Cursor, RateBudget
+from caturactl.core.db import check_fits
+from caturactl.core.events import EventKind, actor, buffered, record
+from caturactl.core.lifecycle import TERMINAL, OrderState, transition
 from caturactl.model.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
 from caturactl import channels, shipping, triage

@@ -24,15 +24,16 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from caturactl import channels, tax
+from caturactl import channels
+from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core import clock
-from caturactl.errors import ConfigError, InputError, NotFoundError, StateError
+from caturactl.core.errors import ConfigError, InputError, NotFoundError, StateError
 from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, Order, Product, Ticket
-from caturactl.model.address import street_parts
-from caturactl.model.events import EventKind, record
+from caturactl.core.address import street_parts
+from caturactl.core.events import EventKind, record
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE
-from caturactl.model.states import DeliveryState, OrderState
+from caturactl.core.lifecycle import DeliveryState, OrderState
 from caturactl.model.tickets import OPEN
 from caturactl.outbox import enqueue
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, InvoiceRenderer, TaxBreakdown
@@ -230,7 +231,7 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
     pieces the channel shipped itself (FBA). Every line says what the buyer paid for it: goods
     after their discount (shown as a line allowance), and on the order's first invoice the
     ancillary charges (shipping, gift wrap, COD fee), each at the rate of the goods and split
-    over mixed rates (caturactl/tax.py). ``invoiced_before``: pieces of each order line (by id)
+    over mixed rates (caturactl/core/tax.py). ``invoiced_before``: pieces of each order line (by id)
     already on earlier invoices. Raises InputError for bad order data (a missing price, a
     negative quantity, a discount above its charge) and ConfigError for a missing tax rate."""
     where = f"order {order.external_id}"
@@ -290,7 +291,7 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
         raise InputError("nothing shipped to invoice", where=where)
     if with_shipping:
         rows += _ancillary_rows(order, money, labels, promo, rate_of, kind_of)
-    # Group by tax rate and split the gross amounts with the one rounding rule (caturactl/tax.py).
+    # Group by tax rate and split the gross amounts with the one rounding rule (caturactl/core/tax.py).
     groups: dict[tuple[str, Decimal], list[int]] = defaultdict(list)
     rates: list[Decimal] = []
     for i, row in enumerate(rows):
@@ -824,7 +825,7 @@ def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datet
     could have been, and getFeed gives its time on Amazon's clock. Every invoice feed Amazon
     lists from then on is accounted for by an upload we know, except the one this crash left
     behind, if any. Assumes only caturactl uploads invoices for this seller account."""
-    from caturactl.errors import InDoubtError, RejectedError
+    from caturactl.core.errors import InDoubtError, RejectedError
     from caturactl.model import OutboxMessage
     done = select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done")
     # At or before: on a clock that stands still (tests, benches) the two may share an instant.
@@ -869,7 +870,7 @@ def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datet
 def check_feeds(session: Session, uploader, *, limit: int = 100) -> dict[str, int]:
     """Ask Amazon how the uploaded invoices fared (getFeed); a refused one gets a ticket with
     Amazon's report. Stops early when Amazon says "later" (the next run continues)."""
-    from caturactl.errors import ThrottledError
+    from caturactl.core.errors import ThrottledError
     from caturactl.model import OutboxMessage
     from caturactl.triage import Hold, open_ticket
     counts = {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from caturactl.errors import ConfigError
+from caturactl.core.errors import ConfigError
 
 JOBS_NAME = "jobs.toml"
 ON_FAILURE = ("ticket", "email")
@@ -210,7 +210,7 @@ class JobsFile:
     jobs: dict[str, Job] = field(default_factory=dict)
 
     def get(self, name: str) -> Job:
-        from caturactl.errors import NotFoundError
+        from caturactl.core.errors import NotFoundError
         job = self.jobs.get(name)
         if job is None:
             known = ", ".join(self.jobs) or "none"

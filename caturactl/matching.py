@@ -15,10 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from caturactl.config import MatchingConfig
-from caturactl.errors import InputError, NotFoundError, StateError
-from caturactl.model import Customer, CustomerAddress, CustomerEmail, Event, Order
-from caturactl.model.address import Address, address_key, address_similarity, name_similarity, postal_key
-from caturactl.model.events import EventKind, record
+from caturactl.core.errors import InputError, NotFoundError, StateError
+from caturactl.model import Customer, CustomerAddress, CustomerEmail, Order
+from caturactl.core.events import Event
+from caturactl.core.address import Address, address_key, address_similarity, name_similarity, postal_key
+from caturactl.core.events import EventKind, record
 
 
 @dataclass(frozen=True, slots=True)

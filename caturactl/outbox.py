@@ -32,10 +32,10 @@ from sqlalchemy.orm import Session
 
 from caturactl.config import ShippingConfig
 from caturactl.core import clock
-from caturactl.errors import (CaturactlError, InDoubtError, NotFoundError, RefusedError, RejectedError,
+from caturactl.core.errors import (CaturactlError, InDoubtError, NotFoundError, RefusedError, RejectedError,
                               StateError, ThrottledError)
 from caturactl.model import OutboxMessage
-from caturactl.model.events import EventKind, record
+from caturactl.core.events import EventKind, record
 from caturactl.triage import Hold, close_tickets_about, open_ticket
 
 CLAIM_SECONDS = 600  # a run that dies mid-send: its message is tried again after this

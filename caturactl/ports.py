@@ -10,8 +10,8 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Callable, Iterator, Protocol
 
-from caturactl.model.address import Address
-from caturactl.model.money import Money
+from caturactl.core.address import Address
+from caturactl.core.money import Money
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 no changes; every figure is aggregated in the database (GROUP BY), never one query per row.
 
 Money stays exact on both databases: PostgreSQL sums its NUMERIC amounts; SQLite, which keeps
-amounts as text (``caturactl.model.base.Amount``), sums them as whole millionths (see
+amounts as text (``caturactl.core.db.Amount``), sums them as whole millionths (see
 ``money_sum``). Per-rate and per-item figures come from the invoices as issued (the stored
 document), so the reports add up to the invoices to the cent.
 """
@@ -22,12 +22,13 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from caturactl import channels
-from caturactl.model import (DeliveryNote, Event, Invoice, Order, OrderLine, OutboxMessage, Product, Settlement,
-                             SettlementDifference, Stock, Ticket)
+from caturactl.model import (DeliveryNote, Invoice, Order, OrderLine, OutboxMessage, Product, Settlement,
+    SettlementDifference, Stock, Ticket)
+from caturactl.core.events import Event
 from caturactl.model.deliveries import delivery_number
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE
-from caturactl.model.money import CENT
-from caturactl.model.states import DeliveryState, OrderState
+from caturactl.core.money import CENT
+from caturactl.core.lifecycle import DeliveryState, OrderState
 from caturactl.reports import _local_midnight, _shipping_by_order, local, parse_month
 
 ZERO = Decimal(0)

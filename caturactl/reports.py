@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from caturactl.errors import InputError, NotFoundError
-from caturactl.model import (Customer, CustomerEmail, DeliveryNote, Event, Invoice, Order, OutboxMessage,
-                             Product, ShippedParcel, Ticket)
-from caturactl.model.states import DeliveryState, OrderState
+from caturactl.core.errors import InputError, NotFoundError
+from caturactl.model import (Customer, CustomerEmail, DeliveryNote, Invoice, Order, OutboxMessage, Product,
+    ShippedParcel, Ticket)
+from caturactl.core.events import Event
+from caturactl.core.lifecycle import DeliveryState, OrderState
 
 MAX_ID = 2**31 - 1  # INTEGER, the id columns' type on PostgreSQL: no row has a larger id
 _ID = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes '²³' and '٣'

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from caturactl import channels
 from caturactl.core import clock
 from caturactl.model import Order, ReviewRequest
-from caturactl.model.events import EventKind, record
-from caturactl.model.states import OrderState
+from caturactl.core.events import EventKind, record
+from caturactl.core.lifecycle import OrderState
 from caturactl.outbox import enqueue
 
 KIND = "review_request"

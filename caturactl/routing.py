@@ -24,9 +24,9 @@ from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.deadlines import BusinessCalendar
 from caturactl.model import DeliveryNote, Order, Product, Stock
-from caturactl.model.address import pickup_kind
-from caturactl.model.events import buffered
-from caturactl.model.states import OrderState, create_deliveries, transition
+from caturactl.core.address import pickup_kind
+from caturactl.core.events import buffered
+from caturactl.core.lifecycle import OrderState, create_deliveries, transition
 from caturactl.triage import Hold, hold
 
 # Amazon 2026-01-01 fulfillmentServiceLevel values that promise faster than standard delivery.
@@ -124,7 +124,7 @@ class Router:
 
     def __init__(self, session: Session, cfg: Config, *, now: datetime | None = None):
         if not cfg.locations:
-            from caturactl.errors import ConfigError
+            from caturactl.core.errors import ConfigError
             raise ConfigError("no [locations.*] configured: nothing to route to", where="caturactl.toml: locations")
         self.s, self.cfg = session, cfg
         self.now = now or clock.now()

@@ -28,9 +28,9 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from caturactl import channels
-from caturactl.errors import InputError, NotFoundError
+from caturactl.core.errors import InputError, NotFoundError
 from caturactl.model import Invoice, Order, Settlement, SettlementDifference
-from caturactl.model.events import EventKind, record
+from caturactl.core.events import EventKind, record
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE
 from caturactl.model.settlements import SettlementFee
 from caturactl.reports import record_id

@@ -32,16 +32,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 
-from caturactl import channels, csvfile, stock
+from caturactl import channels, stock
+from caturactl.core import csvfile
 from caturactl.config import Config
 from caturactl.core import clock
-from caturactl.errors import CaturactlError, InputError, NotFoundError
+from caturactl.core.errors import CaturactlError, InputError, NotFoundError
 from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, Order, Product, ShippedParcel, Ticket
-from caturactl.model.address import Address, postnummer
+from caturactl.core.address import Address, postnummer
 from caturactl.model.deliveries import NUMBER_PREFIX
-from caturactl.model.events import EventKind, buffered, record
-from caturactl.model.money import Money
-from caturactl.model.states import DeliveryState, OrderState, transition, transition_delivery
+from caturactl.core.events import EventKind, buffered, record
+from caturactl.core.money import Money
+from caturactl.core.lifecycle import DeliveryState, OrderState, transition, transition_delivery
 from caturactl.model.tickets import OPEN
 from caturactl.outbox import enqueue
 from caturactl.ports import (Confirmation, ConfirmationReader, DocumentFormat, Parcel, RenderedFile,

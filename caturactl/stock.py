@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from caturactl import csvfile
-from caturactl.errors import InputError, NotFoundError
+from caturactl.core import csvfile
+from caturactl.core.errors import InputError, NotFoundError
 from caturactl.model import Product, Stock
 
 

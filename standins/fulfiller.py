@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from carriers.confirmation_xml import NAMESPACE as CONFIRMATION_NS
 from carriers.confirmation_xml import parse_untrusted
 from carriers.tracking import known_carriers, make_number

@@ -15,7 +15,7 @@ import pytest
 from caturactl.accounting import FeeBooking, fee_booking, invoice_entries, settlement_entries, unmapped_fees
 from caturactl.app import App
 from caturactl.config import AccountsConfig
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.exporting import write_csv
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
 from connectors.datev.extf import BOOKING_CAPTIONS

@@ -1,4 +1,4 @@
-"""Rules of caturactl.model.address: normalisation, street splitting, matching and triage."""
+"""Rules of caturactl.core.address: normalisation, street splitting, matching and triage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from caturactl.model.address import (
+from caturactl.core.address import (
     Address,
     address_key,
     address_problems,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from caturactl.model.address import Address
+from caturactl.core.address import Address
 from connectors.amazon.client import CUSHION_SECONDS, TokenBucket
 from connectors.amazon.orders import Malformed, parse_order
 
@@ -73,7 +73,7 @@ def test_import_keeps_to_amazons_rate_and_gets_no_429(workspace, standin, tmp_pa
         # (plus the refill since) rather than from a full burst that Amazon has not refilled.
         from sqlalchemy import select
 
-        from caturactl.model import RateBudget
+        from caturactl.core.cursors import RateBudget
         app = workspace.app()
         with app.session() as s:
             left = s.get(RateBudget, "searchOrders")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sp_api.api import Feeds
 
-from caturactl.errors import InputError, RefusedError, RejectedError, RemoteError, ThrottledError
+from caturactl.core.errors import InputError, RefusedError, RejectedError, RemoteError, ThrottledError
 from connectors.amazon.client import SpApi, TokenBucket
 from connectors.amazon.feeds import AmazonInvoices
 from standins.amazon import AmazonStandin, Fault

@@ -187,7 +187,7 @@ def test_a_burst_of_calls_keeps_to_the_rate_and_amazon_never_says_429():
 
 
 def test_an_unknown_document_is_refused_by_name(settlements, standin):
-    from caturactl.errors import RejectedError
+    from caturactl.core.errors import RejectedError
     ref = SettlementReportRef("1", "amzn1.spdoc.1.4.eu.nope", standin.now(), None, None)
     with pytest.raises(RejectedError, match="nope"):
         settlements.download(ref)

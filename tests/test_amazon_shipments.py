@@ -15,7 +15,7 @@ from sp_api.api import OrdersV0
 from sp_api.base.exceptions import SellingApiBadRequestException, SellingApiRequestThrottledException
 
 from caturactl.config import AmazonConfig
-from caturactl.errors import RejectedError, RemoteError
+from caturactl.core.errors import RejectedError, RemoteError
 from caturactl.ports import OrderQuery, PackageConfirmation
 from connectors.amazon.client import SpApi
 from connectors.amazon.orders import AmazonMarketplace

@@ -10,7 +10,7 @@ import pytest
 from sp_api.api import Solicitations
 from sp_api.base.exceptions import SellingApiForbiddenException
 
-from caturactl.errors import RejectedError
+from caturactl.core.errors import RejectedError
 from connectors.amazon.solicitations import AmazonReviews, not_offered
 from standins.amazon import AmazonStandin, Fault
 from tests.test_amazon_shipments import access_token, make_api, make_standin, open_orders, shipped_order

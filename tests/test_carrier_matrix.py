@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from caturactl.carrier_matrix import ShipmentRequest, Unit, choose, pack
 from caturactl.config import Config, LocationConfig
 from caturactl.deadlines import BusinessCalendar
-from caturactl.model.money import Money
+from caturactl.core.money import Money
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "caturactl" / "templates" / "caturactl.toml"
 CARRIERS = Config.model_validate(tomllib.loads(TEMPLATE.read_text(encoding="utf-8"))).carriers

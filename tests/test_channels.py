@@ -10,7 +10,7 @@ import pytest
 
 from caturactl import channels
 from caturactl.config import Config
-from caturactl.errors import StateError
+from caturactl.core.errors import StateError
 
 ROOT = Path(__file__).resolve().parents[1]
 # Where a channel may still be named: the registry, the composition root (it builds the adapters

@@ -285,7 +285,7 @@ def _store(ws, doc) -> None:
 
     from caturactl.invoicing import to_json
     from caturactl.model import Invoice
-    from caturactl.model.states import OrderState, transition
+    from caturactl.core.lifecycle import OrderState, transition
     t = datetime(2025, 3, 1, tzinfo=UTC)
     with ws.app().session() as s:
         order = Order(channel="amazon", external_id=doc.order_id, created_at=t, remote_updated_at=t)

@@ -15,7 +15,7 @@ import pytest
 
 from caturactl.core import clock
 from caturactl.core.clock import FixedClock, RunningClock
-from caturactl.errors import ConfigError
+from caturactl.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 AT = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from caturactl.config import load
-from caturactl.errors import ConfigError
+from caturactl.core.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -112,7 +112,7 @@ def test_the_built_in_vat_table_has_every_member_state_with_the_recent_changes()
     from decimal import Decimal as D
 
     from caturactl.config import EU_COUNTRIES, Config
-    from caturactl.tax import rate
+    from caturactl.core.tax import rate
     rates = Config().tax.rates
     on = date(2026, 11, 25)
     assert {r.country for r in rates} == EU_COUNTRIES

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.ports import ConfirmationReader, ConfirmedLine
 from carriers.confirmation_csv import ConfirmationCsv
 from carriers.confirmation_xml import ConfirmationXml, schema

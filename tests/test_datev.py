@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from caturactl.errors import InputError
-from caturactl.spreadsheet import guard_formula
+from caturactl.core.errors import InputError
+from caturactl.core.spreadsheet import guard_formula
 from connectors.datev.extf import (BOOKING_CAPTIONS, BatchHeader, Booking,
                                    Debtor, debtors_file_name, extf_file_name, header_line,
                                    write_debtors, write_extf)

@@ -21,7 +21,7 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
 from connectors.einvoice.check import XRECHNUNG_ENV, schematron_failures, xrechnung_failures, xsd_errors
 from connectors.einvoice.cii import (GUIDELINE_EN16931, GUIDELINE_XRECHNUNG, check_consistency, cii_xml,

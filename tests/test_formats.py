@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from caturactl.errors import InputError
-from caturactl.model.address import Address
-from caturactl.model.money import Money
+from caturactl.core.errors import InputError
+from caturactl.core.address import Address
+from caturactl.core.money import Money
 from caturactl.ports import DocumentFormat, Parcel, ShipmentDocument, ShipmentLine
 from carriers.delivery_note_pdf import DeliveryNotePdf
 from carriers.dhl_csv import DhlCsv

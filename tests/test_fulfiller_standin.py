@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from carriers.confirmation_csv import ConfirmationCsv
 from carriers.confirmation_xml import ConfirmationXml
 from carriers.tracking import validate

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from caturactl import invoicing, tax
+from caturactl import invoicing
+from caturactl.core import tax
 from caturactl.config import Config
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.model import DeliveryNote, Invoice, Order, OrderLine, Product
 from tests import fulfilment
 

@@ -28,7 +28,7 @@ from fpdf.fonts import TTFFont
 from PIL import Image
 from pypdf import PdfReader
 
-from caturactl.errors import ConfigError, InputError
+from caturactl.core.errors import ConfigError, InputError
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
 from connectors.einvoice import pdf as pdf_module
 from connectors.einvoice.pdf import FONT_PACKAGE, InvoicePdf, render_many

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core import clock
-from caturactl.errors import ConfigError
+from caturactl.core.errors import ConfigError
 from caturactl.jobspec import Schedule, fill, parse
 from tests.conftest import DB_KIND, IN_CI
 

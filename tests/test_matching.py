@@ -6,7 +6,7 @@ import json
 
 from caturactl.config import MatchingConfig
 from caturactl.matching import Candidate, decide
-from caturactl.model.address import Address
+from caturactl.core.address import Address
 
 CFG = MatchingConfig()
 HOME = Address(name="Hans Müller", line1="Hauptstraße 12", postal_code="10115", city="Berlin", country="DE")

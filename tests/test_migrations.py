@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from caturactl import migrations
-from caturactl.model import Base
-from caturactl.model.base import make_engine
+from caturactl.model import Base  # the registry: every table on Base.metadata
+from caturactl.core.db import make_engine
 
 
 def test_migrations_at_head_match_the_models(database_url):

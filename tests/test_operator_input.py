@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from caturactl.core import clock
 from caturactl.model import Customer, Invoice, Order, OutboxMessage, Ticket
-from caturactl.spreadsheet import guard_formula
+from caturactl.core.spreadsheet import guard_formula
 from connectors.datev.extf import BOOKING_CAPTIONS, DEBTOR_CAPTIONS, BatchHeader, Booking, Debtor, write_debtors, \
     write_extf
 from tests import fulfilment

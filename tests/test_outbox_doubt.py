@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core import clock
-from caturactl.model import Event, OutboxMessage, ReviewRequest, Ticket
+from caturactl.model import OutboxMessage, ReviewRequest, Ticket
+from caturactl.core.events import Event
 from tests import fulfilment
 
 READ_DIRS = 'read_dirs = ["done", "error"]\n'

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from carriers.tracking import make_number
 from caturactl.config import TransportConfig
-from caturactl.errors import InputError, NotFoundError
+from caturactl.core.errors import InputError, NotFoundError
 from caturactl.model import DeliveryNote, OutboxMessage, ShippedParcel, Stock, Ticket
 from connectors.ftp.folder import FolderTransport
 from connectors.ftp.ftp import FtpTransport

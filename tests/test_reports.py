@@ -223,7 +223,7 @@ amounts = st.lists(st.decimals(min_value=D("-99999999.999999"), max_value=D("999
 @pytest.fixture
 def amounts_table(database_url):
     """A scratch table with one Amount column (text on SQLite, NUMERIC on PostgreSQL), as the models keep money."""
-    from caturactl.model.base import Amount, make_engine
+    from caturactl.core.db import Amount, make_engine
     engine = make_engine(database_url)
     table = Table("scratch_amounts", MetaData(), Column("a", Amount))
     table.create(engine)

@@ -20,9 +20,10 @@ from sqlalchemy import func, select
 from caturactl import exporting, migrations
 from caturactl.app import App
 from caturactl.config import AccountsConfig, Config
-from caturactl.errors import InputError, StateError
-from caturactl.model import Event, ExportBatch, Invoice, Order, Settlement, SettlementDifference
-from caturactl.model.base import Amount, UTCDateTime, make_engine
+from caturactl.core.errors import InputError, StateError
+from caturactl.model import ExportBatch, Invoice, Order, Settlement, SettlementDifference
+from caturactl.core.events import Event
+from caturactl.core.db import Amount, UTCDateTime, make_engine
 from caturactl.model.settlements import SettlementFee
 from caturactl.settlement import NO_INVOICE_YET, UNKNOWN_ORDER, import_file, kind_of, reconcile
 from connectors.amazon.settlement import CAPTIONS
@@ -162,7 +163,7 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 def books(database_url):
     """A migrated database of the kind under test with a session on it."""
     from caturactl.migrations import upgrade
-    from caturactl.model.base import make_engine, make_sessionmaker
+    from caturactl.core.db import make_engine, make_sessionmaker
     engine = make_engine(database_url)
     upgrade(engine)
     session = make_sessionmaker(engine)()
@@ -173,7 +174,7 @@ def books(database_url):
 
 def add_order(s, external_id: str, *, fulfilled_by: str = "MERCHANT", invoices=(), credit_notes=(),
               paid: bool = False) -> Order:
-    from caturactl.model.states import OrderState, transition
+    from caturactl.core.lifecycle import OrderState, transition
     order = Order(channel="amazon", external_id=external_id, created_at=T0, remote_updated_at=T0,
                   fulfilled_by=fulfilled_by)
     s.add(order)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from connectors.amazon.settlement import (
     CAPTIONS, from_cents, parse_amount, parse_date, parse_datetime, read_settlement, summarise_settlement,
     validate_settlement,

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from caturactl.errors import StateError
-from caturactl.model import Base, Event, Order
-from caturactl.model.base import make_engine, make_sessionmaker
-from caturactl.model.states import TERMINAL, TRANSITIONS, OrderState, transition
+from caturactl.core.errors import StateError
+from caturactl.model import Order
+from caturactl.core.db import Base
+from caturactl.core.events import Event
+from caturactl.core.db import make_engine, make_sessionmaker
+from caturactl.core.lifecycle import TERMINAL, TRANSITIONS, OrderState, transition
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +67,7 @@ def test_nothing_but_states_py_writes_an_order_state():
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if re.search(r"\._state\s*=[^=]", line) or re.search(r"\bstate\s*=\s*['\"]", line) and "Order(" in line:
                 writers.append(f"{path.relative_to(ROOT)}:{n}")
-    assert writers and all(w.startswith("caturactl/model/states.py:") for w in writers), writers
+    assert writers and all(w.startswith("caturactl/core/lifecycle.py:") for w in writers), writers
 
 
 def test_state_is_read_only_on_the_model():
@@ -75,7 +77,7 @@ def test_state_is_read_only_on_the_model():
 
 
 def test_delivery_states_form_one_table_with_shipped_and_cancelled_as_the_only_ends():
-    from caturactl.model.states import DELIVERY_TRANSITIONS, DeliveryState
+    from caturactl.core.lifecycle import DELIVERY_TRANSITIONS, DeliveryState
     ends = {s for s, moves in DELIVERY_TRANSITIONS.items() if s is not None and not moves}
     assert ends == {DeliveryState.SHIPPED, DeliveryState.CANCELLED}
     assert set().union(*DELIVERY_TRANSITIONS.values()) == set(DeliveryState)

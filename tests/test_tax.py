@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from caturactl.config import Config
-from caturactl.errors import ConfigError
-from caturactl.tax import cents, rate, share_cents, split_ancillary, split_gross, treatment, vat_id_country
+from caturactl.core.errors import ConfigError
+from caturactl.core.tax import cents, rate, share_cents, split_ancillary, split_gross, treatment, vat_id_country
 
 RATES = Config().tax.rates
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from carriers.tracking import known_carriers, make_number, normalise, tracking_url, validate
 
 # Every number tracking.md and README.md give as valid, with the carrier it belongs to.

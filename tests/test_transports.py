@@ -17,7 +17,7 @@ import paramiko
 import pytest
 
 from caturactl.config import MailConfig, TransportConfig
-from caturactl.errors import ConfigError, InputError, RefusedError, RejectedError, RemoteError
+from caturactl.core.errors import ConfigError, InputError, RefusedError, RejectedError, RemoteError
 from caturactl.ports import MailMessage, RenderedFile
 from connectors.ftp.folder import FolderTransport
 from connectors.ftp.ftp import FtpTransport

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from caturactl.config import TriageConfig
-from caturactl.model.address import Address
-from caturactl.model.money import Money
+from caturactl.core.address import Address
+from caturactl.core.money import Money
 from caturactl.ports import MarketplaceLine, MarketplaceOrder, TaxRegistration
 from caturactl.triage import holds
 

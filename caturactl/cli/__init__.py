@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from caturactl.cli.output import err_console
 from caturactl.core import clock
-from caturactl.errors import CaturactlError
+from caturactl.core.errors import CaturactlError
 
 
 class Context:
@@ -90,7 +90,7 @@ def _command_words(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: no traceback reaches a user unless CATURACTL_DEBUG is set."""
-    from caturactl.model.events import actor
+    from caturactl.core.events import actor
     job = os.environ.get("CATURACTL_JOB")  # set by the scheduler for the commands it runs
     token = actor.set(f"job:{job}" if job else "cli:" + " ".join(_command_words(sys.argv[1:] if argv is None else argv)))
     try:

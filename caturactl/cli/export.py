@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from caturactl.cli.output import DRY, console, summary
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.reports import parse_day
 
 
@@ -69,7 +69,7 @@ def export_customers(obj, fmt: str, output: Path | None, dry_run: bool, as_json:
     """Debtor master data (Debitoren) for DATEV: account 10000 + customer number, name, address,
     VAT id, e-mail."""
     from caturactl import exporting
-    from caturactl.errors import ConfigError
+    from caturactl.core.errors import ConfigError
     path = output or Path("EXTF_Debitoren_Kreditoren.csv")
     app = obj.ready_app()
     with app.session() as s:

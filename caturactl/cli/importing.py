@@ -11,7 +11,7 @@ from rich.text import Text
 
 from caturactl.cli.output import console, err_console, is_terminal
 from caturactl.cli.params import MINUTES
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.reports import FIRST_DAY, LAST_DAY
 
 

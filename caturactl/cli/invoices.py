@@ -13,7 +13,7 @@ import click
 from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_console, exit_with, format_options,
                                   pick_format, progress_bar, summary)
 from caturactl.cli.params import count
-from caturactl.errors import ConfigError, InputError
+from caturactl.core.errors import ConfigError, InputError
 
 COLUMNS = [Column("number", "Number"), Column("kind", "Kind"), Column("date", "Date"), Column("order", "Order"),
            Column("customer", "Customer", max_width=28), Column("net", "Net", "right"), Column("tax", "VAT", "right"),

@@ -16,7 +16,7 @@ from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_c
                                   format_options, local_time, pick_format)
 from caturactl.cli.params import count
 from caturactl.core import clock
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 JOB_COLUMNS = [Column("job", "Job"), Column("schedule", "Schedule"), Column("command", "Command", max_width=48),
                Column("timeout", "Timeout", "right"), Column("last_run", "Last run"),
@@ -252,7 +252,7 @@ def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
 @click.pass_obj
 def jobs_show(obj, run_id: int, as_json: bool) -> None:
     """One run with everything it printed (the tail) and its error."""
-    from caturactl.errors import NotFoundError
+    from caturactl.core.errors import NotFoundError
     from caturactl.model import JobRun
     from caturactl.reporting_jobs import run_record
     app = obj.ready_app()

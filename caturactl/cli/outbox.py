@@ -8,7 +8,7 @@ from sqlalchemy import select
 from caturactl.cli.output import (DRY, Column, console, emit, emit_record, exit_with, format_options, local_time,
                                   pick_format, summary)
 from caturactl.cli.params import count, row_ref
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 
 OUTBOX_COLUMNS = [Column("id", "#", "right"), Column("kind", "Kind"), Column("target", "Target"),

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from caturactl.spreadsheet import guard_formula
+from caturactl.core.spreadsheet import guard_formula
 
 # Off a terminal (a pipe, a timer's mail, make) rich would assume 80 columns and wrap every cell.
 console = Console(width=None if sys.stdout.isatty() else 200, emoji=False)

@@ -10,7 +10,7 @@ import math
 
 import click
 
-from caturactl.errors import NotFoundError
+from caturactl.core.errors import NotFoundError
 from caturactl.reports import MAX_ID, record_id
 
 MAX_COUNT = MAX_ID  # a --limit or --top beyond the databases' INTEGER means nothing here

@@ -22,7 +22,7 @@ def route(obj, dry_run: bool, limit: int | None, as_json: bool) -> None:
     wait for stock; orders no carrier can take go on hold with a ticket.
     """
     from caturactl.model import Order
-    from caturactl.model.states import OrderState
+    from caturactl.core.lifecycle import OrderState
     from caturactl.routing import Router
     app = obj.ready_app()
     with app.session() as s:

@@ -13,7 +13,7 @@ import click
 
 from caturactl.cli.output import console
 from caturactl.config import CAPITAL_COMPANY_FORMS, LEGAL_FORMS, REGISTERED_FORMS, legal_form
-from caturactl.errors import ConfigError, InputError
+from caturactl.core.errors import ConfigError, InputError
 
 
 def _template(name: str) -> str:

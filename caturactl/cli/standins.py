@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 
 @click.group()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from caturactl.cli.output import DRY, Column, emit, format_options, pick_format, summary
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 
 @click.group()
@@ -38,7 +38,7 @@ def stock_list(obj, location, fmt, as_json) -> None:
 @click.pass_obj
 def stock_import(obj, location: str, file: Path, dry_run: bool, as_json: bool) -> None:
     """Set on-hand stock of LOCATION from a CSV (sku;on_hand), all or nothing."""
-    from caturactl.csvfile import decode
+    from caturactl.core.csvfile import decode
     from caturactl.stock import read_stock, set_stock
     try:
         data = file.read_bytes()

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Iterator, Protocol
 
-from caturactl.errors import ConfigError
+from caturactl.core.errors import ConfigError
 
 ENV = "CATURACTL_CLOCK"
 MAX_SPEED = 1_000_000  # a day in under a tenth of a second: faster says nothing a test needs

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from caturactl.model import Base
+from caturactl.model import Base  # the registry: every table on Base.metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata,

@@ -1,10 +1,10 @@
 """The SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
 
-from caturactl.model.base import Base
+from caturactl.core.db import Base
 from caturactl.model.customers import Customer, CustomerAddress, CustomerEmail
-from caturactl.model.cursors import Cursor, RateBudget
+from caturactl.core.cursors import Cursor, RateBudget
 from caturactl.model.deliveries import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
-from caturactl.model.events import Event, EventKind
+from caturactl.core.events import Event, EventKind
 from caturactl.model.invoices import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.model.jobs import JobRun
 from caturactl.model.orders import Order, OrderLine

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
-from caturactl.model.address import Address
-from caturactl.model.base import Base, UTCDateTime, utcnow
+from caturactl.core.address import Address
+from caturactl.core.db import Base, UTCDateTime, utcnow
 
 
 class Customer(Base):

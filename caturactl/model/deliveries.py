@@ -2,7 +2,7 @@
 files read from return channels.
 
 An order's lines are split into one delivery note per fulfilment location; each note has its
-own state (``caturactl.model.states.DeliveryState``, written only by ``transition_delivery``),
+own state (``caturactl.core.lifecycle.DeliveryState``, written only by ``transition_delivery``),
 its carrier choice with the reasons, and its parcels with tracking numbers. A note is keyed
 everywhere outside by its number ("L000123"), which is what locations send back.
 """
@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
-from caturactl.model.base import Amount, Base, UTCDateTime, utcnow
+from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
 from caturactl.model.orders import Order, OrderLine
 
 NUMBER_PREFIX = "L"

@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from caturactl.model.base import Amount, Base, UTCDateTime, utcnow
+from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
 from caturactl.model.customers import Customer
 from caturactl.model.orders import Order
 

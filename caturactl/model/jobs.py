@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from caturactl.model.base import UTCDateTime, Base, utcnow
+from caturactl.core.db import UTCDateTime, Base, utcnow
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 

@@ -1,6 +1,6 @@
 """Orders and their lines as imported from a channel.
 
-``Order.state`` is read-only here: ``caturactl.model.states.transition`` is its only writer.
+``Order.state`` is read-only here: ``caturactl.core.lifecycle.transition`` is its only writer.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from decimal import Decimal
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
-from caturactl.model.address import Address
-from caturactl.model.base import Amount, Base, UTCDateTime, utcnow
+from caturactl.core.address import Address
+from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
 from caturactl.model.customers import Customer
-from caturactl.model.money import Money
+from caturactl.core.money import Money
 
 
 class Order(Base):

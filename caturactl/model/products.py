@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from caturactl.model.base import Amount, Base
+from caturactl.core.db import Amount, Base
 
 
 class Product(Base):

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from caturactl.model.base import Amount, Base, UTCDateTime, utcnow
+from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
 
 
 class Settlement(Base):

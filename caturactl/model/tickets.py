@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
-from caturactl.model.base import Base, UTCDateTime, utcnow
+from caturactl.core.db import Base, UTCDateTime, utcnow
 from caturactl.model.orders import Order
 
 OPEN, RESOLVED = "open", "resolved"

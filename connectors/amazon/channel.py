@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from caturactl.channels import OutboxItem
-from caturactl.model.events import EventKind, record
+from caturactl.core.events import EventKind, record
 
 CONFIRM_SHIPMENT = "amazon_confirm_shipment"  # outbox kinds (stored in outbox rows: never renamed)
 INVOICE_UPLOAD = "invoice_upload"

@@ -35,7 +35,7 @@ from sp_api.base.exceptions import (SellingApiException, SellingApiForbiddenExce
 
 from caturactl.config import AmazonConfig
 from caturactl.core import clock
-from caturactl.errors import ConfigError, RefusedError, RemoteError, ThrottledError
+from caturactl.core.errors import ConfigError, RefusedError, RemoteError, ThrottledError
 
 # Published default usage plans: operation -> (requests per second, burst).
 RATES: dict[str, tuple[float, int]] = {

@@ -40,7 +40,7 @@ from sp_api.api import Feeds
 from sp_api.base import ApiResponse
 from sp_api.base.exceptions import SellingApiBadRequestException, SellingApiNotFoundException
 
-from caturactl.errors import InputError, RejectedError, RemoteError, ThrottledError
+from caturactl.core.errors import InputError, RejectedError, RemoteError, ThrottledError
 from connectors.amazon.client import SpApi, amazon_says, call_interval
 from connectors.amazon.orders import iso
 

@@ -15,8 +15,8 @@ from typing import Any, Iterator
 from sp_api.api import OrdersV20260101
 
 from caturactl.config import AmazonConfig
-from caturactl.model.address import Address
-from caturactl.model.money import Money
+from caturactl.core.address import Address
+from caturactl.core.money import Money
 from caturactl.ports import (BrokenOrder, CallStats, MarketplaceLine, MarketplaceOrder, OrderPage, OrderQuery,
                              TaxRegistration)
 from connectors.amazon.client import SpApi

@@ -30,7 +30,7 @@ from sp_api.api import Reports
 from sp_api.base import ApiResponse
 from sp_api.base.exceptions import SellingApiBadRequestException, SellingApiNotFoundException
 
-from caturactl.errors import RejectedError
+from caturactl.core.errors import RejectedError
 from connectors.amazon.client import SpApi, amazon_says
 
 SETTLEMENT_REPORT = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"

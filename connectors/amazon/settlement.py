@@ -37,7 +37,7 @@ from functools import lru_cache
 from itertools import chain
 from typing import BinaryIO, Callable, Iterator
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 

@@ -22,7 +22,7 @@ from sp_api.api import OrdersV0, OrdersV20260101
 from sp_api.base import ApiResponse
 from sp_api.base.exceptions import SellingApiBadRequestException, SellingApiNotFoundException
 
-from caturactl.errors import InputError, RejectedError
+from caturactl.core.errors import InputError, RejectedError
 from caturactl.ports import PackageConfirmation
 from connectors.amazon.client import SpApi, amazon_says
 from connectors.amazon.orders import iso

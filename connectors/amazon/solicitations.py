@@ -24,7 +24,7 @@ from sp_api.base import ApiResponse
 from sp_api.base.exceptions import (SellingApiBadRequestException, SellingApiForbiddenException,
                                     SellingApiNotFoundException)
 
-from caturactl.errors import RejectedError
+from caturactl.core.errors import RejectedError
 from connectors.amazon.client import SpApi, amazon_says
 
 ACTION = "productReviewAndSellerFeedback"

@@ -26,8 +26,8 @@ from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Collection, Iterable
 
 from caturactl.config import EU_COUNTRIES
-from caturactl.errors import InputError
-from caturactl.spreadsheet import guard_formula
+from caturactl.core.errors import InputError
+from caturactl.core.spreadsheet import guard_formula
 from carriers.text_encoding import clean_text, cp1252_text
 
 # --- Column captions -----------------------------------------------------------------------------

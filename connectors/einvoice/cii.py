@@ -35,7 +35,7 @@ from drafthorse.models.trade import TradeSettlement
 from drafthorse.models.tradelines import LineItem
 from lxml import etree
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
 from connectors.einvoice.payment import payment_of, refund_text
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import facturx
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 # The names receivers look for: Factur-X/ZUGFeRD 2.x, ZUGFeRD 1.0, ZUGFeRD's XRECHNUNG profile.
 _XML_NAMES = ["factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml"]

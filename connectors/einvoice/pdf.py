@@ -64,7 +64,7 @@ from fpdf import FPDF, FPDF_VERSION
 from fpdf.fonts import SubsetMap, TTFFont
 
 from carriers.text_encoding import clean_text
-from caturactl.errors import ConfigError, InputError
+from caturactl.core.errors import ConfigError, InputError
 from caturactl.ports import InvoiceDocument, InvoiceParty
 from connectors.einvoice.payment import refund_text
 

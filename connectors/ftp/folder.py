@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from caturactl.config import TransportConfig
-from caturactl.errors import ConfigError, InputError, NotFoundError, RemoteError
+from caturactl.core.errors import ConfigError, InputError, NotFoundError, RemoteError
 from caturactl.ports import RenderedFile
 from connectors.ftp.names import (
     MAX_ASIDE_COPIES,

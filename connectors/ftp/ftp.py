@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from caturactl.config import TransportConfig
-from caturactl.errors import CaturactlError, ConfigError, InputError, NotFoundError, RemoteError
+from caturactl.core.errors import CaturactlError, ConfigError, InputError, NotFoundError, RemoteError
 from caturactl.ports import RenderedFile
 from connectors.ftp.names import (
     MAX_ASIDE_COPIES,

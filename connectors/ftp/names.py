@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterator
 
 from caturactl.config import TransportConfig
-from caturactl.errors import ConfigError, InputError
+from caturactl.core.errors import ConfigError, InputError
 
 # ".NAME.part" must still fit the usual 255-byte limit of a file name.
 MAX_NAME_BYTES = 255 - len("..part")

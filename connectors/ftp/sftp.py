@@ -29,7 +29,7 @@ from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READ
 from paramiko.sftp_attr import SFTPAttributes
 
 from caturactl.config import TransportConfig
-from caturactl.errors import CaturactlError, ConfigError, InputError, NotFoundError, RemoteError
+from caturactl.core.errors import CaturactlError, ConfigError, InputError, NotFoundError, RemoteError
 from caturactl.ports import RenderedFile
 from connectors.ftp.names import (
     MAX_ASIDE_COPIES,

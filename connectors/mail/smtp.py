@@ -24,7 +24,7 @@ from typing import Callable
 
 from caturactl.config import MailConfig, TransportConfig
 from caturactl.core import clock
-from caturactl.errors import ConfigError, InputError, RefusedError, RejectedError, RemoteError
+from caturactl.core.errors import ConfigError, InputError, RefusedError, RejectedError, RemoteError
 from caturactl.ports import MailMessage, Mailer, RenderedFile
 from connectors.ftp.names import safe_name
 

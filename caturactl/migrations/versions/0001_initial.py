@@ -6,7 +6,7 @@ Create Date: 2026-11-25 06:05:20.439725
 """
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0001'
@@ -21,11 +21,11 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('connector', sa.String(length=40), nullable=False),
     sa.Column('scope', sa.String(length=400), nullable=False),
-    sa.Column('watermark', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('page_after', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('watermark', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('page_after', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('page_token', sa.Text(), nullable=True),
-    sa.Column('page_started_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('page_started_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('connector', 'scope', name='uq_cursors_connector_scope')
     )
@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('company', sa.String(length=200), nullable=False),
-    sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('merged_into_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['merged_into_id'], ['customers.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -51,9 +51,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=False),
-    sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('next_attempt_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('done_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('done_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key')
     )
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('length_mm', sa.Integer(), nullable=True),
     sa.Column('width_mm', sa.Integer(), nullable=True),
     sa.Column('height_mm', sa.Integer(), nullable=True),
-    sa.Column('price', caturactl.model.base.Amount(length=40), nullable=True),
+    sa.Column('price', caturactl.core.db.Amount(length=40), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('sku')
@@ -77,7 +77,7 @@ def upgrade() -> None:
     op.create_table('rate_budgets',
     sa.Column('operation', sa.String(length=80), nullable=False),
     sa.Column('tokens', sa.Double(), nullable=False),
-    sa.Column('at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('operation')
     )
     op.create_table('customer_addresses',
@@ -95,7 +95,7 @@ def upgrade() -> None:
     sa.Column('country', sa.String(length=2), nullable=False),
     sa.Column('postal_key', sa.String(length=20), nullable=False),
     sa.Column('address_key', sa.String(length=300), nullable=False),
-    sa.Column('first_seen', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_seen', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -109,7 +109,7 @@ def upgrade() -> None:
     sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('first_seen', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_seen', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email')
@@ -129,12 +129,12 @@ def upgrade() -> None:
     sa.Column('fulfilled_by', sa.String(length=10), nullable=False),
     sa.Column('service_level', sa.String(length=20), nullable=False),
     sa.Column('programs', sa.String(length=200), nullable=False),
-    sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('remote_updated_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('imported_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ship_by', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('deliver_by', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('remote_updated_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('imported_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ship_by', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deliver_by', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('customer_id', sa.Integer(), nullable=True),
     sa.Column('match_reason', sa.String(length=300), nullable=False),
     sa.Column('buyer_email', sa.String(length=320), nullable=False),
@@ -155,7 +155,7 @@ def upgrade() -> None:
     sa.Column('ship_phone', sa.String(length=50), nullable=False),
     sa.Column('ship_address_type', sa.String(length=20), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('total_amount', caturactl.model.base.Amount(length=40), nullable=True),
+    sa.Column('total_amount', caturactl.core.db.Amount(length=40), nullable=True),
     sa.Column('hold_reason', sa.String(length=300), nullable=False),
     sa.Column('raw', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
@@ -177,10 +177,10 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=500), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
     sa.Column('quantity_shipped', sa.Integer(), nullable=False),
-    sa.Column('unit_price', caturactl.model.base.Amount(length=40), nullable=True),
-    sa.Column('total_amount', caturactl.model.base.Amount(length=40), nullable=True),
-    sa.Column('tax_amount', caturactl.model.base.Amount(length=40), nullable=True),
-    sa.Column('shipping_amount', caturactl.model.base.Amount(length=40), nullable=True),
+    sa.Column('unit_price', caturactl.core.db.Amount(length=40), nullable=True),
+    sa.Column('total_amount', caturactl.core.db.Amount(length=40), nullable=True),
+    sa.Column('tax_amount', caturactl.core.db.Amount(length=40), nullable=True),
+    sa.Column('shipping_amount', caturactl.core.db.Amount(length=40), nullable=True),
     sa.Column('gift_message', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -199,9 +199,9 @@ def upgrade() -> None:
     sa.Column('reasons', sa.String(length=300), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=100), nullable=False),
-    sa.Column('resolved_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolved_by', sa.String(length=100), nullable=False),
     sa.Column('resolution', sa.String(length=20), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
@@ -214,7 +214,7 @@ def upgrade() -> None:
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('kind', sa.String(length=30), nullable=False),
     sa.Column('actor', sa.String(length=100), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=True),

@@ -6,7 +6,7 @@ Create Date: 2026-11-25 06:42:44.810536
 """
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0002'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('confirmations', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=False),
-    sa.Column('received_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('transport', 'sha256', name='uq_inbound_files_transport_sha')
     )
@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('sku', sa.String(length=100), nullable=False),
     sa.Column('on_hand', sa.Integer(), nullable=False),
     sa.Column('reserved', sa.Integer(), nullable=False),
-    sa.Column('updated_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('location', 'sku', name='uq_stock_location_sku')
     )
@@ -51,14 +51,14 @@ def upgrade() -> None:
     sa.Column('ship_date', sa.Date(), nullable=True),
     sa.Column('delivery_date', sa.Date(), nullable=True),
     sa.Column('planned_parcels', sa.JSON(), nullable=False),
-    sa.Column('price', caturactl.model.base.Amount(length=40), nullable=True),
+    sa.Column('price', caturactl.core.db.Amount(length=40), nullable=True),
     sa.Column('choice', sa.JSON(), nullable=False),
     sa.Column('file_name', sa.String(length=200), nullable=False),
-    sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('exported_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('deadline_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('confirmed_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('shipped_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('exported_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deadline_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('shipped_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -91,10 +91,10 @@ def upgrade() -> None:
     sa.Column('tracking_number', sa.String(length=40), nullable=False),
     sa.Column('weight_g', sa.Integer(), nullable=True),
     sa.Column('items', sa.JSON(), nullable=False),
-    sa.Column('shipped_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('shipped_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('source', sa.String(length=300), nullable=False),
-    sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('channel_confirmed_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('channel_confirmed_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['delivery_id'], ['deliveries.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('delivery_id', 'tracking_number', name='uq_parcels_delivery_tracking')

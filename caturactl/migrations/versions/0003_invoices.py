@@ -6,7 +6,7 @@ Create Date: 2026-11-25 07:33:39.037153
 """
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0003'
@@ -35,18 +35,18 @@ def upgrade() -> None:
     sa.Column('issue_date', sa.Date(), nullable=False),
     sa.Column('supply_date', sa.Date(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('net_total', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('tax_total', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('gross_total', caturactl.model.base.Amount(length=40), nullable=False),
+    sa.Column('net_total', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('tax_total', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('gross_total', caturactl.core.db.Amount(length=40), nullable=False),
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('document', sa.JSON(), nullable=False),
     sa.Column('pdf', sa.LargeBinary(), nullable=False),
     sa.Column('xml', sa.LargeBinary(), nullable=False),
     sa.Column('delivery', sa.String(length=20), nullable=False),
-    sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('paid_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paid_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['corrects_id'], ['invoices.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ),
@@ -62,7 +62,7 @@ def upgrade() -> None:
     op.create_table('review_requests',
     sa.Column('order_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
-    sa.Column('at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ),
     sa.PrimaryKeyConstraint('order_id')
@@ -73,7 +73,7 @@ def upgrade() -> None:
         batch_op.create_foreign_key('fk_deliveries_invoice_id', 'invoices', ['invoice_id'], ['id'])
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('deliver_from', caturactl.model.base.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deliver_from', caturactl.core.db.UTCDateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.add_column(sa.Column('tax_class', sa.String(length=10), nullable=False, server_default='standard'))

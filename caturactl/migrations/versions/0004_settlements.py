@@ -6,7 +6,7 @@ Create Date: 2026-11-25 08:34:55.204546
 """
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0004'
@@ -19,22 +19,22 @@ def upgrade() -> None:
     op.create_table('settlements',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('settlement_id', sa.String(length=40), nullable=False),
-    sa.Column('start', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('end', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deposit_date', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('start', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deposit_date', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('total_amount', caturactl.model.base.Amount(length=40), nullable=False),
+    sa.Column('total_amount', caturactl.core.db.Amount(length=40), nullable=False),
     sa.Column('lines', sa.Integer(), nullable=False),
-    sa.Column('sales', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('refunds', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('fees', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('reserve', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('other', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('differences_total', caturactl.model.base.Amount(length=40), nullable=False),
+    sa.Column('sales', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('refunds', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('fees', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('reserve', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('other', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('differences_total', caturactl.core.db.Amount(length=40), nullable=False),
     sa.Column('by_type', sa.JSON(), nullable=False),
     sa.Column('file_name', sa.String(length=300), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('imported_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('imported_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('settlement_id')
     )
@@ -43,9 +43,9 @@ def upgrade() -> None:
     sa.Column('settlement_pk', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.String(length=50), nullable=False),
     sa.Column('kind', sa.String(length=30), nullable=False),
-    sa.Column('amount', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('settled', caturactl.model.base.Amount(length=40), nullable=False),
-    sa.Column('expected', caturactl.model.base.Amount(length=40), nullable=True),
+    sa.Column('amount', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('settled', caturactl.core.db.Amount(length=40), nullable=False),
+    sa.Column('expected', caturactl.core.db.Amount(length=40), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['settlement_pk'], ['settlements.id'], ),
     sa.PrimaryKeyConstraint('id')

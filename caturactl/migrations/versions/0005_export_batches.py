@@ -6,7 +6,7 @@ Create Date: 2026-11-25 08:37:40.683310
 """
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0005'
@@ -20,13 +20,13 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('format', sa.String(length=10), nullable=False),
-    sa.Column('date_from', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('date_to', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('date_from', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('date_to', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('rows', sa.Integer(), nullable=False),
-    sa.Column('total', caturactl.model.base.Amount(length=40), nullable=False),
+    sa.Column('total', caturactl.core.db.Amount(length=40), nullable=False),
     sa.Column('file_name', sa.String(length=300), nullable=False),
     sa.Column('again', sa.Boolean(), nullable=False),
-    sa.Column('created_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
 

@@ -6,7 +6,7 @@ Create Date: 2026-11-25 09:55:00
 """
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0006'
@@ -19,7 +19,7 @@ def upgrade() -> None:
     op.create_table('job_runs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job', sa.String(length=100), nullable=False),
-    sa.Column('slot_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('slot_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('trigger', sa.String(length=10), nullable=False),
     sa.Column('state', sa.String(length=10), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
@@ -27,9 +27,9 @@ def upgrade() -> None:
     sa.Column('host', sa.String(length=100), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=True),
     sa.Column('command', sa.Text(), nullable=False),
-    sa.Column('lease_until', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('exit_code', sa.Integer(), nullable=True),
     sa.Column('summary', sa.String(length=300), nullable=False),
     sa.Column('output', sa.Text(), nullable=False),

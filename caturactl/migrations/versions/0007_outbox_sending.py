@@ -6,7 +6,7 @@ Create Date: 2026-11-25 13:00:00
 """
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0007'
@@ -17,7 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('outbox') as batch:
-        batch.add_column(sa.Column('sending_at', caturactl.model.base.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('sending_at', caturactl.core.db.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

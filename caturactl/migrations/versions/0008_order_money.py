@@ -6,7 +6,7 @@ Create Date: 2026-12-04 22:00:00
 """
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0008'
@@ -20,7 +20,7 @@ AMOUNTS = ('gift_wrap_amount', 'cod_fee_amount', 'item_discount', 'shipping_disc
 def upgrade() -> None:
     with op.batch_alter_table('order_lines') as batch:
         for name in AMOUNTS:
-            batch.add_column(sa.Column(name, caturactl.model.base.Amount(), nullable=True))
+            batch.add_column(sa.Column(name, caturactl.core.db.Amount(), nullable=True))
         batch.add_column(sa.Column('promotion_ids', sa.String(length=500), nullable=False, server_default=''))
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from alembic import op
 import sqlalchemy as sa
-import caturactl.model.base
+import caturactl.core.db
 
 
 revision = '0009'
@@ -32,7 +32,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('settlement_pk', sa.Integer(), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('amount', caturactl.model.base.Amount(length=40), nullable=False),
+    sa.Column('amount', caturactl.core.db.Amount(length=40), nullable=False),
     sa.ForeignKeyConstraint(['settlement_pk'], ['settlements.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -41,7 +41,7 @@ def upgrade() -> None:
     conn = op.get_bind()
     settlements = sa.table('settlements', sa.column('id', sa.Integer), sa.column('by_type', sa.JSON))
     fees = sa.table('settlement_fees', sa.column('settlement_pk', sa.Integer), sa.column('description', sa.Text),
-                    sa.column('amount', caturactl.model.base.Amount()))
+                    sa.column('amount', caturactl.core.db.Amount()))
     rows = [{"settlement_pk": pk, "description": key, "amount": Decimal(amount)}
             for pk, by_type in conn.execute(sa.select(settlements.c.id, settlements.c.by_type)).all()
             for key, amount in sorted((by_type or {}).items()) if _is_fee_or_other(key)]
@@ -51,7 +51,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _convert_export_periods(caturactl.model.base.UTCDateTime(timezone=True),
+    _convert_export_periods(caturactl.core.db.UTCDateTime(timezone=True),
                             lambda day: day and datetime.combine(day, time(), timezone.utc))
     with op.batch_alter_table('settlement_fees', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_settlement_fees_settlement_pk'))
@@ -62,8 +62,8 @@ def _convert_export_periods(new_type, convert) -> None:
     """export_batches.date_from/date_to to ``new_type``, each value through ``convert``. A new
     column, copied row by row, replaces the old one: SQLite's batch mode would CAST a datetime
     text to DATE, and SQLite makes 2026 of that."""
-    old_type = sa.Date() if isinstance(new_type, caturactl.model.base.UTCDateTime) else \
-        caturactl.model.base.UTCDateTime(timezone=True)
+    old_type = sa.Date() if isinstance(new_type, caturactl.core.db.UTCDateTime) else \
+        caturactl.core.db.UTCDateTime(timezone=True)
     with op.batch_alter_table('export_batches') as batch:
         batch.add_column(sa.Column('new_date_from', new_type, nullable=True))
         batch.add_column(sa.Column('new_date_to', new_type, nullable=True))

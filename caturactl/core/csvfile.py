@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from typing import Iterator
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 
 def decode(data: bytes, where: str) -> str:

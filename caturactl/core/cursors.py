@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from caturactl.model.base import Base, UTCDateTime, utcnow
+from caturactl.core.db import Base, UTCDateTime, utcnow
 
 
 class Cursor(Base):

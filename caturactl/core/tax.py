@@ -33,7 +33,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Sequence
 
 from caturactl.config import EU_COUNTRIES, TaxRate
-from caturactl.errors import ConfigError
+from caturactl.core.errors import ConfigError
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from caturactl.core import clock
-from caturactl.errors import ConfigError, InputError
+from caturactl.core.errors import ConfigError, InputError
 
 
 class Amount(TypeDecorator):

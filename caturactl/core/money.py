@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from caturactl.errors import InputError
+from caturactl.core.errors import InputError
 
 CENT = Decimal("0.01")
 

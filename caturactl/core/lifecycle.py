@@ -17,8 +17,8 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from caturactl.errors import ConflictError, StateError
-from caturactl.model.events import EventKind, record
+from caturactl.core.errors import ConflictError, StateError
+from caturactl.core.events import EventKind, record
 from caturactl.model.orders import Order
 
 
@@ -128,7 +128,7 @@ def create_deliveries(session: Session, notes: list[tuple[dict, list[dict], str]
     from sqlalchemy import insert
 
     from caturactl.model.deliveries import DeliveryLine, DeliveryNote
-    from caturactl.model.events import Event, actor
+    from caturactl.core.events import Event, actor
 
     if not notes:
         return []

@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlalchemy import JSON, ForeignKey, String, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from caturactl.model.base import Base, UTCDateTime, utcnow
+from caturactl.core.db import Base, UTCDateTime, utcnow
 
 
 class EventKind(str, enum.Enum):
