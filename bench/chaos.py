@@ -100,7 +100,8 @@ from bench.invariants import ConfirmCalls, World, check_all, files_at, verdict  
 from caturactl import exporting, invoicing, shipping  # noqa: E402
 from caturactl.app import App  # noqa: E402
 from caturactl.config import load  # noqa: E402
-from caturactl.model import DeliveryNote, Invoice, JobRun, Order, OutboxMessage, Settlement  # noqa: E402
+from caturactl.model import DeliveryNote, Invoice, JobRun, OutboxMessage, Settlement  # noqa: E402
+from caturactl.orders.models import Order
 from caturactl.core.events import Event
 from caturactl.model.jobs import RUNNING  # noqa: E402
 from standins.demo import DEMO_DAY, at, day_jobs  # noqa: E402

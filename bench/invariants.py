@@ -50,8 +50,9 @@ from sqlalchemy.orm import Session
 
 from caturactl import exporting, shipping
 from caturactl.config import Config
-from caturactl.model import (DeliveryLine, DeliveryNote, ExportBatch, Invoice, InvoiceCounter, Order,
-    OrderLine, OutboxMessage, ReviewRequest, Stock)
+from caturactl.model import (DeliveryLine, DeliveryNote, ExportBatch, Invoice, InvoiceCounter, OutboxMessage,
+    ReviewRequest, Stock)
+from caturactl.orders.models import Order, OrderLine
 from caturactl.core.events import Event
 from caturactl.core.events import EventKind
 from caturactl.model.invoices import INVOICE

@@ -29,15 +29,17 @@ from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import ConfigError, InputError, NotFoundError, StateError
-from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, Order, Product, Ticket
+from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, Product
+from caturactl.orders.models import Order
+from caturactl.orders.tickets import Ticket
 from caturactl.core.address import street_parts
 from caturactl.core.events import EventKind, record
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE
 from caturactl.core.lifecycle import DeliveryState, OrderState
-from caturactl.model.tickets import OPEN
+from caturactl.orders.tickets import OPEN
 from caturactl.outbox import enqueue
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, InvoiceRenderer, TaxBreakdown
-from caturactl.triage import Hold, open_ticket
+from caturactl.orders.triage import Hold, open_ticket
 
 UPLOAD = "invoice_upload"
 EMAIL = "email"
@@ -872,7 +874,7 @@ def check_feeds(session: Session, uploader, *, limit: int = 100) -> dict[str, in
     Amazon's report. Stops early when Amazon says "later" (the next run continues)."""
     from caturactl.core.errors import ThrottledError
     from caturactl.model import OutboxMessage
-    from caturactl.triage import Hold, open_ticket
+    from caturactl.orders.triage import Hold, open_ticket
     counts = {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}
     # Amazon judges a feed within minutes; looking back 60 days covers any backlog of runs and
     # keeps the query from growing with years of uploads.

@@ -36,7 +36,7 @@ from caturactl.core.errors import (CaturactlError, InDoubtError, NotFoundError, 
                               StateError, ThrottledError)
 from caturactl.model import OutboxMessage
 from caturactl.core.events import EventKind, record
-from caturactl.triage import Hold, close_tickets_about, open_ticket
+from caturactl.orders.triage import Hold, close_tickets_about, open_ticket
 
 CLAIM_SECONDS = 600  # a run that dies mid-send: its message is tried again after this
 

@@ -22,8 +22,10 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from caturactl import channels
-from caturactl.model import (DeliveryNote, Invoice, Order, OrderLine, OutboxMessage, Product, Settlement,
-    SettlementDifference, Stock, Ticket)
+from caturactl.model import (DeliveryNote, Invoice, OutboxMessage, Product, Settlement, SettlementDifference,
+    Stock)
+from caturactl.orders.models import Order, OrderLine
+from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event
 from caturactl.model.deliveries import delivery_number
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE

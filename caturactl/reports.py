@@ -10,8 +10,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from caturactl.core.errors import InputError, NotFoundError
-from caturactl.model import (Customer, CustomerEmail, DeliveryNote, Invoice, Order, OutboxMessage, Product,
-    ShippedParcel, Ticket)
+from caturactl.model import (Customer, CustomerEmail, DeliveryNote, Invoice, OutboxMessage, Product,
+    ShippedParcel)
+from caturactl.orders.models import Order
+from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event
 from caturactl.core.lifecycle import DeliveryState, OrderState
 

@@ -23,11 +23,12 @@ from caturactl.carrier_matrix import ShipmentRequest, Unit
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.deadlines import BusinessCalendar
-from caturactl.model import DeliveryNote, Order, Product, Stock
+from caturactl.model import DeliveryNote, Product, Stock
+from caturactl.orders.models import Order
 from caturactl.core.address import pickup_kind
 from caturactl.core.events import buffered
 from caturactl.core.lifecycle import OrderState, create_deliveries, transition
-from caturactl.triage import Hold, hold
+from caturactl.orders.triage import Hold, hold
 
 # Amazon 2026-01-01 fulfillmentServiceLevel values that promise faster than standard delivery.
 EXPRESS_LEVELS = frozenset({"EXPEDITED", "NEXT_DAY", "SAME_DAY", "SECOND_DAY", "PRIORITY"})

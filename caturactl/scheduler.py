@@ -204,8 +204,8 @@ class Slots:
         """Record the outcome; on failure open the job's ticket and/or queue its e-mail, on success
         close the ticket, all in one transaction. False when the slot was taken over meanwhile."""
         from caturactl.outbox import enqueue
-        from caturactl.triage import Hold, close_tickets_about, open_ticket
-        from caturactl.model import Ticket
+        from caturactl.orders.triage import Hold, close_tickets_about, open_ticket
+        from caturactl.orders.tickets import Ticket
 
         with self.app.session() as s:
             row = s.get(JobRun, claim.id)

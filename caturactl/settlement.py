@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from caturactl import channels
 from caturactl.core.errors import InputError, NotFoundError
-from caturactl.model import Invoice, Order, Settlement, SettlementDifference
+from caturactl.model import Invoice, Settlement, SettlementDifference
+from caturactl.orders.models import Order
 from caturactl.core.events import EventKind, record
 from caturactl.model.invoices import CREDIT_NOTE, INVOICE
 from caturactl.model.settlements import SettlementFee

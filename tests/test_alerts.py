@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from caturactl.core import clock
 from caturactl import alerts
 from caturactl.cli.alerts import COLUMNS, NEEDS_A_PERSON
-from caturactl.model import DeliveryNote, OutboxMessage, Ticket
+from caturactl.model import DeliveryNote, OutboxMessage
+from caturactl.orders.tickets import Ticket
 from tests import fulfilment
 
 SAMPLE = Path(__file__).parent / "data" / "settlement_v2_flatfile_DE_composed.tsv"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from caturactl.model import DeliveryLine, DeliveryNote, Invoice, Order, OutboxMessage, Stock
+from caturactl.model import DeliveryLine, DeliveryNote, Invoice, OutboxMessage, Stock
+from caturactl.orders.models import Order
 from tests import fulfilment
 from tests.conftest import DB_KIND
 
@@ -128,7 +129,7 @@ def test_an_export_and_an_import_cancelling_the_same_notes_never_both_win(worksp
                 assert len(files) == len(set(files)) >= 1
         _reserved_matches_open_notes(s)
         # A cancelled note that a location already had is a ticket to stop the parcel.
-        from caturactl.model import Ticket
+        from caturactl.orders.tickets import Ticket
         stop = {t.external_ref for t in s.scalars(select(Ticket).where(Ticket.kind == "stop_delivery"))}
         sent_then_cancelled = {n.number for n in s.scalars(select(DeliveryNote).where(
             DeliveryNote._state == "cancelled", DeliveryNote.exported_at.is_not(None)))}

@@ -13,7 +13,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from caturactl.model import Customer, Order, Ticket
+from caturactl.model import Customer
+from caturactl.orders.models import Order
+from caturactl.orders.tickets import Ticket
 from caturactl.core.cursors import Cursor, RateBudget
 from caturactl.core.events import Event
 from standins.amazon import Fault

@@ -16,7 +16,8 @@ from caturactl import invoicing
 from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core.errors import InputError
-from caturactl.model import DeliveryNote, Invoice, Order, OrderLine, Product
+from caturactl.model import DeliveryNote, Invoice, Product
+from caturactl.orders.models import Order, OrderLine
 from tests import fulfilment
 
 T = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from caturactl.core import clock
-from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, Order, OutboxMessage, ShippedParcel
+from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, OutboxMessage, ShippedParcel
+from caturactl.orders.models import Order
 from tests import fulfilment
 
 
@@ -206,7 +207,7 @@ def test_review_requests_go_once_and_only_inside_amazons_window(workspace, tmp_p
     assert early["queued"] == 0 and early["not_yet"] > 0 and not ws.standin.solicitations()
     ws.standin.advance(timedelta(days=9))
     now = ws.standin.now()
-    from caturactl import reviews
+    from caturactl.orders import reviews
     app = ws.app()
     with app.session() as s:
         r = reviews.queue_due(s, now=now)
@@ -236,7 +237,7 @@ def test_invoices_by_email_carry_the_pdf(workspace, tmp_path, smtp_server, deliv
 
 
 def test_an_invoice_amazon_refuses_becomes_a_ticket_with_amazons_report(workspace, tmp_path):
-    from caturactl.model import Ticket
+    from caturactl.orders.tickets import Ticket
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path, extra='[invoices]\namazon_delivery = "none"\n')
     number = json.loads(ws.ok("invoices", "create", "--limit", "1", "--json"))["numbers"][0]
@@ -292,7 +293,8 @@ def test_a_resent_invoice_upload_is_judged_by_its_new_feed(workspace, tmp_path):
 
 
 def test_an_order_that_cannot_be_invoiced_gets_a_ticket_and_the_others_are_invoiced(workspace, tmp_path):
-    from caturactl.model import OrderLine, Ticket
+    from caturactl.orders.models import OrderLine
+    from caturactl.orders.tickets import Ticket
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path)
     app = ws.app()
@@ -321,7 +323,7 @@ def test_an_order_that_cannot_be_invoiced_gets_a_ticket_and_the_others_are_invoi
 
 
 def test_a_document_the_renderer_refuses_is_a_ticket_before_any_number_is_taken(workspace, tmp_path):
-    from caturactl.model import Ticket
+    from caturactl.orders.tickets import Ticket
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path)
     app = ws.app()

@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core import clock
-from caturactl.model import Customer, Invoice, Order, OutboxMessage, Ticket
+from caturactl.model import Customer, Invoice, OutboxMessage
+from caturactl.orders.models import Order
+from caturactl.orders.tickets import Ticket
 from caturactl.core.spreadsheet import guard_formula
 from connectors.datev.extf import BOOKING_CAPTIONS, DEBTOR_CAPTIONS, BatchHeader, Booking, Debtor, write_debtors, \
     write_extf

@@ -8,7 +8,8 @@ import shutil
 
 from sqlalchemy import select
 
-from caturactl.model import OutboxMessage, Ticket
+from caturactl.model import OutboxMessage
+from caturactl.orders.tickets import Ticket
 from tests import fulfilment
 
 

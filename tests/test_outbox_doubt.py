@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core import clock
-from caturactl.model import OutboxMessage, ReviewRequest, Ticket
+from caturactl.model import OutboxMessage, ReviewRequest
+from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event
 from tests import fulfilment
 
@@ -157,7 +158,7 @@ def test_a_shipment_confirmation_cut_off_by_a_crash_is_looked_up_at_amazon(works
 
 
 def test_a_review_request_cut_off_by_a_crash_is_recorded_as_sent(workspace, tmp_path):
-    from caturactl import reviews
+    from caturactl.orders import reviews
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path)
     ws.standin.advance(timedelta(days=9))

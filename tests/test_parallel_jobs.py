@@ -27,7 +27,8 @@ from sqlalchemy import func, select
 
 from bench.businessday import JobsDay
 from bench.invariants import ConfirmCalls, World, check_all
-from caturactl.model import Invoice, JobRun, Order
+from caturactl.model import Invoice, JobRun
+from caturactl.orders.models import Order
 from standins.amazon import AmazonStandin
 from standins.demo import DAY_SPEED, at
 from standins.fulfiller import FulfillerStandin, WorkReport
@@ -59,7 +60,7 @@ DAY_JOBS = [("import-amazon", "import amazon", "every 15 minutes"), ("route", "r
 LAUNCHER = textwrap.dedent("""\
     import sys
     from caturactl.cli import main
-    import caturactl.app, caturactl.importing, caturactl.invoicing, caturactl.outbox, caturactl.routing
+    import caturactl.app, caturactl.orders.importing, caturactl.invoicing, caturactl.outbox, caturactl.routing
     import caturactl.shipping
     print("ready", flush=True)
     sys.stdin.readline()

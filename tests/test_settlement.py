@@ -21,7 +21,8 @@ from caturactl import exporting, migrations
 from caturactl.app import App
 from caturactl.config import AccountsConfig, Config
 from caturactl.core.errors import InputError, StateError
-from caturactl.model import ExportBatch, Invoice, Order, Settlement, SettlementDifference
+from caturactl.model import ExportBatch, Invoice, Settlement, SettlementDifference
+from caturactl.orders.models import Order
 from caturactl.core.events import Event
 from caturactl.core.db import Amount, UTCDateTime, make_engine
 from caturactl.model.settlements import SettlementFee

@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from caturactl.core import clock
-from caturactl.model import DeliveryNote, InboundFile, Order, OutboxMessage, ShippedParcel, Stock, Ticket
+from caturactl.model import DeliveryNote, InboundFile, OutboxMessage, ShippedParcel, Stock
+from caturactl.orders.models import Order
+from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event
 from standins.fulfiller import FulfillerStandin
 from tests import fulfilment

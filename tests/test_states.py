@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core.errors import StateError
-from caturactl.model import Order
+from caturactl.orders.models import Order
 from caturactl.core.db import Base
 from caturactl.core.events import Event
 from caturactl.core.db import make_engine, make_sessionmaker

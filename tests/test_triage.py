@@ -12,7 +12,7 @@ from caturactl.config import TriageConfig
 from caturactl.core.address import Address
 from caturactl.core.money import Money
 from caturactl.ports import MarketplaceLine, MarketplaceOrder, TaxRegistration
-from caturactl.triage import holds
+from caturactl.orders.triage import holds
 
 T0 = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
 GOOD = Address(name="Hans Müller", line1="Hauptstraße 12", postal_code="10115", city="Berlin", country="DE")

@@ -40,7 +40,7 @@ def customers_show(obj, customer: str, as_json: bool) -> None:
     from sqlalchemy import select
 
     from caturactl.matching import customer_history, find_customer
-    from caturactl.model import Order
+    from caturactl.orders.models import Order
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:

@@ -82,7 +82,7 @@ def import_amazon(obj, since: str | None, dry_run: bool, max_minutes: float | No
 
 def _import(obj, channel: str, since: str | None, dry_run: bool, max_minutes: float | None, as_json: bool) -> int:
     """One channel's import; its exit code (0, 69, 75)."""
-    from caturactl.importing import Importer
+    from caturactl.orders.importing import Importer
     since_t = _since(since)
     budget = None if max_minutes is None else max_minutes * 60
     app = obj.ready_app()

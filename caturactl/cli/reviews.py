@@ -20,7 +20,7 @@ def reviews() -> None:
 def reviews_request(obj, dry_run: bool, as_json: bool) -> None:
     """Ask for a review for every shipped Amazon order inside its window (5 days after the
     earliest delivery date to 30 days after the latest), never twice."""
-    from caturactl import reviews as service
+    from caturactl.orders import reviews as service
     app = obj.ready_app()
     with app.session() as s:
         r = service.queue_due(s, dry_run=dry_run)

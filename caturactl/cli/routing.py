@@ -21,7 +21,7 @@ def route(obj, dry_run: bool, limit: int | None, as_json: bool) -> None:
     One location with everything wins; else the fewest locations. Orders no location can ship
     wait for stock; orders no carrier can take go on hold with a ticket.
     """
-    from caturactl.model import Order
+    from caturactl.orders.models import Order
     from caturactl.core.lifecycle import OrderState
     from caturactl.routing import Router
     app = obj.ready_app()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
-from caturactl.model.tickets import KINDS
+from caturactl.orders.tickets import KINDS
 
 COLUMNS = [Column("ticket", "Ticket"), Column("created", "Created"), Column("order", "Order"),
            Column("kind", "Kind"), Column("reasons", "Reasons", max_width=30), Column("status", "Status"),
@@ -37,7 +37,7 @@ def tickets_list(obj, status, kind, fmt, as_json) -> None:
 @click.pass_obj
 def tickets_show(obj, ticket: str, as_json: bool) -> None:
     """Show a ticket with its reasons and the order it holds."""
-    from caturactl.triage import find_ticket
+    from caturactl.orders.triage import find_ticket
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:
@@ -64,7 +64,7 @@ def tickets_show(obj, ticket: str, as_json: bool) -> None:
 @click.pass_obj
 def tickets_resolve(obj, ticket: str, release: bool, cancel: bool, close: bool, note: str, dry_run: bool) -> None:
     """Resolve a ticket: --release or --cancel its order (or --close it), with a note."""
-    from caturactl.triage import resolve
+    from caturactl.orders.triage import resolve
     actions = [a for a, given in (("release", release), ("cancel", cancel), ("close", close)) if given]
     if len(actions) > 1:
         # The opposite answers at once: never guess which one was meant (cancelling is final).

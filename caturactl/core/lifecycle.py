@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from caturactl.core.errors import ConflictError, StateError
 from caturactl.core.events import EventKind, record
-from caturactl.model.orders import Order
+from caturactl.orders.models import Order
 
 
 class OrderState(str, enum.Enum):

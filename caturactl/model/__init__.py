@@ -7,11 +7,11 @@ from caturactl.model.deliveries import DeliveryLine, DeliveryNote, InboundFile, 
 from caturactl.core.events import Event, EventKind
 from caturactl.model.invoices import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.model.jobs import JobRun
-from caturactl.model.orders import Order, OrderLine
+from caturactl.orders.models import Order, OrderLine
 from caturactl.model.outbox import OutboxMessage
 from caturactl.model.products import Product
 from caturactl.model.settlements import ExportBatch, Settlement, SettlementDifference
-from caturactl.model.tickets import Ticket
+from caturactl.orders.tickets import Ticket
 
 __all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "DeliveryLine", "DeliveryNote",
            "InboundFile", "ShippedParcel", "Stock", "Event",

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
 from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
-from caturactl.model.orders import Order, OrderLine
+from caturactl.orders.models import Order, OrderLine
 
 NUMBER_PREFIX = "L"
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
 from caturactl.model.customers import Customer
-from caturactl.model.orders import Order
+from caturactl.orders.models import Order
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"
 

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
 from caturactl.core.db import Base, UTCDateTime, utcnow
-from caturactl.model.orders import Order
+from caturactl.orders.models import Order
 
 OPEN, RESOLVED = "open", "resolved"
 # What a ticket is about: the rule or the stage that needs a person.

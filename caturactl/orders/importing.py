@@ -23,14 +23,17 @@ from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import CaturactlError, InputError
 from caturactl.matching import Matcher
-from caturactl.model import Order, OrderLine, Product, Ticket
+from caturactl.model import Product
+from caturactl.orders.models import Order, OrderLine
+from caturactl.orders.tickets import Ticket
 from caturactl.core.cursors import Cursor, RateBudget
 from caturactl.core.db import check_fits
 from caturactl.core.events import EventKind, actor, buffered, record
 from caturactl.core.lifecycle import TERMINAL, OrderState, transition
-from caturactl.model.tickets import OPEN
+from caturactl.orders.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
-from caturactl import channels, shipping, triage
+from caturactl import channels, shipping
+from caturactl.orders import triage
 
 RESUME_WITHIN = timedelta(hours=23)  # Amazon's pagination token expires after 24 h
 RELEASABLE = {"UNSHIPPED", "PARTIALLY_SHIPPED"}

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from caturactl.config import TriageConfig
 from caturactl.core import clock
 from caturactl.core.errors import InputError, NotFoundError, StateError
-from caturactl.model import Order, Ticket
+from caturactl.orders.models import Order
+from caturactl.orders.tickets import Ticket
 from caturactl.core.address import address_problems, pickup_kind, postnummer
 from caturactl.core.events import EventKind, actor, record
 from caturactl.core.lifecycle import OrderState, transition
-from caturactl.model.tickets import OPEN, RESOLVED
+from caturactl.orders.tickets import OPEN, RESOLVED
 from caturactl.ports import MarketplaceOrder
 from caturactl.reports import record_id
 
