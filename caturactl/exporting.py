@@ -150,7 +150,7 @@ DEBTOR_BASE = 10000  # DATEV personal accounts 10000-69999 with 4-digit G/L acco
 def debtors(session: Session) -> list[dict]:
     """Every customer (merged ones left out) as debtor master data: account 10000 + customer id,
     name, the latest address, the VAT id of their latest business order, the first e-mail."""
-    from caturactl.model import Customer
+    from caturactl.customers.models import Customer
     from caturactl.orders.models import Order
     from caturactl.core.address import Address, street_parts
     out = []

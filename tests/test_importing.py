@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from caturactl.model import Customer
+from caturactl.customers.models import Customer
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.cursors import Cursor, RateBudget

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from caturactl.config import MatchingConfig
-from caturactl.matching import Candidate, decide
+from caturactl.customers.matching import Candidate, decide
 from caturactl.core.address import Address
 
 CFG = MatchingConfig()

@@ -39,7 +39,7 @@ def customers_show(obj, customer: str, as_json: bool) -> None:
     """Show a customer (number K000012, id or e-mail): e-mails, addresses, orders, history."""
     from sqlalchemy import select
 
-    from caturactl.matching import customer_history, find_customer
+    from caturactl.customers.matching import customer_history, find_customer
     from caturactl.orders.models import Order
     app = obj.ready_app()
     tz = app.cfg.tz
@@ -79,7 +79,7 @@ def customers_show(obj, customer: str, as_json: bool) -> None:
 @click.pass_obj
 def customers_merge(obj, keep: str, other: str, dry_run: bool) -> None:
     """Merge customer OTHER into KEEP: orders, e-mails and addresses move; OTHER stays as a pointer."""
-    from caturactl.matching import merge
+    from caturactl.customers.matching import merge
     app = obj.ready_app()
     with app.session() as s:
         kept = merge(s, row_ref(keep, "customer", "K"), row_ref(other, "customer", "K"))

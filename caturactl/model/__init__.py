@@ -1,7 +1,7 @@
 """The SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
 
 from caturactl.core.db import Base
-from caturactl.model.customers import Customer, CustomerAddress, CustomerEmail
+from caturactl.customers.models import Customer, CustomerAddress, CustomerEmail
 from caturactl.core.cursors import Cursor, RateBudget
 from caturactl.model.deliveries import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.core.events import Event, EventKind

@@ -15,7 +15,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
-from caturactl.model.customers import Customer
+from caturactl.customers.models import Customer
 from caturactl.orders.models import Order
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"

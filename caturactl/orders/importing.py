@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import CaturactlError, InputError
-from caturactl.matching import Matcher
+from caturactl.customers.matching import Matcher
 from caturactl.model import Product
 from caturactl.orders.models import Order, OrderLine
 from caturactl.orders.tickets import Ticket

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relations
 
 from caturactl.core.address import Address
 from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
-from caturactl.model.customers import Customer
+from caturactl.customers.models import Customer
 from caturactl.core.money import Money
 
 

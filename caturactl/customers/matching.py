@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from caturactl.config import MatchingConfig
 from caturactl.core.errors import InputError, NotFoundError, StateError
-from caturactl.model import Customer, CustomerAddress, CustomerEmail
+from caturactl.customers.models import Customer, CustomerAddress, CustomerEmail
 from caturactl.orders.models import Order
 from caturactl.core.events import Event
 from caturactl.core.address import Address, address_key, address_similarity, name_similarity, postal_key

@@ -1,0 +1,1 @@
+"""Customers: who bought, matched across orders."""
