@@ -39,7 +39,8 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from caturactl import shipping  # noqa: E402
 from caturactl.config import Config  # noqa: E402
 from caturactl.migrations import upgrade  # noqa: E402
-from caturactl.model import DeliveryNote, Product, Stock  # noqa: E402
+from caturactl.model import DeliveryNote, Stock  # noqa: E402
+from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine
 from caturactl.core.db import make_engine, make_sessionmaker  # noqa: E402
 from caturactl.routing import Router  # noqa: E402

@@ -44,7 +44,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 import caturactl  # noqa: E402
 from caturactl import config as config_mod  # noqa: E402
 from caturactl.app import App  # noqa: E402
-from caturactl.catalogue import import_products  # noqa: E402
+from caturactl.catalogue.products import import_products  # noqa: E402
 from caturactl.orders.importing import Importer, ImportResult  # noqa: E402
 from caturactl.migrations import upgrade  # noqa: E402
 from caturactl.orders.models import Order  # noqa: E402

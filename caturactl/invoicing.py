@@ -29,7 +29,8 @@ from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import ConfigError, InputError, NotFoundError, StateError
-from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, Product
+from caturactl.model import DeliveryNote, Invoice, InvoiceCounter
+from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import street_parts

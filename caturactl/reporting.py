@@ -22,8 +22,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from caturactl import channels
-from caturactl.model import (DeliveryNote, Invoice, OutboxMessage, Product, Settlement, SettlementDifference,
-    Stock)
+from caturactl.model import DeliveryNote, Invoice, OutboxMessage, Settlement, SettlementDifference, Stock
+from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine
 from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event

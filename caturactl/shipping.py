@@ -32,12 +32,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 
-from caturactl import channels, stock
+from caturactl import channels
+from caturactl.catalogue import stock
 from caturactl.core import csvfile
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import CaturactlError, InputError, NotFoundError
-from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, Product, ShippedParcel
+from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel
+from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import Address, postnummer

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from caturactl.model import Product
+from caturactl.catalogue.models import Product
 
 FULL = "sku;title;asin;price;weight_g;length_mm;width_mm;height_mm\nHG-1;Gartenschere;B0TEST0001;19,99;250;200;80;30\n"
 

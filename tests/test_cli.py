@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from caturactl.model import Product
+from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
 
 ORDER_KEYS = ["number", "date", "channel", "customer", "state", "hold_reason", "total", "carrier", "tracking", "invoice"]

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from caturactl.model import Product, Stock
+from caturactl.model import Stock
+from caturactl.catalogue.models import Product
 from tests import fulfilment
 
 # Cells a spreadsheet, a careless partner or a hostile one may produce.

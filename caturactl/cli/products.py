@@ -34,7 +34,7 @@ def products_list(obj, fmt: str, as_json: bool) -> None:
 @click.pass_obj
 def products_import(obj, file: Path, dry_run: bool) -> None:
     """Add or update products from a CSV file (sku,title,asin,price,weight_g,length_mm,width_mm,height_mm)."""
-    from caturactl.catalogue import import_products
+    from caturactl.catalogue.products import import_products
     app = obj.ready_app()
     with app.session() as s:
         r = import_products(s, file)

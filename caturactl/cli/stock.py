@@ -21,7 +21,7 @@ def stock() -> None:
 @click.pass_obj
 def stock_list(obj, location, fmt, as_json) -> None:
     """List stock per location and SKU."""
-    from caturactl.stock import stock_rows
+    from caturactl.catalogue.stock import stock_rows
     app = obj.ready_app()
     with app.session() as s:
         rows = stock_rows(s, location)
@@ -39,7 +39,7 @@ def stock_list(obj, location, fmt, as_json) -> None:
 def stock_import(obj, location: str, file: Path, dry_run: bool, as_json: bool) -> None:
     """Set on-hand stock of LOCATION from a CSV (sku;on_hand), all or nothing."""
     from caturactl.core.csvfile import decode
-    from caturactl.stock import read_stock, set_stock
+    from caturactl.catalogue.stock import read_stock, set_stock
     try:
         data = file.read_bytes()
     except OSError as exc:

@@ -9,7 +9,7 @@ from caturactl.model.invoices import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.model.jobs import JobRun
 from caturactl.orders.models import Order, OrderLine
 from caturactl.model.outbox import OutboxMessage
-from caturactl.model.products import Product
+from caturactl.catalogue.models import Product
 from caturactl.model.settlements import ExportBatch, Settlement, SettlementDifference
 from caturactl.orders.tickets import Ticket
 

@@ -23,7 +23,7 @@ from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import CaturactlError, InputError
 from caturactl.customers.matching import Matcher
-from caturactl.model import Product
+from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine
 from caturactl.orders.tickets import Ticket
 from caturactl.core.cursors import Cursor, RateBudget

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from caturactl.core import csvfile
 from caturactl.core.errors import InputError, NotFoundError
-from caturactl.model import Product, Stock
+from caturactl.model import Stock
+from caturactl.catalogue.models import Product
 
 
 @dataclass

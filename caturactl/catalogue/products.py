@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from caturactl.core import csvfile
 from caturactl.core.errors import InputError
-from caturactl.model import Product
+from caturactl.catalogue.models import Product
 
 # Upper bounds that no real product reaches; a value above is a typo or an attack, and it must
 # never reach a 64-bit database column or a carrier's weight table.

@@ -1,0 +1,1 @@
+"""The catalogue: products and the stock at each location."""
