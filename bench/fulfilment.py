@@ -36,14 +36,14 @@ if str(REPO) not in sys.path:
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from caturactl import shipping  # noqa: E402
+from caturactl.fulfilment import shipping  # noqa: E402
 from caturactl.config import Config  # noqa: E402
 from caturactl.migrations import upgrade  # noqa: E402
-from caturactl.model import DeliveryNote, Stock  # noqa: E402
+from caturactl.fulfilment.models import DeliveryNote, Stock  # noqa: E402
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine
 from caturactl.core.db import make_engine, make_sessionmaker  # noqa: E402
-from caturactl.routing import Router  # noqa: E402
+from caturactl.fulfilment.routing import Router  # noqa: E402
 from carriers import formats  # noqa: E402
 from standins.amazon.marketplace import CATALOGUE  # noqa: E402
 from tests import fulfilment  # noqa: E402

@@ -29,7 +29,7 @@ world, at the stand-ins, and returns its problems as one line each (an empty lis
   counter row says n;
 - ``review_requests_recorded``: every order Amazon sent a review request for was asked once and
   is recorded as sent;
-- ``books_balance`` (when a bookings export is given): the bookings ``caturactl.exporting.entries``
+- ``books_balance`` (when a bookings export is given): the bookings ``caturactl.fulfilment.exporting.entries``
   computes each move a positive amount between two accounts, add up to zero, match each
   invoice's gross total, and were exported once, every one in the file.
 """
@@ -48,10 +48,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from caturactl import exporting, shipping
+from caturactl.fulfilment import exporting
+from caturactl.fulfilment import shipping
 from caturactl.config import Config
-from caturactl.model import (DeliveryLine, DeliveryNote, ExportBatch, Invoice, InvoiceCounter, OutboxMessage,
-    ReviewRequest, Stock)
+from caturactl.model import ExportBatch, Invoice, InvoiceCounter, OutboxMessage, ReviewRequest
+from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, Stock
 from caturactl.orders.models import Order, OrderLine
 from caturactl.core.events import Event
 from caturactl.core.events import EventKind

@@ -183,7 +183,7 @@ class App:
 
     @staticmethod
     def write_datev_debtors(cfg, rows, out) -> int:
-        """DATEV EXTF debtor master data of ``rows`` (dicts from caturactl.exporting.debtors)."""
+        """DATEV EXTF debtor master data of ``rows`` (dicts from caturactl.fulfilment.exporting.debtors)."""
         from datetime import date as date_
 
         from connectors.datev.extf import BatchHeader, Debtor, write_debtors
@@ -211,7 +211,8 @@ class App:
 
     def sender(self, session: Session):
         """The outbox sender with a handler per message kind; transports are opened once per run."""
-        from caturactl import channels, invoicing, shipping
+        from caturactl import channels, invoicing
+        from caturactl.fulfilment import shipping
         from caturactl.core.errors import InDoubtError
         from caturactl.model import Invoice
         from caturactl.outbox import Sender

@@ -29,7 +29,8 @@ from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import ConfigError, InputError, NotFoundError, StateError
-from caturactl.model import DeliveryNote, Invoice, InvoiceCounter
+from caturactl.model import Invoice, InvoiceCounter
+from caturactl.fulfilment.models import DeliveryNote
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
@@ -553,7 +554,7 @@ class Invoicer:
     def _invoiced_pieces(self, order_ids: list[int]) -> dict[int, int]:
         """Pieces of each order line (by id) on earlier invoices of ``order_ids``: a line split
         over deliveries is invoiced share by share (see ``_part``)."""
-        from caturactl.model.deliveries import DeliveryLine
+        from caturactl.fulfilment.models import DeliveryLine
         out: dict[int, int] = defaultdict(int)
         for start in range(0, len(order_ids), 500):
             q = (select(DeliveryLine.order_line_id, DeliveryLine.shipped)

@@ -274,7 +274,7 @@ def _not_in_doubt(msg: OutboxMessage, attempt: Attempt) -> None:
 
 
 def _order_of(session: Session, msg: OutboxMessage):
-    from caturactl.model import DeliveryNote
+    from caturactl.fulfilment.models import DeliveryNote
     did = (msg.payload or {}).get("delivery_id")
     note = session.get(DeliveryNote, did) if did else None
     return note.order if note is not None else None

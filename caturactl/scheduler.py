@@ -228,7 +228,7 @@ class Slots:
                     if already is None:
                         open_ticket(s, "job_failed", [Hold("job_failed", text_)], external_ref=job.name)
                 if "email" in job.on_failure and alert_email:
-                    from caturactl.shipping import EMAIL
+                    from caturactl.fulfilment.shipping import EMAIL
                     enqueue(s, f"{EMAIL}:job:{job.name}:{claim.slot_at.isoformat()}", EMAIL, "alert", {
                         "to": list(alert_email), "subject": f"caturactl: job {job.name} failed on {self.host}",
                         "body": f"{text_}\n\nLast output:\n{outcome.output[-2000:]}\n"})

@@ -16,7 +16,7 @@ from caturactl.accounting import FeeBooking, fee_booking, invoice_entries, settl
 from caturactl.app import App
 from caturactl.config import AccountsConfig
 from caturactl.core.errors import InputError
-from caturactl.exporting import write_csv
+from caturactl.fulfilment.exporting import write_csv
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
 from connectors.datev.extf import BOOKING_CAPTIONS
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from caturactl.carrier_matrix import ShipmentRequest, Unit, choose, pack
+from caturactl.fulfilment.carrier_matrix import ShipmentRequest, Unit, choose, pack
 from caturactl.config import Config, LocationConfig
-from caturactl.deadlines import BusinessCalendar
+from caturactl.fulfilment.deadlines import BusinessCalendar
 from caturactl.core.money import Money
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "caturactl" / "templates" / "caturactl.toml"

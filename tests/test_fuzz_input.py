@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from caturactl.model import Stock
+from caturactl.fulfilment.models import Stock
 from caturactl.catalogue.models import Product
 from tests import fulfilment
 
@@ -102,7 +102,7 @@ def test_generated_confirmation_files_never_crash_and_the_good_file_beside_them_
     from datetime import timedelta
 
     from carriers.tracking import make_number
-    from caturactl.model import DeliveryNote, ShippedParcel
+    from caturactl.fulfilment.models import DeliveryNote, ShippedParcel
     ws = workspace
     fulfilment.route_everything(ws, tmp_path)
     ws.ok("ship", "export")

@@ -16,7 +16,8 @@ from caturactl import invoicing
 from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core.errors import InputError
-from caturactl.model import DeliveryNote, Invoice
+from caturactl.model import Invoice
+from caturactl.fulfilment.models import DeliveryNote
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine
 from tests import fulfilment

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from caturactl.core import clock
-from caturactl.model import DeliveryNote, Invoice, InvoiceCounter, OutboxMessage, ShippedParcel
+from caturactl.model import Invoice, InvoiceCounter, OutboxMessage
+from caturactl.fulfilment.models import DeliveryNote, ShippedParcel
 from caturactl.orders.models import Order
 from tests import fulfilment
 

@@ -60,8 +60,8 @@ DAY_JOBS = [("import-amazon", "import amazon", "every 15 minutes"), ("route", "r
 LAUNCHER = textwrap.dedent("""\
     import sys
     from caturactl.cli import main
-    import caturactl.app, caturactl.orders.importing, caturactl.invoicing, caturactl.outbox, caturactl.routing
-    import caturactl.shipping
+    import caturactl.app, caturactl.orders.importing, caturactl.invoicing, caturactl.outbox, caturactl.fulfilment.routing
+    import caturactl.fulfilment.shipping
     print("ready", flush=True)
     sys.stdin.readline()
     sys.exit(main(sys.argv[1:]))

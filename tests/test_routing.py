@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from caturactl.model import DeliveryLine, DeliveryNote, Stock
+from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, Stock
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
-from caturactl.routing import LineNeed, split
+from caturactl.fulfilment.routing import LineNeed, split
 from tests import fulfilment
 
 

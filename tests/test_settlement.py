@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from caturactl import exporting, migrations
+from caturactl import migrations
+from caturactl.fulfilment import exporting
 from caturactl.app import App
 from caturactl.config import AccountsConfig, Config
 from caturactl.core.errors import InputError, StateError

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from caturactl.core import clock
-from caturactl.model import DeliveryNote, InboundFile, OutboxMessage, ShippedParcel, Stock
+from caturactl.model import OutboxMessage
+from caturactl.fulfilment.models import DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event
@@ -136,7 +137,7 @@ def test_overdue_deliveries_get_one_ticket_each_and_a_late_confirmation_still_co
     routed = _setup(ws, tmp_path)
     ws.ok("ship", "export")
     app = ws.app()
-    from caturactl import shipping
+    from caturactl.fulfilment import shipping
     with app.session() as s:
         assert shipping.overdue(s, app.cfg).overdue == []  # nothing is due yet
         later = clock.now() + timedelta(days=10)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from caturactl.core import csvfile
 from caturactl.core.errors import InputError, NotFoundError
-from caturactl.model import Stock
+from caturactl.fulfilment.models import Stock
 from caturactl.catalogue.models import Product
 
 

@@ -34,7 +34,7 @@ def export_bookings(obj, date_from: str, date_to: str, fmt: str, output: Path | 
     (format 700, Windows-1252); CSV: UTF-8, one booking a line. A period is exported once; --again
     says you know it was exported before. Settlement fee lines that [accounts.fee_accounts] does
     not name are booked under § 13b on accounts.fee_default and listed."""
-    from caturactl import exporting
+    from caturactl.fulfilment import exporting
     if bom and fmt != "csv":
         raise click.UsageError("--bom is for --format csv: DATEV reads Windows-1252 without one")
     d_from, d_to = parse_day(date_from, "--from"), parse_day(date_to, "--to")
@@ -68,7 +68,7 @@ def export_bookings(obj, date_from: str, date_to: str, fmt: str, output: Path | 
 def export_customers(obj, fmt: str, output: Path | None, dry_run: bool, as_json: bool) -> None:
     """Debtor master data (Debitoren) for DATEV: account 10000 + customer number, name, address,
     VAT id, e-mail."""
-    from caturactl import exporting
+    from caturactl.fulfilment import exporting
     from caturactl.core.errors import ConfigError
     path = output or Path("EXTF_Debitoren_Kreditoren.csv")
     app = obj.ready_app()

@@ -23,7 +23,7 @@ def route(obj, dry_run: bool, limit: int | None, as_json: bool) -> None:
     """
     from caturactl.orders.models import Order
     from caturactl.core.lifecycle import OrderState
-    from caturactl.routing import Router
+    from caturactl.fulfilment.routing import Router
     app = obj.ready_app()
     with app.session() as s:
         router = Router(s, app.cfg)
@@ -48,7 +48,7 @@ def carriers() -> None:
 def carriers_choose(obj, order: str, explain: bool, as_json: bool) -> None:
     """The carrier choice for ORDER: the stored one per delivery note once routed, else what
     routing would choose now (nothing is stored)."""
-    from caturactl.routing import choices_for_order
+    from caturactl.fulfilment.routing import choices_for_order
     app = obj.ready_app()
     with app.session() as s:
         parts = choices_for_order(s, app.cfg, order)

@@ -25,8 +25,8 @@ def ship_export(obj, dry_run: bool, limit: int | None, as_json: bool) -> None:
     The files are queued in the outbox with the state change, then sent; a transport that is
     down leaves them queued for the next run (exit 69), nothing is lost or sent twice.
     """
-    from caturactl import shipping
-    from caturactl.model import DeliveryNote
+    from caturactl.fulfilment import shipping
+    from caturactl.fulfilment.models import DeliveryNote
     app = obj.ready_app()
     with app.session() as s:
         total = s.scalar(select(func.count()).where(DeliveryNote._state == "created"))
@@ -63,7 +63,8 @@ def ship_collect(obj, dry_run: bool, as_json: bool) -> None:
     file:line:field); the database stays as it was. Exit 65 when a file was rejected, 69 when a
     return channel or Amazon could not be reached.
     """
-    from caturactl import channels, shipping
+    from caturactl import channels
+    from caturactl.fulfilment import shipping
     app = obj.ready_app()
     with app.session() as s:
         r = shipping.Collector(s, app.cfg, app.transport, app.readers()).run(dry_run=dry_run)
@@ -93,7 +94,7 @@ def ship_collect(obj, dry_run: bool, as_json: bool) -> None:
 @click.pass_obj
 def ship_overdue(obj, dry_run: bool, as_json: bool) -> None:
     """Delivery notes past their confirmation deadline (business hours) -> overdue, with a ticket."""
-    from caturactl import shipping
+    from caturactl.fulfilment import shipping
     app = obj.ready_app()
     with app.session() as s:
         r = shipping.overdue(s, app.cfg, dry_run=dry_run)

@@ -127,7 +127,7 @@ def create_deliveries(session: Session, notes: list[tuple[dict, list[dict], str]
     (routing makes thousands); ``notes`` holds (note values, line values, why). Returns the ids."""
     from sqlalchemy import insert
 
-    from caturactl.model.deliveries import DeliveryLine, DeliveryNote
+    from caturactl.fulfilment.models import DeliveryLine, DeliveryNote
     from caturactl.core.events import Event, actor
 
     if not notes:

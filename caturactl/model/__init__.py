@@ -3,7 +3,7 @@
 from caturactl.core.db import Base
 from caturactl.customers.models import Customer, CustomerAddress, CustomerEmail
 from caturactl.core.cursors import Cursor, RateBudget
-from caturactl.model.deliveries import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
+from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.core.events import Event, EventKind
 from caturactl.model.invoices import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.model.jobs import JobRun

@@ -32,7 +32,8 @@ from caturactl.core.events import EventKind, actor, buffered, record
 from caturactl.core.lifecycle import TERMINAL, OrderState, transition
 from caturactl.orders.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
-from caturactl import channels, shipping
+from caturactl import channels
+from caturactl.fulfilment import shipping
 from caturactl.orders import triage
 
 RESUME_WITHIN = timedelta(hours=23)  # Amazon's pagination token expires after 24 h

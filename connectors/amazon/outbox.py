@@ -38,7 +38,8 @@ class AmazonHandlers:
         return {CONFIRM_SHIPMENT: self.confirm, INVOICE_UPLOAD: self.upload_invoice, REVIEW_REQUEST: self.review}
 
     def followups(self) -> dict:
-        from caturactl import invoicing, shipping
+        from caturactl import invoicing
+        from caturactl.fulfilment import shipping
         from caturactl.orders import reviews
         return {CONFIRM_SHIPMENT: shipping.channel_confirmed, INVOICE_UPLOAD: invoicing.invoice_sent,
                 REVIEW_REQUEST: reviews.requested}

@@ -18,13 +18,13 @@ from typing import Callable, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from caturactl import carrier_matrix
+from caturactl.fulfilment import carrier_matrix
 from caturactl.catalogue import stock
-from caturactl.carrier_matrix import ShipmentRequest, Unit
+from caturactl.fulfilment.carrier_matrix import ShipmentRequest, Unit
 from caturactl.config import Config
 from caturactl.core import clock
-from caturactl.deadlines import BusinessCalendar
-from caturactl.model import DeliveryNote, Stock
+from caturactl.fulfilment.deadlines import BusinessCalendar
+from caturactl.fulfilment.models import DeliveryNote, Stock
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
 from caturactl.core.address import pickup_kind

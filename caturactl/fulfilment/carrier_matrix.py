@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from caturactl.config import CarrierConfig, LocationConfig
-from caturactl.deadlines import BusinessCalendar
+from caturactl.fulfilment.deadlines import BusinessCalendar
 from caturactl.core.money import Money
 from caturactl.ports import Parcel
 

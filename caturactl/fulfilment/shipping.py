@@ -38,12 +38,12 @@ from caturactl.core import csvfile
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import CaturactlError, InputError, NotFoundError
-from caturactl.model import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel
+from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import Address, postnummer
-from caturactl.model.deliveries import NUMBER_PREFIX
+from caturactl.fulfilment.models import NUMBER_PREFIX
 from caturactl.core.events import EventKind, buffered, record
 from caturactl.core.money import Money
 from caturactl.core.lifecycle import DeliveryState, OrderState, transition, transition_delivery
@@ -52,7 +52,7 @@ from caturactl.outbox import enqueue
 from caturactl.ports import (Confirmation, ConfirmationReader, DocumentFormat, Parcel, RenderedFile,
                              ShipmentDocument, ShipmentLine, Transport)
 from caturactl.reports import record_id
-from caturactl.routing import calendar_for
+from caturactl.fulfilment.routing import calendar_for
 from caturactl.orders.triage import Hold, open_ticket
 
 D = DeliveryState
