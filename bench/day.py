@@ -40,7 +40,7 @@ from sqlalchemy import func, select  # noqa: E402
 from bench.businessday import BusinessDay, create_database, fresh_root  # noqa: E402
 from caturactl.app import App  # noqa: E402
 from caturactl.config import load  # noqa: E402
-from caturactl.model import Invoice, ReviewRequest  # noqa: E402
+from caturactl.billing.models import Invoice, ReviewRequest  # noqa: E402
 from caturactl.fulfilment.models import DeliveryNote
 from caturactl.orders.models import Order
 from tests.pg import PostgresServer  # noqa: E402

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from caturactl.app import App  # noqa: E402
 from caturactl.config import load  # noqa: E402
-from caturactl.invoicing import from_json  # noqa: E402
-from caturactl.model import Invoice  # noqa: E402
+from caturactl.billing.invoicing import from_json  # noqa: E402
+from caturactl.billing.models import Invoice  # noqa: E402
 from connectors.einvoice.check import schematron_failures, xrechnung_failures  # noqa: E402
 from connectors.einvoice.cii import with_seller_contact, xrechnung_xml  # noqa: E402
 

@@ -51,12 +51,13 @@ from sqlalchemy.orm import Session
 from caturactl.fulfilment import exporting
 from caturactl.fulfilment import shipping
 from caturactl.config import Config
-from caturactl.model import ExportBatch, Invoice, InvoiceCounter, OutboxMessage, ReviewRequest
+from caturactl.model import ExportBatch, OutboxMessage
+from caturactl.billing.models import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, Stock
 from caturactl.orders.models import Order, OrderLine
 from caturactl.core.events import Event
 from caturactl.core.events import EventKind
-from caturactl.model.invoices import INVOICE
+from caturactl.billing.models import INVOICE
 from caturactl.core.lifecycle import DeliveryState
 
 OPEN_NOTES = (DeliveryState.CREATED.value, DeliveryState.EXPORTED.value, DeliveryState.OVERDUE.value,

@@ -211,10 +211,11 @@ class App:
 
     def sender(self, session: Session):
         """The outbox sender with a handler per message kind; transports are opened once per run."""
-        from caturactl import channels, invoicing
+        from caturactl import channels
+        from caturactl.billing import invoicing
         from caturactl.fulfilment import shipping
         from caturactl.core.errors import InDoubtError
-        from caturactl.model import Invoice
+        from caturactl.billing.models import Invoice
         from caturactl.outbox import Sender
         from caturactl.ports import MailMessage, RenderedFile
 

@@ -22,14 +22,15 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from caturactl import channels
-from caturactl.model import Invoice, OutboxMessage, Settlement, SettlementDifference
+from caturactl.model import OutboxMessage, Settlement, SettlementDifference
+from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote, Stock
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine
 from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event
 from caturactl.fulfilment.models import delivery_number
-from caturactl.model.invoices import CREDIT_NOTE, INVOICE
+from caturactl.billing.models import CREDIT_NOTE, INVOICE
 from caturactl.core.money import CENT
 from caturactl.core.lifecycle import DeliveryState, OrderState
 from caturactl.reports import _local_midnight, _shipping_by_order, local, parse_month

@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 
 from caturactl import channels
 from caturactl.core.errors import InputError, NotFoundError
-from caturactl.model import Invoice, Settlement, SettlementDifference
+from caturactl.model import Settlement, SettlementDifference
+from caturactl.billing.models import Invoice
 from caturactl.orders.models import Order
 from caturactl.core.events import EventKind, record
-from caturactl.model.invoices import CREDIT_NOTE, INVOICE
+from caturactl.billing.models import CREDIT_NOTE, INVOICE
 from caturactl.model.settlements import SettlementFee
 from caturactl.reports import record_id
 

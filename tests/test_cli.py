@@ -284,8 +284,8 @@ def _issued_without_contact():
 def _store(ws, doc) -> None:
     from datetime import UTC, datetime
 
-    from caturactl.invoicing import to_json
-    from caturactl.model import Invoice
+    from caturactl.billing.invoicing import to_json
+    from caturactl.billing.models import Invoice
     from caturactl.core.lifecycle import OrderState, transition
     t = datetime(2025, 3, 1, tzinfo=UTC)
     with ws.app().session() as s:
@@ -302,7 +302,7 @@ def _store(ws, doc) -> None:
 def test_xrechnung_of_an_invoice_issued_before_the_contact_takes_todays_contact(bare_workspace):
     from lxml import etree
 
-    from caturactl.invoicing import find
+    from caturactl.billing.invoicing import find
     ws = bare_workspace
     ws.write_config(company='[company]\nname = "Test Handel GmbH"\ncontact = "Erika Buchhalter"\n'
                             'phone = "+49 221 123456"\nemail = "rechnung@test-handel.example"\n')

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from caturactl import invoicing
+from caturactl.billing import invoicing
 from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core.errors import InputError
-from caturactl.model import Invoice
+from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from caturactl.core import clock
-from caturactl.model import Invoice, InvoiceCounter, OutboxMessage
+from caturactl.model import OutboxMessage
+from caturactl.billing.models import Invoice, InvoiceCounter
 from caturactl.fulfilment.models import DeliveryNote, ShippedParcel
 from caturactl.orders.models import Order
 from tests import fulfilment
@@ -106,7 +107,7 @@ def test_missing_company_tax_data_or_rate_stops_the_run_and_writes_nothing(works
 
 
 def test_the_rate_follows_the_date_of_supply_and_oss_uses_the_destination(workspace, tmp_path):
-    from caturactl import invoicing
+    from caturactl.billing import invoicing
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path, extra="[tax]\noss = true\n")
     app = ws.app()
@@ -169,7 +170,7 @@ def test_credit_notes_refer_to_the_invoice_and_never_credit_more_than_was_invoic
 
 def test_numbers_are_gap_free_after_a_rollback_and_unique_across_concurrent_runners(database_url):
     from caturactl import migrations
-    from caturactl.invoicing import next_number
+    from caturactl.billing.invoicing import next_number
     from caturactl.core.db import make_engine, make_sessionmaker
     engine = make_engine(database_url)
     migrations.upgrade(engine)

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core import clock
-from caturactl.model import Invoice, OutboxMessage
+from caturactl.model import OutboxMessage
+from caturactl.billing.models import Invoice
 from caturactl.customers.models import Customer
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket

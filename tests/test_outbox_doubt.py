@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core import clock
-from caturactl.model import OutboxMessage, ReviewRequest
+from caturactl.model import OutboxMessage
+from caturactl.billing.models import ReviewRequest
 from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event
 from tests import fulfilment

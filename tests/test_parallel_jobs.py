@@ -27,7 +27,8 @@ from sqlalchemy import func, select
 
 from bench.businessday import JobsDay
 from bench.invariants import ConfirmCalls, World, check_all
-from caturactl.model import Invoice, JobRun
+from caturactl.model import JobRun
+from caturactl.billing.models import Invoice
 from caturactl.orders.models import Order
 from standins.amazon import AmazonStandin
 from standins.demo import DAY_SPEED, at
@@ -60,7 +61,7 @@ DAY_JOBS = [("import-amazon", "import amazon", "every 15 minutes"), ("route", "r
 LAUNCHER = textwrap.dedent("""\
     import sys
     from caturactl.cli import main
-    import caturactl.app, caturactl.orders.importing, caturactl.invoicing, caturactl.outbox, caturactl.fulfilment.routing
+    import caturactl.app, caturactl.orders.importing, caturactl.billing.invoicing, caturactl.outbox, caturactl.fulfilment.routing
     import caturactl.fulfilment.shipping
     print("ready", flush=True)
     sys.stdin.readline()

@@ -22,7 +22,8 @@ from caturactl.fulfilment import exporting
 from caturactl.app import App
 from caturactl.config import AccountsConfig, Config
 from caturactl.core.errors import InputError, StateError
-from caturactl.model import ExportBatch, Invoice, Settlement, SettlementDifference
+from caturactl.model import ExportBatch, Settlement, SettlementDifference
+from caturactl.billing.models import Invoice
 from caturactl.orders.models import Order
 from caturactl.core.events import Event
 from caturactl.core.db import Amount, UTCDateTime, make_engine

@@ -62,7 +62,7 @@ def invoices_create(obj, dry_run: bool, limit: int | None, jobs: int, as_json: b
     line and nothing written; an order that cannot be invoiced (no price on a line, no VAT rate
     for its destination) gets a ticket and the others are invoiced (exit 65).
     """
-    from caturactl import invoicing
+    from caturactl.billing import invoicing
     app = obj.ready_app()
     pool = app.invoice_render_pool(jobs) if jobs > 1 and not dry_run else None
     with app.session() as s:
@@ -104,7 +104,7 @@ def invoices_create(obj, dry_run: bool, limit: int | None, jobs: int, as_json: b
 @click.pass_obj
 def invoices_list(obj, unpaid: bool, month: str | None, kind: str | None, fmt, as_json) -> None:
     """List invoices and credit notes in number order."""
-    from caturactl.invoicing import invoice_rows
+    from caturactl.billing.invoicing import invoice_rows
     app = obj.ready_app()
     with app.session() as s:
         rows = invoice_rows(s, app.cfg.tz, unpaid=unpaid, month=month, kind=kind)
@@ -117,7 +117,7 @@ def invoices_list(obj, unpaid: bool, month: str | None, kind: str | None, fmt, a
 @click.pass_obj
 def invoices_show(obj, number: str, as_json: bool) -> None:
     """Show an invoice: parties, items, VAT per rate, totals, delivery."""
-    from caturactl.invoicing import find
+    from caturactl.billing.invoicing import find
     app = obj.ready_app()
     with app.session() as s:
         inv = find(s, number)
@@ -166,7 +166,7 @@ def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung:
     phone and email, in that XML only; the issued invoice, its PDF and its XML stay as issued,
     and stderr says which fields were added.
     """
-    from caturactl.invoicing import find, from_json
+    from caturactl.billing.invoicing import find, from_json
     from connectors.einvoice.cii import with_seller_contact
     if as_xml and xrechnung:
         raise click.UsageError("--xml and --xrechnung exclude each other: give one")
@@ -217,7 +217,7 @@ def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung:
 @click.pass_obj
 def invoices_resend(obj, number: str, dry_run: bool) -> None:
     """Deliver the same invoice again (same number, same file): never a second invoice."""
-    from caturactl import invoicing
+    from caturactl.billing import invoicing
     app = obj.ready_app()
     with app.session() as s:
         inv = invoicing.resend(s, number)
@@ -246,7 +246,7 @@ def invoices_resend(obj, number: str, dry_run: bool) -> None:
 @click.pass_obj
 def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_run: bool) -> None:
     """A correction invoice (Rechnungskorrektur, type 381) for a refund or cancellation."""
-    from caturactl import invoicing
+    from caturactl.billing import invoicing
     wanted = parse_lines(lines_text)
     app = obj.ready_app()
     with app.session() as s:
@@ -272,7 +272,7 @@ def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_r
 @click.pass_obj
 def invoices_feeds(obj, as_json: bool) -> None:
     """Ask Amazon whether the uploaded invoices were accepted; a refused one becomes a ticket."""
-    from caturactl import invoicing
+    from caturactl.billing import invoicing
     app = obj.ready_app()
     with app.session() as s:
         uploader = app.invoice_uploader(s)

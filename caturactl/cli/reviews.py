@@ -44,7 +44,7 @@ def reviews_request(obj, dry_run: bool, as_json: bool) -> None:
 @click.pass_obj
 def reviews_list(obj, fmt, as_json) -> None:
     """Every review request: order, status (sent / not_offered / queued), when."""
-    from caturactl.model import ReviewRequest
+    from caturactl.billing.models import ReviewRequest
     app = obj.ready_app()
     with app.session() as s:
         rows = [{"order": r.order.external_id, "status": r.status, "at": local_time(r.at, app.cfg.tz)}

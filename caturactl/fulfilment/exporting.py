@@ -25,10 +25,12 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from caturactl import accounting, channels, invoicing
+from caturactl import accounting, channels
+from caturactl.billing import invoicing
 from caturactl.config import Config
 from caturactl.core.errors import ConfigError, InputError, StateError
-from caturactl.model import ExportBatch, Invoice, Settlement
+from caturactl.model import ExportBatch, Settlement
+from caturactl.billing.models import Invoice
 from caturactl.ports import JournalEntry
 from caturactl.reporting import tidy
 from caturactl.reports import _local_midnight

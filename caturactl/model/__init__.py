@@ -5,7 +5,7 @@ from caturactl.customers.models import Customer, CustomerAddress, CustomerEmail
 from caturactl.core.cursors import Cursor, RateBudget
 from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.core.events import Event, EventKind
-from caturactl.model.invoices import Invoice, InvoiceCounter, ReviewRequest
+from caturactl.billing.models import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.model.jobs import JobRun
 from caturactl.orders.models import Order, OrderLine
 from caturactl.model.outbox import OutboxMessage

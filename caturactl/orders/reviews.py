@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from caturactl import channels
 from caturactl.core import clock
-from caturactl.model import ReviewRequest
+from caturactl.billing.models import ReviewRequest
 from caturactl.orders.models import Order
 from caturactl.core.events import EventKind, record
 from caturactl.core.lifecycle import OrderState

@@ -38,7 +38,7 @@ class AmazonHandlers:
         return {CONFIRM_SHIPMENT: self.confirm, INVOICE_UPLOAD: self.upload_invoice, REVIEW_REQUEST: self.review}
 
     def followups(self) -> dict:
-        from caturactl import invoicing
+        from caturactl.billing import invoicing
         from caturactl.fulfilment import shipping
         from caturactl.orders import reviews
         return {CONFIRM_SHIPMENT: shipping.channel_confirmed, INVOICE_UPLOAD: invoicing.invoice_sent,
@@ -61,8 +61,8 @@ class AmazonHandlers:
         return None
 
     def upload_invoice(self, msg, attempt) -> str | None:
-        from caturactl import invoicing
-        from caturactl.model import Invoice
+        from caturactl.billing import invoicing
+        from caturactl.billing.models import Invoice
         uploader = self._client("invoices")
         p = msg.payload
         if attempt.in_doubt:

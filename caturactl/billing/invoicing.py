@@ -29,14 +29,14 @@ from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import ConfigError, InputError, NotFoundError, StateError
-from caturactl.model import Invoice, InvoiceCounter
+from caturactl.billing.models import Invoice, InvoiceCounter
 from caturactl.fulfilment.models import DeliveryNote
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import street_parts
 from caturactl.core.events import EventKind, record
-from caturactl.model.invoices import CREDIT_NOTE, INVOICE
+from caturactl.billing.models import CREDIT_NOTE, INVOICE
 from caturactl.core.lifecycle import DeliveryState, OrderState
 from caturactl.orders.tickets import OPEN
 from caturactl.outbox import enqueue

@@ -1,0 +1,1 @@
+"""Billing: invoices and credit notes, their numbers and documents."""
