@@ -102,7 +102,8 @@ from caturactl.fulfilment import exporting
 from caturactl.fulfilment import shipping
 from caturactl.app import App  # noqa: E402
 from caturactl.config import load  # noqa: E402
-from caturactl.model import JobRun, OutboxMessage, Settlement  # noqa: E402
+from caturactl.model import JobRun, OutboxMessage  # noqa: E402
+from caturactl.accounting.models import Settlement
 from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote
 from caturactl.orders.models import Order

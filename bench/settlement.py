@@ -1,4 +1,4 @@
-"""Benchmark of ``settlement import`` (caturactl/settlement.py) and the flat-file reader under it.
+"""Benchmark of ``settlement import`` (caturactl/accounting/settlement.py) and the flat-file reader under it.
 
     python bench/settlement.py [--lines 1000000] [--repeat 3] [--profile]
 
@@ -201,7 +201,7 @@ def fresh_session(db: Path):
 def import_once(path: Path, db: Path, *, trace: bool = False, profile: bool = False) -> tuple[float, object]:
     """``settlement import`` of ``path`` into a fresh database at ``db``: (seconds or tracemalloc
     peak in MB, the ImportResult)."""
-    from caturactl.settlement import import_file
+    from caturactl.accounting.settlement import import_file
     session, engine = fresh_session(db)
     profiler = cProfile.Profile() if profile else None
     gc.collect()

@@ -22,7 +22,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from caturactl import channels
-from caturactl.model import OutboxMessage, Settlement, SettlementDifference
+from caturactl.model import OutboxMessage
+from caturactl.accounting.models import Settlement, SettlementDifference
 from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote, Stock
 from caturactl.catalogue.models import Product

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from caturactl.accounting import FeeBooking, fee_booking, invoice_entries, settlement_entries, unmapped_fees
+from caturactl.accounting.bookings import FeeBooking, fee_booking, invoice_entries, settlement_entries, unmapped_fees
 from caturactl.app import App
 from caturactl.config import AccountsConfig
 from caturactl.core.errors import InputError

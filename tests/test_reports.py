@@ -18,7 +18,7 @@ from sqlalchemy import Column, MetaData, Table, select
 
 from caturactl.core import clock
 from caturactl.cli.report import COCKPIT, FINANCE, OVERDUE, SALES, STOCK
-from caturactl.model import Settlement
+from caturactl.accounting.models import Settlement
 from caturactl.billing.models import Invoice
 from caturactl.reporting import difference_open, money_sum, overdue, tidy
 from tests import fulfilment

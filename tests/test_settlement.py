@@ -22,13 +22,13 @@ from caturactl.fulfilment import exporting
 from caturactl.app import App
 from caturactl.config import AccountsConfig, Config
 from caturactl.core.errors import InputError, StateError
-from caturactl.model import ExportBatch, Settlement, SettlementDifference
+from caturactl.accounting.models import ExportBatch, Settlement, SettlementDifference
 from caturactl.billing.models import Invoice
 from caturactl.orders.models import Order
 from caturactl.core.events import Event
 from caturactl.core.db import Amount, UTCDateTime, make_engine
-from caturactl.model.settlements import SettlementFee
-from caturactl.settlement import NO_INVOICE_YET, UNKNOWN_ORDER, import_file, kind_of, reconcile
+from caturactl.accounting.models import SettlementFee
+from caturactl.accounting.settlement import NO_INVOICE_YET, UNKNOWN_ORDER, import_file, kind_of, reconcile
 from connectors.amazon.settlement import CAPTIONS
 from connectors.datev.extf import BOOKING_CAPTIONS
 from tests import fulfilment
@@ -314,7 +314,7 @@ def test_a_file_that_does_not_add_up_or_has_a_bad_line_stores_and_marks_nothing(
 
 
 def test_fetch_downloads_each_report_once_and_stores_a_repeated_settlement_once(workspace, tmp_path):
-    from caturactl import settlement as service
+    from caturactl.accounting import settlement as service
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path)
     ws.ok("invoices", "create")

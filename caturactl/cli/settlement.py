@@ -41,7 +41,7 @@ def settlement_fetch(obj, days: int, dry_run: bool, as_json: bool) -> None:
     """
     from datetime import timedelta
 
-    from caturactl import settlement as service
+    from caturactl.accounting import settlement as service
     app = obj.ready_app()
     with app.session() as s:
         source = app.settlement_reports(s)
@@ -71,8 +71,8 @@ def settlement_import(obj, file: Path, dry_run: bool, as_json: bool) -> None:
     rejects it with file:line:column, and nothing is stored. A settlement already imported is
     recognised and stored once.
     """
-    from caturactl.accounting import unmapped_fees
-    from caturactl.settlement import import_file
+    from caturactl.accounting.bookings import unmapped_fees
+    from caturactl.accounting.settlement import import_file
     app = obj.ready_app()
     with app.session() as s:
         r = import_file(s, file, dry_run=dry_run, vcs=app.cfg.amazon.vcs)
@@ -100,7 +100,7 @@ def settlement_import(obj, file: Path, dry_run: bool, as_json: bool) -> None:
 @click.pass_obj
 def settlement_list(obj, fmt, as_json) -> None:
     """List imported settlements with their totals per kind of money."""
-    from caturactl.model import Settlement
+    from caturactl.accounting.models import Settlement
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:
@@ -123,9 +123,9 @@ def _row(st, tz) -> dict:
 def settlement_show(obj, settlement_id: str, as_json: bool) -> None:
     """One settlement: totals, amounts per type, its fee lines with the account each is booked on,
     and its differences."""
-    from caturactl.accounting import fee_booking
+    from caturactl.accounting.bookings import fee_booking
     from caturactl.reporting import tidy
-    from caturactl.settlement import find
+    from caturactl.accounting.settlement import find
     app = obj.ready_app()
     with app.session() as s:
         st = find(s, settlement_id)
@@ -160,7 +160,7 @@ def _diff(st, d) -> dict:
 @click.pass_obj
 def settlement_differences(obj, settlement_id: str | None, fmt, as_json) -> None:
     """Every amount that did not match our books, with its reason."""
-    from caturactl.model import Settlement, SettlementDifference
+    from caturactl.accounting.models import Settlement, SettlementDifference
     app = obj.ready_app()
     with app.session() as s:
         q = select(SettlementDifference, Settlement).join(Settlement).order_by(Settlement.start, SettlementDifference.id)

@@ -1,7 +1,7 @@
 """The accountant's export: the bookings of a period as CSV (for any accounting software) or as a
 DATEV Buchungsstapel, and the debtors as DATEV master data.
 
-Bookings come from the documents themselves (``caturactl.accounting``): invoices and credit notes
+Bookings come from the documents themselves (``caturactl.accounting.bookings``): invoices and credit notes
 by their issue date, settlements by their deposit date. Every date is a day in the business time
 zone (``cfg.tz``), and a period is a range of such days: a settlement deposited at 23:30 UTC on
 31 March is deposited on 1 April in Berlin, so it is booked on 1 April and belongs to April's
@@ -25,11 +25,12 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from caturactl import accounting, channels
+from caturactl import channels
+from caturactl.accounting import bookings as accounting
 from caturactl.billing import invoicing
 from caturactl.config import Config
 from caturactl.core.errors import ConfigError, InputError, StateError
-from caturactl.model import ExportBatch, Settlement
+from caturactl.accounting.models import ExportBatch, Settlement
 from caturactl.billing.models import Invoice
 from caturactl.ports import JournalEntry
 from caturactl.reporting import tidy

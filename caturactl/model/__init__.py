@@ -10,7 +10,7 @@ from caturactl.model.jobs import JobRun
 from caturactl.orders.models import Order, OrderLine
 from caturactl.model.outbox import OutboxMessage
 from caturactl.catalogue.models import Product
-from caturactl.model.settlements import ExportBatch, Settlement, SettlementDifference
+from caturactl.accounting.models import ExportBatch, Settlement, SettlementDifference
 from caturactl.orders.tickets import Ticket
 
 __all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "DeliveryLine", "DeliveryNote",

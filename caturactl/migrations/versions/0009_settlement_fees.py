@@ -19,7 +19,7 @@ depends_on = None
 
 
 def _is_fee_or_other(key: str) -> bool:
-    # caturactl.settlement.kind_of as of this revision, frozen here: the lines that are not a
+    # caturactl.accounting.settlement.kind_of as of this revision, frozen here: the lines that are not a
     # sale, a refund or the reserve. Settlements imported before kept them in by_type only.
     transaction_type, amount_type, description = (key.split("/", 2) + ["", ""])[:3]
     if "reserve" in description.lower():

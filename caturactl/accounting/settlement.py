@@ -29,12 +29,12 @@ from sqlalchemy.orm import Session
 
 from caturactl import channels
 from caturactl.core.errors import InputError, NotFoundError
-from caturactl.model import Settlement, SettlementDifference
+from caturactl.accounting.models import Settlement, SettlementDifference
 from caturactl.billing.models import Invoice
 from caturactl.orders.models import Order
 from caturactl.core.events import EventKind, record
 from caturactl.billing.models import CREDIT_NOTE, INVOICE
-from caturactl.model.settlements import SettlementFee
+from caturactl.accounting.models import SettlementFee
 from caturactl.reports import record_id
 
 ZERO = Decimal(0)
@@ -137,7 +137,7 @@ class ImportResult:
     differences_total: Decimal = ZERO
     dry_run: bool = False
     # The fees and other charges per "transaction-type/amount-type/amount-description", summed:
-    # what the bookings map to accounts (caturactl.accounting.fee_booking).
+    # what the bookings map to accounts (caturactl.accounting.bookings.fee_booking).
     fee_totals: list[tuple[str, Decimal]] = field(default_factory=list)
 
     def as_dict(self) -> dict:

@@ -1,0 +1,1 @@
+"""Accounting: channel settlements, bookings and the accountant's export."""
