@@ -58,7 +58,7 @@ each order invoiced once, invoice numbers gap-free, review requests recorded, th
 and ``every_stage_completes`` (one command at a time: each got to a done exit code after its
 kills; runners: no slot left running) with the outbox emptied.
 
-A kill after a send's point of no return leaves the message in doubt (caturactl.outbox). The
+A kill after a send's point of no return leaves the message in doubt (caturactl.outbox.service). The
 sender looks up what the remote side can tell (``already_there_not_sent_again`` counts the sends
 it found there and did not repeat); what it cannot (an e-mail) becomes a ticket, which
 ``settle_doubts`` answers as a person would, after the drain: it looks in the mailbox, the
@@ -102,7 +102,8 @@ from caturactl.fulfilment import exporting
 from caturactl.fulfilment import shipping
 from caturactl.app import App  # noqa: E402
 from caturactl.config import load  # noqa: E402
-from caturactl.model import JobRun, OutboxMessage  # noqa: E402
+from caturactl.model import JobRun  # noqa: E402
+from caturactl.outbox.models import OutboxMessage
 from caturactl.accounting.models import Settlement
 from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote
@@ -432,7 +433,7 @@ def run_with_chaos(day: BusinessDay, total: int, profiles: dict[str, Profile], r
 
 def drain_outbox(day: BusinessDay) -> int:
     """Run ``outbox send`` until nothing is pending, Amazon's clock (the app's) moving on to the
-    next message due (a backoff, a claim a killed sender left: caturactl.outbox.CLAIM_SECONDS);
+    next message due (a backoff, a claim a killed sender left: caturactl.outbox.service.CLAIM_SECONDS);
     the pending left after DRAIN_ROUNDS sends."""
     app = App(load(day.root / "caturactl.toml"))
     try:

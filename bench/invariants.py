@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 from caturactl.fulfilment import exporting
 from caturactl.fulfilment import shipping
 from caturactl.config import Config
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.accounting.models import ExportBatch
 from caturactl.billing.models import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, Stock

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caturactl.config import Config
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.orders.tickets import OPEN
-from caturactl.outbox import FAILED
+from caturactl.outbox.service import FAILED
 from caturactl.reporting import late_deliveries, open_differences
 
 

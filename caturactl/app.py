@@ -216,7 +216,7 @@ class App:
         from caturactl.fulfilment import shipping
         from caturactl.core.errors import InDoubtError
         from caturactl.billing.models import Invoice
-        from caturactl.outbox import Sender
+        from caturactl.outbox.service import Sender
         from caturactl.ports import MailMessage, RenderedFile
 
         open_transports: dict = {}

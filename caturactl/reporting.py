@@ -22,7 +22,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from caturactl import channels
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.accounting.models import Settlement, SettlementDifference
 from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote, Stock

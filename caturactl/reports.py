@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from caturactl.core.errors import InputError, NotFoundError
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote, ShippedParcel
 from caturactl.catalogue.models import Product

@@ -203,7 +203,7 @@ class Slots:
                alert_email: tuple[str, ...] = ()) -> bool:
         """Record the outcome; on failure open the job's ticket and/or queue its e-mail, on success
         close the ticket, all in one transaction. False when the slot was taken over meanwhile."""
-        from caturactl.outbox import enqueue
+        from caturactl.outbox.service import enqueue
         from caturactl.orders.triage import Hold, close_tickets_about, open_ticket
         from caturactl.orders.tickets import Ticket
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from caturactl.core import clock
 from caturactl import alerts
 from caturactl.cli.alerts import COLUMNS, NEEDS_A_PERSON
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.fulfilment.models import DeliveryNote
 from caturactl.orders.tickets import Ticket
 from tests import fulfilment

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, Stock
 from caturactl.orders.models import Order

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from caturactl.core import clock
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.billing.models import Invoice, InvoiceCounter
 from caturactl.fulfilment.models import DeliveryNote, ShippedParcel
 from caturactl.orders.models import Order
@@ -247,7 +247,7 @@ def test_an_invoice_amazon_refuses_becomes_a_ticket_with_amazons_report(workspac
     with app.session() as s:
         inv = s.scalars(select(Invoice).where(Invoice.number == number)).one()
         # The upload carries a total that is not Amazon's: Amazon must refuse it.
-        from caturactl.outbox import enqueue
+        from caturactl.outbox.service import enqueue
         enqueue(s, f"invoice_upload:{number}", "invoice_upload", "amazon", {
             "invoice_id": inv.id, "number": number, "order_id": inv.order.external_id,
             "marketplace_id": inv.order.marketplace_id,

@@ -217,7 +217,7 @@ def test_jobs_run_dry_run_runs_the_command_dry_and_records_nothing(bare_workspac
 
 
 def test_a_failing_job_keeps_its_exit_code_opens_one_ticket_and_mails_and_success_closes_it(bare_workspace):
-    from caturactl.model import OutboxMessage
+    from caturactl.outbox.models import OutboxMessage
     from caturactl.orders.tickets import Ticket
     ws = bare_workspace
     failing = """

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core import clock
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.billing.models import Invoice
 from caturactl.customers.models import Customer
 from caturactl.orders.models import Order
@@ -180,7 +180,7 @@ def test_a_credit_note_counts_whole_pieces_and_a_bad_quantity_credits_nothing(wo
 
 
 def test_marking_a_refused_message_as_arrived_needs_force_and_a_reason(bare_workspace, smtp_server):
-    from caturactl.outbox import enqueue
+    from caturactl.outbox.service import enqueue
     ws = bare_workspace
     ws.write_config(extra="[mail]\n" f"host = \"127.0.0.1\"\nport = {smtp_server.port}\nsecurity = \"none\"\n"
                           "from_address = \"shop@example.org\"\n")

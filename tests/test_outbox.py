@@ -8,7 +8,7 @@ import shutil
 
 from sqlalchemy import select
 
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.orders.tickets import Ticket
 from tests import fulfilment
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from caturactl.core import clock
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.billing.models import ReviewRequest
 from caturactl.orders.tickets import Ticket
 from caturactl.core.events import Event
@@ -286,7 +286,7 @@ def test_an_interrupted_upload_whose_last_known_feed_amazon_no_longer_keeps_look
 
 def _mail_workspace(ws, smtp_server, n: int = 1) -> list[int]:
     """A workspace that mails through ``smtp_server``, with ``n`` e-mails queued; their ids."""
-    from caturactl.outbox import enqueue
+    from caturactl.outbox.service import enqueue
     ws.write_config(extra="[shipping]\noutbox_backoff_seconds = 0\noutbox_max_attempts = 3\n[mail]\n"
                           f"host = \"127.0.0.1\"\nport = {smtp_server.port}\nsecurity = \"none\"\n"
                           "from_address = \"shop@example.org\"\n")

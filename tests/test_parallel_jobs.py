@@ -61,7 +61,7 @@ DAY_JOBS = [("import-amazon", "import amazon", "every 15 minutes"), ("route", "r
 LAUNCHER = textwrap.dedent("""\
     import sys
     from caturactl.cli import main
-    import caturactl.app, caturactl.orders.importing, caturactl.billing.invoicing, caturactl.outbox, caturactl.fulfilment.routing
+    import caturactl.app, caturactl.orders.importing, caturactl.billing.invoicing, caturactl.outbox.service, caturactl.fulfilment.routing
     import caturactl.fulfilment.shipping
     print("ready", flush=True)
     sys.stdin.readline()

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from carriers.tracking import make_number
 from caturactl.config import TransportConfig
 from caturactl.core.errors import InputError, NotFoundError
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.fulfilment.models import DeliveryNote, ShippedParcel, Stock
 from caturactl.orders.tickets import Ticket
 from connectors.ftp.folder import FolderTransport

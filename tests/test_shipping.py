@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from caturactl.core import clock
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.fulfilment.models import DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket

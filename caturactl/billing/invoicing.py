@@ -39,7 +39,7 @@ from caturactl.core.events import EventKind, record
 from caturactl.billing.models import CREDIT_NOTE, INVOICE
 from caturactl.core.lifecycle import DeliveryState, OrderState
 from caturactl.orders.tickets import OPEN
-from caturactl.outbox import enqueue
+from caturactl.outbox.service import enqueue
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, InvoiceRenderer, TaxBreakdown
 from caturactl.orders.triage import Hold, open_ticket
 
@@ -761,7 +761,7 @@ def find(session: Session, number: str) -> Invoice:
 def resend(session: Session, number: str) -> Invoice:
     """Queue the same invoice (the same file, the same number) for delivery again; an upload
     forgets its earlier feed, so that ``check_feeds`` judges the new one."""
-    from caturactl import outbox
+    from caturactl.outbox import service as outbox
     inv = find(session, number)
     keys = [f"{UPLOAD}:{inv.number}", f"{EMAIL}:invoice:{inv.number}"]
     msgs = [m for m in (session.scalar(select(outbox.OutboxMessage).where(outbox.OutboxMessage.key == k))
@@ -830,7 +830,7 @@ def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datet
     lists from then on is accounted for by an upload we know, except the one this crash left
     behind, if any. Assumes only caturactl uploads invoices for this seller account."""
     from caturactl.core.errors import InDoubtError, RejectedError
-    from caturactl.model import OutboxMessage
+    from caturactl.outbox.models import OutboxMessage
     done = select(OutboxMessage).where(OutboxMessage.kind == UPLOAD, OutboxMessage.status == "done")
     # At or before: on a clock that stands still (tests, benches) the two may share an instant.
     anchor = session.scalars(done.where(OutboxMessage.done_at <= marked_at, OutboxMessage.id != msg.id)
@@ -875,7 +875,7 @@ def check_feeds(session: Session, uploader, *, limit: int = 100) -> dict[str, in
     """Ask Amazon how the uploaded invoices fared (getFeed); a refused one gets a ticket with
     Amazon's report. Stops early when Amazon says "later" (the next run continues)."""
     from caturactl.core.errors import ThrottledError
-    from caturactl.model import OutboxMessage
+    from caturactl.outbox.models import OutboxMessage
     from caturactl.orders.triage import Hold, open_ticket
     counts = {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}
     # Amazon judges a feed within minutes; looking back 60 days covers any backlog of runs and

@@ -45,7 +45,7 @@ def outbox_list(obj, status, kind, limit, fmt, as_json) -> None:
 @click.pass_obj
 def outbox_show(obj, message: str, as_json: bool) -> None:
     """Show one message (by number or key) with its payload (file contents left out)."""
-    from caturactl.outbox import find
+    from caturactl.outbox.service import find
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:
@@ -77,8 +77,8 @@ def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, resend: bool,
 
     A message a crash left in doubt is first checked at the remote side again; with --resend it
     is sent again as it is."""
-    from caturactl.model import OutboxMessage
-    from caturactl.outbox import retry
+    from caturactl.outbox.models import OutboxMessage
+    from caturactl.outbox.service import retry
     if not messages and not all_failed:
         raise InputError("name the messages to retry, or pass --all-failed")
     if resend and all_failed:
@@ -120,7 +120,7 @@ def outbox_done(obj, messages: tuple[str, ...], reason: str, force: bool, dry_ru
     mailbox, the file at the location): it counts as sent, and what a send would have done
     follows (the delivery is noted as delivered, the invoice as sent). A message the remote side
     refused did not arrive: marking it needs --force."""
-    from caturactl.outbox import find
+    from caturactl.outbox.service import find
     if not reason.strip():
         raise InputError("say how you know it arrived", where="--reason")
     app = obj.ready_app()

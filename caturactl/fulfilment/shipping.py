@@ -48,7 +48,7 @@ from caturactl.core.events import EventKind, buffered, record
 from caturactl.core.money import Money
 from caturactl.core.lifecycle import DeliveryState, OrderState, transition, transition_delivery
 from caturactl.orders.tickets import OPEN
-from caturactl.outbox import enqueue
+from caturactl.outbox.service import enqueue
 from caturactl.ports import (Confirmation, ConfirmationReader, DocumentFormat, Parcel, RenderedFile,
                              ShipmentDocument, ShipmentLine, Transport)
 from caturactl.reports import record_id

@@ -8,7 +8,7 @@ from caturactl.core.events import Event, EventKind
 from caturactl.billing.models import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.model.jobs import JobRun
 from caturactl.orders.models import Order, OrderLine
-from caturactl.model.outbox import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.catalogue.models import Product
 from caturactl.accounting.models import ExportBatch, Settlement, SettlementDifference
 from caturactl.orders.tickets import Ticket

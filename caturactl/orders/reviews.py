@@ -18,7 +18,7 @@ from caturactl.billing.models import ReviewRequest
 from caturactl.orders.models import Order
 from caturactl.core.events import EventKind, record
 from caturactl.core.lifecycle import OrderState
-from caturactl.outbox import enqueue
+from caturactl.outbox.service import enqueue
 
 KIND = "review_request"
 OPENS_AFTER = timedelta(days=5)

@@ -34,7 +34,7 @@ from caturactl.config import ShippingConfig
 from caturactl.core import clock
 from caturactl.core.errors import (CaturactlError, InDoubtError, NotFoundError, RefusedError, RejectedError,
                               StateError, ThrottledError)
-from caturactl.model import OutboxMessage
+from caturactl.outbox.models import OutboxMessage
 from caturactl.core.events import EventKind, record
 from caturactl.orders.triage import Hold, close_tickets_about, open_ticket
 
