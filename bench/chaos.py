@@ -102,14 +102,14 @@ from caturactl.fulfilment import exporting
 from caturactl.fulfilment import shipping
 from caturactl.app import App  # noqa: E402
 from caturactl.config import load  # noqa: E402
-from caturactl.model import JobRun  # noqa: E402
+from caturactl.jobs.models import JobRun  # noqa: E402
 from caturactl.outbox.models import OutboxMessage
 from caturactl.accounting.models import Settlement
 from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote
 from caturactl.orders.models import Order
 from caturactl.core.events import Event
-from caturactl.model.jobs import RUNNING  # noqa: E402
+from caturactl.jobs.models import RUNNING  # noqa: E402
 from standins.demo import DEMO_DAY, at, day_jobs  # noqa: E402
 from tests.pg import PostgresServer  # noqa: E402
 

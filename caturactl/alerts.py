@@ -96,7 +96,7 @@ def job_checks(spec) -> Check:
     """A check for the jobs of ``spec`` (a loaded jobs.toml): a job whose newest run failed, a
     run whose runner stopped renewing its lease, and a job that has run before but missed a slot
     it should have finished by now (the daemon or its timers are not running)."""
-    from caturactl.reporting_jobs import last_runs
+    from caturactl.jobs.history import last_runs
 
     def jobs(session: Session, cfg: Config, now: datetime, limits: Limits) -> Iterable[Alert]:
         tz = cfg.tz

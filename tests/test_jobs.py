@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from caturactl.core import clock
 from caturactl.core.errors import ConfigError
-from caturactl.jobspec import Schedule, fill, parse
+from caturactl.jobs.spec import Schedule, fill, parse
 from tests.conftest import DB_KIND, IN_CI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_commands_are_checked_against_the_real_cli():
 
 def test_the_example_jobs_files_load_and_every_command_parses():
     from caturactl.cli.jobs import check_command
-    from caturactl.jobspec import load
+    from caturactl.jobs.spec import load
     for path in (ROOT / "jobs.toml", ROOT / "caturactl" / "templates" / "jobs.toml"):
         spec = load(path, check_command)
         assert {"import-amazon", "route", "ship-export", "ship-collect", "outbox-send", "invoices-create"} <= set(spec.jobs)
@@ -159,7 +159,7 @@ def _write_jobs(ws, body: str) -> None:
 
 
 def _runs(ws):
-    from caturactl.model import JobRun
+    from caturactl.jobs.models import JobRun
     app = ws.app()
     try:
         with app.session() as s:
@@ -562,7 +562,7 @@ def test_jobs_run_stopped_by_sigterm_hands_its_slot_over(bare_workspace):
 
 
 def test_history_older_than_keep_history_is_pruned(bare_workspace):
-    from caturactl.scheduler import Slots
+    from caturactl.jobs.scheduler import Slots
     ws = bare_workspace
     _write_jobs(ws, """
         [settings]

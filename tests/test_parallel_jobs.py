@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from bench.businessday import JobsDay
 from bench.invariants import ConfirmCalls, World, check_all
-from caturactl.model import JobRun
+from caturactl.jobs.models import JobRun
 from caturactl.billing.models import Invoice
 from caturactl.orders.models import Order
 from standins.amazon import AmazonStandin

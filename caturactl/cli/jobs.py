@@ -63,7 +63,7 @@ def jobs_path(obj, explicit: str | None) -> Path:
 
 
 def load_jobs(obj, explicit: str | None):
-    from caturactl.jobspec import load
+    from caturactl.jobs.spec import load
     return load(jobs_path(obj, explicit), check_command)
 
 
@@ -86,8 +86,8 @@ def jobs() -> None:
 @click.pass_obj
 def jobs_list(obj, jobs_file, fmt, as_json) -> None:
     """Each job: schedule, command, timeout, last run and its result, next run."""
-    from caturactl.jobspec import format_duration
-    from caturactl.reporting_jobs import last_runs
+    from caturactl.jobs.spec import format_duration
+    from caturactl.jobs.history import last_runs
     spec = load_jobs(obj, jobs_file)
     app = obj.ready_app()
     tz, now = app.cfg.tz, clock.now()
@@ -120,7 +120,7 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     code is 0. Otherwise the exit code is the command's: a timer sees the failure.
     """
     from caturactl.cli import main
-    from caturactl.scheduler import Finished, Runner, Started, read_tail, spawn, start_child
+    from caturactl.jobs.scheduler import Finished, Runner, Started, read_tail, spawn, start_child
     spec = load_jobs(obj, jobs_file)
     job = spec.get(name)
     app = obj.ready_app()
@@ -155,7 +155,7 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     if not isinstance(fin, Finished):  # stopped by SIGTERM/Ctrl-C: the slot was handed over
         err_console.print(f"job {name}: interrupted; its slot is free for the next runner", highlight=False)
         exit_with(130)
-    from caturactl.model import JobRun
+    from caturactl.jobs.models import JobRun
     with app.session() as s:
         row = s.get(JobRun, fin.run_id)
         output = row.output if row else ""
@@ -196,7 +196,7 @@ def jobs_daemon(obj, once, max_parallel, host, until, jobs_file) -> None:
     """The scheduler loop, in the foreground (for systemd or a terminal). SIGTERM or Ctrl-C stops
     it: running jobs are stopped and their slots given up for another runner to take over."""
     from caturactl.cli import main
-    from caturactl.scheduler import Daemon, Finished, Runner, Started, Trouble
+    from caturactl.jobs.scheduler import Daemon, Finished, Runner, Started, Trouble
     spec = load_jobs(obj, jobs_file)
     app = obj.ready_app()
     tz = app.cfg.tz
@@ -238,7 +238,7 @@ def jobs_daemon(obj, once, max_parallel, host, until, jobs_file) -> None:
 @click.pass_obj
 def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
     """Past runs, newest first: slot, host, how long, exit code, summary, error."""
-    from caturactl.reporting_jobs import history_rows
+    from caturactl.jobs.history import history_rows
     app = obj.ready_app()
     with app.session() as s:
         rows = history_rows(s, app.cfg.tz, job=name, state=state, limit=limit)
@@ -253,8 +253,8 @@ def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
 def jobs_show(obj, run_id: int, as_json: bool) -> None:
     """One run with everything it printed (the tail) and its error."""
     from caturactl.core.errors import NotFoundError
-    from caturactl.model import JobRun
-    from caturactl.reporting_jobs import run_record
+    from caturactl.jobs.models import JobRun
+    from caturactl.jobs.history import run_record
     app = obj.ready_app()
     with app.session() as s:
         row = s.get(JobRun, run_id)
@@ -282,7 +282,7 @@ def jobs_export(obj, systemd_dir, cron, user, jobs_file) -> None:
     For merchants who prefer their init system to 'caturactl jobs daemon'. Use one or the
     other: both would still run each slot once, but the daemon's other jobs would compete.
     """
-    from caturactl.unitfiles import crontab, systemd_units
+    from caturactl.jobs.unitfiles import crontab, systemd_units
     if bool(systemd_dir) == bool(cron):
         raise InputError("give either --systemd DIR or --cron", where="jobs export")
     spec = load_jobs(obj, jobs_file)

@@ -6,7 +6,7 @@ from caturactl.core.cursors import Cursor, RateBudget
 from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel, Stock
 from caturactl.core.events import Event, EventKind
 from caturactl.billing.models import Invoice, InvoiceCounter, ReviewRequest
-from caturactl.model.jobs import JobRun
+from caturactl.jobs.models import JobRun
 from caturactl.orders.models import Order, OrderLine
 from caturactl.outbox.models import OutboxMessage
 from caturactl.catalogue.models import Product

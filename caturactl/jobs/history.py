@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from caturactl.model import JobRun
+from caturactl.jobs.models import JobRun
 
 
 def _local(value, tz: ZoneInfo) -> str:

@@ -10,7 +10,7 @@ import shlex
 from datetime import timedelta
 from pathlib import Path
 
-from caturactl.jobspec import JobsFile
+from caturactl.jobs.spec import JobsFile
 
 KILL_MARGIN = timedelta(minutes=1)  # systemd stops the service only after our own timeout had its chance
 

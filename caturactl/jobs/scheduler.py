@@ -42,8 +42,8 @@ from sqlalchemy.orm import Session
 
 from caturactl.core import clock as clock_mod
 from caturactl.core.clock import Clock
-from caturactl.jobspec import Job, JobsFile
-from caturactl.model.jobs import FAILED, RUNNING, SUCCEEDED, JobRun
+from caturactl.jobs.spec import Job, JobsFile
+from caturactl.jobs.models import FAILED, RUNNING, SUCCEEDED, JobRun
 
 OUTPUT_TAIL = 8000
 KILL_GRACE = 5.0  # real seconds between SIGTERM and SIGKILL
@@ -488,7 +488,7 @@ class Runner:
                                    "another runner took the slot over"))
             return
         if child.timed_out:
-            from caturactl.jobspec import format_duration
+            from caturactl.jobs.spec import format_duration
             outcome = Outcome(FAILED, code, summary, output, f"timeout: stopped after {format_duration(child.job.timeout)}")
         elif code == 0:
             outcome = Outcome(SUCCEEDED, 0, summary, output)

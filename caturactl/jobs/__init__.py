@@ -1,0 +1,1 @@
+"""Jobs: jobs.toml, the scheduler and daemon, unit files and the history of runs."""
