@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from caturactl.core import clock
-from caturactl import alerts
+from caturactl.views import alerts
 from caturactl.cli.alerts import COLUMNS, NEEDS_A_PERSON
 from caturactl.outbox.models import OutboxMessage
 from caturactl.fulfilment.models import DeliveryNote

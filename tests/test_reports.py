@@ -20,7 +20,7 @@ from caturactl.core import clock
 from caturactl.cli.report import COCKPIT, FINANCE, OVERDUE, SALES, STOCK
 from caturactl.accounting.models import Settlement
 from caturactl.billing.models import Invoice
-from caturactl.reporting import difference_open, money_sum, overdue, tidy
+from caturactl.views.reports import difference_open, money_sum, overdue, tidy
 from tests import fulfilment
 
 

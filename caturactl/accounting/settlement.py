@@ -35,7 +35,7 @@ from caturactl.orders.models import Order
 from caturactl.core.events import EventKind, record
 from caturactl.billing.models import CREDIT_NOTE, INVOICE
 from caturactl.accounting.models import SettlementFee
-from caturactl.reports import record_id
+from caturactl.views.cockpit import record_id
 
 ZERO = Decimal(0)
 BUYER_MONEY = frozenset({"ItemPrice", "Promotion"})

@@ -778,7 +778,7 @@ def resend(session: Session, number: str) -> Invoice:
 
 def invoice_rows(session: Session, tz, *, unpaid: bool = False, month: str | None = None,
                  kind: str | None = None) -> list[dict]:
-    from caturactl.reports import parse_month
+    from caturactl.views.cockpit import parse_month
     q = select(Invoice).options(selectinload(Invoice.order), selectinload(Invoice.corrects)).order_by(Invoice.id)
     if unpaid:
         q = q.where(Invoice.paid_at.is_(None), Invoice.kind == INVOICE)

@@ -32,7 +32,7 @@ def alerts_check(obj, ticket_hours: float, fmt, as_json) -> None:
 
     Aged open tickets, outbox messages given up, delivery deadlines passed, open settlement
     differences, and jobs (from jobs.toml) that failed, lost their runner or missed a slot. Exits 3 when there is any (so a timer can mail the output), 0 when there is none."""
-    from caturactl.alerts import CHECKS, check, job_checks
+    from caturactl.views.alerts import CHECKS, check, job_checks
     from caturactl.cli.jobs import jobs_path, load_jobs
     app = obj.ready_app()
     # The jobs' checks when there is a jobs.toml (an error in it is reported, not skipped).

@@ -24,7 +24,7 @@ def customers() -> None:
 @click.pass_obj
 def customers_list(obj, search, limit, fmt, as_json) -> None:
     """List customers (merged ones are shown under the customer they were merged into)."""
-    from caturactl.reports import customer_rows
+    from caturactl.views.cockpit import customer_rows
     app = obj.ready_app()
     with app.session() as s:
         rows = customer_rows(s, search=search, limit=limit)

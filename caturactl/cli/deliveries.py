@@ -30,7 +30,7 @@ def deliveries() -> None:
 @click.pass_obj
 def deliveries_list(obj, states, location, order, limit, fmt, as_json) -> None:
     """List delivery notes, newest first."""
-    from caturactl.reports import delivery_rows
+    from caturactl.views.cockpit import delivery_rows
     fmt = pick_format(fmt, as_json)
     app = obj.ready_app()
     counted: list[int] = []
@@ -49,7 +49,7 @@ def deliveries_list(obj, states, location, order, limit, fmt, as_json) -> None:
 def deliveries_show(obj, delivery: str, as_json: bool) -> None:
     """Show a delivery note: lines, parcels with tracking links, the carrier choice and its history."""
     from carriers import tracking
-    from caturactl.reports import delivery_events, find_delivery
+    from caturactl.views.cockpit import delivery_events, find_delivery
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:

@@ -8,7 +8,7 @@ import click
 
 from caturactl.cli.output import DRY, console, summary
 from caturactl.core.errors import InputError
-from caturactl.reports import parse_day
+from caturactl.views.cockpit import parse_day
 
 
 @click.group("export")

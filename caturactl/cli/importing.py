@@ -12,7 +12,7 @@ from rich.text import Text
 from caturactl.cli.output import console, err_console, is_terminal
 from caturactl.cli.params import MINUTES
 from caturactl.core.errors import InputError
-from caturactl.reports import FIRST_DAY, LAST_DAY
+from caturactl.views.cockpit import FIRST_DAY, LAST_DAY
 
 
 def _since(value: str | None) -> datetime | None:

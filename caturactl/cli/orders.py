@@ -32,7 +32,7 @@ def orders() -> None:
 @click.pass_obj
 def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json) -> None:
     """List orders, newest first."""
-    from caturactl.reports import order_rows, parse_day, state_counts
+    from caturactl.views.cockpit import order_rows, parse_day, state_counts
     since_d = parse_day(since, "--since") if since else None
     wanted = [s.strip() for v in states for s in v.split(",") if s.strip()]
     app = obj.ready_app()
@@ -61,7 +61,7 @@ def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json
 @click.pass_obj
 def orders_show(obj, order: str, as_json: bool) -> None:
     """Show an order: lines, customer, tickets and every event (who, when, from, to, why)."""
-    from caturactl.reports import delivery_rows, find_order, order_events, order_tickets
+    from caturactl.views.cockpit import delivery_rows, find_order, order_events, order_tickets
     app = obj.ready_app()
     tz = app.cfg.tz
     with app.session() as s:

@@ -32,7 +32,7 @@ def outbox() -> None:
 @click.pass_obj
 def outbox_list(obj, status, kind, limit, fmt, as_json) -> None:
     """List outbox messages, newest first."""
-    from caturactl.reports import outbox_rows
+    from caturactl.views.cockpit import outbox_rows
     app = obj.ready_app()
     with app.session() as s:
         rows = outbox_rows(s, app.cfg.tz, status=status, kind=kind, limit=limit)

@@ -11,7 +11,7 @@ import math
 import click
 
 from caturactl.core.errors import NotFoundError
-from caturactl.reports import MAX_ID, record_id
+from caturactl.views.cockpit import MAX_ID, record_id
 
 MAX_COUNT = MAX_ID  # a --limit or --top beyond the databases' INTEGER means nothing here
 CENTURY_DAYS = 36525  # how far back or ahead a number of days or hours may reach

@@ -22,7 +22,7 @@ def products() -> None:
 @click.pass_obj
 def products_list(obj, fmt: str, as_json: bool) -> None:
     """List the products."""
-    from caturactl.reports import product_rows
+    from caturactl.views.cockpit import product_rows
     app = obj.ready_app()
     with app.session() as s:
         emit(product_rows(s), COLUMNS, fmt=pick_format(fmt, as_json), title="Products", empty="no products yet")

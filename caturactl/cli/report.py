@@ -121,7 +121,7 @@ def report_cockpit(obj, limit, fmt, as_json) -> None:
 
     Open: not cancelled, and not shipped with every delivery note invoiced and every invoice
     paid. Shows state, hold reason, location, carrier, tracking, invoice and payment."""
-    from caturactl.reporting import cockpit_rows
+    from caturactl.views.reports import cockpit_rows
     app = obj.ready_app()
     fmt = pick_format(fmt, as_json)
     if fmt == "table" and limit is None:
@@ -150,7 +150,7 @@ def report_sales(obj, month, top, slow_max_units, fmt, as_json) -> None:
 
     What was invoiced in the month, less credit notes: per month, SKU and marketplace (orders,
     units, net, gross), the top sellers and the slow sellers."""
-    from caturactl.reporting import sales
+    from caturactl.views.reports import sales
     app = obj.ready_app()
     with app.session() as s:
         r = sales(s, app.cfg.tz, _now(), month=month, top=top, slow_max_units=slow_max_units)
@@ -166,7 +166,7 @@ def report_stock(obj, fmt, as_json) -> None:
 
     On hand, reserved and available per location and SKU; per SKU also what orders not yet
     routed are waiting for, and what would be left."""
-    from caturactl.reporting import stock_report
+    from caturactl.views.reports import stock_report
     app = obj.ready_app()
     with app.session() as s:
         per_location, per_sku = stock_report(s)
@@ -182,7 +182,7 @@ def report_finance(obj, month, fmt, as_json) -> None:
 
     The month's revenue by country and VAT rate, Amazon's fees per settlement, and, as of now,
     the open receivables by age and the open settlement differences."""
-    from caturactl.reporting import finance
+    from caturactl.views.reports import finance
     app = obj.ready_app()
     with app.session() as s:
         r = finance(s, app.cfg.tz, _now(), month=month)
@@ -200,7 +200,7 @@ def report_overdue(obj, unpaid_days, fmt, as_json) -> None:
 
     Orders on hold, delivery notes past their deadline, invoices unpaid too long, and outbox
     messages that failed or keep failing."""
-    from caturactl.reporting import overdue
+    from caturactl.views.reports import overdue
     app = obj.ready_app()
     with app.session() as s:
         r = overdue(s, app.cfg.tz, _now(), unpaid_days=unpaid_days)

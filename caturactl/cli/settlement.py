@@ -124,7 +124,7 @@ def settlement_show(obj, settlement_id: str, as_json: bool) -> None:
     """One settlement: totals, amounts per type, its fee lines with the account each is booked on,
     and its differences."""
     from caturactl.accounting.bookings import fee_booking
-    from caturactl.reporting import tidy
+    from caturactl.views.reports import tidy
     from caturactl.accounting.settlement import find
     app = obj.ready_app()
     with app.session() as s:

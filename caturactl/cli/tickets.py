@@ -24,7 +24,7 @@ def tickets() -> None:
 @click.pass_obj
 def tickets_list(obj, status, kind, fmt, as_json) -> None:
     """List tickets (open ones by default)."""
-    from caturactl.reports import ticket_rows
+    from caturactl.views.cockpit import ticket_rows
     app = obj.ready_app()
     with app.session() as s:
         rows = ticket_rows(s, app.cfg.tz, status=status, kind=kind)

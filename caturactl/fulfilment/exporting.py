@@ -33,8 +33,8 @@ from caturactl.core.errors import ConfigError, InputError, StateError
 from caturactl.accounting.models import ExportBatch, Settlement
 from caturactl.billing.models import Invoice
 from caturactl.ports import JournalEntry
-from caturactl.reporting import tidy
-from caturactl.reports import _local_midnight
+from caturactl.views.reports import tidy
+from caturactl.views.cockpit import _local_midnight
 from caturactl.core.spreadsheet import guard_formula
 
 CSV_FIELDS = ["date", "document", "text", "debit", "credit", "amount", "tax_key", "country", "vat_id", "rate",

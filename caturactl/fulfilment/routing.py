@@ -263,7 +263,7 @@ def route(session: Session, cfg: Config, **kw) -> RouteResult:
 def choices_for_order(session: Session, cfg: Config, ref: str, *, now: datetime | None = None) -> list[dict]:
     """Per part of the order: the stored carrier choice of each delivery note, or, before routing,
     what the split and the matrix would choose now from current stock (nothing is stored)."""
-    from caturactl.reports import find_order
+    from caturactl.views.cockpit import find_order
     order = find_order(session, ref)
     notes = session.scalars(select(DeliveryNote).where(DeliveryNote.order_id == order.id)
                             .order_by(DeliveryNote.id)).all()

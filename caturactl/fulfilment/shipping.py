@@ -51,7 +51,7 @@ from caturactl.orders.tickets import OPEN
 from caturactl.outbox.service import enqueue
 from caturactl.ports import (Confirmation, ConfirmationReader, DocumentFormat, Parcel, RenderedFile,
                              ShipmentDocument, ShipmentLine, Transport)
-from caturactl.reports import record_id
+from caturactl.views.cockpit import record_id
 from caturactl.fulfilment.routing import calendar_for
 from caturactl.orders.triage import Hold, open_ticket
 

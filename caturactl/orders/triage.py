@@ -22,7 +22,7 @@ from caturactl.core.events import EventKind, actor, record
 from caturactl.core.lifecycle import OrderState, transition
 from caturactl.orders.tickets import OPEN, RESOLVED
 from caturactl.ports import MarketplaceOrder
-from caturactl.reports import record_id
+from caturactl.views.cockpit import record_id
 
 
 @dataclass(frozen=True, slots=True)

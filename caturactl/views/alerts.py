@@ -22,7 +22,7 @@ from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.orders.tickets import OPEN
 from caturactl.outbox.service import FAILED
-from caturactl.reporting import late_deliveries, open_differences
+from caturactl.views.reports import late_deliveries, open_differences
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from caturactl.fulfilment.models import delivery_number
 from caturactl.billing.models import CREDIT_NOTE, INVOICE
 from caturactl.core.money import CENT
 from caturactl.core.lifecycle import DeliveryState, OrderState
-from caturactl.reports import _local_midnight, _shipping_by_order, local, parse_month
+from caturactl.views.cockpit import _local_midnight, _shipping_by_order, local, parse_month
 
 ZERO = Decimal(0)
 UNIT = Decimal(1)
