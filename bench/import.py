@@ -42,6 +42,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 import caturactl  # noqa: E402
+from caturactl import channels  # noqa: E402
 from caturactl import config as config_mod  # noqa: E402
 from caturactl.app import App  # noqa: E402
 from caturactl.catalogue.products import import_products  # noqa: E402
@@ -164,7 +165,7 @@ def run_import(app: App) -> tuple[ImportResult, float]:
     """``caturactl import amazon``: the importer over the Amazon adapter; returns (result, wall s)."""
     with app.session() as s:
         started = time.perf_counter()
-        mp = app.amazon(s)
+        mp, _ = channels.get("amazon").order_source(app, s)
         try:
             result = Importer(s, app.cfg, mp).run(tuple(app.cfg.amazon.marketplaces))
         finally:

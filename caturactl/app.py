@@ -9,15 +9,15 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from caturactl import channels
 from caturactl import config as config_mod
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import ConfigError, RemoteError
-from caturactl.core.cursors import RateBudget
 from caturactl.core.db import make_engine, make_sessionmaker
 
 
@@ -46,6 +46,14 @@ class App:
             raise database_error(exc, "cannot open the database", where=_safe_url(self.cfg.database.url)) from None
 
     @contextmanager
+    def work(self, dry_run: bool = False) -> Iterator[Session]:
+        """One unit of work: a session committed at the end, or rolled back when ``dry_run`` (the
+        one meaning of --dry-run: everything runs and checks, nothing stays) or on any error."""
+        with self.session() as s:
+            yield s
+            s.rollback() if dry_run else s.commit()
+
+    @contextmanager
     def session(self) -> Iterator[Session]:
         """A session; the caller commits. Rolled back and closed on any error."""
         s = self._sessions()
@@ -57,23 +65,10 @@ class App:
         finally:
             s.close()
 
-    def amazon(self, session: Session):
-        """The Amazon marketplace adapter, with the rate budgets the last run left behind."""
-        from connectors.amazon.client import SpApi
-        from connectors.amazon.orders import AmazonMarketplace
-
-        budgets = {b.operation: (b.tokens, b.at) for b in session.scalars(select(RateBudget))}
-        return AmazonMarketplace(self.cfg.amazon, SpApi(self.cfg.amazon, budgets=budgets))
-
     def order_source(self, session: Session, channel: str):
-        """(the ``Marketplace`` adapter of ``channel``, the scope its import runs over); UsageError-
-        worthy ConfigError when the channel imports no orders here or is switched off."""
-        if channel == "amazon":
-            if not self.cfg.amazon.enabled:
-                raise ConfigError("amazon is disabled in caturactl.toml ([amazon] enabled = false)",
-                                  where="caturactl.toml: amazon.enabled")
-            return self.amazon(session), tuple(self.cfg.amazon.marketplaces)
-        raise ConfigError(f"the channel {channel!r} imports no orders here (known: amazon)", where="--channel")
+        """(the ``Marketplace`` adapter of ``channel``, the scope its import runs over), asked of
+        the channel (``SalesChannel.order_source``); ConfigError when it is switched off here."""
+        return channels.get(channel).order_source(self, session)
 
     # --- fulfilment -------------------------------------------------------------------------
 
@@ -121,43 +116,10 @@ class App:
         return SmtpMailer(self.cfg.mail, password=self._password(self.cfg.mail.password_env, "mail.password_env"),
                           base_dir=self.cfg.base_dir)
 
-    def shipment_confirmer(self, session: Session):
-        """Amazon confirmShipment, starting from the rate budgets the last process left."""
-        from connectors.amazon.shipments import AmazonShipments
-        return AmazonShipments(self._sp_api(session))
-
-    @staticmethod
-    def keep_budget(session: Session, client, operation: str = "confirmShipment") -> None:
-        """Remember what is left of an operation's rate bucket for the next process."""
-        left = client.api.budgets().get(operation)
-        if left is None:
-            return
-        row = session.get(RateBudget, operation)
-        if row is None:
-            session.add(RateBudget(operation=operation, tokens=left[0], at=left[1]))
-        else:
-            row.tokens, row.at = left
-        session.commit()
-
-    def _sp_api(self, session: Session):
-        from connectors.amazon.client import SpApi
-        budgets = {b.operation: (b.tokens, b.at) for b in session.scalars(select(RateBudget))}
-        return SpApi(self.cfg.amazon, budgets=budgets)
-
-    def invoice_uploader(self, session: Session):
-        """Amazon Feeds UPLOAD_VAT_INVOICE, starting from the stored rate budgets."""
-        from connectors.amazon.feeds import AmazonInvoices
-        return AmazonInvoices(self._sp_api(session))
-
-    def review_requester(self, session: Session):
-        """Amazon Solicitations (review requests)."""
-        from connectors.amazon.solicitations import AmazonReviews
-        return AmazonReviews(self._sp_api(session))
-
     def settlement_reports(self, session: Session):
-        """Amazon's settlement reports (Reports API), starting from the stored rate budgets."""
-        from connectors.amazon.reports import AmazonSettlements
-        return AmazonSettlements(self._sp_api(session))
+        """The settlement reports of the channel whose settlements are reconciled
+        (``SalesChannel.settlement_source``), starting from the stored rate budgets."""
+        return channels.settling().settlement_source(self, session)
 
     @staticmethod
     def write_datev_bookings(cfg, rows, date_from, date_to, out) -> int:
@@ -211,7 +173,6 @@ class App:
 
     def sender(self, session: Session):
         """The outbox sender with a handler per message kind; transports are opened once per run."""
-        from caturactl import channels
         from caturactl.billing import invoicing
         from caturactl.fulfilment import shipping
         from caturactl.core.errors import InDoubtError

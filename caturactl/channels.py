@@ -13,7 +13,12 @@ back to it. A channel declares:
   ("" when it never does); those are never routed, and are invoiced once ``shipped_status``;
 - ``invoice_mode(cfg)``: "upload" (the channel takes the document: ``invoice_upload``), "email"
   or "none"; ``issues_invoices(cfg)``: the channel invoices its orders itself (then we do not);
-- ``tells_buyers(cfg)``: whether we may mail its buyers ourselves (shipping notices).
+- ``tells_buyers(cfg)``: whether we may mail its buyers ourselves (shipping notices);
+- ``clearing_account``: the account purpose its collected money waits on until the payout;
+- the adapters it is reached through: ``order_source`` (orders to import), ``settlement_source``
+  and ``summarise_settlement`` (its payouts), ``check_uploads`` (what became of uploaded
+  invoices), ``outbox`` (the handlers of its messages); and its rules: ``first_import_days``,
+  ``review_window``, ``upload_to_resend``.
 
 The registry is this module's ``REGISTERED``: one line per channel, naming the class that
 implements it (``connectors/<channel>/channel.py``). A new channel is a new package plus that one
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from caturactl.core.errors import StateError
@@ -55,6 +61,8 @@ class SalesChannel(Protocol):
     confirmation_kind: str  # the outbox kinds of its messages (the sender's handlers are keyed by them)
     upload_kind: str
     review_kind: str
+    clearing_account: str  # [accounts] purpose of its clearing account (Verrechnungskonto)
+    review_closes_after: timedelta  # no review request later than this after the latest promised delivery
 
     def invoice_mode(self, cfg) -> str:
         """How its orders' invoices reach the buyer: "upload", "email" or "none"."""
@@ -78,6 +86,37 @@ class SalesChannel(Protocol):
 
     def review_request(self, order) -> OutboxItem:
         """The message that asks the channel to request a review of ``order``."""
+        ...
+
+    def order_source(self, app, session) -> tuple[Any, tuple[str, ...]]:
+        """(its ``Marketplace`` adapter, the scope an import runs over), starting from the stored
+        rate budgets; ConfigError when the channel is switched off in the configuration."""
+        ...
+
+    def first_import_days(self, cfg) -> int:
+        """How many days back the first import of its orders reaches."""
+        ...
+
+    def review_window(self, order) -> tuple[datetime, datetime] | None:
+        """(first, last) moment it takes a review request for ``order``; None when it cannot say."""
+        ...
+
+    def upload_to_resend(self, payload: dict) -> dict:
+        """An invoice upload's payload for sending again, without what it learnt of the last send."""
+        ...
+
+    def check_uploads(self, app, session) -> dict[str, int]:
+        """Its verdict on the invoices uploaded and not judged yet; a refused one gets a ticket.
+        Counts: checked, accepted, rejected, waiting."""
+        ...
+
+    def settlement_source(self, app, session):
+        """Its settlement reports: ``list_reports(since)``, ``download(ref)``, ``close()``."""
+        ...
+
+    def summarise_settlement(self, stream, name: str, *, per_order=None, digest=None):
+        """A settlement file read once: ``header``, ``lines``, ``by_type`` and ``per_order_cents``;
+        InputError naming file:line:column, nothing kept."""
         ...
 
     def outbox(self, app, session):
@@ -104,6 +143,17 @@ def get(name: str) -> SalesChannel:
 
 def all_channels() -> list[SalesChannel]:
     return [get(name) for name in sorted(REGISTERED)]
+
+
+def settling() -> SalesChannel:
+    """The channel whose settlements are imported and booked: the one registered channel that
+    provides settlements; StateError when none or several do (settlements do not record their
+    channel yet)."""
+    found = [c for c in all_channels() if c.provides_settlements]
+    if len(found) != 1:
+        raise StateError(f"settlements need exactly one channel that provides them; registered: "
+                         f"{', '.join(c.name for c in found) or 'none'}")
+    return found[0]
 
 
 def names(capability: str) -> list[str]:

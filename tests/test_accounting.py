@@ -12,13 +12,26 @@ from types import SimpleNamespace
 
 import pytest
 
-from caturactl.accounting.bookings import FeeBooking, fee_booking, invoice_entries, settlement_entries, unmapped_fees
+from caturactl.accounting import bookings
+from caturactl.accounting.bookings import FeeBooking, fee_booking, unmapped_fees
 from caturactl.app import App
 from caturactl.config import AccountsConfig
 from caturactl.core.errors import InputError
 from caturactl.fulfilment.exporting import write_csv
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
 from connectors.datev.extf import BOOKING_CAPTIONS
+
+AMAZON = {"clearing_account": "amazon_clearing"}  # what AmazonChannel books on
+
+
+def invoice_entries(d, accounts, **kw):
+    """The bookings of an invoice Amazon collected the money of, unless ``kw`` says otherwise."""
+    return bookings.invoice_entries(d, accounts, **{**AMAZON, **kw})
+
+
+def settlement_entries(*args):
+    return bookings.settlement_entries(*args, **AMAZON, label="Amazon")
+
 
 SELLER = InvoiceParty("Test Handel GmbH", "Lagerweg 7", "50667", "Köln", "DE", vat_id="DE123456789")
 
@@ -44,7 +57,7 @@ def test_domestic_invoice_books_gross_per_rate_on_automatic_accounts():
     skr03 = invoice_entries(doc(), AccountsConfig())
     assert [(e.debit, e.credit, e.amount, e.tax_key) for e in skr03] == [
         ("1500", "8400", D("119.00"), ""), ("1500", "8300", D("10.70"), "")]
-    skr04 = invoice_entries(doc(), AccountsConfig(chart="SKR04"), paid_through_channel=False)
+    skr04 = invoice_entries(doc(), AccountsConfig(chart="SKR04"), clearing_account=None)
     assert [(e.debit, e.credit) for e in skr04] == [("1200", "4400"), ("1200", "4300")]
     assert sum(e.amount for e in skr03) == doc().gross_total
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
+from caturactl import channels
 from caturactl.core.address import Address
 from connectors.amazon.client import CUSHION_SECONDS, TokenBucket
 from connectors.amazon.orders import Malformed, parse_order
@@ -83,7 +84,7 @@ def test_import_keeps_to_amazons_rate_and_gets_no_429(workspace, standin, tmp_pa
             assert s.scalars(select(RateBudget.operation)).all() == ["searchOrders"]
             left.tokens, left.at = 0.0, datetime.now(timezone.utc) - timedelta(seconds=1)
             s.commit()
-            mp = app.amazon(s)
+            mp, _ = channels.get("amazon").order_source(app, s)
             # 0 tokens a second ago at 0.0056/s x 1000 = 5.6/s: about 5.6 now, not a full burst of 20
             assert 5.0 < mp.api.bucket("searchOrders").tokens < 7.0
     finally:

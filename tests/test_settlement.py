@@ -1,4 +1,7 @@
-"""Settlements reconciled against invoices to the cent; a broken file stores nothing."""
+"""Settlements reconciled against invoices to the cent; a broken file stores nothing.
+
+Invoiced orders come from tests/factories.py, except where Amazon's side is the subject: fetching
+the stand-in's settlement of the orders shipped through the whole pipeline."""
 
 from __future__ import annotations
 
@@ -29,12 +32,13 @@ from caturactl.core.events import Event
 from caturactl.core.db import Amount, UTCDateTime, make_engine
 from caturactl.accounting.models import SettlementFee
 from caturactl.accounting.settlement import NO_INVOICE_YET, UNKNOWN_ORDER, import_file, kind_of, reconcile
-from connectors.amazon.settlement import CAPTIONS
 from connectors.datev.extf import BOOKING_CAPTIONS
+from tests import factories as f
 from tests import fulfilment
 from tests.test_accounting import SAMPLE_FEES
 
 SAMPLE = Path(__file__).parent / "data" / "settlement_v2_flatfile_DE_composed.tsv"
+NOT_SENT = '[invoices]\namazon_delivery = "none"\n'  # invoices stay here: no Amazon in these tests
 
 
 @pytest.fixture
@@ -79,19 +83,26 @@ def test_a_file_with_one_bad_line_is_rejected_whole(bare_workspace, tmp_path):
         assert s.scalar(select(func.count()).select_from(SettlementDifference)) == 0
 
 
-def test_a_settlement_of_what_we_sold_marks_invoices_paid(workspace, tmp_path):
-    ws = workspace
-    fulfilment.ship_everything(ws, tmp_path)
-    created = json.loads(ws.ok("invoices", "create", "--json"))["created"]
-    ws.standin.advance(timedelta(hours=1))  # the settlement period ends after our parcels left
-    closed = ws.standin.close_settlement(locale="DE")
-    path = tmp_path / "settlement.tsv"
-    path.write_text(ws.standin.settlement_text(closed["reportIds"][0]), encoding="utf-8")
+def test_a_settlement_of_what_we_sold_marks_invoices_paid(bare_workspace, tmp_path):
+    ws = bare_workspace
+    f.fixed_clock()
+    ws.write_config(extra=NOT_SENT, company=fulfilment.COMPANY)
+    app = ws.app()
+    with app.session() as s:
+        invoices = f.invoiced(s, app.cfg, *(f.shipped(s, country=c) for c in ("DE", "DE", "FR", "IT")))
+        late = f.shipped(s)  # Amazon settles it before our invoice is written
+        s.commit()
+        created = len(invoices)
+        # Amazon settles all of it a day later: one order at another amount, one we do not know.
+        differs = invoices[1].order.external_id
+        path = f.settlement_for(invoices, folder=tmp_path, deposit=f.T + timedelta(days=1),
+                                differ={differs: invoices[1].gross_total - D("0.50"), late.external_id: "28.98"},
+                                extra=f.sale_lines("302-9999999-9999999", "5.95"))
     dry = json.loads(ws.ok("settlement", "import", str(path), "--dry-run", "--json"))
     unpaid_before = json.loads(ws.ok("invoices", "list", "--unpaid", "--json"))
     assert len(unpaid_before) == created
     out = json.loads(ws.ok("settlement", "import", str(path), "--json"))
-    assert out["invoices_paid"] == dry["invoices_paid"] > 0
+    assert out["invoices_paid"] == dry["invoices_paid"] == created - 1  # all but the one that differs
     unpaid = json.loads(ws.ok("invoices", "list", "--unpaid", "--json"))
     assert len(unpaid) == created - out["invoices_paid"]
     cockpit = json.loads(ws.ok("orders", "list", "--state", "shipped", "--json"))
@@ -104,8 +115,10 @@ def test_a_settlement_of_what_we_sold_marks_invoices_paid(workspace, tmp_path):
         assert all(i.paid_at == st_.deposit_date for i in paid)
         # Every difference says why; the orders Amazon settled without an invoice of ours are listed.
         assert all(d.reason for d in st_.differences)
-    shown = json.loads(ws.ok("settlement", "show", closed["settlementId"], "--json"))
-    assert shown["settlement"] == closed["settlementId"] and shown["by_type"]
+        assert {(d.order_id, d.kind) for d in st_.differences} == {
+            (differs, "amount_differs"), (late.external_id, "no_invoice"), ("302-9999999-9999999", "unknown_order")}
+    shown = json.loads(ws.ok("settlement", "show", "770001", "--json"))
+    assert shown["settlement"] == "770001" and shown["by_type"]
 
 
 def test_line_kinds():
@@ -142,10 +155,10 @@ def test_any_settlement_reconciles_to_the_cent(sales, refunds, fees, reserve, ot
 def test_reconciling_in_chunks_adds_up_to_reconciling_at_once(sales, refunds, known, invoiced, credited, vcs, size):
     # import_file reconciles a few hundred orders at a time; the parts must add up to the whole.
     invoiced = {k: v for k, v in invoiced.items() if k in known}
-    whole = reconcile(sales, refunds, D(0), D(0), D(0), known, invoiced, credited, amazon_invoiced=vcs)
+    whole = reconcile(sales, refunds, D(0), D(0), D(0), known, invoiced, credited, channel_invoiced=vcs)
     orders = sorted(set(sales) | set(refunds))
     parts = [reconcile({o: sales[o] for o in chunk if o in sales}, {o: refunds[o] for o in chunk if o in refunds},
-                       D(0), D(0), D(0), known, invoiced, credited, amazon_invoiced=vcs)
+                       D(0), D(0), D(0), known, invoiced, credited, channel_invoiced=vcs)
              for chunk in (orders[i:i + size] for i in range(0, len(orders), size))]
     assert sum((p.total for p in parts), D(0)) == whole.total
     assert sorted(d for p in parts for d in p.differences) == sorted(whole.differences)
@@ -154,7 +167,7 @@ def test_reconciling_in_chunks_adds_up_to_reconciling_at_once(sales, refunds, kn
     assert not [d for d in whole.differences if d[0] in vcs and d[0] in known and d[0] not in invoiced
                 and d[1] in ("no_invoice", "refund_without_credit_note")]
     assert whole.total == sum(sales.values(), D(0)) + sum(refunds.values(), D(0))
-    assert set(whole.amazon_invoiced) == {o for o in sales if o in vcs and o in known and o not in invoiced}
+    assert set(whole.channel_invoiced) == {o for o in sales if o in vcs and o in known and o not in invoiced}
 
 
 # --- import_file against a database with orders, invoices and credit notes -------------------
@@ -195,22 +208,12 @@ def add_order(s, external_id: str, *, fulfilled_by: str = "MERCHANT", invoices=(
 
 def settlement_file(path: Path, lines: list[tuple[str, str, str, str, str]], *, settlement_id: str = "770001",
                     crlf: bool = False) -> Path:
-    """A DE flat file of (transaction-type, order-id, amount-type, amount-description, amount)."""
-    def row(**cells: str) -> str:
-        return "\t".join(cells.get(c, "") for c in CAPTIONS)
-
-    total = sum((D(amount.replace(",", ".")) for *_, amount in lines), D(0))
-    out = ["\t".join(CAPTIONS), row(**{
-        "settlement-id": settlement_id, "settlement-start-date": "01.11.2026 00:00:00 UTC",
-        "settlement-end-date": "15.11.2026 00:00:00 UTC", "deposit-date": "17.11.2026 08:00:00 UTC",
-        "total-amount": f"{total:.2f}".replace(".", ","), "currency": "EUR"})]
-    for transaction_type, order_id, amount_type, description, amount in lines:
-        out.append(row(**{"settlement-id": settlement_id, "transaction-type": transaction_type, "order-id": order_id,
-                          "amount-type": amount_type, "amount-description": description, "amount": amount,
-                          "posted-date": "03.11.2026", "posted-date-time": "03.11.2026 10:00:00 UTC"}))
-    end = "\r\n" if crlf else "\n"
-    path.write_bytes((end.join(out) + end).encode("utf-8"))
-    return path
+    """A DE flat file of (transaction-type, order-id, amount-type, amount-description, amount) over
+    1-15 November 2026, deposited on 17 November 08:00 UTC, every line posted on 3 November."""
+    return f.settlement_file(path, lines, settlement_id=settlement_id, start=datetime(2026, 11, 1, tzinfo=timezone.utc),
+                             end=datetime(2026, 11, 15, tzinfo=timezone.utc),
+                             deposit=datetime(2026, 11, 17, 8, 0, tzinfo=timezone.utc),
+                             posted=datetime(2026, 11, 3, 10, 0, tzinfo=timezone.utc), crlf=crlf)
 
 
 def order_lines(order_id: str, price: str, tax: str, fee: str) -> list[tuple[str, str, str, str, str]]:
@@ -313,6 +316,7 @@ def test_a_file_that_does_not_add_up_or_has_a_bad_line_stores_and_marks_nothing(
     assert import_file(s, path).paid == 1
 
 
+@pytest.mark.slow
 def test_fetch_downloads_each_report_once_and_stores_a_repeated_settlement_once(workspace, tmp_path):
     from caturactl.accounting import settlement as service
     ws = workspace
@@ -333,15 +337,15 @@ def test_fetch_downloads_each_report_once_and_stores_a_repeated_settlement_once(
     assert paid > 0
 
 
-def test_bookings_export_to_datev_and_csv_once_per_period(workspace, tmp_path):
-    ws = workspace
-    fulfilment.ship_everything(ws, tmp_path, extra="[accounts]\ndatev_consultant = 1001\ndatev_client = 1\n")
-    ws.ok("invoices", "create")
-    ws.standin.advance(timedelta(hours=1))
-    closed = ws.standin.close_settlement(locale="DE")
-    path = tmp_path / "s.tsv"
-    path.write_text(ws.standin.settlement_text(closed["reportIds"][0]), encoding="utf-8")
-    ws.ok("settlement", "import", str(path))
+def test_bookings_export_to_datev_and_csv_once_per_period(bare_workspace, tmp_path):
+    ws = bare_workspace
+    f.fixed_clock()
+    ws.write_config(extra="[accounts]\ndatev_consultant = 1001\ndatev_client = 1\n" + NOT_SENT,
+                    company=fulfilment.COMPANY)
+    with ws.app().session() as s:
+        invoices = f.invoiced(s, ws.app().cfg, *(f.shipped(s, country=c) for c in ("DE", "FR", "IT")))
+        f.settled(s, invoices, folder=tmp_path, deposit=f.T + timedelta(days=1))
+        s.commit()
     app = ws.app()
     with app.session() as s:
         days = [d for (d,) in s.execute(select(Invoice.issue_date))]
@@ -558,8 +562,8 @@ def test_settlements_imported_before_0009_get_their_fee_lines_and_export_batches
 
 def test_under_vcs_amazon_invoiced_orders_are_matched_not_differences():
     r = reconcile({"A": D("23.80"), "B": D("10.00"), "C": D("5.00")}, {"A": D("-3.00")}, D("-4.00"), D(0), D(0),
-                  {"A", "B"}, {"B": D("10.00")}, {}, amazon_invoiced={"A", "B"})
-    assert r.amazon_invoiced == ["A"] and r.paid_orders == ["B"]  # B has our invoice: matched by it
+                  {"A", "B"}, {"B": D("10.00")}, {}, channel_invoiced={"A", "B"})
+    assert r.channel_invoiced == ["A"] and r.paid_orders == ["B"]  # B has our invoice: matched by it
     assert (r.sales, r.refunds) == (D("33.80"), D("-3.00"))
     assert [(d[0], d[1]) for d in r.differences] == [("C", "unknown_order")]
     assert r.total == D("23.80") + D("10.00") + D("5.00") - D("3.00") - D("4.00")

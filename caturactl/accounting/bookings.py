@@ -6,13 +6,13 @@ Revenue is booked gross against the chart's automatic revenue accounts (8400/830
 intra-Community supplies and exports go to their tax-free accounts, OSS sales to the OSS account
 with the OSS tax key plus country and rate (reference/accounting/accounts.md §1, §4, §5), and
 an intra-Community supply carries the buyer's VAT id, which DATEV needs for the recapitulative
-statement (Zusammenfassende Meldung). The debtor side of an Amazon order is the Amazon clearing
-account, because Amazon collects the money and pays it out with the settlement; other channels
-use receivables. A credit note books the same the other way round.
+statement (Zusammenfassende Meldung). The debtor side of an order whose channel collects the money
+(Amazon) is that channel's clearing account, because the channel pays it out with its settlement;
+other orders use receivables. A credit note books the same the other way round.
 
 A settlement books each kind of fee line on the account ``[accounts.fee_accounts]`` (or the
-defaults, ``DEFAULT_FEE_ACCOUNTS``) names for it. Amazon's services are invoiced from
-Luxembourg without VAT, so they carry § 13b UStG: on the automatic § 13b account without a key,
+defaults, ``DEFAULT_FEE_ACCOUNTS``) names for it. The channel's services (Amazon's: invoiced from
+Luxembourg without VAT) carry § 13b UStG: on the automatic § 13b account without a key,
 on any other account with the § 13b tax key (accounts.md §3, §4). A line no pattern names is
 booked on ``fee_default`` under § 13b, never without it, and ``unmapped_fees`` lists it.
 """
@@ -47,11 +47,13 @@ def revenue_account(category: str, rate: Decimal, foreign_vat: bool, accounts: A
 
 
 def invoice_entries(doc: InvoiceDocument, accounts: AccountsConfig, *, home_country: str = "DE",
-                    paid_through_channel: bool = True) -> list[JournalEntry]:
-    """The bookings of one invoice (or credit note, type 381): one per tax group, gross. Raises
+                    clearing_account: str | None = None) -> list[JournalEntry]:
+    """The bookings of one invoice (or credit note, type 381): one per tax group, gross, against
+    ``clearing_account`` (the purpose of the clearing account of the channel that collected the
+    money, ``SalesChannel.clearing_account``) or, when no channel did (None), receivables. Raises
     InputError for an intra-Community supply without the buyer's VAT id."""
     # The channel that collected the money pays it out with its settlement: its clearing account.
-    debtor = accounts.account("amazon_clearing" if paid_through_channel else "receivables")
+    debtor = accounts.account(clearing_account or "receivables")
     foreign = bool(doc.tax_country) and doc.tax_country != home_country  # OSS: the destination's VAT
     entries = []
     for t in doc.taxes:
@@ -119,29 +121,30 @@ def unmapped_fees(fee_totals: Iterable[tuple[str, Decimal]], accounts: AccountsC
 
 
 def settlement_entries(settlement_id: str, deposit_date: date, fee_totals: Iterable[tuple[str, Decimal]],
-                       payout: Decimal, accounts: AccountsConfig) -> list[JournalEntry]:
-    """The bookings of one settlement (accounts.md §5) on ``deposit_date`` (the business day):
-    each kind of fee or other line (``fee_totals``: description, sum) against the Amazon clearing
-    account on its own account (``fee_booking``), and the payout from the clearing account to
-    money in transit. Sales and refunds were booked with their invoices and credit notes; the
-    reserve stays on the clearing account; differences wait for a person. So every cent of the
-    settlement is on an account."""
-    clearing = accounts.account("amazon_clearing")
+                       payout: Decimal, accounts: AccountsConfig, *, clearing_account: str,
+                       label: str) -> list[JournalEntry]:
+    """The bookings of one settlement of the channel ``label`` (accounts.md §5) on ``deposit_date``
+    (the business day): each kind of fee or other line (``fee_totals``: description, sum) against
+    the channel's clearing account (the purpose ``clearing_account``) on its own account
+    (``fee_booking``), and the payout from the clearing account to money in transit. Sales and
+    refunds were booked with their invoices and credit notes; the reserve stays on the clearing
+    account; differences wait for a person. So every cent of the settlement is on an account."""
+    clearing = accounts.account(clearing_account)
     doc = settlement_id[-36:]
     out = []
     for description, amount in fee_totals:
         if amount == 0:
             continue
         fee = fee_booking(description, accounts)
-        text = f"Amazon {description}"[:60]
-        if amount < 0:  # charged by Amazon: a cost
+        text = f"{label} {description}"[:60]
+        if amount < 0:  # charged by the channel: a cost
             out.append(JournalEntry(deposit_date, doc, text, fee.account, clearing, -amount, tax_key=fee.tax_key))
-        else:  # paid back or paid out by Amazon
+        else:  # paid back or paid out by the channel
             out.append(JournalEntry(deposit_date, doc, text, clearing, fee.account, amount, tax_key=fee.tax_key))
     if payout > 0:
-        out.append(JournalEntry(deposit_date, doc, f"Amazon Auszahlung {settlement_id}",
+        out.append(JournalEntry(deposit_date, doc, f"{label} Auszahlung {settlement_id}",
                                 accounts.account("transit"), clearing, payout))
     elif payout < 0:
-        out.append(JournalEntry(deposit_date, doc, f"Amazon Belastung {settlement_id}",
+        out.append(JournalEntry(deposit_date, doc, f"{label} Belastung {settlement_id}",
                                 clearing, accounts.account("transit"), -payout))
     return out

@@ -1,6 +1,7 @@
-"""Amazon settlements as imported: totals per kind of money, the fees and other charges per kind
-of line, and every difference against our invoices with its reason. The lines themselves stay in
-the file (a settlement can have a million); what is kept is what the books and the people need."""
+"""Settlements (a channel's payouts) as imported: totals per kind of money, the fees and other
+charges per kind of line, and every difference against our invoices with its reason. The lines
+themselves stay in the file (a settlement can have a million); what is kept is what the books and
+the people need."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ class Settlement(Base):
     __tablename__ = "settlements"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    settlement_id: Mapped[str] = mapped_column(String(40), unique=True)  # Amazon's; a repeat is stored once
+    settlement_id: Mapped[str] = mapped_column(String(40), unique=True)  # the channel's; a repeat is stored once
     start: Mapped[datetime] = mapped_column(UTCDateTime)
     end: Mapped[datetime] = mapped_column(UTCDateTime)
     deposit_date: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -51,7 +52,7 @@ class SettlementDifference(Base):
     order_id: Mapped[str] = mapped_column(String(50), default="")
     kind: Mapped[str] = mapped_column(String(30))  # unknown_order | no_invoice | amount_differs | ...
     amount: Mapped[Decimal] = mapped_column(Amount)  # the part of the settlement not booked against us
-    settled: Mapped[Decimal] = mapped_column(Amount)  # what Amazon settled for the order
+    settled: Mapped[Decimal] = mapped_column(Amount)  # what the channel settled for the order
     expected: Mapped[Decimal | None] = mapped_column(Amount)  # what our invoices/credit notes say
     reason: Mapped[str] = mapped_column(Text, default="")
 
@@ -60,7 +61,7 @@ class SettlementDifference(Base):
 
 class SettlementFee(Base):
     """The money of one kind of settlement line that is neither a sale, a refund nor the reserve
-    (Amazon's fees, advertising, reimbursements ...), summed: what the books map to an account
+    (the channel's fees, advertising, reimbursements ...), summed: what the books map to an account
     (``[accounts.fee_accounts]``). Together these are exactly the settlement's fees + other."""
 
     __tablename__ = "settlement_fees"

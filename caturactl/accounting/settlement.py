@@ -1,15 +1,15 @@
-"""Settlement: Amazon's payout report reconciled against our invoices, to the cent.
+"""Settlement: a channel's payout report reconciled against our invoices, to the cent.
 
 A settlement file is read once: every line is checked, the lines are checked against the
 header's total, the money is summed per order and the bytes are hashed in the same pass; only a
 file that passes all of that is reconciled and stored, in one transaction: a file with one bad
 line stores nothing. What is kept in memory is one sum per order and kind, not the lines.
 Money is sorted into kinds: what buyers paid for an order (price, tax, shipping, promotions),
-what was refunded, Amazon's fees, the reserve Amazon holds back, and other transactions. Order
-money is matched to the order's invoices and refunds to its credit notes by Amazon order id;
-whatever does not match becomes a listed difference with its reason (no invoice yet, fulfilled
-by Amazon and so never invoiced by us, amount differs by X, unknown order, refund without credit
-note). Nothing is rounded away: the
+what was refunded, the channel's fees, the reserve it holds back, and other transactions. Order
+money is matched to the order's invoices and refunds to its credit notes by the channel's order
+id; whatever does not match becomes a listed difference with its reason (no invoice yet, invoiced
+by the channel itself, amount differs by X, unknown order, refund without credit note). The
+channel reads its own file format (``SalesChannel.summarise_settlement``). Nothing is rounded away: the
 settlement's total is exactly sales + refunds + fees + reserve + other + differences. Invoices
 whose money arrived exactly are marked paid with the deposit date.
 """
@@ -33,6 +33,7 @@ from caturactl.accounting.models import Settlement, SettlementDifference
 from caturactl.billing.models import Invoice
 from caturactl.orders.models import Order
 from caturactl.core.events import EventKind, record
+from caturactl.core.money import from_cents
 from caturactl.billing.models import CREDIT_NOTE, INVOICE
 from caturactl.accounting.models import SettlementFee
 from caturactl.views.cockpit import record_id
@@ -65,7 +66,7 @@ class Reconciliation:
     other: Decimal = ZERO
     differences: list[tuple[str, str, Decimal, Decimal, Decimal | None, str]] = field(default_factory=list)
     paid_orders: list[str] = field(default_factory=list)  # orders whose invoices got their money exactly
-    amazon_invoiced: list[str] = field(default_factory=list)  # VCS: Amazon issued the documents
+    channel_invoiced: list[str] = field(default_factory=list)  # the channel issued the documents (Amazon's VCS)
 
     @property
     def differences_total(self) -> Decimal:
@@ -83,21 +84,22 @@ NO_INVOICE_YET = "no invoice for the order yet"
 def reconcile(per_order_sales: dict[str, Decimal], per_order_refunds: dict[str, Decimal],
               fees: Decimal, reserve: Decimal, other: Decimal, known_orders: set[str],
               invoiced: dict[str, Decimal], credited: dict[str, Decimal], *,
-              amazon_invoiced: Collection[str] = frozenset()) -> Reconciliation:
+              channel_invoiced: Collection[str] = frozenset(), label: str = "The channel") -> Reconciliation:
     """Match order money to invoices and refunds to credit notes (pure); see the module docstring.
 
     Reconciling disjoint sets of orders separately and adding the results up is the same as
-    reconciling them together (``import_file`` does it in chunks). ``amazon_invoiced``: known
-    orders whose invoices and credit notes Amazon issues (VAT Calculation Service, ``[amazon]
-    vcs``): their money is what Amazon's own documents say, matched as such, not a difference.
+    reconciling them together (``import_file`` does it in chunks). ``channel_invoiced``: known
+    orders whose invoices and credit notes the channel issues (``SalesChannel.issues_invoices``):
+    their money is what the channel's own documents say, matched as such, not a difference.
+    ``label`` names the channel in the reasons.
     """
     r = Reconciliation(fees=fees, reserve=reserve, other=other)
     for order_id, settled in sorted(per_order_sales.items()):
         if order_id not in known_orders:
             r.differences.append((order_id, "unknown_order", settled, settled, None, UNKNOWN_ORDER))
-        elif order_id in amazon_invoiced and order_id not in invoiced:
+        elif order_id in channel_invoiced and order_id not in invoiced:
             r.sales += settled
-            r.amazon_invoiced.append(order_id)
+            r.channel_invoiced.append(order_id)
         elif order_id not in invoiced:
             r.differences.append((order_id, "no_invoice", settled, settled, None, NO_INVOICE_YET))
         else:
@@ -107,20 +109,20 @@ def reconcile(per_order_sales: dict[str, Decimal], per_order_refunds: dict[str, 
                 r.paid_orders.append(order_id)
             else:
                 r.differences.append((order_id, "amount_differs", settled - expected, settled, expected,
-                                      f"Amazon settled {settled}, invoiced {expected}: differs by "
+                                      f"{label} settled {settled}, invoiced {expected}: differs by "
                                       f"{settled - expected}"))
     for order_id, settled in sorted(per_order_refunds.items()):
         credit = credited.get(order_id)
-        if credit is None and order_id in amazon_invoiced:
-            r.refunds += settled  # Amazon's own credit note covers it
+        if credit is None and order_id in channel_invoiced:
+            r.refunds += settled  # the channel's own credit note covers it
         elif credit is None:
             r.differences.append((order_id, "refund_without_credit_note", settled, settled, None,
-                                  "Amazon refunded the buyer; no credit note (Rechnungskorrektur) yet"))
+                                  f"{label} refunded the buyer; no credit note (Rechnungskorrektur) yet"))
         else:
             r.refunds -= credit  # refunds are negative money, credit notes positive documents
             if settled != -credit:
                 r.differences.append((order_id, "refund_differs", settled + credit, settled, -credit,
-                                      f"Amazon refunded {-settled}, credited {credit}: differs by "
+                                      f"{label} refunded {-settled}, credited {credit}: differs by "
                                       f"{-(settled + credit)}"))
     return r
 
@@ -132,7 +134,7 @@ class ImportResult:
     total: Decimal = ZERO
     duplicate: bool = False
     paid: int = 0
-    amazon_invoiced: int = 0  # orders Amazon invoiced itself (VCS), matched as such
+    channel_invoiced: int = 0  # orders the channel invoiced itself, matched as such
     differences: int = 0
     differences_total: Decimal = ZERO
     dry_run: bool = False
@@ -142,7 +144,9 @@ class ImportResult:
 
     def as_dict(self) -> dict:
         return {"settlement_id": self.settlement_id, "lines": self.lines, "total": str(self.total),
-                "duplicate": self.duplicate, "invoices_paid": self.paid, "amazon_invoiced": self.amazon_invoiced,
+                "duplicate": self.duplicate, "invoices_paid": self.paid,
+                # the key is older than channels: scripts read it
+                "amazon_invoiced": self.channel_invoiced,
                 "differences": self.differences,
                 "differences_total": str(self.differences_total), "dry_run": self.dry_run}
 
@@ -157,20 +161,22 @@ def _per_order_kind(transaction_type: str, amount_type: str, description: str) -
 
 
 def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_size: int = 500,
-                vcs: bool = False) -> ImportResult:
-    """Check, reconcile and store a settlement file in the caller's transaction (the caller
-    commits); raises InputError naming file:line:column, nothing stored. A settlement already
-    stored (Amazon repeats settlements across reports) is recognised and not stored again.
+                invoiced_by_channel: bool = False, channel: channels.SalesChannel | None = None) -> ImportResult:
+    """Check, reconcile and store a settlement file of ``channel`` (default: the one that provides
+    settlements) in the caller's transaction (the caller commits); raises InputError naming
+    file:line:column, nothing stored. A settlement already stored (a channel may repeat
+    settlements across reports) is recognised and not stored again. ``invoiced_by_channel``: the
+    channel issues the invoices of its orders (``SalesChannel.issues_invoices``).
 
     The file is read once (checked, summed per order and hashed together); our books are asked
     ``chunk_size`` orders at a time, and what is stored is written in bulk.
     """
-    from connectors.amazon.settlement import summarise_settlement
+    channel = channel or channels.settling()
     name = path.name
     digest = hashlib.sha256()
     try:
         with path.open("rb") as f:
-            summary = summarise_settlement(f, name, per_order=_per_order_kind, digest=digest)
+            summary = channel.summarise_settlement(f, name, per_order=_per_order_kind, digest=digest)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from None
     header = summary.header
@@ -216,12 +222,13 @@ def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_si
         conn = session.connection()
         pending: list[dict] = []  # difference rows not yet written
         settlement_pk = st.id if st is not None else None
-        for part, unpaid in _reconciled(conn, sales, refunds, chunk_size, vcs=vcs):
+        for part, unpaid in _reconciled(conn, sales, refunds, chunk_size, channel_invoices=invoiced_by_channel,
+                                        label=channel.label):
             sales_total += part.sales
             refunds_total += part.refunds
             differences_total += part.differences_total
             paid += len(part.paid_orders)
-            r.amazon_invoiced += len(part.amazon_invoiced)
+            r.channel_invoiced += len(part.channel_invoiced)
             differences += len(part.differences)
             if st is None:
                 continue
@@ -251,12 +258,12 @@ def import_file(session: Session, path: Path, *, dry_run: bool = False, chunk_si
 
 
 def _reconciled(conn: Connection, sales: dict[str, int | Decimal], refunds: dict[str, int | Decimal],
-                chunk_size: int, *, vcs: bool = False) -> Iterator[tuple[Reconciliation, list[int]]]:
+                chunk_size: int, *, channel_invoices: bool = False,
+                label: str = "The channel") -> Iterator[tuple[Reconciliation, list[int]]]:
     """Every order with money in the settlement (sums in cents), ``chunk_size`` at a time, in the
     order of the file: what ``reconcile`` makes of them, and the ids of the unpaid invoices of
-    those paid exactly (fees, reserve and other are the caller's). ``vcs``: Amazon issues the
-    invoices of every Amazon order."""
-    from connectors.amazon.settlement import from_cents
+    those paid exactly (fees, reserve and other are the caller's). ``channel_invoices``: the
+    channel issues the invoices of every order of its."""
     order_ids = list(sales)
     order_ids.extend(o for o in refunds if o not in sales)
     for start in range(0, len(order_ids), chunk_size):
@@ -265,13 +272,13 @@ def _reconciled(conn: Connection, sales: dict[str, int | Decimal], refunds: dict
         part = reconcile({o: from_cents(sales[o]) for o in chunk if o in sales},
                          {o: from_cents(refunds[o]) for o in chunk if o in refunds},
                          ZERO, ZERO, ZERO, books.known, books.invoiced, books.credited,
-                         amazon_invoiced=books.known if vcs else frozenset())
+                         channel_invoiced=books.known if channel_invoices else frozenset(), label=label)
         yield part, [i for o in part.paid_orders for i in books.unpaid_invoices.get(o, ())]
 
 
 @dataclass
 class _Books:
-    """What our books say about some Amazon orders."""
+    """What our books say about some orders of the settling channel."""
 
     known: set[str] = field(default_factory=set)
     invoiced: dict[str, Decimal] = field(default_factory=dict)
@@ -329,10 +336,12 @@ class FetchResult:
                 "dry_run": self.dry_run, **({"to_download": self.to_download} if self.dry_run else {})}
 
 
-def fetch(session: Session, source, folder: Path, *, since, dry_run: bool = False, vcs: bool = False) -> FetchResult:
-    """List Amazon's settlement reports since ``since``, download each into ``folder`` (kept, as
-    GoBD wants the original) and import it; each settlement is committed on its own. A report
-    whose settlement is already stored (Amazon repeats them) is counted, not stored again.
+def fetch(session: Session, source, folder: Path, *, since, dry_run: bool = False,
+          invoiced_by_channel: bool = False) -> FetchResult:
+    """List the channel's settlement reports (``source``: ``SalesChannel.settlement_source``)
+    since ``since``, download each into ``folder`` (kept, as GoBD wants the original) and import
+    it; each settlement is committed on its own. A report whose settlement is already stored (a
+    channel may repeat them) is counted, not stored again.
     ``dry_run`` only lists: the reports, and those not in ``folder`` yet (``to_download``); it
     downloads, writes and stores nothing, so which settlements are new is not known then."""
     r = FetchResult(dry_run=dry_run)
@@ -348,7 +357,7 @@ def fetch(session: Session, source, folder: Path, *, since, dry_run: bool = Fals
             tmp = path.with_suffix(".part")
             tmp.write_bytes(source.download(ref))
             tmp.replace(path)
-        result = import_file(session, path, vcs=vcs)
+        result = import_file(session, path, invoiced_by_channel=invoiced_by_channel)
         if result.duplicate:
             r.duplicates += 1
         else:

@@ -41,12 +41,14 @@ def settlement_fetch(obj, days: int, dry_run: bool, as_json: bool) -> None:
     """
     from datetime import timedelta
 
+    from caturactl import channels
     from caturactl.accounting import settlement as service
     app = obj.ready_app()
     with app.session() as s:
         source = app.settlement_reports(s)
         try:
-            r = service.fetch(s, source, app.cfg.base_dir / "settlements", vcs=app.cfg.amazon.vcs,
+            r = service.fetch(s, source, app.cfg.base_dir / "settlements",
+                              invoiced_by_channel=channels.settling().issues_invoices(app.cfg),
                               since=clock.now() - timedelta(days=days), dry_run=dry_run)
         finally:
             source.close()
@@ -71,11 +73,12 @@ def settlement_import(obj, file: Path, dry_run: bool, as_json: bool) -> None:
     rejects it with file:line:column, and nothing is stored. A settlement already imported is
     recognised and stored once.
     """
+    from caturactl import channels
     from caturactl.accounting.bookings import unmapped_fees
     from caturactl.accounting.settlement import import_file
     app = obj.ready_app()
     with app.session() as s:
-        r = import_file(s, file, dry_run=dry_run, vcs=app.cfg.amazon.vcs)
+        r = import_file(s, file, dry_run=dry_run, invoiced_by_channel=channels.settling().issues_invoices(app.cfg))
         s.rollback() if dry_run else s.commit()
     unmapped = unmapped_fees(r.fee_totals, app.cfg.accounts)
     if r.duplicate:

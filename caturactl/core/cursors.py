@@ -1,11 +1,12 @@
-"""Cursors (how far each connector has read) and the remembered state of remote rate limits."""
+"""Cursors (how far each connector has read) and the remembered state of remote rate limits
+(``stored_budgets`` / ``keep_budget``: what an adapter starts from and leaves behind)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from caturactl.core.db import Base, UTCDateTime, utcnow
 
@@ -32,10 +33,25 @@ class Cursor(Base):
 
 class RateBudget(Base):
     """Tokens left in a remote operation's bucket when we last called it, so the next process
-    does not assume a full burst that Amazon has not refilled yet."""
+    does not assume a full burst that the remote side has not refilled yet."""
 
     __tablename__ = "rate_budgets"
 
     operation: Mapped[str] = mapped_column(String(80), primary_key=True)
     tokens: Mapped[float]
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def stored_budgets(session: Session) -> dict[str, tuple[float, datetime]]:
+    """Per remote operation, the tokens its bucket had left when last called, and when."""
+    return {b.operation: (b.tokens, b.at) for b in session.scalars(select(RateBudget))}
+
+
+def keep_budget(session: Session, operation: str, tokens: float, at: datetime) -> None:
+    """Remember what is left of ``operation``'s rate bucket for the next process (the caller
+    commits)."""
+    row = session.get(RateBudget, operation)
+    if row is None:
+        session.add(RateBudget(operation=operation, tokens=tokens, at=at))
+    else:
+        row.tokens, row.at = tokens, at

@@ -57,3 +57,8 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+def from_cents(cents: int | Decimal) -> Decimal:
+    """The amount in the currency of a sum in cents (exact)."""
+    return Decimal(cents).scaleb(-2)

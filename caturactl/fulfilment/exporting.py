@@ -61,11 +61,16 @@ def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> li
          .options(selectinload(Invoice.order)).order_by(Invoice.id))  # the order's channel, without N+1
     for inv in session.scalars(q):
         doc = invoicing.from_json(inv.document)
+        channel = channels.get(inv.order.channel)
         out.extend(accounting.invoice_entries(doc, cfg.accounts, home_country=cfg.tax.home_country,
-                                              paid_through_channel=channels.get(inv.order.channel).collects_payment))
-    for st in settlements(session, cfg, date_from, date_to):
+                                              clearing_account=channel.clearing_account
+                                              if channel.collects_payment else None))
+    paid_out = settlements(session, cfg, date_from, date_to)
+    settling = channels.settling() if paid_out else None
+    for st in paid_out:
         out.extend(accounting.settlement_entries(st.settlement_id, st.deposit_date.astimezone(cfg.tz).date(),
-                                                 _fee_totals(st), st.total_amount, cfg.accounts))
+                                                 _fee_totals(st), st.total_amount, cfg.accounts,
+                                                 clearing_account=settling.clearing_account, label=settling.label))
     out.sort(key=lambda e: e.date)
     return out
 

@@ -26,7 +26,7 @@ from caturactl.customers.matching import Matcher
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine
 from caturactl.orders.tickets import Ticket
-from caturactl.core.cursors import Cursor, RateBudget
+from caturactl.core.cursors import Cursor, keep_budget
 from caturactl.core.db import check_fits
 from caturactl.core.events import EventKind, actor, buffered, record
 from caturactl.core.lifecycle import TERMINAL, OrderState, transition
@@ -75,7 +75,8 @@ class ImportResult:
                  f"{self.unchanged} unchanged", f"{self.failed} failed",
                  f"released {self.released}, on hold {self.held}, pending {self.pending}, "
                  f"cancelled {self.cancelled}, shipped elsewhere {self.shipped}",
-                 f"{self.calls} API calls, {self.throttled} throttled, {self.waited_seconds:.1f}s waiting for Amazon",
+                 f"{self.calls} API calls, {self.throttled} throttled, "
+                 f"{self.waited_seconds:.1f}s waiting for the channel",
                  f"{self.seconds:.1f}s"]
         head = "DRY RUN, nothing stored: " if self.dry_run else ""
         tail = f"; stopped early: {self.stopped_by}" if self.stopped_by else ""
@@ -87,7 +88,7 @@ class _OrderFailed(Exception):
 
 
 def _full_address(mo: MarketplaceOrder):
-    """The delivery address when Amazon sent it whole; None when it hides the personal parts
+    """The delivery address when the channel sent it whole; None when it hides the personal parts
     (cancelled or pending orders show only city and country), which is no change of address."""
     return mo.address if mo.address is not None and mo.address.line1 else None
 
@@ -98,6 +99,7 @@ class Importer:
     def __init__(self, session: Session, cfg: Config, marketplace: Marketplace, *, connector: str | None = None):
         self.s, self.cfg, self.mp = session, cfg, marketplace
         self.channel = marketplace.name  # the sales channel its orders belong to
+        self.label = channels.get(self.channel).label  # how events name it
         self.connector = connector or f"{marketplace.name}.orders"  # names the cursor
         self.result = ImportResult()
 
@@ -119,7 +121,8 @@ class Importer:
             query = OrderQuery(cursor.page_after, marketplace_ids, cursor.page_token)
             r.resumed = True
         else:
-            after = since or cursor.watermark or now - timedelta(days=self.cfg.amazon.first_import_days)
+            first = timedelta(days=channels.get(self.channel).first_import_days(self.cfg))
+            after = since or cursor.watermark or now - first
             query = OrderQuery(after, marketplace_ids)
             cursor.page_started_at = now  # stored with the first page, so a failed start changes nothing
         self.known_skus = frozenset(self.s.scalars(select(Product.sku).where(Product.active)))
@@ -171,11 +174,7 @@ class Importer:
 
     def _remember_budgets(self) -> None:
         for op, (tokens, at) in self.mp.rate_budgets().items():
-            row = self.s.get(RateBudget, op)
-            if row is None:
-                self.s.add(RateBudget(operation=op, tokens=tokens, at=at))
-            else:
-                row.tokens, row.at = tokens, at
+            keep_budget(self.s, op, tokens, at)
 
     # --- one page ------------------------------------------------------------------------------
 
@@ -257,7 +256,8 @@ class Importer:
         changes = self._diff(order, mo)
         self._copy(order, mo)
         r.updated += 1
-        record(self.s, EventKind.ORDER_UPDATED, "changed at Amazon: " + ("; ".join(changes) or "no relevant field"),
+        record(self.s, EventKind.ORDER_UPDATED,
+               f"changed at {self.label}: " + ("; ".join(changes) or "no relevant field"),
                order=order, customer=order.customer, data={"changes": changes})
         self._settle(order, mo, matcher, changed=changes)
         return order
@@ -269,16 +269,16 @@ class Importer:
         if state in TERMINAL:
             return
         if mo.status == "CANCELLED":
-            why = "cancelled at Amazon" + (" after import" if changed is not None else " before import")
+            why = f"cancelled at {self.label}" + (" after import" if changed is not None else " before import")
             reasons = {ln.cancel_requested for ln in mo.lines if ln.cancel_requested}
             if state is OrderState.PARTIALLY_SHIPPED:
                 # Parcels have left: the order cannot simply be cancelled here; a person decides.
                 triage.open_ticket(self.s, "cancelled_after_shipping", [triage.Hold(
-                    "cancelled_after_shipping", f"Amazon reports order {order.external_id} cancelled after "
+                    "cancelled_after_shipping", f"{self.label} reports order {order.external_id} cancelled after "
                     "some parcels left: check what is still open at the locations")], order=order)
                 return
             transition(self.s, order, OrderState.CANCELLED, why + (f": {', '.join(sorted(reasons))}" if reasons else ""))
-            triage.close_tickets(self.s, order, "cancelled", "the order was cancelled at Amazon")
+            triage.close_tickets(self.s, order, "cancelled", f"the order was cancelled at {self.label}")
             if state is OrderState.ROUTED:
                 shipping.cancel_deliveries(self.s, order, why)
             r.cancelled += 1
@@ -298,7 +298,7 @@ class Importer:
             return
         if mo.status in NOT_YET:
             if state is OrderState.IMPORTED:
-                transition(self.s, order, OrderState.PENDING, f"Amazon has not released it yet ({mo.status})")
+                transition(self.s, order, OrderState.PENDING, f"{self.label} has not released it yet ({mo.status})")
                 r.pending += 1
             return
         if mo.status not in RELEASABLE:
@@ -311,13 +311,13 @@ class Importer:
                 r.held += 1
             else:
                 transition(self.s, order, OrderState.RELEASED, "passed triage" +
-                           (" after Amazon released it" if state is OrderState.PENDING else ""))
+                           (f" after {self.label} released it" if state is OrderState.PENDING else ""))
                 r.released += 1
         elif state is OrderState.RELEASED and changed:
             # Not yet routed: news that need a person (e.g. a new delivery instruction) stop it.
             reasons = triage.holds(mo, self.known_skus, self.cfg.triage)
             if reasons:
-                triage.hold(self.s, order, reasons, why_prefix="changed at Amazon, ")
+                triage.hold(self.s, order, reasons, why_prefix=f"changed at {self.label}, ")
                 r.held += 1
 
     def _match(self, order: Order, mo: MarketplaceOrder, matcher: Matcher) -> None:

@@ -26,8 +26,8 @@ class Order(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     _sentinel: Mapped[int] = orm_insert_sentinel()  # lets SQLite batch INSERT ... RETURNING
-    channel: Mapped[str] = mapped_column(String(20))  # "amazon"
-    external_id: Mapped[str] = mapped_column(String(50))  # Amazon orderId
+    channel: Mapped[str] = mapped_column(String(20))  # the channel's name in caturactl.channels.REGISTERED
+    external_id: Mapped[str] = mapped_column(String(50))  # the channel's order id (Amazon: orderId)
     marketplace_id: Mapped[str] = mapped_column(String(20), default="")
     marketplace_name: Mapped[str] = mapped_column(String(50), default="")
     _state: Mapped[str] = mapped_column("state", String(20))
@@ -108,7 +108,7 @@ class OrderLine(Base):
     _sentinel: Mapped[int] = orm_insert_sentinel()  # lets SQLite batch INSERT ... RETURNING
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     position: Mapped[int]
-    external_id: Mapped[str] = mapped_column(String(50))  # Amazon orderItemId
+    external_id: Mapped[str] = mapped_column(String(50))  # the channel's line id (Amazon: orderItemId)
     sku: Mapped[str] = mapped_column(String(100), index=True)
     asin: Mapped[str] = mapped_column(String(20), default="")
     title: Mapped[str] = mapped_column(String(500), default="")

@@ -1,7 +1,7 @@
-"""Review requests: one per Amazon order, through the Solicitations API, only inside the window
-Amazon allows: from 5 days after the earliest promised delivery to 30 days after the latest
-(reference/amazon/customer-contact.md §1). Amazon sends its own template, so nothing we write can
-break its rules on buyer contact."""
+"""Review requests: one per order of a channel that requests reviews, through the channel, only
+inside the window the channel allows (``SalesChannel.review_window``; Amazon's is 5 days after the
+earliest promised delivery to 30 days after the latest). The channel sends its own template, so
+nothing we write can break its rules on buyer contact."""
 
 from __future__ import annotations
 
@@ -14,24 +14,13 @@ from sqlalchemy.orm import Session
 
 from caturactl import channels
 from caturactl.core import clock
-from caturactl.billing.models import ReviewRequest
+from caturactl.billing.models import ReviewRequest, ReviewStatus
 from caturactl.orders.models import Order
-from caturactl.core.events import EventKind, record
-from caturactl.core.lifecycle import OrderState
+from caturactl.core.events import EventKind
+from caturactl.core.lifecycle import OrderState, move
 from caturactl.outbox.service import enqueue
 
 KIND = "review_request"
-OPENS_AFTER = timedelta(days=5)
-CLOSES_AFTER = timedelta(days=30)
-
-
-def window(order: Order) -> tuple[datetime, datetime] | None:
-    """(first, last) moment Amazon accepts a review request for ``order``; None without dates."""
-    earliest = order.deliver_from or order.deliver_by
-    latest = order.deliver_by or order.deliver_from
-    if earliest is None or latest is None:
-        return None
-    return earliest + OPENS_AFTER, latest + CLOSES_AFTER
 
 
 @dataclass
@@ -45,20 +34,22 @@ class ReviewResult:
 
 
 def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = False) -> ReviewResult:
-    """Queue a request for every shipped Amazon order inside its window that never had one."""
+    """Queue a request for every shipped order of a channel that requests reviews, inside the
+    channel's window, that never had one."""
     now = now or clock.now()
     r = ReviewResult(dry_run=dry_run)
     asked = select(ReviewRequest.order_id)
     # Only orders whose window can still be open: the query does not grow with years of history.
-    closed_before = now - CLOSES_AFTER
-    orders = session.scalars(select(Order).where(Order.channel.in_(channels.names("requests_reviews")),
+    requesting = [c for c in channels.all_channels() if c.requests_reviews]
+    closed_before = now - max((c.review_closes_after for c in requesting), default=timedelta(0))
+    orders = session.scalars(select(Order).where(Order.channel.in_([c.name for c in requesting]),
                                                  Order._state == OrderState.SHIPPED.value,
                                                  Order.fulfilled_by == "MERCHANT", Order.id.not_in(asked),
                                                  or_(Order.deliver_by >= closed_before,
                                                      Order.deliver_from >= closed_before))
                              .order_by(Order.created_at)).all()
     for order in orders:
-        w = window(order)
+        w = channels.get(order.channel).review_window(order)
         if w is None or now > w[1]:
             continue
         if now < w[0]:
@@ -69,7 +60,7 @@ def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = 
             continue
         try:  # the order's row in review_requests is the claim: another run may queue it first
             with session.begin_nested():
-                session.add(ReviewRequest(order=order, status="queued", at=now))
+                session.add(ReviewRequest(order=order, status=ReviewStatus.QUEUED.value, at=now))
                 item = channels.get(order.channel).review_request(order)
                 enqueue(session, item.key, item.kind, item.target, item.payload)
         except IntegrityError:
@@ -80,12 +71,14 @@ def queue_due(session: Session, *, now: datetime | None = None, dry_run: bool = 
 
 
 def requested(session: Session, msg, now: datetime) -> None:
-    """Outbox follow-up: note whether Amazon sent the request or did not offer it."""
+    """Outbox follow-up: note whether the channel sent the request or did not offer it."""
     req = session.get(ReviewRequest, msg.payload["order_pk"])
-    if req is None:
-        return
+    if req is None or req.status != ReviewStatus.QUEUED.value:
+        return  # nothing asked, or answered already: the first answer stands
     sent = bool((msg.payload or {}).get("sent"))
-    req.status, req.at = ("sent" if sent else "not_offered"), now
-    record(session, EventKind.REVIEW_REQUESTED, "review request sent through Amazon" if sent else
-           "Amazon did not offer a review request for this order (outside its window or already asked)",
-           order=req.order)
+    req.at = now
+    label = channels.get(req.order.channel).label
+    move(session, req, ReviewStatus.SENT if sent else ReviewStatus.NOT_OFFERED,
+         f"review request sent through {label}" if sent else
+         f"{label} did not offer a review request for this order (outside its window or already asked)",
+         kind=EventKind.REVIEW_REQUESTED)

@@ -9,19 +9,36 @@ it. Every Amazon rule the services used to carry lives here:
   amazon_carrier_code``), an invoice is uploaded through the Feeds API (UPLOAD_VAT_INVOICE) or
   e-mailed (``[invoices] amazon_delivery``), a review request goes through Solicitations;
 - Amazon tells its buyers about shipments itself: caturactl mails them only when
-  ``[shipping] notify_amazon_buyers`` says so (reference/amazon/customer-contact.md).
+  ``[shipping] notify_amazon_buyers`` says so (reference/amazon/customer-contact.md);
+- a review request is possible from 5 days after the earliest promised delivery to 30 days after
+  the latest; the money Amazon collects waits on the ``amazon_clearing`` account until the payout.
+
+It builds its adapters too (orders, settlement reports, the invoice-feed verdicts of
+``invoice_feeds.py``), each starting from the rate budgets the last process left.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import BinaryIO, Callable
 
 from caturactl.channels import OutboxItem
+from caturactl.core.errors import ConfigError
 from caturactl.core.events import EventKind, record
+from connectors.amazon.client import stored_api
+from connectors.amazon.feeds import AmazonInvoices
+from connectors.amazon.orders import AmazonMarketplace
+from connectors.amazon.reports import AmazonSettlements
+from connectors.amazon.settlement import SettlementTotals, summarise_settlement
 
 CONFIRM_SHIPMENT = "amazon_confirm_shipment"  # outbox kinds (stored in outbox rows: never renamed)
 INVOICE_UPLOAD = "invoice_upload"
 REVIEW_REQUEST = "review_request"
+# Amazon takes a review request from 5 days after the earliest promised delivery to 30 days after
+# the latest (reference/amazon/customer-contact.md §1).
+REVIEWS_OPEN_AFTER = timedelta(days=5)
+REVIEWS_CLOSE_AFTER = timedelta(days=30)
 
 
 def carrier_code(cfg, carrier: str) -> tuple[str, str]:
@@ -44,6 +61,34 @@ class AmazonChannel:
     confirmation_kind = CONFIRM_SHIPMENT
     upload_kind = INVOICE_UPLOAD
     review_kind = REVIEW_REQUEST
+    # The purpose of the account the money Amazon collects waits on until the payout (Verrechnungskonto);
+    # caturactl.toml's [accounts] overrides name it so: never renamed.
+    clearing_account = "amazon_clearing"
+    review_closes_after = REVIEWS_CLOSE_AFTER
+
+    # --- orders -------------------------------------------------------------------------------
+
+    def order_source(self, app, session):
+        """(the Marketplace adapter over SP-API Orders, starting from the rate budgets the last run
+        left; the marketplaces it reads); ConfigError when ``[amazon] enabled`` is false."""
+        cfg = app.cfg.amazon
+        if not cfg.enabled:
+            raise ConfigError("amazon is disabled in caturactl.toml ([amazon] enabled = false)",
+                              where="caturactl.toml: amazon.enabled")
+        return AmazonMarketplace(cfg, stored_api(cfg, session)), tuple(cfg.marketplaces)
+
+    def first_import_days(self, cfg) -> int:
+        return cfg.amazon.first_import_days
+
+    def review_window(self, order) -> tuple[datetime, datetime] | None:
+        """(first, last) moment Amazon accepts a review request for ``order``; None without dates."""
+        earliest = order.deliver_from or order.deliver_by
+        latest = order.deliver_by or order.deliver_from
+        if earliest is None or latest is None:
+            return None
+        return earliest + REVIEWS_OPEN_AFTER, latest + REVIEWS_CLOSE_AFTER
+
+    # --- invoices -----------------------------------------------------------------------------
 
     def invoice_mode(self, cfg) -> str:
         return cfg.invoices.amazon_delivery
@@ -71,10 +116,38 @@ class AmazonChannel:
             "marketplace_id": order.marketplace_id,
             "metadata": upload_metadata(session, invoice, order, document_type)})
 
+    def upload_to_resend(self, payload: dict) -> dict:
+        """An upload's payload for sending again: its feed and the feed's verdict go."""
+        from connectors.amazon.invoice_feeds import without_feed  # it imports this module
+        return without_feed(payload)
+
+    def check_uploads(self, app, session) -> dict[str, int]:
+        """Amazon's verdict on the invoice feeds not judged yet (getFeed); a refused invoice gets
+        a ticket. Counts: checked, accepted, rejected, waiting."""
+        from connectors.amazon.invoice_feeds import check_feeds  # it imports this module
+        uploader = AmazonInvoices(stored_api(app.cfg.amazon, session))
+        try:
+            return check_feeds(session, uploader)
+        finally:
+            uploader.close()
+
     def outbox(self, app, session):
         """The handlers that send this channel's messages (connectors/amazon/outbox.py)."""
-        from connectors.amazon.outbox import AmazonHandlers
+        from connectors.amazon.outbox import AmazonHandlers  # it imports this module
         return AmazonHandlers(app, session)
+
+    # --- settlements --------------------------------------------------------------------------
+
+    def settlement_source(self, app, session) -> AmazonSettlements:
+        """Amazon's settlement reports (Reports API), starting from the stored rate budgets."""
+        return AmazonSettlements(stored_api(app.cfg.amazon, session))
+
+    def summarise_settlement(self, stream: BinaryIO, name: str, *,
+                             per_order: Callable[[str, str, str], str | None] | None = None,
+                             digest=None) -> SettlementTotals:
+        """A settlement file (V2 flat file, DE or EN form) read once and summed; InputError with
+        file:line:column at the first bad value (connectors.amazon.settlement)."""
+        return summarise_settlement(stream, name, per_order=per_order, digest=digest)
 
     def review_request(self, order) -> OutboxItem:
         return OutboxItem(f"{REVIEW_REQUEST}:{order.external_id}", REVIEW_REQUEST, self.name,

@@ -35,6 +35,7 @@ from sp_api.base.exceptions import (SellingApiException, SellingApiForbiddenExce
 
 from caturactl.config import AmazonConfig
 from caturactl.core import clock
+from caturactl.core.cursors import stored_budgets
 from caturactl.core.errors import ConfigError, RefusedError, RemoteError, ThrottledError
 
 # Published default usage plans: operation -> (requests per second, burst).
@@ -289,3 +290,8 @@ def _describe(exc: SellingApiException) -> str:
     if isinstance(err, dict):
         return " ".join(x for x in (err.get("code", ""), err.get("message", ""), err.get("details", "")) if x)
     return str(exc.message or exc.error)
+
+
+def stored_api(cfg: AmazonConfig, session) -> SpApi:
+    """SP-API access that starts from the rate budgets the last process left behind."""
+    return SpApi(cfg, budgets=stored_budgets(session))

@@ -25,7 +25,7 @@ A 5xx is no better than a lost answer: the feed may have been queued before the 
 createFeed is never repeated inside the call once it may have reached Amazon
 (``SpApi.call(acts=True)``); the outbox keeps the upload in doubt and, before it sends again,
 asks ``feeds_since`` (getFeeds, from ``feed_created`` of the last upload it knows) which invoice
-feeds exist since then (caturactl.billing.invoicing.feed_of_interrupted_upload). A crash after
+feeds exist since then (connectors.amazon.invoice_feeds.feed_of_interrupted_upload). A crash after
 createFeed is handled the same way.
 """
 

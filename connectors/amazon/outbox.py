@@ -13,8 +13,18 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from caturactl.billing import invoicing
+from caturactl.billing.models import Invoice
+from caturactl.core.cursors import keep_budget
+from caturactl.fulfilment import shipping
+from caturactl.orders import reviews
 from caturactl.ports import PackageConfirmation
 from connectors.amazon.channel import CONFIRM_SHIPMENT, INVOICE_UPLOAD, REVIEW_REQUEST, carrier_code
+from connectors.amazon.client import stored_api
+from connectors.amazon.feeds import AmazonInvoices
+from connectors.amazon.invoice_feeds import feed_of_interrupted_upload
+from connectors.amazon.shipments import AmazonShipments
+from connectors.amazon.solicitations import AmazonReviews
 
 # The calls of each client whose rate budget is kept between runs.
 BUDGETED = (("confirmer", ("confirmShipment", "getOrder")),
@@ -29,18 +39,14 @@ class AmazonHandlers:
 
     def _client(self, key: str):
         if key not in self.clients:
-            make = {"confirmer": self.app.shipment_confirmer, "invoices": self.app.invoice_uploader,
-                    "reviews": self.app.review_requester}[key]
-            self.clients[key] = make(self.s)
+            make = {"confirmer": AmazonShipments, "invoices": AmazonInvoices, "reviews": AmazonReviews}[key]
+            self.clients[key] = make(stored_api(self.app.cfg.amazon, self.s))
         return self.clients[key]
 
     def handlers(self) -> dict:
         return {CONFIRM_SHIPMENT: self.confirm, INVOICE_UPLOAD: self.upload_invoice, REVIEW_REQUEST: self.review}
 
     def followups(self) -> dict:
-        from caturactl.billing import invoicing
-        from caturactl.fulfilment import shipping
-        from caturactl.orders import reviews
         return {CONFIRM_SHIPMENT: shipping.channel_confirmed, INVOICE_UPLOAD: invoicing.invoice_sent,
                 REVIEW_REQUEST: reviews.requested}
 
@@ -61,12 +67,10 @@ class AmazonHandlers:
         return None
 
     def upload_invoice(self, msg, attempt) -> str | None:
-        from caturactl.billing import invoicing
-        from caturactl.billing.models import Invoice
         uploader = self._client("invoices")
         p = msg.payload
         if attempt.in_doubt:
-            feed_id = invoicing.feed_of_interrupted_upload(self.s, uploader, msg, attempt.in_doubt)
+            feed_id = feed_of_interrupted_upload(self.s, uploader, msg, attempt.in_doubt)
             if feed_id:
                 msg.payload = {**p, "feed_id": feed_id, "found_after_crash": True}
                 return f"Amazon lists feed {feed_id}: the upload a crash cut off got through"
@@ -92,8 +96,11 @@ class AmazonHandlers:
             if key not in self.clients:
                 continue
             try:
+                left = self.clients[key].api.budgets()
                 for operation in operations:
-                    self.app.keep_budget(self.s, self.clients[key], operation)
+                    if operation in left:
+                        keep_budget(self.s, operation, *left[operation])
+                self.s.commit()
             except SQLAlchemyError:
                 # The session failed (a deadlock, the database gone): the bucket is only a saving,
                 # and the error that failed the run is the one to show.

@@ -38,6 +38,7 @@ from itertools import chain
 from typing import BinaryIO, Callable, Iterator
 
 from caturactl.core.errors import InputError
+from caturactl.core.money import from_cents
 
 REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 
@@ -144,11 +145,6 @@ class SettlementTotals:
     # cents: an int (a Decimal only if a line had fractions of a cent); ``from_cents`` reads it.
     # Cents because a settlement has a sum for every order, and an int is a quarter of a Decimal.
     per_order_cents: dict[str, dict[str, int | Decimal]]
-
-
-def from_cents(cents: int | Decimal) -> Decimal:
-    """The amount in the currency of a sum in cents (exact)."""
-    return Decimal(cents).scaleb(-2)
 
 
 # --- values ---------------------------------------------------------------------------------
