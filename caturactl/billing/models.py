@@ -8,6 +8,7 @@ document (a credit note, type 381) that refers to the invoice it corrects.
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
+from caturactl.core.lifecycle import Lifecycle
 from caturactl.customers.models import Customer
 from caturactl.orders.models import Order
 
@@ -67,13 +69,28 @@ class InvoiceCounter(Base):
     last: Mapped[int] = mapped_column(default=0)
 
 
+class ReviewStatus(str, enum.Enum):
+    QUEUED = "queued"  # the request waits in the outbox
+    SENT = "sent"  # the channel sent its request to the buyer
+    NOT_OFFERED = "not_offered"  # the channel would not (outside its window, already asked)
+
+
+R = ReviewStatus
+REVIEW_REQUEST = Lifecycle("review_request", "ReviewRequest", ReviewStatus, {
+    None: {R.QUEUED},
+    R.QUEUED: {R.SENT, R.NOT_OFFERED},
+    R.SENT: set(),
+    R.NOT_OFFERED: set(),
+}, links=lambda r: {"order": r.order}, describe=lambda r: f"review request for order {r.order_id}")
+
+
 class ReviewRequest(Base):
     """One review request per order, ever (Amazon allows one per order)."""
 
     __tablename__ = "review_requests"
 
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
-    status: Mapped[str] = mapped_column(String(12))  # queued | sent | not_offered | failed
+    status: Mapped[str] = mapped_column(String(12))  # REVIEW_REQUEST
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     note: Mapped[str] = mapped_column(Text, default="")
 

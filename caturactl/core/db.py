@@ -148,4 +148,7 @@ def make_engine(url: str) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
+    # Every domain's tables on Base.metadata before the first session configures the mappers
+    # (relationships name each other by string across the domain packages).
+    import caturactl.model  # noqa: F401
     return sessionmaker(engine, expire_on_commit=False)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterator
 
-from sqlalchemy import JSON, ForeignKey, String, Text, insert
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from caturactl.core.db import Base, UTCDateTime, utcnow
@@ -38,6 +38,7 @@ actor: contextvars.ContextVar[str] = contextvars.ContextVar("caturactl_actor", d
 
 class Event(Base):
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_subject", "subject", "subject_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -49,6 +50,10 @@ class Event(Base):
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
     from_state: Mapped[str] = mapped_column(String(20), default="")
     to_state: Mapped[str] = mapped_column(String(20), default="")
+    # The thing whose state moved (its lifecycle's name and id: "outbox", 12), for the things
+    # without a link of their own above; empty for an event that is not a move.
+    subject: Mapped[str] = mapped_column(String(20), default="")
+    subject_id: Mapped[int | None]
     why: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict | None] = mapped_column(JSON)
 
@@ -63,15 +68,18 @@ _BUFFER = "caturactl.event_buffer"
 
 
 def record(session: Session, kind: EventKind, why: str, *, order=None, customer=None, ticket=None,
-           delivery=None, from_state: str = "", to_state: str = "", data: dict | None = None) -> None:
-    """Append one event in the caller's transaction (the one way to write an event)."""
+           delivery=None, from_state: str = "", to_state: str = "", subject: str = "", subject_id: int | None = None,
+           data: dict | None = None) -> None:
+    """Append one event in the caller's transaction (the one way to write an event; a state
+    moves through ``caturactl.core.lifecycle.move``, which calls this)."""
     buffer = session.info.get(_BUFFER)
     if buffer is not None:
         buffer.append((kind.value, actor.get(), utcnow(), order, customer, ticket, delivery, from_state, to_state,
-                       why, data))
+                       subject, subject_id, why, data))
         return
     session.add(Event(kind=kind.value, actor=actor.get(), order=order, customer=customer, ticket=ticket, delivery=delivery,
-                      from_state=from_state, to_state=to_state, why=why, data=data))
+                      from_state=from_state, to_state=to_state, subject=subject, subject_id=subject_id, why=why,
+                      data=data))
 
 
 @contextmanager
@@ -90,8 +98,8 @@ def buffered(session: Session) -> Iterator[None]:
                 {"kind": k, "actor": a, "at": at, "order_id": o.id if o is not None else None,
                  "customer_id": c.id if c is not None else None, "ticket_id": t.id if t is not None else None,
                  "delivery_id": dn.id if dn is not None else None,
-                 "from_state": f, "to_state": to, "why": w, "data": d}
-                for (k, a, at, o, c, t, dn, f, to, w, d) in buffer])
+                 "from_state": f, "to_state": to, "subject": sj, "subject_id": sid, "why": w, "data": d}
+                for (k, a, at, o, c, t, dn, f, to, sj, sid, w, d) in buffer])
     finally:
         if outer is None:
             session.info.pop(_BUFFER, None)

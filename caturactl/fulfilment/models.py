@@ -9,6 +9,7 @@ everywhere outside by its number ("L000123"), which is what locations send back.
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel, relationship
 
 from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
+from caturactl.core.lifecycle import Lifecycle
 from caturactl.orders.models import Order, OrderLine
 
 NUMBER_PREFIX = "L"
@@ -125,6 +127,18 @@ class Stock(Base):
         return self.on_hand - self.reserved
 
 
+class InboundFileStatus(str, enum.Enum):
+    PROCESSED = "processed"  # the row is the claim, inserted before the file is applied
+    REJECTED = "rejected"  # applying it failed: nothing of it applied, a ticket is open
+
+
+INBOUND_FILE = Lifecycle("inbound_file", "InboundFile", InboundFileStatus, {
+    None: {InboundFileStatus.PROCESSED},
+    InboundFileStatus.PROCESSED: {InboundFileStatus.REJECTED},
+    InboundFileStatus.REJECTED: set(),
+}, describe=lambda f: f"{f.transport}:{f.name}")
+
+
 class InboundFile(Base):
     """A file read from a return channel: processed or rejected, so a re-read after a crash
     between commit and move-aside is recognised by its content hash."""
@@ -136,7 +150,7 @@ class InboundFile(Base):
     transport: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(300))
     sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(10))  # processed | rejected
+    status: Mapped[str] = mapped_column(String(10))  # INBOUND_FILE
     confirmations: Mapped[int] = mapped_column(default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

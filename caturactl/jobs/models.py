@@ -8,14 +8,30 @@ Rows are history too: ``caturactl jobs history`` reads them, and old ones are pr
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from caturactl.core.db import UTCDateTime, Base, utcnow
+from caturactl.core.lifecycle import Lifecycle
 
-RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+
+class JobRunState(str, enum.Enum):
+    # A take-over after a lost lease is no move: the run stays running, with ``attempt`` + 1.
+    RUNNING = "running"  # claimed; its runner holds the lease
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # exit code, timeout, signal, or lost: its runner died and a newer slot ran
+
+
+JOB_RUN = Lifecycle("job_run", "JobRun", JobRunState, {
+    None: {JobRunState.RUNNING},
+    JobRunState.RUNNING: {JobRunState.SUCCEEDED, JobRunState.FAILED},
+    JobRunState.SUCCEEDED: set(),
+    JobRunState.FAILED: set(),
+}, attribute="state", describe=lambda r: f"job run {r.job} {r.slot_at:%Y-%m-%d %H:%M}")
+RUNNING, SUCCEEDED, FAILED = (s.value for s in JobRunState)
 
 
 class JobRun(Base):
@@ -27,7 +43,7 @@ class JobRun(Base):
     job: Mapped[str] = mapped_column(String(100))
     slot_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it was due (a manual run: when asked)
     trigger: Mapped[str] = mapped_column(String(10), default="schedule")  # schedule | manual
-    state: Mapped[str] = mapped_column(String(10), default=RUNNING, index=True)  # running | succeeded | failed
+    state: Mapped[str] = mapped_column(String(10), default=RUNNING, index=True)  # JOB_RUN
     attempt: Mapped[int] = mapped_column(default=1)  # > 1: taken over after a runner's lease ran out
     runner: Mapped[str] = mapped_column(String(120))  # host:pid:token of the claim holder
     host: Mapped[str] = mapped_column(String(100))

@@ -42,6 +42,8 @@ from sqlalchemy.orm import Session
 
 from caturactl.core import clock as clock_mod
 from caturactl.core.clock import Clock
+from caturactl.core.errors import ConflictError
+from caturactl.core.lifecycle import move
 from caturactl.jobs.spec import Job, JobsFile
 from caturactl.jobs.models import FAILED, RUNNING, SUCCEEDED, JobRun
 
@@ -148,9 +150,9 @@ class Slots:
                 if r.slot_at == due and not manual and taken is None:
                     taken = r
                     continue
-                r.state, r.finished_at = FAILED, now
-                r.error = _append(r.error, f"lost: the runner on {r.host} (pid {r.pid}) {gone}; "
-                                           f"a newer slot runs instead")
+                lost = f"lost: the runner on {r.host} (pid {r.pid}) {gone}; a newer slot runs instead"
+                r.finished_at, r.error = now, _append(r.error, lost)
+                move(s, r, FAILED, f"job {job.name}: {lost}")
             if taken is not None:
                 taken.error = _append(taken.error, f"attempt {taken.attempt} on {taken.host} (pid {taken.pid}) "
                                                    f"{gone}; taken over")
@@ -212,10 +214,17 @@ class Slots:
             if row is None or row.runner != claim.runner or row.state != RUNNING:
                 s.rollback()
                 return False
-            row.state, row.exit_code, row.finished_at = outcome.state, outcome.exit_code, now
+            row.exit_code, row.finished_at = outcome.exit_code, now
             row.summary, row.output = outcome.summary[:300], outcome.output
             if outcome.error:
                 row.error = _append(row.error, outcome.error)
+            try:  # only while the slot is still ours: a runner may take it over after the read above
+                move(s, row, outcome.state, f"job {job.name} {outcome.state}"
+                     + ("" if outcome.state == SUCCEEDED else f": {outcome.error or f'exit code {outcome.exit_code}'}"),
+                     also=(JobRun.runner == claim.runner,), exit_code=outcome.exit_code)
+            except ConflictError:
+                s.rollback()
+                return False
             if outcome.state == SUCCEEDED:
                 close_tickets_about(s, "job_failed", job.name, f"job {job.name} succeeded at {self._local(now)}")
             else:

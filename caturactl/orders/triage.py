@@ -19,7 +19,7 @@ from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import address_problems, pickup_kind, postnummer
 from caturactl.core.events import EventKind, actor, record
-from caturactl.core.lifecycle import OrderState, transition
+from caturactl.core.lifecycle import OrderState, move, transition
 from caturactl.orders.tickets import OPEN, RESOLVED
 from caturactl.ports import MarketplaceOrder
 from caturactl.views.cockpit import record_id
@@ -116,9 +116,9 @@ def close_tickets_about(session: Session, kind: str, ref: str, note: str) -> int
 
 
 def _close(session: Session, t: Ticket, resolution: str, note: str) -> None:
-    t.status, t.resolution, t.note = RESOLVED, resolution, note
+    t.resolution, t.note = resolution, note
     t.resolved_at, t.resolved_by = clock.now(), actor.get()
-    record(session, EventKind.TICKET_RESOLVED, f"{t.number} {resolution}: {note}", order=t.order, ticket=t)
+    move(session, t, RESOLVED, f"{t.number} {resolution}: {note}", kind=EventKind.TICKET_RESOLVED)
 
 
 def find_ticket(session: Session, ref: str) -> Ticket:

@@ -32,16 +32,14 @@ from sqlalchemy.orm import Session
 
 from caturactl.config import ShippingConfig
 from caturactl.core import clock
-from caturactl.core.errors import (CaturactlError, InDoubtError, NotFoundError, RefusedError, RejectedError,
-                              StateError, ThrottledError)
-from caturactl.outbox.models import OutboxMessage
-from caturactl.core.events import EventKind, record
+from caturactl.core.errors import (CaturactlError, ConflictError, InDoubtError, NotFoundError, RefusedError,
+                                   RejectedError, StateError, ThrottledError)
+from caturactl.core.events import EventKind
+from caturactl.core.lifecycle import move
+from caturactl.outbox.models import DONE, FAILED, PENDING, OutboxMessage
 from caturactl.orders.triage import Hold, close_tickets_about, open_ticket
 
 CLAIM_SECONDS = 600  # a run that dies mid-send: its message is tried again after this
-
-PENDING, DONE, FAILED = "pending", "done", "failed"
-
 
 
 @dataclass
@@ -142,6 +140,10 @@ class Sender:
                         down[msg.target] = msg.last_error
                 except ThrottledError:
                     throttled.add(msg.kind)
+                except ConflictError as exc:  # a person answered for it (done, retry) while it was sent
+                    self.s.rollback()
+                    r.skipped += 1
+                    r.errors.append(f"{msg.key}: {exc}")
             self.s.commit()
             if progress:
                 progress(1)
@@ -219,12 +221,14 @@ class Sender:
 
     def _done(self, msg: OutboxMessage, how: str, data: dict | None = None) -> None:
         now = self.now()
-        msg.status, msg.done_at, msg.last_error, msg.sending_at = DONE, now, "", None
+        msg.done_at, msg.last_error, msg.sending_at = now, "", None
+        # The move first: a message a person answered for meanwhile gets no second follow-up.
+        move(self.s, msg, DONE, f"{msg.kind} {msg.key} {how}", kind=EventKind.OUTBOX_SENT,
+             outbox=msg.id, **(data or {}))
         close_tickets_about(self.s, "outbox_failed", msg.key, how)
         follow_up = self.follow_ups.get(msg.kind)
         if follow_up:
             follow_up(self.s, msg, now)
-        record(self.s, EventKind.OUTBOX_SENT, f"{msg.kind} {msg.key} {how}", data={"outbox": msg.id, **(data or {})})
 
     def mark_done(self, msg: OutboxMessage, reason: str, *, force: bool = False) -> None:
         """A person says the message arrived (after an in-doubt ticket, or a file handed over by
@@ -253,13 +257,13 @@ class Sender:
 
     def _fail(self, msg: OutboxMessage, error: str, r: SendResult, *,
               hint: str = "") -> None:
-        msg.status, msg.last_error = FAILED, error[:2000]
+        msg.last_error = error[:2000]
         order = _order_of(self.s, msg)
         hint = hint or f"fix it, then 'caturactl outbox retry {msg.id}'"
         open_ticket(self.s, "outbox_failed", [Hold("outbox_failed", f"{msg.kind} {msg.key} to {msg.target} failed: "
                                                                       f"{error}; {hint}")],
                     order=order, external_ref=msg.key[:100])
-        record(self.s, EventKind.OUTBOX_FAILED, f"{msg.key}: {error}", order=order, data={"outbox": msg.id})
+        move(self.s, msg, FAILED, f"{msg.key}: {error}", kind=EventKind.OUTBOX_FAILED, order=order, outbox=msg.id)
         r.failed += 1
         r.errors.append(f"{msg.key}: {error}")
 
@@ -297,11 +301,11 @@ def retry(session: Session, ref: str, *, resend: bool = False) -> OutboxMessage:
     if msg.status == DONE:
         raise StateError(f"outbox message {msg.id} was already sent at {msg.done_at:%Y-%m-%d %H:%M} UTC")
     # A fresh budget of attempts: the person fixed something (or wants to see it fail again).
-    msg.status, msg.next_attempt_at, msg.attempts = PENDING, clock.now(), 0
+    msg.next_attempt_at, msg.attempts = clock.now(), 0
     overruled = resend and msg.sending_at is not None
     if resend:
         msg.sending_at = None
-    record(session, EventKind.OUTBOX_SENT, f"{msg.key}: queued again by a person"
-           + (" (to be sent again even if it may have arrived)" if overruled else ""),
-           data={"outbox": msg.id})
+    move(session, msg, PENDING, f"{msg.key}: queued again by a person"
+         + (" (to be sent again even if it may have arrived)" if overruled else ""),
+         kind=EventKind.OUTBOX_SENT, outbox=msg.id)
     return msg
