@@ -115,7 +115,11 @@ def route_everything(ws, tmp_path, *, wh: str | None = None, ful: str | None = N
 
 def ship_everything(ws, tmp_path, *, extra: str = "", company: str = COMPANY, rounds: int = 3) -> dict:
     """Import, stock, route, export and let both locations answer until every note is shipped; the
-    stand-in's clock is used for ship dates. Returns the route summary."""
+    stand-in's clock is used for ship dates. Returns the route summary.
+
+    The whole pipeline over real transports and the stand-in, a few seconds: for tests about that
+    run or about Amazon's side of it. A test that only needs shipped or invoiced orders builds them
+    with tests/factories.py instead."""
     from standins.fulfiller import FulfillerStandin
     routed = route_everything(ws, tmp_path, extra=extra, company=company)
     ws.ok("ship", "export")

@@ -1,6 +1,7 @@
 """The reports add up to the documents they come from, to the cent, on SQLite and PostgreSQL; their
-JSON and CSV carry exactly the table's columns. Data made by the real commands: import, route,
-ship, invoices, a credit note and a settlement from the SP-API stand-in."""
+JSON and CSV carry exactly the table's columns. The books are built by tests/factories.py: orders
+in every state, invoices and a credit note issued by the invoicing service, a settlement imported by
+the settlement service; the reports are read through the real commands."""
 
 from __future__ import annotations
 
@@ -21,15 +22,8 @@ from caturactl.cli.report import COCKPIT, FINANCE, OVERDUE, SALES, STOCK
 from caturactl.accounting.models import Settlement
 from caturactl.billing.models import Invoice
 from caturactl.views.reports import difference_open, money_sum, overdue, tidy
+from tests import factories as f
 from tests import fulfilment
-
-
-@pytest.fixture
-def standin():
-    from standins.amazon import AmazonStandin
-    s = AmazonStandin(orders=60, seed=11, day="2026-11-24", rate_scale=2000.0).start()
-    yield s
-    s.stop()
 
 
 def _keys(sections) -> dict[str, list[str]]:
@@ -50,22 +44,43 @@ def _csv(text: str) -> list[dict]:
 
 
 @pytest.fixture
-def books(workspace, tmp_path):
-    """Shipped orders, their invoices, one partial credit note and Amazon's settlement of them."""
-    ws = workspace
-    fulfilment.ship_everything(ws, tmp_path)
-    ws.ok("invoices", "create")
+def books(bare_workspace, tmp_path):
+    """Orders in every state at two locations: shipped and invoiced (one partly credited, one that
+    Amazon settled at another amount, so its invoice stays open), shipped and not yet invoiced,
+    shipped by Amazon (FBA), routed, released, on hold, cancelled; stock of a SKU nobody bought;
+    Amazon's settlement of the invoices, of the uninvoiced order and of an order we do not know."""
+    ws = bare_workspace
+    f.fixed_clock()
+    for folder in ("wh", "ful"):
+        (tmp_path / folder).mkdir()
+    ws.write_config(extra=fulfilment.carrier_section() + fulfilment.locations()
+                    + fulfilment.folder_transport("wh", tmp_path / "wh")
+                    + fulfilment.folder_transport("ful", tmp_path / "ful")
+                    + '[invoices]\namazon_delivery = "none"\n', company=fulfilment.COMPANY)
     app = ws.app()
     with app.session() as s:
-        inv = next(i for i in s.scalars(select(Invoice).order_by(Invoice.id))
-                   if sum(D(x["quantity"]) for x in i.document["items"]) > 1)
-        number, position = inv.number, inv.document["items"][0]["position"]
-    ws.ok("invoices", "credit", number, "--lines", f"{position}:1", "--reason", "Retoure")
-    ws.standin.advance(timedelta(hours=1))
-    closed = ws.standin.close_settlement(locale="DE")
-    path = tmp_path / "settlement.tsv"
-    path.write_text(ws.standin.settlement_text(closed["reportIds"][0]), encoding="utf-8")
-    ws.ok("settlement", "import", str(path))
+        f.product(s, "BOOK-1", title="Kochbuch", price="12.00", tax_class="reduced")
+        f.product(s, "SLOW-1", title="Ladenhüter", price="9.99")
+        for location, sku, n in (("WH", "TOOL-1", 30), ("WH", "BOOK-1", 30), ("WH", "LAMP-1", 5),
+                                 ("WH", "SLOW-1", 12), ("FUL", "TOOL-2", 20), ("FUL", "BOOK-1", 15)):
+            f.stock(s, location, sku, n)
+        credited = f.shipped(s, lines=[("TOOL-1", 2, "24.99"), ("BOOK-1", 1, "12.00")])
+        differs = f.shipped(s, lines=[("TOOL-2", 1, "39.90")], location="FUL")
+        french = f.shipped(s, lines=[("LAMP-1", 1, "49.00"), ("TOOL-1", 1, "24.99")], country="FR")
+        italian = f.shipped(s, lines=[("BOOK-1", 3, "12.00")], country="IT", location="FUL")
+        waiting = f.shipped(s, lines=[("TOOL-1", 1, "24.99")])  # no invoice yet
+        f.shipped_by_channel(s, lines=[("TOOL-2", 1, "39.90")])  # shipped outside caturactl
+        f.routed(s, lines=[("TOOL-1", 1, "24.99")])
+        f.released(s, lines=[("LAMP-1", 1, "49.00")], country="AT")
+        f.held(s, lines=[("LAMP-1", 2, "49.00")], reason="the address has no house number")
+        f.held(s, lines=[("TOOL-2", 1, "39.90")], reason="gift message to check", code="gift_message")
+        f.cancelled(s, lines=[("TOOL-1", 1, "24.99")])
+        invoices = f.invoiced(s, app.cfg, credited, differs, french, italian)
+        f.credited(s, app.cfg, invoices[0], {1: 1}, reason="Retoure")
+        f.settled(s, invoices, folder=tmp_path, differ={differs.external_id: invoices[1].gross_total - D("0.01"),
+                                                         waiting.external_id: "27.98"},
+                  extra=f.sale_lines("302-9999999-9999999", "5.95"))
+        s.commit()
     return ws
 
 
