@@ -25,13 +25,18 @@ test: test-sqlite test-postgres test-dates
 # the others "integration"), on SQLite; under a minute on the 2-core machine. Run it while you work;
 # `make test` is what CI runs.
 check: venv
-	TEST_DB=sqlite $(BIN)/python -m pytest -q -m "not integration and not slow and not postgres"
+	TEST_DB=sqlite $(BIN)/python -m pytest -q $(WORKERS) -m "not integration and not slow and not postgres"
+
+# One pytest worker per core (pytest-xdist): each worker starts its own servers on free ports and
+# its own PostgreSQL, so the tests share nothing but the machine. WORKERS= runs them in one process.
+WORKERS ?= -n auto
 
 test-sqlite: venv
-	TEST_DB=sqlite $(BIN)/python -m pytest -q
+	TEST_DB=sqlite $(BIN)/python -m pytest -q $(WORKERS)
 
+# The tests that touch a database, again on PostgreSQL (the others do not depend on it and ran above).
 test-postgres: venv
-	TEST_DB=postgres $(BIN)/python -m pytest -q
+	TEST_DB=postgres $(BIN)/python -m pytest -q $(WORKERS) -m "database"
 
 # The tests that touch a date rule (import windows, invoice and credit-note dates, deadlines and
 # business hours, review windows, job slots, reports, DATEV periods, the clock itself), run with
@@ -52,7 +57,7 @@ test-dates: venv
 	@for at in $(FAKE_DATES); do \
 	  off=$$(( $$(date -u -d "$$at" +%s) - $$(date -u +%s) )); \
 	  echo "== the machine's clock at $$at UTC"; \
-	  TZ=UTC TEST_DB=sqlite faketime -f "+$$off" $(BIN)/python -m pytest -q -p no:cacheprovider $(DATE_TESTS) || exit 1; \
+	  TZ=UTC TEST_DB=sqlite faketime -f "+$$off" $(BIN)/python -m pytest -q -p no:cacheprovider $(WORKERS) $(DATE_TESTS) || exit 1; \
 	done
 
 bench: venv

@@ -25,10 +25,18 @@ INTEGRATION_FIXTURES = frozenset({
     "sshd", "sftp_standin", "ftp_server", "ftps_server", "smtp_server"})
 
 
+# Fixtures that bring a database: these tests run again on PostgreSQL (make test-postgres).
+DATABASE_FIXTURES = frozenset({"database_url", "migrated_database_url", "workspace", "bare_workspace",
+                               "postgres_server"})
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if INTEGRATION_FIXTURES & fixtures:
             item.add_marker(pytest.mark.integration)
+        if DATABASE_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.database)
 _counter = itertools.count()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from caturactl import pipeline
+from caturactl.cli.batch import batch
 from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
 from caturactl.cli.params import count, row_ref
 
@@ -75,17 +77,12 @@ def customers_show(obj, customer: str, as_json: bool) -> None:
 @customers.command("merge")
 @click.argument("keep")
 @click.argument("other")
-@click.option("--dry-run", is_flag=True, help="Show what would move; change nothing.")
+@batch("Show what would move; change nothing.")
 @click.pass_obj
-def customers_merge(obj, keep: str, other: str, dry_run: bool) -> None:
+def customers_merge(obj, keep: str, other: str, dry_run: bool, as_json: bool):
     """Merge customer OTHER into KEEP: orders, e-mails and addresses move; OTHER stays as a pointer."""
-    from caturactl.customers.matching import merge
-    app = obj.ready_app()
-    with app.session() as s:
-        kept = merge(s, row_ref(keep, "customer", "K"), row_ref(other, "customer", "K"))
-        number = kept.number
-        s.rollback() if dry_run else s.commit()
-    console.print(("DRY RUN, nothing changed: " if dry_run else "") + f"merged {other} into {number}", markup=False)
+    return pipeline.merge_customers(obj.ready_app(), row_ref(keep, "customer", "K"), row_ref(other, "customer", "K"),
+                                    other, dry_run=dry_run)
 
 
 COMMANDS = [customers]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from datetime import datetime, timezone
 
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
-from caturactl.cli.output import console, err_console, is_terminal
+from caturactl import pipeline
+from caturactl.cli.batch import batch
+from caturactl.cli.output import err_console, is_terminal
 from caturactl.cli.params import MINUTES
 from caturactl.core.errors import InputError
 from caturactl.views.cockpit import FIRST_DAY, LAST_DAY
@@ -36,10 +37,9 @@ def import_() -> None:
 def _options(f):
     for option in reversed([
         click.option("--since", help="Re-read orders updated since this ISO time (default: since the last run)."),
-        click.option("--dry-run", is_flag=True, help="Fetch and check everything, store nothing."),
         click.option("--max-minutes", type=MINUTES, help="Stop after the page that passes this many minutes "
                      "(at Amazon's rate a backlog can take hours); the next run resumes there."),
-        click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for timers)."),
+        batch("Fetch and check everything, store nothing."),
     ]):
         f = option(f)
     return f
@@ -50,8 +50,8 @@ def _options(f):
               help="Only this sales channel (repeatable; default: every channel that imports orders).")
 @_options
 @click.pass_obj
-def import_orders(obj, channel_names: tuple[str, ...], since: str | None, dry_run: bool, max_minutes: float | None,
-                  as_json: bool) -> None:
+def import_orders(obj, channel_names: tuple[str, ...], since: str | None, max_minutes: float | None, dry_run: bool,
+                  as_json: bool):
     """Import new and changed orders from the sales channels (Amazon: Orders API 2026-01-01).
 
     Safe to run at any time and to interrupt: each page is stored with its cursor, re-imports are
@@ -63,59 +63,31 @@ def import_orders(obj, channel_names: tuple[str, ...], since: str | None, dry_ru
         if name not in channels.REGISTERED:
             raise click.BadParameter(f"no sales channel {name!r} (known: {', '.join(sorted(channels.REGISTERED))})",
                                      param_hint="--channel")
-    exit_code = 0
-    for name in channel_names or sorted(channels.REGISTERED):
-        exit_code = _import(obj, name, since, dry_run, max_minutes, as_json) or exit_code
-    if exit_code:
-        raise click.exceptions.Exit(exit_code)
+    return [_import(obj, name, since, max_minutes, dry_run, as_json)
+            for name in channel_names or sorted(channels.REGISTERED)]
 
 
 @import_.command("amazon")
 @_options
 @click.pass_obj
-def import_amazon(obj, since: str | None, dry_run: bool, max_minutes: float | None, as_json: bool) -> None:
+def import_amazon(obj, since: str | None, max_minutes: float | None, dry_run: bool, as_json: bool):
     """Import new and changed Amazon orders: ``import orders --channel amazon``, kept by its old name."""
-    exit_code = _import(obj, "amazon", since, dry_run, max_minutes, as_json)
-    if exit_code:
-        raise click.exceptions.Exit(exit_code)
+    return _import(obj, "amazon", since, max_minutes, dry_run, as_json)
 
 
-def _import(obj, channel: str, since: str | None, dry_run: bool, max_minutes: float | None, as_json: bool) -> int:
-    """One channel's import; its exit code (0, 69, 75)."""
-    from caturactl.orders.importing import Importer
-    since_t = _since(since)
-    budget = None if max_minutes is None else max_minutes * 60
+def _import(obj, channel: str, since: str | None, max_minutes: float | None, dry_run: bool, as_json: bool):
+    """One channel's import, with a spinner on a terminal."""
     app = obj.ready_app()
-    with app.session() as s:
-        mp, scope = app.order_source(s, channel)
-        importer = Importer(s, app.cfg, mp)
-        label = f"importing {channel} orders"
-        try:
-            if is_terminal() and not as_json:
-                with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                              console=err_console, transient=True) as bar:
-                    task = bar.add_task(f"{label}: page 1", total=None)
-                    result = importer.run(scope, since=since_t, dry_run=dry_run, max_seconds=budget,
-                                          progress=lambda r: bar.update(task, description=(
-                                              f"{label}: {r.pages} pages, {r.fetched} orders, "
-                                              f"{r.new} new, {r.failed} failed")))
-            else:
-                result = importer.run(scope, since=since_t, dry_run=dry_run, max_seconds=budget)
-        finally:
-            mp.close()
-    if as_json:
-        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
-    else:
-        console.print(Text.assemble((f"import {channel}: ", "yellow" if result.stopped_by or result.failed else "green"),
-                                    result.line()))
-        for f in result.failures[:20]:
-            console.print(f"  failed: {f}", highlight=False, markup=False)
-        if result.failed:
-            console.print("  each failed order has a ticket: caturactl tickets list", highlight=False)
-    if result.exit_code:
-        err_console.print(f"caturactl: import {channel} stopped early: {result.stopped_by}", highlight=False,
-                          markup=False)
-    return result.exit_code
+    run = functools.partial(pipeline.import_orders, app, channel, since=_since(since), dry_run=dry_run,
+                            max_seconds=None if max_minutes is None else max_minutes * 60)
+    if not is_terminal() or as_json:
+        return run()
+    label = f"importing {channel} orders"
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
+                  transient=True) as bar:
+        task = bar.add_task(f"{label}: page 1", total=None)
+        return run(on_page=lambda r: bar.update(task, description=(
+            f"{label}: {r.pages} pages, {r.fetched} orders, {r.new} new, {r.failed} failed")))
 
 
 COMMANDS = [import_]

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
-from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_console, exit_with, format_options,
-                                  pick_format, progress_bar, summary)
+from caturactl import pipeline
+from caturactl.cli.batch import bars, batch
+from caturactl.cli.output import (Column, console, emit, emit_record, err_console, format_options,
+                                  pick_format, summary)
 from caturactl.cli.params import count
 from caturactl.core.errors import ConfigError, InputError
 
@@ -49,51 +51,20 @@ def invoices() -> None:
 
 
 @invoices.command("create")
-@click.option("--dry-run", is_flag=True, help="Build and check every due invoice; number, store and send nothing.")
 @click.option("--limit", type=count(), help="At most this many invoices.")
 @click.option("--jobs", type=click.IntRange(min=1, max=32), default=1, show_default=True,
               help="Render in this many processes (large runs).")
-@click.option("--json", "as_json", is_flag=True)
+@batch("Build and check every due invoice; number, store and send nothing.")
 @click.pass_obj
-def invoices_create(obj, dry_run: bool, limit: int | None, jobs: int, as_json: bool) -> None:
+def invoices_create(obj, limit: int | None, jobs: int, dry_run: bool, as_json: bool):
     """Shipped deliveries -> invoices (one per order or per delivery, [invoices] per), then deliver them.
 
     Every due invoice is built and checked first: missing company data stops the run with one
     line and nothing written; an order that cannot be invoiced (no price on a line, no VAT rate
     for its destination) gets a ticket and the others are invoiced (exit 65).
     """
-    from caturactl.billing import invoicing
-    app = obj.ready_app()
-    pool = app.invoice_render_pool(jobs) if jobs > 1 and not dry_run else None
-    with app.session() as s:
-        inv = invoicing.Invoicer(s, app.cfg, None if dry_run else app.invoice_renderer(), render_many=pool)
-        due = len(inv.due(limit))
-        try:
-            with progress_bar("invoicing", due, enabled=not as_json and not dry_run) as advance:
-                r = inv.run(dry_run=dry_run, limit=limit, batch=50 * jobs, progress=advance)
-        finally:
-            if pool is not None:
-                pool.close()
-        sent = None
-        if not dry_run and r.queued:
-            sender = app.sender(s)
-            try:
-                sent = sender.run(kinds={invoicing.UPLOAD, invoicing.EMAIL})
-            finally:
-                sender.close()
-    data = {**r.as_dict(), **({"delivery": sent.as_dict()} if sent else {})}
-    line = (DRY + f"{r.planned} invoice(s) due, {r.gross} gross") if dry_run else \
-        (f"{len(r.created)} invoice(s) created" + (f" ({r.created[0]} .. {r.created[-1]})" if r.created else "")
-         + (f"; delivered {sent.sent}, to retry {sent.retry_later}, failed {sent.failed}" if sent else ""))
-    if r.failed:
-        line += f"; {len(r.failed)} order(s) cannot be invoiced" + ("" if dry_run else ", each has a ticket")
-    if r.waiting:
-        line += f"; {r.waiting} order(s) wait for their invoice_failed ticket to be resolved"
-    summary("invoices create", data, as_json=as_json, line=line, ok=not (r.failed or (sent and sent.exit_code)))
-    if not as_json:
-        for e in [*r.failed, *(sent.errors if sent else [])][:10]:
-            console.print(f"  {e}", highlight=False, markup=False)
-    exit_with(sent.exit_code if sent and sent.exit_code else (65 if r.failed else 0))
+    return pipeline.create_invoices(obj.ready_app(), dry_run=dry_run, limit=limit, jobs=jobs,
+                                    progress=bars(as_json=as_json, dry_run=dry_run))
 
 
 @invoices.command("list")
@@ -213,27 +184,11 @@ def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung:
 
 @invoices.command("resend")
 @click.argument("number")
-@click.option("--dry-run", is_flag=True, help="Check it can be resent; queue nothing.")
+@batch("Check it can be resent; queue nothing.")
 @click.pass_obj
-def invoices_resend(obj, number: str, dry_run: bool) -> None:
+def invoices_resend(obj, number: str, dry_run: bool, as_json: bool):
     """Deliver the same invoice again (same number, same file): never a second invoice."""
-    from caturactl.billing import invoicing
-    app = obj.ready_app()
-    with app.session() as s:
-        inv = invoicing.resend(s, number)
-        if dry_run:
-            s.rollback()
-            console.print(DRY + f"{inv.number} would be delivered again ({inv.delivery})", highlight=False, markup=False)
-            return
-        s.commit()
-        sender = app.sender(s)
-        try:
-            r = sender.run(kinds={invoicing.UPLOAD, invoicing.EMAIL})
-        finally:
-            sender.close()
-    console.print(f"invoices resend: {number}: delivered {r.sent}, to retry {r.retry_later}, failed {r.failed}",
-                  highlight=False, markup=False)
-    exit_with(r.exit_code)
+    return pipeline.resend_invoice(obj.ready_app(), number, dry_run=dry_run)
 
 
 @invoices.command("credit")
@@ -242,29 +197,11 @@ def invoices_resend(obj, number: str, dry_run: bool) -> None:
               "QUANTITY a number of pieces; a position alone: all of it not yet credited (default: everything "
               "not yet credited).")
 @click.option("--reason", required=True, help="Why (printed on the credit note and kept).")
-@click.option("--dry-run", is_flag=True, help="Build and check the credit note; store nothing.")
+@batch("Build and check the credit note; store nothing.")
 @click.pass_obj
-def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_run: bool) -> None:
+def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_run: bool, as_json: bool):
     """A correction invoice (Rechnungskorrektur, type 381) for a refund or cancellation."""
-    from caturactl.billing import invoicing
-    wanted = parse_lines(lines_text)
-    app = obj.ready_app()
-    with app.session() as s:
-        inv = invoicing.Invoicer(s, app.cfg, app.invoice_renderer())
-        credit = inv.credit(number, wanted, reason)
-        summary_line = (f"{credit.number} corrects {number}: {credit.gross_total} {credit.currency} gross"
-                        f" ({len(credit.document['items'])} position(s))")
-        if dry_run:
-            s.rollback()
-            console.print(DRY + summary_line, highlight=False, markup=False)
-            return
-        s.commit()
-        sender = app.sender(s)
-        try:
-            sender.run(kinds={invoicing.UPLOAD, invoicing.EMAIL})
-        finally:
-            sender.close()
-    console.print("invoices credit: " + summary_line, highlight=False, markup=False)
+    return pipeline.credit_invoice(obj.ready_app(), number, parse_lines(lines_text), reason, dry_run=dry_run)
 
 
 @invoices.command("feeds")
@@ -275,8 +212,7 @@ def invoices_feeds(obj, as_json: bool) -> None:
     from caturactl.billing import invoicing
     app = obj.ready_app()
     with app.session() as s:
-        uploader = app.invoice_uploader(s)
-        counts = invoicing.check_feeds(s, uploader)
+        counts = invoicing.check_uploads(app, s)
     line = (f"{counts['checked']} upload(s) checked: {counts['accepted']} accepted, {counts['rejected']} refused "
             f"(each has a ticket), {counts['waiting']} still processing")
     summary("invoices feeds", counts, as_json=as_json, line=line, ok=not counts["rejected"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
-from caturactl.cli.output import (DRY, Column, console, emit, emit_record, exit_with, format_options, local_time,
-                                  pick_format, summary)
+from caturactl import pipeline
+from caturactl.cli.batch import batch
+from caturactl.cli.output import (Column, console, emit, emit_record, format_options, local_time,
+                                  pick_format)
 from caturactl.cli.params import count, row_ref
 from caturactl.core.errors import InputError
 
@@ -70,96 +71,47 @@ def outbox_show(obj, message: str, as_json: bool) -> None:
 @click.option("--all-failed", is_flag=True, help="Every failed message.")
 @click.option("--resend", is_flag=True,
               help="Send again even if a crash left the message in doubt (you checked: it did not arrive).")
-@click.option("--dry-run", is_flag=True, help="Say what would be queued again; change nothing.")
+@batch("Say what would be queued again; change nothing.")
 @click.pass_obj
-def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, resend: bool, dry_run: bool) -> None:
+def outbox_retry(obj, messages: tuple[str, ...], all_failed: bool, resend: bool, dry_run: bool, as_json: bool):
     """Queue failed messages again (by number or key) and send them now.
 
     A message a crash left in doubt is first checked at the remote side again; with --resend it
     is sent again as it is."""
-    from caturactl.outbox.models import OutboxMessage
-    from caturactl.outbox.service import retry
     if not messages and not all_failed:
         raise InputError("name the messages to retry, or pass --all-failed")
     if resend and all_failed:
         # --resend is a person's word that one message did not arrive, not a sweep.
         raise click.UsageError("--resend needs the messages you checked named, not --all-failed")
-    app = obj.ready_app()
-    with app.session() as s:
-        refs = list(messages) + ([str(i) for i in s.scalars(select(OutboxMessage.id)
-                                                             .where(OutboxMessage.status == "failed"))]
-                                 if all_failed else [])
-        ids = [retry(s, row_ref(ref, "outbox message"), resend=resend).id for ref in refs]
-        if dry_run:
-            s.rollback()
-            console.print(DRY + f"{len(ids)} message(s) would be sent again", highlight=False)
-            return
-        s.commit()
-        sender = app.sender(s)
-        try:
-            r = sender.run()
-        finally:
-            sender.close()
-    console.print(f"outbox retry: {len(ids)} queued again; sent {r.sent}, to retry {r.retry_later}, "
-                  f"failed {r.failed}", highlight=False)
-    for e in r.errors[:20]:
-        console.print(f"  {e}", highlight=False, markup=False)
-    exit_with(r.exit_code)
+    return pipeline.retry_messages(obj.ready_app(), [row_ref(ref, "outbox message") for ref in messages],
+                                   all_failed=all_failed, resend=resend, dry_run=dry_run)
 
 
 @outbox.command("done")
 @click.argument("messages", nargs=-1, required=True)
 @click.option("--reason", required=True, help="How you know it arrived (kept in the order's history).")
 @click.option("--force", is_flag=True, help="Also a message the remote side refused (you delivered it another way).")
-@click.option("--dry-run", is_flag=True, help="Say what would be marked; change nothing.")
+@batch("Say what would be marked; change nothing.")
 @click.pass_obj
-def outbox_done(obj, messages: tuple[str, ...], reason: str, force: bool, dry_run: bool) -> None:
+def outbox_done(obj, messages: tuple[str, ...], reason: str, force: bool, dry_run: bool, as_json: bool):
     """Mark messages as arrived (by number or key) without sending them.
 
     For a message a crash left in doubt that you found at the other side (the e-mail in the
     mailbox, the file at the location): it counts as sent, and what a send would have done
     follows (the delivery is noted as delivered, the invoice as sent). A message the remote side
     refused did not arrive: marking it needs --force."""
-    from caturactl.outbox.service import find
     if not reason.strip():
         raise InputError("say how you know it arrived", where="--reason")
-    app = obj.ready_app()
-    with app.session() as s:
-        sender = app.sender(s)
-        try:
-            msgs = [find(s, row_ref(ref, "outbox message")) for ref in messages]
-            for m in msgs:
-                sender.mark_done(m, reason.strip(), force=force)
-            if dry_run:
-                s.rollback()
-                console.print(DRY + f"{len(msgs)} message(s) would be marked as arrived", highlight=False)
-                return
-            s.commit()
-        finally:
-            sender.close()
-    console.print(f"outbox done: {len(msgs)} message(s) marked as arrived", highlight=False)
+    return pipeline.mark_arrived(obj.ready_app(), [row_ref(ref, "outbox message") for ref in messages],
+                                 reason.strip(), force=force, dry_run=dry_run)
 
 
 @outbox.command("send")
-@click.option("--dry-run", is_flag=True, help="Count what is due; send nothing.")
-@click.option("--json", "as_json", is_flag=True)
+@batch("Count what is due; send nothing.")
 @click.pass_obj
-def outbox_send(obj, dry_run: bool, as_json: bool) -> None:
+def outbox_send(obj, dry_run: bool, as_json: bool):
     """Send every due message (the job runner calls this between the other steps)."""
-    app = obj.ready_app()
-    with app.session() as s:
-        sender = app.sender(s)
-        try:
-            r = sender.run(dry_run=dry_run)
-        finally:
-            sender.close()
-    line = (DRY + f"{r.skipped} message(s) due") if dry_run else \
-        f"sent {r.sent}, to retry {r.retry_later}, failed {r.failed}"
-    summary("outbox send", r.as_dict(), as_json=as_json, line=line, ok=not r.exit_code)
-    if not as_json:
-        for e in r.errors[:20]:
-            console.print(f"  {e}", highlight=False, markup=False)
-    exit_with(r.exit_code)
+    return pipeline.send_outbox(obj.ready_app(), dry_run=dry_run)
 
 
 COMMANDS = [outbox]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from caturactl import pipeline
+from caturactl.cli.batch import batch
 from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
 from caturactl.orders.tickets import KINDS
 
@@ -60,24 +62,18 @@ def tickets_show(obj, ticket: str, as_json: bool) -> None:
 @click.option("--cancel", is_flag=True, help="Cancel the order.")
 @click.option("--close", is_flag=True, help="Close a ticket whose order is not on hold (overdue, failed upload, ...).")
 @click.option("--note", required=True, help="What was checked or decided (kept in the history).")
-@click.option("--dry-run", is_flag=True, help="Check that the resolution is allowed; change nothing.")
+@batch("Check that the resolution is allowed; change nothing.")
 @click.pass_obj
-def tickets_resolve(obj, ticket: str, release: bool, cancel: bool, close: bool, note: str, dry_run: bool) -> None:
+def tickets_resolve(obj, ticket: str, release: bool, cancel: bool, close: bool, note: str, dry_run: bool,
+                    as_json: bool):
     """Resolve a ticket: --release or --cancel its order (or --close it), with a note."""
-    from caturactl.orders.triage import resolve
     actions = [a for a, given in (("release", release), ("cancel", cancel), ("close", close)) if given]
     if len(actions) > 1:
         # The opposite answers at once: never guess which one was meant (cancelling is final).
         raise click.UsageError(f"--{' and --'.join(actions)} exclude each other: give one")
     if not actions:
         raise click.UsageError("say what to do: --release, --cancel or --close")
-    action = actions[0]
-    app = obj.ready_app()
-    with app.session() as s:
-        t = resolve(s, ticket, action, note)
-        summary = f"{t.number} {t.resolution}" + (f": order {t.order.external_id} is now {t.order.state}" if t.order else "")
-        s.rollback() if dry_run else s.commit()
-    console.print(("DRY RUN, nothing changed: " if dry_run else "") + summary, highlight=False, markup=False)
+    return pipeline.resolve_ticket(obj.ready_app(), ticket, actions[0], note, dry_run=dry_run)
 
 
 COMMANDS = [tickets]

@@ -38,7 +38,7 @@ from caturactl.core import csvfile
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import CaturactlError, InputError, NotFoundError
-from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile, ShippedParcel
+from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile, InboundFileStatus, ShippedParcel
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
@@ -46,7 +46,7 @@ from caturactl.core.address import Address, postnummer
 from caturactl.fulfilment.models import NUMBER_PREFIX
 from caturactl.core.events import EventKind, buffered, record
 from caturactl.core.money import Money
-from caturactl.core.lifecycle import DeliveryState, OrderState, transition, transition_delivery
+from caturactl.core.lifecycle import DeliveryState, OrderState, move, transition, transition_delivery
 from caturactl.orders.tickets import OPEN
 from caturactl.outbox.service import enqueue
 from caturactl.ports import (Confirmation, ConfirmationReader, DocumentFormat, Parcel, RenderedFile,
@@ -127,6 +127,12 @@ class ExportResult:
 
     def as_dict(self) -> dict:
         return {"exported": self.exported, "files": len(self.files), "failed": self.failed, "dry_run": self.dry_run}
+
+
+def count_to_export(session: Session, limit: int | None = None) -> int:
+    """How many delivery notes ``export`` would take (for a progress bar)."""
+    total = session.scalar(select(func.count()).where(DeliveryNote._state == D.CREATED.value)) or 0
+    return min(total, limit or total)
 
 
 def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat], *, dry_run: bool = False,
@@ -405,12 +411,13 @@ class Collector:
             r.rejected.append(f"{name}: {message}")
             if dry_run:
                 return
-            claim.status, claim.error = "rejected", message
+            claim.error = message
             open_ticket(self.s, "confirmation_rejected",
                         [Hold("confirmation_rejected", f"confirmation file {name} from {tname} rejected whole, "
                                                        f"nothing applied: {message}; moved to the error folder")],
                         external_ref=name[:100])
-            record(self.s, EventKind.CONFIRMATION_REJECTED, f"{tname}:{name}: {message}")
+            move(self.s, claim, InboundFileStatus.REJECTED, f"{tname}:{name}: {message}",
+                 kind=EventKind.CONFIRMATION_REJECTED)
             self.s.commit()
             self._move(t, name, "error")
             return
@@ -451,7 +458,7 @@ class Collector:
     def _claim_file(self, tname: str, name: str, digest: str) -> InboundFile | bool:
         """The file's row, inserted before it is applied: the unique (transport, content) key makes
         this the claim. False when another run holds it (PostgreSQL waits for that run's commit)."""
-        row = InboundFile(transport=tname, name=name, sha256=digest, status="processed")
+        row = InboundFile(transport=tname, name=name, sha256=digest, status=InboundFileStatus.PROCESSED.value)
         try:
             with self.s.begin_nested():
                 self.s.add(row)
