@@ -66,6 +66,7 @@ class MarketplaceOrder:
     total: Money | None
     lines: tuple[MarketplaceLine, ...]
     tax_registrations: tuple[TaxRegistration, ...] = ()
+    business: bool = False  # a business buyer's order (the channel's B2B programme)
     ship_by: datetime | None = None
     deliver_by: datetime | None = None  # latest promised delivery (deliverByWindow.latestDateTime)
     deliver_from: datetime | None = None  # earliest (deliverByWindow.earliestDateTime)
@@ -73,7 +74,7 @@ class MarketplaceOrder:
 
     @property
     def is_business(self) -> bool:
-        return "AMAZON_BUSINESS" in self.programs
+        return self.business
 
     @property
     def buyer_tax_ids(self) -> tuple[str, ...]:
@@ -443,7 +444,7 @@ class InvoiceUploader(Protocol):
         is called right before the call that queues the invoice (createFeed)."""
         ...
 
-    def feeds_since(self, created_since: datetime) -> list[tuple[str, datetime]]:
+    def uploads_since(self, created_since: datetime) -> list[tuple[str, datetime]]:
         """(feed id, created) of every invoice feed queued at or after ``created_since``."""
         ...
 

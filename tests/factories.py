@@ -296,7 +296,7 @@ def shipped(s: Session, order: Order | None = None, *, tracking: str | None = No
         note.confirmed_at = at
         transition_delivery(s, note, DeliveryState.CONFIRMED, f"1 parcel(s) {note.carrier} {number} shipped")
         note.shipped_at = now
-        transition_delivery(s, note, DeliveryState.SHIPPED, "Amazon confirmed every parcel (confirmShipment)")
+        transition_delivery(s, note, DeliveryState.SHIPPED, "Amazon confirmed every parcel")
     transition(s, order, OrderState.SHIPPED, "every delivery note reported shipped")
     s.flush()
     s.expire_all()  # stock changed by conditional UPDATEs

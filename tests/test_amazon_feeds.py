@@ -247,7 +247,7 @@ def _shipped_elsewhere(s: AmazonStandin, order: dict) -> dict:
     return s.change_order(other["orderId"], status="SHIPPED")
 
 
-def test_feeds_since_lists_the_invoice_feeds_created_at_or_after_the_time_and_none_before(standin, invoices):
+def test_uploads_since_lists_the_invoice_feeds_created_at_or_after_the_time_and_none_before(standin, invoices):
     order = shipped_order(standin)
     other = _shipped_elsewhere(standin, order)
     before = invoices.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES, metadata(order, "RE-1"))
@@ -257,13 +257,13 @@ def test_feeds_since_lists_the_invoice_feeds_created_at_or_after_the_time_and_no
     standin.advance(dt.timedelta(minutes=1))
     after = invoices.upload_invoice(other["orderId"], marketplace(other), PDF_BYTES, metadata(other, "RE-3"))
     standin.advance(TWO_MINUTES)  # processed feeds are listed as well as queued ones
-    assert sorted(invoices.feeds_since(t)) == [(at_t, t), (after, t + dt.timedelta(minutes=1))]
-    assert {f for f, _ in invoices.feeds_since(t - dt.timedelta(hours=1))} == {before, at_t, after}
-    assert invoices.feeds_since(t + dt.timedelta(minutes=2)) == []
+    assert sorted(invoices.uploads_since(t)) == [(at_t, t), (after, t + dt.timedelta(minutes=1))]
+    assert {f for f, _ in invoices.uploads_since(t - dt.timedelta(hours=1))} == {before, at_t, after}
+    assert invoices.uploads_since(t + dt.timedelta(minutes=2)) == []
     assert calls(standin)["getFeeds"] == 3 and standin.stats()["throttled"] == 0
 
 
-def test_feeds_since_follows_next_token_across_pages(standin, api):
+def test_uploads_since_follows_next_token_across_pages(standin, api):
     uploader = AmazonInvoices(api, feeds_page_size=2)
     orders = [standin.change_order(o["orderId"], status="SHIPPED") for o in open_orders(standin)[:5]]
     t = standin.now()
@@ -272,28 +272,28 @@ def test_feeds_since_follows_next_token_across_pages(standin, api):
         ids.append(uploader.upload_invoice(order["orderId"], marketplace(order), PDF_BYTES,
                                            metadata(order, f"RE-{i}")))
         standin.advance(dt.timedelta(seconds=20))
-    found = uploader.feeds_since(t)
+    found = uploader.uploads_since(t)
     assert sorted(f for f, _ in found) == sorted(ids) and len(found) == 5
     assert calls(standin)["getFeeds"] == 3  # 2 + 2 + 1
     uploader.close()
 
 
-def test_feeds_since_says_later_when_the_getfeeds_bucket_is_empty(standin):
+def test_uploads_since_says_later_when_the_getfeeds_bucket_is_empty(standin):
     # getFeeds refills one call every ~45 s at Amazon's rate: the job must not sleep through it.
     api = SpApi(make_api(standin, rate_scale=1.0).cfg, budgets={"getFeeds": (0.0, datetime.now(timezone.utc))})
     uploader = AmazonInvoices(api, max_wait_seconds=10)
     with pytest.raises(ThrottledError) as exc:
-        uploader.feeds_since(standin.now() - dt.timedelta(hours=1))
+        uploader.uploads_since(standin.now() - dt.timedelta(hours=1))
     assert api.rate_waited() == 0 and api.stats.waited_seconds == 0  # said later without sleeping
     assert "getFeeds allows one call every ~45 s" in str(exc.value)
     assert calls(standin)["getFeeds"] == 0
     uploader.close()
 
 
-def test_feeds_since_a_time_after_amazons_now_is_rejected(standin, invoices):
+def test_uploads_since_a_time_after_amazons_now_is_rejected(standin, invoices):
     # createdSince after createdUntil (which defaults to now) is a 400 at Amazon
     with pytest.raises(RejectedError) as exc:
-        invoices.feeds_since(standin.now() + dt.timedelta(days=1))
+        invoices.uploads_since(standin.now() + dt.timedelta(days=1))
     assert "list of invoice feeds" in str(exc.value) and "createdSince" in str(exc.value)
     assert calls(standin)["getFeeds"] == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,28 +14,70 @@ from caturactl.config import Config
 from caturactl.core.errors import StateError
 
 ROOT = Path(__file__).resolve().parents[1]
-# Where a channel may still be named: the registry, the composition root (it builds the adapters
-# and, for now, the outbox handlers of Amazon's calls), the configuration's [amazon] section and
-# the command line (``import amazon``, ``standins amazon``).
-MAY_NAME = {"caturactl/channels.py", "caturactl/app.py", "caturactl/config.py"}
+# Where a channel may still be named: the registry, the configuration's [amazon] section and the
+# command line (``import amazon``, ``standins amazon``). The composition root (app.py) asks the
+# channels for their adapters and names none.
+MAY_NAME = {"caturactl/channels.py", "caturactl/config.py"}
+# Amazon's vocabulary: its name, its API's operations and ids, its programmes.
+AMAZON_WORDS = {"amazon", "asin", "searchorders", "confirmshipment", "orderitemid", "feed", "feeds", "solicitation",
+                "solicitations", "spapi", "vcs", "fba"}
+# Still there, and why: the catalogue's and order lines' ``asin`` column (the merchant's products
+# CSV has that header); renaming it needs a migration and a new CSV header (issue 16, left open).
+STILL_NAMED = {"asin"}
 
 
-def test_no_service_or_model_names_a_channel():
+def _words(name: str) -> set[str]:
+    parts = re.split(r"_|(?<=[a-z])(?=[A-Z])", name)
+    return {p.lower() for p in parts if p} | {name.lower()}
+
+
+def amazon_words(source: str) -> list[tuple[int, str]]:
+    """(line, word) for every identifier, import, keyword and string (docstrings aside) of
+    ``source`` that uses Amazon's vocabulary."""
+    tree = ast.parse(source)
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    found = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            names = [n.id]
+        elif isinstance(n, ast.Attribute):
+            names = [n.attr]
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [n.name]
+        elif isinstance(n, ast.arg):
+            names = [n.arg]
+        elif isinstance(n, ast.keyword):
+            names = [n.arg or ""]
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names = [part for m in [getattr(n, "module", None) or "", *(a.name for a in n.names)]
+                     for part in m.split(".")]
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings:
+            names = re.findall(r"[A-Za-z_]+", n.value)
+        else:
+            continue
+        found += [(n.lineno, w) for name in names for w in sorted(_words(name) & AMAZON_WORDS)]
+    return found
+
+
+def test_no_service_model_or_core_module_names_amazon():
     named = []
     for path in sorted((ROOT / "caturactl").rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
         if rel in MAY_NAME or rel.startswith(("caturactl/cli/", "caturactl/migrations/")):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and node.value in channels.REGISTERED:
-                named.append(f"{rel}:{node.lineno}")
+        named += [f"{rel}:{line}: {word}" for line, word in amazon_words(path.read_text(encoding="utf-8"))
+                  if word not in STILL_NAMED]
     assert named == []
 
 
-def test_the_probe_shows_the_check_finds_a_channel_name(tmp_path):
-    probe = ast.parse('if order.channel == "amazon":\n    pass\n')
-    assert [n.value for n in ast.walk(probe) if isinstance(n, ast.Constant) and n.value in channels.REGISTERED] \
-        == ["amazon"]
+def test_the_probe_shows_the_check_finds_amazons_words():
+    probe = ('from connectors.amazon.feeds import AmazonInvoices\n'
+             'if order.channel == "amazon" and line.orderItemId:\n'
+             '    client.confirmShipment(feed_id=1)\n')
+    assert {w for _, w in amazon_words(probe)} == {"amazon", "orderitemid", "confirmshipment", "feed", "feeds"}
+    assert amazon_words('"""Amazon\'s rules live in the channel."""\n') == []  # prose in a docstring is fine
 
 
 def test_amazon_declares_what_it_does():

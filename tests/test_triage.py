@@ -68,8 +68,8 @@ def test_each_rule_holds_the_order_and_says_why(kw, code):
 
 def test_business_order_with_buyer_tax_id_is_held_but_without_is_not():
     reg = (TaxRegistration(entity_type="BUYER", number="DE123456789", kind="VAT"),)
-    assert codes(order(programs=("AMAZON_BUSINESS",), tax_registrations=reg)) == ["business_tax_id"]
-    assert codes(order(programs=("AMAZON_BUSINESS",))) == []
+    assert codes(order(programs=("AMAZON_BUSINESS",), business=True, tax_registrations=reg)) == ["business_tax_id"]
+    assert codes(order(programs=("AMAZON_BUSINESS",), business=True)) == []
 
 
 def test_packstation_with_postnummer_passes():

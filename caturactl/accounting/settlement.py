@@ -145,8 +145,7 @@ class ImportResult:
     def as_dict(self) -> dict:
         return {"settlement_id": self.settlement_id, "lines": self.lines, "total": str(self.total),
                 "duplicate": self.duplicate, "invoices_paid": self.paid,
-                # the key is older than channels: scripts read it
-                "amazon_invoiced": self.channel_invoiced,
+                "channel_invoiced": self.channel_invoiced,
                 "differences": self.differences,
                 "differences_total": str(self.differences_total), "dry_run": self.dry_run}
 

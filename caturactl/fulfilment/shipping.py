@@ -633,7 +633,8 @@ def channel_confirmed(session: Session, msg, now: datetime) -> None:
             p.channel_confirmed_at = now
     if note.state == D.CONFIRMED.value and all(p.channel_confirmed_at or not p.items for p in note.parcels):
         note.shipped_at = now
-        transition_delivery(session, note, D.SHIPPED, "Amazon confirmed every parcel (confirmShipment)")
+        transition_delivery(session, note, D.SHIPPED,
+                            f"{channels.get(note.order.channel).label} confirmed every parcel")
 
 
 def file_uploaded(session: Session, msg, now: datetime) -> None:

@@ -59,7 +59,7 @@ def holds(order: MarketplaceOrder, known_skus: set[str] | frozenset[str], cfg: T
     a = order.address
     if a is None:
         if cfg.broken_address:
-            found.append(Hold("broken_address", "no delivery address in Amazon's answer"))
+            found.append(Hold("broken_address", "no delivery address in the channel's answer"))
         return found
     kind = pickup_kind(a)
     if cfg.pickup_incomplete:

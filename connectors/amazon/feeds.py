@@ -24,7 +24,7 @@ document what it does then; the stand-in reports the second as a duplicate and k
 A 5xx is no better than a lost answer: the feed may have been queued before the error. So
 createFeed is never repeated inside the call once it may have reached Amazon
 (``SpApi.call(acts=True)``); the outbox keeps the upload in doubt and, before it sends again,
-asks ``feeds_since`` (getFeeds, from ``feed_created`` of the last upload it knows) which invoice
+asks ``uploads_since`` (getFeeds, from ``feed_created`` of the last upload it knows) which invoice
 feeds exist since then (connectors.amazon.invoice_feeds.feed_of_interrupted_upload). A crash after
 createFeed is handled the same way.
 """
@@ -271,7 +271,7 @@ class AmazonInvoices:
         except ValueError:
             raise RemoteError(f"getFeed answered with createdTime {feed.get('createdTime')!r}", where=where) from None
 
-    def feeds_since(self, created_since: datetime) -> list[tuple[str, datetime]]:
+    def uploads_since(self, created_since: datetime) -> list[tuple[str, datetime]]:
         """(feedId, createdTime) of every UPLOAD_VAT_INVOICE feed Amazon created at or after
         ``created_since`` (timezone-aware) in the configured marketplaces, each once, in Amazon's
         order. Raises RejectedError when Amazon refuses the query (also for a time after Amazon's

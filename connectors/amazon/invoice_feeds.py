@@ -65,7 +65,7 @@ def feed_of_interrupted_upload(session: Session, uploader, msg, marked_at: datet
                                          | (OutboxMessage.done_at >= known_since))
     known.update(f for m in session.scalars(resent) for f in m.payload.get("earlier_feeds", ()))
     try:
-        listed = uploader.feeds_since(since)
+        listed = uploader.uploads_since(since)
     except RejectedError as exc:  # the list cannot be read: that says nothing about the upload
         raise InDoubtError(f"a crash interrupted this upload at {marked_at:%Y-%m-%d %H:%M:%S} UTC, and Amazon "
                            f"refused the list of invoice feeds: {exc}") from None

@@ -328,7 +328,7 @@ def parse_order(data: Any) -> MarketplaceOrder:
         updated_at=_time(data.get("lastUpdatedTime"), "order.lastUpdatedTime"),
         status=status, fulfilled_by=_str(fulfillment, "fulfilledBy", "order.fulfillment") or "MERCHANT",
         service_level=_str(fulfillment, "fulfillmentServiceLevel", "order.fulfillment"),
-        programs=tuple(programs),
+        programs=tuple(programs), business="AMAZON_BUSINESS" in programs,
         buyer_email=_str(buyer, "buyerEmail", "order.buyer").lower(),
         buyer_name=_str(buyer, "buyerName", "order.buyer"),
         buyer_company=_str(buyer, "buyerCompanyName", "order.buyer"),
