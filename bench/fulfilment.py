@@ -68,7 +68,7 @@ def populate(engine, n: int, seed: int) -> None:
     skus = [p["sku"] for p in CATALOGUE]
     now = datetime.now(timezone.utc)
     with engine.begin() as conn:
-        conn.execute(insert(Product), [{"sku": p["sku"], "title": p["title"], "asin": p["asin"],
+        conn.execute(insert(Product), [{"sku": p["sku"], "title": p["title"], "listing_id": p["asin"],
                                         "price": Decimal(p["price"]), "weight_g": p["weight_g"],
                                         "length_mm": p["length_mm"], "width_mm": p["width_mm"],
                                         "height_mm": p["height_mm"], "active": True} for p in CATALOGUE])

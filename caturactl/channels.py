@@ -62,6 +62,7 @@ class SalesChannel(Protocol):
     upload_kind: str
     review_kind: str
     clearing_account: str  # [accounts] purpose of its clearing account (Verrechnungskonto)
+    product_columns: dict[str, str]  # its names for products CSV columns -> ours ({"asin": "listing_id"})
     review_closes_after: timedelta  # no review request later than this after the latest promised delivery
 
     def invoice_mode(self, cfg) -> str:
@@ -154,6 +155,11 @@ def settling() -> SalesChannel:
         raise StateError(f"settlements need exactly one channel that provides them; registered: "
                          f"{', '.join(c.name for c in found) or 'none'}")
     return found[0]
+
+
+def product_columns() -> dict[str, str]:
+    """Every channel's names for columns of the products CSV, mapped to ours."""
+    return {alias: column for c in all_channels() for alias, column in c.product_columns.items()}
 
 
 def names(capability: str) -> list[str]:

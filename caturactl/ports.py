@@ -26,7 +26,7 @@ class TaxRegistration:
 class MarketplaceLine:
     line_id: str  # Amazon orderItemId
     sku: str
-    asin: str
+    listing_id: str  # the channel's id of the product listing
     title: str
     quantity: int
     quantity_shipped: int

@@ -89,7 +89,7 @@ def product(s: Session, sku: str, *, title: str = "", price="19.99", weight_g: i
     """The catalogue row of ``sku`` (the existing one when there is one)."""
     p = s.scalar(select(Product).where(Product.sku == sku))
     if p is None:
-        p = Product(sku=sku, title=title or f"Artikel {sku}", asin=f"B0{zlib.crc32(sku.encode()) % 10**8:08d}",
+        p = Product(sku=sku, title=title or f"Artikel {sku}", listing_id=f"B0{zlib.crc32(sku.encode()) % 10**8:08d}",
                     weight_g=weight_g, length_mm=300, width_mm=200, height_mm=100, price=money(price),
                     tax_class=tax_class, **fields)
         s.add(p)
@@ -186,7 +186,7 @@ def _new_order(s: Session, lines, *, country: str, fulfilled_by: str, shipping, 
     for pos, ln in enumerate(parsed, 1):
         p = product(s, ln.sku, price=ln.price)
         order.lines.append(OrderLine(
-            position=pos, external_id=f"{n:07d}{pos:03d}", sku=ln.sku, asin=p.asin, title=ln.title or p.title,
+            position=pos, external_id=f"{n:07d}{pos:03d}", sku=ln.sku, listing_id=p.listing_id, title=ln.title or p.title,
             quantity=ln.quantity, quantity_shipped=0, unit_price=money(ln.price), total_amount=ln.total,
             tax_amount=None, shipping_amount=money(ln.shipping), gift_wrap_amount=Decimal("0.00"),
             cod_fee_amount=Decimal("0.00"), item_discount=money(ln.discount), shipping_discount=Decimal("0.00"),

@@ -33,7 +33,7 @@ def test_a_file_without_a_column_leaves_that_column_as_it_is(bare_workspace):
     assert "1 new, 1 updated" in ws.ok("products", "import", "titles.csv")
     p = _products(ws)
     assert p["HG-1"].title == "Gartenschere Profi"
-    assert (p["HG-1"].asin, p["HG-1"].price, p["HG-1"].weight_g, p["HG-1"].height_mm) == \
+    assert (p["HG-1"].listing_id, p["HG-1"].price, p["HG-1"].weight_g, p["HG-1"].height_mm) == \
         ("B0TEST0001", Decimal("19.99"), 250, 30)
     assert p["HG-2"].price is None and p["HG-2"].tax_class == "standard"
 

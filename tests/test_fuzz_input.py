@@ -36,7 +36,7 @@ def _encode(text: str, encoding: str) -> bytes:
 
 def _products(ws) -> list[tuple]:
     with ws.app().session() as s:
-        return [(p.sku, p.title, p.asin, p.price, p.weight_g, p.length_mm, p.tax_class)
+        return [(p.sku, p.title, p.listing_id, p.price, p.weight_g, p.length_mm, p.tax_class)
                 for p in s.scalars(select(Product).order_by(Product.sku))]
 
 

@@ -19,7 +19,7 @@ GOOD = Address(name="Hans Müller", line1="Hauptstraße 12", postal_code="10115"
 
 
 def order(**kw) -> MarketplaceOrder:
-    line = MarketplaceLine(line_id="1", sku=kw.pop("sku", "SKU-1"), asin="B0", title="Gartenschere", quantity=1,
+    line = MarketplaceLine(line_id="1", sku=kw.pop("sku", "SKU-1"), listing_id="B0", title="Gartenschere", quantity=1,
                            quantity_shipped=0, unit_price=Money(Decimal("9.99"), "EUR"), total=None, tax=None,
                            shipping=None, gift_message=kw.pop("gift", ""), cancel_requested=kw.pop("cancel", ""))
     base = dict(channel="amazon", external_id="302-0000000-0000001", marketplace_id="A1PA6795UKMFR9",

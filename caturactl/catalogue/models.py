@@ -16,7 +16,7 @@ class Product(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sku: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(500), default="")
-    asin: Mapped[str] = mapped_column(String(20), default="")
+    listing_id: Mapped[str] = mapped_column(String(20), default="")  # the channel's id of the listing
     weight_g: Mapped[int | None]
     length_mm: Mapped[int | None]
     width_mm: Mapped[int | None]

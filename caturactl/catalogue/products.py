@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from caturactl import channels
 from caturactl.core import csvfile
 from caturactl.core.errors import InputError
 from caturactl.catalogue.models import Product
@@ -18,7 +19,7 @@ from caturactl.catalogue.models import Product
 # never reach a 64-bit database column or a carrier's weight table.
 INTS = {"weight_g": 1_000_000, "length_mm": 100_000, "width_mm": 100_000, "height_mm": 100_000}
 MAX_PRICE = Decimal("1000000")
-COLUMNS = ("sku", "title", "asin", "price", *INTS, "tax_class")
+COLUMNS = ("sku", "title", "listing_id", "price", *INTS, "tax_class")
 _WHOLE = re.compile(r"[0-9]{1,12}")
 _AMOUNT = re.compile(r"[0-9]{1,9}([.,][0-9]{1,2})?")
 
@@ -31,8 +32,9 @@ class CatalogueResult:
 
 
 def read_products(path: Path) -> list[dict]:
-    """Rows of a products CSV (header: sku,title,asin,price,weight_g,length_mm,width_mm,height_mm,
+    """Rows of a products CSV (header: sku,title,listing_id,price,weight_g,length_mm,width_mm,height_mm,
     tax_class (standard|reduced, Anlage 2 UStG); only sku required, in UTF-8 or Windows-1252).
+    A channel may name a column its own way (Amazon's ``asin`` is the listing id).
     Each row holds only the known columns the header names (others are ignored), so an import
     changes nothing else. Raises
     InputError naming file, line and field; nothing is read half."""
@@ -43,11 +45,14 @@ def read_products(path: Path) -> list[dict]:
     header, body = csvfile.rows(csvfile.decode(data, str(path)), str(path))
     if "sku" not in header:
         raise InputError("no 'sku' column in the header line", where=f"{path}:1")
-    given = [c for c in COLUMNS if c in header]
+    named = {c: c for c in COLUMNS if c in header}
+    for alias, column in channels.product_columns().items():
+        if alias in header and column not in named:
+            named[column] = alias
     rows, seen = [], {}
     for lineno, row in body:
         where = f"{path}:{lineno}"
-        out = {c: _value(c, row[c], where) for c in given}
+        out = {c: _value(c, row[src], f"{where}:{src}") for c, src in named.items()}
         if out["sku"] in seen:
             raise InputError(f"sku {out['sku']!r} also on line {seen[out['sku']]}", where=f"{where}:sku")
         seen[out["sku"]] = lineno
@@ -55,16 +60,15 @@ def read_products(path: Path) -> list[dict]:
     return rows
 
 
-def _value(column: str, text: str, where: str):
-    """One cell, checked: raises InputError naming ``where:column``."""
-    here = f"{where}:{column}"
+def _value(column: str, text: str, here: str):
+    """One cell of ``column``, checked: raises InputError naming ``here`` (file:line:column)."""
     if column == "sku":
         if not text:
             raise InputError("empty sku", where=here)
         if len(text) > 100 or not text.isprintable():
             raise InputError("a SKU is at most 100 printable characters", where=here)
         return text
-    if column in ("title", "asin"):
+    if column in ("title", "listing_id"):
         limit = 500 if column == "title" else 20
         if len(text) > limit or not text.isprintable():
             raise InputError(f"at most {limit} printable characters", where=here)

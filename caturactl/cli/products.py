@@ -10,7 +10,7 @@ from caturactl import pipeline
 from caturactl.cli.batch import batch
 from caturactl.cli.output import Column, emit, format_options, pick_format
 
-COLUMNS = [Column("sku", "SKU"), Column("title", "Title", max_width=50), Column("asin", "ASIN"),
+COLUMNS = [Column("sku", "SKU"), Column("title", "Title", max_width=50), Column("listing_id", "Listing"),
            Column("weight_g", "Weight g", "right"), Column("price", "Price", "right"), Column("active", "Active")]
 
 
@@ -35,7 +35,8 @@ def products_list(obj, fmt: str, as_json: bool) -> None:
 @batch("Check the file and show what would change; store nothing.")
 @click.pass_obj
 def products_import(obj, file: Path, dry_run: bool, as_json: bool):
-    """Add or update products from a CSV file (sku,title,asin,price,weight_g,length_mm,width_mm,height_mm)."""
+    """Add or update products from a CSV file (sku,title,listing_id (or asin),price,weight_g,
+    length_mm,width_mm,height_mm,tax_class)."""
     return pipeline.import_products(obj.ready_app(), file, dry_run=dry_run)
 
 

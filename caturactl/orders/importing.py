@@ -373,7 +373,7 @@ class Importer:
             if ln is None:
                 ln = OrderLine(external_id=ml.line_id, position=pos, quantity=ml.quantity)
                 order.lines.append(ln)
-            ln.position, ln.sku, ln.asin, ln.title = pos, ml.sku, ml.asin, ml.title
+            ln.position, ln.sku, ln.listing_id, ln.title = pos, ml.sku, ml.listing_id, ml.title
             ln.quantity, ln.quantity_shipped = ml.quantity, ml.quantity_shipped
             ln.gift_message = ml.gift_message
             for attr, money in (("unit_price", ml.unit_price), ("tax_amount", ml.tax)):

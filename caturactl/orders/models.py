@@ -110,7 +110,7 @@ class OrderLine(Base):
     position: Mapped[int]
     external_id: Mapped[str] = mapped_column(String(50))  # the channel's line id (Amazon: orderItemId)
     sku: Mapped[str] = mapped_column(String(100), index=True)
-    asin: Mapped[str] = mapped_column(String(20), default="")
+    listing_id: Mapped[str] = mapped_column(String(20), default="")  # the channel's id of the listing
     title: Mapped[str] = mapped_column(String(500), default="")
     quantity: Mapped[int]
     quantity_shipped: Mapped[int] = mapped_column(default=0)

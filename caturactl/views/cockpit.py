@@ -265,6 +265,6 @@ def ticket_rows(session: Session, tz: ZoneInfo, *, status: str | None = "open", 
 
 
 def product_rows(session: Session) -> list[dict]:
-    return [{"sku": p.sku, "title": p.title, "asin": p.asin, "weight_g": p.weight_g,
+    return [{"sku": p.sku, "title": p.title, "listing_id": p.listing_id, "weight_g": p.weight_g,
              "price": p.price, "active": p.active}
             for p in session.scalars(select(Product).order_by(Product.sku))]

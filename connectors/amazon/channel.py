@@ -64,6 +64,8 @@ class AmazonChannel:
     # The purpose of the account the money Amazon collects waits on until the payout (Verrechnungskonto);
     # caturactl.toml's [accounts] overrides name it so: never renamed.
     clearing_account = "amazon_clearing"
+    # A seller's product list names the listing id by Amazon's name for it.
+    product_columns = {"asin": "listing_id"}
     review_closes_after = REVIEWS_CLOSE_AFTER
 
     # --- orders -------------------------------------------------------------------------------

@@ -270,7 +270,7 @@ def _line(item: Any, where: str) -> MarketplaceLine:
                                                    f"{where}.promotion")) if isinstance(p, dict))
     return MarketplaceLine(
         line_id=_str(item, "orderItemId", where, required=True),
-        sku=_str(product, "sellerSku", pw), asin=_str(product, "asin", pw), title=_str(product, "title", pw),
+        sku=_str(product, "sellerSku", pw), listing_id=_str(product, "asin", pw), title=_str(product, "title", pw),
         quantity=quantity,
         quantity_shipped=_int(fulfillment, "quantityFulfilled", f"{where}.fulfillment", default=0),
         unit_price=_money(price, "unitPrice", f"{pw}.price"),
