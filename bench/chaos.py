@@ -98,7 +98,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from bench.businessday import BusinessDay, JobsDay, Stage, create_database, fresh_root  # noqa: E402
 from bench.invariants import ConfirmCalls, World, check_all, files_at, verdict  # noqa: E402
 from caturactl.billing import invoicing  # noqa: E402
-from caturactl.fulfilment import exporting
+from caturactl.accounting import exporting
 from caturactl.fulfilment import shipping
 from caturactl.app import App  # noqa: E402
 from caturactl.config import load  # noqa: E402

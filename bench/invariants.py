@@ -29,7 +29,7 @@ world, at the stand-ins, and returns its problems as one line each (an empty lis
   counter row says n;
 - ``review_requests_recorded``: every order Amazon sent a review request for was asked once and
   is recorded as sent;
-- ``books_balance`` (when a bookings export is given): the bookings ``caturactl.fulfilment.exporting.entries``
+- ``books_balance`` (when a bookings export is given): the bookings ``caturactl.accounting.exporting.entries``
   computes each move a positive amount between two accounts, add up to zero, match each
   invoice's gross total, and were exported once, every one in the file.
 """
@@ -48,7 +48,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from caturactl.fulfilment import exporting
+from caturactl.accounting import exporting
 from caturactl.fulfilment import shipping
 from caturactl.config import Config
 from caturactl.outbox.models import OutboxMessage

@@ -125,14 +125,10 @@ class App:
     def write_datev_bookings(cfg, rows, date_from, date_to, out) -> int:
         """A DATEV EXTF Buchungsstapel of ``rows`` (caturactl.ports.JournalEntry) into ``out``: OSS
         rows with the destination and its rate, intra-Community supplies with the buyer's VAT id."""
-        from datetime import date as date_
 
         from connectors.datev.extf import BatchHeader, Booking, write_extf
         a = cfg.accounts
-        month, day = (int(x) for x in a.fiscal_year_start.split("-"))
-        fiscal = date_(date_from.year, month, day)
-        if fiscal > date_from:
-            fiscal = date_(date_from.year - 1, month, day)
+        fiscal = _fiscal_year_start(a.fiscal_year_start, date_from)
         header = BatchHeader(consultant_number=a.datev_consultant, client_number=a.datev_client,
                              fiscal_year_start=fiscal, account_length=4, date_from=date_from, date_to=date_to,
                              description=f"caturactl {date_from:%d.%m.}-{date_to:%d.%m.%Y}",
@@ -145,16 +141,12 @@ class App:
 
     @staticmethod
     def write_datev_debtors(cfg, rows, out) -> int:
-        """DATEV EXTF debtor master data of ``rows`` (dicts from caturactl.fulfilment.exporting.debtors)."""
-        from datetime import date as date_
+        """DATEV EXTF debtor master data of ``rows`` (dicts from caturactl.accounting.exporting.debtors)."""
 
         from connectors.datev.extf import BatchHeader, Debtor, write_debtors
         a = cfg.accounts
         today = clock.today(cfg.tz)
-        month, day = (int(x) for x in a.fiscal_year_start.split("-"))
-        fiscal = date_(today.year, month, day)
-        if fiscal > today:
-            fiscal = date_(today.year - 1, month, day)
+        fiscal = _fiscal_year_start(a.fiscal_year_start, today)
         header = BatchHeader(consultant_number=a.datev_consultant, client_number=a.datev_client,
                              fiscal_year_start=fiscal, account_length=4, date_from=fiscal, date_to=today,
                              description="caturactl Debitoren", created_at=clock.now(),
@@ -269,3 +261,11 @@ def _safe_url(url: str) -> str:
 
 
 __all__ = ["App"]
+
+
+def _fiscal_year_start(month_day: str, day):
+    """The first day of the fiscal year ``day`` falls in, the year starting on ``month_day`` ("MM-DD")."""
+    from datetime import date as date_
+    month, first = (int(x) for x in month_day.split("-"))
+    start = date_(day.year, month, first)
+    return start if start <= day else date_(day.year - 1, month, first)

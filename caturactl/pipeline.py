@@ -184,7 +184,7 @@ def import_stock(app, location: str, file, *, dry_run: bool) -> Outcome:
 
 def export_bookings(app, *, fmt: str, date_from, date_to, path, again: bool, bom: bool, dry_run: bool) -> Outcome:
     """``export bookings``: a period's bookings as a DATEV or CSV file, once per period."""
-    from caturactl.fulfilment import exporting
+    from caturactl.accounting import exporting
     with app.work(dry_run) as s:
         r = exporting.export_bookings(s, app.cfg, fmt=fmt, date_from=date_from, date_to=date_to, path=path,
                                       write_datev=app.write_datev_bookings, again=again, dry_run=dry_run, bom=bom)
@@ -201,24 +201,12 @@ def export_bookings(app, *, fmt: str, date_from, date_to, path, again: bool, bom
 
 def export_debtors(app, *, path, dry_run: bool) -> Outcome:
     """``export customers``: debtor master data for DATEV, written whole or not at all."""
-    from caturactl.core.errors import ConfigError, InputError
-    from caturactl.fulfilment import exporting
+    from caturactl.accounting import exporting
     with app.work(dry_run) as s:
         rows = exporting.debtors(s)
     if not dry_run:
-        if not (app.cfg.accounts.datev_consultant and app.cfg.accounts.datev_client):
-            raise ConfigError("DATEV needs the consultant and client numbers from the tax advisor",
-                              where="caturactl.toml: accounts.datev_consultant / datev_client")
-        tmp = path.with_name(path.name + ".part")
-        try:
-            with tmp.open("wb") as f:
-                app.write_datev_debtors(app.cfg, rows, f)
-            tmp.replace(path)
-        except OSError as exc:
-            raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from None
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        exporting.need_datev_numbers(app.cfg)
+        exporting.write_whole(path, lambda f: app.write_datev_debtors(app.cfg, rows, f))
     return Outcome("export customers", {"rows": len(rows), "file": str(path), "dry_run": dry_run},
                    f"{len(rows)} debtor(s)" + ("" if dry_run else f" written to {path}"), 0, [], dry_run)
 

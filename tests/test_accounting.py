@@ -17,7 +17,7 @@ from caturactl.accounting.bookings import FeeBooking, fee_booking, unmapped_fees
 from caturactl.app import App
 from caturactl.config import AccountsConfig
 from caturactl.core.errors import InputError
-from caturactl.fulfilment.exporting import write_csv
+from caturactl.accounting.exporting import write_csv
 from caturactl.ports import InvoiceDocument, InvoiceItem, InvoiceParty, TaxBreakdown
 from connectors.datev.extf import BOOKING_CAPTIONS
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from caturactl import migrations
-from caturactl.fulfilment import exporting
+from caturactl.accounting import exporting
 from caturactl.app import App
 from caturactl.config import AccountsConfig, Config
 from caturactl.core.errors import InputError, StateError

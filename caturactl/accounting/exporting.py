@@ -110,6 +110,28 @@ class ExportResult:
                 "unmapped_fees": [{**u, "amount": str(u["amount"])} for u in self.unmapped_fees]}
 
 
+def need_datev_numbers(cfg: Config) -> None:
+    """ConfigError unless the tax advisor's consultant and client numbers are configured."""
+    if not (cfg.accounts.datev_consultant and cfg.accounts.datev_client):
+        raise ConfigError("DATEV needs the consultant and client numbers from the tax advisor",
+                          where="caturactl.toml: accounts.datev_consultant / datev_client")
+
+
+def write_whole(path: Path, write: Callable[[io.BufferedWriter], object]) -> None:
+    """Write ``path`` whole or not at all: into ``NAME.part``, renamed when done; InputError
+    when it cannot be written (an accountant must never import half a file)."""
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with tmp.open("wb") as f:
+            write(f)
+        tmp.replace(path)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def export_bookings(session: Session, cfg: Config, *, fmt: str, date_from: date, date_to: date, path: Path,
                     write_datev: Callable, again: bool = False, dry_run: bool = False, bom: bool = False) -> ExportResult:
     """Write the bookings of the days ``date_from``..``date_to`` (business time zone) to ``path``
@@ -131,22 +153,10 @@ def export_bookings(session: Session, cfg: Config, *, fmt: str, date_from: date,
     unmapped = unmapped_fees(session, cfg, date_from, date_to)
     if dry_run:
         return ExportResult(len(rows), total, str(path), True, unmapped)
-    if fmt == "datev" and not (cfg.accounts.datev_consultant and cfg.accounts.datev_client):
-        raise ConfigError("DATEV needs the consultant and client numbers from the tax advisor",
-                          where="caturactl.toml: accounts.datev_consultant / datev_client")
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with tmp.open("wb") as f:
-            if fmt == "csv":
-                write_csv(rows, f, bom=bom)
-            else:
-                write_datev(cfg, rows, date_from, date_to, f)
-        tmp.replace(path)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    if fmt == "datev":
+        need_datev_numbers(cfg)
+    write_whole(path, lambda f: write_csv(rows, f, bom=bom) if fmt == "csv" else
+                write_datev(cfg, rows, date_from, date_to, f))
     session.add(ExportBatch(kind="bookings", format=fmt, date_from=date_from, date_to=date_to, rows=len(rows),
                             total=total, file_name=path.name, again=earlier is not None))
     return ExportResult(len(rows), total, str(path), False, unmapped)
