@@ -319,3 +319,78 @@ def credit_invoice(app, number: str, wanted, reason: str, *, dry_run: bool) -> O
     out = Outcome("invoices credit", data, line, 0, [], dry_run)
     return out if dry_run else _with_sent(out, _send_now(app, {invoicing.UPLOAD, invoicing.EMAIL}), "sent",
                                           "delivered")
+
+
+def route_orders(app, *, dry_run: bool, limit: int | None = None, progress: Progress = no_progress) -> Outcome:
+    """``route``: released orders into delivery notes per location, stock reserved, carrier chosen
+    (committed per batch of orders)."""
+    from caturactl.fulfilment import routing
+    with app.work(dry_run) as s:
+        router = routing.Router(s, app.cfg)
+        with progress("routing", routing.count_to_route(s, limit)) as advance:
+            r = router.run(dry_run=dry_run, limit=limit, progress=advance)
+    line = (f"{r.orders} released, {r.routed} routed into {r.deliveries} delivery note(s), "
+            f"{len(r.waiting)} waiting for stock, {len(r.held)} on hold (no carrier)")
+    problems = ["held orders have a ticket: caturactl tickets list --kind no_carrier"] if r.held else []
+    return Outcome("route", r.as_dict(), line, 0, problems, dry_run, ok=not r.held)
+
+
+def fetch_settlements(app, *, days: int, dry_run: bool) -> Outcome:
+    """``settlement fetch``: the settling channel's reports of the last ``days`` days downloaded,
+    kept and imported, each settlement committed on its own; a dry run only lists them."""
+    from datetime import timedelta
+
+    from caturactl.accounting import settlement
+    from caturactl.core import clock
+    with app.work(dry_run) as s:
+        source = app.settlement_reports(s)
+        try:
+            r = settlement.fetch(s, source, app.cfg.base_dir / "settlements",
+                                 invoiced_by_channel=channels.settling().issues_invoices(app.cfg),
+                                 since=clock.now() - timedelta(days=days), dry_run=dry_run)
+        finally:
+            source.close()
+    if dry_run:
+        line = (f"{r.reports} report(s), {len(r.to_download)} to download"
+                + (f" ({', '.join(r.to_download)})" if r.to_download else ""))
+    else:
+        line = (f"{r.reports} report(s): {len(r.imported)} settlement(s) imported"
+                + (f" ({', '.join(r.imported)})" if r.imported else "") + f", {r.duplicates} seen before")
+    return Outcome("settlement fetch", r.as_dict(), line, 0, [], dry_run)
+
+
+def import_settlement(app, file, *, dry_run: bool) -> Outcome:
+    """``settlement import``: one settlement file checked, reconciled and stored, all or nothing;
+    fee lines no [accounts.fee_accounts] pattern names are listed as problems."""
+    from caturactl.accounting.bookings import unmapped_fees
+    from caturactl.accounting.settlement import import_file
+    with app.work(dry_run) as s:
+        r = import_file(s, file, dry_run=dry_run, invoiced_by_channel=channels.settling().issues_invoices(app.cfg))
+    unmapped = unmapped_fees(r.fee_totals, app.cfg.accounts)
+    if r.duplicate:
+        line = f"settlement {r.settlement_id} was imported before; nothing changed"
+    else:
+        line = (f"settlement {r.settlement_id}: {r.lines} line(s), payout {r.total}; {r.paid} order(s) paid, "
+                f"{r.differences} difference(s) totalling {r.differences_total}")
+        if unmapped:
+            line += f"; {len(unmapped)} fee line(s) not named in [accounts.fee_accounts]"
+    data = {**r.as_dict(), "unmapped_fees": [{"description": d, "amount": str(a)} for d, a in unmapped]}
+    problems = []
+    if unmapped:
+        fallback = app.cfg.accounts.account(app.cfg.accounts.fee_default)
+        problems = [f"{description} {amount}: will be booked under § 13b on {fallback}"
+                    for description, amount in unmapped]
+    return Outcome("settlement import", data, line, 0, problems, dry_run, ok=not (r.differences or unmapped))
+
+
+def check_invoice_uploads(app, command: str) -> Outcome:
+    """The channels' verdicts on the invoices uploaded and not judged yet; a refused one gets a
+    ticket. ``command`` is the name the outcome is printed under: the command line says it in the
+    channel's words, which this module does not use (tests/test_channels.py)."""
+    from caturactl.billing import invoicing
+    with app.work() as s:
+        counts = invoicing.check_uploads(app, s)
+    line = (f"{counts['checked']} upload(s) checked: {counts['accepted']} accepted, {counts['rejected']} refused "
+            f"(each has a ticket), {counts['waiting']} still processing")
+    return Outcome(command, counts, line, 0, [], ok=not counts["rejected"])
+

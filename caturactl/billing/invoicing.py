@@ -797,6 +797,20 @@ def invoice_rows(session: Session, tz, *, unpaid: bool = False, month: str | Non
              "paid": "yes" if i.paid_at else ""} for i in session.scalars(q)]
 
 
+def invoice_record(session: Session, number: str) -> dict:
+    """An invoice or credit note as stored (``find``: raises NotFoundError): parties, totals,
+    delivery, its items and VAT per rate from the issued document."""
+    inv = find(session, number)
+    d = inv.document
+    return {"number": inv.number, "kind": inv.kind, "issue_date": d["issue_date"],
+            "supply_date": d["supply_date"], "order": d["order_id"], "buyer": d["buyer"]["name"],
+            "buyer_country": d["buyer"]["country"], "buyer_vat_id": d["buyer"]["vat_id"],
+            "net": d["net_total"], "tax": d["tax_total"], "gross": d["gross_total"], "currency": d["currency"],
+            "corrects": d["preceding_invoice"], "reason": inv.reason, "delivery": inv.delivery,
+            "sent": inv.sent_at, "pdf_bytes": len(inv.pdf), "notes": list(d["notes"]),
+            "items": d["items"], "taxes": d["taxes"]}
+
+
 def invoice_sent(session: Session, msg, now: datetime) -> None:
     """Outbox follow-up: the invoice reached the channel or the buyer's mailbox."""
     inv_id = (msg.payload or {}).get("invoice_id")

@@ -18,13 +18,12 @@ from caturactl.pipeline import Outcome, Progress
 SHOWN_PROBLEMS = 20
 
 
-def batch(dry_run_help: str) -> Callable:
+def batch(dry_run_help: str | None) -> Callable:
     """Give a command ``--dry-run`` (help: what a dry run still does) and ``--json``; the command
     receives both and returns an Outcome (or one per channel), printed and turned into the exit code
-    here: the first non-zero one."""
+    here: the first non-zero one. ``dry_run_help`` None: a command that only asks and records what
+    it is told, with no dry run to offer, gets ``--json`` alone."""
     def decorate(f: Callable[..., Outcome]) -> Callable:
-        @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the summary line.")
-        @click.option("--dry-run", is_flag=True, help=dry_run_help)
         @functools.wraps(f)
         def command(*args, **kwargs):
             outcomes = f(*args, **kwargs)
@@ -33,7 +32,10 @@ def batch(dry_run_help: str) -> Callable:
             for out in outcomes:
                 report(out, as_json=kwargs["as_json"])
             exit_with(next((o.exit_code for o in outcomes if o.exit_code), 0))
-        return command
+        if dry_run_help is not None:
+            command = click.option("--dry-run", is_flag=True, help=dry_run_help)(command)
+        return click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the summary line.")(
+            command)
     return decorate
 
 

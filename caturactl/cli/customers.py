@@ -6,8 +6,9 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
+from caturactl.cli.output import Column, console, emit, emit_record, format_options, pick_format
 from caturactl.cli.params import count, row_ref
+from caturactl.views.cockpit import customer_record, customer_rows
 
 COLUMNS = [Column("number", "Customer"), Column("name", "Name"), Column("company", "Company"),
            Column("email", "E-mail", max_width=40), Column("orders", "Orders", "right"),
@@ -26,7 +27,6 @@ def customers() -> None:
 @click.pass_obj
 def customers_list(obj, search, limit, fmt, as_json) -> None:
     """List customers (merged ones are shown under the customer they were merged into)."""
-    from caturactl.views.cockpit import customer_rows
     app = obj.ready_app()
     with app.session() as s:
         rows = customer_rows(s, search=search, limit=limit)
@@ -39,30 +39,13 @@ def customers_list(obj, search, limit, fmt, as_json) -> None:
 @click.pass_obj
 def customers_show(obj, customer: str, as_json: bool) -> None:
     """Show a customer (number K000012, id or e-mail): e-mails, addresses, orders, history."""
-    from sqlalchemy import select
-
-    from caturactl.customers.matching import customer_history, find_customer
-    from caturactl.orders.models import Order
     app = obj.ready_app()
-    tz = app.cfg.tz
     with app.session() as s:
-        c = find_customer(s, row_ref(customer, "customer", "K"))
-        orders = s.scalars(select(Order).where(Order.customer_id == c.id).order_by(Order.created_at)).all()
-        record = {
-            "number": c.number, "name": c.name, "company": c.company,
-            "merged_into": f"K{c.merged_into_id:06d}" if c.merged_into_id else "",
-            "created": local_time(c.created_at, tz),
-            "emails": [e.email for e in c.emails],
-            "addresses": [", ".join(x for x in (a.name, a.line1, a.line2, f"{a.postal_code} {a.city}", a.country) if x)
-                          for a in c.addresses],
-            "orders": [{"number": o.external_id, "date": local_time(o.created_at, tz), "state": o.state,
-                        "match_reason": o.match_reason} for o in orders],
-            "history": [{"at": local_time(e.at, tz), "actor": e.actor, "why": e.why} for e in customer_history(s, c)],
-        }
+        record = customer_record(s, app.cfg.tz, row_ref(customer, "customer", "K"))
     if as_json:
         emit_record(record, fmt="json")
         return
-    emit_record(record, fmt="table", title=f"Customer {c.number}")
+    emit_record(record, fmt="table", title=f"Customer {record['number']}")
     for e in record["emails"]:
         console.print(f"  e-mail   {e}", highlight=False, markup=False)
     for a in record["addresses"]:

@@ -12,8 +12,7 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import bars, batch
-from caturactl.cli.output import (Column, console, emit, emit_record, err_console, format_options,
-                                  pick_format, summary)
+from caturactl.cli.output import Column, console, emit, emit_record, err_console, format_options, pick_format
 from caturactl.cli.params import count
 from caturactl.core.errors import ConfigError, InputError
 
@@ -88,22 +87,15 @@ def invoices_list(obj, unpaid: bool, month: str | None, kind: str | None, fmt, a
 @click.pass_obj
 def invoices_show(obj, number: str, as_json: bool) -> None:
     """Show an invoice: parties, items, VAT per rate, totals, delivery."""
-    from caturactl.billing.invoicing import find
+    from caturactl.billing.invoicing import invoice_record
     app = obj.ready_app()
     with app.session() as s:
-        inv = find(s, number)
-        d = inv.document
-        record = {"number": inv.number, "kind": inv.kind, "issue_date": d["issue_date"],
-                  "supply_date": d["supply_date"], "order": d["order_id"], "buyer": d["buyer"]["name"],
-                  "buyer_country": d["buyer"]["country"], "buyer_vat_id": d["buyer"]["vat_id"],
-                  "net": d["net_total"], "tax": d["tax_total"], "gross": d["gross_total"], "currency": d["currency"],
-                  "corrects": d["preceding_invoice"], "reason": inv.reason, "delivery": inv.delivery,
-                  "sent": inv.sent_at, "pdf_bytes": len(inv.pdf), "notes": list(d["notes"]),
-                  "items": d["items"], "taxes": d["taxes"]}
+        record = invoice_record(s, number)
     if as_json:
         emit_record(record, fmt="json")
         return
-    emit_record(record, fmt="table", title=f"{'Credit note' if inv.kind == 'credit_note' else 'Invoice'} {inv.number}")
+    emit_record(record, fmt="table",
+                title=f"{'Credit note' if record['kind'] == 'credit_note' else 'Invoice'} {record['number']}")
     emit(record["items"], [Column("position", "#", "right"), Column("sku", "SKU"),
                            Column("description", "Description", max_width=40), Column("quantity", "Qty", "right"),
                            Column("unit_net", "Unit net", "right"), Column("tax_rate", "VAT %", "right"),
@@ -205,17 +197,11 @@ def invoices_credit(obj, number: str, lines_text: str | None, reason: str, dry_r
 
 
 @invoices.command("feeds")
-@click.option("--json", "as_json", is_flag=True)
+@batch(None)
 @click.pass_obj
-def invoices_feeds(obj, as_json: bool) -> None:
+def invoices_feeds(obj, as_json: bool):
     """Ask Amazon whether the uploaded invoices were accepted; a refused one becomes a ticket."""
-    from caturactl.billing import invoicing
-    app = obj.ready_app()
-    with app.session() as s:
-        counts = invoicing.check_uploads(app, s)
-    line = (f"{counts['checked']} upload(s) checked: {counts['accepted']} accepted, {counts['rejected']} refused "
-            f"(each has a ticket), {counts['waiting']} still processing")
-    summary("invoices feeds", counts, as_json=as_json, line=line, ok=not counts["rejected"])
+    return pipeline.check_invoice_uploads(obj.ready_app(), "invoices feeds")
 
 
 COMMANDS = [invoices]

@@ -17,6 +17,7 @@ from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_c
 from caturactl.cli.params import count
 from caturactl.core import clock
 from caturactl.core.errors import InputError
+from caturactl.jobs.history import find_run, history_rows, job_rows, run_output
 
 JOB_COLUMNS = [Column("job", "Job"), Column("schedule", "Schedule"), Column("command", "Command", max_width=48),
                Column("timeout", "Timeout", "right"), Column("last_run", "Last run"),
@@ -86,23 +87,10 @@ def jobs() -> None:
 @click.pass_obj
 def jobs_list(obj, jobs_file, fmt, as_json) -> None:
     """Each job: schedule, command, timeout, last run and its result, next run."""
-    from caturactl.jobs.spec import format_duration
-    from caturactl.jobs.history import last_runs
     spec = load_jobs(obj, jobs_file)
     app = obj.ready_app()
-    tz, now = app.cfg.tz, clock.now()
     with app.session() as s:
-        last = last_runs(s)
-    rows = []
-    for name, job in spec.jobs.items():
-        r = last.get(name)
-        result = ""
-        if r is not None:
-            result = r.state if r.state != "failed" else f"failed ({r.error.splitlines()[-1] if r.error else f'exit {r.exit_code}'})"
-        rows.append({"job": name, "schedule": job.schedule.text + ("" if job.enabled else " (disabled)"),
-                     "command": job.command, "timeout": format_duration(job.timeout),
-                     "last_run": local_time(r.slot_at, tz) if r else "", "last_result": result,
-                     "next_run": local_time(job.schedule.after(now, tz), tz) if job.enabled else ""})
+        rows = job_rows(s, spec, app.cfg.tz, clock.now())
     emit(rows, JOB_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Jobs ({len(rows)})", empty="jobs.toml has no jobs")
 
 
@@ -155,10 +143,8 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     if not isinstance(fin, Finished):  # stopped by SIGTERM/Ctrl-C: the slot was handed over
         err_console.print(f"job {name}: interrupted; its slot is free for the next runner", highlight=False)
         exit_with(130)
-    from caturactl.jobs.models import JobRun
     with app.session() as s:
-        row = s.get(JobRun, fin.run_id)
-        output = row.output if row else ""
+        output = run_output(s, fin.run_id)
     if output:
         click.echo(output)
     line = f"job {name}: {fin.state}" + (f" ({fin.error})" if fin.error else "")
@@ -238,7 +224,6 @@ def jobs_daemon(obj, once, max_parallel, host, until, jobs_file) -> None:
 @click.pass_obj
 def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
     """Past runs, newest first: slot, host, how long, exit code, summary, error."""
-    from caturactl.jobs.history import history_rows
     app = obj.ready_app()
     with app.session() as s:
         rows = history_rows(s, app.cfg.tz, job=name, state=state, limit=limit)
@@ -252,15 +237,9 @@ def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
 @click.pass_obj
 def jobs_show(obj, run_id: int, as_json: bool) -> None:
     """One run with everything it printed (the tail) and its error."""
-    from caturactl.core.errors import NotFoundError
-    from caturactl.jobs.models import JobRun
-    from caturactl.jobs.history import run_record
     app = obj.ready_app()
     with app.session() as s:
-        row = s.get(JobRun, run_id)
-        if row is None:
-            raise NotFoundError(f"no job run {run_id}")
-        record = run_record(row, app.cfg.tz)
+        record = find_run(s, run_id, app.cfg.tz)
     emit_record(record, fmt="json" if as_json else "table", title=f"Job run {run_id}")
     if not as_json:
         for key in ("error", "output"):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import click
 
-from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
+from caturactl.cli.output import Column, console, emit, emit_record, format_options, pick_format
 from caturactl.cli.params import count
+from caturactl.views.cockpit import order_record, order_rows, parse_day, state_counts
 
 TABLE_DEFAULT_LIMIT = 100
+# The keys ``orders show`` has always printed for the channel's status of an order: Amazon's words
+# are the command line's, not the view's.
+SHOWN_AS = {"channel_status": "amazon_status", "updated_at_channel": "updated_at_amazon"}
 COLUMNS = [Column("number", "Order"), Column("date", "Date"), Column("channel", "Channel"),
            Column("customer", "Customer", max_width=32), Column("state", "State"),
            Column("hold_reason", "Hold reason", max_width=40), Column("total", "Total", "right"),
@@ -32,7 +36,6 @@ def orders() -> None:
 @click.pass_obj
 def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json) -> None:
     """List orders, newest first."""
-    from caturactl.views.cockpit import order_rows, parse_day, state_counts
     since_d = parse_day(since, "--since") if since else None
     wanted = [s.strip() for v in states for s in v.split(",") if s.strip()]
     app = obj.ready_app()
@@ -61,34 +64,9 @@ def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json
 @click.pass_obj
 def orders_show(obj, order: str, as_json: bool) -> None:
     """Show an order: lines, customer, tickets and every event (who, when, from, to, why)."""
-    from caturactl.views.cockpit import delivery_rows, find_order, order_events, order_tickets
     app = obj.ready_app()
-    tz = app.cfg.tz
     with app.session() as s:
-        o = find_order(s, order)
-        a = o.address
-        record = {
-            "number": o.external_id, "channel": o.marketplace_name or o.channel, "state": o.state,
-            "amazon_status": o.remote_status, "fulfilled_by": o.fulfilled_by, "programs": o.programs,
-            "placed": local_time(o.created_at, tz), "updated_at_amazon": local_time(o.remote_updated_at, tz),
-            "ship_by": local_time(o.ship_by, tz), "customer": f"{o.customer.display_name} ({o.customer.number})"
-            if o.customer else "", "match_reason": o.match_reason, "buyer_email": o.buyer_email,
-            "buyer_tax_id": o.buyer_tax_id, "ship_to": ", ".join(x for x in (a.name, a.company, *a.lines,
-                                                                          f"{a.postal_code} {a.city}".strip(), a.country) if x),
-            "delivery_instructions": o.delivery_instructions, "hold_reason": o.hold_reason,
-            "total": str(o.total) if o.total else "",
-            "lines": [{"position": ln.position, "sku": ln.sku, "title": ln.title, "quantity": ln.quantity,
-                       "shipped": ln.quantity_shipped, "total": str(ln.total_amount) if ln.total_amount is not None else "",
-                       "shipping": _amount(ln.shipping_amount), "gift_wrap": _amount(ln.gift_wrap_amount),
-                       "cod_fee": _amount(ln.cod_fee_amount),
-                       "discount": _amount((ln.item_discount or 0) + (ln.shipping_discount or 0)),
-                       "promotions": ln.promotion_ids, "gift_message": ln.gift_message} for ln in o.lines],
-            "tickets": [{"ticket": t.number, "status": t.status, "resolution": t.resolution, "text": t.text,
-                         "note": t.note} for t in order_tickets(s, o)],
-            "deliveries": delivery_rows(s, tz, order=o.external_id),
-            "events": [{"at": local_time(e.at, tz, "%Y-%m-%d %H:%M:%S"), "actor": e.actor, "kind": e.kind,
-                        "from": e.from_state, "to": e.to_state, "why": e.why} for e in order_events(s, o)],
-        }
+        record = {SHOWN_AS.get(k, k): v for k, v in order_record(s, app.cfg.tz, order).items()}
     if as_json:
         emit_record(record, fmt="json")
         return
@@ -114,8 +92,3 @@ def orders_show(obj, order: str, as_json: bool) -> None:
 
 
 COMMANDS = [orders]
-
-
-def _amount(value) -> str:
-    """An amount for a listing: "" when none or zero."""
-    return f"{value:.2f}" if value else ""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, emit, format_options, local_time, pick_format
+from caturactl.cli.output import Column, emit, format_options, pick_format
+from caturactl.orders.reviews import request_rows
 
 
 @click.group()
@@ -29,11 +29,9 @@ def reviews_request(obj, dry_run: bool, as_json: bool):
 @click.pass_obj
 def reviews_list(obj, fmt, as_json) -> None:
     """Every review request: order, status (sent / not_offered / queued), when."""
-    from caturactl.billing.models import ReviewRequest
     app = obj.ready_app()
     with app.session() as s:
-        rows = [{"order": r.order.external_id, "status": r.status, "at": local_time(r.at, app.cfg.tz)}
-                for r in s.scalars(select(ReviewRequest).order_by(ReviewRequest.at))]
+        rows = request_rows(s, app.cfg.tz)
     emit(rows, [Column("order", "Order"), Column("status", "Status"), Column("at", "When")],
          fmt=pick_format(fmt, as_json), title=f"Review requests ({len(rows)})", empty="no review requests")
 

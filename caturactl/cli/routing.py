@@ -4,37 +4,26 @@ from __future__ import annotations
 
 import click
 from rich.text import Text
-from sqlalchemy import func, select
 
-from caturactl.cli.output import DRY, Column, console, emit, emit_record, progress_bar, summary
+from caturactl import pipeline
+from caturactl.cli.batch import bars, batch
+from caturactl.cli.output import Column, console, emit, emit_record
 from caturactl.cli.params import count
 
 
 @click.command("route")
-@click.option("--dry-run", is_flag=True, help="Plan everything, store nothing.")
 @click.option("--limit", type=count(), help="Route at most this many orders (oldest first).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (for timers).")
+@batch("Plan everything, store nothing.")
 @click.pass_obj
-def route(obj, dry_run: bool, limit: int | None, as_json: bool) -> None:
+def route(obj, limit: int | None, dry_run: bool, as_json: bool):
     """Released orders -> delivery notes per fulfilment location, stock reserved, carrier chosen.
 
     One location with everything wins; else the fewest locations. Orders no location can ship
     wait for stock; orders no carrier can take go on hold with a ticket.
     """
-    from caturactl.orders.models import Order
-    from caturactl.core.lifecycle import OrderState
-    from caturactl.fulfilment.routing import Router
-    app = obj.ready_app()
-    with app.session() as s:
-        router = Router(s, app.cfg)
-        total = s.scalar(select(func.count()).where(Order._state == OrderState.RELEASED.value))
-        with progress_bar("routing", min(total, limit or total), enabled=not as_json) as advance:
-            r = router.run(dry_run=dry_run, limit=limit, progress=advance)
-    line = (f"{r.orders} released, {r.routed} routed into {r.deliveries} delivery note(s), "
-            f"{len(r.waiting)} waiting for stock, {len(r.held)} on hold (no carrier)")
-    summary("route", r.as_dict(), as_json=as_json, line=(DRY if dry_run else "") + line, ok=not r.held)
-    if not as_json and r.held:
-        console.print("  held orders have a ticket: caturactl tickets list --kind no_carrier", highlight=False)
+    return pipeline.route_orders(obj.ready_app(), dry_run=dry_run, limit=limit, progress=bars(as_json=as_json))
+
+
 @click.group()
 def carriers() -> None:
     """The carrier matrix: which carrier takes a delivery, and why."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, selectinload
 
 from caturactl.fulfilment import carrier_matrix
@@ -252,6 +252,12 @@ class Router:
                 done.append((code, n.sku, n.quantity))
                 self.available[code][n.sku] = self.available[code].get(n.sku, 0) - n.quantity
         return True
+
+
+def count_to_route(session: Session, limit: int | None = None) -> int:
+    """How many released orders ``Router.run`` would take (for a progress bar)."""
+    total = session.scalar(select(func.count()).where(Order._state == OrderState.RELEASED.value)) or 0
+    return min(total, limit or total)
 
 
 def route(session: Session, cfg: Config, **kw) -> RouteResult:

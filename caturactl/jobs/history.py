@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from caturactl.core.errors import NotFoundError
 from caturactl.jobs.models import JobRun
+from caturactl.jobs.spec import JobsFile, format_duration
 
 
 def _local(value, tz: ZoneInfo) -> str:
@@ -19,6 +22,25 @@ def last_runs(session: Session) -> dict[str, JobRun]:
     newest = select(JobRun.job, func.max(JobRun.slot_at).label("slot_at")).group_by(JobRun.job).subquery()
     q = select(JobRun).join(newest, (newest.c.job == JobRun.job) & (newest.c.slot_at == JobRun.slot_at))
     return {r.job: r for r in session.scalars(q)}
+
+
+def job_rows(session: Session, spec: JobsFile, tz: ZoneInfo, now: datetime) -> list[dict]:
+    """Each job of ``spec``: schedule, command, timeout, its last run and result, its next run after
+    ``now`` (none when disabled)."""
+    last = last_runs(session)
+    rows = []
+    for name, job in spec.jobs.items():
+        r = last.get(name)
+        result = ""
+        if r is not None and r.state != "failed":
+            result = r.state
+        elif r is not None:
+            result = f"failed ({r.error.splitlines()[-1] if r.error else f'exit {r.exit_code}'})"
+        rows.append({"job": name, "schedule": job.schedule.text + ("" if job.enabled else " (disabled)"),
+                     "command": job.command, "timeout": format_duration(job.timeout),
+                     "last_run": _local(r.slot_at, tz) if r else "", "last_result": result,
+                     "next_run": _local(job.schedule.after(now, tz), tz) if job.enabled else ""})
+    return rows
 
 
 def history_rows(session: Session, tz: ZoneInfo, *, job: str | None = None, state: str | None = None,
@@ -34,6 +56,20 @@ def history_rows(session: Session, tz: ZoneInfo, *, job: str | None = None, stat
              "seconds": round((r.finished_at - r.started_at).total_seconds(), 1) if r.finished_at else None,
              "exit_code": r.exit_code, "summary": r.summary,
              "error": r.error.splitlines()[-1] if r.error else ""} for r in session.scalars(q)]
+
+
+def run_output(session: Session, run_id: int) -> str:
+    """The tail of what run ``run_id`` printed; "" when it printed nothing or there is no such run."""
+    r = session.get(JobRun, run_id)
+    return r.output if r else ""
+
+
+def find_run(session: Session, run_id: int, tz: ZoneInfo) -> dict:
+    """Run ``run_id`` as ``jobs show`` prints it (``run_record``); raises NotFoundError."""
+    r = session.get(JobRun, run_id)
+    if r is None:
+        raise NotFoundError(f"no job run {run_id}")
+    return run_record(r, tz)
 
 
 def run_record(r: JobRun, tz: ZoneInfo) -> dict:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from caturactl import channels
 from caturactl.core import clock
@@ -82,3 +83,11 @@ def requested(session: Session, msg, now: datetime) -> None:
          f"review request sent through {label}" if sent else
          f"{label} did not offer a review request for this order (outside its window or already asked)",
          kind=EventKind.REVIEW_REQUESTED)
+
+
+def request_rows(session: Session, tz: ZoneInfo) -> list[dict]:
+    """Every review request, oldest first: order, status, when (a local time)."""
+    return [{"order": r.order.external_id, "status": r.status,
+             "at": r.at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.at else ""}
+            for r in session.scalars(select(ReviewRequest).options(selectinload(ReviewRequest.order))
+                                     .order_by(ReviewRequest.at))]

@@ -14,6 +14,7 @@ from caturactl.outbox.models import OutboxMessage
 from caturactl.billing.models import Invoice
 from caturactl.fulfilment.models import DeliveryNote, ShippedParcel
 from caturactl.catalogue.models import Product
+from caturactl.customers.matching import customer_history, find_customer
 from caturactl.customers.models import Customer, CustomerEmail
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
@@ -224,6 +225,61 @@ def order_events(session: Session, order: Order) -> list[Event]:
 
 def order_tickets(session: Session, order: Order) -> list[Ticket]:
     return list(session.scalars(select(Ticket).where(Ticket.order_id == order.id).order_by(Ticket.id)))
+
+
+def _amount(value) -> str:
+    """An amount for a listing: "" when none or zero."""
+    return f"{value:.2f}" if value else ""
+
+
+def order_record(session: Session, tz: ZoneInfo, ref: str) -> dict:
+    """An order's whole story (``find_order``: raises NotFoundError): its data, lines, tickets,
+    delivery notes and every event. ``channel_status`` and ``updated_at_channel`` are the channel's
+    own status of the order and when the channel last changed it."""
+    o = find_order(session, ref)
+    a = o.address
+    return {
+        "number": o.external_id, "channel": o.marketplace_name or o.channel, "state": o.state,
+        "channel_status": o.remote_status, "fulfilled_by": o.fulfilled_by, "programs": o.programs,
+        "placed": local(o.created_at, tz), "updated_at_channel": local(o.remote_updated_at, tz),
+        "ship_by": local(o.ship_by, tz), "customer": f"{o.customer.display_name} ({o.customer.number})"
+        if o.customer else "", "match_reason": o.match_reason, "buyer_email": o.buyer_email,
+        "buyer_tax_id": o.buyer_tax_id,
+        "ship_to": ", ".join(x for x in (a.name, a.company, *a.lines, f"{a.postal_code} {a.city}".strip(), a.country)
+                             if x),
+        "delivery_instructions": o.delivery_instructions, "hold_reason": o.hold_reason,
+        "total": str(o.total) if o.total else "",
+        "lines": [{"position": ln.position, "sku": ln.sku, "title": ln.title, "quantity": ln.quantity,
+                   "shipped": ln.quantity_shipped, "total": str(ln.total_amount) if ln.total_amount is not None else "",
+                   "shipping": _amount(ln.shipping_amount), "gift_wrap": _amount(ln.gift_wrap_amount),
+                   "cod_fee": _amount(ln.cod_fee_amount),
+                   "discount": _amount((ln.item_discount or 0) + (ln.shipping_discount or 0)),
+                   "promotions": ln.promotion_ids, "gift_message": ln.gift_message} for ln in o.lines],
+        "tickets": [{"ticket": t.number, "status": t.status, "resolution": t.resolution, "text": t.text,
+                     "note": t.note} for t in order_tickets(session, o)],
+        "deliveries": delivery_rows(session, tz, order=o.external_id),
+        "events": [{"at": e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if e.at else "", "actor": e.actor,
+                    "kind": e.kind, "from": e.from_state, "to": e.to_state, "why": e.why}
+                   for e in order_events(session, o)],
+    }
+
+
+def customer_record(session: Session, tz: ZoneInfo, ref: str) -> dict:
+    """A customer (``find_customer``: number, id or e-mail; raises NotFoundError) with e-mails,
+    addresses, orders (oldest first) and history."""
+    c = find_customer(session, ref)
+    orders = session.scalars(select(Order).where(Order.customer_id == c.id).order_by(Order.created_at)).all()
+    return {
+        "number": c.number, "name": c.name, "company": c.company,
+        "merged_into": f"K{c.merged_into_id:06d}" if c.merged_into_id else "",
+        "created": local(c.created_at, tz),
+        "emails": [e.email for e in c.emails],
+        "addresses": [", ".join(x for x in (a.name, a.line1, a.line2, f"{a.postal_code} {a.city}", a.country) if x)
+                      for a in c.addresses],
+        "orders": [{"number": o.external_id, "date": local(o.created_at, tz), "state": o.state,
+                    "match_reason": o.match_reason} for o in orders],
+        "history": [{"at": local(e.at, tz), "actor": e.actor, "why": e.why} for e in customer_history(session, c)],
+    }
 
 
 def customer_rows(session: Session, *, search: str | None = None, limit: int | None = None) -> list[dict]:
