@@ -82,6 +82,11 @@ class App:
         from carriers import readers
         return readers()
 
+    def statement_reader(self):
+        """The bank statement reader (connectors/bank/: CAMT.053 or MT940, told apart by content)."""
+        from connectors.bank import read_statement
+        return read_statement
+
     def _password(self, env_name: str, where: str) -> str | None:
         if not env_name:
             return None

@@ -394,3 +394,29 @@ def check_invoice_uploads(app, command: str) -> Outcome:
             f"(each has a ticket), {counts['waiting']} still processing")
     return Outcome(command, counts, line, 0, [], ok=not counts["rejected"])
 
+
+def import_payments(app, file, *, dry_run: bool) -> Outcome:
+    """``payments import``: a bank statement file (CAMT.053 or MT940) read whole, each new
+    statement stored once and its credits matched to open payments or given a ticket, all or
+    nothing; a file that does not read raises InputError (exit 65) and changes nothing."""
+    from caturactl.core.errors import InputError
+    from caturactl.payments.statements import import_file
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where=str(file)) from None
+    with app.work(dry_run) as s:
+        r = import_file(s, file.name, data, app.statement_reader())
+    if not r.statements:
+        line = f"statement {', '.join(r.seen_before)} was imported before; nothing changed"
+    else:
+        line = (f"statement {', '.join(r.statements)}: {r.credits} credits, matched {r.matched}, partly {r.partly}, "
+                f"tickets {len(r.tickets)}")
+        if r.returned:
+            line += f"; {r.returned} returned direct debit(s) taken back"
+        if r.seen_before:
+            line += f"; {', '.join(r.seen_before)} imported before"
+    problems = [f"tickets {', '.join(r.tickets[:10])}{' ...' if len(r.tickets) > 10 else ''}: "
+                "caturactl tickets list --kind payment"] if r.tickets else []
+    return Outcome("payments import", {**r.as_dict(), "dry_run": dry_run}, line, 0, problems, dry_run,
+                   ok=not r.tickets)

@@ -70,6 +70,10 @@ class MarketplaceOrder:
     ship_by: datetime | None = None
     deliver_by: datetime | None = None  # latest promised delivery (deliverByWindow.latestDateTime)
     deliver_from: datetime | None = None  # earliest (deliverByWindow.earliestDateTime)
+    # How the buyer pays the merchant (caturactl.payments METHODS: prepayment, invoice, paypal, card,
+    # cod); "" when the channel collects the money itself. The state is the channel's own word.
+    payment_method: str = ""
+    payment_state: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -478,3 +482,50 @@ class JournalEntry:
     vat_id: str = ""  # buyer VAT id for intra-Community supplies
     rate: Decimal | None = None  # VAT rate the entry carries, for OSS keys
     order_id: str = ""
+
+
+# --- bank statements ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BankEntry:
+    """One booked movement on the merchant's account (Umsatz), as the statement gives it; one
+    transaction of a batch entry (Sammelbuchung) is an entry of its own."""
+
+    where: str  # file:line (MT940) or file:line:XML path (CAMT), for messages
+    entry_ref: str  # the bank's reference of the movement, unique within the statement
+    booking_date: date  # Buchungstag
+    amount: Decimal  # signed: + money in (credit), - money out (debit); to the cent
+    currency: str
+    debtor_name: str = ""  # who paid (for a returned direct debit: whose debit came back)
+    debtor_iban: str = ""
+    remittance: str = ""  # Verwendungszweck: unstructured text and any structured creditor reference
+    end_to_end_id: str = ""  # the payer's reference (EREF), "" when not provided
+    returned: bool = False  # a returned direct debit (Rücklastschrift) or a reversed credit
+    return_reason: str = ""  # the bank's reason code of a return (ISO AM04, MD06, or DK's ?34 key)
+    bank_code: str = ""  # the bank's code of the movement (MT940 GVC, CAMT Domn/Fmly/SubFmly)
+
+    @property
+    def is_credit(self) -> bool:
+        return self.amount > 0
+
+
+@dataclass(frozen=True, slots=True)
+class BankStatementData:
+    """One account statement (Kontoauszug) read from a file, every booked entry in it."""
+
+    identity: str  # what makes it the same statement in another file (see connectors/bank/)
+    format: str  # camt.053.001.08 | mt940
+    account: str  # IBAN, or "BLZ/account" as MT940 :25: gives it
+    statement_id: str  # CAMT Stmt/Id, MT940 :20: + :28C:
+    currency: str
+    opening: Decimal | None
+    closing: Decimal | None
+    entries: tuple[BankEntry, ...]
+
+
+class StatementReader(Protocol):
+    """Reads a bank statement file (CAMT.053 or MT940) whole: every statement in it, or
+    InputError naming file, line (or XML path) and field; nothing half-read."""
+
+    def __call__(self, name: str, data: bytes) -> list[BankStatementData]: ...

@@ -462,3 +462,22 @@ def settled(s: Session, invoices: Iterable[Invoice] = (), **kw) -> Settlement:
     assert not r.duplicate, f"settlement {r.settlement_id} is stored already"
     s.flush()
     return s.scalars(select(Settlement).where(Settlement.settlement_id == r.settlement_id)).one()
+
+
+# --- payments ------------------------------------------------------------------------------------
+
+
+def payment(s: Session, order: Order | None = None, *, amount=None, method: str = "prepayment",
+            reference: str | None = None, paid=None, due_in_days: int = 14, **order_kw):
+    """An expected payment of ``amount`` (the order's total when None) for ``order`` (a new released
+    one from ``order_kw`` when None), through the payments service (``caturactl.payments.service``);
+    the buyer quotes ``reference`` (the order number when None). ``paid``: an amount already
+    received (partly paid or paid, as a bank credit would have made it). Returns the Payment."""
+    from caturactl.payments import service
+    order = order or released(s, **order_kw)
+    p = service.expect(s, order, method=method, amount=None if amount is None else money(amount),
+                       reference=reference, due_at=clock.now() + timedelta(days=due_in_days))
+    if paid is not None:
+        service.apply(s, p, money(paid), f"{money(paid)} received ({WHY})")
+    s.flush()
+    return p

@@ -57,9 +57,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 def _register() -> None:
     from caturactl.cli import (alerts, customers, deliveries, export, importing, invoices, jobs, orders, outbox,
-                               products, report, reviews, routing, settlement, setup, ship, standins, stock, tickets)
+                               payments, products, report, reviews, routing, settlement, setup, ship, standins, stock,
+                               tickets)
     for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, deliveries, outbox,
-                invoices, reviews, settlement, export, jobs, report, alerts, standins):
+                invoices, reviews, settlement, payments, export, jobs, report, alerts, standins):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

@@ -30,6 +30,8 @@ class EventKind(str, enum.Enum):
     OUTBOX_FAILED = "outbox_failed"
     INVOICED = "invoiced"  # an invoice or credit note issued or delivered
     REVIEW_REQUESTED = "review_requested"
+    PAYMENT_RECEIVED = "payment_received"  # a bank credit applied to a payment
+    PAYMENT_RETURNED = "payment_returned"  # a returned direct debit took money back from a payment
 
 
 # Who acts: "cli:import amazon", "job:import", "api". Set once by the CLI or the job runner.

@@ -12,8 +12,10 @@ from caturactl.outbox.models import OutboxMessage
 from caturactl.catalogue.models import Product
 from caturactl.accounting.models import ExportBatch, Settlement, SettlementDifference
 from caturactl.orders.tickets import Ticket
+from caturactl.payments.models import BankCredit, BankStatement, Payment, PaymentReceipt
 
 __all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "DeliveryLine", "DeliveryNote",
            "InboundFile", "ShippedParcel", "Stock", "Event",
            "EventKind", "ExportBatch", "Invoice", "JobRun", "InvoiceCounter", "ReviewRequest", "Order", "OrderLine", "OutboxMessage", "Product",
-           "Settlement", "SettlementDifference", "Ticket"]
+           "Settlement", "SettlementDifference", "Ticket",
+           "Payment", "PaymentReceipt", "BankStatement", "BankCredit"]
