@@ -37,6 +37,7 @@ from caturactl.core.errors import StateError
 # The one place that names the channels there are: name -> "module:attribute".
 REGISTERED = {
     "amazon": "connectors.amazon.channel:AmazonChannel",
+    "shop": "connectors.shopware.channel:ShopwareChannel",
 }
 
 
@@ -64,6 +65,11 @@ class SalesChannel(Protocol):
     clearing_account: str  # [accounts] purpose of its clearing account (Verrechnungskonto)
     product_columns: dict[str, str]  # its names for products CSV columns -> ours ({"asin": "listing_id"})
     review_closes_after: timedelta  # no review request later than this after the latest promised delivery
+
+    def enabled(self, cfg) -> bool:
+        """True when the configuration switches the channel on (an import of every channel skips
+        the others)."""
+        ...
 
     def invoice_mode(self, cfg) -> str:
         """How its orders' invoices reach the buyer: "upload", "email" or "none"."""
@@ -160,6 +166,11 @@ def settling() -> SalesChannel:
 def product_columns() -> dict[str, str]:
     """Every channel's names for columns of the products CSV, mapped to ours."""
     return {alias: column for c in all_channels() for alias, column in c.product_columns.items()}
+
+
+def enabled(cfg) -> list[str]:
+    """The names of the channels the configuration switches on, sorted."""
+    return [c.name for c in all_channels() if c.enabled(cfg)]
 
 
 def names(capability: str) -> list[str]:

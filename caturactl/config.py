@@ -43,6 +43,8 @@ AMAZON_MARKETPLACES: dict[str, tuple[str, str]] = {
 }
 _BY_ID = {mid: country for country, (mid, _) in AMAZON_MARKETPLACES.items()}
 SECRET_KEYS = {"client_secret", "refresh_token"}
+# The sections a secrets file may hold, and the secrets of each.
+SECRET_SECTIONS = {"amazon": {"client_secret", "refresh_token"}, "shop": {"client_secret"}}
 
 
 class _Section(BaseModel):
@@ -167,6 +169,30 @@ class AmazonConfig(_Section):
     @classmethod
     def _url(cls, v: str) -> str:
         if not v.startswith(("https://", "http://")):
+            raise ValueError(f"not an http(s) URL: {v!r}")
+        return v.rstrip("/")
+
+
+class ShopConfig(_Section):
+    """The merchant's own Shopware 6 shop (Admin API, an integration's access key). The secret
+    comes from CATURACTL_SHOP_CLIENT_SECRET or ``[shop]`` of the secrets file, never from here."""
+    enabled: bool = False
+    url: str = ""  # the shop's base URL; the Admin API is below /api
+    client_id: str = ""  # the integration's access key id (SWIA...)
+    sales_channel: str = ""  # import only this sales channel (its name or id); "" = every one
+    first_import_days: int = Field(default=7, ge=1, le=90)
+    page_size: int = Field(default=100, ge=1, le=500)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    backoff_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=120.0, ge=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    secrets_file: str = ""
+    client_secret: SecretStr | None = None  # environment or secrets file only
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("https://", "http://")):
             raise ValueError(f"not an http(s) URL: {v!r}")
         return v.rstrip("/")
 
@@ -613,6 +639,7 @@ class Config(_Section):
     company: CompanyConfig = Field(default_factory=CompanyConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     amazon: AmazonConfig = Field(default_factory=AmazonConfig)
+    shop: ShopConfig = Field(default_factory=ShopConfig)
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     triage: TriageConfig = Field(default_factory=TriageConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
@@ -750,27 +777,34 @@ def _resolve_sqlite_path(cfg: Config) -> None:
 
 
 def _read_secrets_file(cfg: Config, env: dict[str, str]) -> None:
-    if not cfg.amazon.secrets_file:
+    for section, keys in SECRET_SECTIONS.items():
+        _read_section_secrets(cfg, section, keys)
+
+
+def _read_section_secrets(cfg: Config, name: str, keys: set[str]) -> None:
+    part = getattr(cfg, name)
+    if not part.secrets_file:
         return
-    path = Path(cfg.amazon.secrets_file).expanduser()
+    path = Path(part.secrets_file).expanduser()
     if not path.is_absolute():
         path = cfg.base_dir / path
     try:
         st = path.stat()
     except OSError as exc:
-        raise ConfigError(f"cannot read secrets file {path}: {exc.strerror}", where="amazon.secrets_file") from None
+        raise ConfigError(f"cannot read secrets file {path}: {exc.strerror}", where=f"{name}.secrets_file") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(f"secrets file {path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
-                          f"run: chmod 600 {path}", where="amazon.secrets_file")
+                          f"run: chmod 600 {path}", where=f"{name}.secrets_file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"secrets file is not readable TOML: {exc}", where=str(path)) from None
-    section = data.get("amazon", {})
-    unknown = set(section) - SECRET_KEYS
-    if unknown or set(data) - {"amazon"}:
-        raise ConfigError(f"unknown keys in secrets file: {sorted(unknown or set(data) - {'amazon'})}", where=str(path))
-    for key in SECRET_KEYS:
+    section = data.get(name, {})
+    unknown = set(section) - keys
+    if unknown or set(data) - set(SECRET_SECTIONS):
+        raise ConfigError(f"unknown keys in secrets file: {sorted(unknown or set(data) - set(SECRET_SECTIONS))}",
+                          where=str(path))
+    for key in keys:
         # The environment wins over the file, so an operator can override one value.
-        if key in section and getattr(cfg.amazon, key) is None:
-            setattr(cfg.amazon, key, SecretStr(str(section[key])))
+        if key in section and getattr(part, key) is None:
+            setattr(part, key, SecretStr(str(section[key])))

@@ -21,7 +21,8 @@ IN_CI = bool(os.environ.get("CI"))
 # Fixtures that bring a database, a stand-in or a server: a test using one is an integration test
 # (marked so below); the rest is the fast tier, `make check`.
 INTEGRATION_FIXTURES = frozenset({
-    "database_url", "migrated_database_url", "workspace", "bare_workspace", "standin", "postgres_server",
+    "database_url", "migrated_database_url", "workspace", "bare_workspace", "standin", "shop_standin",
+    "postgres_server",
     "sshd", "sftp_standin", "ftp_server", "ftps_server", "smtp_server"})
 
 
@@ -138,6 +139,19 @@ def standin():
     from standins.amazon import AmazonStandin
     s = AmazonStandin(orders=250, seed=11, day="2026-11-24", rate_scale=500.0).start()
     clock.install(s.clock)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def shop_standin(request):
+    """The Shopware Admin API stand-in; on the Amazon stand-in's clock when a test has both, else
+    its own clock is the app's clock for the test."""
+    from standins.shopware import ShopwareStandin
+    amazon = request.getfixturevalue("standin") if "standin" in request.fixturenames else None
+    s = ShopwareStandin(orders=120, seed=7, day="2026-11-24", clock=amazon.clock if amazon else None).start()
+    if amazon is None:
+        clock.install(s.clock)
     yield s
     s.stop()
 

@@ -47,7 +47,7 @@ def _options(f):
 
 @import_.command("orders")
 @click.option("--channel", "channel_names", multiple=True, metavar="NAME",
-              help="Only this sales channel (repeatable; default: every channel that imports orders).")
+              help="Only this sales channel (repeatable; default: every channel switched on in caturactl.toml).")
 @_options
 @click.pass_obj
 def import_orders(obj, channel_names: tuple[str, ...], since: str | None, max_minutes: float | None, dry_run: bool,
@@ -63,8 +63,10 @@ def import_orders(obj, channel_names: tuple[str, ...], since: str | None, max_mi
         if name not in channels.REGISTERED:
             raise click.BadParameter(f"no sales channel {name!r} (known: {', '.join(sorted(channels.REGISTERED))})",
                                      param_hint="--channel")
+    # Without --channel, every channel the configuration switches on; a named one is imported even
+    # when it is off, and says so.
     return [_import(obj, name, since, max_minutes, dry_run, as_json)
-            for name in channel_names or sorted(channels.REGISTERED)]
+            for name in channel_names or channels.enabled(obj.app.cfg)]
 
 
 @import_.command("amazon")

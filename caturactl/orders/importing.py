@@ -340,6 +340,8 @@ class Importer:
             fields = [f for f in ("name", "company", "line1", "line2", "line3", "postal_code", "city", "country", "phone")
                       if getattr(old, f) != getattr(mo.address, f)]
             changes.append("address " + ", ".join(fields) + (" added" if not old.line1 else " changed"))
+        if order.payment_state != mo.payment_state:
+            changes.append(f"payment {order.payment_state or 'unknown'} -> {mo.payment_state or 'unknown'}")
         if order.delivery_instructions != mo.delivery_instructions:
             changes.append("delivery instructions " + ("added" if mo.delivery_instructions else "removed"))
         old_lines = {ln.external_id: (ln.quantity, ln.quantity_shipped) for ln in order.lines}
@@ -362,6 +364,7 @@ class Importer:
         order.buyer_tax_id = ", ".join(mo.buyer_tax_ids) or order.buyer_tax_id or ""
         order.purchase_order = mo.purchase_order or order.purchase_order or ""
         order.delivery_instructions = mo.delivery_instructions
+        order.payment_method, order.payment_state = mo.payment_method, mo.payment_state
         if _full_address(mo) is not None or not order.ship_line1:
             order.set_address(mo.address)
         if mo.total is not None:

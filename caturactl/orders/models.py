@@ -66,6 +66,8 @@ class Order(Base):
 
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     total_amount: Mapped[Decimal | None] = mapped_column(Amount)  # as the channel gave it
+    payment_method: Mapped[str] = mapped_column(String(12), default="")  # ports.MarketplaceOrder.payment_method
+    payment_state: Mapped[str] = mapped_column(String(30), default="")  # the channel's state of that payment
     hold_reason: Mapped[str] = mapped_column(String(300), default="")
     raw: Mapped[dict] = mapped_column(JSON, default=dict)  # the channel's last answer for this order
 

@@ -68,6 +68,9 @@ class AmazonChannel:
     product_columns = {"asin": "listing_id"}
     review_closes_after = REVIEWS_CLOSE_AFTER
 
+    def enabled(self, cfg) -> bool:
+        return cfg.amazon.enabled
+
     # --- orders -------------------------------------------------------------------------------
 
     def order_source(self, app, session):

@@ -1,0 +1,109 @@
+"""The merchant's own Shopware 6 shop as a sales channel (caturactl/channels.py): what it does, and
+the messages that go back to it.
+
+- The shop does not collect the money for us: the buyer pays the merchant (prepayment, invoice,
+  PayPal, card, cash on delivery; ``Order.payment_method``), so there is no settlement to
+  reconcile; a prepaid order waits (PENDING) until the shop reports it paid.
+- Each parcel is confirmed to the shop: its tracking code is added to the order's delivery
+  (``PATCH /api/order-delivery/{id}``) and the delivery moves with the ``ship`` or
+  ``ship_partially`` transition (``connectors/shopware/outbox.py``).
+- The shop has no review requests of its own, and its invoices are ours: e-mailed to the buyer.
+- We tell its buyers about shipments ourselves (the shop's own mail is the merchant's choice).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from caturactl.channels import OutboxItem
+from caturactl.core.errors import ConfigError, StateError
+from connectors.shopware.client import ShopwareApi
+from connectors.shopware.orders import ShopwareOrders
+
+CONFIRM_SHIPMENT = "shop_confirm_shipment"  # outbox kinds (stored in outbox rows: never renamed)
+INVOICE_UPLOAD = "shop_invoice_upload"  # never queued: the shop takes no invoices from us
+REVIEW_REQUEST = "shop_review_request"  # never queued: the shop asks for no reviews
+
+
+class ShopwareChannel:
+    name = "shop"
+    label = "Shop"
+    collects_payment = False
+    confirms_shipments = True
+    requests_reviews = False
+    provides_settlements = False
+    fulfils_itself = ""
+    shipped_status = "SHIPPED"  # Order.remote_status once the shop reports the delivery shipped
+    confirmation_kind = CONFIRM_SHIPMENT
+    upload_kind = INVOICE_UPLOAD
+    review_kind = REVIEW_REQUEST
+    clearing_account = "receivables"  # the buyer owes the merchant directly (Forderungen)
+    product_columns: dict[str, str] = {}
+    review_closes_after = timedelta(0)
+
+    def enabled(self, cfg) -> bool:
+        return cfg.shop.enabled
+
+    # --- orders -------------------------------------------------------------------------------
+
+    def order_source(self, app, session):
+        """(the Marketplace adapter over the Admin API order search; the sales channel it reads);
+        ConfigError when ``[shop] enabled`` is false."""
+        cfg = app.cfg.shop
+        if not cfg.enabled:
+            raise ConfigError("the shop is disabled in caturactl.toml ([shop] enabled = false)",
+                              where="caturactl.toml: shop.enabled")
+        return ShopwareOrders(cfg, ShopwareApi(cfg)), (cfg.sales_channel or "all",)
+
+    def first_import_days(self, cfg) -> int:
+        return cfg.shop.first_import_days
+
+    def review_window(self, order) -> tuple[datetime, datetime] | None:
+        return None
+
+    # --- invoices -----------------------------------------------------------------------------
+
+    def invoice_mode(self, cfg) -> str:
+        return "email"
+
+    def issues_invoices(self, cfg) -> bool:
+        return False
+
+    def tells_buyers(self, cfg) -> bool:
+        return True
+
+    def shipment_confirmation(self, cfg, order, note, parcel) -> OutboxItem:
+        return OutboxItem(f"{CONFIRM_SHIPMENT}:{order.external_id}:{parcel.package_reference}", CONFIRM_SHIPMENT,
+                          self.name, {
+                              "order_id": order.external_id, "order_pk": order.id,
+                              "package_reference": parcel.package_reference, "carrier": parcel.carrier,
+                              "tracking_number": parcel.tracking_number, "shipped_at": parcel.shipped_at.isoformat(),
+                              "items": [[item_id, qty] for _sku, qty, item_id in parcel.items],
+                              "delivery_id": note.id, "parcel_key": [note.id, parcel.tracking_number]})
+
+    def invoice_upload(self, session, cfg, invoice, order, document_type: str) -> OutboxItem:
+        raise StateError("the shop takes no invoice uploads: its invoices are e-mailed ([invoices] for the shop: email)")
+
+    def upload_to_resend(self, payload: dict) -> dict:
+        return dict(payload)
+
+    def check_uploads(self, app, session) -> dict[str, int]:
+        return {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}
+
+    def review_request(self, order) -> OutboxItem:
+        raise StateError("the shop asks its buyers for no reviews")
+
+    def outbox(self, app, session):
+        """The handlers that send this channel's messages (connectors/shopware/outbox.py)."""
+        from connectors.shopware.outbox import (
+            ShopwareHandlers,  # it imports this module
+        )
+        return ShopwareHandlers(app, session)
+
+    # --- settlements --------------------------------------------------------------------------
+
+    def settlement_source(self, app, session):
+        raise StateError("the shop sends no settlements: its buyers pay the merchant directly")
+
+    def summarise_settlement(self, stream, name: str, *, per_order=None, digest=None):
+        raise StateError("the shop sends no settlements: its buyers pay the merchant directly")
