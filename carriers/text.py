@@ -9,6 +9,7 @@ costs more than the render.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -23,7 +24,7 @@ from carriers.text_encoding import (
     money_de,
 )
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_DIR = Path(str(resources.files("templates.carriers")))
 TEMPLATE_NAME = "delivery_order.txt.j2"
 
 # autoescape off: plain text, not HTML. StrictUndefined: a misspelt variable fails the render

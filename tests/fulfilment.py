@@ -7,7 +7,7 @@ from pathlib import Path
 
 from standins.demo import with_billing_numbers
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "caturactl" / "templates" / "caturactl.toml"
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "config" / "caturactl.toml"
 
 
 def carrier_section() -> str:

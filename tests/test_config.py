@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_template_written_by_init_loads(tmp_path):
     from importlib import resources
-    p = write(tmp_path, resources.files("caturactl").joinpath("templates", "caturactl.toml").read_text("utf-8"))
+    p = write(tmp_path, resources.files("templates.config").joinpath("caturactl.toml").read_text("utf-8"))
     cfg = load(p, environ={})
     assert cfg.database.url == f"sqlite:///{tmp_path / 'caturactl.db'}"  # relative to the file
     assert cfg.amazon.marketplaces == ["A1PA6795UKMFR9"]

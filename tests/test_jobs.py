@@ -80,7 +80,7 @@ def test_commands_are_checked_against_the_real_cli():
 def test_the_example_jobs_files_load_and_every_command_parses():
     from caturactl.cli.jobs import check_command
     from caturactl.jobs.spec import load
-    for path in (ROOT / "jobs.toml", ROOT / "caturactl" / "templates" / "jobs.toml"):
+    for path in (ROOT / "jobs.toml", ROOT / "templates" / "config" / "jobs.toml"):
         spec = load(path, check_command)
         assert {"import-amazon", "route", "ship-export", "ship-collect", "outbox-send", "invoices-create"} <= set(spec.jobs)
 

@@ -741,7 +741,7 @@ def credit_document(doc: InvoiceDocument, chosen: Sequence[tuple[InvoiceItem, De
 
 def mail_body(inv: Invoice, order: Order, cfg: Config) -> str:
     from jinja2 import Environment, PackageLoader, StrictUndefined
-    env = Environment(loader=PackageLoader("caturactl", "templates/mail"), undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader("templates", "mail"), undefined=StrictUndefined,
                       keep_trailing_newline=True, autoescape=False)
     name = "invoice_de.txt.j2" if inv.language == "de" else "invoice_en.txt.j2"
     return env.get_template(name).render(invoice=inv, order=order, company=cfg.company,

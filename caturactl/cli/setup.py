@@ -17,7 +17,7 @@ from caturactl.core.errors import ConfigError, InputError
 
 
 def _template(name: str) -> str:
-    return resources.files("caturactl").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("templates.config").joinpath(name).read_text(encoding="utf-8")
 
 
 def _email(value: str) -> str:
@@ -156,7 +156,7 @@ def _set_key(text: str, section: str, key: str, literal: str) -> str:
         if inside and match:
             lines[i] = f"{key} = {literal}" + (f"  {match[2].strip()}" if match[2] else "")
             return "\n".join(lines)
-    raise ConfigError(f"the caturactl.toml template has no {key} in [{section}]", where="caturactl/templates")
+    raise ConfigError(f"the caturactl.toml template has no {key} in [{section}]", where="templates/config")
 
 
 def _write_files(folder: Path, database_url: str | None, force: bool, answers: dict | None = None) -> list[str]:
