@@ -257,15 +257,15 @@ def test_claiming_commands_run_side_by_side_at_the_same_instant_do_each_thing_on
     create send what they queued themselves, so two of them also compete for the outbox. The
     import runs beside a router (as the import and route jobs do): orders Amazon cancelled
     meanwhile are cancelled while the router may hold them."""
-    standin = AmazonStandin(orders=240, seed=6, day=DAY, rate_scale=2000.0, start=at(DAY, "05:30")).start()
+    standin = AmazonStandin(orders=160, seed=6, day=DAY, rate_scale=2000.0, start=at(DAY, "05:30")).start()
     try:
         calls = ConfirmCalls(standin)
         ws, locations = merchant(tmp_path, database_url, standin, capsys, monkeypatch, {"WH": 6, "FUL": 6})
         for player in locations.players:
             player.late_rate = 0.0
         together = Together(ws)
-        for n in range(1, 4):
-            standin.advance(timedelta(hours=6))  # the app's clock too: it is the stand-in's
+        for n in range(1, 3):  # two rounds: the second meets what the first left
+            standin.advance(timedelta(hours=9))  # the app's clock too: it is the stand-in's
             together.run(IMPORT, ROUTE)
             together.run(ROUTE, ROUTE)
             together.run(EXPORT, EXPORT, ok=SENT)
