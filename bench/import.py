@@ -31,6 +31,7 @@ import re
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
@@ -41,7 +42,6 @@ if str(REPO) not in sys.path:
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-import caturactl  # noqa: E402
 from caturactl import channels  # noqa: E402
 from caturactl import config as config_mod  # noqa: E402
 from caturactl.app import App  # noqa: E402
@@ -115,7 +115,7 @@ def _toml_str(v: str) -> str:
 
 def write_config(workdir: Path, standin: AmazonStandin, db_url: str, rate_scale: float, tag: str) -> Path:
     """A caturactl.toml made from the packaged template with the stand-in's endpoints."""
-    template = (Path(caturactl.__file__).parent / "templates" / "caturactl.toml").read_text(encoding="utf-8")
+    template = resources.files("templates.config").joinpath("caturactl.toml").read_text(encoding="utf-8")
     values = {
         ("database", "url"): _toml_str(db_url),
         ("amazon", "endpoint"): _toml_str(standin.url),
