@@ -115,3 +115,17 @@ def test_buyers_get_a_shipping_mail_with_the_tracking_link_only_when_configured(
     assert "@marketplace.amazon." in mail["To"]  # the relay address Amazon gave us
     assert "Sendungsnummer: 00340434" in body and "https://www.dhl.de/" in body and "piececode=" in body
     assert mail["Message-ID"].startswith("<outbox-")
+
+
+def test_enqueue_says_whether_it_queued_on_either_database(migrated_database_url):
+    """The same key twice is one message, and the caller learns which call queued it (psycopg
+    reports no row count for INSERT ... ON CONFLICT DO NOTHING: the answer must not depend on it)."""
+    from caturactl.core.db import make_engine, make_sessionmaker
+    from caturactl.outbox.service import enqueue
+    engine = make_engine(migrated_database_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            assert [enqueue(s, "k1", "email", "t", {}), enqueue(s, "k1", "email", "t", {}),
+                    enqueue(s, "k2", "email", "t", {})] == [True, False, True]
+    finally:
+        engine.dispose()

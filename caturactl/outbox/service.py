@@ -71,8 +71,9 @@ def enqueue(session: Session, key: str, kind: str, target: str, payload: dict) -
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (insert(OutboxMessage).values(key=key, kind=kind, target=target, payload=payload, status=PENDING)
-            .on_conflict_do_nothing(index_elements=[OutboxMessage.key]))
-    return session.execute(stmt).rowcount == 1
+            .on_conflict_do_nothing(index_elements=[OutboxMessage.key]).returning(OutboxMessage.id))
+    # The row it returns says whether this call inserted: psycopg reports no rowcount (-1) here.
+    return session.execute(stmt).first() is not None
 
 
 @dataclass
