@@ -175,6 +175,22 @@ CASES: dict[str, InvoiceDocument] = {
         ("KAF-ESP-1KG", "Espressobohnen 1 kg", 3, "18.90", "S", "7", "5.67", "Aktion PLM-0815 (10 %)"),
         ("", "Versandkosten", 1, "4.90", "S", "7"),
     ], paid_through_channel=True),
+    # The shop's Kauf auf Rechnung (caturactl/billing/terms.py): due 14 days after the invoice by
+    # transfer to our IBAN, quoting the invoice number.
+    "shop_invoice_purchase": invoice([
+        ("KAF-ESP-1KG", "Espressobohnen 1 kg", 2, "24.90", "S", "19"),
+    ], buyer=COMPANY_DE, paid=False, channel="Shop", seller_iban=IBAN, seller_bic="BYLADEM1001",
+        due_date=date(2025, 11, 17), payment_means="transfer",
+        payment_terms="Zahlbar ohne Abzug bis zum 17.11.2025 per Überweisung; bitte geben Sie die "
+                      "Rechnungsnummer als Verwendungszweck an."),
+    # A shop order paid by PayPal before it was invoiced: paid, not through the channel.
+    "shop_paid_paypal": invoice([
+        ("KAF-ESP-1KG", "Espressobohnen 1 kg", 2, "24.90", "S", "19"),
+    ], buyer=COMPANY_DE, channel="Shop", seller_iban=IBAN, payment_terms="Bezahlt am 01.11.2025 per PayPal."),
+    "shop_cash_on_delivery": invoice([
+        ("KAF-ESP-1KG", "Espressobohnen 1 kg", 2, "24.90", "S", "19"),
+    ], buyer=COMPANY_DE, paid=False, channel="Shop", seller_iban=IBAN, payment_means="cod",
+        payment_terms="Der Betrag wird bei der Zustellung per Nachnahme bezahlt."),
 }
 # Credit notes as the invoicing stage writes them: positive amounts, the whole gross to refund,
 # the invoice's own payment terms and the seller's IBAN still on the document.
@@ -293,6 +309,30 @@ def test_unpaid_invoice_asks_for_a_credit_transfer_to_the_iban():
     assert text(xml, "//ram:PayeePartyCreditorFinancialAccount/ram:IBANID") == IBAN
     assert text(xml, "//ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID") == "BYLADEM1001"
     assert text(xml, "//ram:SpecifiedTradePaymentTerms/ram:Description").startswith("Zahlbar")
+
+
+def test_an_invoice_purchase_has_its_due_date_terms_transfer_to_our_iban_and_the_invoice_number():
+    doc = CASES["shop_invoice_purchase"]
+    xml = cii_xml(doc)
+    assert text(xml, "//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString") == "20251117"
+    assert text(xml, "//ram:SpecifiedTradePaymentTerms/ram:Description") == doc.payment_terms  # BT-20
+    assert text(xml, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == "58"
+    assert text(xml, "//ram:PayeePartyCreditorFinancialAccount/ram:IBANID") == IBAN  # BT-84
+    assert text(xml, "//ram:PaymentReference") == doc.number  # BT-83
+
+
+def test_a_shop_order_paid_by_paypal_asks_for_nothing_and_names_no_account():
+    xml = cii_xml(CASES["shop_paid_paypal"])
+    assert text(xml, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == "ZZZ"
+    assert xpath(xml, "//ram:IBANID") == [] and xpath(xml, "//ram:DueDateDateTime") == []
+    assert text(xml, "//ram:SpecifiedTradePaymentTerms/ram:Description") == "Bezahlt am 01.11.2025 per PayPal."
+    assert amount(xml, SUM + "DuePayableAmount") == 0
+
+
+def test_cash_on_delivery_is_paid_in_cash_not_by_transfer():
+    xml = cii_xml(CASES["shop_cash_on_delivery"])
+    assert text(xml, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == "10"
+    assert xpath(xml, "//ram:IBANID") == [] and xpath(xml, "//ram:PaymentReference") == []
 
 
 def test_invoice_paid_through_amazon_names_no_bank_account():
@@ -566,7 +606,8 @@ def test_xrechnung_has_guideline_buyer_reference_contact_and_electronic_addresse
 
 XRECHNUNG_DOCS = {**{case: CASES[case] for case in (
     "de_b2b_unpaid_with_iban", "de_b2c_19_and_7", "at_b2b_intra_eu_k", "credit_note_381", "discount_19",
-    "discount_7_with_7_shipping")}, "refund_amazon": REFUND_AMAZON, "refund_transfer": REFUND_TRANSFER}
+    "discount_7_with_7_shipping", "shop_invoice_purchase", "shop_paid_paypal", "shop_cash_on_delivery")},
+    "refund_amazon": REFUND_AMAZON, "refund_transfer": REFUND_TRANSFER}
 
 
 @pytest.mark.parametrize("case", XRECHNUNG_DOCS)

@@ -580,3 +580,53 @@ def test_the_sample_in_docs_is_what_the_renderer_makes_today():
     assert (REPO / "docs" / "invoice-sample.pdf").read_bytes() == sample_pdf(), \
         "docs/invoice-sample.pdf is stale: CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/test_invoice_pdf.py -k sample"
     assert (REPO / "docs" / "invoice-sample.png").stat().st_size > 0
+
+
+# --- payment: terms, bank details and the EPC QR code ------------------------------------------
+
+
+def on_account(language: str = "de") -> InvoiceDocument:
+    """german_b2c() bought on account (Kauf auf Rechnung): due by transfer 14 days after the invoice."""
+    doc = german_b2c()
+    terms = {"de": "Zahlbar ohne Abzug bis zum 09.12.2026 per Überweisung; bitte geben Sie die Rechnungsnummer "
+                   "als Verwendungszweck an.",
+             "en": "Payable without deduction by 9 Dec 2026 by bank transfer; please quote the invoice number "
+                   "as the payment reference."}[language]
+    return replace(doc, prepaid=Decimal("0.00"), due=doc.gross_total, channel="Shop", language=language,
+                   due_date=date(2026, 12, 9), payment_means="transfer", payment_terms=terms)
+
+
+def test_the_epc_qr_code_asks_for_the_amount_due_quoting_the_invoice_number():
+    from connectors.einvoice.payment import EpcTransfer, epc_qr, epc_transfer
+    doc = on_account()
+    transfer = epc_transfer(doc)
+    assert transfer == EpcTransfer(name=SELLER.company or SELLER.name, iban="DE02120300000000202051",
+                                   bic="BYLADEM1001", amount=doc.due, text="RE-2026-000123")
+    qr = epc_qr(transfer)
+    assert qr.error == "M" and qr.version <= 13  # EPC069-12: level M, version 13 at most
+    # Nothing to transfer, nothing in euros, or a credit note: no code.
+    assert epc_transfer(german_b2c()) is None
+    assert epc_transfer(replace(doc, currency="GBP")) is None
+    assert epc_transfer(replace(doc, payment_means="cod")) is None
+
+
+@pytest.mark.parametrize("language, lines", [
+    ("de", ["Zahlbar ohne Abzug bis zum 09.12.2026", "IBAN DE02 1203 0000 0000 2020 51 · BIC BYLADEM1001",
+            "Verwendungszweck: RE-2026-000123", "Betrag: ", "GiroCode"]),
+    ("en", ["Payable without deduction by 9 Dec 2026", "IBAN DE02 1203 0000 0000 2020 51 · BIC BYLADEM1001",
+            "Reference: RE-2026-000123", "Amount: ", "EPC QR code"]),
+])
+def test_an_invoice_on_account_prints_its_terms_the_account_and_the_qr_code(renderer, tmp_path, language, lines):
+    pdf = renderer.render(on_account(language))
+    text = pdf_text(pdf, tmp_path)
+    for line in lines:
+        assert line in text
+    assert len(PdfReader(BytesIO(pdf)).pages[0].images) == 2  # the logo and the QR code
+
+
+def test_a_paid_invoice_has_no_qr_code_and_no_account_to_pay_into(renderer, tmp_path):
+    pdf = renderer.render(replace(german_b2c(), channel="Shop", payment_terms="Bezahlt am 20.11.2026 per PayPal."))
+    text = pdf_text(pdf, tmp_path)
+    assert "Bezahlt am 20.11.2026 per PayPal." in text
+    assert "Verwendungszweck" not in text and "GiroCode" not in text
+    assert len(PdfReader(BytesIO(pdf)).pages[0].images) == 1  # the logo alone

@@ -29,10 +29,12 @@ from caturactl.core import tax
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import ConfigError, InputError, NotFoundError, StateError
+from caturactl.billing import terms
 from caturactl.billing.models import Invoice, InvoiceCounter
 from caturactl.fulfilment.models import DeliveryNote
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
+from caturactl.payments.models import Payment, PaymentStatus
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import street_parts
 from caturactl.core.events import EventKind, record
@@ -50,11 +52,11 @@ INVOICEABLE = (DeliveryState.CONFIRMED.value, DeliveryState.SHIPPED.value)
 UNIT = Decimal("0.0001")
 LABELS = {
     "de": {"shipping": "Versandkosten", "gift_wrap": "Geschenkverpackung", "cod_fee": "Nachnahmegebühr",
-           "paid": "Der Betrag wurde über {channel} bezahlt.", "refund": "Der Betrag wird über {channel} erstattet.",
+           "refund": "Der Betrag wird über {channel} erstattet.",
            "oss": "Lieferung nach {country}: Umsatzsteuer des Bestimmungslandes (One-Stop-Shop).",
            "subject": "Ihre Rechnung {number}", "credit_subject": "Rechnungskorrektur {number}"},
     "en": {"shipping": "Shipping", "gift_wrap": "Gift wrap", "cod_fee": "Cash on delivery fee",
-           "paid": "Paid through {channel}.", "refund": "Refunded through {channel}.",
+           "refund": "Refunded through {channel}.",
            "oss": "Delivery to {country}: VAT of the country of destination (One-Stop-Shop).",
            "subject": "Your invoice {number}", "credit_subject": "Credit note {number}"},
 }
@@ -124,6 +126,7 @@ def from_json(data: dict) -> InvoiceDocument:
     for k in ("issue_date", "supply_date", "order_date"):
         d[k] = date.fromisoformat(d[k])
     d["preceding_date"] = date.fromisoformat(d["preceding_date"]) if d.get("preceding_date") else None
+    d["due_date"] = date.fromisoformat(d["due_date"]) if d.get("due_date") else None
     if "paid_through_channel" not in d:  # stored before the flag: an invoice the channel had paid
         d["paid_through_channel"] = d["type_code"] == 380 and d["prepaid"] > 0
     for k in ("delivery_ids", "notes", "footer"):
@@ -230,13 +233,14 @@ def line_charges(ol) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
 
 def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Mapping[str, Product], *,
           issue_date: date, number: str = "", with_shipping: bool = True,
-          invoiced_before: Mapping[int, int] | None = None) -> InvoiceDocument:
+          invoiced_before: Mapping[int, int] | None = None, settled: terms.Settled | None = None) -> InvoiceDocument:
     """The invoice for the shipped pieces of ``notes`` (of one order), or, without notes, for the
     pieces the channel shipped itself (FBA). Every line says what the buyer paid for it: goods
     after their discount (shown as a line allowance), and on the order's first invoice the
     ancillary charges (shipping, gift wrap, COD fee), each at the rate of the goods and split
     over mixed rates (caturactl/core/tax.py). ``invoiced_before``: pieces of each order line (by id)
-    already on earlier invoices. Raises InputError for bad order data (a missing price, a
+    already on earlier invoices; ``settled``: what the buyer has paid us already (else the
+    channel's payment state says, ``terms.settled_by_channel``). Raises InputError for bad order data (a missing price, a
     negative quantity, a discount above its charge) and ConfigError for a missing tax rate."""
     where = f"order {order.external_id}"
     on = supply_date(notes, cfg) if notes else order.remote_updated_at.astimezone(cfg.tz).date()
@@ -318,23 +322,27 @@ def build(order: Order, notes: Sequence[DeliveryNote], cfg: Config, products: Ma
     net_total = sum((x.net for x in taxes), Decimal(0))
     tax_total = sum((x.tax for x in taxes), Decimal(0))
     gross = net_total + tax_total
-    paid_by_channel = channels.get(order.channel).collects_payment
+    channel = order.marketplace_name or order.channel
+    how = terms.decide(collects=channels.get(order.channel).collects_payment, channel=channel,
+                       method=order.payment_method,
+                       settled=settled or terms.settled_by_channel(order.payment_method, order.payment_state),
+                       issue_date=issue_date, due_days=cfg.payments.method(order.payment_method or "invoice").due_days,
+                       lang=lang)
     notes_text = [t.note_de if lang == "de" else t.note_en] if t.category != "S" else []
     if t.category == "S" and t.rate_country != cfg.tax.home_country:
         notes_text.append(labels["oss"].format(country=t.rate_country))
-    channel = order.marketplace_name or order.channel
     return InvoiceDocument(
         number=number, type_code=380, issue_date=issue_date, supply_date=on, currency=order.currency,
         seller=seller(cfg), buyer=buyer, ship_to=None, items=tuple(items), taxes=tuple(taxes),
         net_total=net_total, tax_total=tax_total, gross_total=gross,
-        prepaid=gross if paid_by_channel else Decimal(0), due=Decimal(0) if paid_by_channel else gross,
+        prepaid=gross if how.paid else Decimal(0), due=Decimal(0) if how.paid else gross,
         order_id=order.external_id, order_date=order.created_at.astimezone(cfg.tz).date(), channel=channel,
         customer_number=order.customer.number if order.customer else "",
         delivery_ids=tuple(n.number for n in notes), notes=tuple(x for x in notes_text if x),
-        payment_terms=labels["paid"].format(channel=channel) if paid_by_channel else "",
+        payment_terms=how.text, due_date=how.due_date, payment_means=how.means,
         seller_iban=cfg.company.iban, seller_bic=cfg.company.bic, seller_bank=cfg.company.bank,
         buyer_reference=order.purchase_order or order.external_id, language=lang, footer=footer(cfg),
-        tax_country=t.rate_country, paid_through_channel=paid_by_channel)
+        tax_country=t.rate_country, paid_through_channel=how.through_channel)
 
 
 def _ancillary_rows(order: Order, money: Mapping[int, tuple], labels: Mapping[str, str], promo: str,
@@ -467,12 +475,13 @@ class Invoicer:
             invoiced_orders.update(self.s.scalars(select(Invoice.order_id).where(
                 Invoice.kind == INVOICE, Invoice.order_id.in_(due_ids[start:start + 500]))))
         before = self._invoiced_pieces(sorted(invoiced_orders))
+        settled = self._settled(due_ids)
         planned, refused = [], []
         for order, notes in due:
             first = order.id not in invoiced_orders
             try:
                 doc = build(order, notes, self.cfg, products, issue_date=self.today, with_shipping=first,
-                            invoiced_before=before)
+                            invoiced_before=before, settled=settled.get(order.id))
             except (InputError, ConfigError) as exc:  # this order only: a ticket, the others go on
                 r.failed.append(f"{order.external_id}: {exc}")
                 refused.append((order, exc))
@@ -549,6 +558,18 @@ class Invoicer:
                 field = where[len(probe) + 1:] if where.startswith(probe + ".") else where
                 out.append((order, InputError(exc.message, where=f"invoice of order {order.external_id}"
                                               + (f", {field}" if field else ""))))
+        return out
+
+    def _settled(self, order_ids: list[int]) -> dict[int, terms.Settled]:
+        """Per order of ``order_ids`` that its buyer has paid us in full: when (the last payment
+        that came in, in the merchant's time zone) and how."""
+        out: dict[int, terms.Settled] = {}
+        for start in range(0, len(order_ids), 500):
+            q = (select(Payment).where(Payment.order_id.in_(order_ids[start:start + 500]),
+                                       Payment.status == PaymentStatus.PAID.value).order_by(Payment.paid_at))
+            for p in self.s.scalars(q):
+                out[p.order_id] = terms.Settled(p.paid_at.astimezone(self.cfg.tz).date() if p.paid_at else None,
+                                                p.method)
         return out
 
     def _invoiced_pieces(self, order_ids: list[int]) -> dict[int, int]:
@@ -731,11 +752,11 @@ def credit_document(doc: InvoiceDocument, chosen: Sequence[tuple[InvoiceItem, De
     gross = net_total + tax_total
     labels = LABELS.get(doc.language, LABELS["de"])
     # Money the channel collected goes back through the channel; otherwise by transfer to the buyer.
-    terms = labels["refund"].format(channel=doc.channel) if doc.paid_through_channel else ""
+    refund = labels["refund"].format(channel=doc.channel) if doc.paid_through_channel else ""
     return dataclasses.replace(
         doc, number="", type_code=381, issue_date=today, items=tuple(items), taxes=tuple(taxes),
         net_total=net_total, tax_total=tax_total, gross_total=gross, prepaid=Decimal(0), due=gross,
-        payment_terms=terms,
+        payment_terms=refund, due_date=None, payment_means="",
         notes=tuple(doc.notes) + (reason.strip(),), preceding_invoice=doc.number, preceding_date=doc.issue_date)
 
 

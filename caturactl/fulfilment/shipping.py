@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 
+from carriers import tracking
 from caturactl import channels
 from caturactl.catalogue import stock
 from caturactl.core import csvfile
@@ -40,6 +41,7 @@ from caturactl.core import clock
 from caturactl.core.errors import CaturactlError, InputError, NotFoundError
 from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile, InboundFileStatus, ShippedParcel
 from caturactl.catalogue.models import Product
+from caturactl.orders import notices
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import Address, postnummer
@@ -588,12 +590,9 @@ class Collector:
         channel = channels.get(order.channel)
         item = channel.shipment_confirmation(self.cfg, order, note, parcel)
         enqueue(self.s, item.key, item.kind, item.target, item.payload)
-        if channel.tells_buyers(self.cfg) and order.buyer_email:
-            from carriers import tracking
-            url = tracking.tracking_url(parcel.carrier, parcel.tracking_number) or ""
-            enqueue(self.s, f"{EMAIL}:shipped:{order.external_id}:{parcel.package_reference}", EMAIL, "customer", {
-                "to": [order.buyer_email], "subject": f"Ihre Bestellung {order.external_id} ist unterwegs",
-                "body": shipped_mail_body(order, parcel, url), "delivery_id": note.id})
+        # The buyer's notice (only where the channel lets us mail its buyers): email:shipped:<order>:<package>.
+        notices.notify(self.s, self.cfg, order, "shipped", key=f"shipped:{parcel.package_reference}", parcel=parcel,
+                       tracking_url=tracking.tracking_url(parcel.carrier, parcel.tracking_number) or "")
 
     def _waits_for_channel(self, note: DeliveryNote) -> bool:
         return channels.get(note.order.channel).confirms_shipments and \
@@ -612,15 +611,6 @@ class Collector:
 
 class _DryRun(Exception):
     pass
-
-
-def shipped_mail_body(order: Order, parcel: ShippedParcel, url: str) -> str:
-    lines = [f"Guten Tag {order.ship_name},", "",
-             f"Ihre Bestellung {order.external_id} wurde an {parcel.carrier} übergeben.",
-             f"Sendungsnummer: {parcel.tracking_number}"]
-    if url:
-        lines.append(f"Sendungsverfolgung: {url}")
-    return "\n".join(lines + ["", "Mit freundlichen Grüßen"]) + "\n"
 
 
 def channel_confirmed(session: Session, msg, now: datetime) -> None:

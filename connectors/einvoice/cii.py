@@ -186,8 +186,9 @@ def check_consistency(doc: InvoiceDocument) -> None:
         fail(f"BT-115 amount due {doc.due} is not gross {doc.gross_total} - prepaid "
              f"{doc.prepaid} (BR-CO-16)")
     if doc.due > 0 and not doc.payment_terms.strip() and not doc.is_credit_note:
-        # BR-CO-25: we carry no due date (BT-9), so the terms must say when to pay. A credit
-        # note without terms gets the sentence saying how the amount goes back (payment.py).
+        # BR-CO-25 would take a due date (BT-9) alone; ours always come with their sentence, which
+        # says how to pay too. A credit note without terms gets the sentence saying how the amount
+        # goes back (payment.py).
         fail("BT-20 payment terms are required when an amount is due (BR-CO-25)")
     if doc.paid_through_channel and not doc.is_credit_note and doc.due != 0:
         fail(f"BT-115 amount due {doc.due} on an invoice the channel collected the money for: "
@@ -379,6 +380,8 @@ def _build(doc: InvoiceDocument, *, xrechnung: bool) -> Document:
     if terms_text:
         terms = PaymentTerms()
         terms.description = terms_text  # BT-20
+        if doc.due_date is not None and doc.due > 0 and not doc.is_credit_note:
+            terms.due = doc.due_date  # BT-9
         settlement.terms.add(terms)
     totals = settlement.monetary_summation
     totals.line_total = _money(sum((i.net for i in doc.items), Decimal(0)))  # BT-106

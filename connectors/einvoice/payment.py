@@ -14,16 +14,27 @@ and the sentence the PDF prints, decided once here so that the XML and the page 
     EN 16931 (BR-50, BR-61, CII-SR-470) and XRechnung (BR-DE-23-a) then require the payee's
     account, here the buyer's, which we do not know. So ZZZ, and the sentence in BT-82 says
     that the seller transfers the amount.
-XRechnung's BR-DE-1 wants BG-16 on every document; neither 68 nor ZZZ is a code that BR-DE-23
+- An invoice paid on delivery (cash on delivery) says so with code 10, "in cash"; one we collect by
+  direct debit with ZZZ and the sentence: code 59 would need the mandate and the buyer's account
+  (BT-89, BT-91; BR-DE-25), which we do not keep.
+XRechnung's BR-DE-1 wants BG-16 on every document; neither 10, 68 nor ZZZ is a code that BR-DE-23
 (transfer), BR-DE-24 (card) or BR-DE-25 (direct debit) asks more of.
+
+An invoice that asks for a transfer also gets an EPC QR code (GiroCode, EPC069-12) on its page:
+what a banking app needs to fill in the transfer, the same values as BG-16 (``epc_qr``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+
+import segno
+from segno import helpers as segno_helpers
 
 from caturactl.ports import InvoiceDocument
 
+IN_CASH = "10"
 SEPA_CREDIT_TRANSFER = "58"
 ONLINE_PAYMENT_SERVICE = "68"
 MUTUALLY_DEFINED = "ZZZ"
@@ -60,6 +71,10 @@ def payment_of(doc: InvoiceDocument) -> Payment | None:
                        refund_text(doc))
     if doc.due == 0:
         return Payment(MUTUALLY_DEFINED, doc.payment_terms)
+    if doc.payment_means == "cod":
+        return Payment(IN_CASH, doc.payment_terms)
+    if doc.payment_means == "direct_debit":
+        return Payment(MUTUALLY_DEFINED, doc.payment_terms)
     if not doc.seller_iban.strip():
         return None
     return Payment(SEPA_CREDIT_TRANSFER, iban=doc.seller_iban.replace(" ", ""), bic=doc.seller_bic,
@@ -75,3 +90,41 @@ def refund_text(doc: InvoiceDocument) -> str:
     when = "due" if doc.due > 0 else "done"
     channel = doc.channel.strip() or ("den Verkaufskanal" if doc.language == "de" else "the sales channel")
     return texts[f"{how}_{when}"].format(channel=channel)
+
+
+@dataclass(frozen=True, slots=True)
+class EpcTransfer:
+    """The fields of an EPC QR code (EPC069-12, version 002, SEPA credit transfer)."""
+
+    name: str  # the payee, at most 70 characters
+    iban: str
+    bic: str
+    amount: Decimal  # EUR
+    text: str  # unstructured remittance information: the invoice number (BT-83)
+
+
+# EPC069-12: amounts from EUR 0.01 to 999999999.99; the payee's name at most 70 characters.
+_EPC_MAX = Decimal("999999999.99")
+
+
+def epc_transfer(doc: InvoiceDocument) -> EpcTransfer | None:
+    """The transfer an EPC QR code for ``doc`` asks for: an invoice in euros with an amount due
+    and a SEPA credit transfer to the seller's IBAN (``payment_of``); None for any other.
+
+    The invoice number goes into the unstructured remittance line, not the structured one: that
+    is for an ISO 11649 creditor reference ("RF..."), which banking apps check and refuse."""
+    payment = payment_of(doc)
+    if payment is None or payment.code != SEPA_CREDIT_TRANSFER or doc.currency != "EUR":
+        return None
+    if not (0 < doc.due <= _EPC_MAX):
+        return None
+    name = (doc.seller.company or doc.seller.name).strip()[:70]
+    return EpcTransfer(name=name, iban=payment.iban, bic=payment.bic.replace(" ", ""), amount=doc.due,
+                       text=payment.reference[:140])
+
+
+def epc_qr(transfer: EpcTransfer) -> segno.QRCode:
+    """The EPC QR code (GiroCode) of ``transfer``: error correction M, UTF-8 (character set 1).
+    Raises ValueError for a value the standard does not allow (segno checks the lengths)."""
+    return segno_helpers.make_epc_qr(name=transfer.name, iban=transfer.iban, amount=transfer.amount,
+                                     text=transfer.text, bic=transfer.bic or None, encoding="utf-8")

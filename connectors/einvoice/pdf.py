@@ -66,7 +66,13 @@ from fpdf.fonts import SubsetMap, TTFFont
 from carriers.text_encoding import clean_text
 from caturactl.core.errors import ConfigError, InputError
 from caturactl.ports import InvoiceDocument, InvoiceParty
-from connectors.einvoice.payment import refund_text
+from connectors.einvoice.payment import (
+    SEPA_CREDIT_TRANSFER,
+    epc_qr,
+    epc_transfer,
+    payment_of,
+    refund_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +229,7 @@ _LABEL_KEYS = (
     "ship_to", "col_position", "col_sku", "col_description", "col_quantity", "col_unit_net",
     "col_tax_rate", "col_net", "tax_rate", "tax_net", "tax_amount", "net_total", "tax_total",
     "gross_total", "prepaid", "due", "refunded", "to_refund", "notes", "payment", "phone", "email", "vat_id",
-    "tax_number", "iban", "bic", "allowance", "incl_vat")
+    "tax_number", "iban", "bic", "allowance", "incl_vat", "payee", "remittance", "amount", "qr_caption")
 _COLUMN_FIELDS = ("position", "sku", "description", "quantity", "unit_net", "tax_rate", "net")
 _INFO_ROWS = ("number", "date", "supply_date", "order_id", "order_date", "channel",
               "customer_number", "buyer_vat_id", "delivery_ids", "buyer_reference", "page")
@@ -239,6 +245,7 @@ _NUMBERS = {
     "taxes": ("x", "font_size", "line_height", "gap_before"),
     "totals": ("x", "label_width", "width", "font_size", "grand_size", "line_height", "gap_before"),
     "notes": ("font_size", "line_height", "gap_before"),
+    "payment": ("qr_size", "qr_gap", "caption_size"),
     "footer": ("y", "bottom", "font_size", "line_height", "gap"),
 }
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\.([a-z_]+)\}")
@@ -388,6 +395,7 @@ class _Layout:
             raise ConfigError("widths must give rate, net and VAT", where=f"{source}.taxes.widths")
         self.totals = top.table("totals")
         self.notes = top.table("notes")
+        self.payment = top.table("payment")
         self.footer = top.table("footer")
         self.footer_columns: list[tuple[float, tuple[str, ...]]] = []
         for col in self.footer.tables("columns"):
@@ -484,6 +492,8 @@ class _Content:
     totals: list[tuple[str, str, bool]]  # label, value, emphasised
     notes: list[str]
     payment: str
+    transfer: list[str]  # payee, IBAN and BIC, reference and amount of a transfer asked for
+    qr: Any  # the EPC QR code (segno.QRCode) of that transfer, or None
     footer: list[list[str]]  # per column
     page_of: str  # template
     continued: str  # template
@@ -674,6 +684,7 @@ def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> 
         # How the amount goes back to the buyer, as the XML's payment means says (payment.py).
         refund = read(refund_text(doc), "payment")
         payment = refund if payment in ("", refund) else f"{refund}\n{payment}"
+    transfer, qr = _transfer(doc, t, fmt, read, seller_name)
 
     fields = {
         "seller": {"name": seller_name, "company": read(seller.company, "seller.company"),
@@ -715,14 +726,39 @@ def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> 
         reference=reference, ship_to=ship_to, return_line=" · ".join(return_parts), company=company,
         address=_party_lines(buyer, "buyer", read, home, countries),
         info=info, header=[t[c.label] for c in layout.columns], rows=rows, taxes=taxes,
-        totals=totals, notes=[n for n in notes if n], payment=payment, footer=footer,
+        totals=totals, notes=[n for n in notes if n], payment=payment, transfer=transfer, qr=qr, footer=footer,
         page_of=t["page_of"], continued=t["continued"], labels=t, chars=read.chars)
     for group in rows:
         for row in group:
             read.add(*row)
     read.add(reference, *(v for r in taxes for v in r), *(v for _, v, _ in totals),
-             *(v for _, v in info), *(line for col in footer for line in col), "0123456789")
+             *(v for _, v in info), *(line for col in footer for line in col), *transfer, "0123456789")
     return content
+
+
+def _transfer(doc: InvoiceDocument, t: dict[str, str], fmt: _Format, read: _Reader,
+              payee: str) -> tuple[list[str], Any]:
+    """What the buyer needs to pay an invoice by transfer, as the XML's payment means says
+    (``payment.py``): payee, IBAN, BIC and bank, the reference to quote (the invoice number) and
+    the amount; and the EPC QR code a banking app reads them from (None: not in euros)."""
+    means = payment_of(doc)
+    if doc.is_credit_note or means is None or means.code != SEPA_CREDIT_TRANSFER:
+        return [], None
+    iban = read(means.iban, "seller_iban")
+    account = [f"{t['iban']} {' '.join(iban[i:i + 4] for i in range(0, len(iban), 4))}"]
+    if bic := read(means.bic, "seller_bic"):
+        account.append(f"{t['bic']} {bic}")
+    if bank := read(doc.seller_bank, "seller_bank"):
+        account.append(bank)
+    lines = [f"{t['payee']}: {payee}", " · ".join(account),
+             f"{t['remittance']}: {read(means.reference, 'number')}", f"{t['amount']}: {fmt.money(doc.due)}"]
+    transfer = epc_transfer(doc)
+    if transfer is None:
+        return lines, None
+    try:
+        return lines, epc_qr(transfer)
+    except ValueError as err:  # a value the EPC standard does not allow (segno checks the lengths)
+        raise InputError(f"no EPC QR code for the transfer: {err}", where=f"{doc.number or '?'}.seller_iban") from err
 
 
 # --- placing: pages of drawing operations -------------------------------------------------
@@ -730,6 +766,7 @@ def _content(doc: InvoiceDocument, layout: _Layout, covered: frozenset[int]) -> 
 # Drawing operations, plain tuples because a 40-item invoice has a few thousand of them:
 #   ("T", style, size, x, baseline, text)    ("L", x1, y1, x2, y2)
 #   ("F", x, y, w, h, rgb)                   ("I", x, y, w)  (the logo)
+#   ("Q", x, y, size)                        (the EPC QR code of the content)
 _Op = tuple
 
 
@@ -978,16 +1015,43 @@ class _Planner:
 
         no = lay.notes
         size, lh = no.num("font_size"), no.num("line_height")
-        for heading, paragraphs in ((t["notes"], c.notes), (t["payment"], [c.payment] if c.payment else [])):
-            for n, paragraph in enumerate(paragraphs):
-                ops, y = [], 0.0
-                if n == 0:  # the heading stays with the first paragraph
-                    self.text(ops, "B", size, lay.left, _baseline(y, lh, size), heading)
-                    y += lh
-                for part in _wrap(paragraph, lay.text_w, self.faces[""], size):
-                    self.text(ops, "", size, lay.left, _baseline(y, lh, size), part)
-                    y += lh
-                yield ops, y, no.num("gap_before") if n == 0 else 1.0
+        for n, paragraph in enumerate(c.notes):
+            ops, y = [], 0.0
+            if n == 0:  # the heading stays with the first paragraph
+                self.text(ops, "B", size, lay.left, _baseline(y, lh, size), t["notes"])
+                y += lh
+            for part in _wrap(paragraph, lay.text_w, self.faces[""], size):
+                self.text(ops, "", size, lay.left, _baseline(y, lh, size), part)
+                y += lh
+            yield ops, y, no.num("gap_before") if n == 0 else 1.0
+        if c.payment or c.transfer:
+            yield self._payment(size, lh) + (no.num("gap_before"),)
+
+    def _payment(self, size: float, lh: float) -> tuple[list[_Op], float]:
+        """The payment block, kept on one page: the terms, the transfer's details and, to their
+        right, the EPC QR code with its caption."""
+        lay, c, t = self.lay, self.c, self.c.labels
+        pay = lay.payment
+        qr_size = pay.num("qr_size") if c.qr is not None else 0.0
+        text_w = lay.text_w - (qr_size + pay.num("qr_gap") if qr_size else 0.0)
+        ops: list[_Op] = []
+        self.text(ops, "B", size, lay.left, _baseline(0.0, lh, size), t["payment"])
+        y = lh
+        for paragraph in [p for p in (c.payment, *c.transfer) if p]:
+            for part in _wrap(paragraph, text_w, self.faces[""], size):
+                self.text(ops, "", size, lay.left, _baseline(y, lh, size), part)
+                y += lh
+        if not qr_size:
+            return ops, y
+        x = lay.left + lay.text_w - qr_size
+        ops.append(("Q", x, 0.0, qr_size))
+        small = pay.num("caption_size")
+        below = qr_size
+        for part in _wrap(t["qr_caption"], qr_size, self.faces[""], small):
+            width = self.faces[""].width(part, small)
+            self.text(ops, "", small, x + (qr_size - width) / 2, _baseline(below, lh - 1, small), part)
+            below += lh - 1
+        return ops, max(y, below)
 
     def _footer(self, ops: list[_Op]) -> None:
         lay, fo = self.lay, self.lay.footer
@@ -1023,6 +1087,8 @@ def _shift(ops: list[_Op], dy: float) -> list[_Op]:
             out.append((kind, op[1], op[2] + dy, op[3], op[4] + dy))
         elif kind == "F":
             out.append((kind, op[1], op[2] + dy, op[3], op[4], op[5]))
+        elif kind == "Q":
+            out.append((kind, op[1], op[2] + dy, op[3]))
         else:
             out.append(op)
     return out
@@ -1096,6 +1162,12 @@ def _draw(pages: list[list[_Op]], faces: dict[str, _Face], layout: _Layout,
                 pdf.rect(op[1], op[2], op[3], op[4], style="F")
             elif kind == "I" and logo is not None:
                 pdf.image(logo, x=op[1], y=op[2], w=op[3])
+            elif kind == "Q":
+                # Black modules on white with the 4-module quiet zone the QR standard wants,
+                # drawn large enough that a viewer scaling it keeps the edges sharp.
+                png = BytesIO()
+                content.qr.save(png, kind="png", scale=8, border=4)
+                pdf.image(BytesIO(png.getvalue()), x=op[1], y=op[2], w=op[3], h=op[3])
     return bytes(pdf.output())
 
 
