@@ -10,6 +10,12 @@ statement (Zusammenfassende Meldung). The debtor side of an order whose channel 
 (Amazon) is that channel's clearing account, because the channel pays it out with its settlement;
 other orders use receivables. A credit note books the same the other way round.
 
+A bank credit matched to a payment (``payment_receipts``) books the money from the debtor side
+its invoice was booked on (receivables, or the collecting channel's clearing account) to the bank
+account (Bank: SKR03 1200, SKR04 1800) on the statement's booking day; a returned direct debit
+books it back. Only what was applied to payments is booked: a credit that paid nothing, or
+the surplus of an over-payment, waits for a person (its ticket).
+
 A settlement books each kind of fee line on the account ``[accounts.fee_accounts]`` (or the
 defaults, ``DEFAULT_FEE_ACCOUNTS``) names for it. The channel's services (Amazon's: invoiced from
 Luxembourg without VAT) carry § 13b UStG: on the automatic § 13b account without a key,
@@ -148,3 +154,15 @@ def settlement_entries(settlement_id: str, deposit_date: date, fee_totals: Itera
         out.append(JournalEntry(deposit_date, doc, f"{label} Belastung {settlement_id}",
                                 clearing, accounts.account("transit"), -payout))
     return out
+
+
+def receipt_entry(booking_date: date, document: str, text: str, amount: Decimal, accounts: AccountsConfig, *,
+                  clearing_account: str | None = None, order_id: str = "") -> JournalEntry | None:
+    """The booking of money received on a payment (``amount`` > 0: bank to debtor side) or taken
+    back by a returned direct debit (< 0: the other way), against ``clearing_account`` (an
+    [accounts] purpose; None: receivables); None for a zero amount."""
+    if amount == 0:
+        return None
+    bank, debtor = accounts.account("bank"), accounts.account(clearing_account or "receivables")
+    debit, credit = (bank, debtor) if amount > 0 else (debtor, bank)
+    return JournalEntry(booking_date, document[-36:], text[:60], debit, credit, abs(amount), order_id=order_id)

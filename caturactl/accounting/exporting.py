@@ -2,7 +2,8 @@
 DATEV Buchungsstapel, and the debtors as DATEV master data.
 
 Bookings come from the documents themselves (``caturactl.accounting.bookings``): invoices and credit notes
-by their issue date, settlements by their deposit date. Every date is a day in the business time
+by their issue date, settlements by their deposit date, bank credits matched to payments by the
+statement's booking date. Every date is a day in the business time
 zone (``cfg.tz``), and a period is a range of such days: a settlement deposited at 23:30 UTC on
 31 March is deposited on 1 April in Berlin, so it is booked on 1 April and belongs to April's
 export, never to March's (whose DATEV batch could not even hold its date). Every export is
@@ -32,6 +33,8 @@ from caturactl.config import Config
 from caturactl.core.errors import ConfigError, InputError, StateError
 from caturactl.accounting.models import ExportBatch, Settlement
 from caturactl.billing.models import Invoice
+from caturactl.orders.models import Order
+from caturactl.payments.models import BankCredit, Payment, PaymentReceipt
 from caturactl.ports import JournalEntry
 from caturactl.views.reports import tidy
 from caturactl.views.cockpit import _local_midnight
@@ -71,7 +74,31 @@ def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> li
         out.extend(accounting.settlement_entries(st.settlement_id, st.deposit_date.astimezone(cfg.tz).date(),
                                                  _fee_totals(st), st.total_amount, cfg.accounts,
                                                  clearing_account=settling.clearing_account, label=settling.label))
+    out.extend(receipts(session, cfg, date_from, date_to))
     out.sort(key=lambda e: e.date)
+    return out
+
+
+def receipts(session: Session, cfg: Config, date_from: date, date_to: date) -> list[JournalEntry]:
+    """The bookings of the money matched to payments from the bank credits booked on the days
+    ``date_from``..``date_to`` (the bank's booking days), in booking order."""
+    q = (select(PaymentReceipt.amount, BankCredit.booking_date, BankCredit.debtor_name, Order.external_id,
+                Order.channel, Order.buyer_name, Invoice.number)
+         .join(BankCredit, PaymentReceipt.credit_id == BankCredit.id)
+         .join(Payment, PaymentReceipt.payment_id == Payment.id)
+         .join(Order, Payment.order_id == Order.id)
+         .outerjoin(Invoice, Payment.invoice_id == Invoice.id)
+         .where(BankCredit.booking_date >= date_from, BankCredit.booking_date <= date_to)
+         .order_by(BankCredit.booking_date, PaymentReceipt.id))
+    out = []
+    for amount, booked, payer, order_id, channel_name, buyer, invoice in session.execute(q):
+        channel = channels.get(channel_name)
+        entry = accounting.receipt_entry(
+            booked, invoice or order_id, f"{'Zahlung' if amount > 0 else 'Rücklastschrift'} {order_id} "
+                                         f"{payer or buyer}", tidy(amount), cfg.accounts,
+            clearing_account=channel.clearing_account if channel.collects_payment else None, order_id=order_id)
+        if entry is not None:
+            out.append(entry)
     return out
 
 

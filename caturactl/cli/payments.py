@@ -1,4 +1,5 @@
-"""``caturactl payments import|list|show|unmatched``: bank statements matched to what buyers owe."""
+"""``caturactl payments import|list|show|unmatched|overdue|remind``: bank statements matched to what
+buyers owe, and what is done when they do not pay."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from caturactl.cli.output import (
     pick_format,
 )
 from caturactl.orders.models import Order
+from caturactl.payments import dunning
 from caturactl.payments.models import BankCredit, BankStatement, Payment, PaymentStatus
 from caturactl.payments.service import find_for_order
 from caturactl.views.reports import tidy
@@ -113,6 +115,40 @@ def payments_unmatched(obj, fmt: str, as_json: bool) -> None:
         rows = [_credit(c) for c in s.scalars(q)]
     emit(rows, CREDIT_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Unmatched credits ({len(rows)})",
          empty="every credit is matched")
+
+
+OVERDUE_COLUMNS = [Column("order", "Order"), Column("method", "Method"), Column("status", "Status"),
+                   Column("due", "Due"), Column("open", "Open", "right"), Column("currency", "Cur"),
+                   Column("reference", "Reference", max_width=30), Column("remind_on", "Remind on"),
+                   Column("cancel_on", "Cancel on"), Column("action", "Now"), Column("why", "Why", max_width=50)]
+
+
+@payments.command("overdue")
+@format_options
+@click.pass_obj
+def payments_overdue(obj, fmt: str, as_json: bool) -> None:
+    """Open payments past their due date, with the days of their reminder and cancellation and
+    what 'payments remind' does with each now (overdue, remind, cancel, ticket, wait)."""
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = [r.as_dict() for r in dunning.overdue(s, app.cfg)]
+    emit(rows, OVERDUE_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Overdue payments ({len(rows)})",
+         empty="no payment is overdue")
+
+
+@payments.command("remind")
+@batch("Decide each step and show it; move, cancel, queue and send nothing.")
+@click.pass_obj
+def payments_remind(obj, dry_run: bool, as_json: bool):
+    """Take each overdue payment one step: mark it overdue, remind the buyer, or cancel the order.
+
+    Per [payments] in caturactl.toml: the methods to remind are reminded reminder_after_days
+    after the due date (the shop's payment moves to reminded; the buyer gets the amount open,
+    the bank details and the reference to quote); the methods to cancel have their order
+    cancelled cancel_after_days after it, here (stock released) and at the shop, and the buyer is
+    told. An order with money received, or with parcels gone, gets a ticket instead.
+    """
+    return pipeline.remind_payments(obj.ready_app(), dry_run=dry_run)
 
 
 COMMANDS = [payments]

@@ -6,7 +6,9 @@ hand-over), the first by priority; otherwise the fewest locations, greedily taki
 that can ship the most open lines. A line is never split across locations. An order that no
 combination can ship stays released ("waiting for stock") and is tried again on the next run;
 an order whose part has no eligible carrier goes on hold with a ticket that lists every reason.
-Orders are taken oldest first, so the first buyer gets the last piece.
+Orders are taken oldest first, so the first buyer gets the last piece. An order whose money must
+come first (``[payments]``: prepayment) is left released until its payment is paid
+(``caturactl.payments.queue.unpaid_first``); the next run after that takes it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from caturactl.core.address import pickup_kind
 from caturactl.core.events import buffered
 from caturactl.core.lifecycle import OrderState, create_deliveries, transition
 from caturactl.orders.triage import Hold, hold
+from caturactl.payments.queue import unpaid_first
 
 # Amazon 2026-01-01 fulfillmentServiceLevel values that promise faster than standard delivery.
 EXPRESS_LEVELS = frozenset({"EXPEDITED", "NEXT_DAY", "SAME_DAY", "SECOND_DAY", "PRIORITY"})
@@ -144,8 +147,10 @@ class Router:
             progress: Callable[[int], None] | None = None) -> RouteResult:
         """Route every released order (oldest first); commits per batch unless ``dry_run``."""
         r = RouteResult(dry_run=dry_run)
-        ids = self.s.scalars(select(Order.id).where(Order._state == OrderState.RELEASED.value)
-                             .order_by(Order.created_at, Order.id).limit(limit)).all()
+        released = select(Order.id).where(Order._state == OrderState.RELEASED.value)
+        if (paid := unpaid_first(self.cfg)) is not None:
+            released = released.where(paid)
+        ids = self.s.scalars(released.order_by(Order.created_at, Order.id).limit(limit)).all()
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
             # Claimed, not read: the orders still released that no other run holds right now

@@ -34,7 +34,8 @@ from caturactl.orders.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
 from caturactl import channels
 from caturactl.fulfilment import shipping
-from caturactl.orders import triage
+from caturactl.orders import notices, triage
+from caturactl.payments import queue as payment_queue
 
 RESUME_WITHIN = timedelta(hours=23)  # Amazon's pagination token expires after 24 h
 RELEASABLE = {"UNSHIPPED", "PARTIALLY_SHIPPED"}
@@ -249,6 +250,8 @@ class Importer:
                                                            f"({mo.status})")
             r.new += 1
             self._settle(order, mo, matcher)
+            payment = payment_queue.owed(self.s, self.cfg, order)
+            notices.order_placed(self.s, self.cfg, order, payment=payment)
             return order
         if mo.updated_at <= order.remote_updated_at:
             r.unchanged += 1  # the same order fetched twice (or an older copy): a no-op
@@ -260,6 +263,7 @@ class Importer:
                f"changed at {self.label}: " + ("; ".join(changes) or "no relevant field"),
                order=order, customer=order.customer, data={"changes": changes})
         self._settle(order, mo, matcher, changed=changes)
+        payment_queue.owed(self.s, self.cfg, order)
         return order
 
     def _settle(self, order: Order, mo: MarketplaceOrder, matcher: Matcher, changed: list[str] | None = None) -> None:

@@ -3,7 +3,9 @@ the open payments (``caturactl.payments.matching``) and applied, or given to a p
 ticket; a returned direct debit takes its money back from the payment it paid.
 
 All or nothing per file, in the caller's transaction: a file that does not read changes nothing,
-and a statement seen before (the same identity in any file) is not stored again.
+and a statement seen before (the same identity in any file) is not stored again. Given the
+configuration, each payment a credit moves is announced (``caturactl.payments.announcements``):
+the channel's payment state follows, and the buyer is told.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caturactl.billing.models import Invoice
+from caturactl.config import Config
 from caturactl.core.errors import ConflictError
 from caturactl.core.money import CENT
 from caturactl.orders.models import Order
 from caturactl.orders.triage import Hold, open_ticket
 from caturactl.payments import service
+from caturactl.payments.announcements import announce
 from caturactl.payments.matching import Decision, Matcher, OpenPayment
 from caturactl.payments.models import (
     OPEN,
@@ -46,19 +50,22 @@ class ImportResult:
     returned: int = 0
     tickets: list[str] = field(default_factory=list)
     debits: int = 0  # other money out: not about payments, stored only in the balance
+    queued: int = 0  # outbox messages announcing the payments moved (channel, buyer)
     by_outcome: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"file": self.file, "statements": self.statements, "seen_before": self.seen_before,
                 "credits": self.credits, "matched": self.matched, "partly": self.partly, "returned": self.returned,
                 "tickets": len(self.tickets), "ticket_numbers": self.tickets, "debits_ignored": self.debits,
-                "by_outcome": self.by_outcome}
+                "by_outcome": self.by_outcome, "queued": self.queued}
 
 
-def import_file(session: Session, name: str, data: bytes, read: StatementReader) -> ImportResult:
+def import_file(session: Session, name: str, data: bytes, read: StatementReader, *,
+                cfg: Config | None = None) -> ImportResult:
     """Read the statement file ``name`` with ``read`` and apply each new statement's credits in the
-    caller's transaction (the caller commits or rolls back). Raises InputError from the reader
-    (nothing changed), ConflictError when another run changed a payment this one matched."""
+    caller's transaction (the caller commits or rolls back), announcing each payment moved when
+    ``cfg`` is given. Raises InputError from the reader (nothing changed), ConflictError when
+    another run changed a payment this one matched."""
     statements = read(name, data)
     r = ImportResult(file=name)
     known = set(session.scalars(select(BankStatement.identity)
@@ -101,9 +108,12 @@ def import_file(session: Session, name: str, data: bytes, read: StatementReader)
         order = payments[d.applied[0][0]].order if d.applied else None
         for pid, amount in d.applied:
             p = payments[pid]
+            before = p.status
             session.add(PaymentReceipt(payment_id=pid, credit_id=credit.id, amount=amount, matched_by=d.matched_by))
             service.apply(session, p, amount, f"{s.statement_id} {e.entry_ref}: {d.text}", credit=credit.id,
                           matched_by=d.matched_by)
+            if cfg is not None:
+                r.queued += len(announce(session, cfg, p, before))
         if d.needs_ticket:
             ticket = open_ticket(session, TICKET_KIND, [Hold(d.reason, d.text)], order=order,
                                  external_ref=f"{s.statement_id}:{e.entry_ref}"[:100])

@@ -3,12 +3,17 @@ the messages that go back to it.
 
 - The shop does not collect the money for us: the buyer pays the merchant (prepayment, invoice,
   PayPal, card, cash on delivery; ``Order.payment_method``), so there is no settlement to
-  reconcile; a prepaid order waits (PENDING) until the shop reports it paid.
+  reconcile. caturactl keeps the payment queue (``caturactl/payments/queue.py``): a prepaid order
+  is imported released and waits in routing until its money is matched; each move of its
+  payment goes back to the shop as an order_transaction transition (``payment_transition``:
+  paid, paid_partially, remind, cancel, refund), and an order cancelled for want of payment is
+  cancelled there too (``order_cancellation``).
 - Each parcel is confirmed to the shop: its tracking code is added to the order's delivery
   (``PATCH /api/order-delivery/{id}``) and the delivery moves with the ``ship`` or
   ``ship_partially`` transition (``connectors/shopware/outbox.py``).
 - The shop has no review requests of its own, and its invoices are ours: e-mailed to the buyer.
 - We tell its buyers about shipments ourselves (the shop's own mail is the merchant's choice).
+- The shop is told what it may sell of each product (``stock``, connectors/shopware/stock.py).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from connectors.shopware.orders import ShopwareOrders
 CONFIRM_SHIPMENT = "shop_confirm_shipment"  # outbox kinds (stored in outbox rows: never renamed)
 INVOICE_UPLOAD = "shop_invoice_upload"  # never queued: the shop takes no invoices from us
 REVIEW_REQUEST = "shop_review_request"  # never queued: the shop asks for no reviews
+PAYMENT_TRANSITION = "shop_payment"
+CANCEL_ORDER = "shop_cancel_order"
+STOCK_UPDATE = "shop_stock"
 
 
 class ShopwareChannel:
@@ -37,6 +45,11 @@ class ShopwareChannel:
     confirmation_kind = CONFIRM_SHIPMENT
     upload_kind = INVOICE_UPLOAD
     review_kind = REVIEW_REQUEST
+    payment_kind = PAYMENT_TRANSITION
+    cancellation_kind = CANCEL_ORDER
+    stock_kind = STOCK_UPDATE
+    confirms_orders_itself = False  # we do: switch off the shop's own order mail
+    pushes_stock = True  # a product's stock, found by its productNumber (our SKU)
     clearing_account = "receivables"  # the buyer owes the merchant directly (Forderungen)
     product_columns: dict[str, str] = {}
     review_closes_after = timedelta(0)
@@ -92,6 +105,19 @@ class ShopwareChannel:
 
     def review_request(self, order) -> OutboxItem:
         raise StateError("the shop asks its buyers for no reviews")
+
+    def payment_transition(self, cfg, order, payment, action: str) -> OutboxItem:
+        return OutboxItem(f"{PAYMENT_TRANSITION}:{order.external_id}:{payment.id}:{action}", PAYMENT_TRANSITION,
+                          self.name, {"order_id": order.external_id, "order_pk": order.id, "payment_id": payment.id,
+                                      "action": action, "amount_paid": f"{payment.amount_paid:.2f}"})
+
+    def order_cancellation(self, cfg, order) -> OutboxItem:
+        return OutboxItem(f"{CANCEL_ORDER}:{order.external_id}", CANCEL_ORDER, self.name,
+                          {"order_id": order.external_id, "order_pk": order.id})
+
+    def stock_update(self, sku: str, quantity: int, *, version: int) -> OutboxItem:
+        return OutboxItem(f"{STOCK_UPDATE}:{sku}:{version}", STOCK_UPDATE, self.name,
+                          {"sku": sku, "quantity": int(quantity), "version": int(version)})
 
     def outbox(self, app, session):
         """The handlers that send this channel's messages (connectors/shopware/outbox.py)."""

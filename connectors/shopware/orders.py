@@ -61,12 +61,14 @@ CENT = Decimal("0.01")
 # shops give them; -> caturactl.payments METHODS.
 HANDLERS = {"PrePayment": "prepayment", "InvoicePayment": "invoice", "CashPayment": "cod",
             "PayPalPaymentHandler": "paypal", "ACDCHandler": "card", "CreditCardHandler": "card",
-            "DebitPayment": "debit"}
+            "DebitPayment": "direct_debit"}
 TECHNICAL = {"payment_prepayment": "prepayment", "payment_invoicepayment": "invoice", "payment_cashpayment": "cod",
-             "swag_paypal_paypal": "paypal", "swag_paypal_acdc": "card", "payment_debitpayment": "debit"}
-# Transaction states after which the goods may go (the money is in, or the buyer pays later).
+             "swag_paypal_paypal": "paypal", "swag_paypal_acdc": "card", "payment_debitpayment": "direct_debit"}
+# Transaction states after which an online payment's order is released (the provider has the money).
 PAID = {"paid", "authorized"}
-PAYS_LATER = {"invoice", "cod"}  # shipped before the money comes: Rechnungskauf, Nachnahme
+# Methods whose money caturactl follows itself (caturactl/payments/queue.py): the order is released
+# at once, and routing holds back the ones whose money must come first ([payments]).
+FOLLOWED = {"prepayment", "invoice", "cod", "direct_debit"}
 EXPRESS = ("express", "expedited", "next day", "overnight")
 
 
@@ -182,7 +184,8 @@ def payment_method(method: dict, where: str) -> str:
 
 def status(order_state: str, delivery_state: str, method: str, paid_state: str) -> str:
     """The order's status in the importer's words: CANCELLED, SHIPPED, PARTIALLY_SHIPPED, PENDING
-    (the money must come first: prepayment, or an online payment not completed) or UNSHIPPED;
+    (an online payment the buyer has not completed) or UNSHIPPED (a prepayment too: its money is
+    waited for in caturactl's payment queue, not here);
     RETURNED / PARTIALLY_RETURNED for a return, which the importer turns into a ticket."""
     if order_state == "cancelled" or delivery_state == "cancelled":
         return "CANCELLED"
@@ -192,7 +195,7 @@ def status(order_state: str, delivery_state: str, method: str, paid_state: str) 
         return "RETURNED" if delivery_state == "returned" else "PARTIALLY_RETURNED"
     if delivery_state == "shipped_partially":
         return "PARTIALLY_SHIPPED"
-    if method in PAYS_LATER or paid_state in PAID:
+    if method in FOLLOWED or paid_state in PAID:
         return "UNSHIPPED"
     return "PENDING"
 

@@ -1,4 +1,5 @@
-"""The outbox handler of the shop's one call back: a parcel's confirmation.
+"""The outbox handlers of the shop's calls back: a parcel's confirmation here; a stock level
+(``stock.py``) and the payment queue's moves (``payments.py``) beside it.
 
 The shop learns of a parcel in two steps on the order's delivery: its tracking code is added
 (``PATCH /api/order-delivery/{id}``, ``trackingCodes``), then the delivery moves (``ship`` when
@@ -16,8 +17,15 @@ from caturactl.core.errors import RejectedError
 from caturactl.core.lifecycle import DeliveryState
 from caturactl.fulfilment import shipping
 from caturactl.fulfilment.models import DeliveryNote
-from connectors.shopware.channel import CONFIRM_SHIPMENT
+from connectors.shopware.channel import (
+    CANCEL_ORDER,
+    CONFIRM_SHIPMENT,
+    PAYMENT_TRANSITION,
+    STOCK_UPDATE,
+)
 from connectors.shopware.client import ShopwareApi
+from connectors.shopware.payments import cancel_order, transition_payment
+from connectors.shopware.stock import send_stock
 
 DELIVERY = {"deliveries": {"associations": {"stateMachineState": {}}}}
 DONE = {"shipped"}
@@ -35,7 +43,10 @@ class ShopwareHandlers:
         return self._api
 
     def handlers(self) -> dict:
-        return {CONFIRM_SHIPMENT: self.confirm}
+        return {CONFIRM_SHIPMENT: self.confirm,
+                STOCK_UPDATE: lambda msg, attempt: send_stock(self.s, self.api(), msg, attempt),
+                PAYMENT_TRANSITION: lambda msg, attempt: transition_payment(self.api(), msg, attempt),
+                CANCEL_ORDER: lambda msg, attempt: cancel_order(self.api(), msg, attempt)}
 
     def followups(self) -> dict:
         return {CONFIRM_SHIPMENT: shipping.channel_confirmed}
