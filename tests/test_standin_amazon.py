@@ -720,7 +720,7 @@ def test_admin_endpoints(standin):
     assert set(st) == {"calls", "throttled", "faults"} and set(st["calls"]) == {
         "searchOrders", "getOrder", "confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeeds",
         "getFeedDocument", "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation",
-        "getReports", "getReportDocument", "token"}
+        "getReports", "getReportDocument", "patchListingsItem", "getListingsItem", "token"}
     r = httpx.post(f"{base}/advance", json={"hours": 30})
     assert r.json()["now"] == "2026-11-26T09:00:00Z"
     assert standin.now() == dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)

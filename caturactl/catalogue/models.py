@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import String
+from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from caturactl.core.db import Amount, Base
+from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
 
 
 class Product(Base):
@@ -24,3 +25,20 @@ class Product(Base):
     price: Mapped[Decimal | None] = mapped_column(Amount)
     active: Mapped[bool] = mapped_column(default=True)
     tax_class: Mapped[str] = mapped_column(String(10), default="standard")  # standard | reduced (Anlage 2 UStG)
+
+
+class ChannelStock(Base):
+    """The quantity of a SKU last queued for a channel (``stock push``): the next push sends only
+    what differs. ``version`` counts the pushes of the pair; it keys the outbox message, so a
+    quantity that comes back to an earlier value is a new message, and a message overtaken by a
+    newer one is not sent."""
+
+    __tablename__ = "channel_stock"
+    __table_args__ = (UniqueConstraint("channel", "sku", name="uq_channel_stock_channel_sku"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    sku: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(default=0)
+    version: Mapped[int] = mapped_column(default=1)
+    pushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,5 @@
-"""``caturactl stock list|import``: on hand, reserved and available per location."""
+"""``caturactl stock list|import|available|push``: on hand, reserved and available per location;
+what the channels may sell, and telling them."""
 
 from __future__ import annotations
 
@@ -39,6 +40,31 @@ def stock_list(obj, location, fmt, as_json) -> None:
 def stock_import(obj, location: str, file: Path, dry_run: bool, as_json: bool):
     """Set on-hand stock of LOCATION from a CSV (sku;on_hand), all or nothing."""
     return pipeline.import_stock(obj.ready_app(), location, file, dry_run=dry_run)
+
+
+@stock.command("available")
+@click.option("--sku", help="Only this SKU.")
+@format_options
+@click.pass_obj
+def stock_available(obj, sku, fmt, as_json) -> None:
+    """What the channels may sell per SKU: on hand at every location, less reserved, less the
+    safety stock ([stock] safety), never below 0."""
+    from caturactl.catalogue.availability import available
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = [a.as_dict() for a in available(s, app.cfg.stock, sku)]
+    emit(rows, [Column("sku", "SKU"), Column("on_hand", "On hand", "right"), Column("reserved", "Reserved", "right"),
+                Column("safety", "Safety", "right"), Column("quantity", "To sell", "right")],
+         fmt=pick_format(fmt, as_json), title=f"Available to sell ({len(rows)})",
+         empty=f"no active product {sku}" if sku else "no active products")
+
+
+@stock.command("push")
+@batch("List what would be pushed; store and send nothing.")
+@click.pass_obj
+def stock_push(obj, dry_run: bool, as_json: bool):
+    """Tell every channel that takes stock what it may sell, where that changed since the last push."""
+    return pipeline.push_stock(obj.ready_app(), dry_run=dry_run)
 
 
 COMMANDS = [stock]

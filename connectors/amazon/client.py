@@ -52,6 +52,10 @@ RATES: dict[str, tuple[float, int]] = {
     "getReportDocument": (0.0167, 15),  # Reports 2021-06-30
     "getSolicitationActionsForOrder": (1.0, 5),  # Solicitations v1 (customer-contact.md §1)
     "createProductReviewAndSellerFeedbackSolicitation": (1.0, 5),  # Solicitations v1
+    # Listings Items 2021-08-01 (selling-partner-api-models listingsItems_2021-08-01.json: patch 5/s
+    # burst 5 since the model's 2024 revision, 10 before; get 5/s burst 10).
+    "patchListingsItem": (5.0, 5),
+    "getListingsItem": (5.0, 10),
 }
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 # Latency on the way to Amazon varies; waiting for this much more than one token keeps a slower

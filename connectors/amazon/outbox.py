@@ -1,5 +1,5 @@
 """The outbox handlers of Amazon's calls: confirmShipment, the invoice upload (Feeds API,
-UPLOAD_VAT_INVOICE) and the review request (Solicitations). The composition root
+UPLOAD_VAT_INVOICE), the review request (Solicitations) and a listing's quantity (Listings Items). The composition root
 (``App.sender``) asks each registered channel for these; a handler sends one message and, after
 a crash left the send in doubt, asks Amazon first whether it got through.
 
@@ -15,21 +15,25 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from caturactl.billing import invoicing
 from caturactl.billing.models import Invoice
+from caturactl.catalogue.availability import superseded
 from caturactl.core.cursors import keep_budget
+from caturactl.core.errors import ConfigError
 from caturactl.fulfilment import shipping
 from caturactl.orders import reviews
 from caturactl.ports import PackageConfirmation
-from connectors.amazon.channel import CONFIRM_SHIPMENT, INVOICE_UPLOAD, REVIEW_REQUEST, carrier_code
+from connectors.amazon.channel import CONFIRM_SHIPMENT, INVOICE_UPLOAD, REVIEW_REQUEST, STOCK_UPDATE, carrier_code
 from connectors.amazon.client import stored_api
 from connectors.amazon.feeds import AmazonInvoices
 from connectors.amazon.invoice_feeds import feed_of_interrupted_upload
+from connectors.amazon.listings import AmazonListings
 from connectors.amazon.shipments import AmazonShipments
 from connectors.amazon.solicitations import AmazonReviews
 
 # The calls of each client whose rate budget is kept between runs.
 BUDGETED = (("confirmer", ("confirmShipment", "getOrder")),
             ("invoices", ("createFeedDocument", "createFeed", "getFeeds")),
-            ("reviews", ("getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation")))
+            ("reviews", ("getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation")),
+            ("listings", ("patchListingsItem", "getListingsItem")))
 
 
 class AmazonHandlers:
@@ -39,12 +43,20 @@ class AmazonHandlers:
 
     def _client(self, key: str):
         if key not in self.clients:
+            cfg = self.app.cfg.amazon
+            if key == "listings":
+                if not cfg.seller_id:
+                    raise ConfigError("amazon.seller_id is empty: the Listings Items API needs the merchant token "
+                                      "(Seller Central, Account Info)", where="caturactl.toml: amazon.seller_id")
+                self.clients[key] = AmazonListings(stored_api(cfg, self.s), cfg.seller_id, cfg.marketplaces[0])
+                return self.clients[key]
             make = {"confirmer": AmazonShipments, "invoices": AmazonInvoices, "reviews": AmazonReviews}[key]
-            self.clients[key] = make(stored_api(self.app.cfg.amazon, self.s))
+            self.clients[key] = make(stored_api(cfg, self.s))
         return self.clients[key]
 
     def handlers(self) -> dict:
-        return {CONFIRM_SHIPMENT: self.confirm, INVOICE_UPLOAD: self.upload_invoice, REVIEW_REQUEST: self.review}
+        return {CONFIRM_SHIPMENT: self.confirm, INVOICE_UPLOAD: self.upload_invoice, REVIEW_REQUEST: self.review,
+                STOCK_UPDATE: self.stock}
 
     def followups(self) -> dict:
         return {CONFIRM_SHIPMENT: shipping.channel_confirmed, INVOICE_UPLOAD: invoicing.invoice_sent,
@@ -89,6 +101,16 @@ class AmazonHandlers:
             msg.payload = {**p, "sent": True, "found_after_crash": True}
             return "Amazon offers it no more: the request a crash cut off got through"
         msg.payload = {**p, "sent": sent}
+        return None
+
+    def stock(self, msg, attempt) -> str | None:
+        p = msg.payload
+        newer = superseded(self.s, msg.target, p["sku"], p["version"])
+        if newer:
+            return f"not sent: push {newer} of {p['sku']} replaces it"
+        # Setting a quantity is idempotent: a send in doubt is simply made again.
+        attempt.sending()
+        self._client("listings").set_quantity(p["sku"], p["quantity"])
         return None
 
     def close(self) -> None:

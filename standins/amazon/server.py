@@ -1,5 +1,6 @@
 """HTTP side of the SP-API stand-in: LWA, Orders v2026-01-01, v0 confirmShipment, Feeds 2021-06-30
-(invoice upload), Solicitations v1, rate limits, faults, admin.
+(invoice upload), Solicitations v1, Listings Items 2021-08-01 (a listing's quantity; listings.py), rate
+limits, faults, admin.
 
 Served with the standard library only (``http.server.ThreadingHTTPServer`` in a
 daemon thread).  The python-amazon-sp-api client talks to it unchanged.
@@ -23,6 +24,11 @@ Routes
     GET  /solicitations/v1/orders/{orderId}        getSolicitationActionsForOrder (1/s, burst 5)
     POST /solicitations/v1/orders/{orderId}/solicitations/productReviewAndSellerFeedback
                                                    createProductReviewAndSellerFeedbackSolicitation (1/s, burst 5)
+    PATCH /listings/2021-08-01/items/{sellerId}/{sku}
+                                                   patchListingsItem (5/s, burst 5): fulfillment_availability
+    GET  /listings/2021-08-01/items/{sellerId}/{sku}
+                                                   getListingsItem (5/s, burst 10)
+    GET  /_standin/listings                        {"quantities": {sku: n}, "patches": [...]}
     GET  /_standin/stats | /_standin/catalogue.csv | /_standin/catalogue | /_standin/now
     GET  /_standin/orders                          {"orderIds": [...]}  (all generated ids)
     GET  /_standin/visible                         {"orders": [...]}    (visible_orders())
@@ -115,6 +121,7 @@ from .marketplace import (
     VAT_INVOICE_FEED, Marketplace, OrderState, ShipmentRefused, SolicitationRefused, UTC, WrongMarketplace, _iso,
     catalogue_csv,
 )
+from .listings import INCLUDED as LISTING_DATA, BadPatch, Listings
 from .ratelimit import TokenBucket
 
 SEARCH_PATH = "/orders/2026-01-01/orders"
@@ -130,20 +137,25 @@ REPORTS_PATH = "/reports/2021-06-30/reports"
 REPORT_DOCUMENT_PATH = re.compile(r"^/reports/2021-06-30/documents/([^/]+)$")
 SOLICITATIONS_PATH = re.compile(r"^/solicitations/v1/orders/([^/]+)$")
 SOLICIT_PATH = re.compile(rf"^/solicitations/v1/orders/([^/]+)/solicitations/{SOLICITATION}$")
+LISTINGS_PATH = re.compile(r"^/listings/2021-08-01/items/([^/]+)/([^/]+)$")
 # Every operation has a line in stats()["calls"] from the start.
 OPERATIONS = ("searchOrders", "getOrder", "confirmShipment", "createFeedDocument", "createFeed", "getFeed",
               "getFeeds", "getFeedDocument", "getSolicitationActionsForOrder",
-              "createProductReviewAndSellerFeedbackSolicitation", "getReports", "getReportDocument", "token")
+              "createProductReviewAndSellerFeedbackSolicitation", "getReports", "getReportDocument",
+              "patchListingsItem", "getListingsItem", "token")
 # Published default usage plans (reference/amazon/README.md §3, orders-2026.md, customer-contact.md §1).
 RATES = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), "confirmShipment": (2.0, 10),
          "createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2.0, 15), "getFeeds": (0.0222, 10),
          "getFeedDocument": (0.0222, 10), "getReports": (0.0222, 10), "getReportDocument": (0.0167, 15),
          "getSolicitationActionsForOrder": (1.0, 5),
-         "createProductReviewAndSellerFeedbackSolicitation": (1.0, 5)}
+         "createProductReviewAndSellerFeedbackSolicitation": (1.0, 5),
+         # listingsItems_2021-08-01.json (selling-partner-api-models, current revision)
+         "patchListingsItem": (5.0, 5), "getListingsItem": (5.0, 10)}
 # Operations whose models list x-amzn-RateLimit-Limit on 400 and 404 answers too, not only on success.
 LIMIT_HEADER_ON_ERRORS = {"confirmShipment", "createFeedDocument", "createFeed", "getFeed", "getFeeds",
                           "getFeedDocument", "getReports", "getReportDocument",
-                          "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation"}
+                          "getSolicitationActionsForOrder", "createProductReviewAndSellerFeedbackSolicitation",
+                          "patchListingsItem", "getListingsItem"}
 PRESIGNED_LIFETIME = 300     # seconds: "This URL expires after 5 minutes" (feeds_2021-06-30.json)
 FILTER_PARAMS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore",
                  "marketplaceIds", "fulfillmentStatuses", "fulfilledBy")
@@ -242,6 +254,7 @@ class AmazonStandin:
     def __init__(self, orders: int = 200, seed: int = 1, day: dt.date | None = None, rate_scale: float = 1.0,
                  client_id: str = "standin-client", client_secret: str = "standin-secret",
                  refresh_token: str = "standin-refresh", host: str = "127.0.0.1", port: int = 0,
+                 seller_id: str = "A1STANDINSELLER",
                  token_lifetime: int = 3600, start: dt.datetime | None = None, clock: Any = None):
         if isinstance(day, str):
             day = dt.date.fromisoformat(day)
@@ -255,6 +268,8 @@ class AmazonStandin:
         self.port = port
         self.token_lifetime = token_lifetime
         self.marketplace = Marketplace(orders=orders, seed=seed, day=self.day, start=start, clock=clock)
+        self.seller_id = seller_id
+        self.listings = Listings(self.marketplace.now)
         self.buckets = {op: TokenBucket(rate * self.rate_scale, burst) for op, (rate, burst) in RATES.items()}
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -361,6 +376,10 @@ class AmazonStandin:
     def solicitations(self) -> list[dict[str, Any]]:
         """Every review request sent, oldest first: order_id, marketplace_id, solicitation, sent_at."""
         return self.marketplace.solicitations()
+
+    def listing_quantities(self) -> dict[str, int]:
+        """The merchant-fulfilled quantity of each listing patched so far, by SKU."""
+        return self.listings.quantities()
 
     def close_settlement(self, locale: str = "DE", gzip: bool = False, duplicate: bool = False,
                          mixed_decimals: bool = False) -> dict[str, Any]:
@@ -495,6 +514,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self):
         self._dispatch("PUT")
 
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)       # the Host header is ignored on purpose
         path = parts.path.rstrip("/") or "/"
@@ -550,6 +572,15 @@ class _Handler(BaseHTTPRequestHandler):
                 query = parse_qs(parts.query, keep_blank_values=True)
                 resp = self._sp_call("createProductReviewAndSellerFeedbackSolicitation", method, "POST",
                                      lambda: self._solicit(order_id, query), False)
+            elif (m := LISTINGS_PATH.match(path)) is not None:
+                seller, sku = unquote(m.group(1)), unquote(m.group(2))
+                query = parse_qs(parts.query, keep_blank_values=True)
+                if method == "PATCH":
+                    resp = self._sp_call("patchListingsItem", method, "PATCH",
+                                         lambda: self._patch_listing(seller, sku, query, body), False)
+                else:
+                    resp = self._sp_call("getListingsItem", method, "GET",
+                                         lambda: self._get_listing(seller, sku, query), False)
             else:
                 resp = _Response(404, _errors("NotFound", "Resource not found.", f"No route for {path}"))
         except _Hang:
@@ -812,6 +843,46 @@ class _Handler(BaseHTTPRequestHandler):
             return _solicitation_error(order_id, e)
         return _Response(201, {})     # the model's sandbox answer
 
+    # Listings Items 2021-08-01 ------------------------------------------------------------
+    def _listing_request(self, seller: str, query: dict[str, list[str]]) -> str | _Response:
+        """The one marketplace id of a Listings Items call, or the error answer."""
+        if seller != self.standin.seller_id:
+            return _Response(403, _errors("Unauthorized", "Access to requested resource is denied.",
+                                          f"sellerId {seller} is not the seller of this token."))
+        ids = [x.strip() for v in query.get("marketplaceIds", []) for x in v.split(",") if x.strip()]
+        # marketplaceIds: required, maxItems 1 (listingsItems_2021-08-01.json)
+        if len(ids) != 1 or ids[0] not in KNOWN_MARKETPLACE_IDS:
+            return _Response(400, _errors("BAD_REQUEST", "Invalid input",
+                                          f"marketplaceIds must name exactly one known marketplace, not {ids}."))
+        return ids[0]
+
+    def _patch_listing(self, seller: str, sku: str, query: dict[str, list[str]], body: bytes) -> _Response:
+        mp_id = self._listing_request(seller, query)
+        if isinstance(mp_id, _Response):
+            return mp_id
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _Response(400, _errors("BAD_REQUEST", "Invalid input", "The request body is not JSON."))
+        try:
+            return _Response(200, self.standin.listings.patch(sku, mp_id, data))
+        except BadPatch as e:
+            return _Response(400, _errors("BAD_REQUEST", "Invalid input", str(e)))
+
+    def _get_listing(self, seller: str, sku: str, query: dict[str, list[str]]) -> _Response:
+        mp_id = self._listing_request(seller, query)
+        if isinstance(mp_id, _Response):
+            return mp_id
+        included = [x.strip() for v in query.get("includedData", []) for x in v.split(",") if x.strip()]
+        unknown = [x for x in included if x not in LISTING_DATA]
+        if unknown:
+            return _Response(400, _errors("BAD_REQUEST", "Invalid input",
+                                          f"includedData {unknown[0]} is not one of {', '.join(LISTING_DATA)}."))
+        item = self.standin.listings.item(sku, mp_id, included or ["summaries"])
+        if item is None:
+            return _Response(404, _errors("NOT_FOUND", "Not found", f"The seller has no listing with SKU {sku}."))
+        return _Response(200, item)
+
     # searchOrders -----------------------------------------------------------------------
     def _search(self, query: dict[str, list[str]], fault: Fault | None) -> _Response:
         try:
@@ -961,6 +1032,9 @@ class _Handler(BaseHTTPRequestHandler):
                     pdf = inv.pop("pdf")
                     shown.append({**inv, "pdf_sha256": hashlib.sha256(pdf).hexdigest()})
                 return _Response(200, {"invoices": shown})
+            if method == "GET" and sub == "/listings":
+                patches = [{**p, "at": _iso(p["at"])} for p in s.listings.patches]
+                return _Response(200, {"quantities": s.listing_quantities(), "patches": patches})
             if method == "GET" and sub == "/solicitations":
                 return _Response(200, {"solicitations": s.solicitations()})
             if method == "GET" and sub == "/credentials":

@@ -42,6 +42,9 @@ Routes, and where each behaviour comes from
     PATCH /api/order-delivery/{id}   ``{"trackingCodes": [...]}`` -> 204 (the generic entity
         write route; ``trackingCodes`` is a list field of the order_delivery entity). Other
         fields are refused: the stand-in writes nothing else.
+    POST /api/search/product, PATCH /api/product/{id}
+        The products and their ``stock`` (products.py): the stock push finds a product by its
+        ``productNumber`` and writes ``{"stock": n}``.
 
 Rate limits and faults
     Shopware itself rate-limits only logins (``shopware.api.rate_limiter``: the oauth token route),
@@ -50,7 +53,7 @@ Rate limits and faults
     with Retry-After ``retry_after`` seconds), ``slow`` (answer after ``delay`` seconds),
     ``malformed`` (half a JSON body, 200).
 
-Admin (no auth): GET /_standin/stats, /_standin/transitions, /_standin/now;
+Admin (no auth): GET /_standin/stats, /_standin/transitions, /_standin/products, /_standin/now;
 POST /_standin/advance {"hours": 2}.
 """
 
@@ -70,13 +73,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .products import BadProductRequest, Products
 from .shop import IllegalTransition, Shop
 
 TOKEN_PATH = "/api/oauth/token"
 SEARCH_PATH = "/api/search/order"
 ACTION_PATH = re.compile(r"^/api/_action/(order|order_delivery|order_transaction)/([0-9a-f]{32})/state/([a-z_]+)$")
 DELIVERY_PATH = re.compile(r"^/api/order-delivery/([0-9a-f]{32})$")
-OPERATIONS = ("token", "searchOrder", "transition", "patchDelivery")
+PRODUCT_SEARCH_PATH = "/api/search/product"
+PRODUCT_PATH = re.compile(r"^/api/product/([0-9a-f]{32})$")
+OPERATIONS = ("token", "searchOrder", "transition", "patchDelivery", "searchProduct", "patchProduct")
 FAULT_KINDS = ("status", "throttle", "slow", "malformed")
 MAX_LIMIT = 500
 TOKEN_LIFETIME = 600
@@ -136,6 +142,7 @@ class ShopwareStandin:
         if isinstance(day, str):
             day = dt.date.fromisoformat(day)
         self.shop = Shop(orders=orders, seed=seed, day=day, start=start, clock=clock)
+        self.products = Products(self.shop.now, seed)
         self.client_id, self.client_secret = client_id, client_secret
         self.host, self.port = host, port
         self.token_lifetime = token_lifetime
@@ -201,6 +208,10 @@ class ShopwareStandin:
         """Every state transition received (each: entity, id, order_id, order_number, transition,
         from, to, at, tracking_codes at that moment, body), oldest first."""
         return [dict(t) for t in self.shop.transitions if entity is None or t["entity"] == entity]
+
+    def product_stock(self) -> dict[str, int]:
+        """Every product's stock, by productNumber (our SKU)."""
+        return self.products.stock()
 
     def tracking_patches(self) -> list[dict[str, Any]]:
         return [dict(p) for p in self.shop.patches]
@@ -306,6 +317,10 @@ class _Handler(BaseHTTPRequestHandler):
                 op, run = "transition", lambda: self._transition(m.group(1), m.group(2), unquote(m.group(3)), body)
             elif (m := DELIVERY_PATH.match(path)) and method == "PATCH":
                 op, run = "patchDelivery", lambda: self._patch_delivery(m.group(1), body)
+            elif path == PRODUCT_SEARCH_PATH and method == "POST":
+                op, run = "searchProduct", lambda: self._search_products(body)
+            elif (m := PRODUCT_PATH.match(path)) and method == "PATCH":
+                op, run = "patchProduct", lambda: self._patch_product(m.group(1), body)
             else:
                 return self._send(404, _errors(404, "FRAMEWORK__ROUTE_NOT_FOUND", f"No route found for {method} {path}"))
             s = self.standin
@@ -399,6 +414,23 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, _errors(400, "FRAMEWORK__WRITE_CONSTRAINT_VIOLATION", str(exc))
         return 204, None
 
+    # products ------------------------------------------------------------------------------------
+    def _search_products(self, body: bytes) -> tuple[int, Any]:
+        try:
+            return 200, self.standin.products.search(json.loads(body or b"{}"))
+        except (BadProductRequest, ValueError) as exc:
+            return 400, _errors(400, "FRAMEWORK__INVALID_CRITERIA_PARAMETERS", str(exc))
+
+    def _patch_product(self, product_id: str, body: bytes) -> tuple[int, Any]:
+        try:
+            self.standin.products.patch(product_id, json.loads(body or b"{}"))
+        except KeyError:
+            return 404, _errors(404, "FRAMEWORK__ENTITY_NOT_FOUND",
+                                f'Could not find entity for "product" with id "{product_id}".')
+        except (BadProductRequest, ValueError) as exc:
+            return 400, _errors(400, "FRAMEWORK__WRITE_CONSTRAINT_VIOLATION", str(exc))
+        return 204, None
+
     # admin ---------------------------------------------------------------------------------------
     def _admin(self, method: str, path: str, body: bytes) -> None:
         s = self.standin
@@ -406,6 +438,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, s.stats())
         if path == "/_standin/transitions":
             return self._send(200, {"transitions": s.transitions()})
+        if path == "/_standin/products":
+            return self._send(200, {"stock": s.product_stock()})
         if path == "/_standin/now":
             return self._send(200, {"now": s.now().isoformat()})
         if path == "/_standin/advance" and method == "POST":
