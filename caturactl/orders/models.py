@@ -131,3 +131,15 @@ class OrderLine(Base):
     gift_message: Mapped[str] = mapped_column(Text, default="")
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class OrderCounter(Base):
+    """The last number given per prefix and year to orders caturactl numbers itself (those taken
+    at the terminal); claimed in the transaction that stores the order, so a dry run gives its
+    number back."""
+
+    __tablename__ = "order_counters"
+
+    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
