@@ -8,6 +8,11 @@ back to it. A channel declares:
   (an invoice is paid already; a credit note is refunded through the channel);
 - ``confirms_shipments``: each parcel is confirmed back to the channel (``shipment_confirmation``);
 - ``requests_reviews``: the channel can ask its buyers for a review (``review_request``);
+- a channel that does not collect the money follows caturactl's payment queue: each move of a
+  payment goes back to it (``payment_transition``), and an order cancelled for want of payment
+  is cancelled there too (``order_cancellation``);
+- ``pushes_stock``: the channel is told how many pieces of each SKU it may sell
+  (``stock_update``, queued by ``caturactl stock push``);
 - ``provides_settlements``: its settlements are reconciled against our invoices;
 - ``fulfils_itself``: the value of ``Order.fulfilled_by`` for orders the channel ships itself
   ("" when it never does); those are never routed, and are invoiced once ``shipped_status``;
@@ -38,6 +43,7 @@ from caturactl.core.errors import StateError
 REGISTERED = {
     "amazon": "connectors.amazon.channel:AmazonChannel",
     "shop": "connectors.shopware.channel:ShopwareChannel",
+    "phone": "connectors.phone.channel:PhoneChannel",  # orders taken at the terminal (orders create)
 }
 
 
@@ -62,6 +68,11 @@ class SalesChannel(Protocol):
     confirmation_kind: str  # the outbox kinds of its messages (the sender's handlers are keyed by them)
     upload_kind: str
     review_kind: str
+    payment_kind: str
+    cancellation_kind: str
+    stock_kind: str
+    pushes_stock: bool
+    confirms_orders_itself: bool  # the channel mails its buyers the order confirmation (we send none)
     clearing_account: str  # [accounts] purpose of its clearing account (Verrechnungskonto)
     product_columns: dict[str, str]  # its names for products CSV columns -> ours ({"asin": "listing_id"})
     review_closes_after: timedelta  # no review request later than this after the latest promised delivery
@@ -93,6 +104,23 @@ class SalesChannel(Protocol):
 
     def review_request(self, order) -> OutboxItem:
         """The message that asks the channel to request a review of ``order``."""
+        ...
+
+    def stock_update(self, sku: str, quantity: int, *, version: int) -> OutboxItem:
+        """The message that sets what the channel may sell of ``sku`` to ``quantity``; ``version``
+        counts the pushes of the SKU to the channel (the message's key)."""
+        ...
+
+    def payment_transition(self, cfg, order, payment, action: str) -> OutboxItem | None:
+        """The message that moves the channel's payment of ``order`` by ``action`` ("paid",
+        "paid_partially", "remind", "cancel", "refund"); None when the channel keeps no payment
+        state of its own; StateError from a channel that collects the money itself."""
+        ...
+
+    def order_cancellation(self, cfg, order) -> OutboxItem | None:
+        """The message that cancels ``order`` at the channel (caturactl cancelled it: unpaid);
+        None when there is nothing to cancel there; StateError from a channel that collects the
+        money itself."""
         ...
 
     def order_source(self, app, session) -> tuple[Any, tuple[str, ...]]:
@@ -179,5 +207,6 @@ def names(capability: str) -> list[str]:
 
 
 def message_kinds(which: str) -> set[str]:
-    """The outbox kinds of every channel's ``which`` messages ("confirmation", "upload", "review")."""
+    """The outbox kinds of every channel's ``which`` messages ("confirmation", "upload", "review",
+    "stock", "payment", "cancellation")."""
     return {getattr(c, f"{which}_kind") for c in all_channels()}

@@ -82,6 +82,7 @@ class CompanyConfig(_Section):
     phone: str = ""
     website: str = ""
     contact: str = ""  # a person for invoice questions (XRechnung wants one)
+    order_mail: str = ""  # the merchant's address for a mail about each new order ("" = none)
     iban: str = ""
     bic: str = ""
     bank: str = ""
@@ -133,7 +134,8 @@ class AmazonConfig(_Section):
     endpoint: str = "https://sellingpartnerapi-eu.amazon.com"
     lwa_url: str = "https://api.amazon.com/auth/o2/token"
     client_id: str = ""
-    marketplaces: list[str] = Field(default_factory=lambda: ["DE"])
+    seller_id: str = ""  # the merchant token (Seller Central: Account Info), the sellerId of Listings Items calls
+    marketplaces: list[str] = Field(default_factory=lambda: ["DE"], validate_default=True)
     # Amazon's VAT Calculation Service issues the invoices of Amazon orders (FBA and merchant-
     # fulfilled alike): caturactl then invoices none of them and the settlement matches them as
     # Amazon-invoiced. Off: caturactl invoices every Amazon order, FBA ones once Amazon ships them.
@@ -195,6 +197,25 @@ class ShopConfig(_Section):
         if v and not v.startswith(("https://", "http://")):
             raise ValueError(f"not an http(s) URL: {v!r}")
         return v.rstrip("/")
+
+
+class StockConfig(_Section):
+    """What the channels are told they may sell: on hand at every location, less what is reserved,
+    less ``safety`` pieces kept back (per SKU in ``safety_per_sku``), never below 0."""
+    safety: int = Field(default=2, ge=0, le=1_000_000)
+    safety_per_sku: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("safety_per_sku")
+    @classmethod
+    def _whole(cls, v: dict[str, int]) -> dict[str, int]:
+        for sku, n in v.items():
+            if n < 0:
+                raise ValueError(f"{sku}: a safety stock is 0 or more, not {n}")
+        return v
+
+    def safety_of(self, sku: str) -> int:
+        """The pieces of ``sku`` kept back from the channels."""
+        return self.safety_per_sku.get(sku, self.safety)
 
 
 class MatchingConfig(_Section):
@@ -522,6 +543,69 @@ class InvoiceConfig(_Section):
     review_requests: bool = True  # ask Amazon to request a review inside its window
 
 
+
+# How each way of paying is handled when the channel does not collect the money (the shop):
+# route_unpaid: the order is routed before the money is in; due_days: the payment is due that many
+# days after the order; remind / cancel: the payment is reminded, its order cancelled, when it
+# stays unpaid (``[payments] reminder_after_days`` / ``cancel_after_days`` after it fell due).
+# Cash on delivery is paid to the carrier at the door and reaches the merchant with the
+# carrier's transfer: it is shipped at once, never reminded nor cancelled.
+DEFAULT_PAYMENT_METHODS: dict[str, dict[str, Any]] = {
+    "prepayment": {"route_unpaid": False, "due_days": 7, "remind": True, "cancel": True},  # Vorkasse
+    "invoice": {"route_unpaid": True, "due_days": 14, "remind": True, "cancel": False},  # Rechnungskauf
+    "direct_debit": {"route_unpaid": True, "due_days": 5, "remind": False, "cancel": False},  # Lastschrift
+    "paypal": {"route_unpaid": True, "due_days": 1, "remind": False, "cancel": False},
+    "card": {"route_unpaid": True, "due_days": 1, "remind": False, "cancel": False},
+    "cod": {"route_unpaid": True, "due_days": 21, "remind": False, "cancel": False},  # Nachnahme
+}
+
+
+class PaymentMethodConfig(_Section):
+    route_unpaid: bool = True
+    due_days: int = Field(default=14, ge=0, le=365)
+    remind: bool = False
+    cancel: bool = False
+
+
+class PaymentsConfig(_Section):
+    """The payment queue of the orders whose channel does not collect the money: per method
+    (``[payments.methods.<method>]``, over DEFAULT_PAYMENT_METHODS) whether the order waits for
+    the money, when it is due, and whether it is reminded and cancelled; and when."""
+    reminder_after_days: int = Field(default=7, ge=0, le=365)  # after the due date: a reminder
+    cancel_after_days: int = Field(default=14, ge=1, le=365)  # after the due date: the order is cancelled
+    methods: dict[str, PaymentMethodConfig] = Field(default_factory=lambda: {
+        m: PaymentMethodConfig(**v) for m, v in DEFAULT_PAYMENT_METHODS.items()})
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _over_defaults(cls, v: Any) -> Any:
+        # A method named in the file changes only the keys it names; the others keep their defaults.
+        if not isinstance(v, dict):
+            return v
+        out: dict[str, Any] = {m: dict(d) for m, d in DEFAULT_PAYMENT_METHODS.items()}
+        for m, given in v.items():
+            if m not in DEFAULT_PAYMENT_METHODS:
+                raise ValueError(f"unknown payment method {m!r} (known: {', '.join(DEFAULT_PAYMENT_METHODS)})")
+            out[m] = {**out[m], **given} if isinstance(given, dict) else given
+        return out
+
+    @model_validator(mode="after")
+    def _order_of_days(self) -> "PaymentsConfig":
+        if self.cancel_after_days <= self.reminder_after_days:
+            raise ValueError(f"cancel_after_days ({self.cancel_after_days}) must be after reminder_after_days "
+                             f"({self.reminder_after_days}): a buyer is reminded before the order is cancelled")
+        return self
+
+    def method(self, name: str) -> PaymentMethodConfig:
+        """The rules of payment method ``name``; an unknown one (not configurable) is routed at once,
+        due after 14 days, never reminded nor cancelled."""
+        return self.methods.get(name) or PaymentMethodConfig()
+
+    def waiting_methods(self) -> list[str]:
+        """The methods whose orders are routed only once paid."""
+        return sorted(m for m, c in self.methods.items() if not c.route_unpaid)
+
+
 # reference/accounting/accounts.md: defaults, not law; every account is configurable.
 ACCOUNT_PRESETS: dict[str, dict[str, str]] = {
     "SKR03": {"revenue_standard": "8400", "revenue_reduced": "8300", "revenue_intra_eu": "8125",
@@ -640,12 +724,14 @@ class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     amazon: AmazonConfig = Field(default_factory=AmazonConfig)
     shop: ShopConfig = Field(default_factory=ShopConfig)
+    stock: StockConfig = Field(default_factory=StockConfig)
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     triage: TriageConfig = Field(default_factory=TriageConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
     shipping: ShippingConfig = Field(default_factory=ShippingConfig)
     tax: TaxConfig = Field(default_factory=TaxConfig)
     invoices: InvoiceConfig = Field(default_factory=InvoiceConfig)
+    payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     mail: MailConfig = Field(default_factory=MailConfig)
     transports: dict[str, TransportConfig] = Field(default_factory=dict)

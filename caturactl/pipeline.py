@@ -405,8 +405,10 @@ def import_payments(app, file, *, dry_run: bool) -> Outcome:
         data = file.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", where=str(file)) from None
+    from caturactl.payments.announcements import kinds
     with app.work(dry_run) as s:
-        r = import_file(s, file.name, data, app.statement_reader())
+        r = import_file(s, file.name, data, app.statement_reader(), cfg=app.cfg)
+        sent = send(app, s, kinds()) if r.queued and not dry_run else None
     if not r.statements:
         line = f"statement {', '.join(r.seen_before)} was imported before; nothing changed"
     else:
@@ -418,5 +420,99 @@ def import_payments(app, file, *, dry_run: bool) -> Outcome:
             line += f"; {', '.join(r.seen_before)} imported before"
     problems = [f"tickets {', '.join(r.tickets[:10])}{' ...' if len(r.tickets) > 10 else ''}: "
                 "caturactl tickets list --kind payment"] if r.tickets else []
-    return Outcome("payments import", {**r.as_dict(), "dry_run": dry_run}, line, 0, problems, dry_run,
-                   ok=not r.tickets)
+    out = Outcome("payments import", {**r.as_dict(), "dry_run": dry_run}, line, 0, problems, dry_run,
+                  ok=not r.tickets)
+    return _with_sent(out, sent, "announced", "announced")
+
+
+def push_stock(app, *, dry_run: bool) -> Outcome:
+    """``stock push``: what each channel that takes stock may sell, only where it changed since the
+    last push, queued and sent; a dry run lists the changes and stores and sends nothing."""
+    from caturactl.catalogue import availability
+    with app.work(dry_run) as s:
+        r = availability.push(s, app.cfg)
+        sent = send(app, s, channels.message_kinds("stock")) if not dry_run and r.queued else None
+    per_channel = {name: sum(1 for c in r.changes if c.channel == name) for name in r.channels}
+    line = f"{len(r.changes)} change(s) {'to push' if dry_run else 'queued'}: " \
+        + ", ".join(f"{name} {n}" for name, n in per_channel.items())
+    if not r.channels:
+        line = "no enabled channel takes stock"
+    if dry_run and r.changes:
+        line += "; " + ", ".join(f"{c.channel} {c.sku}: {'none' if c.before is None else c.before} -> {c.quantity}"
+                                 for c in r.changes[:10]) + (" ..." if len(r.changes) > 10 else "")
+    out = Outcome("stock push", {**r.as_dict(), "dry_run": dry_run}, line, 0, [], dry_run)
+    return _with_sent(out, sent, "sent", "sent")
+
+
+def take_order(app, lines, terms, *, customer: str | None, buyer, dry_run: bool) -> Outcome:
+    """``orders create``: an order taken at the terminal, priced from the catalogue, the stock
+    checked, triaged and its payment expected (``caturactl/orders/desk.py``)."""
+    from caturactl.orders import desk
+    with app.work(dry_run) as s:
+        placed = desk.create(s, app.cfg, lines, terms, customer_ref=customer, buyer=buyer)
+    return _placed_outcome("orders create", placed, dry_run)
+
+
+def repeat_order(app, ref: str, *, dry_run: bool, **terms) -> Outcome:
+    """``orders repeat``: an order's lines placed again for the same customer and address
+    (``terms``: ``desk.repeat``'s payment, reference, shipping, note, allow_backorder)."""
+    from caturactl.orders import desk
+    with app.work(dry_run) as s:
+        placed = desk.repeat(s, app.cfg, ref, **terms)
+    return _placed_outcome("orders repeat", placed, dry_run)
+
+
+def _placed_outcome(command: str, placed, dry_run: bool) -> Outcome:
+    line = (f"order {placed.number} ({placed.customer or 'no customer'}): {placed.total}, {placed.payment}, "
+            f"{placed.state}" + (f" ({placed.ticket}: {placed.hold_reason})" if placed.ticket else ""))
+    if placed.repeats:
+        line = f"{placed.repeats} placed again as " + line
+    problems = [f"taken on backorder: {b}" for b in placed.backorder]
+    return Outcome(command, {**placed.as_dict(), "dry_run": dry_run}, line, 0, problems, dry_run)
+
+
+def note_order(app, ref: str, text: str, *, dry_run: bool) -> Outcome:
+    """``orders note``: a person's note kept in the order's history."""
+    from caturactl.orders import desk
+    with app.work(dry_run) as s:
+        number = desk.note(s, ref, text).external_id
+    return Outcome("orders note", {"order": number, "note": text.strip(), "dry_run": dry_run},
+                   f"note added to order {number}", 0, [], dry_run)
+
+
+def bulk_orders(app, action: str, *, file=None, states=None, channel=None, since=None, customer=None,
+                reason: str = "", reference: str = "", dry_run: bool) -> Outcome:
+    """``orders bulk``: one action on each order of a filter or a CSV file, each order whole or not
+    at all; what failed is listed (exit 65), what was already done is skipped with why."""
+    from caturactl.orders import desk
+    targets = desk.read_targets(file) if file is not None else None
+    with app.work(dry_run) as s:
+        if targets is None:
+            targets = desk.select_orders(s, app.cfg.tz, states=states, channel=channel, since=since, customer=customer)
+        r = desk.apply_to_each(s, action, targets, reason=reason, reference=reference)
+    r.dry_run = dry_run
+    line = f"{action}: done {len(r.done)}, skipped {len(r.skipped)}, failed {len(r.failed)}"
+    problems = ([f"failed {f['order']}" + (f" ({f['where']})" if f["where"] else "") + f": {f['why']}"
+                 for f in r.failed] + [f"skipped {x['order']}: {x['why']}" for x in r.skipped] + r.remarks)
+    return Outcome("orders bulk", r.as_dict(), line, DATAERR if r.failed else 0, problems, dry_run,
+                   ok=not r.failed)
+
+
+def remind_payments(app, *, dry_run: bool) -> Outcome:
+    """``payments remind``: each open payment past its due date one step on (overdue, reminded,
+    its order cancelled, or a ticket; ``caturactl.payments.dunning``), then the channel and the
+    buyers told."""
+    from caturactl.payments import dunning
+    from caturactl.payments.announcements import kinds
+    with app.work(dry_run) as s:
+        r = dunning.remind(s, app.cfg, dry_run=dry_run)
+        sent = send(app, s, kinds()) if r.queued and not dry_run else None
+    line = (f"{len(r.overdue)} newly overdue, {len(r.reminded)} reminded, {len(r.cancelled)} cancelled, "
+            f"{len(r.tickets)} ticket(s)")
+    problems = [f"cancelled {', '.join(r.cancelled[:10])}{' ...' if len(r.cancelled) > 10 else ''}"] if r.cancelled else []
+    if r.tickets:
+        problems.append(f"tickets {', '.join(r.tickets[:10])}: caturactl tickets list --kind payment")
+    if r.skipped:
+        problems.append(f"moved by another run meanwhile, looked at again next time: {', '.join(r.skipped[:10])}")
+    out = Outcome("payments remind", r.as_dict(), line, 0, problems, dry_run, ok=not r.tickets)
+    return _with_sent(out, sent, "announced", "announced")

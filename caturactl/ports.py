@@ -416,6 +416,10 @@ class InvoiceDocument:
     # The sales channel collected the buyer's money (Amazon): an invoice is paid already, and a
     # credit note's money goes back through that channel, not by a transfer from the seller's IBAN.
     paid_through_channel: bool = False
+    due_date: date | None = None  # BT-9, when an amount is to be transferred (caturactl/billing/terms.py)
+    # How an amount due is paid: "transfer" (the seller's IBAN, the EPC QR code), "cod", "direct_debit";
+    # "" on documents stored before it, which asked for a transfer when something was due.
+    payment_means: str = ""
 
     @property
     def is_credit_note(self) -> bool:

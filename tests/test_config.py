@@ -135,3 +135,8 @@ def test_register_court_and_number_reach_readers_of_the_older_trade_register(tmp
                environ={})
     assert cfg.company.trade_register == "Amtsgericht Köln, HRB 4711"
     assert cfg.company.legal_lines() == ("Registergericht: Amtsgericht Köln", "HRB 4711")
+
+
+def test_the_default_marketplace_is_turned_into_its_id_like_a_configured_one():
+    from caturactl.config import AmazonConfig
+    assert AmazonConfig().marketplaces == ["A1PA6795UKMFR9"]  # Amazon.de, as if "DE" had been written

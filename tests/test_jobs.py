@@ -516,14 +516,17 @@ def test_alerts_name_a_failed_job_and_jobs_that_stopped_running(bare_workspace):
 def test_the_daemon_on_the_wall_clock_takes_the_current_slot(bare_workspace):
     """Without a compressed clock the schedule library times the simple forms; --once does one round."""
     ws = bare_workspace
-    _write_jobs(ws, """
+    # Twelve hours from now: never the current slot, whenever the suite runs (at 03:10 a
+    # "0 3 * * *" job is in its slot still).
+    hour = (clock.now().astimezone(BERLIN).hour + 12) % 24
+    _write_jobs(ws, f"""
         [jobs.tickets]
         command = "tickets list --json"
         schedule = "every minute"
         timeout = "1m"
         [jobs.nightly]
         command = "tickets list"
-        schedule = "0 3 * * *"
+        schedule = "0 {hour} * * *"
         timeout = "1m"
         """)
     before = clock.now().replace(second=0, microsecond=0)

@@ -32,6 +32,7 @@ class EventKind(str, enum.Enum):
     REVIEW_REQUESTED = "review_requested"
     PAYMENT_RECEIVED = "payment_received"  # a bank credit applied to a payment
     PAYMENT_RETURNED = "payment_returned"  # a returned direct debit took money back from a payment
+    NOTE = "note"  # a person's note on an order (orders note, orders create --note)
 
 
 # Who acts: "cli:import amazon", "job:import", "api". Set once by the CLI or the job runner.

@@ -7,15 +7,15 @@ from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile,
 from caturactl.core.events import Event, EventKind
 from caturactl.billing.models import Invoice, InvoiceCounter, ReviewRequest
 from caturactl.jobs.models import JobRun
-from caturactl.orders.models import Order, OrderLine
+from caturactl.orders.models import Order, OrderCounter, OrderLine
 from caturactl.outbox.models import OutboxMessage
-from caturactl.catalogue.models import Product
+from caturactl.catalogue.models import ChannelStock, Product
 from caturactl.accounting.models import ExportBatch, Settlement, SettlementDifference
 from caturactl.orders.tickets import Ticket
 from caturactl.payments.models import BankCredit, BankStatement, Payment, PaymentReceipt
 
 __all__ = ["Base", "Customer", "CustomerAddress", "CustomerEmail", "Cursor", "RateBudget", "DeliveryLine", "DeliveryNote",
            "InboundFile", "ShippedParcel", "Stock", "Event",
-           "EventKind", "ExportBatch", "Invoice", "JobRun", "InvoiceCounter", "ReviewRequest", "Order", "OrderLine", "OutboxMessage", "Product",
+           "EventKind", "ExportBatch", "Invoice", "JobRun", "InvoiceCounter", "ReviewRequest", "Order", "OrderCounter", "OrderLine", "OutboxMessage", "Product", "ChannelStock",
            "Settlement", "SettlementDifference", "Ticket",
            "Payment", "PaymentReceipt", "BankStatement", "BankCredit"]

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import BinaryIO, Callable
 
 from caturactl.channels import OutboxItem
-from caturactl.core.errors import ConfigError
+from caturactl.core.errors import ConfigError, StateError
 from caturactl.core.events import EventKind, record
 from connectors.amazon.client import stored_api
 from connectors.amazon.feeds import AmazonInvoices
@@ -35,6 +35,7 @@ from connectors.amazon.settlement import SettlementTotals, summarise_settlement
 CONFIRM_SHIPMENT = "amazon_confirm_shipment"  # outbox kinds (stored in outbox rows: never renamed)
 INVOICE_UPLOAD = "invoice_upload"
 REVIEW_REQUEST = "review_request"
+STOCK_UPDATE = "amazon_stock"
 # Amazon takes a review request from 5 days after the earliest promised delivery to 30 days after
 # the latest (reference/amazon/customer-contact.md §1).
 REVIEWS_OPEN_AFTER = timedelta(days=5)
@@ -61,6 +62,11 @@ class AmazonChannel:
     confirmation_kind = CONFIRM_SHIPMENT
     upload_kind = INVOICE_UPLOAD
     review_kind = REVIEW_REQUEST
+    payment_kind = "amazon_payment"  # never queued: Amazon collects the money
+    cancellation_kind = "amazon_cancel_order"  # never queued: Amazon keeps its own payments
+    stock_kind = STOCK_UPDATE
+    confirms_orders_itself = True  # Amazon confirms every order to its buyer
+    pushes_stock = True  # the merchant-fulfilled quantity of each listing (Listings Items API)
     # The purpose of the account the money Amazon collects waits on until the payout (Verrechnungskonto);
     # caturactl.toml's [accounts] overrides name it so: never renamed.
     clearing_account = "amazon_clearing"
@@ -154,10 +160,20 @@ class AmazonChannel:
         file:line:column at the first bad value (connectors.amazon.settlement)."""
         return summarise_settlement(stream, name, per_order=per_order, digest=digest)
 
+    def payment_transition(self, cfg, order, payment, action: str) -> OutboxItem:
+        raise StateError("Amazon collects the money of its orders: caturactl keeps no payment of them")
+
+    def order_cancellation(self, cfg, order) -> OutboxItem:
+        raise StateError("Amazon collects the money of its orders: caturactl cancels none for want of payment")
+
     def review_request(self, order) -> OutboxItem:
         return OutboxItem(f"{REVIEW_REQUEST}:{order.external_id}", REVIEW_REQUEST, self.name,
                           {"order_id": order.external_id, "marketplace_id": order.marketplace_id,
                            "order_pk": order.id})
+
+    def stock_update(self, sku: str, quantity: int, *, version: int) -> OutboxItem:
+        return OutboxItem(f"{STOCK_UPDATE}:{sku}:{version}", STOCK_UPDATE, self.name,
+                          {"sku": sku, "quantity": int(quantity), "version": int(version)})
 
 
 def upload_metadata(session, invoice, order, document_type: str) -> dict[str, str]:
