@@ -131,3 +131,33 @@ def test_enqueue_says_whether_it_queued_on_either_database(migrated_database_url
                     enqueue(s, "k2", "email", "t", {})] == [True, False, True]
     finally:
         engine.dispose()
+
+
+def test_a_rate_budget_is_kept_by_one_upsert_so_two_processes_never_both_insert_it(migrated_database_url):
+    """Two collectors finishing at once both found no row and both inserted it (a unique
+    violation seen on PostgreSQL): keeping a budget is one statement that inserts or updates."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import event
+
+    from caturactl.core.cursors import keep_budget, stored_budgets
+    from caturactl.core.db import make_engine, make_sessionmaker
+    engine = make_engine(migrated_database_url)
+    at = datetime(2026, 12, 5, 2, 20, tzinfo=timezone.utc)
+    statements = []
+    try:
+        sessions = make_sessionmaker(engine)
+        def seen(conn, cursor, statement, *rest):
+            statements.append(statement)
+        with sessions() as s:
+            event.listen(engine, "before_cursor_execute", seen)
+            keep_budget(s, "confirmShipment", 10.0, at)
+            keep_budget(s, "confirmShipment", 3.5, at)
+            s.commit()
+            event.remove(engine, "before_cursor_execute", seen)
+        writes = [q for q in statements if q.lstrip().upper().startswith(("INSERT", "UPDATE", "SELECT"))]
+        assert len(writes) == 2 and all("ON CONFLICT" in q.upper() for q in writes), writes
+        with sessions() as s:
+            assert stored_budgets(s)["confirmShipment"][0] == 3.5
+    finally:
+        engine.dispose()

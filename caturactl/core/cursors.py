@@ -49,9 +49,10 @@ def stored_budgets(session: Session) -> dict[str, tuple[float, datetime]]:
 
 def keep_budget(session: Session, operation: str, tokens: float, at: datetime) -> None:
     """Remember what is left of ``operation``'s rate bucket for the next process (the caller
-    commits)."""
-    row = session.get(RateBudget, operation)
-    if row is None:
-        session.add(RateBudget(operation=operation, tokens=tokens, at=at))
-    else:
-        row.tokens, row.at = tokens, at
+    commits). One upsert, not a read and then a write: two processes finishing at once (two
+    collectors, say) would both find no row and both insert it."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(RateBudget).values(operation=operation, tokens=tokens, at=at)
+    session.execute(stmt.on_conflict_do_update(index_elements=[RateBudget.operation],
+                                               set_={"tokens": stmt.excluded.tokens, "at": stmt.excluded.at}))
