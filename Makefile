@@ -42,10 +42,12 @@ test-postgres: venv
 # business hours, review windows, job slots, reports, DATEV periods, the clock itself), run with
 # the machine's clock years ahead and at 23:30 Berlin time on a New Year's Eve. The app's clock
 # is what counts: code that asked the machine instead would show up here.
-DATE_TESTS = tests/test_clock.py tests/test_importing.py tests/test_invoicing.py tests/test_shipping.py \
-	tests/test_routing.py tests/test_amazon_solicitations.py tests/test_jobs.py tests/test_reports.py \
-	tests/test_alerts.py tests/test_datev.py tests/test_accounting.py tests/test_settlement.py \
-	tests/test_outbox.py tests/test_states.py
+DATE_TESTS = tests/unit/test_clock.py tests/unit/test_datev.py tests/unit/test_accounting.py \
+	tests/unit/test_states.py tests/integration/test_importing.py tests/integration/test_invoicing.py \
+	tests/integration/test_routing.py tests/integration/test_amazon_solicitations.py \
+	tests/integration/test_jobs.py tests/integration/test_reports.py tests/integration/test_alerts.py \
+	tests/integration/test_settlement.py tests/integration/test_outbox.py \
+	tests/integration/test_payment_queue.py tests/integration/test_payments.py tests/e2e/test_shipping.py
 # The machine's clock is offset, not restarted: with faketime's "@DATE" every child process
 # (a jobs daemon, a job) would start again at DATE, behind its parent.
 FAKE_DATES = "2031-03-17 10:15:00" "2030-12-31 22:30:00"

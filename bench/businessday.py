@@ -32,7 +32,7 @@ real date is.
 processes (several, sharing one PostgreSQL database, if asked) run a ``jobs.toml`` on a clock
 that runs fast, while a thread of this process moves Amazon's clock after the app's and lets the
 locations work every half hour. bench/chaos.py ``--runners`` kills those daemons;
-tests/test_parallel_jobs.py checks what they leave.
+tests/e2e/test_parallel_jobs.py checks what they leave.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ one. The evening after: the clock moves to the next morning, one ``jobs daemon -
 every job once more (the rest of the day's orders, slots left behind), the outbox is drained,
 nine days later the review requests go out, and the month's bookings are exported.
 
-Then the invariants (bench/invariants.py, shared with tests/test_parallel_jobs.py) are checked:
+Then the invariants (bench/invariants.py, shared with tests/e2e/test_parallel_jobs.py) are checked:
 orders imported once, routed once, notes exported once, stock reserved as the open notes say,
 outbox messages completed once, files, e-mails, confirmations and invoice uploads sent once,
 each order invoiced once, invoice numbers gap-free, review requests recorded, the books balance;

@@ -1,5 +1,5 @@
 """What must hold after any business day, however it was run: one command after another, killed
-at random (bench/chaos.py), or by several runners at once (tests/test_parallel_jobs.py).
+at random (bench/chaos.py), or by several runners at once (tests/e2e/test_parallel_jobs.py).
 
 Each check is a function that looks in the database and, where the promise is about the outside
 world, at the stand-ins, and returns its problems as one line each (an empty list: it holds).

@@ -1239,6 +1239,8 @@ def render_many(docs: Sequence[InvoiceDocument], jobs: int = 1, *, layout: str |
     jobs = min(jobs, len(docs))
     # Chunks big enough that pickling round trips do not dominate, small enough to balance.
     chunk = max(1, min(64, math.ceil(len(docs) / (jobs * 4))))
-    with multiprocessing.get_context().Pool(jobs, initializer=_start_worker,
-                                            initargs=(layout, font_dir)) as pool:
+    # spawn, not fork: a process with threads (a server, a test runner's worker) can hand a
+    # forked child a lock another thread held, and the pool never ends (seen under pytest-xdist).
+    with multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker,
+                                                   initargs=(layout, font_dir)) as pool:
         return pool.map(_render_in_worker, docs, chunksize=chunk)

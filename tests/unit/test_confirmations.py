@@ -16,7 +16,7 @@ from carriers.confirmation_xml import ConfirmationXml, schema
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
 # Copied unchanged from reference/carriers/ (a composed example, UTF-8, German decimal commas).
-REFERENCE = Path(__file__).parent / "data" / "sample-shipment-confirmation.csv"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "sample-shipment-confirmation.csv"
 NAME = "SHP_20251103_001.csv"
 HEADER = "order_id;delivery_id;carrier;service;tracking_number;parcel_no;parcel_count;weight_kg;shipped_at"
 ROW = "SHOP-1;L1;DHL;V01PAK;00340434123456789012;1;1;2,40;2025-11-03T14:05:00+01:00"

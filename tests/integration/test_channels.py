@@ -13,7 +13,7 @@ from caturactl import channels
 from caturactl.config import Config
 from caturactl.core.errors import StateError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Where a channel may still be named: the registry, the configuration's [amazon] section and the
 # command line (``import amazon``, ``standins amazon``). The composition root (app.py) asks the
 # channels for their adapters and names none.

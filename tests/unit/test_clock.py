@@ -17,7 +17,7 @@ from caturactl.core import clock
 from caturactl.core.clock import FixedClock, RunningClock
 from caturactl.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AT = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)
 
 

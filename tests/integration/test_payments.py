@@ -22,7 +22,7 @@ from caturactl.ports import BankEntry
 from connectors.bank import camt053, mt940, read_statement
 from tests import factories
 
-DATA = Path(__file__).parent / "data" / "bank"
+DATA = Path(__file__).resolve().parents[1] / "data" / "bank"
 CAMT08, CAMT02, MT940 = DATA / "camt053_v08.xml", DATA / "camt053_v02.xml", DATA / "mt940_sparkasse.sta"
 D = Decimal
 

@@ -18,7 +18,7 @@ from caturactl.fulfilment.models import DeliveryNote
 from caturactl.orders.tickets import Ticket
 from tests import fulfilment
 
-SAMPLE = Path(__file__).parent / "data" / "settlement_v2_flatfile_DE_composed.tsv"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "settlement_v2_flatfile_DE_composed.tsv"
 KEYS = [c.key for c in COLUMNS]
 
 

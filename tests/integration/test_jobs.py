@@ -27,7 +27,7 @@ from caturactl.core.errors import ConfigError
 from caturactl.jobs.spec import Schedule, fill, parse
 from tests.conftest import DB_KIND, IN_CI
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BERLIN = ZoneInfo("Europe/Berlin")
 
 

@@ -18,8 +18,8 @@ from caturactl.core.errors import InputError, RefusedError, RejectedError, Remot
 from connectors.amazon.client import SpApi, TokenBucket
 from connectors.amazon.feeds import AmazonInvoices
 from standins.amazon import AmazonStandin, Fault
-from tests.test_amazon_client import Clock
-from tests.test_amazon_shipments import access_token, make_api, make_standin, open_orders, shipped_order
+from tests.integration.test_amazon_client import Clock
+from tests.integration.test_amazon_shipments import access_token, make_api, make_standin, open_orders, shipped_order
 
 PDF_BYTES = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 TWO_MINUTES = dt.timedelta(minutes=2)  # the stand-in's queue + processing time

@@ -43,7 +43,7 @@ pytestmark = [
                                                      "runners need PostgreSQL (TEST_DB=postgres)"),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 11, 24)  # a Tuesday: the locations work
 RUNNERS = 3
 SPEED = DAY_SPEED  # the demo's: the eight hours in 29 s

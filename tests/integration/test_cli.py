@@ -142,7 +142,7 @@ def test_the_standin_starts_from_the_checkout(tmp_path):
 
     import httpx
     exe = str(Path(sys.executable).parent / "caturactl")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([exe, "standins", "amazon", "--port", "0", "--orders", "7", "--seed", "3"],
                             cwd=root / "docs" if (root / "docs").is_dir() else root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -181,7 +181,7 @@ def test_every_job_in_the_example_jobs_toml_is_a_real_command(capsys):
     from pathlib import Path
 
     from caturactl.cli import main
-    jobs = tomllib.loads((Path(__file__).resolve().parents[1] / "jobs.toml").read_text(encoding="utf-8"))["jobs"]
+    jobs = tomllib.loads((Path(__file__).resolve().parents[2] / "jobs.toml").read_text(encoding="utf-8"))["jobs"]
     assert {"import-amazon", "route", "ship-export", "ship-collect", "outbox-send", "ship-overdue",
             "invoices-create", "invoices-feeds", "reviews-request"} <= set(jobs)
     for name, job in jobs.items():
@@ -202,7 +202,7 @@ def _init_on_a_terminal(*args: str, typed: str = "") -> subprocess.CompletedProc
         if typed:
             os.write(master, typed.encode())
         return subprocess.run([sys.executable, "-m", "caturactl", "init", *args], stdin=slave, capture_output=True,
-                              text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+                              text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
     finally:
         os.close(slave)
         os.close(master)

@@ -14,7 +14,7 @@ from caturactl.core.address import Address
 from connectors.amazon.client import CUSHION_SECONDS, TokenBucket
 from connectors.amazon.orders import Malformed, parse_order
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 class Clock:

@@ -13,7 +13,7 @@ from sp_api.base.exceptions import SellingApiForbiddenException
 from caturactl.core.errors import RejectedError
 from connectors.amazon.solicitations import AmazonReviews, not_offered
 from standins.amazon import AmazonStandin, Fault
-from tests.test_amazon_shipments import access_token, make_api, make_standin, open_orders, shipped_order
+from tests.integration.test_amazon_shipments import access_token, make_api, make_standin, open_orders, shipped_order
 
 ACTION = "productReviewAndSellerFeedback"
 

@@ -174,7 +174,7 @@ def test_a_prepaid_order_is_released_at_once_and_waits_in_the_payment_queue(shop
     with app.session() as s:
         prepaid = s.scalars(select(Order).where(Order.payment_method == "prepayment")).all()
         assert prepaid and all(o.state in ("released", "on_hold", "cancelled") for o in prepaid)
-        # Routing holds them back until the money is matched (tests/test_payment_queue.py).
+        # Routing holds them back until the money is matched (tests/integration/test_payment_queue.py).
         owed = {p.order.external_id: p.status for p in s.scalars(select(Payment).where(Payment.method == "prepayment"))}
         assert {o.external_id for o in prepaid if o.state != "cancelled"} == set(owed)
         assert set(owed.values()) == {"expected"}

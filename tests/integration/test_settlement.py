@@ -35,9 +35,9 @@ from caturactl.accounting.settlement import NO_INVOICE_YET, UNKNOWN_ORDER, impor
 from connectors.datev.extf import BOOKING_CAPTIONS
 from tests import factories as f
 from tests import fulfilment
-from tests.test_accounting import SAMPLE_FEES
+from tests.unit.test_accounting import SAMPLE_FEES
 
-SAMPLE = Path(__file__).parent / "data" / "settlement_v2_flatfile_DE_composed.tsv"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "settlement_v2_flatfile_DE_composed.tsv"
 NOT_SENT = '[invoices]\namazon_delivery = "none"\n'  # invoices stay here: no Amazon in these tests
 
 
@@ -415,7 +415,7 @@ def test_fetch_dry_run_lists_the_reports_and_downloads_writes_and_stores_nothing
 
 # --- fee lines, their accounts, and the business day of a deposit -------------------------------
 
-SAMPLE_FEE_LINES = SAMPLE_FEES  # the composed sample's fee lines, as tests/test_accounting.py has them
+SAMPLE_FEE_LINES = SAMPLE_FEES  # the composed sample's fee lines, as tests/unit/test_accounting.py has them
 
 
 def test_import_keeps_every_fee_line_and_they_add_up_to_the_fees_and_other_money(books):

@@ -29,7 +29,7 @@ from caturactl.orders.tickets import TICKET, Ticket
 from caturactl.outbox.models import OUTBOX, OutboxMessage
 from caturactl.outbox.service import enqueue
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WRITER = "caturactl/core/lifecycle.py"
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 

@@ -36,7 +36,7 @@ DAY = dt.date(2026, 11, 24)
 DAY_START = "2026-11-24T00:00:00Z"
 FULL = ["BUYER", "RECIPIENT", "FULFILLMENT", "PROCEEDS", "PROMOTION", "CANCELLATION", "TAX", "PACKAGES"]
 VAT = {"DE": Decimal("0.19"), "FR": Decimal("0.20"), "IT": Decimal("0.22"), "ES": Decimal("0.21")}
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

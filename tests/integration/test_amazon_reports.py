@@ -13,7 +13,7 @@ import pytest
 
 from connectors.amazon.reports import AmazonSettlements, SettlementReportRef
 from standins.amazon import AmazonStandin
-from tests.test_amazon_shipments import make_api, make_standin, open_orders
+from tests.integration.test_amazon_shipments import make_api, make_standin, open_orders
 
 HEADER = ("settlement-id\tsettlement-start-date\tsettlement-end-date\tdeposit-date\ttotal-amount\tcurrency\t"
           "transaction-type\torder-id\tmerchant-order-id\tadjustment-id\tshipment-id\tmarketplace-name\t"

@@ -15,7 +15,7 @@ from caturactl.config import Config, LocationConfig
 from caturactl.fulfilment.deadlines import BusinessCalendar
 from caturactl.core.money import Money
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "config" / "caturactl.toml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "config" / "caturactl.toml"
 CARRIERS = Config.model_validate(tomllib.loads(TEMPLATE.read_text(encoding="utf-8"))).carriers
 ALL = list(CARRIERS)
 WH = LocationConfig(name="Lager", carriers=ALL, transport="t", cutoff="14:00", packaging_g=150)

@@ -32,7 +32,7 @@ pytest.importorskip("saxonche")
 # KoSIT's XRechnung schematron compiled to XSLT (tests/data/xrechnung/NOTICE.md: sources, commits,
 # licences, build.py); $XRECHNUNG_SCHEMATRON may name another release's file instead.
 XRECHNUNG_XSLT = os.environ.get(XRECHNUNG_ENV, "") or str(
-    Path(__file__).parent / "data" / "xrechnung" / "XRechnung-CII-validation.xsl")
+    Path(__file__).resolve().parents[1] / "data" / "xrechnung" / "XRechnung-CII-validation.xsl")
 
 D = Decimal
 CENT = D("0.01")
@@ -509,7 +509,7 @@ def test_missing_saxonche_says_what_to_install(tmp_path):
     script = ("from connectors.einvoice.check import schematron_failures\n"
               "try:\n    schematron_failures(b'<x/>')\n"
               "except ImportError as e:\n    print('ImportError:', e)\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[1])])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[2])])}
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "ImportError: the EN 16931 schematron check needs saxonche (pip install saxonche" in r.stdout

@@ -6,7 +6,7 @@ The text checks read the PDF's text layer with poppler's ``pdftotext -raw`` (con
 order, so a wrapped description reads as one run once whitespace is folded). Without poppler
 those tests skip on a developer's machine and fail under CI, where a skip proves nothing.
 
-``CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/test_invoice_pdf.py -k sample`` rewrites
+``CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/unit/test_invoice_pdf.py -k sample`` rewrites
 docs/invoice-sample.pdf and docs/invoice-sample.png (page 1 at 80 dpi). The variable is read at
 import because conftest's autouse fixture removes CATURACTL_* variables before each test.
 """
@@ -35,7 +35,7 @@ from connectors.einvoice.pdf import FONT_PACKAGE, InvoicePdf, render_many
 
 IN_CI = bool(os.environ.get("CI"))
 WRITE_SAMPLES = os.environ.get("CATURACTL_WRITE_SAMPLES") == "1"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CENT = Decimal("0.01")
 
 SELLER = InvoiceParty(name="Muster Handel GmbH", street="Beispielstraße 1", postal_code="10115",
@@ -578,7 +578,7 @@ def test_the_sample_in_docs_is_what_the_renderer_makes_today():
     if WRITE_SAMPLES:
         write_samples()
     assert (REPO / "docs" / "invoice-sample.pdf").read_bytes() == sample_pdf(), \
-        "docs/invoice-sample.pdf is stale: CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/test_invoice_pdf.py -k sample"
+        "docs/invoice-sample.pdf is stale: CATURACTL_WRITE_SAMPLES=1 .venv/bin/pytest tests/unit/test_invoice_pdf.py -k sample"
     assert (REPO / "docs" / "invoice-sample.png").stat().st_size > 0
 
 

@@ -21,7 +21,7 @@ from caturactl.orders.models import Order
 from tests import fulfilment
 from tests.conftest import DB_KIND
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OPEN_NOTES = ("created", "exported", "overdue", "partially_confirmed")
 
 pytestmark = [pytest.mark.postgres,

@@ -57,7 +57,7 @@ def test_terminal_states_have_no_way_out_and_every_state_is_reachable():
 
 
 # That nothing but caturactl/core/lifecycle.py writes an order's state is proven for every
-# lifecycle by reading the code: tests/test_lifecycles.py.
+# lifecycle by reading the code: tests/unit/test_lifecycles.py.
 
 
 def test_state_is_read_only_on_the_model():

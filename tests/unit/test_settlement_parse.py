@@ -22,7 +22,7 @@ from connectors.amazon.settlement import (
     validate_settlement,
 )
 
-SAMPLE = Path(__file__).parent / "data" / "settlement_v2_flatfile_DE_composed.tsv"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "settlement_v2_flatfile_DE_composed.tsv"
 UTC = timezone.utc
 
 

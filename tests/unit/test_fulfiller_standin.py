@@ -316,7 +316,7 @@ def test_an_unreadable_order_goes_to_the_error_folder(tmp_path):
 
 
 def test_the_reference_sample_order_namespace_is_read_too(tmp_path):
-    sample = Path(__file__).parent / "data" / "sample-fulfiller-order.xml"  # from reference/carriers/
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample-fulfiller-order.xml"  # from reference/carriers/
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / sample.name).write_bytes(sample.read_bytes())
     result = run(FulfillerStandin(tmp_path, late_rate=0.0, partial_rate=0.0), 1)
