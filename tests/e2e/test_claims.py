@@ -60,6 +60,7 @@ def _reserved_matches_open_notes(s) -> None:
     assert all(st.reserved <= st.on_hand for st in s.scalars(select(Stock)))
 
 
+@pytest.mark.slow
 def test_two_invoice_runs_at_once_invoice_each_order_once_with_gap_free_numbers(workspace, tmp_path):
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path)

@@ -235,6 +235,7 @@ def test_an_invoice_upload_cut_off_by_a_crash_is_looked_up_in_amazons_feeds(work
     assert {_message(app, i).status for i in both} == {"done"} and _open_tickets(app) == []
 
 
+@pytest.mark.slow
 def test_a_createfeed_whose_answer_never_comes_is_not_repeated_blindly(workspace, tmp_path):
     from standins.amazon.server import Fault
     ws = workspace

@@ -346,6 +346,7 @@ def _finish(p: subprocess.Popen, timeout: float = 120) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_the_daemon_runs_every_slot_once_and_missed_slots_once(bare_workspace):
     ws = bare_workspace
     _write_jobs(ws, """
@@ -385,6 +386,7 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_a_killed_daemons_slot_is_taken_over_after_its_lease(workspace):
     """Daemon one hangs in the job (Amazon does not answer) and is killed with SIGKILL; its child
     dies with it. Daemon two takes the slot over (on PostgreSQL once the lease has run out, on
@@ -445,34 +447,39 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(DB_KIND != "postgres", reason="several hosts share one database only on PostgreSQL")
-def test_four_daemons_on_postgresql_run_each_of_240_slots_exactly_once(bare_workspace):
+def test_four_daemons_on_postgresql_run_each_of_96_slots_exactly_once(bare_workspace):
     ws = bare_workspace
+    n_jobs, minutes = 8, 12
     jobs = "".join(f"""
         [jobs.j{i:02d}]
         command = "tickets list --help"
         schedule = "every minute"
         timeout = "1m"
-        """ for i in range(12))
+        """ for i in range(n_jobs))
     _write_jobs(ws, "[settings]\nmax_parallel = 4\n" + textwrap.dedent(jobs))
     epoch = time.time() + 12  # all four have started (imports take seconds on a busy machine) and wait for it
-    # A minute of schedule every 2.5 s: room for 12 runs (a process start each) even on a 2-core
+    # A minute of schedule every 2.5 s: room for 8 runs (a process start each) even on a 2-core
     # machine whose other core runs another test. A daemon that fell more than a minute behind
-    # would skip slots (missed slots run once, as the newest).
-    daemons = [_daemon(ws, "--until", "2026-11-25T06:20", at=_clock("2026-11-25T06:00", 24, epoch),
+    # would skip slots (missed slots run once, as the newest). 8 jobs for 12 minutes: 96 slots,
+    # each raced by four hosts (it was 240 slots; each run is a process start, and the suite's time
+    # on 2 cores counts them).
+    daemons = [_daemon(ws, "--until", f"2026-11-25T06:{minutes}", at=_clock("2026-11-25T06:00", 24, epoch),
                        host=f"host{n}") for n in range(4)]
     outs = [_finish(d, 300) for d in daemons]
     runs = _runs(ws)
     slots = sorted((r.job, r.slot_at) for r in runs)
     assert len(set(slots)) == len(slots)  # the unique key: a slot is one row
-    expected = sorted((f"j{i:02d}", datetime(2026, 11, 25, 6, m, tzinfo=BERLIN)) for i in range(12) for m in range(20))
+    expected = sorted((f"j{i:02d}", datetime(2026, 11, 25, 6, m, tzinfo=BERLIN))
+                      for i in range(n_jobs) for m in range(minutes))
     missing = sorted(set(expected) - set(slots))
     assert not missing, f"{len(missing)} slots skipped: the daemons fell behind, e.g. {missing[:3]}"
     assert slots == expected
     assert all(r.state == "succeeded" and r.attempt == 1 and "Usage: caturactl tickets list" in r.output
                for r in runs)
     started = sum(o.count(" start ") for o in outs)
-    assert started == 240  # no daemon started a slot another one had
+    assert started == n_jobs * minutes  # no daemon started a slot another one had
     hosts = {r.host for r in runs}
     assert len(hosts) >= 2, hosts  # they really raced
 
