@@ -4,8 +4,8 @@ bucket per operation at Amazon's published rate, and bounded exponential backoff
 Amazon refills each operation's bucket at a fixed rate (reference/amazon/README.md §3,
 orders-2026.md §2). We wait for our own bucket before calling, so Amazon rarely has to say 429;
 when it does (or answers 5xx, garbage, or not at all) we back off exponentially, and the backoff
-resets after the next success. Past ``max_retries`` the call raises, and the caller ends its run
-cleanly: the cursor makes the next run resume. A call that acts (createFeed, confirmShipment, a
+resets after the next success (connectors/retries.py). Past ``max_retries`` the call raises, and
+the caller ends its run cleanly: the cursor makes the next run resume. A call that acts (createFeed, confirmShipment, a
 review request) is only repeated when Amazon cannot have acted on it: after a 429 or a
 connection that never opened, not after a 5xx (see ``SpApi.call``).
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -37,6 +36,7 @@ from caturactl.config import AmazonConfig
 from caturactl.core import clock
 from caturactl.core.cursors import stored_budgets
 from caturactl.core.errors import ConfigError, RefusedError, RemoteError, ThrottledError
+from connectors.retries import CallCounts, Retries, unanswered
 
 # Published default usage plans: operation -> (requests per second, burst).
 RATES: dict[str, tuple[float, int]] = {
@@ -121,14 +121,6 @@ def _lwa_client_class(lwa_url: str) -> type[AccessTokenClient]:
                 {"scheme": f"{parts.scheme}://", "host": parts.netloc, "path": parts.path or "/auth/o2/token"})
 
 
-@dataclass
-class CallCounts:
-    calls: int = 0
-    throttled: int = 0  # 429s received
-    retries: int = 0
-    waited_seconds: float = 0.0
-
-
 class SpApi:
     """One seller's SP-API access: builds sp_api clients and runs every call through ``call``."""
 
@@ -206,7 +198,7 @@ class SpApi:
         outbox, which marked the send, keeps it in doubt and asks Amazon before it tries again.
         Requests that cannot have arrived (no connection) and 429s are retried as usual."""
         bucket = self.bucket(operation)
-        failures = 0
+        retries = Retries(what, self.cfg, self.stats, sleep=self._sleep, jitter=self._random)
         while True:
             if max_wait is not None:
                 wait = bucket.wait_seconds()
@@ -237,24 +229,12 @@ class SpApi:
             except AuthorizationError as exc:
                 raise _refused(exc) from None
             except httpx.HTTPError as exc:
-                problem, throttled = f"{type(exc).__name__}: {exc}", False
-                if acts and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-                    raise RemoteError(f"{what}: {problem}; the request may have reached Amazon, so it is not "
-                                      f"repeated now") from None
+                problem, throttled = unanswered(exc, what, acts=acts, remote="Amazon"), False
             except ValueError as exc:
                 problem, throttled = f"malformed answer: {exc}", False
                 if acts:
                     raise RemoteError(f"{what}: {problem}; Amazon answered, so it is not repeated now") from None
-            failures += 1
-            if failures > self.cfg.max_retries:
-                cls = ThrottledError if throttled else RemoteError
-                raise cls(f"{what} failed {failures} times in a row, last: {problem}; "
-                          "nothing is lost, run again later")
-            self.stats.retries += 1
-            delay = min(self.cfg.backoff_max_seconds, self.cfg.backoff_seconds * 2 ** (failures - 1))
-            delay *= 0.5 + self._random.random() / 2  # jitter, so parallel runners do not march in step
-            self.stats.waited_seconds += delay
-            self._sleep(delay)
+            retries.failed(problem, throttled=throttled)
 
 
 def call_interval(rate: float) -> str:

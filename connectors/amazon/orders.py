@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterator
 
 from sp_api.api import OrdersV20260101
@@ -20,71 +20,15 @@ from caturactl.core.money import Money
 from caturactl.ports import (BrokenOrder, CallStats, MarketplaceLine, MarketplaceOrder, OrderPage, OrderQuery,
                              TaxRegistration)
 from connectors.amazon.client import SpApi
+from connectors.jsonread import (Malformed, array_at, count_at, decimal_of, object_at, text_at, timestamp,
+                                 timestamp_at)
 
 INCLUDED_DATA = ["BUYER", "RECIPIENT", "FULFILLMENT", "PROCEEDS", "PROMOTION", "TAX", "CANCELLATION"]
 PAGE_SIZE = 100
 
 
-class Malformed(ValueError):
-    def __init__(self, where: str, reason: str):
-        super().__init__(f"{where}: {reason}")
-        self.where, self.reason = where, reason
-
-
 def iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _time(value: Any, where: str) -> datetime:
-    if not isinstance(value, str) or not value:
-        raise Malformed(where, f"expected an ISO 8601 time, got {value!r}")
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Malformed(where, f"not an ISO 8601 time: {value!r}") from None
-    if t.tzinfo is None:
-        raise Malformed(where, f"time without zone: {value!r}")
-    return t.astimezone(timezone.utc)
-
-
-def _opt_time(obj: dict, key: str, where: str) -> datetime | None:
-    return _time(obj[key], f"{where}.{key}") if obj.get(key) else None
-
-
-def _dict(obj: Any, key: str, where: str) -> dict:
-    value = obj.get(key) if isinstance(obj, dict) else None
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise Malformed(f"{where}.{key}", f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(obj: dict, key: str, where: str) -> list:
-    value = obj.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Malformed(f"{where}.{key}", f"expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(obj: dict, key: str, where: str, required: bool = False) -> str:
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise Malformed(f"{where}.{key}", "missing")
-        return ""
-    if not isinstance(value, str):
-        raise Malformed(f"{where}.{key}", f"expected text, got {value!r}")
-    return value.strip()
-
-
-def _int(obj: dict, key: str, where: str, default: int | None = None) -> int:
-    value = obj.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Malformed(f"{where}.{key}", f"expected a whole number >= 0, got {value!r}")
-    return value
 
 
 def _money(obj: dict, key: str, where: str) -> Money | None:
@@ -99,18 +43,12 @@ def _money(obj: dict, key: str, where: str) -> Money | None:
         raise Malformed(path, f"expected {{amount, currencyCode}}, got {value!r}")
     if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
         raise Malformed(f"{path}.currencyCode", f"not an ISO 4217 code: {currency!r}")
-    try:
-        dec = Decimal(amount)
-    except InvalidOperation:
-        raise Malformed(f"{path}.amount", f"not a decimal amount: {amount!r}") from None
-    if not dec.is_finite():
-        raise Malformed(f"{path}.amount", f"not a finite amount: {amount!r}")
-    return Money(dec, currency.upper())
+    return Money(decimal_of(amount, f"{path}.amount"), currency.upper())
 
 
 def _breakdown(proceeds: dict, kind: str, where: str) -> Money | None:
     found: Money | None = None
-    for i, b in enumerate(_list(proceeds, "breakdowns", where)):
+    for i, b in enumerate(array_at(proceeds, "breakdowns", where)):
         if isinstance(b, dict) and b.get("type") == kind:
             m = _money(b, "subtotal", f"{where}.breakdowns[{i}]")
             if m is not None:
@@ -131,13 +69,13 @@ class LineMoney:
 
 def _details(b: dict, where: str) -> dict[str, Decimal]:
     out: dict[str, Decimal] = {}
-    for i, d in enumerate(_list(b, "detailedBreakdowns", where)):
+    for i, d in enumerate(array_at(b, "detailedBreakdowns", where)):
         w = f"{where}.detailedBreakdowns[{i}]"
         if not isinstance(d, dict):
             raise Malformed(w, "expected an object")
         m = _money(d, "value", w)
         if m is not None:
-            key = _str(d, "subtype", w) or "OTHER"
+            key = text_at(d, "subtype", w) or "OTHER"
             out[key] = out.get(key, Decimal(0)) + m.amount
     return out
 
@@ -163,11 +101,11 @@ def line_money(proceeds: dict, where: str) -> LineMoney | None:
     tax_detail: dict[str, Decimal] = {}
     discount = Decimal(0)
     discount_detail: dict[str, Decimal] = {}
-    for i, b in enumerate(_list(proceeds, "breakdowns", where)):
+    for i, b in enumerate(array_at(proceeds, "breakdowns", where)):
         w = f"{where}.breakdowns[{i}]"
         if not isinstance(b, dict):
             raise Malformed(w, "expected an object")
-        kind = _str(b, "type", w, required=True)
+        kind = text_at(b, "type", w, required=True)
         m = _money(b, "subtotal", w)
         if m is None:
             continue
@@ -233,31 +171,32 @@ def _add_tax(net: dict[str, Decimal], discount: Decimal, discount_detail: dict[s
 
 
 def _address(recipient: dict, where: str) -> Address | None:
-    a = _dict(recipient, "deliveryAddress", where)
+    a = object_at(recipient, "deliveryAddress", where)
     if not a:
         return None
     w = f"{where}.deliveryAddress"
     return Address(
-        name=_str(a, "name", w), company=_str(a, "companyName", w), line1=_str(a, "addressLine1", w),
-        line2=_str(a, "addressLine2", w), line3=_str(a, "addressLine3", w),
-        postal_code=_str(a, "postalCode", w), city=_str(a, "city", w), state=_str(a, "stateOrRegion", w),
-        country=_str(a, "countryCode", w).upper(), phone=_str(a, "phone", w),
-        address_type=_str(a, "addressType", w).upper())
+        name=text_at(a, "name", w), company=text_at(a, "companyName", w), line1=text_at(a, "addressLine1", w),
+        line2=text_at(a, "addressLine2", w), line3=text_at(a, "addressLine3", w),
+        postal_code=text_at(a, "postalCode", w), city=text_at(a, "city", w), state=text_at(a, "stateOrRegion", w),
+        country=text_at(a, "countryCode", w).upper(), phone=text_at(a, "phone", w),
+        address_type=text_at(a, "addressType", w).upper())
 
 
 def _line(item: Any, where: str) -> MarketplaceLine:
     if not isinstance(item, dict):
         raise Malformed(where, "expected an object")
-    product = _dict(item, "product", where)
+    product = object_at(item, "product", where)
     if not product:
         raise Malformed(f"{where}.product", "missing")
     pw = f"{where}.product"
-    price = _dict(product, "price", pw)
-    proceeds = _dict(item, "proceeds", where)
-    fulfillment = _dict(item, "fulfillment", where)
-    gift = _dict(_dict(fulfillment, "packing", f"{where}.fulfillment"), "giftOption", f"{where}.fulfillment.packing")
-    cancel = _dict(_dict(item, "cancellation", where), "cancellationRequest", f"{where}.cancellation")
-    quantity = _int(item, "quantityOrdered", where)
+    price = object_at(product, "price", pw)
+    proceeds = object_at(item, "proceeds", where)
+    fulfillment = object_at(item, "fulfillment", where)
+    gift = object_at(object_at(fulfillment, "packing", f"{where}.fulfillment"), "giftOption",
+                     f"{where}.fulfillment.packing")
+    cancel = object_at(object_at(item, "cancellation", where), "cancellationRequest", f"{where}.cancellation")
+    quantity = count_at(item, "quantityOrdered", where)
     if quantity == 0:
         raise Malformed(f"{where}.quantityOrdered", "quantity 0")
     money = line_money(proceeds, f"{where}.proceeds")
@@ -265,20 +204,21 @@ def _line(item: Any, where: str) -> MarketplaceLine:
 
     def charge(values: dict[str, Decimal], key: str) -> Money | None:
         return Money(values[key], cur) if money and values.get(key) else None
-    promotions = tuple(_str(p, "promotionId", f"{where}.promotion.breakdowns[{i}]")
-                       for i, p in enumerate(_list(_dict(item, "promotion", where), "breakdowns",
+    promotions = tuple(text_at(p, "promotionId", f"{where}.promotion.breakdowns[{i}]")
+                       for i, p in enumerate(array_at(object_at(item, "promotion", where), "breakdowns",
                                                    f"{where}.promotion")) if isinstance(p, dict))
     return MarketplaceLine(
-        line_id=_str(item, "orderItemId", where, required=True),
-        sku=_str(product, "sellerSku", pw), listing_id=_str(product, "asin", pw), title=_str(product, "title", pw),
+        line_id=text_at(item, "orderItemId", where, required=True),
+        sku=text_at(product, "sellerSku", pw), listing_id=text_at(product, "asin", pw),
+        title=text_at(product, "title", pw),
         quantity=quantity,
-        quantity_shipped=_int(fulfillment, "quantityFulfilled", f"{where}.fulfillment", default=0),
+        quantity_shipped=count_at(fulfillment, "quantityFulfilled", f"{where}.fulfillment", default=0),
         unit_price=_money(price, "unitPrice", f"{pw}.price"),
         total=_money(proceeds, "proceedsTotal", f"{where}.proceeds"),
         tax=_breakdown(proceeds, "TAX", f"{where}.proceeds"),
         shipping=charge(money.charges, "SHIPPING") if money else None,
-        gift_message=_str(gift, "giftMessage", f"{where}.fulfillment.packing.giftOption"),
-        cancel_requested=(_str(cancel, "cancelReason", f"{where}.cancellation.cancellationRequest") or "requested")
+        gift_message=text_at(gift, "giftMessage", f"{where}.fulfillment.packing.giftOption"),
+        cancel_requested=(text_at(cancel, "cancelReason", f"{where}.cancellation.cancellationRequest") or "requested")
         if cancel else "",
         gift_wrap=charge(money.charges, "GIFT_WRAP") if money else None,
         cod_fee=charge(money.charges, "COD_FEE") if money else None,
@@ -291,13 +231,13 @@ def parse_order(data: Any) -> MarketplaceOrder:
     """One Orders 2026-01-01 ``Order`` object as a MarketplaceOrder; raises Malformed naming the field."""
     if not isinstance(data, dict):
         raise Malformed("order", "expected an object")
-    order_id = _str(data, "orderId", "order", required=True)
-    channel = _dict(data, "salesChannel", "order")
-    fulfillment = _dict(data, "fulfillment", "order")
-    buyer = _dict(data, "buyer", "order")
-    recipient = _dict(data, "recipient", "order")
-    proceeds = _dict(data, "proceeds", "order")
-    pref = _dict(recipient, "deliveryPreference", "order.recipient")
+    order_id = text_at(data, "orderId", "order", required=True)
+    channel = object_at(data, "salesChannel", "order")
+    fulfillment = object_at(data, "fulfillment", "order")
+    buyer = object_at(data, "buyer", "order")
+    recipient = object_at(data, "recipient", "order")
+    proceeds = object_at(data, "proceeds", "order")
+    pref = object_at(recipient, "deliveryPreference", "order.recipient")
     items = data.get("orderItems")
     if not isinstance(items, list) or not items:
         raise Malformed("order.orderItems", "missing or empty")
@@ -308,38 +248,40 @@ def parse_order(data: Any) -> MarketplaceOrder:
             raise Malformed(f"order.orderItems[{i}].orderItemId", f"duplicate {ln.line_id!r}")
         seen.add(ln.line_id)
     regs = []
-    for i, r in enumerate(_list(_dict(data, "tax", "order"), "taxRegistrations", "order.tax")):
+    for i, r in enumerate(array_at(object_at(data, "tax", "order"), "taxRegistrations", "order.tax")):
         w = f"order.tax.taxRegistrations[{i}]"
         if not isinstance(r, dict):
             raise Malformed(w, "expected an object")
-        regs.append(TaxRegistration(entity_type=_str(r, "entityType", w), number=_str(r, "taxRegistrationNumber", w),
-                                    kind=_str(r, "taxRegistrationType", w), legal_name=_str(r, "legalName", w)))
-    programs = _list(data, "programs", "order")
+        regs.append(TaxRegistration(entity_type=text_at(r, "entityType", w),
+                                    number=text_at(r, "taxRegistrationNumber", w),
+                                    kind=text_at(r, "taxRegistrationType", w), legal_name=text_at(r, "legalName", w)))
+    programs = array_at(data, "programs", "order")
     if not all(isinstance(p, str) for p in programs):
         raise Malformed("order.programs", f"expected a list of names, got {programs!r}")
-    instructions = " / ".join(x for x in (_str(pref, "addressInstruction", "order.recipient.deliveryPreference"),
-                                          _str(pref, "dropOffLocation", "order.recipient.deliveryPreference")) if x)
-    status = _str(fulfillment, "fulfillmentStatus", "order.fulfillment", required=True)
-    marketplace_id = _str(channel, "marketplaceId", "order.salesChannel", required=True)
+    pw = "order.recipient.deliveryPreference"
+    instructions = " / ".join(x for x in (text_at(pref, "addressInstruction", pw), text_at(pref, "dropOffLocation", pw))
+                              if x)
+    status = text_at(fulfillment, "fulfillmentStatus", "order.fulfillment", required=True)
+    marketplace_id = text_at(channel, "marketplaceId", "order.salesChannel", required=True)
     return MarketplaceOrder(
         channel="amazon", external_id=order_id, marketplace_id=marketplace_id,
-        marketplace_name=_str(channel, "marketplaceName", "order.salesChannel"),
-        created_at=_time(data.get("createdTime"), "order.createdTime"),
-        updated_at=_time(data.get("lastUpdatedTime"), "order.lastUpdatedTime"),
-        status=status, fulfilled_by=_str(fulfillment, "fulfilledBy", "order.fulfillment") or "MERCHANT",
-        service_level=_str(fulfillment, "fulfillmentServiceLevel", "order.fulfillment"),
+        marketplace_name=text_at(channel, "marketplaceName", "order.salesChannel"),
+        created_at=timestamp(data.get("createdTime"), "order.createdTime"),
+        updated_at=timestamp(data.get("lastUpdatedTime"), "order.lastUpdatedTime"),
+        status=status, fulfilled_by=text_at(fulfillment, "fulfilledBy", "order.fulfillment") or "MERCHANT",
+        service_level=text_at(fulfillment, "fulfillmentServiceLevel", "order.fulfillment"),
         programs=tuple(programs), business="AMAZON_BUSINESS" in programs,
-        buyer_email=_str(buyer, "buyerEmail", "order.buyer").lower(),
-        buyer_name=_str(buyer, "buyerName", "order.buyer"),
-        buyer_company=_str(buyer, "buyerCompanyName", "order.buyer"),
-        purchase_order=_str(buyer, "buyerPurchaseOrderNumber", "order.buyer"),
+        buyer_email=text_at(buyer, "buyerEmail", "order.buyer").lower(),
+        buyer_name=text_at(buyer, "buyerName", "order.buyer"),
+        buyer_company=text_at(buyer, "buyerCompanyName", "order.buyer"),
+        purchase_order=text_at(buyer, "buyerPurchaseOrderNumber", "order.buyer"),
         address=_address(recipient, "order.recipient"), delivery_instructions=instructions,
         total=_money(proceeds, "grandTotal", "order.proceeds"), lines=lines, tax_registrations=tuple(regs),
-        ship_by=_opt_time(_dict(fulfillment, "shipByWindow", "order.fulfillment"), "latestDateTime",
+        ship_by=timestamp_at(object_at(fulfillment, "shipByWindow", "order.fulfillment"), "latestDateTime",
                           "order.fulfillment.shipByWindow"),
-        deliver_by=_opt_time(_dict(fulfillment, "deliverByWindow", "order.fulfillment"), "latestDateTime",
+        deliver_by=timestamp_at(object_at(fulfillment, "deliverByWindow", "order.fulfillment"), "latestDateTime",
                              "order.fulfillment.deliverByWindow"),
-        deliver_from=_opt_time(_dict(fulfillment, "deliverByWindow", "order.fulfillment"), "earliestDateTime",
+        deliver_from=timestamp_at(object_at(fulfillment, "deliverByWindow", "order.fulfillment"), "earliestDateTime",
                                "order.fulfillment.deliverByWindow"),
         raw=data)
 
@@ -385,7 +327,7 @@ class AmazonMarketplace:
             before = None
             if page["before"]:
                 try:
-                    before = _time(page["before"], "lastUpdatedBefore")
+                    before = timestamp(page["before"], "lastUpdatedBefore")
                 except Malformed:
                     before = None
             token = page["next"] or None

@@ -14,30 +14,18 @@ from __future__ import annotations
 
 import ftplib
 import io
-import logging
 import posixpath
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from caturactl.config import TransportConfig
 from caturactl.core.errors import CaturactlError, ConfigError, InputError, NotFoundError, RemoteError
-from caturactl.ports import RenderedFile
-from connectors.ftp.names import (
-    MAX_ASIDE_COPIES,
-    aside_candidates,
-    aside_folder,
-    is_plain_name,
-    is_temp_name,
-    safe_name,
-    temp_name,
-    too_large,
-)
-
-log = logging.getLogger(__name__)
+from connectors.ftp.names import too_large
+from connectors.ftp.transport import FileTransport
 
 # Servers drop idle control connections (pyftpdlib and vsftpd after 300 s); after this long
 # without a command a NOOP checks the connection before it is trusted with a file.
@@ -60,20 +48,18 @@ class _FtpTls(ftplib.FTP_TLS):
         return conn, size
 
 
-class FtpTransport:
+class FtpTransport(FileTransport[ftplib.FTP]):
     """Sends files to ``cfg.outbound_dir`` and reads answers from ``cfg.inbound_dir`` over FTP
     (kind "ftp") or explicit FTPS (kind "ftps")."""
+
+    kinds = ("ftp", "ftps")
+    needs = "host"
 
     def __init__(self, name: str, cfg: TransportConfig, *, password: str | None = None,
                  base_dir: Path) -> None:
         """Checks the configuration without connecting; raises ConfigError when the kind is not
         ftp/ftps, the host is missing or the ca_file cannot be read."""
-        if cfg.kind not in ("ftp", "ftps"):
-            raise ConfigError(f"transport {name}: kind {cfg.kind!r} is not ftp or ftps")
-        if not cfg.host:
-            raise ConfigError(f"transport {name}: host is empty")
-        self.name = name
-        self._cfg = cfg
+        super().__init__(name, cfg)
         self._port = cfg.port or 21
         self._label = f"{cfg.kind} {name} ({cfg.host}:{self._port})"
         self._password = password or ""
@@ -90,7 +76,7 @@ class FtpTransport:
 
     # --- connection -------------------------------------------------------------------------
 
-    def _client(self) -> ftplib.FTP:
+    def _connect(self) -> ftplib.FTP:
         if self._ftp is not None:
             if time.monotonic() - self._last_used < IDLE_CHECK_SECONDS:
                 return self._ftp
@@ -117,33 +103,24 @@ class FtpTransport:
     def _drop(self) -> None:
         ftp, self._ftp = self._ftp, None
         if ftp is not None:
-            try:
+            with suppress(Exception):  # closing a broken connection may fail any way
                 ftp.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
-                pass
 
-    @contextmanager
-    def _talking(self, action: str) -> Iterator[None]:
-        """Turns ftplib's, ssl's and the socket's exceptions into ours, and drops a connection
-        that failed so the next call starts clean."""
-        try:
-            yield
-            self._last_used = time.monotonic()
-        except CaturactlError:
-            raise
-        except ssl.SSLCertVerificationError as e:
-            self._drop()
-            raise ConfigError(f"{self._label}: server certificate not trusted: {e.verify_message} "
-                              "(check ca_file)") from None
-        except UnicodeDecodeError as e:
+    def _succeeded(self) -> None:
+        self._last_used = time.monotonic()
+
+    def _failure(self, action: str, e: Exception) -> CaturactlError | None:
+        """ftplib's, ssl's and the socket's exceptions in our words."""
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return ConfigError(f"{self._label}: server certificate not trusted: {e.verify_message} (check ca_file)")
+        if isinstance(e, UnicodeDecodeError):
             # ftplib reads replies and listings as strict UTF-8; a name written by a Latin-1
             # system would otherwise end the whole run, not just this channel.
-            self._drop()
-            raise RemoteError(f"{self._label}: {action}: the server sent a name that is not UTF-8 "
-                              f"({e.object[e.start:e.end + 8]!r}); rename that file") from None
-        except (ftplib.Error, OSError, EOFError) as e:
-            self._drop()
-            raise RemoteError(f"{self._label}: {action}: {_reason(e, self._cfg.timeout_seconds)}") from None
+            return RemoteError(f"{self._label}: {action}: the server sent a name that is not UTF-8 "
+                               f"({e.object[e.start:e.end + 8]!r}); rename that file")
+        if isinstance(e, (ftplib.Error, OSError, EOFError)):
+            return RemoteError(f"{self._label}: {action}: {self._reason(e)}")
+        return None
 
     def _listing(self, ftp: ftplib.FTP, directory: str) -> dict[str, dict[str, str]] | None:
         """Entries of ``directory`` with their MLSD facts (type, modify), None when it is missing.
@@ -199,45 +176,51 @@ class FtpTransport:
             if again is None or leaf not in again:  # not made by someone else meanwhile
                 raise
 
-    # --- Transport --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Say goodbye to the server if connected; never raises."""
+        if self._ftp is not None:
+            with suppress(Exception):  # a server that is gone cannot be told
+                self._ftp.quit()
+        self._drop()
 
-    def send(self, file: RenderedFile, *, before_commit: Callable[[], None] | None = None) -> bool:
-        """Upload ``file`` as ``.NAME.part`` into outbound_dir (created if missing), check its size,
-        then rename it to NAME. False, and nothing left behind, when NAME is already there or in
-        one of the location's ``read_dirs``. ``before_commit`` is called right before the rename.
-        Raises
-        InputError for an unsafe name, ConfigError for login or certificate problems, RemoteError
-        otherwise."""
-        name = safe_name(file.name)
+    # --- send ---------------------------------------------------------------------------------
+
+    def _outbound_has(self, ftp: ftplib.FTP, name: str) -> bool:
         out = self._cfg.outbound_dir
-        final, tmp = posixpath.join(out, name), posixpath.join(out, temp_name(name))
-        with self._talking(f"send {name}"):
-            ftp = self._client()
-            listing = self._listing(ftp, out)
-            if listing is None:
-                self._makedirs(ftp, out)
-            elif name in listing:
-                return False
-            if any(self._has_file(ftp, posixpath.join(out, d, name)) for d in self._cfg.read_dirs):
-                return False
-            ftp.storbinary(f"STOR {tmp}", io.BytesIO(file.content))
-            size = self._size(ftp, tmp)
-            if size is not None and size != len(file.content):
-                ftp.delete(tmp)
-                raise RemoteError(f"{self._label}: send {name}: server stored {size} of "
-                                  f"{len(file.content)} bytes; removed the partial file")
+        listing = self._listing(ftp, out)
+        if listing is None:
+            self._makedirs(ftp, out)
+            return False
+        return name in listing
+
+    def _read_dir_has(self, ftp: ftplib.FTP, read_dir: str, name: str) -> bool:
+        return self._has_file(ftp, posixpath.join(self._cfg.outbound_dir, read_dir, name))
+
+    def _upload(self, ftp: ftplib.FTP, tmp: str, name: str, content: bytes) -> bool:
+        """Stores ``tmp`` and checks its size; servers differ in what RNTO does onto an existing
+        name, so a NAME that appeared during the upload is looked for here, before the rename."""
+        out = self._cfg.outbound_dir
+        path = posixpath.join(out, tmp)
+        ftp.storbinary(f"STOR {path}", io.BytesIO(content))
+        size = self._size(ftp, path)
+        if size is not None and size != len(content):
+            ftp.delete(path)
+            raise RemoteError(f"{self._label}: send {name}: server stored {size} of "
+                              f"{len(content)} bytes; removed the partial file")
+        if name in (self._listing(ftp, out) or {}):
+            ftp.delete(path)  # delivered by someone else during our upload
+            return False
+        return True
+
+    def _rename(self, ftp: ftplib.FTP, tmp: str, name: str) -> bool:
+        out = self._cfg.outbound_dir
+        try:
+            ftp.rename(posixpath.join(out, tmp), posixpath.join(out, name))
+        except ftplib.error_perm:
             if name in (self._listing(ftp, out) or {}):
-                ftp.delete(tmp)  # delivered by someone else during our upload
+                ftp.delete(posixpath.join(out, tmp))
                 return False
-            if before_commit is not None:
-                before_commit()
-            try:
-                ftp.rename(tmp, final)
-            except ftplib.error_perm:
-                if name in (self._listing(ftp, out) or {}):
-                    ftp.delete(tmp)
-                    return False
-                raise
+            raise
         return True
 
     def _has_file(self, ftp: ftplib.FTP, path: str) -> bool:
@@ -258,31 +241,19 @@ class FtpTransport:
                 return None
             raise
 
-    def incoming(self) -> list[str]:
-        """Regular files in inbound_dir, oldest first (by modification time, then name); temp,
-        hidden and unsafe names are left out. A missing inbound_dir is an empty list. Raises
-        RemoteError (ConfigError for login problems)."""
-        inbound = self._cfg.inbound_dir
-        with self._talking("list incoming files"):
-            listing = self._listing(self._client(), inbound) or {}
-        found = []
-        for name, facts in listing.items():
-            if facts.get("type", "").lower() != "file" or is_temp_name(name):
-                continue
-            if not is_plain_name(name):
-                log.warning("%s: skipping %r in %s: not a plain file name", self._label, name, inbound)
-                continue
-            found.append((facts.get("modify", ""), name))
-        return [name for _, name in sorted(found)]
+    # --- incoming and fetch -------------------------------------------------------------------
 
-    def fetch(self, name: str, *, max_bytes: int | None = None) -> bytes:
-        """The content of ``name`` in inbound_dir. Raises NotFoundError when no such file is there;
-        InputError when the name is unsafe, the server refuses to send it (5xx) or it has more
-        than ``max_bytes`` (refused by its SIZE, unread, or cut off once the transfer passes the
-        limit on a server without SIZE); RemoteError when the server fails."""
-        name = safe_name(name)
-        inbound = self._cfg.inbound_dir
-        path = posixpath.join(inbound, name)
+    def _inbound_files(self, ftp: ftplib.FTP) -> list[tuple[str, dict[str, str]]]:
+        listing = self._listing(ftp, self._inbound) or {}
+        return [(name, facts) for name, facts in listing.items() if facts.get("type", "").lower() == "file"]
+
+    def _modified(self, facts: dict[str, str]) -> str:
+        return facts.get("modify", "")
+
+    def _read(self, ftp: ftplib.FTP, name: str, max_bytes: int | None) -> bytes:
+        """RETR, refused by SIZE when the server tells it, else cut off once the transfer passes
+        ``max_bytes``; a file the server lists but refuses to send (5xx) is an InputError."""
+        path = posixpath.join(self._inbound, name)
         buf = io.BytesIO()
 
         def keep(chunk: bytes) -> None:
@@ -290,81 +261,43 @@ class FtpTransport:
             if max_bytes is not None and buf.tell() > max_bytes:
                 raise _OverLimit
 
-        with self._talking(f"fetch {name}"):
-            ftp = self._client()
-            try:
-                size = self._size(ftp, path) if max_bytes is not None else None
-                if size is not None and size > max_bytes:
-                    raise too_large(self._label, name, size, max_bytes)
-                ftp.retrbinary(f"RETR {path}", keep)
-            except _OverLimit:
-                # The transfer was cut off while the server still owes its reply to RETR; a new
-                # connection is simpler than reading that reply back in step.
-                self._drop()
-                raise too_large(self._label, name, None, max_bytes) from None
-            except ftplib.error_perm as e:
-                if name not in (self._listing(ftp, inbound) or {}):
-                    raise NotFoundError(f"{self._label}: no file {name} in {inbound or '.'}") from None
-                # Listed but refused (550 no permission): this file's problem, not the server's.
-                raise InputError(f"{self._label}: the server refuses to send {name}: {e}") from None
+        try:
+            self._refuse_size(name, self._size(ftp, path) if max_bytes is not None else None, max_bytes)
+            ftp.retrbinary(f"RETR {path}", keep)
+        except _OverLimit:
+            # The transfer was cut off while the server still owes its reply to RETR; a new
+            # connection is simpler than reading that reply back in step.
+            self._drop()
+            raise too_large(self._label, name, None, max_bytes) from None
+        except ftplib.error_perm as e:
+            if name not in (self._listing(ftp, self._inbound) or {}):
+                raise NotFoundError(self._no_file(name)) from None
+            # Listed but refused (550 no permission): this file's problem, not the server's.
+            raise InputError(f"{self._label}: the server refuses to send {name}: {e}") from None
         return buf.getvalue()
 
-    def move_aside(self, name: str, folder: str) -> None:
-        """Move ``name`` from inbound_dir into the archive or error directory (created if missing);
-        an existing file of that name there is kept and this one gets ".1", ".2"... Raises
-        InputError for an unsafe name, an unknown folder, a missing file or one the server refuses
-        to move (5xx), RemoteError otherwise."""
-        name = safe_name(name)
-        inbound = self._cfg.inbound_dir
-        target = aside_folder(self._cfg, folder, inbound)
-        with self._talking(f"move {name} to {folder}"):
-            ftp = self._client()
-            if name not in (self._listing(ftp, inbound) or {}):
-                raise InputError(f"{self._label}: no file {name} in {inbound or '.'}")
-            taken = self._listing(ftp, target)
-            if taken is None:
-                self._makedirs(ftp, target)
-                taken = {}
-            for candidate in aside_candidates(name):
-                if candidate not in taken:
-                    try:
-                        ftp.rename(posixpath.join(inbound, name), posixpath.join(target, candidate))
-                    except ftplib.error_perm as e:
-                        # Listed but refused (a server that lists a name it cannot map back to a
-                        # file): this file's problem, so the caller can go on with the others.
-                        raise InputError(f"{self._label}: the server refuses to move {name} to {folder}: "
-                                         f"{e}") from None
-                    return
-        raise RemoteError(f"{self._label}: {target} already holds {MAX_ASIDE_COPIES} copies of {name}")
+    # --- move_aside ---------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Say goodbye to the server if connected; never raises."""
-        ftp = self._ftp
-        if ftp is not None:
-            try:
-                ftp.quit()
-            except Exception:  # noqa: BLE001 - a server that is gone cannot be told
-                pass
-        self._drop()
+    def _inbound_has(self, ftp: ftplib.FTP, name: str) -> bool:
+        return name in (self._listing(ftp, self._inbound) or {})
 
-    def __enter__(self) -> "FtpTransport":
-        return self
+    def _aside_taken(self, ftp: ftplib.FTP, target: str) -> Callable[[str], bool]:
+        taken = self._listing(ftp, target)
+        if taken is None:
+            self._makedirs(ftp, target)
+            taken = {}
+        return taken.__contains__
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _move(self, ftp: ftplib.FTP, name: str, target: str, candidate: str, folder: str) -> bool:
+        try:
+            ftp.rename(posixpath.join(self._inbound, name), posixpath.join(target, candidate))
+        except ftplib.error_perm as e:
+            # Listed but refused (a server that lists a name it cannot map back to a file): this
+            # file's problem, so the caller can go on with the others.
+            raise InputError(f"{self._label}: the server refuses to move {name} to {folder}: {e}") from None
+        return True
 
 
 class _OverLimit(Exception):
     """Raised from inside a transfer to stop it once a file passes the caller's limit."""
 
-
-def _reason(e: BaseException, timeout: float) -> str:
-    if isinstance(e, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return f"no answer within {timeout:g} s"
-    if isinstance(e, EOFError):
-        return "the server closed the connection"
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror
-    return str(e).strip() or type(e).__name__

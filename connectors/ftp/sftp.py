@@ -16,12 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import logging
 import posixpath
-import socket
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 import paramiko
@@ -30,19 +28,7 @@ from paramiko.sftp_attr import SFTPAttributes
 
 from caturactl.config import TransportConfig
 from caturactl.core.errors import CaturactlError, ConfigError, InputError, NotFoundError, RemoteError
-from caturactl.ports import RenderedFile
-from connectors.ftp.names import (
-    MAX_ASIDE_COPIES,
-    aside_candidates,
-    aside_folder,
-    is_plain_name,
-    is_temp_name,
-    safe_name,
-    temp_name,
-    too_large,
-)
-
-log = logging.getLogger(__name__)
+from connectors.ftp.transport import FileTransport
 
 
 class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
@@ -57,20 +43,18 @@ class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
                           f"(server offers {key.get_name()} {key.get_base64()})")
 
 
-class SftpTransport:
+class SftpTransport(FileTransport[paramiko.SFTPClient]):
     """Sends files to ``cfg.outbound_dir`` and reads answers from ``cfg.inbound_dir`` over SFTP."""
+
+    kinds = ("sftp",)
+    needs = "host"
 
     def __init__(self, name: str, cfg: TransportConfig, *, password: str | None = None,
                  base_dir: Path) -> None:
         """Checks the configuration without connecting; raises ConfigError when the host is
         missing, the host key is not pinned, or the key file is missing, unreadable or readable
         by group/others."""
-        if cfg.kind != "sftp":
-            raise ConfigError(f"transport {name}: kind {cfg.kind!r} is not sftp")
-        if not cfg.host:
-            raise ConfigError(f"transport {name}: host is empty")
-        self.name = name
-        self._cfg = cfg
+        super().__init__(name, cfg)
         self._port = cfg.port or 22
         self._label = f"sftp {name} ({cfg.host}:{self._port})"
         self._password = password
@@ -129,7 +113,7 @@ class SftpTransport:
 
     # --- connection -------------------------------------------------------------------------
 
-    def _client(self) -> paramiko.SFTPClient:
+    def _connect(self) -> paramiko.SFTPClient:
         if self._sftp is not None and self._ssh is not None:
             transport = self._ssh.get_transport()
             if transport is not None and transport.is_active():
@@ -156,145 +140,101 @@ class SftpTransport:
         self._sftp = self._ssh = None
         for thing in (sftp, ssh):
             if thing is not None:
-                try:
+                with suppress(Exception):  # closing a broken connection may fail any way
                     thing.close()
-                except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
-                    pass
 
-    @contextmanager
-    def _talking(self, action: str) -> Iterator[None]:
-        """Turns paramiko's and the socket's exceptions into ours, and drops a connection that
-        failed so the next call starts clean."""
-        try:
-            yield
-        except CaturactlError:
-            raise
-        except paramiko.BadHostKeyException as e:
-            self._drop()
-            raise ConfigError(f"{self._label}: host key does not match the pinned key "
-                              f"(server offers {e.key.get_name()} {e.key.get_base64()})") from None
-        except paramiko.AuthenticationException as e:
-            self._drop()
-            raise ConfigError(f"{self._label}: login as {self._cfg.user!r} refused: {e}") from None
-        except (paramiko.SSHException, OSError, EOFError) as e:
-            self._drop()
-            raise RemoteError(f"{self._label}: {action}: {_reason(e, self._cfg.timeout_seconds)}") from None
-
-    # --- Transport --------------------------------------------------------------------------
-
-    def send(self, file: RenderedFile, *, before_commit: Callable[[], None] | None = None) -> bool:
-        """Upload ``file`` as ``.NAME.part`` into outbound_dir (created if missing), then rename it
-        to NAME. False, and nothing uploaded, when NAME is already there or in one of the location's
-        ``read_dirs``. ``before_commit`` is called right before the rename. Raises InputError for an
-        unsafe name, ConfigError for host key or login problems, RemoteError otherwise."""
-        name = safe_name(file.name)
-        out = self._cfg.outbound_dir
-        final, tmp = posixpath.join(out, name), posixpath.join(out, temp_name(name))
-        with self._talking(f"send {name}"):
-            sftp = self._client()
-            _makedirs(sftp, out)
-            if _exists(sftp, final) or any(_exists(sftp, posixpath.join(out, d, name))
-                                           for d in self._cfg.read_dirs):
-                return False
-            # confirm=True stats the upload and raises when the size differs.
-            sftp.putfo(io.BytesIO(file.content), tmp, file_size=len(file.content), confirm=True)
-            if before_commit is not None:
-                before_commit()
-            try:
-                sftp.rename(tmp, final)
-            except OSError:
-                if _exists(sftp, final):  # someone delivered the same name meanwhile
-                    sftp.remove(tmp)
-                    return False
-                raise
-        return True
-
-    def incoming(self) -> list[str]:
-        """Regular files in inbound_dir, oldest first (by mtime, then name); temp, hidden and
-        unsafe names are left out. A missing inbound_dir is an empty list. Raises RemoteError."""
-        inbound = self._cfg.inbound_dir
-        with self._talking("list incoming files"):
-            sftp = self._client()
-            try:
-                entries = sftp.listdir_attr(inbound or ".")
-            except FileNotFoundError:
-                return []
-            except UnicodeDecodeError:
-                # paramiko reads names as strict UTF-8: one name written by a Latin-1 system
-                # would hide every file of the channel. Listed again, that name keeps its bytes.
-                entries = _listdir_attr_bytes(sftp, inbound or ".")
-        found = []
-        for entry in entries:
-            if not stat.S_ISREG(entry.st_mode or 0) or is_temp_name(entry.filename):
-                continue
-            if not is_plain_name(entry.filename):
-                log.warning("%s: skipping %r in %s: not a plain file name", self._label, entry.filename, inbound)
-                continue
-            found.append((entry.st_mtime or 0, entry.filename))
-        return [name for _, name in sorted(found)]
-
-    def fetch(self, name: str, *, max_bytes: int | None = None) -> bytes:
-        """The content of ``name`` in inbound_dir. Raises NotFoundError when no such file is
-        there; InputError when the name is unsafe, the server does not let us read it, or it has
-        more than ``max_bytes`` (refused by the size the server reports, unread); RemoteError
-        when the server fails."""
-        name = safe_name(name)
-        inbound = self._cfg.inbound_dir or "."
-        path = _remote(posixpath.join(self._cfg.inbound_dir, name))
-        with self._talking(f"fetch {name}"):
-            sftp = self._client()
-            try:
-                with sftp.open(path, "rb") as f:
-                    size = f.stat().st_size
-                    if max_bytes is not None and size is not None and size > max_bytes:
-                        raise too_large(self._label, name, size, max_bytes)
-                    f.prefetch(size)  # pipelined reads, as getfo does
-                    if max_bytes is None:
-                        return f.read()
-                    content = f.read(max_bytes + 1)  # it may have grown since the stat
-            except FileNotFoundError:
-                raise NotFoundError(f"{self._label}: no file {name} in {inbound}") from None
-            except PermissionError:  # this file's problem: the connection is fine
-                raise InputError(f"{self._label}: {name} in {inbound} may not be read") from None
-        if len(content) > max_bytes:
-            raise too_large(self._label, name, None, max_bytes)
-        return content
-
-    def move_aside(self, name: str, folder: str) -> None:
-        """Move ``name`` from inbound_dir into the archive or error directory (created if missing);
-        an existing file of that name there is kept and this one gets ".1", ".2"... Raises
-        InputError for an unsafe name, an unknown folder or a missing file, RemoteError otherwise."""
-        name = safe_name(name)
-        inbound = self._cfg.inbound_dir
-        target = aside_folder(self._cfg, folder, inbound)
-        src = _remote(posixpath.join(inbound, name))
-        with self._talking(f"move {name} to {folder}"):
-            sftp = self._client()
-            if not _exists(sftp, src):
-                raise InputError(f"{self._label}: no file {name} in {inbound or '.'}")
-            _makedirs(sftp, target)
-            for candidate in aside_candidates(name):
-                dst = _remote(posixpath.join(target, candidate))
-                if _exists(sftp, dst):
-                    continue
-                try:
-                    sftp.rename(src, dst)  # plain rename: never replaces (see module docstring)
-                    return
-                except OSError:
-                    if _exists(sftp, dst):
-                        continue
-                    raise
-        raise RemoteError(f"{self._label}: {target} already holds {MAX_ASIDE_COPIES} copies of {name}")
+    def _failure(self, action: str, e: Exception) -> CaturactlError | None:
+        """paramiko's and the socket's exceptions in our words."""
+        if isinstance(e, paramiko.BadHostKeyException):
+            return ConfigError(f"{self._label}: host key does not match the pinned key "
+                               f"(server offers {e.key.get_name()} {e.key.get_base64()})")
+        if isinstance(e, paramiko.AuthenticationException):
+            return ConfigError(f"{self._label}: login as {self._cfg.user!r} refused: {e}")
+        if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
+            return RemoteError(f"{self._label}: {action}: connection refused")
+        if isinstance(e, (paramiko.SSHException, OSError, EOFError)):
+            return RemoteError(f"{self._label}: {action}: {self._reason(e)}")
+        return None
 
     def close(self) -> None:
         """Close the connection if one is open; never raises."""
         self._drop()
 
-    def __enter__(self) -> "SftpTransport":
-        return self
+    # --- send ---------------------------------------------------------------------------------
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _outbound_has(self, sftp: paramiko.SFTPClient, name: str) -> bool:
+        out = self._cfg.outbound_dir
+        _makedirs(sftp, out)
+        return _exists(sftp, posixpath.join(out, name))
+
+    def _read_dir_has(self, sftp: paramiko.SFTPClient, read_dir: str, name: str) -> bool:
+        return _exists(sftp, posixpath.join(self._cfg.outbound_dir, read_dir, name))
+
+    def _upload(self, sftp: paramiko.SFTPClient, tmp: str, name: str, content: bytes) -> bool:
+        # confirm=True stats the upload and raises when the size differs.
+        sftp.putfo(io.BytesIO(content), posixpath.join(self._cfg.outbound_dir, tmp), file_size=len(content),
+                   confirm=True)
+        return True
+
+    def _rename(self, sftp: paramiko.SFTPClient, tmp: str, name: str) -> bool:
+        out = self._cfg.outbound_dir
+        final = posixpath.join(out, name)
+        try:
+            sftp.rename(posixpath.join(out, tmp), final)  # plain rename: never replaces (module docstring)
+        except OSError:
+            if _exists(sftp, final):  # someone delivered the same name meanwhile
+                sftp.remove(posixpath.join(out, tmp))
+                return False
+            raise
+        return True
+
+    # --- incoming and fetch -------------------------------------------------------------------
+
+    def _inbound_files(self, sftp: paramiko.SFTPClient) -> list[tuple[str, paramiko.SFTPAttributes]]:
+        inbound = self._inbound or "."
+        try:
+            entries = sftp.listdir_attr(inbound)
+        except FileNotFoundError:
+            return []
+        except UnicodeDecodeError:
+            # paramiko reads names as strict UTF-8: one name written by a Latin-1 system
+            # would hide every file of the channel. Listed again, that name keeps its bytes.
+            entries = _listdir_attr_bytes(sftp, inbound)
+        return [(e.filename, e) for e in entries if stat.S_ISREG(e.st_mode or 0)]
+
+    def _modified(self, entry: paramiko.SFTPAttributes) -> float:
+        return entry.st_mtime or 0
+
+    def _read(self, sftp: paramiko.SFTPClient, name: str, max_bytes: int | None) -> bytes:
+        try:
+            with sftp.open(_remote(posixpath.join(self._inbound, name)), "rb") as f:
+                size = f.stat().st_size
+                self._refuse_size(name, size, max_bytes)
+                f.prefetch(size)  # pipelined reads, as getfo does
+                return self._read_limited(f, max_bytes)
+        except FileNotFoundError:
+            raise NotFoundError(self._no_file(name)) from None
+        except PermissionError:  # this file's problem: the connection is fine
+            raise InputError(f"{self._label}: {name} in {self._inbound or '.'} may not be read") from None
+
+    # --- move_aside ---------------------------------------------------------------------------
+
+    def _inbound_has(self, sftp: paramiko.SFTPClient, name: str) -> bool:
+        return _exists(sftp, _remote(posixpath.join(self._inbound, name)))
+
+    def _aside_taken(self, sftp: paramiko.SFTPClient, target: str) -> Callable[[str], bool]:
+        _makedirs(sftp, target)
+        return lambda candidate: _exists(sftp, _remote(posixpath.join(target, candidate)))
+
+    def _move(self, sftp: paramiko.SFTPClient, name: str, target: str, candidate: str, folder: str) -> bool:
+        dst = _remote(posixpath.join(target, candidate))
+        try:
+            sftp.rename(_remote(posixpath.join(self._inbound, name)), dst)  # plain rename: never replaces
+        except OSError:
+            if _exists(sftp, dst):  # taken meanwhile: the next candidate
+                return False
+            raise
+        return True
 
 
 def _remote(path: str) -> bytes:
@@ -352,14 +292,3 @@ def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
         if not _exists(sftp, path):  # another client may have made it meanwhile
             raise
 
-
-def _reason(e: BaseException, timeout: float) -> str:
-    if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError) or isinstance(e, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return f"no answer within {timeout:g} s"
-    if isinstance(e, EOFError):
-        return "the server closed the connection"
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror if not e.filename else f"{e.strerror}: {e.filename}"
-    return str(e) or type(e).__name__

@@ -6,13 +6,14 @@
 - The buyer pays the merchant (prepayment, invoice, cash on delivery, or paid already), so there
   is no settlement; the payment is expected in caturactl (``caturactl.payments.service``).
 - Nobody to confirm a parcel to; the invoice is e-mailed to the buyer, and so are shipping notices.
+
+What it shares with the shop, a direct sale, is in ``connectors/direct_sale.py``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from caturactl.core.errors import InputError, StateError
+from connectors.direct_sale import DirectSaleChannel
 
 CONFIRM_SHIPMENT = "phone_confirm_shipment"  # outbox kinds: never queued, nobody to confirm to
 INVOICE_UPLOAD = "phone_invoice_upload"
@@ -23,16 +24,12 @@ CANCEL_ORDER = "phone_cancel_order"
 NO_MESSAGES = "orders taken at the terminal have no channel to send anything to"
 
 
-class PhoneChannel:
+class PhoneChannel(DirectSaleChannel):
     name = "phone"
     label = "Phone"
-    collects_payment = False
     confirms_shipments = False
-    requests_reviews = False
     confirms_orders_itself = False
     pushes_stock = False  # the person at the terminal sees the stock itself
-    provides_settlements = False
-    fulfils_itself = ""
     shipped_status = ""  # never reported: we ship its orders ourselves
     confirmation_kind = CONFIRM_SHIPMENT
     upload_kind = INVOICE_UPLOAD
@@ -40,9 +37,7 @@ class PhoneChannel:
     stock_kind = STOCK_UPDATE
     payment_kind = PAYMENT_TRANSITION
     cancellation_kind = CANCEL_ORDER
-    clearing_account = "receivables"  # the buyer owes the merchant directly (Forderungen)
-    product_columns: dict[str, str] = {}
-    review_closes_after = timedelta(0)
+    no_settlements = "orders taken at the terminal have no settlements: the buyer pays the merchant directly"
 
     def enabled(self, cfg) -> bool:
         return False  # it has no orders to import
@@ -54,29 +49,11 @@ class PhoneChannel:
     def first_import_days(self, cfg) -> int:
         return 0
 
-    def review_window(self, order) -> tuple[datetime, datetime] | None:
-        return None
-
-    def invoice_mode(self, cfg) -> str:
-        return "email"
-
-    def issues_invoices(self, cfg) -> bool:
-        return False
-
-    def tells_buyers(self, cfg) -> bool:
-        return True
-
     def shipment_confirmation(self, cfg, order, note, parcel):
         raise StateError(NO_MESSAGES)
 
     def invoice_upload(self, session, cfg, invoice, order, document_type: str):
         raise StateError(NO_MESSAGES)
-
-    def upload_to_resend(self, payload: dict) -> dict:
-        return dict(payload)
-
-    def check_uploads(self, app, session) -> dict[str, int]:
-        return {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}
 
     def review_request(self, order):
         raise StateError(NO_MESSAGES)
@@ -92,12 +69,6 @@ class PhoneChannel:
 
     def outbox(self, app, session):
         return _NoHandlers()
-
-    def settlement_source(self, app, session):
-        raise StateError("orders taken at the terminal have no settlements: the buyer pays the merchant directly")
-
-    def summarise_settlement(self, stream, name: str, *, per_order=None, digest=None):
-        raise StateError("orders taken at the terminal have no settlements: the buyer pays the merchant directly")
 
 
 class _NoHandlers:

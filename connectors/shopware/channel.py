@@ -14,14 +14,15 @@ the messages that go back to it.
 - The shop has no review requests of its own, and its invoices are ours: e-mailed to the buyer.
 - We tell its buyers about shipments ourselves (the shop's own mail is the merchant's choice).
 - The shop is told what it may sell of each product (``stock``, connectors/shopware/stock.py).
+
+What it shares with orders taken at the terminal, a direct sale, is in ``connectors/direct_sale.py``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from caturactl.channels import OutboxItem
 from caturactl.core.errors import ConfigError, StateError
+from connectors.direct_sale import DirectSaleChannel
 from connectors.shopware.client import ShopwareApi
 from connectors.shopware.orders import ShopwareOrders
 
@@ -33,14 +34,10 @@ CANCEL_ORDER = "shop_cancel_order"
 STOCK_UPDATE = "shop_stock"
 
 
-class ShopwareChannel:
+class ShopwareChannel(DirectSaleChannel):
     name = "shop"
     label = "Shop"
-    collects_payment = False
     confirms_shipments = True
-    requests_reviews = False
-    provides_settlements = False
-    fulfils_itself = ""
     shipped_status = "SHIPPED"  # Order.remote_status once the shop reports the delivery shipped
     confirmation_kind = CONFIRM_SHIPMENT
     upload_kind = INVOICE_UPLOAD
@@ -50,9 +47,7 @@ class ShopwareChannel:
     stock_kind = STOCK_UPDATE
     confirms_orders_itself = False  # we do: switch off the shop's own order mail
     pushes_stock = True  # a product's stock, found by its productNumber (our SKU)
-    clearing_account = "receivables"  # the buyer owes the merchant directly (Forderungen)
-    product_columns: dict[str, str] = {}
-    review_closes_after = timedelta(0)
+    no_settlements = "the shop sends no settlements: its buyers pay the merchant directly"
 
     def enabled(self, cfg) -> bool:
         return cfg.shop.enabled
@@ -71,19 +66,7 @@ class ShopwareChannel:
     def first_import_days(self, cfg) -> int:
         return cfg.shop.first_import_days
 
-    def review_window(self, order) -> tuple[datetime, datetime] | None:
-        return None
-
-    # --- invoices -----------------------------------------------------------------------------
-
-    def invoice_mode(self, cfg) -> str:
-        return "email"
-
-    def issues_invoices(self, cfg) -> bool:
-        return False
-
-    def tells_buyers(self, cfg) -> bool:
-        return True
+    # --- messages -----------------------------------------------------------------------------
 
     def shipment_confirmation(self, cfg, order, note, parcel) -> OutboxItem:
         return OutboxItem(f"{CONFIRM_SHIPMENT}:{order.external_id}:{parcel.package_reference}", CONFIRM_SHIPMENT,
@@ -96,12 +79,6 @@ class ShopwareChannel:
 
     def invoice_upload(self, session, cfg, invoice, order, document_type: str) -> OutboxItem:
         raise StateError("the shop takes no invoice uploads: its invoices are e-mailed ([invoices] for the shop: email)")
-
-    def upload_to_resend(self, payload: dict) -> dict:
-        return dict(payload)
-
-    def check_uploads(self, app, session) -> dict[str, int]:
-        return {"checked": 0, "accepted": 0, "rejected": 0, "waiting": 0}
 
     def review_request(self, order) -> OutboxItem:
         raise StateError("the shop asks its buyers for no reviews")
@@ -125,11 +102,3 @@ class ShopwareChannel:
             ShopwareHandlers,  # it imports this module
         )
         return ShopwareHandlers(app, session)
-
-    # --- settlements --------------------------------------------------------------------------
-
-    def settlement_source(self, app, session):
-        raise StateError("the shop sends no settlements: its buyers pay the merchant directly")
-
-    def summarise_settlement(self, stream, name: str, *, per_order=None, digest=None):
-        raise StateError("the shop sends no settlements: its buyers pay the merchant directly")

@@ -5,8 +5,8 @@ The token comes from ``POST /api/oauth/token`` with the client_credentials grant
 access key id and secret) and lives ``expires_in`` seconds (600 in Shopware); it is fetched again
 a little before then, and once more when the shop answers 401 to a call (a shop restart forgets
 tokens). A 429 is waited out for its ``Retry-After`` (capped by ``backoff_max_seconds``), a 5xx,
-a garbled answer or a connection that failed with exponential backoff and jitter; past
-``max_retries`` the call raises and the caller ends its run cleanly. A call that changes the shop
+a garbled answer or a connection that failed with exponential backoff and jitter
+(connectors/retries.py); past ``max_retries`` the call raises and the caller ends its run cleanly. A call that changes the shop
 (``acts``: a state transition, tracking codes) is repeated only when the shop cannot have acted
 on it: after a 429 or a connection that never opened.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -29,20 +28,12 @@ from caturactl.core.errors import (
     RefusedError,
     RejectedError,
     RemoteError,
-    ThrottledError,
 )
+from connectors.retries import CallCounts, Retries, unanswered
 
 TOKEN_PATH = "/api/oauth/token"
 EARLY_RENEWAL = 30.0  # seconds before expiry a token is renewed, so no call goes out with a dying one
 RETRYABLE = {429, 500, 502, 503, 504}
-
-
-@dataclass
-class CallCounts:
-    calls: int = 0
-    throttled: int = 0  # 429s received
-    retries: int = 0
-    waited_seconds: float = 0.0
 
 
 class ShopwareApi:
@@ -98,7 +89,8 @@ class ShopwareApi:
         return self._send(method, path, body, what, acts=acts, auth=True)
 
     def _send(self, method: str, path: str, body: Any, what: str, *, acts: bool, auth: bool) -> Any:
-        failures, renewed = 0, False
+        retries = Retries(what, self.cfg, self.stats, sleep=self._sleep, jitter=self._random)
+        renewed = False
         while True:
             headers = {"Authorization": f"Bearer {self.token()}"} if auth else {}
             self.stats.calls += 1
@@ -106,10 +98,7 @@ class ShopwareApi:
             try:
                 r = self._http.request(method, path, json=body, headers=headers)
             except httpx.HTTPError as exc:
-                problem, throttled = f"{type(exc).__name__}: {exc}", False
-                if acts and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-                    raise RemoteError(f"{what}: {problem}; the request may have reached the shop, so it is not "
-                                      "repeated now") from None
+                problem, throttled = unanswered(exc, what, acts=acts, remote="the shop"), False
             else:
                 if r.status_code == 401 and auth and not renewed:
                     self._token, renewed = None, True  # the shop forgot the token: one new one
@@ -140,18 +129,7 @@ class ShopwareApi:
                     if throttled:
                         self.stats.throttled += 1
                         wait = _retry_after(r.headers.get("Retry-After"))
-            failures += 1
-            if failures > self.cfg.max_retries:
-                cls = ThrottledError if throttled else RemoteError
-                raise cls(f"{what} failed {failures} times in a row, last: {problem}; nothing is lost, "
-                          "run again later")
-            self.stats.retries += 1
-            if wait is None:
-                wait = self.cfg.backoff_seconds * 2 ** (failures - 1)
-                wait *= 0.5 + self._random.random() / 2  # jitter, so parallel runners do not march in step
-            wait = min(wait, self.cfg.backoff_max_seconds)
-            self.stats.waited_seconds += wait
-            self._sleep(wait)
+            retries.failed(problem, throttled=throttled, wait=wait)
 
 
 def _retry_after(value: str | None) -> float | None:

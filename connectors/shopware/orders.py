@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from caturactl.config import ShopConfig
@@ -37,6 +37,16 @@ from caturactl.ports import (
     OrderPage,
     OrderQuery,
     TaxRegistration,
+)
+from connectors.jsonread import (
+    Malformed,
+    array_at,
+    count_at,
+    decimal_of,
+    object_at,
+    text_at,
+    timestamp,
+    timestamp_at,
 )
 from connectors.shopware.client import ShopwareApi
 
@@ -70,12 +80,8 @@ PAID = {"paid", "authorized"}
 # at once, and routing holds back the ones whose money must come first ([payments]).
 FOLLOWED = {"prepayment", "invoice", "cod", "direct_debit"}
 EXPRESS = ("express", "expedited", "next day", "overnight")
-
-
-class Malformed(ValueError):
-    def __init__(self, where: str, reason: str):
-        super().__init__(f"{where}: {reason}")
-        self.where, self.reason = where, reason
+# Why an object the search names in ASSOCIATIONS may be missing from an order.
+UNASKED = "missing (was the association asked for?)"
 
 
 def iso(t: datetime) -> str:
@@ -83,85 +89,31 @@ def iso(t: datetime) -> str:
 
 
 def _time(value: Any, where: str) -> datetime:
-    if not isinstance(value, str) or not value:
-        raise Malformed(where, f"expected a date and time, got {value!r}")
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Malformed(where, f"not an ISO 8601 time: {value!r}") from None
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _opt_time(obj: dict, key: str, where: str) -> datetime | None:
-    return _time(obj[key], f"{where}.{key}") if obj.get(key) else None
-
-
-def _dict(obj: dict, key: str, where: str, required: bool = False) -> dict:
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise Malformed(f"{where}.{key}", "missing (was the association asked for?)")
-        return {}
-    if not isinstance(value, dict):
-        raise Malformed(f"{where}.{key}", f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(obj: dict, key: str, where: str) -> list:
-    value = obj.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Malformed(f"{where}.{key}", f"expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(obj: dict, key: str, where: str, required: bool = False) -> str:
-    value = obj.get(key)
-    if value is None or value == "":
-        if required:
-            raise Malformed(f"{where}.{key}", "missing")
-        return ""
-    if not isinstance(value, str):
-        raise Malformed(f"{where}.{key}", f"expected text, got {value!r}")
-    return value.strip()
-
-
-def _qty(obj: dict, key: str, where: str) -> int:
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise Malformed(f"{where}.{key}", f"expected a whole number >= 1, got {value!r}")
-    return value
+    # The Admin API writes its times in UTC, some without the zone.
+    return timestamp(value, where, assume_utc=True)
 
 
 def _amount(obj: dict, key: str, where: str) -> Decimal:
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise Malformed(f"{where}.{key}", f"expected an amount, got {value!r}")
-    try:
-        # JSON floats of a shop are two-decimal amounts: str() gives back what it wrote.
-        dec = Decimal(str(value))
-    except InvalidOperation:
-        raise Malformed(f"{where}.{key}", f"not an amount: {value!r}") from None
-    if not dec.is_finite():
-        raise Malformed(f"{where}.{key}", f"not a finite amount: {value!r}")
-    return dec.quantize(CENT, ROUND_HALF_UP)
+    return decimal_of(value, f"{where}.{key}").quantize(CENT, ROUND_HALF_UP)
 
 
 def _tax(price: dict, where: str) -> Decimal:
     return sum((_amount(t, "tax", f"{where}.calculatedTaxes[{i}]") for i, t in
-                enumerate(_list(price, "calculatedTaxes", where)) if isinstance(t, dict)), Decimal(0))
+                enumerate(array_at(price, "calculatedTaxes", where)) if isinstance(t, dict)), Decimal(0))
 
 
 def _state(obj: dict, where: str) -> str:
-    return _str(_dict(obj, "stateMachineState", where, required=True), "technicalName",
-                f"{where}.stateMachineState", required=True)
+    return text_at(object_at(obj, "stateMachineState", where, missing=UNASKED), "technicalName",
+                   f"{where}.stateMachineState", required=True)
 
 
 def _gross(item: dict, where: str, tax_status: str) -> tuple[Decimal, Decimal]:
     """(gross total, VAT in it) of a line item or shipping costs; a net order's prices get their
     taxes added, a tax-free order's are gross as they stand."""
-    price = _dict(item, "price", where) or item
+    price = object_at(item, "price", where) or item
     total = _amount(price, "totalPrice", where if price is item else f"{where}.price")
     tax = _tax(price, where if price is item else f"{where}.price")
     if tax_status == "net":
@@ -172,8 +124,8 @@ def _gross(item: dict, where: str, tax_status: str) -> tuple[Decimal, Decimal]:
 def payment_method(method: dict, where: str) -> str:
     """caturactl's name of a Shopware payment method (by its handler, then its technical name);
     its technical name itself when it is none of the known ones."""
-    handler = _str(method, "handlerIdentifier", where).rsplit("\\", 1)[-1]
-    technical = _str(method, "technicalName", where)
+    handler = text_at(method, "handlerIdentifier", where).rsplit("\\", 1)[-1]
+    technical = text_at(method, "technicalName", where)
     found = HANDLERS.get(handler) or TECHNICAL.get(technical)
     if found:
         return found
@@ -201,14 +153,16 @@ def status(order_state: str, delivery_state: str, method: str, paid_state: str) 
 
 
 def _address(a: dict, where: str) -> Address:
-    country = _str(_dict(a, "country", where, required=True), "iso", f"{where}.country", required=True).upper()
-    name = " ".join(x for x in (_str(a, "firstName", where), _str(a, "lastName", where)) if x)
-    company = " ".join(x for x in (_str(a, "company", where), _str(a, "department", where)) if x)
-    return Address(name=name, company=company, line1=_str(a, "street", where, required=True),
-                   line2=_str(a, "additionalAddressLine1", where), line3=_str(a, "additionalAddressLine2", where),
-                   postal_code=_str(a, "zipcode", where), city=_str(a, "city", where, required=True),
-                   state=_str(_dict(a, "countryState", where), "shortCode", f"{where}.countryState"),
-                   country=country, phone=_str(a, "phoneNumber", where))
+    country = text_at(object_at(a, "country", where, missing=UNASKED), "iso", f"{where}.country",
+                      required=True).upper()
+    name = " ".join(x for x in (text_at(a, "firstName", where), text_at(a, "lastName", where)) if x)
+    company = " ".join(x for x in (text_at(a, "company", where), text_at(a, "department", where)) if x)
+    return Address(name=name, company=company, line1=text_at(a, "street", where, required=True),
+                   line2=text_at(a, "additionalAddressLine1", where),
+                   line3=text_at(a, "additionalAddressLine2", where),
+                   postal_code=text_at(a, "zipcode", where), city=text_at(a, "city", where, required=True),
+                   state=text_at(object_at(a, "countryState", where), "shortCode", f"{where}.countryState"),
+                   country=country, phone=text_at(a, "phoneNumber", where))
 
 
 def parse_order(data: Any) -> MarketplaceOrder:
@@ -216,15 +170,16 @@ def parse_order(data: Any) -> MarketplaceOrder:
     raises Malformed naming the field."""
     if not isinstance(data, dict):
         raise Malformed("order", "expected an object")
-    number = _str(data, "orderNumber", "order", required=True)
-    currency = _str(_dict(data, "currency", "order", required=True), "isoCode", "order.currency", required=True)
-    price = _dict(data, "price", "order", required=True)
-    tax_status = _str(price, "taxStatus", "order.price") or "gross"
+    number = text_at(data, "orderNumber", "order", required=True)
+    currency = text_at(object_at(data, "currency", "order", missing=UNASKED), "isoCode", "order.currency",
+                       required=True)
+    price = object_at(data, "price", "order", missing=UNASKED)
+    tax_status = text_at(price, "taxStatus", "order.price") or "gross"
     if tax_status not in ("gross", "net", "tax-free"):
         raise Malformed("order.price.taxStatus", f"unknown tax status {tax_status!r}")
     total = _amount(price, "totalPrice", "order.price")
-    deliveries = _list(data, "deliveries", "order")
-    transactions = _list(data, "transactions", "order")
+    deliveries = array_at(data, "deliveries", "order")
+    transactions = array_at(data, "transactions", "order")
     if not deliveries or not isinstance(deliveries[0], dict):
         raise Malformed("order.deliveries", "no delivery (was the association asked for?)")
     if len(deliveries) > 1:
@@ -236,19 +191,19 @@ def parse_order(data: Any) -> MarketplaceOrder:
         raise Malformed("order.transactions", "no payment (was the association asked for?)")
     ti = max(range(len(valid)), key=lambda i: (valid[i].get("createdAt") or "", i))
     transaction, tw = valid[ti], f"order.transactions[{ti}]"
-    method = payment_method(_dict(transaction, "paymentMethod", tw, required=True), f"{tw}.paymentMethod")
+    method = payment_method(object_at(transaction, "paymentMethod", tw, missing=UNASKED), f"{tw}.paymentMethod")
     paid_state = _state(transaction, tw)
     delivery_state = _state(delivery, "order.deliveries[0]")
     order_state = _state(data, "order")
 
     lines: list[dict] = []
     discount = Decimal(0)
-    for i, item in enumerate(_list(data, "lineItems", "order")):
+    for i, item in enumerate(array_at(data, "lineItems", "order")):
         w = f"order.lineItems[{i}]"
         if not isinstance(item, dict):
             raise Malformed(w, "expected an object")
-        kind = _str(item, "type", w, required=True)
-        if _str(item, "parentId", w):
+        kind = text_at(item, "type", w, required=True)
+        if text_at(item, "parentId", w):
             continue  # a child of a container: its parent carries the price
         gross, tax = _gross(item, w, tax_status)
         if kind == "promotion":
@@ -258,13 +213,14 @@ def parse_order(data: Any) -> MarketplaceOrder:
             continue
         if kind != "product":
             raise Malformed(f"{w}.type", f"line item type {kind!r} is not imported (only products and promotions)")
-        quantity = _qty(item, "quantity", w)
-        sku = _str(_dict(item, "payload", w, required=True), "productNumber", f"{w}.payload", required=True)
-        lines.append({"id": _str(item, "id", w, required=True), "sku": sku, "title": _str(item, "label", w),
+        quantity = count_at(item, "quantity", w, least=1)
+        sku = text_at(object_at(item, "payload", w, missing=UNASKED), "productNumber", f"{w}.payload", required=True)
+        lines.append({"id": text_at(item, "id", w, required=True), "sku": sku, "title": text_at(item, "label", w),
                       "quantity": quantity, "gross": gross, "tax": tax, "where": w})
     if not lines:
         raise Malformed("order.lineItems", "no product line (was the association asked for?)")
-    shipping, _ = _gross(_dict(data, "shippingCosts", "order", required=True), "order.shippingCosts", tax_status)
+    shipping_costs = object_at(data, "shippingCosts", "order", missing=UNASKED)
+    shipping, _ = _gross(shipping_costs, "order.shippingCosts", tax_status)
     goods = sum((ln["gross"] for ln in lines), Decimal(0))
     if goods - discount + shipping != total:
         raise Malformed("order.price.totalPrice", f"{total} is not the line items {goods} - promotions {discount} "
@@ -286,35 +242,35 @@ def parse_order(data: Any) -> MarketplaceOrder:
             shipping=Money(ship, currency) if ship else None,
             item_discount=Money(off, currency) if off else None))
 
-    customer = _dict(data, "orderCustomer", "order", required=True)
-    shipping_address = _dict(delivery, "shippingOrderAddress", "order.deliveries[0]", required=True)
+    customer = object_at(data, "orderCustomer", "order", missing=UNASKED)
+    shipping_address = object_at(delivery, "shippingOrderAddress", "order.deliveries[0]", missing=UNASKED)
     address = _address(shipping_address, "order.deliveries[0].shippingOrderAddress")
     vat_ids = [v for v in (customer.get("vatIds") or []) if isinstance(v, str) and v.strip()]
-    company = _str(customer, "company", "order.orderCustomer")
-    method_name = _str(_dict(delivery, "shippingMethod", "order.deliveries[0]"), "name",
-                       "order.deliveries[0].shippingMethod")
+    company = text_at(customer, "company", "order.orderCustomer")
+    method_name = text_at(object_at(delivery, "shippingMethod", "order.deliveries[0]"), "name",
+                          "order.deliveries[0].shippingMethod")
     changed = [_time(data.get("createdAt") or data.get("orderDateTime"), "order.createdAt")]
     for key, rows in (("deliveries", deliveries), ("transactions", valid)):
         changed += [_time(r["updatedAt"], f"order.{key}.updatedAt") for r in rows if r.get("updatedAt")]
     if data.get("updatedAt"):
         changed.append(_time(data["updatedAt"], "order.updatedAt"))
-    sales_channel = _dict(data, "salesChannel", "order")
+    sales_channel = object_at(data, "salesChannel", "order")
     return MarketplaceOrder(
         channel=CHANNEL, external_id=number, marketplace_id="",
-        marketplace_name=_str(sales_channel, "name", "order.salesChannel")[:50],
+        marketplace_name=text_at(sales_channel, "name", "order.salesChannel")[:50],
         created_at=_time(data.get("orderDateTime"), "order.orderDateTime"), updated_at=max(changed),
         status=status(order_state, delivery_state, method, paid_state), fulfilled_by="MERCHANT",
         service_level="EXPEDITED" if any(x in method_name.lower() for x in EXPRESS) else "STANDARD",
         programs=(), business=bool(company or vat_ids),
-        buyer_email=_str(customer, "email", "order.orderCustomer", required=True).lower(),
-        buyer_name=" ".join(x for x in (_str(customer, "firstName", "order.orderCustomer"),
-                                        _str(customer, "lastName", "order.orderCustomer")) if x),
+        buyer_email=text_at(customer, "email", "order.orderCustomer", required=True).lower(),
+        buyer_name=" ".join(x for x in (text_at(customer, "firstName", "order.orderCustomer"),
+                                        text_at(customer, "lastName", "order.orderCustomer")) if x),
         buyer_company=company, purchase_order="", address=address,
-        delivery_instructions=_str(data, "customerComment", "order"),
+        delivery_instructions=text_at(data, "customerComment", "order"),
         total=Money(total, currency), lines=tuple(out),
         tax_registrations=tuple(TaxRegistration("BUYER", v.strip(), "VAT") for v in vat_ids),
-        deliver_from=_opt_time(delivery, "shippingDateEarliest", "order.deliveries[0]"),
-        deliver_by=_opt_time(delivery, "shippingDateLatest", "order.deliveries[0]"),
+        deliver_from=timestamp_at(delivery, "shippingDateEarliest", "order.deliveries[0]", assume_utc=True),
+        deliver_by=timestamp_at(delivery, "shippingDateLatest", "order.deliveries[0]", assume_utc=True),
         payment_method=method, payment_state=paid_state, raw=data)
 
 

@@ -106,13 +106,10 @@ import hashlib
 import hmac
 import json
 import re
-import sys
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -121,6 +118,7 @@ from .marketplace import (
     VAT_INVOICE_FEED, Marketplace, OrderState, ShipmentRefused, SolicitationRefused, UTC, WrongMarketplace, _iso,
     catalogue_csv,
 )
+from ..http import HttpStandin, StandinHandler
 from .listings import INCLUDED as LISTING_DATA, BadPatch, Listings
 from .ratelimit import TokenBucket
 
@@ -248,7 +246,7 @@ def _rate_text(rate: float) -> str:
     return f"{rate:.10g}"
 
 
-class AmazonStandin:
+class AmazonStandin(HttpStandin):
     """A local Selling Partner API (Orders v2026-01-01 + LWA) for tests, demos and benchmarks."""
 
     def __init__(self, orders: int = 200, seed: int = 1, day: dt.date | None = None, rate_scale: float = 1.0,
@@ -256,6 +254,7 @@ class AmazonStandin:
                  refresh_token: str = "standin-refresh", host: str = "127.0.0.1", port: int = 0,
                  seller_id: str = "A1STANDINSELLER",
                  token_lifetime: int = 3600, start: dt.datetime | None = None, clock: Any = None):
+        super().__init__(host, port, handler=_Handler, thread_name="amazon-standin")
         if isinstance(day, str):
             day = dt.date.fromisoformat(day)
         self.day = day or dt.date(2026, 11, 24)
@@ -264,56 +263,21 @@ class AmazonStandin:
         self.client_id = client_id
         self.client_secret = client_secret
         self.refresh_token = refresh_token
-        self.host = host
-        self.port = port
         self.token_lifetime = token_lifetime
         self.marketplace = Marketplace(orders=orders, seed=seed, day=self.day, start=start, clock=clock)
         self.seller_id = seller_id
         self.listings = Listings(self.marketplace.now)
         self.buckets = {op: TokenBucket(rate * self.rate_scale, burst) for op, (rate, burst) in RATES.items()}
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
         self._calls = {op: 0 for op in OPERATIONS}
         self._throttled = 0
         self._faults_applied = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._rt_hash = hashlib.sha256(refresh_token.encode()).hexdigest()[:16]
 
     # lifecycle -------------------------------------------------------------
     def start(self) -> "AmazonStandin":
-        if self._server is not None:
-            return self
-        self.marketplace.snapshot()     # build the sorted view now, not on the first request
-        handler = type("StandinHandler", (_Handler,), {"standin": self})
-        self._server = _Server((self.host, self.port), handler)
-        self.port = self._server.server_address[1]
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"amazon-standin:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "AmazonStandin":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        if self._server is None:
+            self.marketplace.snapshot()     # build the sorted view now, not on the first request
+        return super().start()
 
     @property
     def lwa_url(self) -> str:
@@ -345,15 +309,6 @@ class AmazonStandin:
 
     def catalogue_csv(self) -> str:
         return catalogue_csv(CATALOGUE)
-
-    def add_fault(self, fault: Fault) -> Fault:
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
 
     def stats(self) -> dict[str, Any]:
         """Calls per operation, 429s answered, faults applied."""
@@ -441,19 +396,6 @@ class AmazonStandin:
         return data.get("r") == self._rt_hash and data.get("e", 0) > time.time()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that timed out has closed its end before a slow answer went out; that is
-        # what the "slow" fault is for, not a stand-in bug worth a traceback.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
 class _Response:
     def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
                  raw: bytes | None = None, content_type: str = "application/json"):
@@ -468,21 +410,12 @@ def _errors(code: str, message: str, details: str = "") -> dict[str, Any]:
     return {"errors": [{"code": code, "message": message, "details": details}]}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StandinHandler):
     standin: AmazonStandin
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True      # headers and body go out as separate writes; avoid 40 ms stalls
     server_version = "Server"
     sys_version = ""
 
-    def log_message(self, format, *args):  # noqa: A002 - silence the default stderr log
-        pass
-
     # plumbing ---------------------------------------------------------------
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
     def _send(self, resp: _Response) -> None:
         if resp.raw is not None:
             data = resp.raw
@@ -492,30 +425,13 @@ class _Handler(BaseHTTPRequestHandler):
             data = resp.body.encode() if isinstance(resp.body, str) else resp.body
         else:
             data = json.dumps(resp.body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-        self.send_response(resp.status)
-        self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        for k, v in resp.headers.items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def do_GET(self):
-        self._dispatch("GET")
-
-    def do_POST(self):
-        self._dispatch("POST")
+        self._answer(resp.status, data, resp.content_type, {"x-amzn-RequestId": str(uuid.uuid4()), **resp.headers})
 
     def do_DELETE(self):
         self._dispatch("DELETE")
 
     def do_PUT(self):
         self._dispatch("PUT")
-
-    def do_PATCH(self):
-        self._dispatch("PATCH")
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)       # the Host header is ignored on purpose

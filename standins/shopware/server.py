@@ -64,15 +64,13 @@ import hashlib
 import hmac
 import json
 import re
-import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..http import HttpStandin, StandinHandler
 from .products import BadProductRequest, Products
 from .shop import IllegalTransition, Shop
 
@@ -128,63 +126,32 @@ def _errors(status: int, code: str, detail: str, title: str = "") -> dict[str, A
                         "detail": detail}]}
 
 
+def _not_found(entity: str, entity_id: str) -> tuple[int, dict[str, Any]]:
+    """Shopware's answer to a write or transition of an entity that is not there."""
+    return 404, _errors(404, "FRAMEWORK__ENTITY_NOT_FOUND",
+                        f'Could not find entity for "{entity}" with id "{entity_id}".')
+
+
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
-class ShopwareStandin:
+class ShopwareStandin(HttpStandin):
     """A local Shopware 6 Admin API for tests, demos and benchmarks."""
 
     def __init__(self, orders: int = 120, seed: int = 1, day: dt.date | str | None = None,
                  client_id: str = "SWIASTANDINCLIENT", client_secret: str = "standin-shop-secret",
                  host: str = "127.0.0.1", port: int = 0, token_lifetime: int = TOKEN_LIFETIME,
                  start: dt.datetime | None = None, clock: Any = None):
+        super().__init__(host, port, handler=_Handler, thread_name="shopware-standin")
         if isinstance(day, str):
             day = dt.date.fromisoformat(day)
         self.shop = Shop(orders=orders, seed=seed, day=day, start=start, clock=clock)
         self.products = Products(self.shop.now, seed)
         self.client_id, self.client_secret = client_id, client_secret
-        self.host, self.port = host, port
         self.token_lifetime = token_lifetime
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
         self._calls = {op: 0 for op in OPERATIONS}
         self._throttled = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-
-    # lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> ShopwareStandin:
-        if self._server is None:
-            handler = type("ShopwareHandler", (_Handler,), {"standin": self})
-            self._server = _Server((self.host, self.port), handler)
-            self.port = self._server.server_address[1]
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name=f"shopware-standin:{self.port}", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> ShopwareStandin:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # shop controls -------------------------------------------------------------------------------
     @property
@@ -215,15 +182,6 @@ class ShopwareStandin:
 
     def tracking_patches(self) -> list[dict[str, Any]]:
         return [dict(p) for p in self.shop.patches]
-
-    def add_fault(self, fault: Fault) -> Fault:
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -262,50 +220,18 @@ class ShopwareStandin:
             return False
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def handle_error(self, request, client_address) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client that gave up on a slow answer
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StandinHandler):
     standin: ShopwareStandin
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self._dispatch("GET")
-
-    def do_POST(self):
-        self._dispatch("POST")
-
-    def do_PATCH(self):
-        self._dispatch("PATCH")
 
     def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
               raw: bytes | None = None) -> None:
         data = raw if raw is not None else (b"" if body is None else
                                             json.dumps(body, ensure_ascii=False, default=str).encode())
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        self._answer(status, data, "application/json", headers or {})
 
     def _dispatch(self, method: str) -> None:
         path = urlsplit(self.path).path.rstrip("/")
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        body = self._read_body()
         try:
             if path.startswith("/_standin"):
                 return self._admin(method, path, body)
@@ -395,8 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             state = self.standin.shop.transition(entity, entity_id, action, data if isinstance(data, dict) else {})
         except KeyError:
-            return 404, _errors(404, "FRAMEWORK__ENTITY_NOT_FOUND",
-                                f'Could not find entity for "{entity}" with id "{entity_id}".')
+            return _not_found(entity, entity_id)
         except IllegalTransition as exc:
             return 400, _errors(400, "SYSTEM__ILLEGAL_STATE_TRANSITION", str(exc))
         return 200, state
@@ -408,8 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError("the body must be a JSON object")
             self.standin.shop.patch_delivery(delivery_id, values)
         except KeyError:
-            return 404, _errors(404, "FRAMEWORK__ENTITY_NOT_FOUND",
-                                f'Could not find entity for "order_delivery" with id "{delivery_id}".')
+            return _not_found("order_delivery", delivery_id)
         except ValueError as exc:
             return 400, _errors(400, "FRAMEWORK__WRITE_CONSTRAINT_VIOLATION", str(exc))
         return 204, None
@@ -425,8 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.standin.products.patch(product_id, json.loads(body or b"{}"))
         except KeyError:
-            return 404, _errors(404, "FRAMEWORK__ENTITY_NOT_FOUND",
-                                f'Could not find entity for "product" with id "{product_id}".')
+            return _not_found("product", product_id)
         except (BadProductRequest, ValueError) as exc:
             return 400, _errors(400, "FRAMEWORK__WRITE_CONSTRAINT_VIOLATION", str(exc))
         return 204, None
