@@ -55,8 +55,10 @@ class App:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session; the caller commits. Rolled back and closed on any error."""
+        """A session; the caller commits. Rolled back and closed on any error. It carries the
+        configuration for services that take none (``session.info["config"]``)."""
         s = self._sessions()
+        s.info["config"] = self.cfg
         try:
             yield s
         except BaseException:
@@ -81,6 +83,11 @@ class App:
         """Confirmation readers by name (carriers/)."""
         from carriers import readers
         return readers()
+
+    def partner_interface(self):
+        """How purchase orders go to dropshippers and their answers come back (connectors/opentrans/)."""
+        from connectors.opentrans import OpenTrans
+        return OpenTrans()
 
     def statement_reader(self):
         """The bank statement reader (connectors/bank/: CAMT.053 or MT940, told apart by content)."""

@@ -14,6 +14,8 @@ import stat
 import tomllib
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,25 +131,38 @@ class DatabaseConfig(_Section):
     url: str = "sqlite:///caturactl.db"
 
 
-class AmazonConfig(_Section):
-    enabled: bool = True
-    endpoint: str = "https://sellingpartnerapi-eu.amazon.com"
-    lwa_url: str = "https://api.amazon.com/auth/o2/token"
+def _http_url(v: str) -> str:
+    """``v`` without its trailing slash; ValueError when it is not an http(s) URL."""
+    if not v.startswith(("https://", "http://")):
+        raise ValueError(f"not an http(s) URL: {v!r}")
+    return v.rstrip("/")
+
+
+class _ChannelApi(_Section):
+    """What a sales channel's API is reached with: the client's id and its secret (from the
+    environment or the secrets file only), how far back a first import reads, and how long and
+    how often a call is tried."""
     client_id: str = ""
-    seller_id: str = ""  # the merchant token (Seller Central: Account Info), the sellerId of Listings Items calls
-    marketplaces: list[str] = Field(default_factory=lambda: ["DE"], validate_default=True)
-    # Amazon's VAT Calculation Service issues the invoices of Amazon orders (FBA and merchant-
-    # fulfilled alike): caturactl then invoices none of them and the settlement matches them as
-    # Amazon-invoiced. Off: caturactl invoices every Amazon order, FBA ones once Amazon ships them.
-    vcs: bool = False
     first_import_days: int = Field(default=7, ge=1, le=90)
-    rate_scale: float = Field(default=1.0, gt=0)  # stand-ins and benchmarks only
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_seconds: float = Field(default=2.0, ge=0)
     backoff_max_seconds: float = Field(default=120.0, ge=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     secrets_file: str = ""
     client_secret: SecretStr | None = None  # environment or secrets file only
+
+
+class AmazonConfig(_ChannelApi):
+    enabled: bool = True
+    endpoint: str = "https://sellingpartnerapi-eu.amazon.com"
+    lwa_url: str = "https://api.amazon.com/auth/o2/token"
+    seller_id: str = ""  # the merchant token (Seller Central: Account Info), the sellerId of Listings Items calls
+    marketplaces: list[str] = Field(default_factory=lambda: ["DE"], validate_default=True)
+    # Amazon's VAT Calculation Service issues the invoices of Amazon orders (FBA and merchant-
+    # fulfilled alike): caturactl then invoices none of them and the settlement matches them as
+    # Amazon-invoiced. Off: caturactl invoices every Amazon order, FBA ones once Amazon ships them.
+    vcs: bool = False
+    rate_scale: float = Field(default=1.0, gt=0)  # stand-ins and benchmarks only
     refresh_token: SecretStr | None = None  # environment or secrets file only
 
     @field_validator("marketplaces")
@@ -170,33 +185,22 @@ class AmazonConfig(_Section):
     @field_validator("endpoint", "lwa_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith(("https://", "http://")):
-            raise ValueError(f"not an http(s) URL: {v!r}")
-        return v.rstrip("/")
+        return _http_url(v)
 
 
-class ShopConfig(_Section):
-    """The merchant's own Shopware 6 shop (Admin API, an integration's access key). The secret
-    comes from CATURACTL_SHOP_CLIENT_SECRET or ``[shop]`` of the secrets file, never from here."""
+class ShopConfig(_ChannelApi):
+    """The merchant's own Shopware 6 shop (Admin API, an integration's access key: ``client_id``
+    is its id, SWIA...). The secret comes from CATURACTL_SHOP_CLIENT_SECRET or ``[shop]`` of the
+    secrets file, never from here."""
     enabled: bool = False
     url: str = ""  # the shop's base URL; the Admin API is below /api
-    client_id: str = ""  # the integration's access key id (SWIA...)
     sales_channel: str = ""  # import only this sales channel (its name or id); "" = every one
-    first_import_days: int = Field(default=7, ge=1, le=90)
     page_size: int = Field(default=100, ge=1, le=500)
-    max_retries: int = Field(default=6, ge=0, le=20)
-    backoff_seconds: float = Field(default=2.0, ge=0)
-    backoff_max_seconds: float = Field(default=120.0, ge=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    secrets_file: str = ""
-    client_secret: SecretStr | None = None  # environment or secrets file only
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not v.startswith(("https://", "http://")):
-            raise ValueError(f"not an http(s) URL: {v!r}")
-        return v.rstrip("/")
+        return _http_url(v) if v else v
 
 
 class StockConfig(_Section):
@@ -247,6 +251,38 @@ class DisplayConfig(_Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
+
+
+class PortalConfig(_Section):
+    """The partner portal (``caturactl portal serve``; caturactl/portal/). ``public_url`` is the
+    address partners open (invitation links start with it); behind a reverse proxy that ends TLS,
+    list the proxy in ``trusted_proxies`` so its X-Forwarded-Proto and -For are believed."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    public_url: str = ""  # e.g. "https://partner.example.com"; default: http://HOST:PORT
+    # "auto": Secure cookies when the request came over https (directly or per X-Forwarded-Proto
+    # from a trusted proxy); "always" / "never" decide it regardless.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    invitation_hours: int = Field(default=72, ge=1, le=24 * 30)
+    page_size: int = Field(default=25, ge=5, le=200)
+
+
+class DocumentsConfig(_Section):
+    """The merchant's look on the papers a dropshipper puts in the parcel (``[documents]``;
+    caturactl/fulfilment/dropship/documents.py): the delivery note, the shipping label and, when
+    listed in ``parcel``, the merchant's invoice. Paths are relative to caturactl.toml; the
+    defaults are the invoice's own, from templates/ (its logo, DejaVu Sans)."""
+
+    logo: str = ""  # PNG or JPEG; "" = templates/invoices/logo.png, the invoice's logo; "none" = no logo
+    color: str = Field(default="#125E6E", pattern=r"^#[0-9A-Fa-f]{6}$")  # headings and rules
+    font: str = ""  # a TrueType file; "" = DejaVu Sans, the invoice's font
+    font_bold: str = ""  # its bold face; "" = DejaVu Sans Bold (or the regular face of ``font``)
+    return_location: str = ""  # a [locations.CODE] whose address is the sender; "" = [company]
+    parcel: list[Literal["delivery_note", "label", "invoice"]] = Field(
+        default_factory=lambda: ["delivery_note", "label"])  # sent with each purchase order
 
 
 # The document formats under carriers/ (checked here so a typo fails on load, not at 3 a.m.).
@@ -344,10 +380,12 @@ class CarrierConfig(_Section):
 
 
 class LocationConfig(_Section):
-    """A place that ships: the own warehouse or an external fulfiller (``[locations.CODE]``)."""
+    """A place that ships: the own warehouse, an external fulfiller, or a dropshipper that ships
+    from its own stock on our purchase order (``[locations.CODE]``, kind = "dropshipper"; its
+    terms are the keys below the dropshipper comment; caturactl/fulfilment/dropship/)."""
 
     name: str
-    kind: Literal["own", "fulfiller"] = "own"
+    kind: Literal["own", "fulfiller", "dropshipper"] = "own"
     street: str = ""
     postal_code: str = ""
     city: str = ""
@@ -357,7 +395,7 @@ class LocationConfig(_Section):
     carriers: list[str] = Field(min_length=1)  # keys of [carriers.*] this location hands parcels to
     format: str = "dhl_csv"  # dhl_csv | fulfiller_xml | delivery_note_pdf | text
     documents: list[str] = Field(default_factory=list)  # further formats sent along, e.g. delivery_note_pdf
-    transport: str  # key of [transports.*] for delivery notes
+    transport: str = ""  # key of [transports.*] for delivery notes; "" only for a dropshipper on the portal
     return_transport: str = ""  # key of [transports.*] for confirmations; default: transport
     confirmation_format: Literal["confirmation_csv", "confirmation_xml"] = "confirmation_csv"
     cutoff: str = Field(default="14:00", pattern=_HHMM)  # orders routed later ship the next business day
@@ -369,6 +407,20 @@ class LocationConfig(_Section):
     # A file on the return channel larger than this is set aside unread (error folder, a ticket):
     # a confirmation or stock file of a few thousand lines is far smaller.
     max_file_mb: int = Field(default=20, ge=1, le=1024)
+    # A dropshipper's terms: purchase price per SKU (a CSV file "sku;price" or an inline table),
+    # days it needs before a parcel leaves, hours (its business hours) to answer a purchase order,
+    # hours after which its availability feed counts as zero, the channels it may serve ([] = all),
+    # and whether one order may be split between our own stock and this dropshipper.
+    purchase_prices: str | dict[str, Decimal] = Field(default_factory=dict)
+    lead_time_days: int = Field(default=0, ge=0, le=60)
+    answer_within_hours: int = Field(default=8, gt=0, le=500)
+    availability_max_age_hours: int = Field(default=24, gt=0, le=2000)
+    channels: list[str] = Field(default_factory=list)
+    split_with_own: bool = True
+    # The dropshipper's DATEV creditor account (Kreditor, 70000-99999 with 4-digit G/L accounts:
+    # reference/accounting/accounts.md §2, datev.md §3 column 7): its invoices and our purchase
+    # credits are booked on it. Ask the tax advisor; "" until then (the export says so).
+    creditor_account: str = Field(default="", pattern=r"^([7-9][0-9]{4})?$")
 
     @field_validator("country")
     @classmethod
@@ -398,137 +450,24 @@ class TaxRate(_Section):
         return _country(v, None)
 
 
-# The VAT rates of the 27 member states, dated, because the rate follows the date of supply (the
-# German 2020 cut is the example every test keeps). A product's tax class picks the kind:
-# "standard", or "reduced" = the reduced rate a state applies to most foodstuffs and printed books
-# (Annex III points 1 and 6 of the VAT Directive; the German 7 %). Where food and books differ, the
-# food rate; where food is taxed at the standard rate, the book rate; the other rates are named in
-# the comment. One reduced rate per state is a simplification: a product whose rate differs in a
-# destination state needs a tax class of its own, which this table does not have yet.
-# Sources: reference/accounting/vat.md §1 and §3; for the other states and the 2024-2026 changes
-# public summaries of the European Commission's "VAT rates applied in the Member States of the
-# European Union" (edition of 1 January 2025) and of the national laws, read 2026-11 (vatcalc.com,
-# vatupdate.com, regfollower.com, marosavat.com). Not checked against TEDB itself: verify there
-# (ec.europa.eu/taxation_customs/tedb) before relying on a figure marked "verify". A row "from
-# 2021-07-01" was in force at least since the OSS began; older rates of that state are not needed
-# for destination VAT and not recorded.
-DEFAULT_RATES = [
-    # Germany, § 12 UStG (vat.md §1): 16/5 % from 2020-07-01 to 2020-12-31 (Zweites Corona-Steuerhilfegesetz).
-    {"country": "DE", "kind": "standard", "rate": "19", "valid_from": "2007-01-01", "valid_to": "2020-06-30"},
-    {"country": "DE", "kind": "standard", "rate": "16", "valid_from": "2020-07-01", "valid_to": "2020-12-31"},
-    {"country": "DE", "kind": "standard", "rate": "19", "valid_from": "2021-01-01"},
-    {"country": "DE", "kind": "reduced", "rate": "7", "valid_from": "2007-01-01", "valid_to": "2020-06-30"},
-    {"country": "DE", "kind": "reduced", "rate": "5", "valid_from": "2020-07-01", "valid_to": "2020-12-31"},
-    {"country": "DE", "kind": "reduced", "rate": "7", "valid_from": "2021-01-01"},
-    # Austria: 10 % food and books; 13 % some others (vat.md §3).
-    {"country": "AT", "kind": "standard", "rate": "20", "valid_from": "2000-01-01"},
-    {"country": "AT", "kind": "reduced", "rate": "10", "valid_from": "2000-01-01"},
-    # Belgium: 6 % food and books; 12 % some others (vat.md §3).
-    {"country": "BE", "kind": "standard", "rate": "21", "valid_from": "1996-01-01"},
-    {"country": "BE", "kind": "reduced", "rate": "6", "valid_from": "1996-01-01"},
-    # Bulgaria: most food at 20 %; 9 % books, baby food (EC table 2025; verify the start of 9 % for books).
-    {"country": "BG", "kind": "standard", "rate": "20", "valid_from": "2021-07-01"},
-    {"country": "BG", "kind": "reduced", "rate": "9", "valid_from": "2021-07-01"},
-    # Cyprus: 5 % food and books; 9 % restaurants, hotels (EC table 2025; verify).
-    {"country": "CY", "kind": "standard", "rate": "19", "valid_from": "2021-07-01"},
-    {"country": "CY", "kind": "reduced", "rate": "5", "valid_from": "2021-07-01"},
-    # Czechia: one reduced rate of 12 % since 2024-01-01 (vat.md §3); until then 15 % food, 10 % books.
-    {"country": "CZ", "kind": "standard", "rate": "21", "valid_from": "2013-01-01"},
-    {"country": "CZ", "kind": "reduced", "rate": "15", "valid_from": "2021-07-01", "valid_to": "2023-12-31"},
-    {"country": "CZ", "kind": "reduced", "rate": "12", "valid_from": "2024-01-01"},
-    # Denmark has no reduced rate: reduced-class goods are taxed at 25 % (EC table 2025).
-    {"country": "DK", "kind": "standard", "rate": "25", "valid_from": "2021-07-01"},
-    {"country": "DK", "kind": "reduced", "rate": "25", "valid_from": "2021-07-01"},
-    # Estonia: 22 % from 2024-01-01, 24 % from 2025-07-01 (VAT Act amendment of 2025); food at the
-    # standard rate, 9 % books and medicines; 13 % accommodation since 2025-01-01.
-    {"country": "EE", "kind": "standard", "rate": "20", "valid_from": "2021-07-01", "valid_to": "2023-12-31"},
-    {"country": "EE", "kind": "standard", "rate": "22", "valid_from": "2024-01-01", "valid_to": "2025-06-30"},
-    {"country": "EE", "kind": "standard", "rate": "24", "valid_from": "2025-07-01"},
-    {"country": "EE", "kind": "reduced", "rate": "9", "valid_from": "2021-07-01"},
-    # Spain: 10 % most food; 4 % basic food and books (vat.md §3).
-    {"country": "ES", "kind": "standard", "rate": "21", "valid_from": "2012-09-01"},
-    {"country": "ES", "kind": "reduced", "rate": "10", "valid_from": "2012-09-01"},
-    # Finland: 25.5 % from 2024-09-01; food 14 %, 13.5 % from 2026-01-01 (2026 budget law; books
-    # moved from 10 % to 14 % on 2025-01-01 and with food to 13.5 %); 10 % newspapers.
-    {"country": "FI", "kind": "standard", "rate": "24", "valid_from": "2013-01-01", "valid_to": "2024-08-31"},
-    {"country": "FI", "kind": "standard", "rate": "25.5", "valid_from": "2024-09-01"},
-    {"country": "FI", "kind": "reduced", "rate": "14", "valid_from": "2013-01-01", "valid_to": "2025-12-31"},
-    {"country": "FI", "kind": "reduced", "rate": "13.5", "valid_from": "2026-01-01"},
-    # France: 5.5 % food and books; 10 % restaurants and others; 2.1 % press, medicines (vat.md §3).
-    {"country": "FR", "kind": "standard", "rate": "20", "valid_from": "2014-01-01"},
-    {"country": "FR", "kind": "reduced", "rate": "5.5", "valid_from": "2014-01-01"},
-    # Greece: 13 % most food; 6 % books, medicines (EC table 2025; mainland, islands differ).
-    {"country": "GR", "kind": "standard", "rate": "24", "valid_from": "2016-06-01"},
-    {"country": "GR", "kind": "reduced", "rate": "13", "valid_from": "2021-07-01"},
-    # Croatia: 5 % bread, milk, books and (since 2023-04-01) most basic food; 13 % some other food
-    # (EC table 2025; verify which food is at 5 % and which at 13 % or 25 %).
-    {"country": "HR", "kind": "standard", "rate": "25", "valid_from": "2012-03-01"},
-    {"country": "HR", "kind": "reduced", "rate": "5", "valid_from": "2021-07-01"},
-    # Hungary: 5 % basic food and books; 18 % some dairy and bakery goods (EC table 2025).
-    {"country": "HU", "kind": "standard", "rate": "27", "valid_from": "2012-01-01"},
-    {"country": "HU", "kind": "reduced", "rate": "5", "valid_from": "2021-07-01"},
-    # Ireland: 23 % again since 2021-03-01; most food and books are zero-rated (0 %, which is EN
-    # 16931 category Z and cannot be a row here); 13.5 % the first reduced rate, 9 % and 4.8 % others.
-    {"country": "IE", "kind": "standard", "rate": "23", "valid_from": "2021-03-01"},
-    {"country": "IE", "kind": "reduced", "rate": "13.5", "valid_from": "2021-07-01"},
-    # Italy: 10 % most food; 4 % basic food and books; 5 % some others (vat.md §3).
-    {"country": "IT", "kind": "standard", "rate": "22", "valid_from": "2013-10-01"},
-    {"country": "IT", "kind": "reduced", "rate": "10", "valid_from": "2013-10-01"},
-    # Lithuania: food at the standard rate; books 9 %, 5 % from 2026-01-01 (Law XV-287, which also
-    # raised the other 9 % supplies to 12 %).
-    {"country": "LT", "kind": "standard", "rate": "21", "valid_from": "2009-09-01"},
-    {"country": "LT", "kind": "reduced", "rate": "9", "valid_from": "2021-07-01", "valid_to": "2025-12-31"},
-    {"country": "LT", "kind": "reduced", "rate": "5", "valid_from": "2026-01-01"},
-    # Luxembourg: 16 % in 2023 only (temporary cut); food and books 3 %, 8 % and 14 % others.
-    {"country": "LU", "kind": "standard", "rate": "17", "valid_from": "2021-07-01", "valid_to": "2022-12-31"},
-    {"country": "LU", "kind": "standard", "rate": "16", "valid_from": "2023-01-01", "valid_to": "2023-12-31"},
-    {"country": "LU", "kind": "standard", "rate": "17", "valid_from": "2024-01-01"},
-    {"country": "LU", "kind": "reduced", "rate": "3", "valid_from": "2021-07-01"},
-    # Latvia: most food at 21 % (5 % fruit and vegetables); 12 % books, medicines. Announced for
-    # 2026: lower rates for books and some staple food (verify before relying on 12 % in 2026).
-    {"country": "LV", "kind": "standard", "rate": "21", "valid_from": "2021-07-01"},
-    {"country": "LV", "kind": "reduced", "rate": "12", "valid_from": "2021-07-01"},
-    # Malta: food mostly zero-rated (see IE); 5 % books, confectionery, medicines; 7 % hotels.
-    {"country": "MT", "kind": "standard", "rate": "18", "valid_from": "2021-07-01"},
-    {"country": "MT", "kind": "reduced", "rate": "5", "valid_from": "2021-07-01"},
-    # Netherlands: 9 % food and books (vat.md §3).
-    {"country": "NL", "kind": "standard", "rate": "21", "valid_from": "2012-10-01"},
-    {"country": "NL", "kind": "reduced", "rate": "9", "valid_from": "2019-01-01"},
-    # Poland: 5 % most food and books; 8 % some others (vat.md §3).
-    {"country": "PL", "kind": "standard", "rate": "23", "valid_from": "2011-01-01"},
-    {"country": "PL", "kind": "reduced", "rate": "5", "valid_from": "2011-01-01"},
-    # Portugal (mainland; Madeira and the Azores have their own rates): 6 % basic food and books, 13 % others.
-    {"country": "PT", "kind": "standard", "rate": "23", "valid_from": "2011-01-01"},
-    {"country": "PT", "kind": "reduced", "rate": "6", "valid_from": "2021-07-01"},
-    # Romania: 21 % and a single reduced rate of 11 % from 2025-08-01 (Law 141/2025); until then
-    # 19 %, 9 % food, 5 % books.
-    {"country": "RO", "kind": "standard", "rate": "19", "valid_from": "2017-01-01", "valid_to": "2025-07-31"},
-    {"country": "RO", "kind": "standard", "rate": "21", "valid_from": "2025-08-01"},
-    {"country": "RO", "kind": "reduced", "rate": "9", "valid_from": "2021-07-01", "valid_to": "2025-07-31"},
-    {"country": "RO", "kind": "reduced", "rate": "11", "valid_from": "2025-08-01"},
-    # Sweden: food 12 %, cut to 6 % from 2026-04-01 to 2027-12-31 (Prop. 2025/26:55, passed);
-    # books 6 %.
-    {"country": "SE", "kind": "standard", "rate": "25", "valid_from": "2021-07-01"},
-    {"country": "SE", "kind": "reduced", "rate": "12", "valid_from": "2021-07-01", "valid_to": "2026-03-31"},
-    {"country": "SE", "kind": "reduced", "rate": "6", "valid_from": "2026-04-01", "valid_to": "2027-12-31"},
-    {"country": "SE", "kind": "reduced", "rate": "12", "valid_from": "2028-01-01"},
-    # Slovenia: 9.5 % food; 5 % books (EC table 2025).
-    {"country": "SI", "kind": "standard", "rate": "22", "valid_from": "2013-07-01"},
-    {"country": "SI", "kind": "reduced", "rate": "9.5", "valid_from": "2021-07-01"},
-    # Slovakia: 23 % from 2025-01-01; then 5 % basic food and books, 19 % other food (before: 20 %,
-    # 10 % basic food and books). 2026: some high-sugar and high-salt food from 19 % to 23 %.
-    {"country": "SK", "kind": "standard", "rate": "20", "valid_from": "2021-07-01", "valid_to": "2024-12-31"},
-    {"country": "SK", "kind": "standard", "rate": "23", "valid_from": "2025-01-01"},
-    {"country": "SK", "kind": "reduced", "rate": "10", "valid_from": "2021-07-01", "valid_to": "2024-12-31"},
-    {"country": "SK", "kind": "reduced", "rate": "5", "valid_from": "2025-01-01"},
-]
+# The dated VAT rates of the 27 member states, with their sources: caturactl/vat_rates.toml (data,
+# kept beside this file; a [[tax.rates]] list in caturactl.toml replaces it).
+RATES_FILE = "vat_rates.toml"
+
+
+@lru_cache(maxsize=1)
+def default_rates() -> tuple[dict, ...]:
+    """The rows of RATES_FILE (country, kind, rate, valid_from, valid_to), read once."""
+    return tuple(tomllib.loads(resources.files("caturactl").joinpath(RATES_FILE).read_text(encoding="utf-8"))["rates"])
+
+
 EU_COUNTRIES = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split())
 
 
 class TaxConfig(_Section):
     home_country: str = "DE"  # where the merchant is established and ships from
     oss: bool = False  # over the EU distance-sales threshold: EU B2C deliveries use the destination's VAT
-    rates: list[TaxRate] = Field(default_factory=lambda: [TaxRate.model_validate(r) for r in DEFAULT_RATES])
+    rates: list[TaxRate] = Field(default_factory=lambda: [TaxRate.model_validate(r) for r in default_rates()])
 
 
 class InvoiceConfig(_Section):
@@ -546,8 +485,9 @@ class InvoiceConfig(_Section):
 
 # How each way of paying is handled when the channel does not collect the money (the shop):
 # route_unpaid: the order is routed before the money is in; due_days: the payment is due that many
-# days after the order; remind / cancel: the payment is reminded, its order cancelled, when it
-# stays unpaid (``[payments] reminder_after_days`` / ``cancel_after_days`` after it fell due).
+# days after the order (a purchase on account: after its invoice, the date the invoice names);
+# remind / cancel: the payment is reminded, its order cancelled, when it stays unpaid
+# (``[payments] reminder_after_days`` / ``cancel_after_days`` after it fell due).
 # Cash on delivery is paid to the carrier at the door and reaches the merchant with the
 # carrier's transfer: it is shipped at once, never reminded nor cancelled.
 DEFAULT_PAYMENT_METHODS: dict[str, dict[str, Any]] = {
@@ -616,11 +556,15 @@ ACCOUNT_PRESETS: dict[str, dict[str, str]] = {
               # Not in accounts.md: "Versicherungsentschädigungen und Schadenersatzleistungen" of the
               # DATEV charts (SKR03 2742 / SKR04 4970, NWB Kontierungslexikon "Schadensersatz,
               # erhaltener"); Amazon's compensation for goods it lost or damaged is no fee.
-              "reimbursements": "2742"},
+              "reimbursements": "2742",
+              # Dropshippers' goods: Wareneingang 19 % (accounts.md §3). The 7 % account is not in
+              # accounts.md: "Wareneingang 7 % Vorsteuer" of the DATEV charts (UNCERTAIN; verify).
+              "purchases": "3400", "purchases_reduced": "3300"},
     "SKR04": {"revenue_standard": "4400", "revenue_reduced": "4300", "revenue_intra_eu": "4125",
               "revenue_export": "4120", "revenue_oss": "4320", "receivables": "1200", "amazon_clearing": "1300",
               "bank": "1800", "transit": "1460", "fees": "6770", "fees_13b": "5923", "payment_fees": "6855",
-              "fulfilment_fees": "6740", "advertising": "6600", "reimbursements": "4970"},
+              "fulfilment_fees": "6740", "advertising": "6600", "reimbursements": "4970",
+              "purchases": "5400", "purchases_reduced": "5300"},
 }
 
 # Where the money of a settlement that is neither a sale, a refund nor the reserve is booked:
@@ -737,6 +681,8 @@ class Config(_Section):
     transports: dict[str, TransportConfig] = Field(default_factory=dict)
     carriers: dict[str, CarrierConfig] = Field(default_factory=dict)
     locations: dict[str, LocationConfig] = Field(default_factory=dict)
+    portal: PortalConfig = Field(default_factory=PortalConfig)
+    documents: DocumentsConfig = Field(default_factory=DocumentsConfig)
     path: Path | None = Field(default=None, exclude=True)
 
     @property
@@ -754,17 +700,23 @@ class Config(_Section):
                 name = getattr(loc, field)
                 if name and name not in self.transports:
                     raise ValueError(f"locations.{code}.{field}: no [transports.{name}] section")
+            if not loc.transport and loc.kind != "dropshipper":
+                raise ValueError(f"locations.{code}.transport: needed (only a dropshipper may work on the portal alone)")
             for i, fmt in enumerate([loc.format, *loc.documents]):
                 if fmt not in DOCUMENT_FORMATS:
                     at = "format" if i == 0 else f"documents[{i - 1}]"
                     raise ValueError(f"locations.{code}.{at}: unknown format {fmt!r} "
                                      f"(known: {', '.join(sorted(DOCUMENT_FORMATS))})")
-            if self.transports[loc.return_transport or loc.transport].kind == "email":
+            # A dropshipper on the portal alone (no transport) has no return channel.
+            back = loc.return_transport or loc.transport
+            if back and self.transports[back].kind == "email":
                 raise ValueError(f"locations.{code}: e-mail cannot be a return channel; set return_transport")
             try:
                 ZoneInfo(loc.timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ValueError(f"locations.{code}.timezone: unknown time zone {loc.timezone!r}") from None
+        if self.documents.return_location and self.documents.return_location not in self.locations:
+            raise ValueError(f"documents.return_location: no [locations.{self.documents.return_location}] section")
         for name, t in self.transports.items():
             if t.kind == "email" and not (self.mail.host and self.mail.from_address and t.to):
                 raise ValueError(f"transports.{name}: an e-mail transport needs [mail] host and "

@@ -69,7 +69,7 @@ def export_deliveries(app, *, dry_run: bool, limit: int | None = None, progress:
     """``ship export``: render each new delivery note, queue its files, send them."""
     from caturactl.fulfilment import shipping
     with app.work(dry_run) as s:
-        total = shipping.count_to_export(s, limit)
+        total = shipping.count_to_export(s, app.cfg, limit)
         with progress("rendering", total) as advance:
             r = shipping.export(s, app.cfg, app.formats(), dry_run=dry_run, limit=limit, progress=advance)
         sent = None if dry_run else send(app, s, {shipping.UPLOAD})
@@ -489,7 +489,7 @@ def bulk_orders(app, action: str, *, file=None, states=None, channel=None, since
     with app.work(dry_run) as s:
         if targets is None:
             targets = desk.select_orders(s, app.cfg.tz, states=states, channel=channel, since=since, customer=customer)
-        r = desk.apply_to_each(s, action, targets, reason=reason, reference=reference)
+        r = desk.apply_to_each(s, app.cfg, action, targets, reason=reason, reference=reference)
     r.dry_run = dry_run
     line = f"{action}: done {len(r.done)}, skipped {len(r.skipped)}, failed {len(r.failed)}"
     problems = ([f"failed {f['order']}" + (f" ({f['where']})" if f["where"] else "") + f": {f['why']}"

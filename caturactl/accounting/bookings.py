@@ -16,6 +16,9 @@ account (Bank: SKR03 1200, SKR04 1800) on the statement's booking day; a returne
 books it back. Only what was applied to payments is booked: a credit that paid nothing, or
 the surplus of an over-payment, waits for a person (its ticket).
 
+A dropshipper's invoice to us books the goods on Wareneingang against the partner's creditor
+account, and our purchase credit for goods it took back the other way (``purchase_entries``).
+
 A settlement books each kind of fee line on the account ``[accounts.fee_accounts]`` (or the
 defaults, ``DEFAULT_FEE_ACCOUNTS``) names for it. The channel's services (Amazon's: invoiced from
 Luxembourg without VAT) carry § 13b UStG: on the automatic § 13b account without a key,
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fnmatch import fnmatchcase
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from caturactl.config import DEFAULT_FEE_ACCOUNTS, AccountsConfig
 from caturactl.core.errors import InputError
@@ -166,3 +169,28 @@ def receipt_entry(booking_date: date, document: str, text: str, amount: Decimal,
     bank, debtor = accounts.account("bank"), accounts.account(clearing_account or "receivables")
     debit, credit = (bank, debtor) if amount > 0 else (debtor, bank)
     return JournalEntry(booking_date, document[-36:], text[:60], debit, credit, abs(amount), order_id=order_id)
+
+
+def purchase_entries(document: str, day: date, text: str, gross_by_rate: Mapping[Decimal, Decimal], creditor: str,
+                     accounts: AccountsConfig, *, credit: bool = False) -> list[JournalEntry]:
+    """The bookings of a dropshipper's invoice to us (Eingangsrechnung), or with ``credit`` of our
+    purchase credit for goods it took back: per VAT rate its gross on the purchases account
+    against the partner's creditor account (``creditor``: 70000-99999, accounts.md §2), the other
+    way round for a credit. Purchases of goods go to Wareneingang (accounts.md §3: SKR03 3400 /
+    SKR04 5400 at 19 %; the 7 % account ``purchases_reduced`` is not in accounts.md), automatic
+    input-tax accounts in the DATEV charts, so no tax key. Raises InputError naming the document
+    for a rate that is neither standard nor reduced (book it by hand)."""
+    out = []
+    for rate, gross in sorted(gross_by_rate.items(), key=lambda kv: -kv[0]):
+        if gross == 0:
+            continue
+        if rate in STANDARD_RATES:
+            account = accounts.account("purchases")
+        elif rate in REDUCED_RATES:
+            account = accounts.account("purchases_reduced")
+        else:
+            raise InputError(f"a purchase at {rate} % VAT has no purchases account here; book it by hand",
+                             where=document)
+        debit, against = (creditor, account) if credit else (account, creditor)
+        out.append(JournalEntry(day, document[-36:], text[:60], debit, against, gross))
+    return out

@@ -3,7 +3,8 @@ DATEV Buchungsstapel, and the debtors as DATEV master data.
 
 Bookings come from the documents themselves (``caturactl.accounting.bookings``): invoices and credit notes
 by their issue date, settlements by their deposit date, bank credits matched to payments by the
-statement's booking date. Every date is a day in the business time
+statement's booking date, dropshippers' invoices to us by their date and our purchase credits for
+returns by the day they were recorded (``caturactl.fulfilment.dropship.purchases.journal``). Every date is a day in the business time
 zone (``cfg.tz``), and a period is a range of such days: a settlement deposited at 23:30 UTC on
 31 March is deposited on 1 April in Berlin, so it is booked on 1 April and belongs to April's
 export, never to March's (whose DATEV batch could not even hold its date). Every export is
@@ -33,6 +34,7 @@ from caturactl.config import Config
 from caturactl.core.errors import ConfigError, InputError, StateError
 from caturactl.accounting.models import ExportBatch, Settlement
 from caturactl.billing.models import Invoice
+from caturactl.fulfilment.dropship import purchases
 from caturactl.orders.models import Order
 from caturactl.payments.models import BankCredit, Payment, PaymentReceipt
 from caturactl.ports import JournalEntry
@@ -75,6 +77,7 @@ def entries(session: Session, cfg: Config, date_from: date, date_to: date) -> li
                                                  _fee_totals(st), st.total_amount, cfg.accounts,
                                                  clearing_account=settling.clearing_account, label=settling.label))
     out.extend(receipts(session, cfg, date_from, date_to))
+    out.extend(purchases.journal(session, cfg, date_from, date_to))  # dropshippers' invoices, our credits
     out.sort(key=lambda e: e.date)
     return out
 

@@ -34,7 +34,8 @@ from caturactl.billing.models import Invoice, InvoiceCounter
 from caturactl.fulfilment.models import DeliveryNote
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
-from caturactl.payments.models import Payment, PaymentStatus
+from caturactl.payments.models import OPEN as PAYMENT_OPEN
+from caturactl.payments.models import PAYMENT, Payment, PaymentStatus
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import street_parts
 from caturactl.core.events import EventKind, record
@@ -178,6 +179,8 @@ def buyer_of(order: Order) -> InvoiceParty:
 
 
 def language_for(cfg: Config, country: str) -> str:
+    """The language of what a buyer in ``country`` gets, invoices and notices alike: German in
+    GERMAN_SPEAKING countries, English elsewhere, unless ``[invoices] language`` fixes one."""
     if cfg.invoices.language != "auto":
         return cfg.invoices.language
     return "de" if country in GERMAN_SPEAKING else "en"
@@ -531,6 +534,7 @@ class Invoicer:
                     inv = self._store(order, doc, INVOICE, self.cfg.invoices.prefix, year, seq, pdf, xml)
                     for n in notes:
                         n.invoice_id = inv.id
+                    self._payment_follows(order, inv, doc)
                     r.queued += self._deliver(inv, order)
                     r.created.append(doc.number)
             except BaseException:
@@ -571,6 +575,26 @@ class Invoicer:
                 out[p.order_id] = terms.Settled(p.paid_at.astimezone(self.cfg.tz).date() if p.paid_at else None,
                                                 p.method)
         return out
+
+    def _payment_follows(self, order: Order, inv: Invoice, doc: InvoiceDocument) -> None:
+        """The order's open payment takes the invoice that asks for a transfer by a date: the
+        invoice number becomes a reference to quote (matching finds it), and the date the buyer
+        reads on the invoice becomes the payment's due date (``terms.due_at``), with its event."""
+        if doc.due_date is None:
+            return
+        p = self.s.scalar(select(Payment).where(Payment.order_id == order.id, Payment.status.in_(PAYMENT_OPEN))
+                          .order_by(Payment.id.desc()).limit(1))
+        if p is None:
+            return
+        before = p.due_at.astimezone(self.cfg.tz).date() if p.due_at else None
+        reference = " ".join(dict.fromkeys([*p.reference.split(), inv.number]))
+        p.invoice_id = inv.id
+        p.reference = reference if len(reference) <= 140 else p.reference  # the invoice link finds it all the same
+        p.due_at = terms.due_at(doc.due_date, self.cfg.tz)
+        record(self.s, EventKind.INVOICED, f"payment due on {doc.due_date}, as invoice {inv.number} says"
+               + (f" (was {before})" if before and before != doc.due_date else ""), order=order,
+               customer=order.customer, subject=PAYMENT.name, subject_id=p.id,
+               data={"invoice": inv.number, "due": doc.due_date.isoformat()})
 
     def _invoiced_pieces(self, order_ids: list[int]) -> dict[int, int]:
         """Pieces of each order line (by id) on earlier invoices of ``order_ids``: a line split

@@ -11,12 +11,20 @@ means of the XML, the PDF prints it with the bank details and, for a transfer, t
 - Otherwise (Kauf auf Rechnung, a prepayment still open): payable by transfer within the
   method's ``[payments.methods.<method>] due_days`` of the invoice date, quoting the invoice
   number (BT-83).
+
+When a payment falls due (``Payment.due_at``, which the reminders count from) follows one rule:
+the date the buyer reads. A purchase on account owes nothing before its invoice says so
+(``first_due``: no due date on import); every other method is due ``due_days`` after the order,
+as the order confirmation says. Once an invoice naming a due date is written for an order whose
+payment is open, that date is the payment's (``due_at``: the end of that day in the merchant's
+time zone), whatever it was before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
@@ -25,6 +33,10 @@ from babel.dates import format_date
 # holds for us, which the buyer has paid as far as they can tell.
 PAID_STATES = frozenset({"paid", "authorized"})
 TRANSFER, CASH_ON_DELIVERY, DIRECT_DEBIT = "transfer", "cod", "direct_debit"
+# Kauf auf Rechnung: the buyer pays by the day the invoice names; nothing is due before it is written.
+DUE_WITH_INVOICE = frozenset({"invoice"})
+# The last second of the due date: a transfer on that day is in time, the next day it is overdue.
+END_OF_DAY = time(23, 59, 59)
 _LOCALES = {"de": "de_DE", "en": "en_GB"}  # as templates/invoices/layout.toml prints dates
 
 METHOD_NAMES = {
@@ -102,3 +114,16 @@ def decide(*, collects: bool, channel: str, method: str, settled: Settled | None
         return Terms(False, False, texts["direct_debit"], means=DIRECT_DEBIT)
     due = issue_date + timedelta(days=due_days)
     return Terms(False, False, texts["transfer"].format(day=day(due, lang)), due_date=due, means=TRANSFER)
+
+
+def first_due(method: str, placed: datetime, due_days: int) -> datetime | None:
+    """When a payment of ``method`` for an order placed at ``placed`` falls due before any invoice
+    is written: ``due_days`` after the order, or None for a purchase on account, which falls due
+    only with its invoice (``due_at``)."""
+    return None if method in DUE_WITH_INVOICE else placed + timedelta(days=due_days)
+
+
+def due_at(due_date: date, tz: ZoneInfo) -> datetime:
+    """The instant (UTC) a payment due on ``due_date`` (an invoice's BT-9) falls due: the end of
+    that day in ``tz``, so that it is overdue from the next day on and still shows ``due_date``."""
+    return datetime.combine(due_date, END_OF_DAY, tz).astimezone(timezone.utc)

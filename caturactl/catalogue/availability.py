@@ -7,11 +7,16 @@ changed since the last push: ``ChannelStock`` keeps the quantity last queued per
 and each change is one outbox message (``SalesChannel.stock_update``) keyed by the pair's push
 count, so a message overtaken by a newer one before it went out is not sent (``superseded``).
 A SKU pushed before that is no longer an active product is set to 0.
+
+Each channel may also sell what the dropshippers allowed to serve it have: their fresh figures
+less what we ordered from them since (``partner_stock.orderable``; a stale feed counts as 0, so
+the pushed figure falls back to our own stock). The safety stock is kept back once, from the sum.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,6 +25,7 @@ from caturactl import channels
 from caturactl.catalogue.models import ChannelStock, Product
 from caturactl.config import Config, StockConfig
 from caturactl.core import clock
+from caturactl.fulfilment.dropship import partner_stock
 from caturactl.fulfilment.models import Stock
 from caturactl.outbox.service import enqueue
 
@@ -67,20 +73,31 @@ def to_sell(on_hand: int, reserved: int, safety: int) -> int:
     return max(0, on_hand - reserved - safety)
 
 
-def available(session: Session, cfg: StockConfig, sku: str | None = None) -> list[Availability]:
-    """Every active product (only ``sku`` when given) with its stock summed over the locations,
-    sorted by SKU: one query grouped by SKU; a product no location holds has 0."""
+def available(session: Session, cfg: StockConfig, sku: str | None = None, *, skus: Iterable[str] | None = None,
+              safety: bool = True) -> list[Availability]:
+    """Every active product (only ``sku``, or those of ``skus``, when given) with its stock summed
+    over the locations, sorted by SKU: one query grouped by SKU; a product no location holds has
+    0. ``safety`` False: no safety stock is kept back (what a person at the desk may promise)."""
     q = (select(Product.sku, func.coalesce(func.sum(Stock.on_hand), 0), func.coalesce(func.sum(Stock.reserved), 0))
          .select_from(Product).outerjoin(Stock, Stock.sku == Product.sku)
          .where(Product.active.is_(True)).group_by(Product.sku).order_by(Product.sku))
     if sku is not None:
         q = q.where(Product.sku == sku)
+    if skus is not None:
+        q = q.where(Product.sku.in_(sorted(set(skus))))
     out = []
     for product_sku, on_hand, reserved in session.execute(q):
-        safety = cfg.safety_of(product_sku)
-        out.append(Availability(product_sku, int(on_hand), int(reserved), safety,
-                                to_sell(int(on_hand), int(reserved), safety)))
+        safety_stock = cfg.safety_of(product_sku) if safety else 0
+        out.append(Availability(product_sku, int(on_hand), int(reserved), safety_stock,
+                                to_sell(int(on_hand), int(reserved), safety_stock)))
     return out
+
+
+def with_partners(rows: list[Availability], partners: dict[str, int]) -> list[Availability]:
+    """``rows`` with the dropshippers' pieces (``partners``, per SKU) added to what may be sold,
+    the safety stock kept back once from the sum."""
+    return [replace(a, quantity=to_sell(a.on_hand + partners[a.sku], a.reserved, a.safety)) if partners.get(a.sku)
+            else a for a in rows]
 
 
 def changes(pushed: dict[str, int], now: list[Availability], channel: str) -> list[Change]:
@@ -94,14 +111,17 @@ def changes(pushed: dict[str, int], now: list[Availability], channel: str) -> li
 
 def push(session: Session, cfg: Config) -> PushResult:
     """Queue a stock update for every changed SKU of every enabled channel that takes stock, and
-    remember the quantities, in the caller's transaction (a dry run rolls it back)."""
-    now_available = available(session, cfg.stock)
+    remember the quantities, in the caller's transaction (a dry run rolls it back). What a channel
+    may sell includes the fresh availability of the dropshippers allowed to serve it."""
+    own = available(session, cfg.stock)
     r = PushResult()
     at = clock.now()
+    at_partners = partner_stock.orderable(session, cfg, at)
     for channel in channels.all_channels():
         if not (channel.pushes_stock and channel.enabled(cfg)):
             continue
         r.channels.append(channel.name)
+        now_available = with_partners(own, partner_stock.for_channel(cfg, at_partners, channel.name))
         rows = {row.sku: row for row in session.scalars(select(ChannelStock).where(ChannelStock.channel == channel.name))}
         found = changes({sku: row.quantity for sku, row in rows.items()}, now_available, channel.name)
         changed = {c.sku for c in found}

@@ -56,11 +56,11 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from caturactl.cli import (alerts, customers, deliveries, export, importing, invoices, jobs, orders, outbox,
-                               payments, products, report, reviews, routing, settlement, setup, ship, standins, stock,
-                               tickets)
-    for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, deliveries, outbox,
-                invoices, reviews, settlement, payments, export, jobs, report, alerts, standins):
+    from caturactl.cli import (alerts, customers, deliveries, dropship, export, importing, invoices, jobs, orders,
+                               outbox, payments, portal, products, report, reviews, routing, settlement, setup, ship,
+                               standins, stock, tickets)
+    for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, dropship, deliveries, outbox,
+                invoices, reviews, settlement, payments, export, jobs, report, alerts, standins, portal):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

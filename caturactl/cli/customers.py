@@ -6,7 +6,8 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, console, emit, emit_record, format_options, pick_format
+from caturactl.cli.listing import Part, listing, showing
+from caturactl.cli.output import Column
 from caturactl.cli.params import count, row_ref
 from caturactl.views.cockpit import customer_record, customer_rows
 
@@ -23,38 +24,23 @@ def customers() -> None:
 @customers.command("list")
 @click.option("--search", help="Text in the name, company or e-mail.")
 @click.option("--limit", type=count())
-@format_options
-@click.pass_obj
-def customers_list(obj, search, limit, fmt, as_json) -> None:
+@listing(COLUMNS, "Customers", empty="no customers")
+def customers_list(app, s, search, limit) -> list[dict]:
     """List customers (merged ones are shown under the customer they were merged into)."""
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = customer_rows(s, search=search, limit=limit)
-    emit(rows, COLUMNS, fmt=pick_format(fmt, as_json), title=f"Customers ({len(rows)})", empty="no customers")
+    return customer_rows(s, search=search, limit=limit)
 
 
 @customers.command("show")
 @click.argument("customer")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def customers_show(obj, customer: str, as_json: bool) -> None:
+@showing(lambda r: f"Customer {r['number']}",
+         Part("orders", [Column("number", "Order"), Column("date", "Date"), Column("state", "State"),
+                         Column("match_reason", "Matched by")], "Orders"),
+         Part("history", [Column("at", "When"), Column("actor", "Who"), Column("why", "What")], "History",
+              only_if_any=True),
+         lines=lambda r: [*(f"  e-mail   {e}" for e in r["emails"]), *(f"  address  {a}" for a in r["addresses"])])
+def customers_show(app, s, customer: str) -> dict:
     """Show a customer (number K000012, id or e-mail): e-mails, addresses, orders, history."""
-    app = obj.ready_app()
-    with app.session() as s:
-        record = customer_record(s, app.cfg.tz, row_ref(customer, "customer", "K"))
-    if as_json:
-        emit_record(record, fmt="json")
-        return
-    emit_record(record, fmt="table", title=f"Customer {record['number']}")
-    for e in record["emails"]:
-        console.print(f"  e-mail   {e}", highlight=False, markup=False)
-    for a in record["addresses"]:
-        console.print(f"  address  {a}", highlight=False, markup=False)
-    emit(record["orders"], [Column("number", "Order"), Column("date", "Date"), Column("state", "State"),
-                            Column("match_reason", "Matched by")], fmt="table", title="Orders")
-    if record["history"]:
-        emit(record["history"], [Column("at", "When"), Column("actor", "Who"), Column("why", "What")],
-             fmt="table", title="History")
+    return customer_record(s, app.cfg.tz, row_ref(customer, "customer", "K"))
 
 
 @customers.command("merge")

@@ -12,7 +12,9 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import bars, batch
-from caturactl.cli.output import Column, console, emit, emit_record, err_console, format_options, pick_format
+from caturactl.billing.invoicing import find, from_json, invoice_record, invoice_rows
+from caturactl.cli.listing import Part, listing, showing
+from caturactl.cli.output import Column, console, err_console
 from caturactl.cli.params import count
 from caturactl.core.errors import ConfigError, InputError
 
@@ -70,41 +72,25 @@ def invoices_create(obj, limit: int | None, jobs: int, dry_run: bool, as_json: b
 @click.option("--unpaid", is_flag=True, help="Only invoices not yet settled.")
 @click.option("--month", help="Issued in this month (YYYY-MM).")
 @click.option("--kind", type=click.Choice(["invoice", "credit_note"]))
-@format_options
-@click.pass_obj
-def invoices_list(obj, unpaid: bool, month: str | None, kind: str | None, fmt, as_json) -> None:
+@listing(COLUMNS, "Invoices", empty="no invoices")
+def invoices_list(app, s, unpaid: bool, month: str | None, kind: str | None) -> list[dict]:
     """List invoices and credit notes in number order."""
-    from caturactl.billing.invoicing import invoice_rows
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = invoice_rows(s, app.cfg.tz, unpaid=unpaid, month=month, kind=kind)
-    emit(rows, COLUMNS, fmt=pick_format(fmt, as_json), title=f"Invoices ({len(rows)})", empty="no invoices")
+    return invoice_rows(s, app.cfg.tz, unpaid=unpaid, month=month, kind=kind)
 
 
 @invoices.command("show")
 @click.argument("number")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def invoices_show(obj, number: str, as_json: bool) -> None:
+@showing(lambda r: f"{'Credit note' if r['kind'] == 'credit_note' else 'Invoice'} {r['number']}",
+         Part("items", [Column("position", "#", "right"), Column("sku", "SKU"),
+                        Column("description", "Description", max_width=40), Column("quantity", "Qty", "right"),
+                        Column("unit_net", "Unit net", "right"), Column("tax_rate", "VAT %", "right"),
+                        Column("net", "Net", "right")], "Items"),
+         Part("taxes", [Column("category", "Cat"), Column("rate", "Rate %", "right"), Column("net", "Net", "right"),
+                        Column("tax", "VAT", "right"), Column("exemption_reason", "Note", max_width=60)], "VAT"),
+         lines=lambda r: [f"  {n}" for n in r["notes"]])
+def invoices_show(app, s, number: str) -> dict:
     """Show an invoice: parties, items, VAT per rate, totals, delivery."""
-    from caturactl.billing.invoicing import invoice_record
-    app = obj.ready_app()
-    with app.session() as s:
-        record = invoice_record(s, number)
-    if as_json:
-        emit_record(record, fmt="json")
-        return
-    emit_record(record, fmt="table",
-                title=f"{'Credit note' if record['kind'] == 'credit_note' else 'Invoice'} {record['number']}")
-    emit(record["items"], [Column("position", "#", "right"), Column("sku", "SKU"),
-                           Column("description", "Description", max_width=40), Column("quantity", "Qty", "right"),
-                           Column("unit_net", "Unit net", "right"), Column("tax_rate", "VAT %", "right"),
-                           Column("net", "Net", "right")], fmt="table", title="Items")
-    emit(record["taxes"], [Column("category", "Cat"), Column("rate", "Rate %", "right"), Column("net", "Net", "right"),
-                           Column("tax", "VAT", "right"), Column("exemption_reason", "Note", max_width=60)],
-         fmt="table", title="VAT")
-    for n in record["notes"]:
-        console.print(f"  {n}", highlight=False, markup=False)
+    return invoice_record(s, number)
 
 
 @invoices.command("pdf")
@@ -129,7 +115,6 @@ def invoices_pdf(obj, number: str, output: Path | None, as_xml: bool, xrechnung:
     phone and email, in that XML only; the issued invoice, its PDF and its XML stay as issued,
     and stderr says which fields were added.
     """
-    from caturactl.billing.invoicing import find, from_json
     from connectors.einvoice.cii import with_seller_contact
     if as_xml and xrechnung:
         raise click.UsageError("--xml and --xrechnung exclude each other: give one")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
+from rich.text import Text
 
-from caturactl.cli.output import (DRY, Column, console, emit, emit_record, err_console, exit_with, for_log,
-                                  format_options, local_time, pick_format)
+from caturactl.cli.listing import listing, showing
+from caturactl.cli.output import DRY, Column, console, err_console, exit_with, for_log, local_time
 from caturactl.cli.params import count
 from caturactl.core import clock
 from caturactl.core.errors import InputError
@@ -55,17 +56,19 @@ def check_command(words: list[str]) -> str | None:
     return None
 
 
-def jobs_path(obj, explicit: str | None) -> Path:
+def jobs_path(app, explicit: str | None) -> Path:
+    """The jobs.toml to use: ``explicit``, else $CATURACTL_JOBS, else the one beside caturactl.toml."""
     if explicit:
         return Path(explicit)
     if os.environ.get("CATURACTL_JOBS"):
         return Path(os.environ["CATURACTL_JOBS"])
-    return obj.app.cfg.base_dir / "jobs.toml"
+    return app.cfg.base_dir / "jobs.toml"
 
 
-def load_jobs(obj, explicit: str | None):
+def load_jobs(app, explicit: str | None):
+    """The jobs of ``jobs_path``, each command checked; raises InputError naming the file."""
     from caturactl.jobs.spec import load
-    return load(jobs_path(obj, explicit), check_command)
+    return load(jobs_path(app, explicit), check_command)
 
 
 jobs_file_option = click.option("--jobs-file", "jobs_file", type=click.Path(dir_okay=False),
@@ -83,15 +86,10 @@ def jobs() -> None:
 
 @jobs.command("list")
 @jobs_file_option
-@format_options
-@click.pass_obj
-def jobs_list(obj, jobs_file, fmt, as_json) -> None:
+@listing(JOB_COLUMNS, "Jobs", empty="jobs.toml has no jobs")
+def jobs_list(app, s, jobs_file) -> list[dict]:
     """Each job: schedule, command, timeout, last run and its result, next run."""
-    spec = load_jobs(obj, jobs_file)
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = job_rows(s, spec, app.cfg.tz, clock.now())
-    emit(rows, JOB_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Jobs ({len(rows)})", empty="jobs.toml has no jobs")
+    return job_rows(s, load_jobs(app, jobs_file), app.cfg.tz, clock.now())
 
 
 @jobs.command("run")
@@ -109,7 +107,7 @@ def jobs_run(obj, name: str, dry_run: bool, force: bool, jobs_file) -> None:
     """
     from caturactl.cli import main
     from caturactl.jobs.scheduler import Finished, Runner, Started, read_tail, spawn, start_child
-    spec = load_jobs(obj, jobs_file)
+    spec = load_jobs(obj.app, jobs_file)
     job = spec.get(name)
     app = obj.ready_app()
     now = clock.now()
@@ -183,7 +181,7 @@ def jobs_daemon(obj, once, max_parallel, host, until, jobs_file) -> None:
     it: running jobs are stopped and their slots given up for another runner to take over."""
     from caturactl.cli import main
     from caturactl.jobs.scheduler import Daemon, Finished, Runner, Started, Trouble
-    spec = load_jobs(obj, jobs_file)
+    spec = load_jobs(obj.app, jobs_file)
     app = obj.ready_app()
     tz = app.cfg.tz
     app_clock = clock.current()
@@ -220,32 +218,24 @@ def jobs_daemon(obj, once, max_parallel, host, until, jobs_file) -> None:
 @click.argument("name", required=False)
 @click.option("--state", type=click.Choice(["running", "succeeded", "failed"]))
 @click.option("--limit", type=count(), default=50, show_default=True)
-@format_options
-@click.pass_obj
-def jobs_history(obj, name, state, limit, fmt, as_json) -> None:
+@listing(HISTORY_COLUMNS, "Job runs", empty="no job has run yet")
+def jobs_history(app, s, name, state, limit) -> list[dict]:
     """Past runs, newest first: slot, host, how long, exit code, summary, error."""
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = history_rows(s, app.cfg.tz, job=name, state=state, limit=limit)
-    emit(rows, HISTORY_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Job runs ({len(rows)})",
-         empty="no job has run yet")
+    return history_rows(s, app.cfg.tz, job=name, state=state, limit=limit)
+
+
+def _run_text(record: dict) -> list:
+    """A run's error and output under their headings, as they were printed."""
+    return [line for key in ("error", "output") if record[key]
+            for line in (Text(key.capitalize(), style="bold"), record[key])]
 
 
 @jobs.command("show")
 @click.argument("run_id", type=count())
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def jobs_show(obj, run_id: int, as_json: bool) -> None:
+@showing(lambda r: f"Job run {r['id']}", lines=_run_text)
+def jobs_show(app, s, run_id: int) -> dict:
     """One run with everything it printed (the tail) and its error."""
-    app = obj.ready_app()
-    with app.session() as s:
-        record = find_run(s, run_id, app.cfg.tz)
-    emit_record(record, fmt="json" if as_json else "table", title=f"Job run {run_id}")
-    if not as_json:
-        for key in ("error", "output"):
-            if record[key]:
-                console.print(f"[bold]{key.capitalize()}[/bold]")
-                console.print(record[key], highlight=False, markup=False)
+    return find_run(s, run_id, app.cfg.tz)
 
 
 @jobs.command("export")
@@ -264,7 +254,7 @@ def jobs_export(obj, systemd_dir, cron, user, jobs_file) -> None:
     from caturactl.jobs.unitfiles import crontab, systemd_units
     if bool(systemd_dir) == bool(cron):
         raise InputError("give either --systemd DIR or --cron", where="jobs export")
-    spec = load_jobs(obj, jobs_file)
+    spec = load_jobs(obj.app, jobs_file)
     cfg = obj.app.cfg
     exe = _caturactl_exe()
     if cron:

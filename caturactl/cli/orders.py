@@ -8,15 +8,16 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, console, emit, emit_record, format_options, pick_format
-from caturactl.cli.params import count
+from caturactl.cli.listing import Part, Rows, limited, listing, showing
+from caturactl.cli.output import Column
+from caturactl.core.address import Address
 from caturactl.orders.desk import ACTIONS, PAYMENT_CHOICES, Buyer, Terms, parse_shipping, wanted_line
 from caturactl.views.cockpit import order_record, order_rows, parse_day, state_counts
 
 TABLE_DEFAULT_LIMIT = 100
-# The keys ``orders show`` has always printed for the channel's status of an order: Amazon's words
-# are the command line's, not the view's.
-SHOWN_AS = {"channel_status": "amazon_status", "updated_at_channel": "updated_at_amazon"}
+# The keys ``orders show`` prints for the channel's status of an order name its channel
+# ("amazon_status", as they always have for Amazon; "shop_status" for the shop), not the view's word.
+CHANNEL_KEYS = ("channel_status", "updated_at_channel")
 COLUMNS = [Column("number", "Order"), Column("date", "Date"), Column("channel", "Channel"),
            Column("customer", "Customer", max_width=32), Column("state", "State"),
            Column("hold_reason", "Hold reason", max_width=40), Column("total", "Total", "right"),
@@ -29,71 +30,47 @@ def orders() -> None:
     """Orders: the cockpit and each order's whole story."""
 
 
+SHOWN = (Part("lines", [Column("position", "#", "right"), Column("sku", "SKU"), Column("title", "Title", max_width=40),
+                        Column("quantity", "Qty", "right"), Column("shipped", "Shipped", "right"),
+                        Column("total", "Paid", "right"), Column("discount", "Discount", "right"),
+                        Column("promotions", "Promotion", max_width=24),
+                        Column("gift_message", "Gift message", max_width=30)], "Lines"),
+         Part("tickets", [Column("ticket", "Ticket"), Column("status", "Status"), Column("resolution", "Resolution"),
+                          Column("text", "Why"), Column("note", "Note")], "Tickets", only_if_any=True),
+         Part("deliveries", [Column("delivery", "Delivery"), Column("location", "Location"), Column("state", "State"),
+                             Column("carrier", "Carrier"), Column("service", "Service"),
+                             Column("tracking", "Tracking", max_width=44)],
+              "Delivery notes (caturactl deliveries show L...)", only_if_any=True),
+         Part("events", [Column("at", "When"), Column("actor", "Who"), Column("kind", "Event"), Column("from", "From"),
+                         Column("to", "To"), Column("why", "Why", max_width=60)], "History"))
+
+
 @orders.command("list")
 @click.option("--state", "states", multiple=True, help="Only these states (repeat or comma-separate).")
 @click.option("--since", help="Only orders placed on or after this day (YYYY-MM-DD).")
 @click.option("--month", help="Only orders placed in this month (YYYY-MM).")
 @click.option("--customer", help="Customer name, number (K000012) or e-mail.")
 @click.option("--search", help="Text in the order number, buyer, city, postal code or hold reason.")
-@click.option("--limit", type=count(),
-              help=f"At most this many rows, newest first (table default {TABLE_DEFAULT_LIMIT}; --json and csv: all).")
-@format_options
-@click.pass_obj
-def orders_list(obj, states, since, month, customer, search, limit, fmt, as_json) -> None:
+@listing(COLUMNS, "Orders", empty="no orders match", screenful=TABLE_DEFAULT_LIMIT)
+def orders_list(app, s, states, since, month, customer, search, limit) -> Rows:
     """List orders, newest first."""
-    since_d = parse_day(since, "--since") if since else None
-    wanted = [s.strip() for v in states for s in v.split(",") if s.strip()]
-    app = obj.ready_app()
-    fmt = pick_format(fmt, as_json)
-    table = fmt == "table"
-    if table and limit is None:
-        limit = TABLE_DEFAULT_LIMIT  # a screenful for people; scripts get everything
-    counted: list[int] = []
-    with app.session() as s:
-        rows = order_rows(s, app.cfg.tz, states=wanted or None, since=since_d, month=month, customer=customer,
-                          search=search, limit=limit, counted=counted if table else None)
-        counts = state_counts(s) if table else {}
-    title = f"Orders ({len(rows)} of {counted[0]})" if table and counted and counted[0] > len(rows) \
-        else f"Orders ({len(rows)})"
-    emit(rows, COLUMNS, fmt=fmt, title=title, empty="no orders match")
-    if table and counts:
-        console.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())), style="dim", highlight=False)
-    if table and counted and counted[0] > len(rows):
-        console.print(f"showing the newest {len(rows)}; --limit N for more, --json or --format csv for all",
-                      style="dim", highlight=False)
+    wanted = [x.strip() for v in states for x in v.split(",") if x.strip()]
+    found = limited(order_rows, s, app.cfg.tz, limit=limit, states=wanted or None,
+                    since=parse_day(since, "--since") if since else None, month=month, customer=customer,
+                    search=search)
+    counts = state_counts(s)
+    found.notes = ["  ".join(f"{k}: {v}" for k, v in sorted(counts.items()))] if counts else ()
+    return found
 
 
 @orders.command("show")
 @click.argument("order")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_obj
-def orders_show(obj, order: str, as_json: bool) -> None:
+@showing(lambda r: f"Order {r['number']}", *SHOWN)
+def orders_show(app, s, order: str) -> dict:
     """Show an order: lines, customer, tickets and every event (who, when, from, to, why)."""
-    app = obj.ready_app()
-    with app.session() as s:
-        record = {SHOWN_AS.get(k, k): v for k, v in order_record(s, app.cfg.tz, order).items()}
-    if as_json:
-        emit_record(record, fmt="json")
-        return
-    emit_record(record, fmt="table", title=f"Order {record['number']}")
-    emit(record["lines"], [Column("position", "#", "right"), Column("sku", "SKU"), Column("title", "Title", max_width=40),
-                           Column("quantity", "Qty", "right"), Column("shipped", "Shipped", "right"),
-                           Column("total", "Paid", "right"), Column("discount", "Discount", "right"),
-                           Column("promotions", "Promotion", max_width=24),
-                           Column("gift_message", "Gift message", max_width=30)],
-         fmt="table", title="Lines")
-    if record["tickets"]:
-        emit(record["tickets"], [Column("ticket", "Ticket"), Column("status", "Status"),
-                                 Column("resolution", "Resolution"), Column("text", "Why"), Column("note", "Note")],
-             fmt="table", title="Tickets")
-    if record["deliveries"]:
-        emit(record["deliveries"], [Column("delivery", "Delivery"), Column("location", "Location"),
-                                    Column("state", "State"), Column("carrier", "Carrier"), Column("service", "Service"),
-                                    Column("tracking", "Tracking", max_width=44)],
-             fmt="table", title="Delivery notes (caturactl deliveries show L...)")
-    emit(record["events"], [Column("at", "When"), Column("actor", "Who"), Column("kind", "Event"),
-                            Column("from", "From"), Column("to", "To"), Column("why", "Why", max_width=60)],
-         fmt="table", title="History")
+    record = order_record(s, app.cfg.tz, order)
+    channel = record.pop("channel_name")
+    return {(k.replace("channel", channel) if k in CHANNEL_KEYS else k): v for k, v in record.items()}
 
 
 # --- at the terminal: orders taken by phone, notes, one action on many orders -------------------
@@ -148,8 +125,8 @@ def orders_create(obj, customer, name, company, street, postal_code, city, count
         --email eva@example.de --line TOOL-1:1 --payment paid --reference "EC 4711" --shipping 4,90
     """
     wanted = [wanted_line(text, f"--line {i}") for i, text in enumerate(lines, 1)]
-    buyer = Buyer(name=name, company=company, email=email, phone=phone, street=street, postal_code=postal_code,
-                  city=city, country=country)
+    buyer = Buyer(Address(name=name, company=company, line1=street, postal_code=postal_code, city=city,
+                          country=country, phone=phone), email=email)
     return pipeline.take_order(obj.ready_app(), wanted, _terms(payment, reference, shipping, note, allow_backorder),
                                customer=customer, buyer=buyer, dry_run=dry_run)
 

@@ -6,10 +6,12 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import (Column, console, emit, emit_record, format_options, local_time,
-                                  pick_format)
+from caturactl.cli.listing import listing, showing
+from caturactl.cli.output import Column, local_time
 from caturactl.cli.params import count, row_ref
 from caturactl.core.errors import InputError
+from caturactl.outbox.service import find
+from caturactl.views.cockpit import outbox_rows
 
 
 OUTBOX_COLUMNS = [Column("id", "#", "right"), Column("kind", "Kind"), Column("target", "Target"),
@@ -29,41 +31,26 @@ def outbox() -> None:
 @click.option("--kind", type=click.Choice(["upload", "email", "amazon_confirm_shipment", "invoice_upload",
                                            "review_request"]))
 @click.option("--limit", type=count(), default=200, show_default=True)
-@format_options
-@click.pass_obj
-def outbox_list(obj, status, kind, limit, fmt, as_json) -> None:
+@listing(OUTBOX_COLUMNS, "Outbox", empty="the outbox is empty")
+def outbox_list(app, s, status, kind, limit) -> list[dict]:
     """List outbox messages, newest first."""
-    from caturactl.views.cockpit import outbox_rows
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = outbox_rows(s, app.cfg.tz, status=status, kind=kind, limit=limit)
-    emit(rows, OUTBOX_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Outbox ({len(rows)})", empty="the outbox is empty")
+    return outbox_rows(s, app.cfg.tz, status=status, kind=kind, limit=limit)
 
 
 @outbox.command("show")
 @click.argument("message")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def outbox_show(obj, message: str, as_json: bool) -> None:
+@showing(lambda r: f"Outbox message {r['id']}", lines=lambda r: [f"    {k}: {v}" for k, v in r["payload"].items()])
+def outbox_show(app, s, message: str) -> dict:
     """Show one message (by number or key) with its payload (file contents left out)."""
-    from caturactl.outbox.service import find
-    app = obj.ready_app()
     tz = app.cfg.tz
-    with app.session() as s:
-        m = find(s, row_ref(message, "outbox message"))
-        payload = {k: (f"<{len(v) * 3 // 4} bytes>" if k == "content_b64" else v) for k, v in (m.payload or {}).items()}
-        record = {"id": m.id, "key": m.key, "kind": m.kind, "target": m.target, "status": m.status,
-                  "attempts": m.attempts, "created": local_time(m.created_at, tz),
-                  "next_attempt": local_time(m.next_attempt_at, tz), "done": local_time(m.done_at, tz),
-                  # a send began then and never got an outcome: the next attempt asks the remote first
-                  "in_doubt_since": local_time(m.sending_at, tz) if m.status != "done" else "",
-                  "last_error": m.last_error, "payload": payload}
-    if as_json:
-        emit_record(record, fmt="json")
-        return
-    emit_record(record, fmt="table", title=f"Outbox message {m.id}")
-    for k, v in payload.items():
-        console.print(f"    {k}: {v}", highlight=False, markup=False)
+    m = find(s, row_ref(message, "outbox message"))
+    payload = {k: (f"<{len(v) * 3 // 4} bytes>" if k == "content_b64" else v) for k, v in (m.payload or {}).items()}
+    return {"id": m.id, "key": m.key, "kind": m.kind, "target": m.target, "status": m.status,
+            "attempts": m.attempts, "created": local_time(m.created_at, tz),
+            "next_attempt": local_time(m.next_attempt_at, tz), "done": local_time(m.done_at, tz),
+            # a send began then and never got an outcome: the next attempt asks the remote first
+            "in_doubt_since": local_time(m.sending_at, tz) if m.status != "done" else "",
+            "last_error": m.last_error, "payload": payload}
 
 
 @outbox.command("retry")

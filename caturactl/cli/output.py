@@ -84,6 +84,34 @@ def emit(rows: Sequence[dict], columns: Sequence[Column], *, fmt: str, title: st
     console.print(table)
 
 
+@dataclass(frozen=True)
+class Section:
+    """One table of a report of several (``report sales``): its rows carry ``key`` as their
+    ``section`` in JSON and CSV."""
+    key: str
+    title: str  # may name values given to emit_sections ("Sales in {month}")
+    columns: list[Column]
+
+
+def emit_sections(parts: Sequence[tuple[Section, Sequence[dict]]], *, fmt: str, **title_values) -> None:
+    """Print each section as its own table, or all of them as one JSON array (each object with
+    its ``section`` and that section's keys) or one CSV (a ``section`` column and the columns of
+    every section, empty where a section has no such column)."""
+    if fmt == "json":
+        click.echo(json.dumps([{"section": sec.key, **{c.key: jsonable(r.get(c.key)) for c in sec.columns}}
+                               for sec, rows in parts for r in rows], ensure_ascii=False, indent=1))
+        return
+    if fmt == "csv":
+        union: dict[str, Column] = {"section": Column("section", "Section")}
+        for sec, _ in parts:
+            union.update({c.key: c for c in sec.columns if c.key not in union})
+        emit([{**r, "section": sec.key} for sec, rows in parts for r in rows], list(union.values()), fmt="csv")
+        return
+    for sec, rows in parts:
+        title = sec.title.format(**title_values)
+        emit(rows, sec.columns, fmt="table", title=f"{title} ({len(rows)})", empty=f"{title}: none")
+
+
 def emit_record(record: dict, *, fmt: str, title: str = "") -> None:
     """One object: JSON for scripts, key/value lines for people."""
     if fmt == "json":

@@ -6,23 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import (
-    Column,
-    emit,
-    emit_record,
-    format_options,
-    local_time,
-    pick_format,
-)
-from caturactl.orders.models import Order
+from caturactl.cli.listing import Part, listing, showing
+from caturactl.cli.output import Column
 from caturactl.payments import dunning
-from caturactl.payments.models import BankCredit, BankStatement, Payment, PaymentStatus
-from caturactl.payments.service import find_for_order
-from caturactl.views.reports import tidy
+from caturactl.payments.models import PaymentStatus
+from caturactl.views.payments import payment_rows, payments_record, unmatched_rows
 
 COLUMNS = [Column("order", "Order"), Column("method", "Method"), Column("status", "Status"),
            Column("expected", "Expected", "right"), Column("paid", "Paid", "right"), Column("currency", "Cur"),
@@ -31,6 +22,10 @@ CREDIT_COLUMNS = [Column("statement", "Statement"), Column("entry", "Entry"), Co
                   Column("amount", "Amount", "right"), Column("currency", "Cur"), Column("debtor", "From", max_width=30),
                   Column("remittance", "Purpose", max_width=50), Column("outcome", "Outcome"),
                   Column("ticket", "Ticket"), Column("reason", "Why", max_width=60)]
+OVERDUE_COLUMNS = [Column("order", "Order"), Column("method", "Method"), Column("status", "Status"),
+                   Column("due", "Due"), Column("open", "Open", "right"), Column("currency", "Cur"),
+                   Column("reference", "Reference", max_width=30), Column("remind_on", "Remind on"),
+                   Column("cancel_on", "Cancel on"), Column("action", "Now"), Column("why", "Why", max_width=50)]
 
 
 @click.group()
@@ -56,84 +51,38 @@ def payments_import(obj, file: Path, dry_run: bool, as_json: bool):
 @payments.command("list")
 @click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in PaymentStatus]),
               help="Only payments in this state (repeatable).")
-@format_options
-@click.pass_obj
-def payments_list(obj, statuses: tuple[str, ...], fmt: str, as_json: bool) -> None:
+@listing(COLUMNS, "Payments", empty="no payments")
+def payments_list(app, s, statuses: tuple[str, ...]) -> list[dict]:
     """List payments, newest first."""
-    app = obj.ready_app()
-    with app.session() as s:
-        q = select(Payment).join(Order).order_by(Payment.id.desc())
-        if statuses:
-            q = q.where(Payment.status.in_(statuses))
-        rows = [_row(p, app.cfg.tz) for p in s.scalars(q)]
-    emit(rows, COLUMNS, fmt=pick_format(fmt, as_json), title=f"Payments ({len(rows)})", empty="no payments")
-
-
-def _row(p: Payment, tz) -> dict:
-    return {"order": p.order.external_id, "method": p.method, "status": p.status, "expected": str(tidy(p.amount_expected)),
-            "paid": str(tidy(p.amount_paid)), "currency": p.currency, "reference": p.reference,
-            "due": local_time(p.due_at, tz, "%Y-%m-%d"), "paid_at": local_time(p.paid_at, tz)}
-
-
-def _credit(c: BankCredit) -> dict:
-    return {"statement": c.statement.statement_id, "entry": c.entry_ref, "booked": c.booking_date.isoformat(),
-            "amount": str(tidy(c.amount)), "currency": c.currency, "debtor": c.debtor_name, "remittance": c.remittance,
-            "outcome": c.outcome, "ticket": f"T{c.ticket_id}" if c.ticket_id else "", "reason": c.reason}
+    return payment_rows(s, app.cfg.tz, statuses=statuses)
 
 
 @payments.command("show")
 @click.argument("order")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def payments_show(obj, order: str, as_json: bool) -> None:
+@showing(lambda r: f"Payments of order {r['order']}", Part("payments", COLUMNS, "Payments"),
+         Part("receipts", [Column("order", "Order"), Column("applied", "Applied", "right"),
+                           Column("matched_by", "Matched by"), *CREDIT_COLUMNS[:6], Column("ticket", "Ticket")],
+              "Received", empty="nothing received yet",
+              rows=lambda r: [{"order": p["order"], **x} for p in r["payments"] for x in p["receipts"]]))
+def payments_show(app, s, order: str) -> dict:
     """One order's payments, each with the bank credits applied to it."""
-    app = obj.ready_app()
-    with app.session() as s:
-        records = [{**_row(p, app.cfg.tz), "receipts": [{**_credit(r.credit), "applied": str(tidy(r.amount)),
-                                                         "matched_by": r.matched_by} for r in p.receipts]}
-                   for p in find_for_order(s, order)]
-    if as_json:
-        emit_record({"order": order, "payments": records}, fmt="json")
-        return
-    for rec in records:
-        emit_record(rec, fmt="table", title=f"Payment of order {order}")
-        emit(rec["receipts"], [Column("applied", "Applied", "right"), Column("matched_by", "Matched by"),
-                               *CREDIT_COLUMNS[:6], Column("ticket", "Ticket")],
-             fmt="table", title="Received", empty="nothing received yet")
+    return payments_record(s, app.cfg.tz, order)
 
 
 @payments.command("unmatched")
-@format_options
-@click.pass_obj
-def payments_unmatched(obj, fmt: str, as_json: bool) -> None:
+@listing(CREDIT_COLUMNS, "Unmatched credits", empty="every credit is matched")
+def payments_unmatched(app, s) -> list[dict]:
     """Bank credits that paid nothing: each has a ticket saying why (caturactl tickets list --kind
     payment)."""
-    app = obj.ready_app()
-    with app.session() as s:
-        q = (select(BankCredit).join(BankStatement).where(BankCredit.outcome == "ticket")
-             .order_by(BankCredit.booking_date, BankCredit.id))
-        rows = [_credit(c) for c in s.scalars(q)]
-    emit(rows, CREDIT_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Unmatched credits ({len(rows)})",
-         empty="every credit is matched")
-
-
-OVERDUE_COLUMNS = [Column("order", "Order"), Column("method", "Method"), Column("status", "Status"),
-                   Column("due", "Due"), Column("open", "Open", "right"), Column("currency", "Cur"),
-                   Column("reference", "Reference", max_width=30), Column("remind_on", "Remind on"),
-                   Column("cancel_on", "Cancel on"), Column("action", "Now"), Column("why", "Why", max_width=50)]
+    return unmatched_rows(s)
 
 
 @payments.command("overdue")
-@format_options
-@click.pass_obj
-def payments_overdue(obj, fmt: str, as_json: bool) -> None:
+@listing(OVERDUE_COLUMNS, "Overdue payments", empty="no payment is overdue")
+def payments_overdue(app, s) -> list[dict]:
     """Open payments past their due date, with the days of their reminder and cancellation and
     what 'payments remind' does with each now (overdue, remind, cancel, ticket, wait)."""
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = [r.as_dict() for r in dunning.overdue(s, app.cfg)]
-    emit(rows, OVERDUE_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Overdue payments ({len(rows)})",
-         empty="no payment is overdue")
+    return [r.as_dict() for r in dunning.overdue(s, app.cfg)]
 
 
 @payments.command("remind")

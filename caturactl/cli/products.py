@@ -8,7 +8,9 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, emit, format_options, pick_format
+from caturactl.cli.listing import listing
+from caturactl.cli.output import Column
+from caturactl.views.cockpit import product_rows
 
 COLUMNS = [Column("sku", "SKU"), Column("title", "Title", max_width=50), Column("listing_id", "Listing"),
            Column("weight_g", "Weight g", "right"), Column("price", "Price", "right"), Column("active", "Active")]
@@ -20,14 +22,10 @@ def products() -> None:
 
 
 @products.command("list")
-@format_options
-@click.pass_obj
-def products_list(obj, fmt: str, as_json: bool) -> None:
+@listing(COLUMNS, "Products", empty="no products yet")
+def products_list(app, s) -> list[dict]:
     """List the products."""
-    from caturactl.views.cockpit import product_rows
-    app = obj.ready_app()
-    with app.session() as s:
-        emit(product_rows(s), COLUMNS, fmt=pick_format(fmt, as_json), title="Products", empty="no products yet")
+    return product_rows(s)
 
 
 @products.command("import")

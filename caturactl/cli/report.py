@@ -8,15 +8,13 @@ a section has no such column).
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import datetime
-
 import click
 
-from caturactl.cli.output import Column, console, emit, format_options, jsonable, pick_format
+from caturactl.cli.listing import Rows, Sections, limited, listing
+from caturactl.cli.output import Column, Section
 from caturactl.cli.params import DAYS, count
 from caturactl.core import clock
+from caturactl.views.reports import cockpit_rows, finance, overdue, sales, stock_report
 
 TABLE_DEFAULT_LIMIT = 100
 R = "right"
@@ -26,13 +24,6 @@ COCKPIT = [Column("order", "Order"), Column("date", "Date"), Column("buyer", "Bu
            Column("location", "Location"), Column("carrier", "Carrier", max_width=16),
            Column("tracking", "Tracking", max_width=40), Column("invoice", "Invoice", max_width=28),
            Column("payment", "Payment")]
-
-
-@dataclass(frozen=True)
-class Section:
-    key: str  # the ``section`` value in JSON and CSV
-    title: str
-    columns: list[Column]
 
 
 _MONEY = [Column("orders", "Orders", R), Column("units", "Units", R), Column("net", "Net", R),
@@ -84,57 +75,19 @@ OVERDUE = [Section("hold", "Orders on hold", [Column("order", "Order"), Column("
                     Column("last_error", "Last error", max_width=60)])]
 
 
-def emit_sections(parts: list[tuple[Section, list[dict]]], *, fmt: str, **title_values) -> None:
-    """Print each section as its own table, or all of them as one JSON array / one CSV."""
-    if fmt == "json":
-        click.echo(json.dumps([{"section": sec.key, **{c.key: jsonable(r.get(c.key)) for c in sec.columns}}
-                               for sec, rows in parts for r in rows], ensure_ascii=False, indent=1))
-        return
-    if fmt == "csv":
-        union: dict[str, Column] = {"section": Column("section", "Section")}
-        for sec, _ in parts:
-            union.update({c.key: c for c in sec.columns if c.key not in union})
-        emit([{**r, "section": sec.key} for sec, rows in parts for r in rows], list(union.values()), fmt="csv")
-        return
-    for sec, rows in parts:
-        title = sec.title.format(**title_values)
-        emit(rows, sec.columns, fmt="table", title=f"{title} ({len(rows)})", empty=f"{title}: none")
-
-
-def _now() -> datetime:
-    return clock.now()
-
-
 @click.group()
 def report() -> None:
     """Reports: open orders, sales, stock, finance, and what is overdue."""
 
 
 @report.command("cockpit")
-@click.option("--limit", type=count(),
-              help=f"At most this many orders, oldest first (table default {TABLE_DEFAULT_LIMIT}; "
-                   "--json and csv: all).")
-@format_options
-@click.pass_obj
-def report_cockpit(obj, limit, fmt, as_json) -> None:
+@listing(COCKPIT, "Open orders", empty="no open orders", screenful=TABLE_DEFAULT_LIMIT, first="oldest")
+def report_cockpit(app, s, limit) -> Rows:
     """Every open order, oldest first.
 
     Open: not cancelled, and not shipped with every delivery note invoiced and every invoice
     paid. Shows state, hold reason, location, carrier, tracking, invoice and payment."""
-    from caturactl.views.reports import cockpit_rows
-    app = obj.ready_app()
-    fmt = pick_format(fmt, as_json)
-    if fmt == "table" and limit is None:
-        limit = TABLE_DEFAULT_LIMIT
-    counted: list[int] = []
-    with app.session() as s:
-        rows = cockpit_rows(s, app.cfg.tz, limit=limit, counted=counted if fmt == "table" else None)
-    more = bool(counted) and counted[0] > len(rows)
-    emit(rows, COCKPIT, fmt=fmt, title=f"Open orders ({len(rows)} of {counted[0]})" if more else
-         f"Open orders ({len(rows)})", empty="no open orders")
-    if more:
-        console.print(f"showing the oldest {len(rows)}; --limit N for more, --json or --format csv for all",
-                      style="dim", highlight=False)
+    return limited(cockpit_rows, s, app.cfg.tz, limit=limit)
 
 
 @report.command("sales")
@@ -143,69 +96,51 @@ def report_cockpit(obj, limit, fmt, as_json) -> None:
               help="How many top and slow sellers.")
 @click.option("--slow-max-units", type=count(0), default=0, show_default=True,
               help="A SKU with stock on hand that sold at most this many pieces is a slow seller.")
-@format_options
-@click.pass_obj
-def report_sales(obj, month, top, slow_max_units, fmt, as_json) -> None:
+@listing()
+def report_sales(app, s, month, top, slow_max_units) -> Sections:
     """A month's sales: SKUs, marketplaces, top and slow.
 
     What was invoiced in the month, less credit notes: per month, SKU and marketplace (orders,
     units, net, gross), the top sellers and the slow sellers."""
-    from caturactl.views.reports import sales
-    app = obj.ready_app()
-    with app.session() as s:
-        r = sales(s, app.cfg.tz, _now(), month=month, top=top, slow_max_units=slow_max_units)
-    emit_sections(list(zip(SALES, (r.by_month, r.by_sku, r.by_marketplace, r.top, r.slow))),
-                  fmt=pick_format(fmt, as_json), month=r.month, slow=slow_max_units)
+    r = sales(s, app.cfg.tz, clock.now(), month=month, top=top, slow_max_units=slow_max_units)
+    return Sections(list(zip(SALES, (r.by_month, r.by_sku, r.by_marketplace, r.top, r.slow))),
+                    {"month": r.month, "slow": slow_max_units})
 
 
 @report.command("stock")
-@format_options
-@click.pass_obj
-def report_stock(obj, fmt, as_json) -> None:
+@listing()
+def report_stock(app, s) -> Sections:
     """Stock per location and per SKU.
 
     On hand, reserved and available per location and SKU; per SKU also what orders not yet
     routed are waiting for, and what would be left."""
-    from caturactl.views.reports import stock_report
-    app = obj.ready_app()
-    with app.session() as s:
-        per_location, per_sku = stock_report(s)
-    emit_sections([(STOCK[0], per_location), (STOCK[1], per_sku)], fmt=pick_format(fmt, as_json))
+    per_location, per_sku = stock_report(s)
+    return Sections([(STOCK[0], per_location), (STOCK[1], per_sku)])
 
 
 @report.command("finance")
 @click.option("--month", help="The month (YYYY-MM); default: the current month in the configured time zone.")
-@format_options
-@click.pass_obj
-def report_finance(obj, month, fmt, as_json) -> None:
+@listing()
+def report_finance(app, s, month) -> Sections:
     """Revenue, Amazon fees, receivables, open differences.
 
     The month's revenue by country and VAT rate, Amazon's fees per settlement, and, as of now,
     the open receivables by age and the open settlement differences."""
-    from caturactl.views.reports import finance
-    app = obj.ready_app()
-    with app.session() as s:
-        r = finance(s, app.cfg.tz, _now(), month=month)
-    emit_sections(list(zip(FINANCE, (r.revenue, r.fees, r.receivables, r.differences))),
-                  fmt=pick_format(fmt, as_json), month=r.month)
+    r = finance(s, app.cfg.tz, clock.now(), month=month)
+    return Sections(list(zip(FINANCE, (r.revenue, r.fees, r.receivables, r.differences))), {"month": r.month})
 
 
 @report.command("overdue")
 @click.option("--unpaid-days", type=DAYS, default=30, show_default=True,
               help="List invoices unpaid for more than this many days.")
-@format_options
-@click.pass_obj
-def report_overdue(obj, unpaid_days, fmt, as_json) -> None:
+@listing()
+def report_overdue(app, s, unpaid_days) -> Sections:
     """What is late: holds, deliveries, invoices, outbox.
 
     Orders on hold, delivery notes past their deadline, invoices unpaid too long, and outbox
     messages that failed or keep failing."""
-    from caturactl.views.reports import overdue
-    app = obj.ready_app()
-    with app.session() as s:
-        r = overdue(s, app.cfg.tz, _now(), unpaid_days=unpaid_days)
-    emit_sections(list(zip(OVERDUE, (r.holds, r.deliveries, r.unpaid, r.outbox))), fmt=pick_format(fmt, as_json),
-                  days=unpaid_days)
+    r = overdue(s, app.cfg.tz, clock.now(), unpaid_days=unpaid_days)
+    return Sections(list(zip(OVERDUE, (r.holds, r.deliveries, r.unpaid, r.outbox))), {"days": unpaid_days})
 
 
 COMMANDS = [report]

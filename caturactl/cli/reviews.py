@@ -6,7 +6,8 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, emit, format_options, pick_format
+from caturactl.cli.listing import listing
+from caturactl.cli.output import Column
 from caturactl.orders.reviews import request_rows
 
 
@@ -25,15 +26,11 @@ def reviews_request(obj, dry_run: bool, as_json: bool):
 
 
 @reviews.command("list")
-@format_options
-@click.pass_obj
-def reviews_list(obj, fmt, as_json) -> None:
+@listing([Column("order", "Order"), Column("status", "Status"), Column("at", "When")], "Review requests",
+         empty="no review requests")
+def reviews_list(app, s) -> list[dict]:
     """Every review request: order, status (sent / not_offered / queued), when."""
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = request_rows(s, app.cfg.tz)
-    emit(rows, [Column("order", "Order"), Column("status", "Status"), Column("at", "When")],
-         fmt=pick_format(fmt, as_json), title=f"Review requests ({len(rows)})", empty="no review requests")
+    return request_rows(s, app.cfg.tz)
 
 
 COMMANDS = [reviews]

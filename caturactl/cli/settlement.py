@@ -8,7 +8,8 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, console, emit, emit_record, format_options, pick_format
+from caturactl.cli.listing import Part, Rows, listing, showing
+from caturactl.cli.output import Column
 from caturactl.views.settlements import difference_rows, settlement_record, settlement_rows
 
 COLUMNS = [Column("settlement", "Settlement"), Column("start", "From"), Column("end", "To"),
@@ -57,52 +58,34 @@ def settlement_import(obj, file: Path, dry_run: bool, as_json: bool):
 
 
 @settlement.command("list")
-@format_options
-@click.pass_obj
-def settlement_list(obj, fmt, as_json) -> None:
+@listing(COLUMNS, "Settlements", empty="no settlements")
+def settlement_list(app, s) -> list[dict]:
     """List imported settlements with their totals per kind of money."""
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = settlement_rows(s, app.cfg.tz)
-    emit(rows, COLUMNS, fmt=pick_format(fmt, as_json), title=f"Settlements ({len(rows)})", empty="no settlements")
+    return settlement_rows(s, app.cfg.tz)
 
 
 @settlement.command("show")
 @click.argument("settlement_id")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def settlement_show(obj, settlement_id: str, as_json: bool) -> None:
+@showing(lambda r: f"Settlement {r['settlement']}",
+         Part("by_type", [Column("type", "Transaction / amount type / description"), Column("amount", "Amount", "right")],
+              "Amounts per type", rows=lambda r: [{"type": k, "amount": v} for k, v in r["by_type"].items()]),
+         Part("fee_lines", FEE_COLUMNS, "Fees and other lines: where they are booked", empty="no fee lines",
+              rows=lambda r: [{**f, "reverse_charge": "§ 13b" if f["reverse_charge"] else ""} for f in r["fee_lines"]]),
+         Part("differences_list", DIFF_COLUMNS, "Differences", empty="no differences"))
+def settlement_show(app, s, settlement_id: str) -> dict:
     """One settlement: totals, amounts per type, its fee lines with the account each is booked on,
     and its differences."""
-    app = obj.ready_app()
-    with app.session() as s:
-        record = settlement_record(s, app.cfg.tz, app.cfg.accounts, settlement_id)
-    if as_json:
-        emit_record(record, fmt="json")
-        return
-    emit_record(record, fmt="table", title=f"Settlement {record['settlement']}")
-    emit([{"type": k, "amount": v} for k, v in record["by_type"].items()],
-         [Column("type", "Transaction / amount type / description"), Column("amount", "Amount", "right")],
-         fmt="table", title="Amounts per type")
-    emit([{**f, "reverse_charge": "§ 13b" if f["reverse_charge"] else ""} for f in record["fee_lines"]], FEE_COLUMNS,
-         fmt="table", title="Fees and other lines: where they are booked", empty="no fee lines")
-    emit(record["differences_list"], DIFF_COLUMNS, fmt="table", title="Differences", empty="no differences")
+    return settlement_record(s, app.cfg.tz, app.cfg.accounts, settlement_id)
 
 
 @settlement.command("differences")
 @click.option("--settlement", "settlement_id", help="Only this settlement.")
-@format_options
-@click.pass_obj
-def settlement_differences(obj, settlement_id: str | None, fmt, as_json) -> None:
+@listing(DIFF_COLUMNS, "Differences", empty="no differences")
+def settlement_differences(app, s, settlement_id: str | None) -> Rows:
     """Every amount that did not match our books, with its reason."""
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = difference_rows(s, settlement_id=settlement_id)
-    emit(rows, DIFF_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Differences ({len(rows)})",
-         empty="no differences")
-    if rows and pick_format(fmt, as_json) == "table":
-        console.print("each one needs a look: a missing invoice, a missing credit note, or an order sold outside "
-                      "caturactl", highlight=False)
+    rows = difference_rows(s, settlement_id=settlement_id)
+    return Rows(rows, notes=["each one needs a look: a missing invoice, a missing credit note, or an order sold "
+                             "outside caturactl"] if rows else ())
 
 
 COMMANDS = [settlement]

@@ -9,7 +9,10 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, emit, format_options, pick_format
+from caturactl.catalogue.availability import available
+from caturactl.catalogue.stock import stock_rows
+from caturactl.cli.listing import Rows, listing
+from caturactl.cli.output import Column
 
 
 @click.group()
@@ -19,17 +22,12 @@ def stock() -> None:
 
 @stock.command("list")
 @click.option("--location", help="Only this location.")
-@format_options
-@click.pass_obj
-def stock_list(obj, location, fmt, as_json) -> None:
+@listing([Column("location", "Location"), Column("sku", "SKU"), Column("on_hand", "On hand", "right"),
+          Column("reserved", "Reserved", "right"), Column("available", "Available", "right")], "Stock",
+         empty="no stock recorded")
+def stock_list(app, s, location) -> list[dict]:
     """List stock per location and SKU."""
-    from caturactl.catalogue.stock import stock_rows
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = stock_rows(s, location)
-    emit(rows, [Column("location", "Location"), Column("sku", "SKU"), Column("on_hand", "On hand", "right"),
-                Column("reserved", "Reserved", "right"), Column("available", "Available", "right")],
-         fmt=pick_format(fmt, as_json), title=f"Stock ({len(rows)})", empty="no stock recorded")
+    return stock_rows(s, location)
 
 
 @stock.command("import")
@@ -44,19 +42,13 @@ def stock_import(obj, location: str, file: Path, dry_run: bool, as_json: bool):
 
 @stock.command("available")
 @click.option("--sku", help="Only this SKU.")
-@format_options
-@click.pass_obj
-def stock_available(obj, sku, fmt, as_json) -> None:
+@listing([Column("sku", "SKU"), Column("on_hand", "On hand", "right"), Column("reserved", "Reserved", "right"),
+          Column("safety", "Safety", "right"), Column("quantity", "To sell", "right")], "Available to sell",
+         empty="no active products")
+def stock_available(app, s, sku) -> Rows:
     """What the channels may sell per SKU: on hand at every location, less reserved, less the
     safety stock ([stock] safety), never below 0."""
-    from caturactl.catalogue.availability import available
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = [a.as_dict() for a in available(s, app.cfg.stock, sku)]
-    emit(rows, [Column("sku", "SKU"), Column("on_hand", "On hand", "right"), Column("reserved", "Reserved", "right"),
-                Column("safety", "Safety", "right"), Column("quantity", "To sell", "right")],
-         fmt=pick_format(fmt, as_json), title=f"Available to sell ({len(rows)})",
-         empty=f"no active product {sku}" if sku else "no active products")
+    return Rows([a.as_dict() for a in available(s, app.cfg.stock, sku)], empty=f"no active product {sku}" if sku else "")
 
 
 @stock.command("push")

@@ -6,8 +6,11 @@ import click
 
 from caturactl import pipeline
 from caturactl.cli.batch import batch
-from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
+from caturactl.cli.listing import listing, showing
+from caturactl.cli.output import Column, local_time
 from caturactl.orders.tickets import KINDS
+from caturactl.orders.triage import find_ticket
+from caturactl.views.cockpit import ticket_rows
 
 COLUMNS = [Column("ticket", "Ticket"), Column("created", "Created"), Column("order", "Order"),
            Column("kind", "Kind"), Column("reasons", "Reasons", max_width=30), Column("status", "Status"),
@@ -22,38 +25,24 @@ def tickets() -> None:
 @tickets.command("list")
 @click.option("--status", type=click.Choice(["open", "resolved", "all"]), default="open", show_default=True)
 @click.option("--kind", type=click.Choice(KINDS))
-@format_options
-@click.pass_obj
-def tickets_list(obj, status, kind, fmt, as_json) -> None:
+@listing(COLUMNS, "Tickets", empty="no tickets")
+def tickets_list(app, s, status, kind) -> list[dict]:
     """List tickets (open ones by default)."""
-    from caturactl.views.cockpit import ticket_rows
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = ticket_rows(s, app.cfg.tz, status=status, kind=kind)
-    emit(rows, COLUMNS, fmt=pick_format(fmt, as_json), title=f"Tickets ({len(rows)})", empty="no tickets")
+    return ticket_rows(s, app.cfg.tz, status=status, kind=kind)
 
 
 @tickets.command("show")
 @click.argument("ticket")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def tickets_show(obj, ticket: str, as_json: bool) -> None:
+@showing(lambda r: f"Ticket {r['ticket']}", hide=("text",), lines=lambda r: [r["text"]])
+def tickets_show(app, s, ticket: str) -> dict:
     """Show a ticket with its reasons and the order it holds."""
-    from caturactl.orders.triage import find_ticket
-    app = obj.ready_app()
     tz = app.cfg.tz
-    with app.session() as s:
-        t = find_ticket(s, ticket)
-        record = {"ticket": t.number, "kind": t.kind, "status": t.status, "order": t.order.external_id
-                  if t.order else t.external_ref, "order_state": t.order.state if t.order else "",
-                  "reasons": t.reasons, "created": local_time(t.created_at, tz), "created_by": t.created_by,
-                  "resolved": local_time(t.resolved_at, tz), "resolved_by": t.resolved_by,
-                  "resolution": t.resolution, "note": t.note, "text": t.text}
-    if as_json:
-        emit_record(record, fmt="json")
-        return
-    emit_record({k: v for k, v in record.items() if k != "text"}, fmt="table", title=f"Ticket {record['ticket']}")
-    console.print(record["text"], highlight=False, markup=False)
+    t = find_ticket(s, ticket)
+    return {"ticket": t.number, "kind": t.kind, "status": t.status, "order": t.order.external_id
+            if t.order else t.external_ref, "order_state": t.order.state if t.order else "",
+            "reasons": t.reasons, "created": local_time(t.created_at, tz), "created_by": t.created_by,
+            "resolved": local_time(t.resolved_at, tz), "resolved_by": t.resolved_by,
+            "resolution": t.resolution, "note": t.note, "text": t.text}
 
 
 @tickets.command("resolve")

@@ -62,6 +62,11 @@ class NotFoundError(InputError):
     exit_code = 66  # EX_NOINPUT
 
 
+class NotFound(NotFoundError):
+    """A purchase order, line or return that does not exist for the partner asking (another
+    partner's counts as not existing): the portal answers 404, never 403."""
+
+
 class RejectedError(RemoteError):
     """The remote side understood the request and refused it as invalid (HTTP 400, SMTP 5xx,
     an unknown carrier code); sending it again unchanged will not help, a person must look."""

@@ -236,6 +236,115 @@ def transition_delivery(session: Session, delivery, to: DeliveryState, why: str,
     move(session, delivery, to, why, **event_data)
 
 
+class PurchaseOrderState(str, enum.Enum):
+    """A purchase order to a dropshipper (caturactl/fulfilment/dropship/): a request to a partner,
+    after Shopify's fulfilment requests; its lines are answered one by one (``PurchaseLineState``)."""
+
+    CREATED = "created"  # routed: lines and prices fixed, not yet handed to the partner
+    SENT = "sent"  # queued for the partner (outbox or portal); its lines wait for an answer
+    ACCEPTED = "accepted"  # every line answered, at least one accepted; nothing shipped yet
+    PARTIALLY_SHIPPED = "partially_shipped"  # some parcels reported, accepted lines still open
+    SHIPPED = "shipped"  # every accepted line left in a parcel with a tracking number
+    CLOSED = "closed"  # nothing left to do: shipped and settled, or every line rejected or expired
+    CANCELLED = "cancelled"  # the partner accepted our cancellation
+
+
+P = PurchaseOrderState
+PURCHASE_ORDER = Lifecycle("purchase_order", "PurchaseOrder", PurchaseOrderState, {
+    None: {P.CREATED},
+    P.CREATED: {P.SENT, P.CLOSED, P.CANCELLED},
+    P.SENT: {P.ACCEPTED, P.PARTIALLY_SHIPPED, P.SHIPPED, P.CLOSED, P.CANCELLED},
+    P.ACCEPTED: {P.PARTIALLY_SHIPPED, P.SHIPPED, P.CLOSED, P.CANCELLED},
+    P.PARTIALLY_SHIPPED: {P.SHIPPED, P.CLOSED},
+    P.SHIPPED: {P.CLOSED},
+    P.CLOSED: set(),
+    P.CANCELLED: set(),
+}, attribute="_state", links=lambda po: {"order": po.order},
+    describe=lambda po: f"purchase order {po.number or 'new'}")
+
+
+class PurchaseLineState(str, enum.Enum):
+    """One line of a purchase order, answered by the partner."""
+
+    OPEN = "open"  # sent, no answer yet (respond_by runs)
+    ACCEPTED = "accepted"  # the partner will ship it
+    REJECTED = "rejected"  # the partner will not (with a reason); the line went back to routing
+    EXPIRED = "expired"  # no answer by respond_by; the line went back to routing
+    SHIPPED = "shipped"  # every piece left in a parcel
+    CANCELLED = "cancelled"  # our cancellation, accepted by the partner
+
+
+PL = PurchaseLineState
+PURCHASE_LINE = Lifecycle("purchase_line", "PurchaseOrderLine", PurchaseLineState, {
+    None: {PL.OPEN},
+    PL.OPEN: {PL.ACCEPTED, PL.REJECTED, PL.EXPIRED, PL.CANCELLED},
+    PL.ACCEPTED: {PL.SHIPPED, PL.REJECTED, PL.CANCELLED},  # rejected: found missing or broken after all
+    PL.REJECTED: set(),
+    PL.EXPIRED: set(),
+    PL.SHIPPED: set(),
+    PL.CANCELLED: set(),
+}, attribute="_state", links=lambda ln: {"order": ln.purchase_order.order},
+    describe=lambda ln: f"purchase order {ln.purchase_order.number} line {ln.line_no}")
+
+
+class CancellationState(str, enum.Enum):
+    """Our request to a partner to cancel a purchase order it has."""
+
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"  # the purchase order is cancelled
+    REFUSED = "refused"  # too late (packed, shipped): a person deals with the parcel
+
+
+C = CancellationState
+PO_CANCELLATION = Lifecycle("po_cancellation", "PurchaseOrderCancellation", CancellationState, {
+    None: {C.REQUESTED},
+    C.REQUESTED: {C.ACCEPTED, C.REFUSED},
+    C.ACCEPTED: set(),
+    C.REFUSED: set(),
+}, attribute="_state", links=lambda c: {"order": c.purchase_order.order},
+    describe=lambda c: f"cancellation of {c.purchase_order.number}")
+
+
+class ReturnState(str, enum.Enum):
+    """A buyer's return of goods a dropshipper shipped (caturactl/fulfilment/dropship/returns.py):
+    it goes back to the partner, who confirms receipt and condition; then we credit the buyer."""
+
+    ANNOUNCED = "announced"  # by the channel or a person; the partner is told (file or portal)
+    RECEIVED = "received"  # the partner confirmed receipt, with the goods' condition
+    CREDITED = "credited"  # our credit note issued, the buyer told, the partner's credit recorded
+    REFUSED = "refused"  # a person decided not to credit it (the condition says why)
+
+
+RT = ReturnState
+DROPSHIP_RETURN = Lifecycle("dropship_return", "DropshipReturn", ReturnState, {
+    None: {RT.ANNOUNCED},
+    RT.ANNOUNCED: {RT.RECEIVED},
+    RT.RECEIVED: {RT.CREDITED, RT.REFUSED},
+    RT.CREDITED: set(),
+    RT.REFUSED: set(),
+}, attribute="_state", links=lambda r: {"order": r.order},
+    describe=lambda r: f"return {r.number or 'new'}")
+
+
+class PurchaseInvoiceState(str, enum.Enum):
+    """A dropshipper's invoice to us (Eingangsrechnung), matched against what it shipped."""
+
+    MATCHED = "matched"  # every line is a shipped purchase at the agreed price: booked
+    DISPUTED = "disputed"  # a line differs (price, quantity, unknown purchase order): a ticket
+    APPROVED = "approved"  # a person accepted the differences: booked as invoiced
+    REJECTED = "rejected"  # a person refused it: not booked, its lines count as not invoiced
+
+
+PI = PurchaseInvoiceState
+PURCHASE_INVOICE = Lifecycle("purchase_invoice", "PurchaseInvoice", PurchaseInvoiceState, {
+    None: {PI.MATCHED, PI.DISPUTED},
+    PI.MATCHED: set(),
+    PI.DISPUTED: {PI.APPROVED, PI.REJECTED},
+    PI.APPROVED: set(),
+    PI.REJECTED: set(),
+}, attribute="_state", describe=lambda i: f"invoice {i.number} of {i.partner}")
+
+
 def create_deliveries(session: Session, notes: list[tuple[dict, list[dict], str]], at) -> list[int]:
     """Insert new delivery notes in their initial state (created), with their lines and one event
     each, in bulk (routing makes thousands); ``notes`` holds (note values, line values, why).

@@ -6,7 +6,12 @@ hand-over), the first by priority; otherwise the fewest locations, greedily taki
 that can ship the most open lines. A line is never split across locations. An order that no
 combination can ship stays released ("waiting for stock") and is tried again on the next run;
 an order whose part has no eligible carrier goes on hold with a ticket that lists every reason.
-Orders are taken oldest first, so the first buyer gets the last piece. An order whose money must
+Orders are taken oldest first, so the first buyer gets the last piece. Dropshippers (locations of
+kind "dropshipper") come only after our own stock (``split_with_partners``): a line goes to one
+when no own location can ship it and the partner's fresh availability has it (a stale feed counts
+as zero, ``dropship/partner_stock.py``); a partner's part becomes a delivery note and a purchase order
+(``dropship/purchasing.py``), and the buyer still sees one order. A line a partner rejects, or does
+not answer in time, comes back through ``Router.reroute``. An order whose money must
 come first (``[payments]``: prepayment) is left released until its payment is paid
 (``caturactl.payments.queue.unpaid_first``); the next run after that takes it.
 """
@@ -26,6 +31,7 @@ from caturactl.fulfilment.carrier_matrix import ShipmentRequest, Unit
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.fulfilment.deadlines import BusinessCalendar
+from caturactl.fulfilment.dropship import partner_stock, purchasing, terms
 from caturactl.fulfilment.models import DeliveryNote, Stock
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order
@@ -78,6 +84,26 @@ def split(needs: Sequence[LineNeed], available: Mapping[str, Mapping[str, int]],
         plan[best] = best_lines
         left = [n for n in left if n not in best_lines]
     return plan
+
+
+def split_with_partners(needs: Sequence[LineNeed], available: Mapping[str, Mapping[str, int]],
+                        own: Sequence[str], partners: Sequence[str], *,
+                        mixed: Sequence[str] = ()) -> dict[str, list[LineNeed]] | None:
+    """Lines per location with our own locations (``own``) first: the plan of ``split`` over
+    them when they can ship everything; otherwise the lines no own location can ship go to the
+    dropshippers (``partners``, by priority), the others stay with us, where the order may be
+    split between us and a partner (``mixed``: the partners that allow it); failing that the
+    whole order goes to partners. None when no combination ships it."""
+    plan = split(needs, available, own)
+    if plan is not None or not partners:
+        return plan
+    ours = [n for n in needs if any(available.get(loc, {}).get(n.sku, 0) >= n.quantity for loc in own)]
+    rest = [n for n in needs if n not in ours]
+    if ours and rest and mixed:
+        own_plan, partner_plan = split(ours, available, own), split(rest, available, mixed)
+        if own_plan is not None and partner_plan is not None:
+            return {**own_plan, **partner_plan}
+    return split(needs, available, partners)
 
 
 @dataclass
@@ -134,13 +160,17 @@ class Router:
             raise ConfigError("no [locations.*] configured: nothing to route to", where="caturactl.toml: locations")
         self.s, self.cfg = session, cfg
         self.now = now or clock.now()
-        self.order_codes = sorted(cfg.locations, key=lambda c: (cfg.locations[c].priority, c))
+        self.partners = terms.partners(cfg)
+        self.order_codes = sorted((c for c in cfg.locations if c not in self.partners),
+                                  key=lambda c: (cfg.locations[c].priority, c))
         self.calendars = {code: calendar_for(cfg, code) for code in cfg.locations}
         self.products = {p.sku: p for p in session.scalars(select(Product))}
         self.available: dict[str, dict[str, int]] = {code: {} for code in cfg.locations}
         for code, sku, available in session.execute(select(Stock.location, Stock.sku, Stock.on_hand - Stock.reserved)
                                                     .where(Stock.location.in_(list(cfg.locations)))):
             self.available[code][sku] = available
+        for code, per_sku in partner_stock.orderable(session, cfg, self.now).items():
+            self.available[code] = dict(per_sku)
         self._choices: dict[tuple, tuple[carrier_matrix.Choice, dict]] = {}
 
     def run(self, *, dry_run: bool = False, limit: int | None = None,
@@ -166,7 +196,7 @@ class Router:
                 for order in orders:
                     new_notes.extend(self.route_order(order, r))
                 # One bulk insert per batch: per-object ORM bookkeeping was half the cost of routing.
-                create_deliveries(self.s, new_notes, self.now)
+                self._create(new_notes)
             if dry_run:
                 self.s.rollback()
             else:
@@ -181,10 +211,47 @@ class Router:
         r.orders += 1
         needs = [LineNeed(ln.id, ln.sku, ln.quantity - ln.quantity_shipped) for ln in order.lines
                  if ln.quantity > ln.quantity_shipped]
-        plan = split(needs, self.available, self.order_codes)
+        notes = self.plan_notes(order, needs, r)
+        if notes is None:
+            return []
+        transition(self.s, order, OrderState.ROUTED,
+                   f"{len(notes)} delivery note(s): " + ", ".join(f"{n['location']} {n['carrier']}" for n, _, _ in notes))
+        r.routed += 1
+        r.deliveries += len(notes)
+        return notes
+
+    def reroute(self, order: Order, needs: Sequence[LineNeed], *, exclude: Sequence[str] = ()) -> int | None:
+        """Route ``needs`` of an order already routed again (a partner rejected them, or did not
+        answer), to any location but ``exclude``: the new delivery notes (and purchase orders)
+        are made and their count returned; the order's state stays. None when nothing can ship
+        them now, or no carrier can (the caller hands them to a person)."""
+        kept = {code: self.available.pop(code) for code in exclude if code in self.available}
+        try:
+            self._refresh_available({n.sku for n in needs}, lock=True)
+            for code in exclude:
+                self.available.pop(code, None)
+            r = RouteResult()
+            notes = self.plan_notes(order, needs, r, hold_order=False)
+        finally:
+            self.available.update(kept)
+        if not notes:
+            return None
+        self._create(notes)
+        return len(notes)
+
+    def plan_notes(self, order: Order, needs: Sequence[LineNeed], r: RouteResult, *,
+                   hold_order: bool = True) -> list[tuple[dict, list[dict], str]] | None:
+        """The delivery notes for ``needs`` of ``order`` with stock reserved, as (note values, line
+        values, why); None when they wait for stock, or no carrier can ship a part (the order is
+        held with a ticket when ``hold_order``)."""
+        partners = [p for p in self.partners if p in self.available
+                    and terms.serves(self.cfg.locations[p], order.channel)]
+        mixed = [p for p in partners if self.cfg.locations[p].split_with_own]
+        own = [c for c in self.order_codes if c in self.available]
+        plan = split_with_partners(needs, self.available, own, partners, mixed=mixed)
         if plan is None:
             r.waiting.append(order.external_id)
-            return []
+            return None
         choices = {}
         problems: list[Hold] = []
         for code, lines in plan.items():
@@ -194,31 +261,40 @@ class Router:
                 reasons = "; ".join(f"{x.key}: {', '.join(x.reasons)}" for x in choice[0].rejected)
                 problems.append(Hold("no_carrier", f"no carrier can ship the part from {code}: {reasons}"))
         if problems:
-            hold(self.s, order, problems, kind="no_carrier")
+            if hold_order:
+                hold(self.s, order, problems, kind="no_carrier")
             r.held.append(order.external_id)
-            return []
+            return None
         if not self._reserve_plan(plan):
             r.waiting.append(order.external_id)  # another run took the stock meanwhile
-            return []
+            return None
         notes = []
         express = order.service_level.upper() in EXPRESS_LEVELS
         for code, lines in plan.items():
             choice, explained = choices[code]
             offer = choice.chosen
+            ship_date, delivery_date = offer.ship_date, offer.delivery_date
+            lead = self.cfg.locations[code].lead_time_days
+            if lead:  # a dropshipper's days before a parcel leaves
+                ship_date = self.calendars[code].add_business_days(offer.ship_date, lead)
+                delivery_date = delivery_date + (ship_date - offer.ship_date) if delivery_date else None
             note = {"order_id": order.id, "location": code, "carrier_key": offer.key, "carrier": offer.carrier,
-                    "service": offer.service, "express": express, "ship_date": offer.ship_date,
-                    "delivery_date": offer.delivery_date, "price": offer.price, "choice": explained,
+                    "service": offer.service, "express": express, "ship_date": ship_date,
+                    "delivery_date": delivery_date, "price": offer.price, "choice": explained,
                     "planned_parcels": [[p.weight_g, p.length_cm, p.width_cm, p.height_cm] for p in offer.parcels],
                     "file_name": "", "created_at": self.now}
             notes.append((note, [{"order_line_id": n.key, "sku": n.sku, "quantity": n.quantity, "shipped": 0}
                                  for n in lines],
                           f"routed to {code}; {offer.carrier} {offer.service}, {len(offer.parcels)} parcel(s), "
-                          f"{offer.price} EUR, ships {offer.ship_date.isoformat()}"))
-        transition(self.s, order, OrderState.ROUTED,
-                   f"{len(notes)} delivery note(s): " + ", ".join(f"{n['location']} {n['carrier']}" for n, _, _ in notes))
-        r.routed += 1
-        r.deliveries += len(notes)
+                          f"{offer.price} EUR, ships {ship_date.isoformat()}"))
         return notes
+
+    def _create(self, notes: list[tuple[dict, list[dict], str]]) -> None:
+        """Insert the planned notes; a dropshipper's part also becomes its purchase order."""
+        ids = create_deliveries(self.s, notes, self.now)
+        to_partners = [i for i, (values, _, _) in zip(ids, notes) if values["location"] in self.partners]
+        if to_partners:
+            purchasing.create_for_notes(self.s, self.cfg, to_partners, self.now)
 
     def _choose(self, req: ShipmentRequest) -> tuple[carrier_matrix.Choice, dict]:
         # The matrix is a pure function and one run has one "now": the many orders that ask the
@@ -242,6 +318,9 @@ class Router:
              .order_by(Stock.location, Stock.sku))
         for code, sku, available in self.s.execute(q.with_for_update(key_share=True) if lock else q):
             self.available[code][sku] = available
+        for code, per_sku in partner_stock.orderable(self.s, self.cfg, self.now, skus).items():
+            if code in self.available:
+                self.available[code].update(per_sku)
 
     def _reserve_plan(self, plan: dict[str, list[LineNeed]]) -> bool:
         """Reserve every line of ``plan`` in the database, each a conditional relative update; when
@@ -249,6 +328,9 @@ class Router:
         done: list[tuple[str, str, int]] = []
         for code, lines in plan.items():
             for n in lines:
+                if code in self.partners:  # the purchase order itself holds the partner's pieces
+                    self.available[code][n.sku] = self.available[code].get(n.sku, 0) - n.quantity
+                    continue
                 if not stock.reserve(self.s, code, n.sku, n.quantity):
                     for c, sku, qty in done:
                         stock.release(self.s, c, sku, qty)
@@ -283,7 +365,8 @@ def choices_for_order(session: Session, cfg: Config, ref: str, *, now: datetime 
     router = Router(session, cfg, now=now)
     needs = [LineNeed(ln.id, ln.sku, ln.quantity - ln.quantity_shipped) for ln in order.lines
              if ln.quantity > ln.quantity_shipped]
-    plan = split(needs, router.available, router.order_codes)
+    plan = split_with_partners(needs, router.available, router.order_codes, router.partners,
+                               mixed=[p for p in router.partners if cfg.locations[p].split_with_own])
     if plan is None:
         # No stock anywhere: still show what each location's carriers would say about the whole order.
         plan = {code: needs for code in router.order_codes}

@@ -131,10 +131,16 @@ class ExportResult:
         return {"exported": self.exported, "files": len(self.files), "failed": self.failed, "dry_run": self.dry_run}
 
 
-def count_to_export(session: Session, limit: int | None = None) -> int:
-    """How many delivery notes ``export`` would take (for a progress bar)."""
-    total = session.scalar(select(func.count()).where(DeliveryNote._state == D.CREATED.value)) or 0
+def count_to_export(session: Session, cfg: Config, limit: int | None = None) -> int:
+    """How many delivery notes ``export`` would take (for a progress bar): not the dropshippers'."""
+    total = session.scalar(select(func.count()).where(DeliveryNote._state == D.CREATED.value,
+                                                      DeliveryNote.location.notin_(_partners(cfg)))) or 0
     return min(total, limit or total)
+
+
+def _partners(cfg: Config) -> list[str]:
+    """Dropshipper locations: their notes go out as purchase orders (``dropship send``), not here."""
+    return sorted(code for code, loc in cfg.locations.items() if loc.kind == "dropshipper")
 
 
 def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat], *, dry_run: bool = False,
@@ -146,7 +152,8 @@ def export(session: Session, cfg: Config, formats: Mapping[str, DocumentFormat],
     r = ExportResult(dry_run=dry_run)
     products = {p.sku: p for p in session.scalars(select(Product))}
     calendars = {code: calendar_for(cfg, code) for code in cfg.locations}
-    ids = session.scalars(select(DeliveryNote.id).where(DeliveryNote._state == D.CREATED.value)
+    ids = session.scalars(select(DeliveryNote.id).where(DeliveryNote._state == D.CREATED.value,
+                                                        DeliveryNote.location.notin_(_partners(cfg)))
                           .order_by(DeliveryNote.id).limit(limit)).all()
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
@@ -230,10 +237,12 @@ class CollectResult:
 
 
 def return_channels(cfg: Config) -> dict[str, list[str]]:
-    """Return transport name -> the locations that answer on it."""
+    """Return transport name -> the locations that answer on it (dropshippers answer purchase
+    orders: their channels are read by ``dropship read``)."""
     out: dict[str, list[str]] = {}
     for code, loc in cfg.locations.items():
-        out.setdefault(loc.return_transport or loc.transport, []).append(code)
+        if loc.kind != "dropshipper":
+            out.setdefault(loc.return_transport or loc.transport, []).append(code)
     return out
 
 

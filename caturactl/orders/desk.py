@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caturactl import channels
+from caturactl.catalogue.availability import available
 from caturactl.catalogue.models import Product
 from caturactl.config import Config
 from caturactl.core import clock, csvfile
@@ -34,20 +34,20 @@ from caturactl.core.address import Address
 from caturactl.core.db import check_fits
 from caturactl.core.errors import CaturactlError, InputError, StateError
 from caturactl.core.events import EventKind, record
-from caturactl.core.lifecycle import OrderState, move, transition
+from caturactl.core.lifecycle import OrderState, transition
 from caturactl.core.money import CENT, Money
+from caturactl.core.numbering import claim_next
 from caturactl.customers.matching import Matcher, canonical, find_customer
 from caturactl.customers.models import Customer, CustomerAddress
-from caturactl.fulfilment import shipping
-from caturactl.fulfilment.models import Stock
 from caturactl.orders import notices, triage
+from caturactl.orders.cancelling import cancel_order
 from caturactl.orders.models import Order, OrderCounter, OrderLine
 from caturactl.orders.tickets import OPEN as TICKET_OPEN, Ticket
 from caturactl.payments import queue as payment_queue
 from caturactl.payments import service as payments
 from caturactl.payments.models import OPEN as PAYMENT_OPEN, Payment, PaymentStatus
 from caturactl.ports import MarketplaceLine, MarketplaceOrder
-from caturactl.views.cockpit import find_order
+from caturactl.views.cockpit import find_order, known_states
 
 CHANNEL = "phone"  # connectors/phone/channel.py, registered in caturactl/channels.py
 PREFIX = "TEL"  # TEL-2026-00001: "T12" is a ticket
@@ -80,14 +80,14 @@ def wanted_line(text: str, where: str) -> Wanted:
     return Wanted(m["sku"].strip(), qty)
 
 
-def shortages(wanted: Iterable[Wanted], available: Mapping[str, int]) -> list[str]:
-    """Each SKU of which more pieces are wanted (over all lines) than ``available`` (on hand less
+def shortages(wanted: Iterable[Wanted], in_stock: Mapping[str, int]) -> list[str]:
+    """Each SKU of which more pieces are wanted (over all lines) than ``in_stock`` (on hand less
     reserved, over every location), in words; empty when everything is there."""
     total: dict[str, int] = defaultdict(int)
     for w in wanted:
         total[w.sku] += w.quantity
-    return [f"{sku}: {qty} wanted, {max(available.get(sku, 0), 0)} available"
-            for sku, qty in total.items() if qty > available.get(sku, 0)]
+    return [f"{sku}: {qty} wanted, {max(in_stock.get(sku, 0), 0)} available"
+            for sku, qty in total.items() if qty > in_stock.get(sku, 0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,40 +125,29 @@ def priced_lines(wanted: Iterable[Wanted], products: Mapping[str, Product]) -> l
 
 def claim_number(session: Session, year: int, prefix: str = PREFIX) -> str:
     """The next order number of ``prefix`` in ``year`` (TEL-2026-00001), claimed in the caller's
-    transaction: the first of a year is the counter row's INSERT (its primary key refuses a
-    second), every later one a single UPDATE ... RETURNING that holds the row until commit. Two
-    desks never get the same number; a rolled-back (dry) run gives its number back."""
-    bump = (update(OrderCounter).where(OrderCounter.prefix == prefix, OrderCounter.year == year)
-            .values(last=OrderCounter.last + 1).returning(OrderCounter.last))
-    n = session.execute(bump, execution_options={"synchronize_session": False}).scalar()
-    if n is None:
-        try:
-            with session.begin_nested():
-                session.execute(insert(OrderCounter).values(prefix=prefix, year=year, last=1))
-            n = 1
-        except IntegrityError:  # another desk took the year's first number meanwhile
-            n = session.execute(bump, execution_options={"synchronize_session": False}).scalar()
-    return f"{prefix}-{year}-{int(n):05d}"
+    transaction (``core/numbering.claim_next``): two desks never get the same number, and a
+    rolled-back (dry) run gives its number back."""
+    return f"{prefix}-{year}-{claim_next(session, OrderCounter, prefix=prefix, year=year):05d}"
 
 
 # --- taking an order ---------------------------------------------------------------------------
 
 
+# The options a buyer is typed in with, by the field of the address each fills.
+BUYER_OPTIONS = {"name": "--name", "company": "--company", "line1": "--street", "postal_code": "--zip",
+                 "city": "--city", "country": "--country", "phone": "--phone"}
+
+
 @dataclass(frozen=True)
 class Buyer:
-    """Who orders, as the person typed it; every field may be empty for a known customer."""
-    name: str = ""
-    company: str = ""
+    """Who orders, as the person typed it: a delivery address (``line1``: street and house number)
+    and an e-mail; every field may be empty for a known customer."""
+    address: Address = Address()
     email: str = ""
-    phone: str = ""
-    street: str = ""
-    postal_code: str = ""
-    city: str = ""
-    country: str = ""
 
     @property
     def has_address(self) -> bool:
-        return bool(self.street or self.postal_code or self.city)
+        return bool(self.address.line1 or self.address.postal_code or self.address.city)
 
 
 @dataclass(frozen=True)
@@ -200,11 +189,11 @@ def create(session: Session, cfg: Config, lines: list[Wanted], terms: Terms, *, 
         customer = _known_customer(session, customer_ref)
         address, email, name = _address_of(customer, buyer)
         return _place(session, cfg, lines, terms, customer=customer, address=address, email=email, name=name,
-                      company=buyer.company or address.company or customer.company,
+                      company=buyer.address.company or address.company or customer.company,
                       reason=f"named at the terminal: {customer.number}", why="taken at the terminal")
     address, email = _new_buyer(buyer)
-    return _place(session, cfg, lines, terms, customer=None, address=address, email=email, name=buyer.name,
-                  company=buyer.company, reason="", why="taken at the terminal")
+    return _place(session, cfg, lines, terms, customer=None, address=address, email=email, name=address.name,
+                  company=address.company, reason="", why="taken at the terminal")
 
 
 def repeat(session: Session, cfg: Config, ref: str, *, payment: str = "", reference: str = "",
@@ -244,19 +233,20 @@ def _known_customer(session: Session, ref: str) -> Customer:
 def _address_of(customer: Customer, buyer: Buyer) -> tuple[Address, str, str]:
     """(delivery address, e-mail, name) for a known customer: what the person typed, else the
     customer's latest address and first e-mail."""
+    typed = buyer.address
     if buyer.has_address:
-        address, _ = _new_buyer(Buyer(**{**buyer.__dict__, "name": buyer.name or customer.name}), need_name=False)
+        address, _ = _new_buyer(replace(buyer, address=replace(typed, name=typed.name or customer.name)),
+                                need_name=False)
     else:
         latest: CustomerAddress | None = customer.addresses[-1] if customer.addresses else None
         if latest is None:
             raise InputError(f"customer {customer.number} has no address yet: give --street, --zip and --city",
                              where="--street")
         a = latest.to_address()
-        address = Address(name=buyer.name or a.name or customer.name, company=buyer.company or a.company,
-                          line1=a.line1, line2=a.line2, line3=a.line3, postal_code=a.postal_code, city=a.city,
-                          state=a.state, country=a.country, phone=buyer.phone)
+        address = replace(a, name=typed.name or a.name or customer.name, company=typed.company or a.company,
+                          phone=typed.phone, address_type="")
     email = _email(buyer.email) or (customer.emails[0].email if customer.emails else "")
-    return address, email, buyer.name or address.name or customer.name
+    return address, email, typed.name or address.name or customer.name
 
 
 def _email(text: str) -> str:
@@ -269,21 +259,19 @@ def _email(text: str) -> str:
 def _new_buyer(buyer: Buyer, *, need_name: bool = True) -> tuple[Address, str]:
     """The delivery address and e-mail of a buyer typed in whole; raises InputError naming the
     option that is missing or wrong."""
-    missing = [opt for opt, value in (("--name", buyer.name if need_name else "x"), ("--street", buyer.street),
-                                      ("--zip", buyer.postal_code), ("--city", buyer.city)) if not value.strip()]
+    typed = buyer.address
+    needed = ("name", "line1", "postal_code", "city") if need_name else ("line1", "postal_code", "city")
+    missing = [BUYER_OPTIONS[f] for f in needed if not getattr(typed, f).strip()]
     if missing:
         raise InputError(f"a new customer needs {', '.join(missing)} (or --customer for a known one)",
                          where=missing[0])
-    country = (buyer.country or "DE").strip().upper()
+    country = (typed.country or "DE").strip().upper()
     if not _COUNTRY.fullmatch(country):
-        raise InputError(f"a country is two letters (ISO 3166), not {buyer.country!r}", where="--country")
-    for opt, value in (("--name", buyer.name), ("--company", buyer.company), ("--street", buyer.street),
-                       ("--zip", buyer.postal_code), ("--city", buyer.city), ("--phone", buyer.phone)):
-        if not value.isprintable():
+        raise InputError(f"a country is two letters (ISO 3166), not {typed.country!r}", where="--country")
+    for f, opt in BUYER_OPTIONS.items():
+        if not getattr(typed, f).isprintable():
             raise InputError("only printable characters", where=opt)
-    address = Address(name=buyer.name.strip(), company=buyer.company.strip(), line1=buyer.street.strip(),
-                      postal_code=buyer.postal_code.strip(), city=buyer.city.strip(), country=country,
-                      phone=buyer.phone.strip())
+    address = Address(**{f: getattr(typed, f).strip() for f in BUYER_OPTIONS if f != "country"}, country=country)
     return address, _email(buyer.email)
 
 
@@ -301,16 +289,6 @@ def _check_terms(terms: Terms) -> None:
         raise InputError(f"a note is at most {MAX_NOTE} characters", where="--note")
 
 
-def available(session: Session, skus: Iterable[str]) -> dict[str, int]:
-    """Pieces of each SKU on hand and not reserved, over every location."""
-    skus = sorted(set(skus))
-    if not skus:
-        return {}
-    rows = session.execute(select(Stock.sku, func.sum(Stock.on_hand - Stock.reserved))
-                           .where(Stock.sku.in_(skus)).group_by(Stock.sku))
-    return {sku: int(n or 0) for sku, n in rows}
-
-
 def _place(session: Session, cfg: Config, wanted: list[Wanted], terms: Terms, *, customer: Customer | None,
            address: Address, email: str, name: str, company: str, reason: str, why: str) -> Placed:
     """Store the order, match its buyer, triage it and expect its payment, each with its event."""
@@ -319,7 +297,8 @@ def _place(session: Session, cfg: Config, wanted: list[Wanted], terms: Terms, *,
     _check_terms(terms)
     products = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_({w.sku for w in wanted})))}
     lines = priced_lines(wanted, products)
-    short = shortages(wanted, available(session, products))
+    short = shortages(wanted, {a.sku: a.quantity for a in available(session, cfg.stock, skus=products,
+                                                                    safety=False)})
     if short and not terms.allow_backorder:
         raise StateError("not enough stock: " + "; ".join(short) + " (--allow-backorder takes the order all the same)")
     now = clock.now()
@@ -467,11 +446,7 @@ def select_orders(session: Session, tz: ZoneInfo, *, states: list[str] | None = 
         raise InputError("name the orders: --state, --channel, --since, --customer or --file", where="--state")
     q = select(Order.external_id)
     if states:
-        valid = {s.value for s in OrderState}
-        bad = [s for s in states if s not in valid]
-        if bad:
-            raise InputError(f"unknown state {bad[0]!r}; states are: {', '.join(sorted(valid))}", where="--state")
-        q = q.where(Order._state.in_(states))
+        q = q.where(Order._state.in_(known_states(states, OrderState)))
     if channel:
         if channel not in channels.REGISTERED:
             raise InputError(f"no sales channel {channel!r} (known: {', '.join(sorted(channels.REGISTERED))})",
@@ -500,7 +475,7 @@ def read_targets(path: Path) -> list[Target]:
     return [Target(row[column], row.get("reference", ""), f"{path}:{lineno}") for lineno, row in body]
 
 
-def apply_to_each(session: Session, action: str, targets: list[Target], *, reason: str = "",
+def apply_to_each(session: Session, cfg: Config, action: str, targets: list[Target], *, reason: str = "",
                   reference: str = "") -> BulkResult:
     """``action`` on each target in its own savepoint: an order is done whole or not at all, and a
     row that fails (no such order, a move its state forbids, no reference) is listed with why and
@@ -512,9 +487,9 @@ def apply_to_each(session: Session, action: str, targets: list[Target], *, reaso
         raise InputError(f"{action} needs --reason: what was checked or decided (kept in the history)",
                          where="--reason")
     do: Callable[[Session, Order, Target], str] = {
-        "mark-paid": lambda s, o, t: mark_paid(s, o, t.reference or reference, reason),
+        "mark-paid": lambda s, o, t: mark_paid(s, cfg, o, t.reference or reference, reason),
         "release": lambda s, o, t: release(s, o, reason),
-        "cancel": lambda s, o, t: cancel(s, o, reason),
+        "cancel": lambda s, o, t: cancel(s, cfg, o, reason),
     }[action]
     r = BulkResult(action)
     for t in targets:
@@ -536,9 +511,10 @@ def apply_to_each(session: Session, action: str, targets: list[Target], *, reaso
     return r
 
 
-def mark_paid(session: Session, order: Order, reference: str, reason: str = "") -> str:
-    """Every open payment of ``order`` received in full (``payments.service.apply``: the payment
-    lifecycle and its event), quoting ``reference``. Raises Skipped when all are paid already,
+def mark_paid(session: Session, cfg: Config, order: Order, reference: str, reason: str = "") -> str:
+    """Every open payment of ``order`` received in full, quoting ``reference``, as a matched bank
+    credit is (``payments.service.receive``: the payment lifecycle and its event; the channel's
+    payment state and the buyer's mail queued). Raises Skipped when all are paid already,
     InputError without a reference, StateError when the order has no payment at all."""
     reference = reference.strip()
     if not reference:
@@ -553,8 +529,8 @@ def mark_paid(session: Session, order: Order, reference: str, reason: str = "") 
         raise StateError(f"order {order.external_id} has no payment owed to the merchant"
                          + (f" (its payments are {', '.join(sorted({p.status for p in found}))})" if found else ""))
     for p in owed:
-        payments.apply(session, p, p.amount_open, f"marked paid by a person, reference {reference}"
-                       + (f": {reason.strip()}" if reason.strip() else ""), reference=reference)
+        payments.receive(session, cfg, p, p.amount_open, f"marked paid by a person, reference {reference}"
+                         + (f": {reason.strip()}" if reason.strip() else ""), reference=reference)
     return ""
 
 
@@ -576,26 +552,14 @@ def release(session: Session, order: Order, reason: str) -> str:
     return ""
 
 
-def cancel(session: Session, order: Order, reason: str) -> str:
-    """Cancel ``order`` as an import does when its channel cancels it: its tickets closed, a routed
-    order's delivery notes cancelled and their stock released, its payments no longer owed.
-    Raises Skipped when it is cancelled already, StateError when it has left (shipped)."""
-    why = f"cancelled by a person: {reason.strip()}"
-    was = OrderState(order.state)
-    if was is OrderState.CANCELLED:
+def cancel(session: Session, cfg: Config, order: Order, reason: str) -> str:
+    """Cancel ``order`` (``orders.cancelling.cancel_order``: its tickets closed, a routed order's
+    delivery notes cancelled and their stock released, its payments no longer owed, its channel
+    told); what remains to refund by hand is the remark. Raises Skipped when it is cancelled
+    already, StateError when it has left (shipped)."""
+    if order.state == OrderState.CANCELLED.value:
         raise Skipped("cancelled already")
-    transition(session, order, OrderState.CANCELLED, why)
-    triage.close_tickets(session, order, "cancelled", why)
-    if was is OrderState.ROUTED:
-        shipping.cancel_deliveries(session, order, why)
-    remarks = []
-    for p in session.scalars(select(Payment).where(Payment.order_id == order.id, Payment.status.in_(PAYMENT_OPEN))
-                             .order_by(Payment.id)):
-        if p.amount_paid > 0:
-            remarks.append(f"payment {p.id} has {p.amount_paid} {p.currency} received: refund it by hand")
-        else:
-            move(session, p, PaymentStatus.CANCELLED, why)
-    return "; ".join(remarks)
+    return "; ".join(cancel_order(session, cfg, order, f"cancelled by a person: {reason.strip()}").refunds)
 
 
 def parse_shipping(text: str | None) -> Decimal:

@@ -35,6 +35,7 @@ from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQue
 from caturactl import channels
 from caturactl.fulfilment import shipping
 from caturactl.orders import notices, triage
+from caturactl.orders.cancelling import cancel_order
 from caturactl.payments import queue as payment_queue
 
 RESUME_WITHIN = timedelta(hours=23)  # Amazon's pagination token expires after 24 h
@@ -281,10 +282,8 @@ class Importer:
                     "cancelled_after_shipping", f"{self.label} reports order {order.external_id} cancelled after "
                     "some parcels left: check what is still open at the locations")], order=order)
                 return
-            transition(self.s, order, OrderState.CANCELLED, why + (f": {', '.join(sorted(reasons))}" if reasons else ""))
-            triage.close_tickets(self.s, order, "cancelled", f"the order was cancelled at {self.label}")
-            if state is OrderState.ROUTED:
-                shipping.cancel_deliveries(self.s, order, why)
+            cancel_order(self.s, self.cfg, order, why + (f": {', '.join(sorted(reasons))}" if reasons else ""),
+                         at_channel=True)
             r.cancelled += 1
             return
         channel = channels.get(self.channel)

@@ -1,6 +1,7 @@
-"""What the buyer is told, in one place: a notice is an e-mail from ``templates/mail/<kind>_<lang>.txt.j2``
-(German or English, by the buyer's country unless ``[invoices] language`` fixes one), queued in
-the outbox in the transaction that decided it, once per key.
+"""What the buyer is told, in one place: a notice is an e-mail from
+``templates/mail/<kind>_<lang>.txt.j2`` (German or English by the buyer's country, as the invoice
+is: ``billing/invoicing.language_for``), queued in the outbox in the transaction that decided it,
+once per key.
 
 Only a channel that lets us mail its buyers gets notices (``tells_buyers``): Amazon's buyers are
 told by Amazon. The merchant is told of each new order at ``[company] order_mail`` when it is set
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from caturactl import channels
 from caturactl.billing import terms
+from caturactl.billing.invoicing import language_for
 from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.lifecycle import OrderState
@@ -30,24 +32,18 @@ EMAIL = "email"
 # back, and those buyers had their confirmation from the shop when they ordered.
 CONFIRM_WITHIN = timedelta(days=2)
 _LOCALES = {"de": "de_DE", "en": "en_GB"}
-GERMAN_SPEAKING = {"DE", "AT", "CH", "LI", "LU"}
 SUBJECTS = {
     "de": {"order_confirmation": "Ihre Bestellung {order}", "payment_received": "Zahlung zu Ihrer Bestellung {order} "
            "erhalten", "payment_reminder": "Zahlungserinnerung zu Ihrer Bestellung {order}",
            "order_cancelled": "Ihre Bestellung {order} wurde storniert", "shipped": "Ihre Bestellung {order} ist unterwegs",
-           "new_order": "Neue Bestellung {order}"},
+           "new_order": "Neue Bestellung {order}", "return_received": "Ihre Rücksendung zur Bestellung {order} ist "
+           "angekommen", "return_refused": "Ihre Rücksendung zur Bestellung {order}"},
     "en": {"order_confirmation": "Your order {order}", "payment_received": "Payment received for your order {order}",
            "payment_reminder": "Payment reminder for your order {order}",
            "order_cancelled": "Your order {order} has been cancelled", "shipped": "Your order {order} is on its way",
-           "new_order": "New order {order}"},
+           "new_order": "New order {order}", "return_received": "Your return for order {order} has arrived",
+           "return_refused": "Your return for order {order}"},
 }
-
-
-def language(cfg: Config, country: str) -> str:
-    """The buyer's language: German for German-speaking countries, English elsewhere, unless fixed."""
-    if cfg.invoices.language != "auto":
-        return cfg.invoices.language
-    return "de" if country in GERMAN_SPEAKING else "en"
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +71,7 @@ def notify(session: Session, cfg: Config, order: Order, kind: str, *, key: str |
     mail its buyers, the buyer has no address, or the notice was queued before."""
     if not (order.buyer_email and channels.get(order.channel).tells_buyers(cfg)):
         return False
-    lang = language(cfg, order.ship_country)
+    lang = language_for(cfg, order.ship_country)
     body = render(kind, lang, order=order, company=cfg.company, **context)
     subject = SUBJECTS[lang][kind].format(order=order.external_id)
     return enqueue(session, outbox_key(order, key or kind), EMAIL, "customer",
@@ -116,7 +112,7 @@ def order_placed(session: Session, cfg: Config, order: Order, *, payment=None, n
     channel = channels.get(order.channel)
     if order.state not in (OrderState.CANCELLED.value, OrderState.SHIPPED.value) and order.buyer_email and \
             not channel.confirms_orders_itself and channel.tells_buyers(cfg):
-        lang = language(cfg, order.ship_country)
+        lang = language_for(cfg, order.ship_country)
         queued += notify(session, cfg, order, "order_confirmation", **_order_context(cfg, order, lines, payment, lang))
     if cfg.company.order_mail.strip():
         queued += notify_merchant(session, cfg, order, "new_order", **_order_context(cfg, order, lines, payment, "de"))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from caturactl.config import TriageConfig
 from caturactl.core import clock
-from caturactl.core.errors import InputError, NotFoundError, StateError
+from caturactl.core.errors import InputError, StateError
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
 from caturactl.core.address import address_problems, pickup_kind, postnummer
@@ -22,7 +22,7 @@ from caturactl.core.events import EventKind, actor, record
 from caturactl.core.lifecycle import OrderState, move, transition
 from caturactl.orders.tickets import OPEN, RESOLVED
 from caturactl.ports import MarketplaceOrder
-from caturactl.views.cockpit import record_id
+from caturactl.views.cockpit import by_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +123,7 @@ def _close(session: Session, t: Ticket, resolution: str, note: str) -> None:
 
 def find_ticket(session: Session, ref: str) -> Ticket:
     """A ticket by number (T12 or 12); raises NotFoundError."""
-    tid = record_id(ref, "T")
-    ticket = session.get(Ticket, tid) if tid is not None else None
-    if ticket is None:
-        raise NotFoundError(f"no ticket {ref!r}")
-    return ticket
+    return by_number(session, Ticket, ref, "T", "ticket")
 
 
 def resolve(session: Session, ref: str, action: str, note: str) -> Ticket:

@@ -20,18 +20,16 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from caturactl import channels
 from caturactl.config import Config, PaymentMethodConfig, PaymentsConfig
 from caturactl.core import clock
 from caturactl.core.errors import ConflictError, StateError
 from caturactl.core.events import Event
-from caturactl.core.lifecycle import OrderState, move, transition
-from caturactl.fulfilment import shipping
+from caturactl.core.lifecycle import OrderState, move
 from caturactl.orders import notices, triage
+from caturactl.orders.cancelling import cancel_order
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import OPEN as TICKET_OPEN
 from caturactl.orders.tickets import Ticket
-from caturactl.outbox.service import enqueue
 from caturactl.payments.announcements import announce
 from caturactl.payments.models import OPEN, PAYMENT, Payment, PaymentStatus
 
@@ -211,22 +209,12 @@ def _take(session: Session, cfg: Config, p: Payment, plain: OpenPayment, s: Step
 
 
 def _cancel(session: Session, cfg: Config, p: Payment, plain: OpenPayment, r: RemindResult) -> None:
-    """The order cancelled for want of payment, the way a cancellation from the channel is
-    (``orders/importing.py``): open tickets closed, routed notes cancelled with their stock
-    released; the payment cancelled; the channel and the buyer told."""
+    """The order cancelled for want of payment (``orders.cancelling.cancel_order``: open tickets
+    closed, routed notes cancelled with their stock released, the payment cancelled, the channel
+    told), and the buyer told why."""
     order = p.order
     why = (f"unpaid: {p.amount_open:.2f} {p.currency} open since {_local(p.due_at, cfg)}, "
            f"{cfg.payments.cancel_after_days} days after it fell due")
-    state = OrderState(order.state)
-    transition(session, order, OrderState.CANCELLED, why)
-    triage.close_tickets(session, order, "cancelled", why)
-    if state is OrderState.ROUTED:
-        shipping.cancel_deliveries(session, order, why)
-    before = p.status
-    move(session, p, P.CANCELLED, why)
-    r.queued += len(announce(session, cfg, p, before))
-    item = channels.get(order.channel).order_cancellation(cfg, order)
-    if item is not None:
-        r.queued += enqueue(session, item.key, item.kind, item.target, item.payload)
+    r.queued += cancel_order(session, cfg, order, why).queued
     r.queued += notices.notify(session, cfg, order, "order_cancelled", payment=p)
     r.cancelled.append(plain.order)

@@ -3,7 +3,9 @@ order owes one payment from its import on, and an order whose method makes the m
 (``[payments.methods.<method>] route_unpaid = false``: prepayment) is not routed until it is paid.
 
 - On import (``owed``) the order gets its payment once: the method the shop reports, the order's
-  total, its number as the reference to quote, due ``due_days`` after the order was placed.
+  total, its number as the reference to quote, due ``due_days`` after the order was placed; a
+  purchase on account (invoice) has no due date until its invoice names one
+  (``caturactl/billing/terms.py``: the payment is due when the buyer reads it is).
   PayPal and card are settled at the checkout by their provider: when the shop reports them
   paid, the payment is paid at once. For the methods paid into the merchant's bank account
   (prepayment, invoice, direct debit) and cash on delivery the bank statement is the word, not
@@ -17,12 +19,11 @@ order owes one payment from its import on, and an order whose method makes the m
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session
 
 from caturactl import channels
+from caturactl.billing import terms
 from caturactl.config import Config
 from caturactl.core.lifecycle import OrderState, move
 from caturactl.orders.models import Order
@@ -81,10 +82,11 @@ def _new(session: Session, cfg: Config, order: Order) -> Payment | None:
                 "know: no payment is expected; check the money by hand"))], order=order, external_ref=ref)
         return None
     rules = cfg.payments.method(method)
-    return service.expect(session, order, method=method, reference=order.external_id,
-                          due_at=order.created_at + timedelta(days=rules.due_days),
-                          why=f"{method}: {order.total_amount} {order.currency} owed from the order, due in "
-                              f"{rules.due_days} day(s), quoting {order.external_id}")
+    due = terms.first_due(method, order.created_at, rules.due_days)
+    when = f"due in {rules.due_days} day(s)" if due else f"due {rules.due_days} day(s) after its invoice"
+    return service.expect(session, order, method=method, reference=order.external_id, due_at=due,
+                          why=f"{method}: {order.total_amount} {order.currency} owed from the order, {when}, "
+                              f"quoting {order.external_id}")
 
 
 def unpaid_first(cfg: Config) -> ColumnElement[bool] | None:

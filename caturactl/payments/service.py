@@ -1,5 +1,6 @@
 """Payments owed and received: a new expected payment, money applied to it or taken back (each
-through the payment lifecycle, each with its event), and finding one by its order."""
+through the payment lifecycle, each with its event), money received and told to the channel and
+the buyer (``receive``), and finding one by its order."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caturactl.billing.models import Invoice
+from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import InputError, NotFoundError
 from caturactl.core.events import EventKind, record
 from caturactl.core.lifecycle import move
 from caturactl.core.money import CENT
 from caturactl.orders.models import Order
+from caturactl.payments.announcements import announce
 from caturactl.payments.models import METHODS, PAYMENT, Payment, PaymentStatus
 
 P = PaymentStatus
@@ -68,6 +71,16 @@ def apply(session: Session, p: Payment, amount: Decimal, why: str, **data) -> No
     else:  # money moved, the state did not: the event says so all the same
         record(session, kind, why, order=p.order, from_state=status.value, to_state=status.value,
                subject=PAYMENT.name, subject_id=p.id, data=data)
+
+
+def receive(session: Session, cfg: Config, p: Payment, amount: Decimal, why: str, **data) -> list[str]:
+    """``apply`` ``amount`` to ``p`` and queue what its move tells the channel and the buyer
+    (``announcements.announce``: the shop's payment transition, the "payment received" mail), so
+    that money a person marks received is heard as a matched bank credit is; the outbox kinds
+    queued. Raises StateError as ``apply``."""
+    before = p.status
+    apply(session, p, amount, why, **data)
+    return announce(session, cfg, p, before)
 
 
 def find_for_order(session: Session, ref: str) -> list[Payment]:

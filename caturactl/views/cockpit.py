@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta, timezone
+from enum import Enum
+from typing import Iterable, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -18,7 +20,10 @@ from caturactl.customers.matching import customer_history, find_customer
 from caturactl.customers.models import Customer, CustomerEmail
 from caturactl.orders.models import Order
 from caturactl.orders.tickets import Ticket
+from caturactl.payments.models import OPEN as PAYMENT_OPEN
+from caturactl.payments.models import Payment, PaymentStatus
 from caturactl.core.events import Event
+from caturactl.core.db import Base
 from caturactl.core.lifecycle import DeliveryState, OrderState
 
 MAX_ID = 2**31 - 1  # INTEGER, the id columns' type on PostgreSQL: no row has a larger id
@@ -26,6 +31,7 @@ _ID = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes 
 # The days a person may name: every local midnight and month end in between converts to UTC and
 # back without leaving the calendar Python knows (year 1 to 9999).
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+Row = TypeVar("Row", bound=Base)
 
 
 def record_id(ref: str, prefix: str = "") -> int | None:
@@ -38,6 +44,27 @@ def record_id(ref: str, prefix: str = "") -> int | None:
         return None
     n = int(text)
     return n if 0 < n <= MAX_ID else None
+
+
+def by_number(session: Session, model: type[Row], ref: str, prefix: str, what: str) -> Row:
+    """The ``model`` row a person named by its number (``prefix`` and its id: "L000123", "T12")
+    or its id; NotFoundError "no WHAT 'REF'" when there is none."""
+    rid = record_id(ref, prefix)
+    row = session.get(model, rid) if rid is not None else None
+    if row is None:
+        raise NotFoundError(f"no {what} {ref!r}")
+    return row
+
+
+def known_states(states: Iterable[str], lifecycle: type[Enum]) -> list[str]:
+    """``states`` as a list when each is a state of ``lifecycle`` (its enum); InputError on
+    --state naming the first that is not, and the states there are."""
+    valid = {s.value for s in lifecycle}
+    states = list(states)
+    bad = [s for s in states if s not in valid]
+    if bad:
+        raise InputError(f"unknown state {bad[0]!r}; states are: {', '.join(sorted(valid))}", where="--state")
+    return states
 
 
 def _in_calendar(d: date, text: str, what: str, where: str) -> None:
@@ -74,18 +101,15 @@ def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
 def order_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = None, since: date | None = None,
                month: str | None = None, customer: str | None = None, search: str | None = None,
                limit: int | None = None, counted: list[int] | None = None) -> list[dict]:
-    """The cockpit: one row per order, newest first, filtered; raises InputError on a bad filter.
-    With ``counted`` (a list), the number of matching orders before the limit is appended to it."""
+    """The cockpit: one row per order, newest first, filtered, with its payment (``payments_by_order``);
+    raises InputError on a bad filter. With ``counted`` (a list), the number of matching orders
+    before the limit is appended to it."""
     q = (select(Order.external_id, Order.created_at, Order.marketplace_name, Order.channel, Order._state,
                 Order.hold_reason, Order.total_amount, Order.currency, Order.buyer_name, Customer.id,
                 Customer.name, Customer.company)
          .outerjoin(Customer, Customer.id == Order.customer_id))
     if states:
-        valid = {s.value for s in OrderState}
-        bad = [s for s in states if s not in valid]
-        if bad:
-            raise InputError(f"unknown state {bad[0]!r}; states are: {', '.join(sorted(valid))}", where="--state")
-        q = q.where(Order._state.in_(states))
+        q = q.where(Order._state.in_(known_states(states, OrderState)))
     if since:
         q = q.where(Order.created_at >= _local_midnight(since, tz))
     if month:
@@ -111,6 +135,7 @@ def order_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = Non
     rows = []
     result = session.execute(q.add_columns(Order.id)).all()
     shipping = _shipping_by_order(session, [r[-1] for r in result])
+    payments = payments_by_order(session, [r[-1] for r in result], tz)
     for (ext, created, mp_name, channel, state, hold, total, cur, buyer, cid, cname, ccompany, oid) in result:
         who = cname or ccompany or buyer or ""
         carriers, tracking, invoices = shipping.get(oid, ((), (), ()))
@@ -119,6 +144,7 @@ def order_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = Non
             "channel": mp_name or channel, "customer": f"{who} (K{cid:06d})" if cid else who,
             "state": state, "hold_reason": hold, "total": f"{total} {cur}" if total is not None else "",
             "carrier": ", ".join(carriers), "tracking": ", ".join(tracking), "invoice": ", ".join(invoices),
+            "payment": payments.get(oid, ""),
         })
     return rows
 
@@ -144,17 +170,30 @@ def _shipping_by_order(session: Session, order_ids: list[int]) -> dict[int, tupl
     return {k: (tuple(a), tuple(b), tuple(c)) for k, (a, b, c) in out.items()}
 
 
+def payments_by_order(session: Session, order_ids: list[int], tz: ZoneInfo) -> dict[int, str]:
+    """Each order's payment in force (its latest), in words for a listing: how and where it
+    stands ("prepayment paid 2026-11-24", "invoice expected, due 2026-12-08", "cod expected");
+    none for an order whose channel collects the money itself."""
+    out: dict[int, str] = {}
+    for start in range(0, len(order_ids), 500):
+        q = (select(Payment).where(Payment.order_id.in_(order_ids[start:start + 500])).order_by(Payment.id))
+        for p in session.scalars(q):
+            if p.status == PaymentStatus.PAID.value:
+                out[p.order_id] = f"{p.method} paid {local(p.paid_at, tz)[:10]}".strip()
+                continue
+            part = f" {p.amount_paid:.2f} of {p.amount_expected:.2f}" if p.amount_paid > 0 else ""
+            due = f", due {local(p.due_at, tz)[:10]}" if p.due_at and p.status in PAYMENT_OPEN else ""
+            out[p.order_id] = f"{p.method} {p.status}{part}{due}"
+    return out
+
+
 def delivery_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = None, location: str | None = None,
                   order: str | None = None, limit: int | None = None, counted: list[int] | None = None) -> list[dict]:
     """One row per delivery note, newest first; raises InputError on an unknown state."""
     q = (select(DeliveryNote).join(Order, Order.id == DeliveryNote.order_id)
          .options(selectinload(DeliveryNote.parcels), selectinload(DeliveryNote.order)))
     if states:
-        valid = {s.value for s in DeliveryState}
-        bad = [s for s in states if s not in valid]
-        if bad:
-            raise InputError(f"unknown state {bad[0]!r}; states are: {', '.join(sorted(valid))}", where="--state")
-        q = q.where(DeliveryNote._state.in_(states))
+        q = q.where(DeliveryNote._state.in_(known_states(states, DeliveryState)))
     if location:
         q = q.where(DeliveryNote.location == location)
     if order:
@@ -173,11 +212,7 @@ def delivery_rows(session: Session, tz: ZoneInfo, *, states: list[str] | None = 
 
 def find_delivery(session: Session, ref: str) -> DeliveryNote:
     """A delivery note by number ("L000123") or id; raises NotFoundError."""
-    did = record_id(ref, "L")
-    note = session.get(DeliveryNote, did) if did is not None else None
-    if note is None:
-        raise NotFoundError(f"no delivery note {ref!r}")
-    return note
+    return by_number(session, DeliveryNote, ref, "L", "delivery note")
 
 
 def delivery_events(session: Session, note: DeliveryNote) -> list[Event]:
@@ -239,8 +274,8 @@ def order_record(session: Session, tz: ZoneInfo, ref: str) -> dict:
     o = find_order(session, ref)
     a = o.address
     return {
-        "number": o.external_id, "channel": o.marketplace_name or o.channel, "state": o.state,
-        "channel_status": o.remote_status, "fulfilled_by": o.fulfilled_by, "programs": o.programs,
+        "number": o.external_id, "channel": o.marketplace_name or o.channel, "channel_name": o.channel,
+        "state": o.state, "channel_status": o.remote_status, "fulfilled_by": o.fulfilled_by, "programs": o.programs,
         "placed": local(o.created_at, tz), "updated_at_channel": local(o.remote_updated_at, tz),
         "ship_by": local(o.ship_by, tz), "customer": f"{o.customer.display_name} ({o.customer.number})"
         if o.customer else "", "match_reason": o.match_reason, "buyer_email": o.buyer_email,

@@ -34,7 +34,8 @@ from caturactl.fulfilment.models import delivery_number
 from caturactl.billing.models import CREDIT_NOTE, INVOICE
 from caturactl.core.money import CENT
 from caturactl.core.lifecycle import DeliveryState, OrderState
-from caturactl.views.cockpit import _local_midnight, _shipping_by_order, local, parse_month
+from caturactl.payments.models import Payment, PaymentStatus
+from caturactl.views.cockpit import _local_midnight, _shipping_by_order, local, parse_month, payments_by_order
 
 ZERO = Decimal(0)
 UNIT = Decimal(1)
@@ -138,19 +139,24 @@ _NOT_YET_SHIPPED = [s.value for s in OrderState if s not in (OrderState.SHIPPED,
 def cockpit_rows(session: Session, tz: ZoneInfo, *, limit: int | None = None,
                  counted: list[int] | None = None) -> list[dict]:
     """Every open order, oldest first: state, hold reason, locations, carriers, tracking numbers,
-    invoices and payment ("open" while an invoice waits for its money, else the day it was paid).
+    invoices and payment (the payment queue's, ``payments_by_order``; for a channel that collects the
+    money: "open" while an invoice waits for it, else the day it was paid).
     With ``counted`` (a list), the number of open orders before the limit is appended to it."""
     pay = (select(Invoice.order_id, func.count().label("n"), func.count(Invoice.paid_at).label("paid"),
                   func.max(Invoice.paid_at).label("last_paid"))
            .where(Invoice.kind == INVOICE).group_by(Invoice.order_id).subquery())
     uninvoiced = (select(DeliveryNote.id).where(DeliveryNote.order_id == Order.id, DeliveryNote.invoice_id.is_(None),
                                                 DeliveryNote._state != DeliveryState.CANCELLED.value).exists())
+    # The buyer paid the merchant (the payment queue, the shop's orders): its invoices are paid.
+    paid_here = select(Payment.id).where(Payment.order_id == Order.id,
+                                         Payment.status == PaymentStatus.PAID.value).exists()
     q = (select(Order.id, Order.external_id, Order.created_at, Order._state, Order.hold_reason, Order.buyer_name,
                 pay.c.n, pay.c.paid, pay.c.last_paid)
          .outerjoin(pay, pay.c.order_id == Order.id)
          .where(or_(Order._state.in_(_NOT_YET_SHIPPED),
                     and_(Order._state == OrderState.SHIPPED.value,
-                         or_(uninvoiced, func.coalesce(pay.c.paid, 0) < func.coalesce(pay.c.n, 0)))))
+                         or_(uninvoiced, and_(func.coalesce(pay.c.paid, 0) < func.coalesce(pay.c.n, 0),
+                                              ~paid_here)))))
          .order_by(Order.created_at, Order.external_id))
     if counted is not None:
         counted.append(session.scalar(select(func.count()).select_from(q.order_by(None).subquery())))
@@ -159,6 +165,7 @@ def cockpit_rows(session: Session, tz: ZoneInfo, *, limit: int | None = None,
     result = session.execute(q).all()
     ids = [r[0] for r in result]
     shipping = _shipping_by_order(session, ids)
+    owed = payments_by_order(session, ids, tz)
     places: dict[int, list[str]] = defaultdict(list)
     for start in range(0, len(ids), 500):
         for oid, location in session.execute(
@@ -170,7 +177,7 @@ def cockpit_rows(session: Session, tz: ZoneInfo, *, limit: int | None = None,
     rows = []
     for oid, ext, created, state, hold, buyer, n, paid, last_paid in result:
         carriers, tracking, invoices = shipping.get(oid, ((), (), ()))
-        payment = "" if not n else ("open" if paid < n else local(last_paid, tz)[:10])
+        payment = owed.get(oid) or ("" if not n else ("open" if paid < n else local(last_paid, tz)[:10]))
         rows.append({"order": ext, "date": local(created, tz), "buyer": buyer, "state": state, "hold_reason": hold,
                      "location": ", ".join(places.get(oid, ())), "carrier": ", ".join(carriers),
                      "tracking": ", ".join(tracking), "invoice": ", ".join(invoices), "payment": payment})

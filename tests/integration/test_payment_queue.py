@@ -177,7 +177,9 @@ def test_each_shop_order_owes_one_payment_by_its_method_once_however_often_impor
             [p] = pays[o.external_id]
             seen.add(p.method)
             assert (p.method, p.amount_expected, p.reference) == (o.payment_method, o.total_amount, o.external_id)
-            assert p.due_at == o.created_at + timedelta(days=app.cfg.payments.method(p.method).due_days)
+            # A purchase on account is due with its invoice (none yet); the others from the order.
+            due_days = app.cfg.payments.method(p.method).due_days
+            assert p.due_at == (None if p.method == "invoice" else o.created_at + timedelta(days=due_days))
             checkout_paid = p.method in ("paypal", "card") and o.payment_state == "paid"
             assert p.status == ("paid" if checkout_paid else "expected"), (o.external_id, p.method, o.payment_state)
             if p.method == "prepayment":
@@ -345,6 +347,30 @@ def test_a_routed_unpaid_order_is_cancelled_with_its_stock_released(bare_workspa
         assert s.scalar(select(Stock.reserved).where(Stock.sku == order.lines[0].sku)) == 0
         kinds = sorted(s.scalars(select(OutboxMessage.kind)))
         assert kinds.count("shop_payment") == 2 and kinds.count("shop_cancel_order") == 1
+
+
+def test_a_person_marking_paid_or_cancelling_at_the_desk_is_heard_by_the_shop_and_the_buyer(ws, tmp_path):
+    ws.ok("import", "orders", "--channel", "shop")
+    shop = ws.shop.shop
+    ids = {o["orderNumber"]: o["id"] for o in ws.shop.visible_orders()}
+    with ws.app().session() as s:
+        waiting = [o for o in s.scalars(select(Order).where(Order.channel == "shop", Order._state == "released",
+                                                             Order.payment_method == "prepayment")
+                                         .order_by(Order.external_id))
+                   if shop._by_id[ids[o.external_id]].transaction_state == "open"]
+        (paid, buyer), cancelled = (waiting[0].external_id, waiting[0].buyer_email), waiting[1].external_id
+    (tmp_path / "paid.csv").write_text(f"order,reference\n{paid},KASSE-7\n", encoding="utf-8")
+    (tmp_path / "cancel.csv").write_text(f"order\n{cancelled}\n", encoding="utf-8")
+    assert "done 1" in ws.ok("orders", "bulk", "mark-paid", "--file", str(tmp_path / "paid.csv"))
+    assert "done 1" in ws.ok("orders", "bulk", "cancel", "--file", str(tmp_path / "cancel.csv"), "--reason", "called")
+    ws.smtp.messages.clear()
+    ws.ok("outbox", "send")
+    moves = {(t["entity"], t["order_number"], t["to"]) for t in ws.shop.transitions()}
+    assert ("order_transaction", paid, "paid") in moves  # as a matched bank credit tells it
+    assert {("order", cancelled, "cancelled"), ("order_transaction", cancelled, "cancelled")} <= moves
+    [mail] = [m for m in ws.smtp.messages if paid in m["Subject"] and ("erhalten" in m["Subject"]
+                                                                       or "received" in m["Subject"])]
+    assert mail["To"] == buyer
 
 
 # --- DATEV -------------------------------------------------------------------------------------------------

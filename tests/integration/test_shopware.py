@@ -166,6 +166,8 @@ def test_import_orders_from_the_shop_through_the_cli(shop_ws, shop):
         assert all(o.payment_state for o in orders)
     again = json.loads(shop_ws.ok("import", "orders", "--channel", "shop", "--json"))
     assert again["new"] == 0 and again["updated"] == 0  # the watermark: nothing read twice as news
+    shown = json.loads(shop_ws.ok("orders", "show", visible[0]["orderNumber"], "--json"))
+    assert shown["shop_status"] and "amazon_status" not in shown  # the status is named by its channel
 
 
 def test_a_prepaid_order_is_released_at_once_and_waits_in_the_payment_queue(shop_ws, shop):

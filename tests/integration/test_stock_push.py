@@ -48,6 +48,9 @@ def test_available_sums_every_location_less_reserved_and_safety_never_below_zero
         s.commit()
         rows = {a.sku: a for a in available(s, cfg)}
         one = available(s, cfg, "TOOL-1")
+        # What the order desk may promise: the same sums, no safety stock kept back.
+        desk = available(s, cfg, skus=["TOOL-1", "BOOK-1", "OLD-1"], safety=False)
+    assert desk == [Availability("BOOK-1", 3, 2, 0, 1), Availability("TOOL-1", 16, 4, 0, 12)]
     assert sorted(rows) == ["BOOK-1", "LAMP-1", "NONE-1", "TOOL-1"]
     assert rows["TOOL-1"] == Availability("TOOL-1", 16, 4, 2, 10)
     assert rows["LAMP-1"].quantity == 3  # its own safety stock: 0

@@ -234,3 +234,13 @@ def test_the_qr_code_on_the_page_decodes_to_the_epc_payload(s, tmp_path):
     assert out.rstrip(b"\n").decode("utf-8") == "\n".join([
         "BCD", "002", "1", "SCT", "BYLADEM1001", "Test Handel GmbH", "DE02120300000000202051",
         f"EUR{amount}", "", "", inv.number])
+
+
+def test_a_buyer_in_luxembourg_reads_notices_in_the_language_of_the_invoice(s):
+    cfg = f.company_config()
+    order = shop_order(s, method="invoice", country="LU")
+    notices.order_placed(s, cfg, order)
+    [inv] = f.invoiced(s, cfg, order)
+    mail = mails(s)[f"email:order_confirmation:{order.external_id}"]
+    assert inv.language == invoicing.language_for(cfg, "LU") == "en"
+    assert mail["subject"] == notices.SUBJECTS[inv.language]["order_confirmation"].format(order=order.external_id)

@@ -1,0 +1,452 @@
+"""``caturactl dropship list|show|documents|send|accept|reject|ship|read|overdue|availability``: purchase
+orders to dropshippers, as the merchant sees them; the same actions the partner portal offers.
+``dropship return|cancellation|invoices|purchases``: returns to the partners, our cancellation
+requests, the partners' invoices and what we bought of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from caturactl.cli.batch import batch
+from caturactl.cli.invoices import parse_lines
+from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
+
+COLUMNS = [Column("number", "Purchase order"), Column("partner", "Partner"), Column("state", "State"),
+           Column("created", "Created"), Column("respond_by", "Answer by"), Column("lines", "Lines", "right"),
+           Column("open_lines", "Open", "right"), Column("to_ship", "To ship", "right"), Column("city", "City")]
+
+
+@click.group()
+def dropship() -> None:
+    """Purchase orders to dropshippers: what they answered, shipped and have in stock."""
+
+
+@dropship.command("list")
+@click.option("--partner", help="Only this dropshipper (its location code).")
+@click.option("--view", type=click.Choice(["open", "to_ship", "shipped", "all"]), default="all", show_default=True,
+              help="open: lines waiting for the partner's answer; to_ship: accepted lines not shipped yet; "
+              "shipped: with a parcel; all: every one sent.")
+@click.option("--limit", type=click.IntRange(1, 500), default=100, show_default=True)
+@format_options
+@click.pass_obj
+def dropship_list(obj, partner, view, limit, fmt, as_json) -> None:
+    """List purchase orders sent to dropshippers, newest first."""
+    from caturactl.fulfilment.dropship import service, terms
+    app = obj.ready_app()
+    codes = [partner] if partner else terms.partners(app.cfg)
+    tz = app.cfg.tz
+    rows = []
+    with app.session() as s:
+        for code in codes:
+            for po in service.purchase_orders(s, code, view=view, limit=limit):
+                rows.append({"number": po.number, "partner": code, "state": po.state,
+                             "created": local_time(po.created_at, tz), "respond_by": local_time(po.respond_by, tz),
+                             "lines": po.lines, "open_lines": po.open_lines, "to_ship": po.to_ship, "city": po.city})
+    rows.sort(key=lambda r: r["number"], reverse=True)
+    emit(rows[:limit], COLUMNS, fmt=pick_format(fmt, as_json), title=f"Purchase orders ({len(rows[:limit])})",
+         empty="no purchase orders")
+
+
+@dropship.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with the lines and parcels.")
+@click.pass_obj
+def dropship_show(obj, number: str, as_json: bool) -> None:
+    """Show a purchase order: lines and their answers, parcels."""
+    from caturactl.fulfilment.dropship import service
+    from caturactl.fulfilment.dropship.stages import partner_of
+    app = obj.ready_app()
+    tz = app.cfg.tz
+    with app.session() as s:
+        partner = partner_of(s, number)
+        d = service.purchase_order(s, partner, number)
+    record = {"number": d.number, "partner": partner, "state": d.state, "created": local_time(d.created_at, tz),
+              "respond_by": local_time(d.respond_by, tz), "ship_date": d.ship_date.isoformat() if d.ship_date else "",
+              "carrier": f"{d.carrier} {d.service}".strip(),
+              "ship_to": ", ".join(x for x in (d.ship_to.name, d.ship_to.street, d.ship_to.postcode, d.ship_to.city,
+                                               d.ship_to.country) if x)}
+    lines = [{"line": ln.line_no, "sku": ln.sku, "description": ln.description, "quantity": ln.quantity,
+              "shipped": ln.shipped, "state": ln.state, "reason": ln.reason,
+              "purchase_price": str(ln.purchase_price) if ln.purchase_price is not None else ""} for ln in d.lines]
+    parcels = [{"carrier": p.carrier, "tracking": p.tracking, "shipped": local_time(p.shipped_at, tz),
+                "lines": ", ".join(f"{n}×{q}" for n, q in p.lines)} for p in d.parcels]
+    if as_json:
+        emit_record({**record, "lines": lines, "parcels": parcels}, fmt="json")
+        return
+    emit_record(record, fmt="table", title=f"Purchase order {d.number}")
+    emit(lines, [Column("line", "Line", "right"), Column("sku", "SKU"), Column("description", "Description"),
+                 Column("quantity", "Qty", "right"), Column("shipped", "Shipped", "right"), Column("state", "State"),
+                 Column("reason", "Reason"), Column("purchase_price", "Price", "right")], fmt="table", title="Lines")
+    if parcels:
+        emit(parcels, [Column("carrier", "Carrier"), Column("tracking", "Tracking"), Column("shipped", "Shipped"),
+                       Column("lines", "Lines")], fmt="table", title="Parcels")
+    else:
+        console.print("no parcels yet", highlight=False)
+
+
+@dropship.command("documents")
+@click.argument("number")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Folder to write the PDFs to (made if missing).")
+@click.option("--kind", "kinds", type=click.Choice(["delivery_note", "label", "invoice"]), multiple=True,
+              help="Only this paper (repeat); default: every one the purchase order has.")
+@format_options
+@click.pass_obj
+def dropship_documents(obj, number: str, out: Path, kinds: tuple[str, ...], fmt, as_json) -> None:
+    """Write a purchase order's papers for the parcel, in the merchant's design: delivery note,
+    shipping label (NOT booked with the carrier) and, when issued and wanted, the invoice."""
+    from caturactl.fulfilment.dropship import service
+    from caturactl.fulfilment.dropship.stages import partner_of
+    app = obj.ready_app()
+    with app.session() as s:
+        partner = partner_of(s, number)
+        wanted = list(kinds) or [kind for kind, _ in service.purchase_order(s, partner, number).documents]
+        papers = [(kind, *service.document(s, partner, number, kind)) for kind in wanted]
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for kind, name, content in papers:
+        (out / name).write_bytes(content)
+        rows.append({"kind": kind, "file": str(out / name), "bytes": len(content)})
+    emit(rows, [Column("kind", "Paper"), Column("file", "File"), Column("bytes", "Bytes", "right")],
+         fmt=pick_format(fmt, as_json), title=f"Papers of {number.upper()} ({partner})", empty="no papers")
+
+
+@dropship.command("send")
+@batch("Render the purchase orders; queue and send nothing.")
+@click.pass_obj
+def dropship_send(obj, dry_run: bool, as_json: bool):
+    """Hand every new purchase order to its dropshipper (openTRANS file, or the portal), and the
+    files of announced returns and requested cancellations to the partners with a transport."""
+    from caturactl.fulfilment.dropship import back_office
+    return back_office.send_all(obj.ready_app(), dry_run=dry_run)
+
+
+@dropship.command("accept")
+@click.argument("number")
+@click.option("--line", "lines", type=click.IntRange(1), multiple=True, help="A line to accept (repeat); default all open.")
+@batch("Check the answer; change nothing.")
+@click.pass_obj
+def dropship_accept(obj, number: str, lines: tuple[int, ...], dry_run: bool, as_json: bool):
+    """Accept lines of a purchase order for the dropshipper (it answered by phone or mail)."""
+    from caturactl.fulfilment.dropship import stages
+    return stages.answer(obj.ready_app(), number, accept=list(lines) or None, dry_run=dry_run)
+
+
+@dropship.command("reject")
+@click.argument("number")
+@click.option("--line", "line", type=click.IntRange(1), required=True, help="The line to reject.")
+@click.option("--reason", type=click.Choice(["out_of_stock", "address", "discontinued", "other"]), required=True,
+              help="Why the partner does not ship it.")
+@click.option("--note", default="", help="The partner's words.")
+@batch("Check the answer (the line is routed again, then rolled back); change nothing.")
+@click.pass_obj
+def dropship_reject(obj, number: str, line: int, reason: str, note: str, dry_run: bool, as_json: bool):
+    """Reject a line for the dropshipper; it goes back to routing, or to a person."""
+    from caturactl.fulfilment.dropship import stages
+    return stages.answer(obj.ready_app(), number, reject=line, reason=reason, note=note, dry_run=dry_run)
+
+
+@dropship.command("ship")
+@click.argument("number")
+@click.option("--carrier", required=True, help="The carrier, as configured (DHL, DPD, ...).")
+@click.option("--tracking", required=True, help="The parcel's tracking number (checked by the carrier's rules).")
+@click.option("--line", "lines", multiple=True, metavar="LINE=QTY", help="Pieces of a line in the parcel (repeat); "
+              "default: everything still to ship.")
+@batch("Check the parcel; store and send nothing.")
+@click.pass_obj
+def dropship_ship(obj, number: str, carrier: str, tracking: str, lines: tuple[str, ...], dry_run: bool,
+                  as_json: bool):
+    """Record a parcel a dropshipper shipped, with its tracking number."""
+    from caturactl.fulfilment.dropship import stages
+    pieces: dict[int, int] = {}
+    for given in lines:
+        line, sep, qty = given.partition("=")
+        if not sep or not line.isdigit() or not qty.isdigit():
+            raise click.BadParameter(f"{given!r}: write LINE=QTY, e.g. 1=2", param_hint="--line")
+        pieces[int(line)] = int(qty)
+    return stages.ship(obj.ready_app(), number, carrier=carrier, tracking=tracking, lines=pieces or None,
+                       dry_run=dry_run)
+
+
+@dropship.command("read")
+@batch("Read and check the files; apply nothing, move nothing.")
+@click.pass_obj
+def dropship_read(obj, dry_run: bool, as_json: bool):
+    """Read the dropshippers' return channels: answers, parcels, availability, return
+    confirmations and answers to cancellation requests."""
+    from caturactl.fulfilment.dropship import stages
+    return stages.read_answers(obj.ready_app(), dry_run=dry_run)
+
+
+@dropship.command("overdue")
+@batch("Show which lines would go back to routing or to a person; keep nothing.")
+@click.pass_obj
+def dropship_overdue(obj, dry_run: bool, as_json: bool):
+    """Lines not answered in time (the partner's business hours) go back to routing, or to a person."""
+    from caturactl.fulfilment.dropship import stages
+    return stages.overdue(obj.ready_app(), dry_run=dry_run)
+
+
+@dropship.group("availability")
+def availability() -> None:
+    """What the dropshippers have, as their feeds say."""
+
+
+@availability.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--partner", required=True, help="The dropshipper's location code.")
+@batch("Check the file; change nothing.")
+@click.pass_obj
+def availability_import(obj, file: Path, partner: str, dry_run: bool, as_json: bool):
+    """Set a dropshipper's availability from a CSV (sku;quantity), all or nothing."""
+    from caturactl.fulfilment.dropship import stages
+    return stages.import_availability(obj.ready_app(), partner, file, dry_run=dry_run)
+
+
+@availability.command("list")
+@click.option("--partner", help="Only this dropshipper.")
+@format_options
+@click.pass_obj
+def availability_list(obj, partner, fmt, as_json) -> None:
+    """Every figure with its date; a stale one counts as 0."""
+    from caturactl.core import clock
+    from caturactl.fulfilment.dropship.partner_stock import stock_rows
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = stock_rows(s, app.cfg, clock.now(), partner)
+    for r in rows:
+        r["as_of"] = local_time(r["as_of"], app.cfg.tz)
+    emit(rows, [Column("partner", "Partner"), Column("sku", "SKU"), Column("quantity", "Quantity", "right"),
+                Column("as_of", "As of"), Column("fresh", "Fresh"), Column("counts", "Counts", "right"),
+                Column("source", "Source", max_width=40)],
+         fmt=pick_format(fmt, as_json), title=f"Dropshipper availability ({len(rows)})", empty="no figures")
+
+
+# --- returns, cancellations, money (issue 18 items 6 and 7) ----------------------------------------
+
+RETURN_COLUMNS = [Column("return", "Return"), Column("partner", "Partner"), Column("purchase_order", "Purchase order"),
+                  Column("order", "Order"), Column("state", "State"), Column("announced", "Announced"),
+                  Column("pieces", "Pieces", "right"), Column("condition", "Condition"),
+                  Column("credit_note", "Credit note"), Column("reason", "Reason", max_width=40)]
+CONDITIONS = ("as_new", "opened", "damaged", "incomplete")  # partner_files.CONDITIONS
+
+
+@dropship.group("return")
+def return_group() -> None:
+    """Returns of goods a dropshipper shipped: announced to it, confirmed by it, credited."""
+
+
+@return_group.command("announce")
+@click.argument("order")
+@click.option("--lines", "lines_text", metavar="POS[:QTY],...", help="Order line positions and pieces, e.g. "
+              "1:2,3 (3: all of it); default: everything a dropshipper shipped and nobody returned yet.")
+@click.option("--reason", required=True, help="Why the buyer returns it (the partner is told).")
+@click.option("--label", default="", help="The channel's reference of the buyer's return label (default: the "
+              "return's number). No label is booked with a carrier.")
+@batch("Check the return and write its notice; store and send nothing.")
+@click.pass_obj
+def return_announce(obj, order: str, lines_text: str | None, reason: str, label: str, dry_run: bool, as_json: bool):
+    """Announce a return to the dropshipper(s) that shipped the pieces (a file, or the portal)."""
+    from caturactl.fulfilment.dropship import back_office
+    wanted = parse_lines(lines_text)
+    pieces = None if wanted is None else {pos: None if q is None else int(q) for pos, q in wanted.items()}
+    return back_office.announce_return(obj.ready_app(), order, pieces, reason, label=label, dry_run=dry_run)
+
+
+@return_group.command("list")
+@click.option("--partner", help="Only this dropshipper.")
+@click.option("--view", type=click.Choice(["open", "received", "done", "all"]), default="all", show_default=True,
+              help="open: announced, not confirmed yet; received: waiting for a credit or a person; "
+              "done: credited or refused.")
+@format_options
+@click.pass_obj
+def return_list(obj, partner, view, fmt, as_json) -> None:
+    """Returns to dropshippers, newest first."""
+    from caturactl.fulfilment.dropship import returns
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = [{"return": rt.number, "partner": rt.partner, "purchase_order": rt.purchase_order.number,
+                 "order": rt.order.external_id, "state": rt.state, "announced": local_time(rt.announced_at, app.cfg.tz),
+                 "pieces": sum(ln.quantity for ln in rt.lines), "condition": rt.condition,
+                 "credit_note": rt.credit_note, "reason": rt.reason} for rt in returns.listing(s, partner, view)]
+    emit(rows, RETURN_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Returns ({len(rows)})", empty="no returns")
+
+
+@return_group.command("confirm")
+@click.argument("ref", metavar="RETURN")
+@click.option("--condition", type=click.Choice(CONDITIONS), required=True,
+              help="How the goods came back; damaged and incomplete wait for a person before a credit.")
+@click.option("--note", default="", help="The partner's words.")
+@batch("Check the confirmation; change and send nothing.")
+@click.pass_obj
+def return_confirm(obj, ref: str, condition: str, note: str, dry_run: bool, as_json: bool):
+    """Record the dropshipper's confirmation that a return arrived (it phoned, it mailed)."""
+    from caturactl.fulfilment.dropship import back_office
+    return back_office.confirm_return(obj.ready_app(), ref, condition=condition, note=note, dry_run=dry_run)
+
+
+@return_group.command("credit")
+@click.argument("ref", metavar="[RETURN]", required=False)
+@click.option("--note", default="", help="With RETURN: why a person credits it (e.g. after a damaged one).")
+@batch("Build and check the credit notes; store and send nothing.")
+@click.pass_obj
+def return_credit(obj, ref: str | None, note: str, dry_run: bool, as_json: bool):
+    """Credit received returns: the credit note (invoices credit), the partner's purchase credit.
+
+    Without RETURN every received return in a condition that needs no person (as new, opened);
+    with RETURN that one, whatever its condition, for the reason --note gives."""
+    from caturactl.fulfilment.dropship import back_office
+    return back_office.credit_returns(obj.ready_app(), only=ref, note=note, dry_run=dry_run)
+
+
+@return_group.command("refuse")
+@click.argument("ref", metavar="RETURN")
+@click.option("--reason", required=True, help="Why no money goes back (the buyer is told).")
+@batch("Check it; change and send nothing.")
+@click.pass_obj
+def return_refuse(obj, ref: str, reason: str, dry_run: bool, as_json: bool):
+    """Refuse to credit a received return."""
+    from caturactl.fulfilment.dropship import back_office
+    return back_office.refuse_return(obj.ready_app(), ref, reason, dry_run=dry_run)
+
+
+@dropship.group("cancellation")
+def cancellation_group() -> None:
+    """Our requests that a dropshipper not ship a purchase order of a cancelled order."""
+
+
+@cancellation_group.command("list")
+@click.option("--partner", help="Only this dropshipper.")
+@click.option("--all", "everything", is_flag=True, help="Answered ones too.")
+@format_options
+@click.pass_obj
+def cancellation_list(obj, partner, everything, fmt, as_json) -> None:
+    """Cancellation requests waiting for the partner's answer (--all: every one), newest first."""
+    from caturactl.fulfilment.dropship import cancellations
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = [{"purchase_order": c.purchase_order, "state": c.state,
+                 "requested": local_time(c.requested_at, app.cfg.tz), "answered": local_time(c.answered_at, app.cfg.tz),
+                 "reason": c.reason, "answer": c.answer}
+                for c in cancellations.pending(s, partner, answered=everything)]
+    emit(rows, [Column("purchase_order", "Purchase order"), Column("state", "State"), Column("requested", "Requested"),
+                Column("answered", "Answered"), Column("reason", "Reason", max_width=40),
+                Column("answer", "Answer", max_width=40)],
+         fmt=pick_format(fmt, as_json), title=f"Cancellations ({len(rows)})", empty="no cancellations waiting")
+
+
+def _answer(obj, number: str, accept: bool, note: str, dry_run: bool):
+    from caturactl.fulfilment.dropship import back_office
+    return back_office.answer_cancellation(obj.ready_app(), number, accept=accept, note=note, dry_run=dry_run)
+
+
+@cancellation_group.command("accept")
+@click.argument("number")
+@click.option("--note", default="", help="The partner's words.")
+@batch("Check the answer; change nothing.")
+@click.pass_obj
+def cancellation_accept(obj, number: str, note: str, dry_run: bool, as_json: bool):
+    """The partner accepted: the purchase order is cancelled."""
+    return _answer(obj, number, True, note, dry_run)
+
+
+@cancellation_group.command("refuse")
+@click.argument("number")
+@click.option("--note", default="", help="The partner's words (why: packed, shipped).")
+@batch("Check the answer; change nothing.")
+@click.pass_obj
+def cancellation_refuse(obj, number: str, note: str, dry_run: bool, as_json: bool):
+    """The partner refused (it ships anyway): a ticket for a person."""
+    return _answer(obj, number, False, note, dry_run)
+
+
+@dropship.group("invoices")
+def invoices_group() -> None:
+    """The dropshippers' invoices to us, matched against what they shipped."""
+
+
+@invoices_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--partner", required=True, help="The dropshipper's location code.")
+@batch("Read and match the invoice; store nothing, open no ticket.")
+@click.pass_obj
+def invoices_import(obj, file: Path, partner: str, dry_run: bool, as_json: bool):
+    """Import a partner's invoice (CSV, ZUGFeRD PDF, XRechnung / CII XML), all or nothing.
+
+    It is matched against what the partner shipped: every line at the agreed price and no more
+    pieces than shipped and not billed before. A difference (price, quantity, a purchase order
+    that is not the partner's) makes it disputed, with a ticket, until approved or rejected."""
+    from caturactl.fulfilment.dropship import back_office
+    return back_office.import_invoice(obj.ready_app(), partner, file, dry_run=dry_run)
+
+
+@invoices_group.command("list")
+@click.option("--partner", help="Only this dropshipper.")
+@click.option("--state", type=click.Choice(["matched", "disputed", "approved", "rejected"]),
+              help="Only invoices in this state.")
+@format_options
+@click.pass_obj
+def invoices_list(obj, partner, state, fmt, as_json) -> None:
+    """The partners' invoices, newest first."""
+    from caturactl.fulfilment.dropship import purchases
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = [{"partner": inv.partner, "invoice": inv.number, "date": inv.issue_date.isoformat(), "state": inv.state,
+                 "net": f"{inv.net_total:.2f}", "gross": f"{inv.gross_total:.2f}", "currency": inv.currency,
+                 "lines": len(inv.lines), "differences": sum(bool(ln.difference) for ln in inv.lines),
+                 "file": inv.file_name} for inv in purchases.invoices(s, partner, state)]
+    emit(rows, [Column("partner", "Partner"), Column("invoice", "Invoice"), Column("date", "Date"),
+                Column("state", "State"), Column("net", "Net", "right"), Column("gross", "Gross", "right"),
+                Column("currency", "Cur"), Column("lines", "Lines", "right"),
+                Column("differences", "Differences", "right"), Column("file", "File", max_width=30)],
+         fmt=pick_format(fmt, as_json), title=f"Partner invoices ({len(rows)})", empty="no partner invoices")
+
+
+def _decide(obj, number: str, partner: str, approve: bool, note: str, dry_run: bool):
+    from caturactl.fulfilment.dropship import back_office
+    return back_office.decide_invoice(obj.ready_app(), partner, number, approve=approve, note=note, dry_run=dry_run)
+
+
+@invoices_group.command("approve")
+@click.argument("number")
+@click.option("--partner", required=True, help="The dropshipper's location code.")
+@click.option("--note", required=True, help="Why the differences are right (kept).")
+@batch("Check it; change nothing.")
+@click.pass_obj
+def invoices_approve(obj, number: str, partner: str, note: str, dry_run: bool, as_json: bool):
+    """Approve a disputed invoice: it is booked as billed."""
+    return _decide(obj, number, partner, True, note, dry_run)
+
+
+@invoices_group.command("reject")
+@click.argument("number")
+@click.option("--partner", required=True, help="The dropshipper's location code.")
+@click.option("--note", required=True, help="Why (kept; tell the partner).")
+@batch("Check it; change nothing.")
+@click.pass_obj
+def invoices_reject(obj, number: str, partner: str, note: str, dry_run: bool, as_json: bool):
+    """Reject a disputed invoice: not booked, its pieces count as not billed."""
+    return _decide(obj, number, partner, False, note, dry_run)
+
+
+@dropship.command("purchases")
+@click.option("--partner", help="Only this dropshipper.")
+@click.option("--unbilled", is_flag=True, help="Only lines with pieces the partner has not billed yet.")
+@format_options
+@click.pass_obj
+def dropship_purchases(obj, partner, unbilled, fmt, as_json) -> None:
+    """What we bought: every purchase order line shipped, at the agreed price, and what was billed."""
+    from caturactl.fulfilment.dropship import purchases
+    app = obj.ready_app()
+    with app.session() as s:
+        rows = purchases.shipped(s, partner, unbilled=unbilled)
+    emit(rows, [Column("partner", "Partner"), Column("purchase_order", "Purchase order"),
+                Column("line", "Line", "right"), Column("sku", "SKU"), Column("shipped", "Shipped", "right"),
+                Column("price", "Price", "right"), Column("amount", "Amount", "right"), Column("currency", "Cur"),
+                Column("billed", "Billed", "right")],
+         fmt=pick_format(fmt, as_json), title=f"Purchases ({len(rows)})", empty="no purchases")
+
+
+COMMANDS = [dropship]

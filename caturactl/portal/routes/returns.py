@@ -1,0 +1,37 @@
+"""Returns sent back to the partner: the open ones, and confirming receipt and condition."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from caturactl.fulfilment.dropship import service
+from caturactl.portal.visit import Visit, endpoint
+
+
+def returns_page(visit: Visit) -> Response:
+    """The partner's open returns, each with the form that confirms it, and the ones it received."""
+    return _page(visit)
+
+
+def _page(visit: Visit, *, errors: dict[int, str] | None = None, notice: str = "", status: int = 200) -> Response:
+    rows = service.returns(visit.db, visit.partner, view="open", cfg=visit.cfg)
+    received = service.returns(visit.db, visit.partner, view="received", cfg=visit.cfg)
+    return visit.render("returns.html", status=status, here="/returns", rows=rows, received=received,
+                        errors=errors or {}, notice=notice, conditions=service.RETURN_CONDITIONS)
+
+
+def confirm(visit: Visit, return_id: int) -> Response:
+    """Confirms that return ``return_id`` arrived, in which condition (NotFound: 404)."""
+    error = visit.attempt(service.confirm_return, visit.db, visit.partner, return_id,
+                          condition=visit.field("condition"), note=visit.field("note")[:1000], actor=visit.actor,
+                          cfg=visit.cfg)
+    if error:
+        return _page(visit, errors={return_id: error}, status=422)
+    return _page(visit, notice=visit.t("returns.confirmed"))
+
+
+ROUTES = [
+    Route("/returns", endpoint(returns_page), methods=["GET"]),
+    Route("/returns/{return_id:int}/confirm", endpoint(confirm), methods=["POST"]),
+]
