@@ -64,6 +64,9 @@ test-dates: venv
 
 bench: venv
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/shop_import.py
+	$(BIN)/python bench/payments.py
+	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/fulfilment.py
 	$(BIN)/python bench/invoices.py
 	$(BIN)/python bench/settlement.py

@@ -113,8 +113,10 @@ def _toml_str(v: str) -> str:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(workdir: Path, standin: AmazonStandin, db_url: str, rate_scale: float, tag: str) -> Path:
-    """A caturactl.toml made from the packaged template with the stand-in's endpoints."""
+def write_config(workdir: Path, standin: AmazonStandin, db_url: str, rate_scale: float, tag: str,
+                 extra: dict[tuple[str, str], str] | None = None) -> Path:
+    """A caturactl.toml made from the packaged template with the stand-in's endpoints; ``extra``:
+    more (section, key) -> TOML value (bench/shop_import.py: the shop's)."""
     template = resources.files("templates.config").joinpath("caturactl.toml").read_text(encoding="utf-8")
     values = {
         ("database", "url"): _toml_str(db_url),
@@ -124,6 +126,7 @@ def write_config(workdir: Path, standin: AmazonStandin, db_url: str, rate_scale:
         ("amazon", "marketplaces"): "[" + ", ".join(_toml_str(m) for m in MARKETPLACES) + "]",
         ("amazon", "first_import_days"): str(FIRST_IMPORT_DAYS),
         ("amazon", "rate_scale"): repr(float(rate_scale)),
+        **(extra or {}),
     }
     out, section, done = [], None, set()
     for line in template.splitlines():
@@ -146,10 +149,12 @@ def write_config(workdir: Path, standin: AmazonStandin, db_url: str, rate_scale:
     return path
 
 
-def prepare(workdir: Path, standin: AmazonStandin, db_url: str, rate_scale: float, tag: str) -> App:
-    """caturactl init + db upgrade + products import, as a merchant would do before importing."""
-    cfg_path = write_config(workdir, standin, db_url, rate_scale, tag)
-    cfg = config_mod.load(cfg_path, environ=dict(SECRETS_ENV))
+def prepare(workdir: Path, standin: AmazonStandin, db_url: str, rate_scale: float, tag: str,
+            extra: dict[tuple[str, str], str] | None = None, secrets: dict[str, str] | None = None) -> App:
+    """caturactl init + db upgrade + products import, as a merchant would do before importing
+    (``extra``: more configuration, ``secrets``: more CATURACTL_* secrets, for another channel)."""
+    cfg_path = write_config(workdir, standin, db_url, rate_scale, tag, extra)
+    cfg = config_mod.load(cfg_path, environ={**SECRETS_ENV, **(secrets or {})})
     assert cfg.amazon.rate_scale == rate_scale and cfg.amazon.first_import_days == FIRST_IMPORT_DAYS
     app = App(cfg)
     upgrade(app.engine)
@@ -161,13 +166,14 @@ def prepare(workdir: Path, standin: AmazonStandin, db_url: str, rate_scale: floa
     return app
 
 
-def run_import(app: App) -> tuple[ImportResult, float]:
-    """``caturactl import amazon``: the importer over the Amazon adapter; returns (result, wall s)."""
+def run_import(app: App, channel: str = "amazon") -> tuple[ImportResult, float]:
+    """``caturactl import orders --channel CHANNEL``: the importer over the channel's adapter;
+    returns (result, wall s)."""
     with app.session() as s:
         started = time.perf_counter()
-        mp, _ = channels.get("amazon").order_source(app, s)
+        mp, scope = channels.get(channel).order_source(app, s)
         try:
-            result = Importer(s, app.cfg, mp).run(tuple(app.cfg.amazon.marketplaces))
+            result = Importer(s, app.cfg, mp).run(tuple(scope))
         finally:
             mp.close()
         return result, time.perf_counter() - started
@@ -178,9 +184,9 @@ def stored_ids(app: App) -> set[str]:
         return set(s.scalars(select(Order.external_id).where(Order.channel == "amazon").distinct()))
 
 
-def stored_count(app: App) -> int:
+def stored_count(app: App, channel: str = "amazon") -> int:
     with app.session() as s:
-        return s.scalar(select(func.count(func.distinct(Order.external_id))).where(Order.channel == "amazon"))
+        return s.scalar(select(func.count(func.distinct(Order.external_id))).where(Order.channel == channel))
 
 
 def bare_fetch(app: App) -> tuple[int, int]:
@@ -242,14 +248,20 @@ def settle_clock(standin: AmazonStandin) -> None:
         standin.advance(dt.timedelta(minutes=3))
 
 
+def marketplace(orders: int, day: dt.date, rate_scale: float) -> AmazonStandin:
+    """The bench's stand-in marketplace, started: ``orders`` orders placed on ``day`` (seed SEED,
+    the bench's credentials), its clock past their last change (``settle_clock``)."""
+    standin = AmazonStandin(orders=orders, seed=SEED, day=day, rate_scale=rate_scale,
+                            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN)
+    settle_clock(standin)
+    return standin.start()
+
+
 def run_limited(args, workdir: Path, day: dt.date) -> None:
     speed = args.speed
     note(f"run 1: {args.orders} orders (seed {SEED}, day {day}), searchOrders at "
          f"{RATES['searchOrders'][0]}/s x {speed:g}, burst {RATES['searchOrders'][1]}")
-    standin = AmazonStandin(orders=args.orders, seed=SEED, day=day, rate_scale=speed,
-                            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN)
-    settle_clock(standin)
-    standin.start()
+    standin = marketplace(args.orders, day, speed)
     try:
         with fresh_database(args.db, workdir) as url:
             app = prepare(workdir, standin, url, speed, "limited")
@@ -301,10 +313,7 @@ def run_limited(args, workdir: Path, day: dt.date) -> None:
 
 def run_unlimited(args, workdir: Path, day: dt.date) -> None:
     note(f"run 2: {args.orders} orders, rate scale {UNLIMITED_SPEED:g} (no effective limit)")
-    standin = AmazonStandin(orders=args.orders, seed=SEED, day=day, rate_scale=UNLIMITED_SPEED,
-                            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN)
-    settle_clock(standin)
-    standin.start()
+    standin = marketplace(args.orders, day, UNLIMITED_SPEED)
     try:
         with fresh_database(args.db, workdir) as url:
             app = prepare(workdir, standin, url, UNLIMITED_SPEED, "unlimited")
