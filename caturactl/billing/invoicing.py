@@ -579,8 +579,17 @@ class Invoicer:
     def _payment_follows(self, order: Order, inv: Invoice, doc: InvoiceDocument) -> None:
         """The order's open payment takes the invoice that asks for a transfer by a date: the
         invoice number becomes a reference to quote (matching finds it), and the date the buyer
-        reads on the invoice becomes the payment's due date (``terms.due_at``), with its event."""
+        reads on the invoice becomes the payment's due date (``terms.due_at``), with its event.
+        An invoice of an order the buyer has already paid us in full is paid when it is issued
+        (its ``paid_at`` is the payment's), so receivables do not count it as open."""
         if doc.due_date is None:
+            paid = self.s.scalar(select(Payment).where(Payment.order_id == order.id,
+                                                       Payment.status == PaymentStatus.PAID.value)
+                                 .order_by(Payment.id.desc()).limit(1))
+            if paid is not None:
+                inv.paid_at = paid.paid_at
+                if paid.invoice_id is None:
+                    paid.invoice_id = inv.id
             return
         p = self.s.scalar(select(Payment).where(Payment.order_id == order.id, Payment.status.in_(PAYMENT_OPEN))
                           .order_by(Payment.id.desc()).limit(1))

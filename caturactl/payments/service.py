@@ -65,6 +65,8 @@ def apply(session: Session, p: Payment, amount: Decimal, why: str, **data) -> No
         p.paid_at = clock.now()
     elif target != P.PAID:
         p.paid_at = None
+    if p.invoice is not None and p.invoice.paid_at != p.paid_at:  # the invoice is paid when its payment is
+        p.invoice.paid_at = p.paid_at
     data = {"amount": str(amount), "amount_paid": str(p.amount_paid), **data}
     if target != status:
         move(session, p, target, why, kind=kind, **data)

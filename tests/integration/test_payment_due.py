@@ -105,7 +105,7 @@ def test_an_open_prepayment_invoiced_before_its_money_came_is_due_as_its_invoice
     assert event.why.endswith("(was 2026-11-27)")
 
 
-def test_an_invoice_of_a_paid_order_leaves_its_payment_as_it_was(s):
+def test_an_invoice_of_a_paid_order_leaves_its_payment_due_as_it_was_and_is_issued_paid(s):
     cfg = f.company_config()
     order, p = shop_order(s, "paypal", payment_state="paid")
     assert p.status == "paid"
@@ -113,7 +113,8 @@ def test_an_invoice_of_a_paid_order_leaves_its_payment_as_it_was(s):
     [inv] = f.invoiced(s, cfg, order)
     s.refresh(p)
     assert invoicing.from_json(inv.document).due_date is None
-    assert (p.due_at, p.reference, p.invoice_id) == (due, reference, None)
+    assert (p.due_at, p.reference) == (due, reference)
+    assert p.invoice_id == inv.id and inv.paid_at == p.paid_at  # linked, so a returned debit reopens it
 
 
 def test_a_transfer_quoting_only_the_invoice_number_pays_the_invoice_purchase(s):
@@ -129,6 +130,20 @@ def test_a_transfer_quoting_only_the_invoice_number_pays_the_invoice_purchase(s)
     s.commit()
     s.refresh(p)
     assert result.matched == 1 and p.status == "paid" and p.amount_paid == Decimal("49.80") + Decimal("3.99")
+    s.refresh(inv)
+    assert inv.paid_at == p.paid_at  # the invoice is paid with its payment: no longer an open receivable
+
+
+def test_an_invoice_of_an_order_paid_before_is_issued_paid_and_a_returned_debit_reopens_it(s):
+    cfg = f.company_config()
+    order, p = shop_order(s, "prepayment")
+    service.apply(s, p, p.amount_expected, "paid in advance")
+    s.commit()
+    [inv] = f.invoiced(s, cfg, order)
+    s.refresh(p)
+    assert inv.paid_at is not None and inv.paid_at == p.paid_at and p.invoice_id == inv.id
+    service.apply(s, p, -p.amount_expected, "direct debit returned")
+    assert p.status == "expected" and inv.paid_at is None
 
 
 # --- the cockpit ---------------------------------------------------------------------------------
