@@ -6,16 +6,34 @@ requests, the partners' invoices and what we bought of them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Sequence
 
 import click
 
 from caturactl.cli.batch import batch
 from caturactl.cli.invoices import parse_lines
-from caturactl.cli.output import Column, console, emit, emit_record, format_options, local_time, pick_format
+from caturactl.cli.listing import Part, listing, showing
+from caturactl.cli.output import Column, emit, format_options, local_time, pick_format
+from caturactl.pipeline import Outcome
 
 COLUMNS = [Column("number", "Purchase order"), Column("partner", "Partner"), Column("state", "State"),
            Column("created", "Created"), Column("respond_by", "Answer by"), Column("lines", "Lines", "right"),
            Column("open_lines", "Open", "right"), Column("to_ship", "To ship", "right"), Column("city", "City")]
+SHOWN = (Part("lines", [Column("line", "Line", "right"), Column("sku", "SKU"), Column("description", "Description"),
+                        Column("quantity", "Qty", "right"), Column("shipped", "Shipped", "right"),
+                        Column("state", "State"), Column("reason", "Reason"),
+                        Column("purchase_price", "Price", "right")], "Lines"),
+         Part("parcels", [Column("carrier", "Carrier"), Column("tracking", "Tracking"), Column("shipped", "Shipped"),
+                          Column("lines", "Lines")], "Parcels", empty="no parcels yet"))
+
+
+def partner_file(dry_run_help: str) -> Callable:
+    """A batch command (``batch``) that reads FILE a dropshipper (``--partner``) sent, all or nothing."""
+    def decorate(f: Callable) -> Callable:
+        command = batch(dry_run_help)(click.pass_obj(f))
+        command = click.option("--partner", required=True, help="The dropshipper's location code.")(command)
+        return click.argument("file", type=click.Path(dir_okay=False, path_type=Path))(command)
+    return decorate
 
 
 @click.group()
@@ -29,61 +47,41 @@ def dropship() -> None:
               help="open: lines waiting for the partner's answer; to_ship: accepted lines not shipped yet; "
               "shipped: with a parcel; all: every one sent.")
 @click.option("--limit", type=click.IntRange(1, 500), default=100, show_default=True)
-@format_options
-@click.pass_obj
-def dropship_list(obj, partner, view, limit, fmt, as_json) -> None:
+@listing(COLUMNS, "Purchase orders", empty="no purchase orders")
+def dropship_list(app, s, partner, view, limit) -> list[dict]:
     """List purchase orders sent to dropshippers, newest first."""
     from caturactl.fulfilment.dropship import service, terms
-    app = obj.ready_app()
-    codes = [partner] if partner else terms.partners(app.cfg)
     tz = app.cfg.tz
-    rows = []
-    with app.session() as s:
-        for code in codes:
-            for po in service.purchase_orders(s, code, view=view, limit=limit):
-                rows.append({"number": po.number, "partner": code, "state": po.state,
-                             "created": local_time(po.created_at, tz), "respond_by": local_time(po.respond_by, tz),
-                             "lines": po.lines, "open_lines": po.open_lines, "to_ship": po.to_ship, "city": po.city})
+    rows = [{"number": po.number, "partner": code, "state": po.state, "created": local_time(po.created_at, tz),
+             "respond_by": local_time(po.respond_by, tz), "lines": po.lines, "open_lines": po.open_lines,
+             "to_ship": po.to_ship, "city": po.city}
+            for code in ([partner] if partner else terms.partners(app.cfg))
+            for po in service.purchase_orders(s, code, view=view, limit=limit)]
     rows.sort(key=lambda r: r["number"], reverse=True)
-    emit(rows[:limit], COLUMNS, fmt=pick_format(fmt, as_json), title=f"Purchase orders ({len(rows[:limit])})",
-         empty="no purchase orders")
+    return rows[:limit]
 
 
 @dropship.command("show")
 @click.argument("number")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object with the lines and parcels.")
-@click.pass_obj
-def dropship_show(obj, number: str, as_json: bool) -> None:
+@showing(lambda r: f"Purchase order {r['number']}", *SHOWN)
+def dropship_show(app, s, number: str) -> dict:
     """Show a purchase order: lines and their answers, parcels."""
     from caturactl.fulfilment.dropship import service
     from caturactl.fulfilment.dropship.stages import partner_of
-    app = obj.ready_app()
     tz = app.cfg.tz
-    with app.session() as s:
-        partner = partner_of(s, number)
-        d = service.purchase_order(s, partner, number)
-    record = {"number": d.number, "partner": partner, "state": d.state, "created": local_time(d.created_at, tz),
-              "respond_by": local_time(d.respond_by, tz), "ship_date": d.ship_date.isoformat() if d.ship_date else "",
-              "carrier": f"{d.carrier} {d.service}".strip(),
-              "ship_to": ", ".join(x for x in (d.ship_to.name, d.ship_to.street, d.ship_to.postcode, d.ship_to.city,
-                                               d.ship_to.country) if x)}
-    lines = [{"line": ln.line_no, "sku": ln.sku, "description": ln.description, "quantity": ln.quantity,
-              "shipped": ln.shipped, "state": ln.state, "reason": ln.reason,
-              "purchase_price": str(ln.purchase_price) if ln.purchase_price is not None else ""} for ln in d.lines]
-    parcels = [{"carrier": p.carrier, "tracking": p.tracking, "shipped": local_time(p.shipped_at, tz),
-                "lines": ", ".join(f"{n}×{q}" for n, q in p.lines)} for p in d.parcels]
-    if as_json:
-        emit_record({**record, "lines": lines, "parcels": parcels}, fmt="json")
-        return
-    emit_record(record, fmt="table", title=f"Purchase order {d.number}")
-    emit(lines, [Column("line", "Line", "right"), Column("sku", "SKU"), Column("description", "Description"),
-                 Column("quantity", "Qty", "right"), Column("shipped", "Shipped", "right"), Column("state", "State"),
-                 Column("reason", "Reason"), Column("purchase_price", "Price", "right")], fmt="table", title="Lines")
-    if parcels:
-        emit(parcels, [Column("carrier", "Carrier"), Column("tracking", "Tracking"), Column("shipped", "Shipped"),
-                       Column("lines", "Lines")], fmt="table", title="Parcels")
-    else:
-        console.print("no parcels yet", highlight=False)
+    partner = partner_of(s, number)
+    d = service.purchase_order(s, partner, number)
+    return {"number": d.number, "partner": partner, "state": d.state, "created": local_time(d.created_at, tz),
+            "respond_by": local_time(d.respond_by, tz), "ship_date": d.ship_date.isoformat() if d.ship_date else "",
+            "carrier": f"{d.carrier} {d.service}".strip(),
+            "ship_to": ", ".join(x for x in (d.ship_to.name, d.ship_to.street, d.ship_to.postcode, d.ship_to.city,
+                                             d.ship_to.country) if x),
+            "lines": [{"line": ln.line_no, "sku": ln.sku, "description": ln.description, "quantity": ln.quantity,
+                       "shipped": ln.shipped, "state": ln.state, "reason": ln.reason,
+                       "purchase_price": str(ln.purchase_price) if ln.purchase_price is not None else ""}
+                      for ln in d.lines],
+            "parcels": [{"carrier": p.carrier, "tracking": p.tracking, "shipped": local_time(p.shipped_at, tz),
+                         "lines": ", ".join(f"{n}×{q}" for n, q in p.lines)} for p in d.parcels]}
 
 
 @dropship.command("documents")
@@ -195,10 +193,7 @@ def availability() -> None:
 
 
 @availability.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--partner", required=True, help="The dropshipper's location code.")
-@batch("Check the file; change nothing.")
-@click.pass_obj
+@partner_file("Check the file; change nothing.")
 def availability_import(obj, file: Path, partner: str, dry_run: bool, as_json: bool):
     """Set a dropshipper's availability from a CSV (sku;quantity), all or nothing."""
     from caturactl.fulfilment.dropship import stages
@@ -207,21 +202,17 @@ def availability_import(obj, file: Path, partner: str, dry_run: bool, as_json: b
 
 @availability.command("list")
 @click.option("--partner", help="Only this dropshipper.")
-@format_options
-@click.pass_obj
-def availability_list(obj, partner, fmt, as_json) -> None:
+@listing([Column("partner", "Partner"), Column("sku", "SKU"), Column("quantity", "Quantity", "right"),
+          Column("as_of", "As of"), Column("fresh", "Fresh"), Column("counts", "Counts", "right"),
+          Column("source", "Source", max_width=40)], "Dropshipper availability", empty="no figures")
+def availability_list(app, s, partner) -> list[dict]:
     """Every figure with its date; a stale one counts as 0."""
     from caturactl.core import clock
     from caturactl.fulfilment.dropship.partner_stock import stock_rows
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = stock_rows(s, app.cfg, clock.now(), partner)
+    rows = stock_rows(s, app.cfg, clock.now(), partner)
     for r in rows:
         r["as_of"] = local_time(r["as_of"], app.cfg.tz)
-    emit(rows, [Column("partner", "Partner"), Column("sku", "SKU"), Column("quantity", "Quantity", "right"),
-                Column("as_of", "As of"), Column("fresh", "Fresh"), Column("counts", "Counts", "right"),
-                Column("source", "Source", max_width=40)],
-         fmt=pick_format(fmt, as_json), title=f"Dropshipper availability ({len(rows)})", empty="no figures")
+    return rows
 
 
 # --- returns, cancellations, money (issue 18 items 6 and 7) ----------------------------------------
@@ -260,18 +251,14 @@ def return_announce(obj, order: str, lines_text: str | None, reason: str, label:
 @click.option("--view", type=click.Choice(["open", "received", "done", "all"]), default="all", show_default=True,
               help="open: announced, not confirmed yet; received: waiting for a credit or a person; "
               "done: credited or refused.")
-@format_options
-@click.pass_obj
-def return_list(obj, partner, view, fmt, as_json) -> None:
+@listing(RETURN_COLUMNS, "Returns", empty="no returns")
+def return_list(app, s, partner, view) -> list[dict]:
     """Returns to dropshippers, newest first."""
     from caturactl.fulfilment.dropship import returns
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = [{"return": rt.number, "partner": rt.partner, "purchase_order": rt.purchase_order.number,
-                 "order": rt.order.external_id, "state": rt.state, "announced": local_time(rt.announced_at, app.cfg.tz),
-                 "pieces": sum(ln.quantity for ln in rt.lines), "condition": rt.condition,
-                 "credit_note": rt.credit_note, "reason": rt.reason} for rt in returns.listing(s, partner, view)]
-    emit(rows, RETURN_COLUMNS, fmt=pick_format(fmt, as_json), title=f"Returns ({len(rows)})", empty="no returns")
+    return [{"return": rt.number, "partner": rt.partner, "purchase_order": rt.purchase_order.number,
+             "order": rt.order.external_id, "state": rt.state, "announced": local_time(rt.announced_at, app.cfg.tz),
+             "pieces": sum(ln.quantity for ln in rt.lines), "condition": rt.condition,
+             "credit_note": rt.credit_note, "reason": rt.reason} for rt in returns.listing(s, partner, view)]
 
 
 @return_group.command("confirm")
@@ -320,46 +307,43 @@ def cancellation_group() -> None:
 @cancellation_group.command("list")
 @click.option("--partner", help="Only this dropshipper.")
 @click.option("--all", "everything", is_flag=True, help="Answered ones too.")
-@format_options
-@click.pass_obj
-def cancellation_list(obj, partner, everything, fmt, as_json) -> None:
+@listing([Column("purchase_order", "Purchase order"), Column("state", "State"), Column("requested", "Requested"),
+          Column("answered", "Answered"), Column("reason", "Reason", max_width=40),
+          Column("answer", "Answer", max_width=40)], "Cancellations", empty="no cancellations waiting")
+def cancellation_list(app, s, partner, everything) -> list[dict]:
     """Cancellation requests waiting for the partner's answer (--all: every one), newest first."""
     from caturactl.fulfilment.dropship import cancellations
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = [{"purchase_order": c.purchase_order, "state": c.state,
-                 "requested": local_time(c.requested_at, app.cfg.tz), "answered": local_time(c.answered_at, app.cfg.tz),
-                 "reason": c.reason, "answer": c.answer}
-                for c in cancellations.pending(s, partner, answered=everything)]
-    emit(rows, [Column("purchase_order", "Purchase order"), Column("state", "State"), Column("requested", "Requested"),
-                Column("answered", "Answered"), Column("reason", "Reason", max_width=40),
-                Column("answer", "Answer", max_width=40)],
-         fmt=pick_format(fmt, as_json), title=f"Cancellations ({len(rows)})", empty="no cancellations waiting")
+    tz = app.cfg.tz
+    return [{"purchase_order": c.purchase_order, "state": c.state, "requested": local_time(c.requested_at, tz),
+             "answered": local_time(c.answered_at, tz), "reason": c.reason, "answer": c.answer}
+            for c in cancellations.pending(s, partner, answered=everything)]
 
 
-def _answer(obj, number: str, accept: bool, note: str, dry_run: bool):
+def _answer(app, number: str, accept: bool, *, note: str, dry_run: bool):
     from caturactl.fulfilment.dropship import back_office
-    return back_office.answer_cancellation(obj.ready_app(), number, accept=accept, note=note, dry_run=dry_run)
+    return back_office.answer_cancellation(app, number, accept=accept, note=note, dry_run=dry_run)
 
 
-@cancellation_group.command("accept")
-@click.argument("number")
-@click.option("--note", default="", help="The partner's words.")
-@batch("Check the answer; change nothing.")
-@click.pass_obj
-def cancellation_accept(obj, number: str, note: str, dry_run: bool, as_json: bool):
-    """The partner accepted: the purchase order is cancelled."""
-    return _answer(obj, number, True, note, dry_run)
+def _yes_and_no(group: click.Group, answer: Callable[..., Outcome], dry_run_help: str, options: Sequence[Callable],
+                *commands: tuple[str, bool, str]) -> None:
+    """Register on ``group`` a batch command per (name, yes, help) of ``commands``: NUMBER and
+    ``options``, calling ``answer(app, NUMBER, yes, **options, dry_run=)``; the pair of answers
+    a person gives for a partner (accept/refuse) or about one (approve/reject)."""
+    def register(name: str, yes: bool, doc: str) -> None:
+        def command(obj, number: str, dry_run: bool, as_json: bool, **given):
+            return answer(obj.ready_app(), number, yes, dry_run=dry_run, **given)
+        command = batch(dry_run_help)(click.pass_obj(command))
+        for option in reversed(options):
+            command = option(command)
+        group.command(name, help=doc)(click.argument("number")(command))
+    for name, yes, doc in commands:
+        register(name, yes, doc)
 
 
-@cancellation_group.command("refuse")
-@click.argument("number")
-@click.option("--note", default="", help="The partner's words (why: packed, shipped).")
-@batch("Check the answer; change nothing.")
-@click.pass_obj
-def cancellation_refuse(obj, number: str, note: str, dry_run: bool, as_json: bool):
-    """The partner refused (it ships anyway): a ticket for a person."""
-    return _answer(obj, number, False, note, dry_run)
+_yes_and_no(cancellation_group, _answer, "Check the answer; change nothing.",
+            [click.option("--note", default="", help="The partner's words (why it refuses: packed, shipped).")],
+            ("accept", True, "The partner accepted: the purchase order is cancelled."),
+            ("refuse", False, "The partner refused (it ships anyway): a ticket for a person."))
 
 
 @dropship.group("invoices")
@@ -368,10 +352,7 @@ def invoices_group() -> None:
 
 
 @invoices_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--partner", required=True, help="The dropshipper's location code.")
-@batch("Read and match the invoice; store nothing, open no ticket.")
-@click.pass_obj
+@partner_file("Read and match the invoice; store nothing, open no ticket.")
 def invoices_import(obj, file: Path, partner: str, dry_run: bool, as_json: bool):
     """Import a partner's invoice (CSV, ZUGFeRD PDF, XRechnung / CII XML), all or nothing.
 
@@ -386,67 +367,43 @@ def invoices_import(obj, file: Path, partner: str, dry_run: bool, as_json: bool)
 @click.option("--partner", help="Only this dropshipper.")
 @click.option("--state", type=click.Choice(["matched", "disputed", "approved", "rejected"]),
               help="Only invoices in this state.")
-@format_options
-@click.pass_obj
-def invoices_list(obj, partner, state, fmt, as_json) -> None:
+@listing([Column("partner", "Partner"), Column("invoice", "Invoice"), Column("date", "Date"),
+          Column("state", "State"), Column("net", "Net", "right"), Column("gross", "Gross", "right"),
+          Column("currency", "Cur"), Column("lines", "Lines", "right"),
+          Column("differences", "Differences", "right"), Column("file", "File", max_width=30)],
+         "Partner invoices", empty="no partner invoices")
+def invoices_list(app, s, partner, state) -> list[dict]:
     """The partners' invoices, newest first."""
     from caturactl.fulfilment.dropship import purchases
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = [{"partner": inv.partner, "invoice": inv.number, "date": inv.issue_date.isoformat(), "state": inv.state,
-                 "net": f"{inv.net_total:.2f}", "gross": f"{inv.gross_total:.2f}", "currency": inv.currency,
-                 "lines": len(inv.lines), "differences": sum(bool(ln.difference) for ln in inv.lines),
-                 "file": inv.file_name} for inv in purchases.invoices(s, partner, state)]
-    emit(rows, [Column("partner", "Partner"), Column("invoice", "Invoice"), Column("date", "Date"),
-                Column("state", "State"), Column("net", "Net", "right"), Column("gross", "Gross", "right"),
-                Column("currency", "Cur"), Column("lines", "Lines", "right"),
-                Column("differences", "Differences", "right"), Column("file", "File", max_width=30)],
-         fmt=pick_format(fmt, as_json), title=f"Partner invoices ({len(rows)})", empty="no partner invoices")
+    return [{"partner": inv.partner, "invoice": inv.number, "date": inv.issue_date.isoformat(), "state": inv.state,
+             "net": f"{inv.net_total:.2f}", "gross": f"{inv.gross_total:.2f}", "currency": inv.currency,
+             "lines": len(inv.lines), "differences": sum(bool(ln.difference) for ln in inv.lines),
+             "file": inv.file_name} for inv in purchases.invoices(s, partner, state)]
 
 
-def _decide(obj, number: str, partner: str, approve: bool, note: str, dry_run: bool):
+def _decide(app, number: str, approve: bool, *, partner: str, note: str, dry_run: bool):
     from caturactl.fulfilment.dropship import back_office
-    return back_office.decide_invoice(obj.ready_app(), partner, number, approve=approve, note=note, dry_run=dry_run)
+    return back_office.decide_invoice(app, partner, number, approve=approve, note=note, dry_run=dry_run)
 
 
-@invoices_group.command("approve")
-@click.argument("number")
-@click.option("--partner", required=True, help="The dropshipper's location code.")
-@click.option("--note", required=True, help="Why the differences are right (kept).")
-@batch("Check it; change nothing.")
-@click.pass_obj
-def invoices_approve(obj, number: str, partner: str, note: str, dry_run: bool, as_json: bool):
-    """Approve a disputed invoice: it is booked as billed."""
-    return _decide(obj, number, partner, True, note, dry_run)
-
-
-@invoices_group.command("reject")
-@click.argument("number")
-@click.option("--partner", required=True, help="The dropshipper's location code.")
-@click.option("--note", required=True, help="Why (kept; tell the partner).")
-@batch("Check it; change nothing.")
-@click.pass_obj
-def invoices_reject(obj, number: str, partner: str, note: str, dry_run: bool, as_json: bool):
-    """Reject a disputed invoice: not booked, its pieces count as not billed."""
-    return _decide(obj, number, partner, False, note, dry_run)
+_yes_and_no(invoices_group, _decide, "Check it; change nothing.",
+            [click.option("--partner", required=True, help="The dropshipper's location code."),
+             click.option("--note", required=True, help="Why (kept): the differences are right, or tell the partner.")],
+            ("approve", True, "Approve a disputed invoice: it is booked as billed."),
+            ("reject", False, "Reject a disputed invoice: not booked, its pieces count as not billed."))
 
 
 @dropship.command("purchases")
 @click.option("--partner", help="Only this dropshipper.")
 @click.option("--unbilled", is_flag=True, help="Only lines with pieces the partner has not billed yet.")
-@format_options
-@click.pass_obj
-def dropship_purchases(obj, partner, unbilled, fmt, as_json) -> None:
+@listing([Column("partner", "Partner"), Column("purchase_order", "Purchase order"),
+          Column("line", "Line", "right"), Column("sku", "SKU"), Column("shipped", "Shipped", "right"),
+          Column("price", "Price", "right"), Column("amount", "Amount", "right"), Column("currency", "Cur"),
+          Column("billed", "Billed", "right")], "Purchases", empty="no purchases")
+def dropship_purchases(app, s, partner, unbilled) -> list[dict]:
     """What we bought: every purchase order line shipped, at the agreed price, and what was billed."""
     from caturactl.fulfilment.dropship import purchases
-    app = obj.ready_app()
-    with app.session() as s:
-        rows = purchases.shipped(s, partner, unbilled=unbilled)
-    emit(rows, [Column("partner", "Partner"), Column("purchase_order", "Purchase order"),
-                Column("line", "Line", "right"), Column("sku", "SKU"), Column("shipped", "Shipped", "right"),
-                Column("price", "Price", "right"), Column("amount", "Amount", "right"), Column("currency", "Cur"),
-                Column("billed", "Billed", "right")],
-         fmt=pick_format(fmt, as_json), title=f"Purchases ({len(rows)})", empty="no purchases")
+    return purchases.shipped(s, partner, unbilled=unbilled)
 
 
 COMMANDS = [dropship]

@@ -6,7 +6,8 @@ outbox in the same transaction that marks the note exported and starts its deadl
 uploads them afterwards. Collect reads each return channel file by file: a file is applied
 whole in one transaction or rejected whole (moved to the error folder, a ticket opened, the
 database unchanged); only after the commit is it moved to the archive, and a file seen again
-after a crash is recognised by its hash. Every new parcel with items becomes an Amazon
+after a crash is recognised by its hash (the skeleton is ``inbound.ChannelReader``, which the
+dropshippers' channels share). Every new parcel with items becomes an Amazon
 confirmShipment message in the outbox.
 
 Files come from partners, who may be careless or hostile, so a file is judged alone and stops
@@ -20,8 +21,6 @@ export and now) before anything of it reaches Amazon or an invoice.
 from __future__ import annotations
 
 import base64
-import hashlib
-import logging
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, defer, selectinload
 
 from carriers import tracking
@@ -38,8 +37,9 @@ from caturactl.catalogue import stock
 from caturactl.core import csvfile
 from caturactl.config import Config
 from caturactl.core import clock
-from caturactl.core.errors import CaturactlError, InputError, NotFoundError
-from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, InboundFile, InboundFileStatus, ShippedParcel
+from caturactl.core.errors import InputError
+from caturactl.fulfilment import inbound
+from caturactl.fulfilment.models import DeliveryLine, DeliveryNote, ShippedParcel
 from caturactl.catalogue.models import Product
 from caturactl.orders import notices
 from caturactl.orders.models import Order
@@ -48,7 +48,7 @@ from caturactl.core.address import Address, postnummer
 from caturactl.fulfilment.models import NUMBER_PREFIX
 from caturactl.core.events import EventKind, buffered, record
 from caturactl.core.money import Money
-from caturactl.core.lifecycle import DeliveryState, OrderState, move, transition, transition_delivery
+from caturactl.core.lifecycle import DeliveryState, OrderState, transition, transition_delivery
 from caturactl.orders.tickets import OPEN
 from caturactl.outbox.service import enqueue
 from caturactl.ports import (Confirmation, ConfirmationReader, DocumentFormat, Parcel, RenderedFile,
@@ -66,11 +66,8 @@ EXPORT_TOLERANCE = timedelta(days=1)  # the same, for a ship date just before th
 # A delivery number as locations send it back: ASCII digits only (str.isdigit() also takes "²³⁷",
 # which int() then refuses).
 DELIVERY_NUMBER = re.compile(rf"{NUMBER_PREFIX}[0-9]+")
-MESSAGE_LIMIT = 1000  # characters of a partner's error kept in tickets, events and output
 STOCK_PREFIX = "STOCK"  # files named STOCK*.csv on a return channel are stock reports
 WAITING_FOR_CONFIRMATION = (D.EXPORTED.value, D.PARTIALLY_CONFIRMED.value, D.OVERDUE.value)
-
-log = logging.getLogger(__name__)
 
 
 def document_for(note: DeliveryNote, cfg: Config, products: Mapping[str, Product] | None = None) -> ShipmentDocument:
@@ -215,25 +212,29 @@ def _ticket_once(session: Session, note: DeliveryNote, kind: str, text: str) -> 
 
 
 @dataclass
-class CollectResult:
-    files: int = 0
+class CollectResult(inbound.Result):
     confirmations: int = 0
     parcels: int = 0
-    rejected: list[str] = field(default_factory=list)  # "FILE: why"
-    duplicates: int = 0  # files already processed before (crash between commit and move)
-    unreachable: list[str] = field(default_factory=list)  # transports that could not be read
-    dry_run: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        if self.unreachable:
-            return 69
-        return 65 if self.rejected else 0
 
     def as_dict(self) -> dict:
         return {"files": self.files, "confirmations": self.confirmations, "parcels": self.parcels,
                 "rejected": self.rejected, "duplicates": self.duplicates, "unreachable": self.unreachable,
                 "dry_run": self.dry_run}
+
+
+@dataclass
+class _Collected:
+    """What one confirmation file counted (``inbound.Tally``)."""
+    confirmations: int = 0
+    parcels: int = 0
+
+    @property
+    def stored(self) -> int:
+        return self.confirmations
+
+    def add_to(self, r: CollectResult) -> None:
+        r.confirmations += self.confirmations
+        r.parcels += self.parcels
 
 
 def return_channels(cfg: Config) -> dict[str, list[str]]:
@@ -254,12 +255,6 @@ def reader_for(name: str, codes: Sequence[str], cfg: Config, readers: Mapping[st
     if lower.endswith((".csv", ".txt")) and "confirmation_csv" in readers:
         return readers["confirmation_csv"]
     return readers[cfg.locations[codes[0]].confirmation_format]
-
-
-def max_file_bytes(cfg: Config, codes: Sequence[str]) -> int:
-    """The largest file read from a channel: the most generous ``max_file_mb`` of the locations
-    answering on it (which one sent a file is only known once it is read)."""
-    return max(cfg.locations[c].max_file_mb for c in codes) * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -320,163 +315,41 @@ def tracking_numbers(c: Confirmation) -> list[str]:
     return numbers
 
 
-def printable(name: str) -> str:
-    """A file name as text: bytes that are not UTF-8 (kept by the listing as surrogates) are
-    written as \\xNN, so the name can go into the database, a ticket and a terminal."""
-    try:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:
-        return name.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def plain(message: str, most: int = MESSAGE_LIMIT) -> str:
-    """A message about a partner's file, fit for a ticket, the database and a terminal: control
-    characters (a NUL PostgreSQL refuses, an escape sequence for the operator's terminal) as
-    \\xNN, and cut after ``most`` characters."""
-    text = "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-                   for ch in message[:most])
-    return text if len(message) <= most else text + "…"
-
-
-class Collector:
+class Collector(inbound.ChannelReader):
     """Reads confirmation files from the return channels and applies them, file by file."""
+
+    REJECTS = (InputError, DataError)
+    WHAT = "confirmation file"
 
     def __init__(self, session: Session, cfg: Config, transport: Callable[[str], Transport],
                  readers: Mapping[str, ConfirmationReader], *, now: datetime | None = None):
-        self.s, self.cfg, self.transport, self.readers = session, cfg, transport, readers
+        super().__init__(session, cfg, transport)
+        self.readers = readers
         self.now = now or clock.now()
 
     def run(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> CollectResult:
         """Read every return channel. A bad file is rejected alone; a channel that cannot be
         reached (RemoteError, ConfigError) is left for the next run, the others are still read."""
         r = CollectResult(dry_run=dry_run)
-        for tname, codes in return_channels(self.cfg).items():
-            try:
-                t = self.transport(tname)
-                try:
-                    names = t.incoming()
-                    for name in names:
-                        self._one_file(t, tname, codes, name, r, dry_run)
-                        if progress:
-                            progress(1)
-                finally:
-                    t.close()
-            except CaturactlError as exc:
-                self.s.rollback()
-                r.unreachable.append(f"{tname}: {exc}")
+        self.read_all(r, dry_run=dry_run, progress=progress)
         return r
 
-    def _one_file(self, t: Transport, tname: str, codes: list[str], name: str, r: CollectResult,
-                  dry_run: bool) -> None:
-        r.files += 1
-        shown = printable(name)
-        try:
-            if shown != name:
-                # Kept in tickets, events and the database, a name must be text; this one is bytes
-                # from a system that does not write UTF-8.
-                raise InputError("the file name is not UTF-8; rename it (letters, digits, '_', '-', '.') "
-                                 "and put it back", where=shown)
-            content = t.fetch(name, max_bytes=max_file_bytes(self.cfg, codes))
-        except NotFoundError:
-            r.duplicates += 1  # taken by another run between our listing and now
-            return
-        except InputError as exc:
-            self._set_aside_unread(t, tname, name, shown, exc, r, dry_run)
-            return
-        digest = hashlib.sha256(content).hexdigest()
-        seen = self.s.scalar(select(InboundFile).where(InboundFile.transport == tname, InboundFile.sha256 == digest))
-        if seen is not None:
-            r.duplicates += 1
-            if not dry_run:
-                self._move(t, name, "archive" if seen.status == "processed" else "error")
-            return
+    def channels(self) -> dict[str, list[str]]:
+        """The fulfillers' return channels (``return_channels``)."""
+        return return_channels(self.cfg)
+
+    def apply_file(self, tname: str, codes: list[str], name: str, content: bytes) -> _Collected:
+        """A stock report or a file of confirmations, applied whole in the open savepoint."""
+        if name.upper().startswith(STOCK_PREFIX):
+            self._stock_report(name, content, tname, codes)
+            return _Collected()
         tz = ZoneInfo(self.cfg.locations[codes[0]].timezone)
-        confirmations: list[Confirmation] = []
-        parcels = 0
-        claim = None if dry_run else self._claim_file(tname, name, digest)
-        if claim is False:
-            r.duplicates += 1  # another run is reading this file right now (or just did)
-            return
-        try:
-            with self.s.begin_nested():
-                if name.upper().startswith(STOCK_PREFIX):
-                    self._stock_report(name, content, tname, codes)
-                else:
-                    confirmations = reader_for(name, codes, self.cfg, self.readers).read(name, content, tz)
-                    # Every value of the file first, then whether each confirmation fits its
-                    # delivery: the ticket names the first broken value wherever it is.
-                    for c in confirmations:
-                        tracking_numbers(c)
-                    for c in confirmations:
-                        parcels += self.apply(c, tname, codes)
-                if dry_run:
-                    raise _DryRun()
-        except _DryRun:
-            r.confirmations += len(confirmations)
-            r.parcels += parcels
-            return
-        except (InputError, DataError) as exc:
-            if isinstance(exc, DataError):  # a value none of our checks caught; still this file's
-                exc = InputError(f"the database refuses a value of this file: {exc.orig}", where=name)
-            message = plain(str(exc))
-            r.rejected.append(f"{name}: {message}")
-            if dry_run:
-                return
-            claim.error = message
-            open_ticket(self.s, "confirmation_rejected",
-                        [Hold("confirmation_rejected", f"confirmation file {name} from {tname} rejected whole, "
-                                                       f"nothing applied: {message}; moved to the error folder")],
-                        external_ref=name[:100])
-            move(self.s, claim, InboundFileStatus.REJECTED, f"{tname}:{name}: {message}",
-                 kind=EventKind.CONFIRMATION_REJECTED)
-            self.s.commit()
-            self._move(t, name, "error")
-            return
-        claim.confirmations = len(confirmations)
-        self.s.commit()
-        r.confirmations += len(confirmations)
-        r.parcels += parcels
-        self._move(t, name, "archive")
-
-    def _set_aside_unread(self, t: Transport, tname: str, name: str, shown: str, exc: InputError,
-                          r: CollectResult, dry_run: bool) -> None:
-        """A file that cannot be read (its name, its size, the server refuses it) is moved to the
-        error folder with a ticket. Nothing was read, so there is no hash to know it again by: the
-        open ticket about it is what keeps a second run from opening another."""
-        message = plain(str(exc) if exc.where else f"{shown}: {exc}")
-        r.rejected.append(f"{shown}: {message}")
-        if dry_run:
-            return
-        ref = shown[:100]
-        known = self.s.scalar(select(Ticket.id).where(Ticket.kind == "confirmation_rejected",
-                                                      Ticket.external_ref == ref, Ticket.status == OPEN))
-        if not known:
-            open_ticket(self.s, "confirmation_rejected",
-                        [Hold("confirmation_rejected", f"file {shown} from {tname} set aside unread: {message}; "
-                                                       f"moved to the error folder")],
-                        external_ref=ref)
-        record(self.s, EventKind.CONFIRMATION_REJECTED, f"{tname}:{shown}: {message}")
-        self.s.commit()
-        self._move(t, name, "error")
-
-    def _move(self, t: Transport, name: str, folder: str) -> None:
-        """Move a read file aside; one that is gone already (another run moved it) is left be."""
-        try:
-            t.move_aside(name, folder)
-        except InputError as exc:
-            log.warning("%s: not moved to %s: %s", printable(name), folder, exc)
-
-    def _claim_file(self, tname: str, name: str, digest: str) -> InboundFile | bool:
-        """The file's row, inserted before it is applied: the unique (transport, content) key makes
-        this the claim. False when another run holds it (PostgreSQL waits for that run's commit)."""
-        row = InboundFile(transport=tname, name=name, sha256=digest, status=InboundFileStatus.PROCESSED.value)
-        try:
-            with self.s.begin_nested():
-                self.s.add(row)
-                self.s.flush()
-        except IntegrityError:
-            return False
-        return row
+        confirmations = reader_for(name, codes, self.cfg, self.readers).read(name, content, tz)
+        # Every value of the file first, then whether each confirmation fits its delivery: the
+        # ticket names the first broken value wherever it is.
+        for c in confirmations:
+            tracking_numbers(c)
+        return _Collected(len(confirmations), sum(self.apply(c, tname, codes) for c in confirmations))
 
     def _stock_report(self, name: str, content: bytes, tname: str, codes: Sequence[str]) -> None:
         """A fulfiller's stock file (formats.md §6 step 4) sets its on-hand figures, all or nothing."""
@@ -616,10 +489,6 @@ class Collector:
             transition(self.s, order, OrderState.SHIPPED, "every delivery note reported shipped")
         elif not done and state is OrderState.ROUTED:
             transition(self.s, order, OrderState.PARTIALLY_SHIPPED, "some parcels have left")
-
-
-class _DryRun(Exception):
-    pass
 
 
 def channel_confirmed(session: Session, msg, now: datetime) -> None:

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from caturactl.core import clock
-from caturactl.core.errors import InputError, NotFound, StateError
+from caturactl.core.errors import NotFound, StateError
 from caturactl.core.events import EventKind, record
 from caturactl.core.lifecycle import (PO_CANCELLATION, PURCHASE_ORDER, CancellationState, DeliveryState,
                                       PurchaseLineState, PurchaseOrderState, move, transition_delivery)
-from caturactl.fulfilment.dropship.models import PurchaseOrder, PurchaseOrderCancellation
+from caturactl.fulfilment.dropship.models import PurchaseOrder, PurchaseOrderCancellation, partners_row
 from caturactl.fulfilment.dropship.partner_files import CancellationAnswer
 from caturactl.fulfilment.dropship.rerouting import TICKET_KIND, ticket_once
 from caturactl.fulfilment.dropship.service import acting
@@ -143,11 +143,8 @@ def apply_answers(session: Session, answers: Sequence[CancellationAnswer], partn
     (``answer``); how many changed. InputError naming the row for a purchase order not theirs."""
     changed = 0
     for a in answers:
-        po = session.scalar(select(PurchaseOrder).where(PurchaseOrder.number == a.purchase_order)
-                            .with_for_update(of=PurchaseOrder, key_share=True))
-        if po is None or po.partner not in partners:
-            raise InputError(f"unknown purchase order {a.purchase_order!r} for {', '.join(partners)}",
-                             where=f"{a.where}:purchase_order")
+        po = partners_row(session, PurchaseOrder, a.purchase_order, partners, what="purchase order",
+                          where=f"{a.where}:purchase_order")
         changed += answer(session, po, a, now)
     return changed
 

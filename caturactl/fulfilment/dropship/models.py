@@ -14,14 +14,33 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from typing import Sequence, TypeVar
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from caturactl.core.db import Amount, Base, UTCDateTime, utcnow
+from caturactl.core.errors import InputError
 from caturactl.fulfilment.models import DeliveryLine, DeliveryNote
 from caturactl.orders.models import Order, OrderLine
 
 NUMBER_PREFIX = "PO"
+
+
+Owned = TypeVar("Owned", bound=Base)
+
+
+def partners_row(session: Session, model: type[Owned], number: str, partners: Sequence[str], *, what: str,
+                 where: str, also=(), options=()) -> Owned:
+    """The ``model`` row (a purchase order, a return) numbered ``number`` that one of ``partners``
+    owns, locked for the file that names it, with ``options`` loaded. InputError naming ``where``
+    otherwise, or when ``also`` (more conditions) does not hold: another partner's row is as
+    unknown here as one that does not exist."""
+    row = session.scalar(select(model).where(model.number == number, *also).options(*options)
+                         .with_for_update(of=model, key_share=True))
+    if row is None or row.partner not in partners:
+        raise InputError(f"unknown {what} {number!r} for {', '.join(partners)}", where=where)
+    return row
 
 
 def po_number(po_id: int) -> str:

@@ -27,7 +27,7 @@ from caturactl.core.errors import InputError, NotFound, StateError
 from caturactl.core.events import EventKind, record
 from caturactl.core.lifecycle import DROPSHIP_RETURN, ReturnState, move
 from caturactl.fulfilment.dropship import terms
-from caturactl.fulfilment.dropship.models import PurchaseOrder, PurchaseOrderLine
+from caturactl.fulfilment.dropship.models import PurchaseOrder, PurchaseOrderLine, partners_row
 from caturactl.fulfilment.dropship.partner_files import CONDITIONS, ReturnReceipt
 from caturactl.fulfilment.dropship.rerouting import TICKET_KIND, ticket_once
 from caturactl.orders import notices
@@ -271,12 +271,8 @@ def apply_receipts(session: Session, cfg: Config, receipts: Sequence[ReturnRecei
     (``confirm``); how many changed. InputError naming the row for a return not theirs."""
     changed = 0
     for receipt in receipts:
-        rt = session.scalar(select(DropshipReturn).where(DropshipReturn.number == receipt.return_number)
-                            .with_for_update(of=DropshipReturn, key_share=True))
-        if rt is None or rt.partner not in partners:
-            # Another partner's return is as unknown here as one that does not exist.
-            raise InputError(f"unknown return {receipt.return_number!r} for {', '.join(partners)}",
-                             where=f"{receipt.where}:return")
+        rt = partners_row(session, DropshipReturn, receipt.return_number, partners, what="return",
+                          where=f"{receipt.where}:return")
         changed += confirm(session, cfg, rt, receipt, f"file:{source}", now)
     return changed
 
