@@ -421,6 +421,11 @@ class LocationConfig(_Section):
     # reference/accounting/accounts.md §2, datev.md §3 column 7): its invoices and our purchase
     # credits are booked on it. Ask the tax advisor; "" until then (the export says so).
     creditor_account: str = Field(default="", pattern=r"^([7-9][0-9]{4})?$")
+    # How a dropshipper with a transport gets its purchase orders: an openTRANS 2.1 ORDER (.xml)
+    # or a CSV file, one row per line (connectors/opentrans/order_csv.py).
+    order_format: Literal["opentrans", "csv"] = "opentrans"
+    # A portal partner's contact, mailed once per `dropship send` run that gives it new purchase orders.
+    notify_email: str = Field(default="", pattern=r"^([^@\s]+@[^@\s]+\.[^@\s]+)?$")
 
     @field_validator("country")
     @classmethod

@@ -339,7 +339,7 @@ class DropshipDay:
         """The order the buyer returns: the oldest DS2 shipped whole and we invoiced."""
         with self.database() as s:
             return s.scalar(select(Order.external_id).join(PurchaseOrder, PurchaseOrder.order_id == Order.id)
-                            .where(PurchaseOrder.partner == DS2, PurchaseOrder._state == "shipped",
+                            .where(PurchaseOrder.partner == DS2, PurchaseOrder._state.in_(("shipped", "closed")),
                                    exists().where(Invoice.order_id == Order.id, Invoice.kind == INVOICE))
                             .order_by(PurchaseOrder.id).limit(1))
 

@@ -37,12 +37,16 @@ SUBJECTS = {
            "erhalten", "payment_reminder": "Zahlungserinnerung zu Ihrer Bestellung {order}",
            "order_cancelled": "Ihre Bestellung {order} wurde storniert", "shipped": "Ihre Bestellung {order} ist unterwegs",
            "new_order": "Neue Bestellung {order}", "return_received": "Ihre Rücksendung zur Bestellung {order} ist "
-           "angekommen", "return_refused": "Ihre Rücksendung zur Bestellung {order}"},
+           "angekommen", "return_refused": "Ihre Rücksendung zur Bestellung {order}",
+           "delayed": "Ihre Bestellung {order}: ein Artikel verzögert sich",
+           "new_purchase_orders": "Neue Bestellungen für {order} im Partnerportal"},
     "en": {"order_confirmation": "Your order {order}", "payment_received": "Payment received for your order {order}",
            "payment_reminder": "Payment reminder for your order {order}",
            "order_cancelled": "Your order {order} has been cancelled", "shipped": "Your order {order} is on its way",
            "new_order": "New order {order}", "return_received": "Your return for order {order} has arrived",
-           "return_refused": "Your return for order {order}"},
+           "return_refused": "Your return for order {order}",
+           "delayed": "Your order {order}: an item is delayed",
+           "new_purchase_orders": "New purchase orders for {order} on the partner portal"},
 }
 
 

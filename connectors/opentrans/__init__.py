@@ -1,8 +1,8 @@
-"""openTRANS 2.1 for dropshippers: the purchase order we send (ORDER), the answers we read back
-(ORDERRESPONSE, DISPATCHNOTIFICATION), and availability feeds (CSV) on the same return channel;
-beside them, as CSV, what openTRANS has no document for here: return notices and their
-confirmations (``returns``), cancellation requests and their answers (``cancellations``); and the
-partner's invoices to us (``invoices``: CSV, ZUGFeRD, XRechnung).
+"""openTRANS 2.1 for dropshippers: the purchase order we send (ORDER, or as CSV: ``order_csv``),
+the answers we read back (ORDERRESPONSE, DISPATCHNOTIFICATION), and availability feeds (CSV) on
+the same return channel; beside them, as CSV, what openTRANS has no document for here: return
+notices and their confirmations (``returns``), cancellation requests and their answers
+(``cancellations``); and the partner's invoices to us (``invoices``: CSV, ZUGFeRD, XRechnung).
 
 ``OpenTrans`` implements ``caturactl.fulfilment.dropship.messages.PartnerInterface``; the
 composition root (``caturactl.app``) hands it to the dropship services.
@@ -17,7 +17,7 @@ from caturactl.fulfilment.dropship import partner_stock
 from caturactl.fulfilment.dropship.messages import PartnerFile, PurchaseOrderDoc
 from caturactl.fulfilment.dropship.partner_files import CancellationRequestDoc, PartnerInvoiceDoc, ReturnNoticeDoc
 from caturactl.ports import RenderedFile
-from connectors.opentrans import answers, cancellations, csv_files, invoices, order, returns
+from connectors.opentrans import answers, cancellations, csv_files, invoices, order, order_csv, returns
 
 
 class OpenTrans:
@@ -26,9 +26,10 @@ class OpenTrans:
 
     name = "opentrans"
 
-    def render_order(self, doc: PurchaseOrderDoc) -> RenderedFile:
-        """The ORDER file ``<number>.xml``; raises InputError naming a field that does not fit."""
-        return order.render(doc)
+    def render_order(self, doc: PurchaseOrderDoc, order_format: str = "opentrans") -> RenderedFile:
+        """The ORDER file ``<number>.xml``, or for ``order_format`` "csv" the CSV ``<number>.csv``
+        (``order_csv``); raises InputError naming a field that does not fit."""
+        return order_csv.render(doc) if order_format == "csv" else order.render(doc)
 
     def read(self, name: str, content: bytes, tz: tzinfo) -> PartnerFile:
         """A file from a partner's return channel, told apart by its extension and root element (a
@@ -39,7 +40,8 @@ class OpenTrans:
                 return PartnerFile(kind="return", returns=returns.read(name, content))
             if cancellations.is_answer(header):
                 return PartnerFile(kind="cancellation", cancellations=cancellations.read(name, content))
-            return PartnerFile(kind="availability", availability=tuple(partner_stock.read_csv(name, content)))
+            return PartnerFile(kind="availability", availability=tuple(partner_stock.read_csv(name, content)),
+                               as_of=partner_stock.figures_as_of(name, content, tz))
         if not name.lower().endswith(".xml"):
             raise InputError("neither .xml (openTRANS) nor .csv (availability)", where=name)
         return answers.read(name, content, tz)

@@ -42,6 +42,8 @@ BMECAT = "http://www.bmecat.org/bmecat/2005"
 _NSMAP = {None: NS, "bmecat": BMECAT}
 UNIT = "C62"  # UN/ECE recommendation 20: one (piece)
 DROPSHIPMENT = "dropshipment"  # the REMARKS type that marks the order
+DROPSHIPMENT_REMARK = ("Streckengeschäft: ship to the delivery party in the buyer's name, "
+                       "no prices or invoice in the parcel")
 
 
 def _el(parent, tag: str, text: str | None = None, ns: str = NS, **attrs) -> etree._Element:
@@ -86,13 +88,20 @@ def _amount(x: Decimal) -> str:
     return f"{x:.2f}" if x == x.quantize(Decimal("0.01")) else f"{x.normalize():f}"
 
 
-def render(doc: PurchaseOrderDoc) -> RenderedFile:
-    """The ORDER of ``doc`` as ``<number>.xml`` (UTF-8); raises InputError naming the field."""
+def check(doc: PurchaseOrderDoc) -> None:
+    """InputError unless ``doc`` has a line and a delivery address with street, postal code, city
+    and country (whatever the file it becomes)."""
     n = doc.number
     if not doc.lines:
         raise InputError("a purchase order needs a line", where=f"{n}:lines")
     if not (doc.ship_to.line1 and doc.ship_to.postal_code and doc.ship_to.city and doc.ship_to.country):
         raise InputError("the delivery address needs street, postal code, city and country", where=f"{n}:ship_to")
+
+
+def render(doc: PurchaseOrderDoc) -> RenderedFile:
+    """The ORDER of ``doc`` as ``<number>.xml`` (UTF-8); raises InputError naming the field."""
+    n = doc.number
+    check(doc)
     root = etree.Element(f"{{{NS}}}ORDER", nsmap=_NSMAP, version="2.1", type="standard")
     header = _el(root, "ORDER_HEADER")
     _el(_el(header, "CONTROL_INFO"), "GENERATION_DATE", doc.created_at.isoformat(timespec="seconds"))
@@ -123,8 +132,7 @@ def render(doc: PurchaseOrderDoc) -> RenderedFile:
             _b(mime, "MIME_DESCR", _clean(a.description, f"attachments[{i}].description", n))
             _el(mime, "MIME_PURPOSE", "others")
             _b(mime, "MIME_ORDER", str(i))
-    _el(info, "REMARKS", "Streckengeschäft: ship to the delivery party in the buyer's name, "
-                         "no prices or invoice in the parcel", type=DROPSHIPMENT)
+    _el(info, "REMARKS", DROPSHIPMENT_REMARK, type=DROPSHIPMENT)
     if doc.carrier:
         _el(info, "REMARKS", f"{doc.carrier} {doc.service}".strip(), type="carrier")
     if doc.note:

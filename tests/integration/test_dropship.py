@@ -182,7 +182,8 @@ def test_accept_then_ship_on_the_portal_confirms_the_delivery_note(app):
         s.commit()
         s.expire_all()
         po = _pos(s, "DS2")[0]
-        assert po.state == "shipped" and po.lines[0].state == "shipped"
+        assert (po.state, po.lines[0].state) == ("closed", "shipped")  # every line shipped: closed
+        assert po.shipped_at is not None and po.closed_at is not None
         parcel = s.scalar(select(ShippedParcel).where(ShippedParcel.delivery_id == po.delivery_id))
         assert (parcel.carrier, parcel.tracking_number) == ("DPD", number)
         assert po.delivery.state in ("confirmed", "shipped")
@@ -273,7 +274,7 @@ def test_opentrans_answers_and_dispatch_from_the_return_channel(app, tmp_path):
         assert (r.parcels, r.rejected) == (1, [])
         s.expire_all()
         po = _pos(s, "DS1")[0]
-        assert po.state == "shipped" and po.parcels[0].tracking_number == number
+        assert po.state == "closed" and po.parcels[0].tracking_number == number  # line 2 rejected, line 1 shipped
         assert sorted(p.name for p in (tmp_path / "ds1" / "out" / "archive").iterdir()) == ["answer.xml", "dispatch.xml"]
 
 

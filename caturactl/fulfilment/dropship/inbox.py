@@ -100,7 +100,8 @@ class Reader(inbound.ChannelReader):
             if len(codes) != 1:
                 raise InputError(f"an availability file must come on a channel of one partner "
                                  f"(this one serves {', '.join(codes)})", where=name)
-            fr = partner_stock.store(self.s, codes[0], list(found.availability), found.as_of or self.now, name, self.now)
+            as_of = partner_stock.dated(found.as_of, self.now, f"{name}:{partner_stock.AS_OF_FIELD}")
+            fr = partner_stock.store(self.s, codes[0], list(found.availability), as_of, name, self.now)
             record(self.s, EventKind.NOTE, f"availability of {codes[0]} from {name}: {fr.rows} SKU(s), "
                                            f"{fr.changed} changed", data={"partner": codes[0]})
             counts.availability += fr.rows

@@ -98,8 +98,9 @@ class PartnerInterface(Protocol):
 
     name: str
 
-    def render_order(self, doc: PurchaseOrderDoc) -> RenderedFile:
-        """The purchase order file; raises InputError naming the field a value does not fit."""
+    def render_order(self, doc: PurchaseOrderDoc, order_format: str = "opentrans") -> RenderedFile:
+        """The purchase order file in ``order_format`` (the partner's ``order_format``: "opentrans"
+        or "csv"); raises InputError naming the field a value does not fit."""
         ...
 
     def read(self, name: str, content: bytes, tz: tzinfo) -> PartnerFile:

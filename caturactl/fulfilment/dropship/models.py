@@ -105,6 +105,7 @@ class PurchaseOrderLine(Base):
     reject_reason: Mapped[str] = mapped_column(String(20), default="")  # one of service.REJECT_REASONS
     note: Mapped[str] = mapped_column(Text, default="")  # the partner's words with a rejection
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ship_by: Mapped[datetime | None] = mapped_column(UTCDateTime)  # accepted: the end of its last day to ship
 
     purchase_order: Mapped[PurchaseOrder] = relationship(back_populates="lines")
     order_line: Mapped[OrderLine] = relationship()

@@ -1,10 +1,11 @@
 """Handing purchase orders to their partners: a partner with a transport gets the order as a
-file (openTRANS 2.1 ORDER through ``PartnerInterface``) in the outbox, sent over the existing
-transports like a delivery note, with the papers for the parcel (``documents.files``: delivery
-note, label, the invoice when there is one) queued before it and named in it; a partner on the
-portal sees it all there. Either way the order is
-sent from then on, its answer is due within the partner's ``answer_within_hours`` counted in the
-partner's business hours, and its delivery note is exported (so ``ship export`` leaves it be).
+file (openTRANS 2.1 ORDER, or CSV by its ``order_format``, through ``PartnerInterface``) in the
+outbox, sent over the existing transports like a delivery note, with the papers for the parcel
+(``documents.files``: delivery note, label, the invoice when there is one) queued before it and
+named in it; a partner on the portal sees it all there, and its ``notify_email`` gets one mail
+per run listing the new ones (``partner_mail``). Either way the order is sent from then on, its
+answer is due within the partner's ``answer_within_hours`` counted in the partner's business
+hours, and its delivery note is exported (so ``ship export`` leaves it be).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from caturactl.core.address import Address
 from caturactl.core.errors import InputError
 from caturactl.core.lifecycle import DeliveryState, PurchaseOrderState, move, transition_delivery
 from caturactl.fulfilment import shipping
-from caturactl.fulfilment.dropship import documents
+from caturactl.fulfilment.dropship import documents, partner_mail
 from caturactl.fulfilment.dropship.messages import AttachedFile, PartnerInterface, PurchaseLineDoc, PurchaseOrderDoc
 from caturactl.fulfilment.dropship.models import PurchaseOrder, PurchaseOrderLine
 from caturactl.fulfilment.dropship.rerouting import ticket_once
@@ -40,12 +41,13 @@ class SendResult:
     files: list[str] = field(default_factory=list)
     papers: list[str] = field(default_factory=list)  # the PDFs sent beside the files
     portal: list[str] = field(default_factory=list)  # sent to partners on the portal
+    mailed: list[str] = field(default_factory=list)  # portal partners told of them by e-mail
     failed: list[str] = field(default_factory=list)  # "PO000123: why"
     dry_run: bool = False
 
     def as_dict(self) -> dict:
-        return {"sent": len(self.sent), "files": self.files, "papers": self.papers, "portal": self.portal, "failed": self.failed,
-                "dry_run": self.dry_run}
+        return {"sent": len(self.sent), "files": self.files, "papers": self.papers, "portal": self.portal,
+                "failed": self.failed, "mailed": self.mailed, "dry_run": self.dry_run}
 
 
 def document_for(po: PurchaseOrder, cfg: Config) -> PurchaseOrderDoc:
@@ -73,17 +75,20 @@ def partner_files(session: Session, cfg: Config, po: PurchaseOrder, interface: P
     not fit."""
     papers = documents.files(session, cfg, po, design)
     order = interface.render_order(replace(document_for(po, cfg), attachments=tuple(
-        AttachedFile(f.name, f.media_type, documents.PURPOSES[kind]) for kind, f in papers)))
+        AttachedFile(f.name, f.media_type, documents.PURPOSES[kind]) for kind, f in papers)),
+        cfg.locations[po.partner].order_format)
     return [f for _, f in papers] + [order]
 
 
 def send(session: Session, cfg: Config, interface: PartnerInterface, *, now: datetime,
          dry_run: bool = False) -> SendResult:
     """Hand every created purchase order to its partner (claimed, so two runs never send one
-    twice); one whose data does not fit the file gets a ticket and stays created. Flushes; the
-    caller commits (or rolls back a dry run)."""
+    twice); one whose data does not fit the file gets a ticket and stays created. A partner on the
+    portal with a ``notify_email`` gets one mail listing its new ones. Flushes; the caller commits
+    (or rolls back a dry run)."""
     r = SendResult(dry_run=dry_run)
     design = None  # the merchant's design, read once a partner with a transport needs it
+    on_portal: dict[str, list[str]] = {}  # partner -> the numbers it finds on the portal now
     pos = session.scalars(select(PurchaseOrder).where(PurchaseOrder._state == PurchaseOrderState.CREATED.value)
                           .order_by(PurchaseOrder.id)
                           .with_for_update(of=PurchaseOrder, skip_locked=True, key_share=True)
@@ -113,8 +118,10 @@ def send(session: Session, cfg: Config, interface: PartnerInterface, *, now: dat
             r.files.append(name)
         else:
             r.portal.append(po.number)
+            on_portal.setdefault(po.partner, []).append(po.number)
         _mark_sent(session, cfg, po, name, now)
         r.sent.append(po.number)
+    r.mailed = [code for code, numbers in on_portal.items() if partner_mail.tell_partner(session, cfg, code, numbers)]
     session.flush()
     return r
 

@@ -1,7 +1,8 @@
 """Availability feeds of dropshippers: what each partner says it has of a SKU, dated.
 
 A feed (a CSV upload, an openTRANS file on the return channel, the portal's form) sets the
-quantities of the SKUs it names, all or nothing, with the moment it speaks for (``as_of``). What
+quantities of the SKUs it names, all or nothing, with the moment it speaks for (``as_of``): the
+partner's own date when the feed gives one (a CSV's ``as_of`` column), else when we read it. What
 routing may order is the fresh figure less what we ordered since: a figure older than the
 partner's ``availability_max_age_hours`` counts as zero, and pieces on purchase orders created after the
 feed was made are taken off, because the partner could not have counted them.
@@ -10,7 +11,7 @@ feed was made are taken off, because the partner could not have counted them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +27,8 @@ from caturactl.fulfilment.dropship.models import DropshipAvailability, PurchaseO
 MAX_QUANTITY = stock.MAX_ON_HAND
 # Lines that still take pieces of the partner's stock (answered or not, not yet shipped).
 _HOLDING = (PurchaseLineState.OPEN.value, PurchaseLineState.ACCEPTED.value)
+AS_OF_FIELD = "as_of"  # the optional CSV column with the moment the partner counted
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of ours a partner's clock may be
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,38 @@ def read_csv(name: str, data: bytes) -> list[tuple[str, int]]:
     (``catalogue.stock.read_stock``: header ``sku`` and ``quantity``/``available``/``on_hand``,
     whole numbers); InputError naming file:line:field at the first bad value, nothing half-read."""
     return stock.read_stock(name, csvfile.decode(data, name))
+
+
+def figures_as_of(name: str, data: bytes, tz: tzinfo) -> datetime | None:
+    """The moment an availability CSV speaks for by the partner's own clock: the oldest value of
+    its ``as_of`` column (ISO 8601, e.g. 2026-11-24T08:00:00+01:00; without an offset in the
+    partner's time zone ``tz``), in UTC; None when the file has no such column (or no rows).
+    InputError naming file:line:as_of for an empty or unreadable value."""
+    header, body = csvfile.rows(csvfile.decode(data, name), name)
+    if AS_OF_FIELD not in header:
+        return None
+    moments = [_moment(row[AS_OF_FIELD], tz, f"{name}:{lineno}:{AS_OF_FIELD}") for lineno, row in body]
+    return min(moments, default=None)
+
+
+def dated(as_of: datetime | None, read_at: datetime, where: str) -> datetime:
+    """The moment a feed's figures count from: the partner's ``as_of`` when it gave one, else
+    ``read_at`` (our transports tell no file times). InputError when ``as_of`` lies ahead of
+    ``read_at`` by more than ``CLOCK_SKEW``: a feed must not stay fresh longer than it is."""
+    if as_of is None:
+        return read_at
+    if as_of > read_at + CLOCK_SKEW:
+        raise InputError(f"as_of {as_of:%Y-%m-%d %H:%M} UTC lies in the future", where=where)
+    return min(as_of, read_at)
+
+
+def _moment(text: str, tz: tzinfo, where: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"not a date and time (ISO 8601, e.g. 2026-11-24T08:00:00+01:00): {text[:40]!r}",
+                         where=where) from None
+    return (at if at.tzinfo else at.replace(tzinfo=tz)).astimezone(timezone.utc)
 
 
 def check_quantities(quantities: dict[str, int], where: str) -> None:

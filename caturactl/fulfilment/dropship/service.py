@@ -19,6 +19,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Callable, Iterator
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -424,14 +426,17 @@ def set_availability(session: Session, partner: str, quantities: dict[str, int],
 
 def import_availability_csv(session: Session, partner: str, data: bytes, *, actor: str, filename: str,
                             cfg: Config | None = None) -> int:
-    """Set the partner's availability from a CSV (sku;quantity), all or nothing: InputError naming
-    file, line and field, and nothing changed. Returns how many figures changed."""
+    """Set the partner's availability from a CSV (sku;quantity, and an ``as_of`` column when the
+    partner dates its figures: they count from then, as on the return channel), all or nothing:
+    InputError naming file, line and field, and nothing changed. Returns how many figures changed."""
     cfg = config_of(session, cfg)
     _check_partner(cfg, partner)
     rows = partner_stock.read_csv(filename, data)
     now = clock.now()
+    stated = partner_stock.figures_as_of(filename, data, ZoneInfo(cfg.locations[partner].timezone))
+    as_of = partner_stock.dated(stated, now, f"{filename}:{partner_stock.AS_OF_FIELD}")
     with acting(actor):
-        r = partner_stock.store(session, partner, rows, now, f"{filename} ({actor})", now)
+        r = partner_stock.store(session, partner, rows, as_of, f"{filename} ({actor})", now)
         record(session, EventKind.NOTE, f"availability of {partner} from {filename}: {r.rows} SKU(s), "
                                         f"{r.changed} changed", data={"partner": partner, "file": filename[:200]})
     return r.changed

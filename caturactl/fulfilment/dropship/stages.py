@@ -62,12 +62,15 @@ def read_answers(app, *, dry_run: bool) -> Outcome:
 
 def overdue(app, *, dry_run: bool) -> Outcome:
     """``dropship overdue``: lines not answered by their purchase order's respond_by go back to
-    routing, or to a person; a dry run shows where they would go and keeps nothing."""
+    routing, or to a person; accepted lines past their ship_by go to a person (one ticket per
+    purchase order). A dry run shows where they would go and keeps nothing."""
     with app.work(dry_run) as s:
         r = rerouting.overdue(s, app.cfg, now=clock.now(), dry_run=dry_run)
     line = (f"{len(r.expired)} line(s) past their answer deadline: {r.rerouted} routed again, {r.tickets} to a "
-            f"person" + (f" ({', '.join(r.expired[:10])})" if r.expired else ""))
-    return Outcome("dropship overdue", r.as_dict(), line, 0, [], dry_run, ok=not r.expired)
+            f"person" + (f" ({', '.join(r.expired[:10])})" if r.expired else "") +
+            f"; {len(r.late)} accepted line(s) past their ship-by, {r.late_tickets} new ticket(s)" +
+            (f" ({', '.join(r.late[:10])})" if r.late else ""))
+    return Outcome("dropship overdue", r.as_dict(), line, 0, [], dry_run, ok=not r.expired and not r.late_tickets)
 
 
 def answer(app, number: str, *, accept: list[int] | None = None, reject: int | None = None, reason: str = "",
