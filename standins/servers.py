@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import random
 import shutil
 import socket
 import ssl
@@ -55,8 +56,29 @@ class _DropLoginDataNotice(logging.Filter):
 logging.getLogger("mail.log").addFilter(_DropLoginDataNotice())
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
+    """A TCP port on loopback that nothing is bound to right now, chosen below the kernel's
+    ephemeral range: a server stopped and started again on its port (an outage in a test) must
+    not find it taken by some client's outgoing connection, which the kernel numbers from that
+    range. Falls back to a port the kernel picks if the range below is crowded."""
+    low = _ephemeral_low()
+    first = max(1024, low - 12000)
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(first, low)
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]

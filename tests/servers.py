@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.pg import free_port
+from standins.servers import free_port
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
