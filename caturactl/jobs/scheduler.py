@@ -81,6 +81,19 @@ def runner_id(host: str) -> str:
     return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+class HeldElsewhere(str):
+    """Why a slot was not claimed: another runner holds it, its lease good ``until``. The daemon
+    looks again then, not only at its next sweep: a runner that died is taken over as soon as
+    its lease runs out."""
+
+    until: datetime
+
+    def __new__(cls, text_: str, until: datetime) -> "HeldElsewhere":
+        self = super().__new__(cls, text_)
+        self.until = until
+        return self
+
+
 class Slots:
     """The database side of scheduling: claim, renew, finish, release, prune."""
 
@@ -143,7 +156,8 @@ class Slots:
             if live:
                 s.rollback()
                 r = live[0]
-                return None, f"busy: the {self._local(r.slot_at)} run holds it on {r.host} (pid {r.pid})"
+                return None, HeldElsewhere(f"busy: the {self._local(r.slot_at)} run holds it on {r.host} "
+                                           f"(pid {r.pid})", r.lease_until)
             gone = "stopped renewing its lease" if lock is None else "ended without finishing"
             taken = None
             for r in running:  # runners that died: their leases ran out
@@ -545,8 +559,9 @@ class Runner:
 class Daemon:
     """The scheduler loop. The ``schedule`` library wakes it for the simple schedule forms (on
     the wall clock); cron expressions, and every job under a compressed clock, are timed with
-    croniter. Every ``sweep`` all jobs are looked at anyway: slots missed while down, leases run
-    out, a slot that came due while the job was still running."""
+    croniter. A slot another runner holds is looked at again when that runner's lease runs out.
+    Every ``sweep`` all jobs are looked at anyway: slots missed while down, a slot that came due
+    while the job was still running."""
 
     def __init__(self, runner: Runner, *, sweep: timedelta = timedelta(seconds=30),
                  prune_every: timedelta = timedelta(hours=1)):
@@ -562,6 +577,7 @@ class Daemon:
         self._wanted: set[str] = set(self.jobs)  # the first round looks at every job
         self.scheduler = schedule.Scheduler()
         self._cron_next: dict[str, datetime] = {}
+        self._held_until: dict[str, datetime] = {}  # slots another runner holds: look again then
         self._last_start: dict[str, float] = {}
         now = self.clock.now()
         for name, job in self.jobs.items():
@@ -609,6 +625,10 @@ class Daemon:
             if now >= at:
                 self._wanted.add(name)
                 self._cron_next[name] = self.jobs[name].schedule.after(now, self.tz)
+        for name, until in list(self._held_until.items()):
+            if now >= until:
+                self._wanted.add(name)
+                del self._held_until[name]
         if now >= self._next_sweep:
             self._wanted |= set(self.jobs)
             self._next_sweep = now + self.sweep
@@ -619,6 +639,8 @@ class Daemon:
         # Longest-waiting first: a job slower than its interval must not starve the others.
         for name in sorted(self._wanted, key=lambda n: (self._last_start.get(n, 0.0), n)):
             why = self.runner.try_start(self.jobs[name], now=now)
+            if isinstance(why, HeldElsewhere):
+                self._held_until[name] = max(why.until, now + timedelta(seconds=1))
             if why != "busy: max_parallel reached":
                 self._wanted.discard(name)
             if name in self.runner.running_jobs():
@@ -627,7 +649,7 @@ class Daemon:
     def _sleep(self) -> None:
         now = self.clock.now()
         waits = [(self._next_sweep - now).total_seconds()]
-        waits += [(t - now).total_seconds() for t in self._cron_next.values()]
+        waits += [(t - now).total_seconds() for t in [*self._cron_next.values(), *self._held_until.values()]]
         if self.clock.real and self.scheduler.jobs:
             waits.append(self.scheduler.idle_seconds or 0)
         real = self.clock.real_seconds(max(0.0, min(waits)))
