@@ -8,6 +8,7 @@ state; 75 throttled or interrupted by the remote side, run again later (nothing 
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -40,7 +41,36 @@ class Context:
         return self.app
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Which module of caturactl/cli defines each top-level command. A command's module is imported
+# when that command runs, not all of them at every start: a job the daemon starts, a timer's
+# command, a partner's file reader each pay for their own imports only (tests/unit/test_cli.py
+# checks this table against the modules' COMMANDS lists).
+COMMAND_MODULES = {
+    "init": "setup", "db": "setup", "import": "importing", "orders": "orders", "customers": "customers",
+    "tickets": "tickets", "products": "products", "stock": "stock", "route": "routing",
+    "carriers": "routing", "ship": "ship", "dropship": "dropship", "deliveries": "deliveries",
+    "outbox": "outbox", "invoices": "invoices", "reviews": "reviews", "settlement": "settlement",
+    "payments": "payments", "export": "export", "jobs": "jobs", "report": "report", "alerts": "alerts",
+    "standins": "standins", "portal": "portal",
+}
+
+
+class LazyGroup(click.Group):
+    """The top-level group: its commands are found in COMMAND_MODULES and imported on first use
+    (the pattern of click's documentation, "Lazily Loading Subcommands")."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is None:
+            return None
+        commands = importlib.import_module(f"caturactl.cli.{module}").COMMANDS
+        return next(c for c in commands if c.name == cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="CATURACTL_CONFIG",
               help="caturactl.toml to use (default: ./caturactl.toml, or $CATURACTL_CONFIG).")
 @click.version_option(package_name="caturactl")
@@ -53,19 +83,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     clock.current()  # a wrong CATURACTL_CLOCK stops here, with its message, before any work
     ctx.obj = Context(config_path)
     ctx.call_on_close(lambda: ctx.obj._app and ctx.obj._app.dispose())
-
-
-def _register() -> None:
-    from caturactl.cli import (alerts, customers, deliveries, dropship, export, importing, invoices, jobs, orders,
-                               outbox, payments, portal, products, report, reviews, routing, settlement, setup, ship,
-                               standins, stock, tickets)
-    for mod in (setup, importing, orders, customers, tickets, products, stock, routing, ship, dropship, deliveries, outbox,
-                invoices, reviews, settlement, payments, export, jobs, report, alerts, standins, portal):
-        for command in mod.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def fail(exc: CaturactlError) -> int:
