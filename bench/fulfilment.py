@@ -38,7 +38,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from caturactl.fulfilment import shipping  # noqa: E402
 from caturactl.config import Config  # noqa: E402
-from caturactl.migrations import upgrade  # noqa: E402
+from caturactl.migrations.apply import upgrade  # noqa: E402
 from caturactl.fulfilment.models import DeliveryNote, Stock  # noqa: E402
 from caturactl.catalogue.models import Product
 from caturactl.orders.models import Order, OrderLine

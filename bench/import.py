@@ -47,7 +47,7 @@ from caturactl import config as config_mod  # noqa: E402
 from caturactl.app import App  # noqa: E402
 from caturactl.catalogue.products import import_products  # noqa: E402
 from caturactl.orders.importing import Importer, ImportResult  # noqa: E402
-from caturactl.migrations import upgrade  # noqa: E402
+from caturactl.migrations.apply import upgrade  # noqa: E402
 from caturactl.orders.models import Order  # noqa: E402
 from connectors.amazon.client import RATES, SpApi  # noqa: E402
 from connectors.amazon.orders import INCLUDED_DATA, PAGE_SIZE, iso  # noqa: E402

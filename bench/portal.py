@@ -40,7 +40,7 @@ from sqlalchemy import Table, insert, select  # noqa: E402
 from carriers.tracking import make_number  # noqa: E402
 from caturactl.core.db import Base, make_engine  # noqa: E402
 from caturactl.fulfilment.dropship.models import PurchaseOrder, po_number  # noqa: E402
-from caturactl.migrations import upgrade  # noqa: E402
+from caturactl.migrations.apply import upgrade  # noqa: E402
 from tests import factories, portal_data  # noqa: E402
 
 EMAIL = "bench@ds1.example"

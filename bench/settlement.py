@@ -189,7 +189,7 @@ def parse(path: Path) -> int:
 
 def fresh_session(db: Path):
     """A session on a new, migrated SQLite database at ``db`` (and its engine, to dispose)."""
-    from caturactl.migrations import upgrade
+    from caturactl.migrations.apply import upgrade
     from caturactl.core.db import make_engine, make_sessionmaker
     for old in db.parent.glob(db.name + "*"):  # the database and its WAL files
         old.unlink()

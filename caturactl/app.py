@@ -19,6 +19,7 @@ from caturactl.config import Config
 from caturactl.core import clock
 from caturactl.core.errors import ConfigError, RemoteError
 from caturactl.core.db import make_engine, make_sessionmaker
+from caturactl.migrations import current, head
 
 
 class App:
@@ -38,7 +39,6 @@ class App:
                 if not inspect(conn).has_table("orders"):
                     raise ConfigError("the database has no tables yet: run 'caturactl db upgrade'",
                                       where=_safe_url(self.cfg.database.url))
-                from caturactl.migrations import head, current
                 if current(conn) != head():
                     raise ConfigError("the database schema is not current: run 'caturactl db upgrade'",
                                       where=_safe_url(self.cfg.database.url))

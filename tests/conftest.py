@@ -90,7 +90,7 @@ def database_url(request, tmp_path):
 def migrated_template(request, tmp_path_factory):
     """One database migrated to head per test session: SQLite a file to copy, PostgreSQL a
     template database (CREATE DATABASE ... TEMPLATE). Migrating once instead of per test."""
-    from caturactl.migrations import upgrade
+    from caturactl.migrations.apply import upgrade
     if DB_KIND == "sqlite":
         path = tmp_path_factory.mktemp("template") / "caturactl.db"
         engine = create_engine(f"sqlite:///{path}")

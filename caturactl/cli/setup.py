@@ -76,7 +76,7 @@ def init(directory: str, database_url: str | None, force: bool, no_db: bool, con
     """
     from caturactl import config as config_mod
     from caturactl.app import App
-    from caturactl.migrations import upgrade
+    from caturactl.migrations.apply import upgrade
 
     folder = Path(directory)
     given = {"contact": contact, "phone": phone, "email": email, "legal_form": legal_form,
@@ -204,7 +204,7 @@ def db_upgrade(obj, revision: str) -> None:
     from alembic.util.exc import CommandError
 
     from caturactl.app import database_error
-    from caturactl.migrations import upgrade
+    from caturactl.migrations.apply import upgrade
     try:
         before, after = upgrade(obj.app.engine, revision)
     except (OperationalError, DBAPIError) as exc:

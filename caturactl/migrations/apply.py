@@ -1,16 +1,12 @@
-"""Alembic migrations shipped inside the package, so ``caturactl db upgrade`` works anywhere."""
+"""Migrating the database with Alembic, to the scripts in this folder."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-HERE = Path(__file__).parent
+from caturactl.migrations import HERE, current
 
 
 def _config(connection: Connection | None = None) -> AlembicConfig:
@@ -19,14 +15,6 @@ def _config(connection: Connection | None = None) -> AlembicConfig:
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
-
-
-def head() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
-
-
-def current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:

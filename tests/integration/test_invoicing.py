@@ -178,7 +178,7 @@ def test_credit_notes_refer_to_the_invoice_and_never_credit_more_than_was_invoic
 
 
 def test_numbers_are_gap_free_after_a_rollback_and_unique_across_concurrent_runners(database_url):
-    from caturactl import migrations
+    from caturactl.migrations import apply as migrations
     from caturactl.billing.invoicing import next_number
     from caturactl.core.db import make_engine, make_sessionmaker
     engine = make_engine(database_url)

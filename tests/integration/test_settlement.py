@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from caturactl import migrations
+from caturactl.migrations import apply as migrations
 from caturactl.accounting import exporting
 from caturactl.app import App
 from caturactl.config import AccountsConfig, Config
@@ -178,7 +178,7 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def books(database_url):
     """A migrated database of the kind under test with a session on it."""
-    from caturactl.migrations import upgrade
+    from caturactl.migrations.apply import upgrade
     from caturactl.core.db import make_engine, make_sessionmaker
     engine = make_engine(database_url)
     upgrade(engine)
