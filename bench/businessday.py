@@ -422,7 +422,7 @@ class JobsDay:
                 if now >= next_work:
                     self.work(self.standin.now())
                     next_work += self.every
-                self._stop.wait(0.05)
+                time.sleep(0.05)  # not self._stop.wait(0.05): under libfaketime a timed wait overruns
         except BaseException as exc:  # surfaced by wait()
             self.errors.append(exc)
 

@@ -10,6 +10,7 @@ import datetime as dt
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -93,6 +94,18 @@ class HttpStandin:
                                             name=f"{self._thread_name}:{self.port}", daemon=True)
             self._thread.start()
         return self
+
+    def hold(self, seconds: float) -> None:
+        """Keep an answer back for ``seconds`` (a slow or hanging fault), or until the stand-in
+        stops. Sleeps in short steps instead of waiting on the stop event with a timeout: under
+        libfaketime (the suite runs with the machine's clock moved) a timed wait outlasts its
+        timeout by far, while a sleep keeps to it."""
+        end = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.02))
 
     def stop(self) -> None:
         """Stop serving and close the port; a stopped one stays stopped."""

@@ -550,10 +550,10 @@ class _Handler(StandinHandler):
                 return _Response(429, {"error": "TooManyRequests", "error_description": "Rate exceeded"})
             return _Response(429, QUOTA_BODY)
         if fault.kind == "slow":
-            s._stopping.wait(fault.delay)
+            s.hold(fault.delay)
             return None
         if fault.kind == "hang":
-            s._stopping.wait(fault.delay or 60.0)
+            s.hold(fault.delay or 60.0)
             raise _Hang()
         return None   # malformed: handled after the real answer was built
 

@@ -258,7 +258,7 @@ class _Handler(StandinHandler):
                     return self._send(429, _errors(429, "FRAMEWORK__RATE_LIMIT_EXCEEDED", "Too many requests"),
                                       {"Retry-After": f"{fault.retry_after:g}"})
                 if fault.kind == "slow":
-                    s._stopping.wait(fault.delay)
+                    s.hold(fault.delay)
             if op != "token" and not s._token_valid(self.headers.get("Authorization")):
                 return self._send(401, _errors(401, "FRAMEWORK__UNAUTHORIZED",
                                                "The resource owner or authorization server denied the request."))
