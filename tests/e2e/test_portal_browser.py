@@ -17,7 +17,8 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 
 from carriers.tracking import make_number
-from caturactl.fulfilment.dropship import service
+from caturactl.core import clock
+from caturactl.fulfilment.dropship import cancellations, service
 from caturactl.fulfilment.dropship.models import DropshipAvailability, PurchaseOrder
 from tests import factories, portal_data
 from tests.conftest import IN_CI
@@ -54,6 +55,9 @@ def served(migrated_database_url):
         po = portal_data.purchase_order(s, app.cfg, "DS1", [("TOOL-1", 2), ("CHAIR-3", 1)], buyer="Anna Beispiel")
         portal_data.purchase_order(s, app.cfg, "DS2", ["TOOL-1"])  # another partner's
         app.returned = portal_data.returned(s, app.cfg, "DS1", [("LAMP-2", 1)], reason="zu groß").number
+        asked = portal_data.purchase_order(s, app.cfg, "DS1", [("CHAIR-3", 1)], buyer="Carla Beispiel")
+        cancellations.request_for_order(s, asked.order, "the buyer cancelled the order", clock.now())
+        app.cancel_asked = asked.number
         app.numbers = (po.number, older.number)
     with portal_data.served(app) as url:
         app.url = url
@@ -85,7 +89,7 @@ def test_a_partner_answers_ships_and_reports_availability_in_a_browser(browser, 
     page.fill("input[name=password]", portal_data.PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(served.url + "/orders")
-    assert page.locator("#orders li").count() == 2  # DS1's two, not DS2's
+    assert page.locator("#orders li").count() == 3  # DS1's three, not DS2's
     shoot(page, "orders")
 
     page.click(f"text={number}")
@@ -142,6 +146,13 @@ def test_a_partner_answers_ships_and_reports_availability_in_a_browser(browser, 
     page.goto(f"{served.url}/orders?view=shipped")
     assert number in page.inner_text("#orders")
     shoot(page, "orders-shipped-en")
+
+    page.goto(f"{served.url}/orders/{served.cancel_asked}")
+    assert "the buyer cancelled the order" in page.inner_text("#cancellation")
+    shoot(page, "cancellation-en")
+    page.click("#cancellation button[value=accept]")
+    page.wait_for_selector(".notice")
+    assert "Cancelled." in page.inner_text(".notice") and page.locator("#cancellation").count() == 0
 
     page.click("text=Log out")
     page.wait_for_url(served.url + "/login")

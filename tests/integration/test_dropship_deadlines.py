@@ -81,6 +81,7 @@ def test_an_accepted_line_gets_a_ship_by_from_lead_time_and_cutoff_and_one_ticke
         s.commit()
         # ships Tuesday, plus 1 business day of lead time: due by the end of Wednesday (local)
         due = datetime(2026, 11, 25, 23, 0, tzinfo=UTC)
+        assert po.lines[0].ship_by == due  # given at the acceptance, not at the next overdue run
         r = rerouting.overdue(s, app.cfg, now=due - timedelta(minutes=1))
         s.commit()
         assert (po.lines[0].ship_by, r.late, r.late_tickets) == (due, [], 0)

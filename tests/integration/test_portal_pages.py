@@ -13,8 +13,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from carriers.tracking import make_number
-from caturactl.fulfilment.dropship import service
+from caturactl.core import clock
+from caturactl.fulfilment.dropship import cancellations, rerouting, service
 from caturactl.fulfilment.dropship.models import DropshipAvailability, PurchaseOrder
+from caturactl.orders.tickets import Ticket
 from caturactl.portal.app import build
 from tests import factories, portal_data
 
@@ -70,6 +72,10 @@ def test_accepting_all_lines_moves_the_order_to_the_to_ship_view(portal, browser
     [number] = orders(portal, 1)
     r = htmx(browser, f"/orders/{number}/accept")
     assert r.status_code == 200 and "Accepted." in r.text and "<html" not in r.text
+    with portal.session() as s:
+        po = service.purchase_order(s, "DS1", number)
+    # each accepted line shows the partner its last day to ship (from its lead time and cut-off)
+    assert all(ln.ship_by is not None for ln in po.lines) and r.text.count("ship by ") == len(po.lines)
     assert number not in browser.get("/orders?view=open").text
     assert number in browser.get("/orders?view=to_ship").text and "3 piece(s) to ship" in \
         browser.get("/orders?view=to_ship").text
@@ -174,3 +180,33 @@ def test_a_return_is_confirmed_with_its_condition_and_leaves_the_open_list(porta
         [done] = service.returns(s, "DS1", view="received")
         [still] = service.returns(s, "DS2", view="open")
         assert (done.condition, done.note, still.number) == ("opened", "box torn", other[1])
+
+
+def _cancellation_requested(app) -> str:
+    with app.work() as s:
+        po = portal_data.purchase_order(s, app.cfg, "DS1", ["TOOL-1"])
+        assert cancellations.request_for_order(s, po.order, "cancelled by the buyer", clock.now()) == 1
+        return po.number
+
+
+def test_a_cancellation_request_is_answered_on_the_order_page_cancelled_or_refused(portal, browser):
+    cancel, refuse = _cancellation_requested(portal), _cancellation_requested(portal)
+    page = browser.get(f"/orders/{cancel}").text
+    assert "Cancellation requested" in page and "cancelled by the buyer" in page
+    r = htmx(browser, f"/orders/{cancel}/cancellation", note="")
+    assert "Please cancel or refuse." in r.text  # neither button: nothing answered
+    r = htmx(browser, f"/orders/{cancel}/cancellation", answer="accept")
+    assert r.status_code == 200 and "Cancelled." in r.text and "Cancellation requested" not in r.text
+    r = htmx(browser, f"/orders/{refuse}/cancellation", answer="refuse", note="left this morning")
+    assert "Refusal sent." in r.text
+    with portal.session() as s:
+        states = {po.number: po.state for po in s.scalars(select(PurchaseOrder))}
+        answered = {c.purchase_order: (c.state, c.answer) for c in cancellations.pending(s, "DS1", answered=True)}
+        tickets = [t.text for t in s.scalars(select(Ticket).where(Ticket.kind == rerouting.TICKET_KIND))]
+    assert states[cancel] == "cancelled" and states[refuse] != "cancelled"
+    assert answered == {cancel: ("accepted", ""), refuse: ("refused", "left this morning")}
+    assert any(refuse in t and "refused to cancel" in t for t in tickets)
+    # answered once: the form is gone, and answering again is refused with the reason
+    assert "Cancellation requested" not in browser.get(f"/orders/{refuse}").text
+    r = htmx(browser, f"/orders/{refuse}/cancellation", answer="accept")
+    assert "no cancellation" in r.text and states[refuse] != "cancelled"

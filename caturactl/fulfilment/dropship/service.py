@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Callable, Iterator
 
@@ -86,6 +86,7 @@ class LineDetail:
     state: str
     reason: str
     purchase_price: Decimal | None
+    ship_by: date | None = None  # accepted: the partner's last day to hand it to the carrier (its time zone)
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,11 @@ def count_purchase_orders(session: Session, partner: str, *, view: str = "open")
     return session.scalar(q) or 0
 
 
+def _last_day(ship_by: datetime | None, tz: ZoneInfo) -> date | None:
+    """The day a ``ship_by`` (the end of that day, local midnight) belongs to."""
+    return (ship_by - timedelta(microseconds=1)).astimezone(tz).date() if ship_by is not None else None
+
+
 def purchase_order(session: Session, partner: str, number: str) -> PurchaseOrderDetail:
     """One purchase order of the partner with what shipping it needs; NotFound for any other."""
     po = _po(session, partner, number)
@@ -231,13 +237,14 @@ def purchase_order(session: Session, partner: str, number: str) -> PurchaseOrder
     a = order.address
     extra = ", ".join(x for x in (a.line2, a.line3) if x)
     titles = {ln.id: ln.order_line.title for ln in po.lines}
+    tz = ZoneInfo(config_of(session).locations[po.partner].timezone)
     return PurchaseOrderDetail(
         number=po.number, state=po.state, created_at=po.created_at, respond_by=po.respond_by,
         ship_date=note.ship_date, carrier=note.carrier, service=note.service,
         ship_to=ShipTo(name=a.name, street=a.line1, postcode=a.postal_code, city=a.city, country=a.country,
                        company=a.company, extra=extra),
         lines=tuple(LineDetail(ln.line_no, ln.sku, titles.get(ln.id) or "", ln.quantity, ln.shipped, ln.state,
-                               ln.reject_reason, ln.purchase_price) for ln in po.lines),
+                               ln.reject_reason, ln.purchase_price, _last_day(ln.ship_by, tz)) for ln in po.lines),
         parcels=tuple(ParcelDetail(p.carrier, p.tracking_number, p.shipped_at,
                                    tuple((int(n), int(q)) for n, q in p.items)) for p in po.parcels),
         documents=tuple((kind, documents.file_name(po, kind)) for kind in DOCUMENT_KINDS
@@ -303,6 +310,8 @@ def apply_answers(session: Session, cfg: Config, po: PurchaseOrder, answers: lis
             _answerable(po, ln, "accepted")
             move(session, ln, L.ACCEPTED, f"{po.number} line {ln.line_no} accepted by {po.partner}",
                  purchase_order=po.number)
+            ln.answered_at = now
+            ln.ship_by = rerouting.ship_by(cfg, po.partner, now)  # the partner's promise, from its terms
         else:
             if ln.state == L.REJECTED.value:
                 continue

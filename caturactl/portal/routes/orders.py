@@ -1,5 +1,6 @@
 """The partner's purchase orders: the lists (open, to ship, shipped) with paging, one purchase
-order with its lines to accept or reject, its parcels with tracking numbers, and its documents.
+order with its lines to accept or reject, the merchant's cancellation request to answer, its
+parcels with tracking numbers, and its documents.
 
 Every action calls the dropship service (caturactl/fulfilment/dropship/service.py), which checks
 that the purchase order is this partner's (NotFound otherwise: 404) and records the event with
@@ -14,7 +15,7 @@ from starlette.routing import Route
 
 from carriers import tracking
 from caturactl.core.errors import InputError
-from caturactl.fulfilment.dropship import service
+from caturactl.fulfilment.dropship import cancellations, service
 from caturactl.portal.visit import Visit, endpoint
 
 VIEWS = ("open", "to_ship", "shipped")
@@ -53,7 +54,8 @@ def order_page(visit: Visit, number: str) -> Response:
 def _order(visit: Visit, number: str, *, errors: dict[str, str] | None = None, notice: str = "",
            status: int = 200) -> Response:
     detail = service.purchase_order(visit.db, visit.partner, number)
-    values = dict(po=detail, here=f"/orders/{detail.number}", errors=errors or {}, notice=notice,
+    asked = next((c for c in cancellations.pending(visit.db, visit.partner) if c.purchase_order == detail.number), None)
+    values = dict(po=detail, here=f"/orders/{detail.number}", errors=errors or {}, notice=notice, cancellation=asked,
                   reasons=service.REJECT_REASONS,
                   carriers=_carriers(visit), tracking_url=tracking.tracking_url)
     if visit.htmx:
@@ -85,6 +87,17 @@ def reject(visit: Visit, number: str, line_no: int) -> Response:
     error = visit.attempt(service.reject_line, visit.db, visit.partner, number, line_no, visit.field("reason"),
                           note=visit.field("note")[:1000], actor=visit.actor, cfg=visit.cfg)
     return _after(visit, number, error, f"line-{line_no}", visit.t("order.rejected"))
+
+
+def answer_cancellation(visit: Visit, number: str) -> Response:
+    """Answers the merchant's cancellation request: ``answer`` "accept" (the parcel has not left:
+    the purchase order is cancelled) or "refuse" (it is on its way), with the partner's note."""
+    choice = visit.field("answer")
+    if choice not in ("accept", "refuse"):
+        return _after(visit, number, visit.t("cancel.choose"), "cancellation", "")
+    error = visit.attempt(cancellations.answer_request, visit.db, visit.partner, number, accept=choice == "accept",
+                          note=visit.field("note")[:1000], actor=visit.actor)
+    return _after(visit, number, error, "cancellation", visit.t("cancel.accepted" if choice == "accept" else "cancel.refused"))
 
 
 def add_parcel(visit: Visit, number: str) -> Response:
@@ -145,5 +158,6 @@ ROUTES = [
     Route("/orders/{number}/accept", endpoint(accept), methods=["POST"]),
     Route("/orders/{number}/lines/{line_no:int}/reject", endpoint(reject), methods=["POST"]),
     Route("/orders/{number}/parcels", endpoint(add_parcel), methods=["POST"]),
+    Route("/orders/{number}/cancellation", endpoint(answer_cancellation), methods=["POST"]),
     Route("/orders/{number}/documents/{kind}", endpoint(document), methods=["GET"]),
 ]
