@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check test-sqlite test-postgres test-dates bench venv clean
+.PHONY: demo test check test-sqlite test-postgres bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -17,9 +17,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: venv
 	$(BIN)/python -m standins.demo
 
-# The whole suite on SQLite, then again on a real PostgreSQL the tests start themselves, then
-# the tests of every date rule with the machine's clock moved (libfaketime; see test-dates).
-test: test-sqlite test-postgres test-dates
+# The whole suite on SQLite, then the tests that touch a database again on a real PostgreSQL the
+# tests start themselves. Each tier runs with the machine's clock moved (libfaketime; see
+# tests/at_date.sh): SQLite's years ahead, PostgreSQL's at 23:30 Berlin time on a New Year's Eve.
+# The app's clock is what counts: code that asked the machine instead would show up there.
+test: test-sqlite test-postgres
 
 # The fast tier: every test that needs no database, stand-in or server (tests/conftest.py marks
 # the others "integration"), on SQLite; under a minute on the 2-core machine. Run it while you work;
@@ -30,40 +32,19 @@ check: venv
 # One pytest worker per core (pytest-xdist): each worker starts its own servers on free ports and
 # its own PostgreSQL, so the tests share nothing but the machine. WORKERS= runs them in one process.
 WORKERS ?= -n auto
+SQLITE_AT ?= 2031-03-17 10:15:00
+POSTGRES_AT ?= 2030-12-31 22:30:00
 
 test-sqlite: venv
-	TEST_DB=sqlite $(BIN)/python -m pytest -q $(WORKERS)
+	TEST_DB=sqlite tests/at_date.sh "$(SQLITE_AT)" $(BIN)/python -m pytest -q $(WORKERS)
 
-# The tests that touch a database, again on PostgreSQL (the others do not depend on it and ran above).
-# Three workers on two cores: much of this tier waits (daemons on a compressed clock, processes let
-# go at one instant), and a third worker fills that time. PG_WORKERS= runs them in one process.
+# The tests that touch a database, again on PostgreSQL (the others do not depend on it and ran
+# above), and the pure tests of date rules ("dates"), at the second instant. Three workers on two
+# cores: much of this tier waits (daemons on a compressed clock, processes let go at one instant),
+# and a third worker fills that time. PG_WORKERS= runs them in one process.
 PG_WORKERS ?= -n 3
 test-postgres: venv
-	TEST_DB=postgres $(BIN)/python -m pytest -q $(PG_WORKERS) -m "database"
-
-# The tests that touch a date rule (import windows, invoice and credit-note dates, deadlines and
-# business hours, review windows, job slots, reports, DATEV periods, the clock itself), run with
-# the machine's clock years ahead and at 23:30 Berlin time on a New Year's Eve. The app's clock
-# is what counts: code that asked the machine instead would show up here.
-DATE_TESTS = tests/unit/test_clock.py tests/unit/test_datev.py tests/unit/test_accounting.py \
-	tests/unit/test_states.py tests/integration/test_importing.py tests/integration/test_invoicing.py \
-	tests/integration/test_routing.py tests/integration/test_amazon_solicitations.py \
-	tests/integration/test_jobs.py tests/integration/test_reports.py tests/integration/test_alerts.py \
-	tests/integration/test_settlement.py tests/integration/test_outbox.py \
-	tests/integration/test_payment_queue.py tests/integration/test_payments.py tests/e2e/test_shipping.py
-# The machine's clock is offset, not restarted: with faketime's "@DATE" every child process
-# (a jobs daemon, a job) would start again at DATE, behind its parent.
-FAKE_DATES = "2031-03-17 10:15:00" "2030-12-31 22:30:00"
-
-test-dates: venv
-	@if ! command -v faketime >/dev/null; then \
-	  if [ -n "$$CI" ]; then echo "test-dates: faketime is not installed (CI installs it)"; exit 1; fi; \
-	  echo "test-dates: skipped, faketime is not installed here (apt-get install faketime; CI has it)"; exit 0; fi
-	@for at in $(FAKE_DATES); do \
-	  off=$$(( $$(date -u -d "$$at" +%s) - $$(date -u +%s) )); \
-	  echo "== the machine's clock at $$at UTC"; \
-	  TZ=UTC TEST_DB=sqlite faketime -f "+$$off" $(BIN)/python -m pytest -q -p no:cacheprovider $(WORKERS) $(DATE_TESTS) || exit 1; \
-	done
+	TEST_DB=postgres tests/at_date.sh "$(POSTGRES_AT)" $(BIN)/python -m pytest -q $(PG_WORKERS) -m "database or dates"
 
 bench: venv
 	$(BIN)/python bench/import.py

@@ -31,9 +31,16 @@ DATABASE_FIXTURES = frozenset({"database_url", "migrated_database_url", "workspa
                                "postgres_server"})
 
 
+# Files of pure date rules (the clock, DATEV periods, accounting dates, deadlines in the lifecycles):
+# marked "dates", they run again in the PostgreSQL tier, whose machine clock stands elsewhere.
+DATE_RULE_FILES = frozenset({"test_clock.py", "test_datev.py", "test_accounting.py", "test_states.py"})
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
+        if item.path.name in DATE_RULE_FILES:
+            item.add_marker(pytest.mark.dates)
         if INTEGRATION_FIXTURES & fixtures:
             item.add_marker(pytest.mark.integration)
         if DATABASE_FIXTURES & fixtures:
