@@ -213,13 +213,17 @@ def export_debtors(app, *, path, dry_run: bool) -> Outcome:
 
 def resolve_ticket(app, ticket: str, action: str, note: str, *, dry_run: bool) -> Outcome:
     """``tickets resolve``: release or cancel a ticket's order, or close the ticket, with a note."""
+    from caturactl.orders.cancelling import cancel_order
     from caturactl.orders.triage import resolve
+    refunds: list[str] = []
     with app.work(dry_run) as s:
-        t = resolve(s, ticket, action, note)
+        t = resolve(s, ticket, action, note,
+                    cancel=lambda order, why: refunds.extend(cancel_order(s, app.cfg, order, why).refunds))
         data = {"ticket": t.number, "resolution": t.resolution, "order": t.order.external_id if t.order else None,
-                "order_state": str(t.order.state) if t.order else None, "dry_run": dry_run}
+                "order_state": str(t.order.state) if t.order else None, "refunds": refunds, "dry_run": dry_run}
     line = f"{data['ticket']} {data['resolution']}" + (
-        f": order {data['order']} is now {data['order_state']}" if data["order"] else "")
+        f": order {data['order']} is now {data['order_state']}" if data["order"] else "") + \
+        "".join(f"; {r}" for r in refunds)
     return Outcome("tickets resolve", data, line, 0, [], dry_run)
 
 

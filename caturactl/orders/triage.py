@@ -8,6 +8,7 @@ automatic flow, or cancel it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -126,9 +127,12 @@ def find_ticket(session: Session, ref: str) -> Ticket:
     return by_number(session, Ticket, ref, "T", "ticket")
 
 
-def resolve(session: Session, ref: str, action: str, note: str) -> Ticket:
+def resolve(session: Session, ref: str, action: str, note: str,
+            cancel: Callable[[Order, str], object] | None = None) -> Ticket:
     """A person's answer: ``release`` puts the order back into the automatic flow, ``cancel``
-    cancels it, ``close`` just closes a ticket without an order. Raises InputError/StateError."""
+    cancels it through ``cancel(order, why)`` (``orders.cancelling.cancel_order``, the one way
+    an order is cancelled: its channel, its payments and its other tickets are seen to), ``close``
+    just closes a ticket without an order. Raises InputError/StateError."""
     if action not in ("release", "cancel", "close"):
         raise InputError(f"unknown resolution {action!r}: use release, cancel or close")
     if not note.strip():
@@ -144,10 +148,15 @@ def resolve(session: Session, ref: str, action: str, note: str) -> Ticket:
                                                         Ticket.id != t.id))
         if action == "release" and others:
             raise StateError(f"order {order.external_id} has another open ticket T{others}; resolve that too")
-        target = OrderState.RELEASED if action == "release" else OrderState.CANCELLED
-        transition(session, order, target, f"{t.number} resolved by a person: {note.strip()}", ticket=t.id)
-        if action == "release":
-            order.hold_reason = ""
+        why = f"{t.number} resolved by a person: {note.strip()}"
+        if action == "cancel":
+            if cancel is None:
+                raise TypeError("resolve(..., 'cancel') needs cancel=: orders.cancelling.cancel_order")
+            _close(session, t, "cancelled", note.strip())
+            cancel(order, why)
+            return t
+        transition(session, order, OrderState.RELEASED, why, ticket=t.id)
+        order.hold_reason = ""
     elif action != "close":
         # Tickets about a delivery (overdue, a failed upload) are answered by acting on the
         # delivery, then closing the ticket; the order itself is not on hold.

@@ -349,6 +349,29 @@ def test_a_routed_unpaid_order_is_cancelled_with_its_stock_released(bare_workspa
         assert kinds.count("shop_payment") == 2 and kinds.count("shop_cancel_order") == 1
 
 
+def test_a_held_shop_order_a_person_cancels_by_its_ticket_is_cancelled_at_the_shop_and_owes_nothing(bare_workspace):
+    """'tickets resolve --cancel' cancels the way every cancel does (orders/cancelling.py): before,
+    it only moved the order, so the shop kept it open and its prepayment was still expected."""
+    ws = bare_workspace
+    ws.write_config(company=COMPANY)
+    app = ws.app()
+    clock.install(clock.FixedClock(T0))
+    with app.session() as s:
+        order = factories.held(s, channel="shop", created_at=T0 - timedelta(hours=2))
+        factories.payment(s, order, method="prepayment")
+        s.commit()
+        external_id, [ticket] = order.external_id, s.scalars(select(Ticket)).all()
+        number = ticket.number
+    out = ws.ok("tickets", "resolve", number, "--cancel", "--note", "the buyer called to cancel")
+    assert f"order {external_id} is now cancelled" in out
+    with app.session() as s:
+        assert s.scalar(select(Order._state)) == "cancelled" and s.scalar(select(Payment.status)) == "cancelled"
+        t = s.scalars(select(Ticket)).one()
+        assert (t.status, t.resolution, t.note) == ("resolved", "cancelled", "the buyer called to cancel")
+        kinds = sorted(s.scalars(select(OutboxMessage.kind)))
+        assert kinds.count("shop_cancel_order") == 1 and kinds.count("shop_payment") == 1
+
+
 def test_a_person_marking_paid_or_cancelling_at_the_desk_is_heard_by_the_shop_and_the_buyer(ws, tmp_path):
     ws.ok("import", "orders", "--channel", "shop")
     shop = ws.shop.shop
