@@ -37,6 +37,7 @@ from caturactl.core import clock
 from caturactl.core.cursors import stored_budgets
 from caturactl.core.errors import ConfigError, RefusedError, RemoteError, ThrottledError
 from connectors.retries import CallCounts, Retries, unanswered
+from connectors.tls import client_context
 
 # Published default usage plans: operation -> (requests per second, burst).
 RATES: dict[str, tuple[float, int]] = {
@@ -147,7 +148,7 @@ class SpApi:
                          "lwa_app_id": self.cfg.client_id,
                          "lwa_client_secret": self.cfg.client_secret.get_secret_value()},
             auth_token_client_class=_lwa_client_class(self.cfg.lwa_url),
-            timeout=self.cfg.timeout_seconds, **kwargs)
+            timeout=self.cfg.timeout_seconds, **{"verify": client_context(), **kwargs})
 
     def bucket(self, operation: str) -> TokenBucket:
         if operation not in self._buckets:

@@ -30,6 +30,7 @@ from caturactl.core.errors import (
     RemoteError,
 )
 from connectors.retries import CallCounts, Retries, unanswered
+from connectors.tls import client_context
 
 TOKEN_PATH = "/api/oauth/token"
 EARLY_RENEWAL = 30.0  # seconds before expiry a token is renewed, so no call goes out with a dying one
@@ -52,7 +53,7 @@ class ShopwareApi:
         self.cfg = cfg
         self._sleep, self._clock = sleep, clock
         self._http = httpx.Client(base_url=cfg.url, timeout=cfg.timeout_seconds, transport=transport,
-                                  headers={"Accept": "application/json"})
+                                  headers={"Accept": "application/json"}, verify=client_context())
         self._token: str | None = None
         self._expires = 0.0
         self.stats = CallCounts()
