@@ -89,6 +89,9 @@ def config_text(sftp: SftpStandin) -> str:
 [locations.DS1]
 name = "Gartenwelt Direkt GmbH"
 kind = "dropshipper"
+street = "Gärtnerweg 12"             # where returns to it go (the return label's receiver)
+postal_code = "47533"
+city = "Kleve"
 priority = 50
 carriers = ["dhl_paket", "dhl_international", "ups_express"]
 transport = "ds1_sftp"
@@ -103,6 +106,9 @@ creditor_account = "70001"
 [locations.DS2]
 name = "Küchen-Kontor Schmidt KG"
 kind = "dropshipper"
+street = "Hansaring 40"
+postal_code = "50670"
+city = "Köln"
 priority = 60
 carriers = ["dpd_classic", "dhl_paket", "ups_express"]
 purchase_prices = {{ "HH-2002" = "24.90", "HG-1004" = "14.90" }}

@@ -40,6 +40,9 @@ holidays = "DE-NW"
 [locations.DS1]
 name = "Strecke Eins GmbH"
 kind = "dropshipper"
+street = "Am Kai 4"
+postal_code = "28195"
+city = "Bremen"
 priority = 50
 carriers = ["dhl_paket"]
 transport = "ds1"
@@ -53,6 +56,9 @@ purchase_prices = {{ "B-1" = "7.50", "C-1" = "3.25" }}
 [locations.DS2]
 name = "Strecke Zwei KG"
 kind = "dropshipper"
+street = "Ringstr. 9"
+postal_code = "04109"
+city = "Leipzig"
 priority = 60
 carriers = ["dpd_classic"]
 answer_within_hours = 8

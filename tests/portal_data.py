@@ -40,7 +40,11 @@ priority = {prio}
 carriers = ["dhl_paket"]
 answer_within_hours = 8
 availability_max_age_hours = 24
-""" for code, name, prio in (("DS1", "Streckenhandel Eins", 30), ("DS2", "Direktversand Zwei", 40)))
+street = "{street}"
+postal_code = "{postal}"
+city = "{city}"
+""" for code, name, prio, street, postal, city in (("DS1", "Streckenhandel Eins", 30, "Hafenstr. 3", "20457", "Hamburg"),
+                                                  ("DS2", "Direktversand Zwei", 40, "Ringstr. 9", "04109", "Leipzig")))
 
 
 def config(database_url: str, *, portal: str = "") -> Config:

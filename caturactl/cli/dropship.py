@@ -246,6 +246,28 @@ def return_announce(obj, order: str, lines_text: str | None, reason: str, label:
     return back_office.announce_return(obj.ready_app(), order, pieces, reason, label=label, dry_run=dry_run)
 
 
+@return_group.command("label")
+@click.argument("ref")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Folder to write the PDF to (made if missing).")
+@format_options
+@click.pass_obj
+def return_label(obj, ref: str, out: Path, fmt, as_json) -> None:
+    """Write a return's label (RT000012-return-label.pdf): from the buyer to the dropshipper, in the
+    carrier's layout, NOT booked with the carrier. Send it to the buyer; a partner with a transport
+    gets it with the return notice, one on the portal downloads it there."""
+    from caturactl.fulfilment.dropship import returns, service
+    app = obj.ready_app()
+    with app.session() as s:
+        partner = returns.find(s, None, ref).partner
+        name, content = service.return_label(s, partner, ref)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_bytes(content)
+    emit([{"return": ref.upper(), "partner": partner, "file": str(out / name), "bytes": len(content)}],
+         [Column("return", "Return"), Column("partner", "Partner"), Column("file", "File"),
+          Column("bytes", "Bytes", "right")], fmt=pick_format(fmt, as_json), title="Return label", empty="")
+
+
 @return_group.command("list")
 @click.option("--partner", help="Only this dropshipper.")
 @click.option("--view", type=click.Choice(["open", "received", "done", "all"]), default="all", show_default=True,

@@ -7,6 +7,7 @@ cancelled, or the partner asked and its answer applied."""
 from __future__ import annotations
 
 import json
+import subprocess
 import tomllib
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -216,6 +217,11 @@ def _drop(tmp_path: Path, name: str, content: bytes) -> None:
     (out / name).write_bytes(content)
 
 
+def _pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def _read(app, s):
     return Reader(s, app.cfg, app.transport, OpenTrans(), now=clock.now()).run()
 
@@ -226,7 +232,12 @@ def test_a_partner_with_a_transport_gets_a_notice_file_and_confirms_by_file(app,
         out = back_office.announce_return(app, order.external_id, {1: 1, 2: 2}, "falsche Farbe", label="RL-4711",
                                           dry_run=False)
         rt = _one_return(s)
-        assert out.data["files"] == [f"RETURN_{rt.number}.csv"] and out.data["sent"]["failed"] == 0
+        assert out.data["files"] == [f"{rt.number}-return-label.pdf", f"RETURN_{rt.number}.csv"]
+        assert out.data["sent"]["failed"] == 0
+        # the return label: from the buyer to DS1's address, in the carrier's layout, and not booked
+        label = _pdf_text(tmp_path / "ds1" / "in" / f"{rt.number}-return-label.pdf")
+        assert rt.number in label and po.number in label and "Not booked with DHL" in label
+        assert label.index(order.ship_city) < label.index("Bremen")  # sender (the buyer) above the receiver
         notice = (tmp_path / "ds1" / "in" / f"RETURN_{rt.number}.csv").read_text(encoding="utf-8").splitlines()
         assert notice[0].startswith("return;purchase_order;line;sku;")
         assert notice[1].startswith(f"{rt.number};{po.number};1;B-1;") and ";RL-4711;" in notice[1]
@@ -376,6 +387,11 @@ def test_one_return_goes_back_to_a_dropshipper_through_the_commands(bare_workspa
     assert made["partner"] == "DS2" and made["pieces"] == 1
     listed = json.loads(ws.ok("dropship", "return", "list", "--view", "open", "--json"))
     assert [r["return"] for r in listed] == [made["return"]]
+    [label] = json.loads(ws.ok("dropship", "return", "label", made["return"], "--out", str(tmp_path / "papers"),
+                               "--json"))
+    assert label["partner"] == "DS2" and label["file"].endswith(f"{made['return']}-return-label.pdf")
+    assert "Leipzig" in _pdf_text(Path(label["file"]))  # DS2's address is the receiver
+    assert ws.run("dropship", "return", "label", "RT999999").code == 66
     ws.ok("dropship", "return", "confirm", made["return"], "--condition", "as_new")
     credited = json.loads(ws.ok("dropship", "return", "credit", "--json"))
     assert len(credited["credited"]) == 1

@@ -210,3 +210,15 @@ def test_a_cancellation_request_is_answered_on_the_order_page_cancelled_or_refus
     assert "Cancellation requested" not in browser.get(f"/orders/{refuse}").text
     r = htmx(browser, f"/orders/{refuse}/cancellation", answer="accept")
     assert "no cancellation" in r.text and states[refuse] != "cancelled"
+
+
+def test_a_return_offers_its_label_to_its_partner_only(portal, browser):
+    with portal.work() as s:
+        mine = portal_data.returned(s, portal.cfg, "DS1", serial=901)
+        theirs = portal_data.returned(s, portal.cfg, "DS2", serial=902)
+        mine_id, theirs_id = mine.id, theirs.id
+    assert f'href="/returns/{mine_id}/label"' in browser.get("/returns").text
+    r = browser.get(f"/returns/{mine_id}/label")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF") and f"{mine.number}-return-label.pdf" in r.headers["content-disposition"]
+    assert browser.get(f"/returns/{theirs_id}/label").status_code == 404  # another partner's: no such page

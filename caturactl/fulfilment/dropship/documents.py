@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from caturactl.core.address import Address
 from caturactl.core.errors import ConfigError, NotFound
 from caturactl.fulfilment import shipping
 from caturactl.fulfilment.dropship.models import PurchaseOrder
+from caturactl.fulfilment.dropship.returns import DropshipReturn
 from caturactl.ports import RenderedFile, ShipmentDocument
 
 PDF = "application/pdf"
@@ -99,6 +101,28 @@ def label(session: Session, cfg: Config, po: PurchaseOrder, design: Design | Non
     f = LabelPdf(design or design_of(cfg)).render(shipment(session, cfg, po), product=_product_name(cfg, po),
                                                   reference=po.number)
     return RenderedFile(file_name(po, "label"), f.content, PDF)
+
+
+def return_label(session: Session, cfg: Config, rt: DropshipReturn, design: Design | None = None) -> RenderedFile:
+    """The A6 return label of ``rt`` in the carrier's layout the purchase order shipped with:
+    sender the buyer (where the parcel went), receiver the dropshipper that takes the return in,
+    the return's number as barcode and the purchase order beside it; like every label of ours it
+    says on its face that it is NOT booked with the carrier (no postage, no carrier tracking)."""
+    po, order = rt.purchase_order, rt.order
+    partner = cfg.locations.get(rt.partner)
+    if partner is None or not (partner.street and partner.city):
+        raise ConfigError(f"{rt.partner} has no address to send returns to",
+                          where=f"caturactl.toml: locations.{rt.partner}.street/city")
+    sent = shipment(session, cfg, po)
+    returned = {ln.sku: ln.quantity for ln in rt.lines}
+    doc = replace(sent, delivery_id=rt.number, email="", postnummer="", note="", parcels=(),
+                  ship_date=rt.announced_at.astimezone(ZoneInfo(partner.timezone)).date(),
+                  sender=order.address,
+                  ship_to=Address(name=partner.name, company=f"Retouren {cfg.company.name}", line1=partner.street,
+                                  postal_code=partner.postal_code, city=partner.city, country=partner.country),
+                  lines=tuple(replace(ln, quantity=returned[ln.sku]) for ln in sent.lines if ln.sku in returned))
+    f = LabelPdf(design or design_of(cfg)).render(doc, product="Retoure / return", reference=po.number)
+    return RenderedFile(f"{rt.number}-return-label.pdf", f.content, PDF)
 
 
 def _invoice_of(session: Session, po: PurchaseOrder) -> Invoice | None:

@@ -1,6 +1,6 @@
 """Telling a dropshipper with a transport of a return announced and of a cancellation requested:
 one file each, rendered by the partner interface (``PartnerDocuments``) and queued in the outbox
-like its purchase orders. A partner on the portal sees both there instead.
+like its purchase orders; a return's notice goes with its return label (``documents.return_label``). A partner on the portal sees both there instead.
 
 ``send_pending`` runs with every ``dropship send`` (and right after ``dropship return announce``):
 it queues the file of every announced return and every requested cancellation whose file is not
@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from caturactl.config import Config
-from caturactl.core.errors import InputError
+from caturactl.core.errors import ConfigError, InputError
 from caturactl.core.lifecycle import CancellationState, PurchaseLineState, ReturnState
 from caturactl.fulfilment import shipping
+from caturactl.fulfilment.dropship import documents as papers
 from caturactl.fulfilment.dropship.models import PurchaseOrder, PurchaseOrderCancellation
 from caturactl.fulfilment.dropship.partner_files import (CancellationRequestDoc, PartnerDocuments, ReturnLineDoc,
                                                          ReturnNoticeDoc)
@@ -68,8 +69,14 @@ def send_pending(session: Session, cfg: Config, documents: PartnerDocuments) -> 
         except InputError as exc:
             ticket_once_about(session, rt, f"the return notice {rt.number} cannot be written for {rt.partner}: {exc}")
             continue
-        if _queue(session, cfg.locations[rt.partner].transport, f, rt.purchase_order):
-            files.append(f.name)
+        try:
+            label = papers.return_label(session, cfg, rt)
+        except (InputError, ConfigError) as exc:
+            ticket_once_about(session, rt, f"the return label of {rt.number} cannot be made for {rt.partner}: {exc}")
+            continue
+        for rendered in (label, f):  # the label first: a partner acting on the notice finds it there
+            if _queue(session, cfg.locations[rt.partner].transport, rendered, rt.purchase_order):
+                files.append(rendered.name)
     requests = session.scalars(select(PurchaseOrderCancellation).join(PurchaseOrder)
                                .where(PurchaseOrderCancellation._state == CancellationState.REQUESTED.value,
                                       PurchaseOrder.partner.in_(sorted(with_transport)))

@@ -263,6 +263,14 @@ def document(session: Session, partner: str, number: str, kind: str) -> tuple[st
     return render(session, po)
 
 
+def return_label(session: Session, partner: str, return_id: int | str) -> tuple[str, bytes]:
+    """(filename, content) of the return label of the partner's return ``return_id`` (its id or
+    number); NotFound for another partner's return."""
+    rt = dropship_returns.find(session, partner, return_id)
+    f = documents.return_label(session, config_of(session), rt)
+    return f.name, f.content
+
+
 # --- answers -------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""Returns sent back to the partner: the open ones, and confirming receipt and condition."""
+"""Returns sent back to the partner: the open ones with their return labels, and confirming
+receipt and condition."""
 
 from __future__ import annotations
 
@@ -31,7 +32,15 @@ def confirm(visit: Visit, return_id: int) -> Response:
     return _page(visit, notice=visit.t("returns.confirmed"))
 
 
+def label(visit: Visit, return_id: int) -> Response:
+    """The return's label as a PDF download (NotFound for another partner's return: 404)."""
+    filename, content = service.return_label(visit.db, visit.partner, return_id)
+    return Response(content, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 ROUTES = [
     Route("/returns", endpoint(returns_page), methods=["GET"]),
     Route("/returns/{return_id:int}/confirm", endpoint(confirm), methods=["POST"]),
+    Route("/returns/{return_id:int}/label", endpoint(label), methods=["GET"]),
 ]
