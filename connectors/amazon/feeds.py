@@ -43,6 +43,7 @@ from sp_api.base.exceptions import SellingApiBadRequestException, SellingApiNotF
 from caturactl.core.errors import InputError, RejectedError, RemoteError, ThrottledError
 from connectors.amazon.client import SpApi, amazon_says, call_interval
 from connectors.amazon.orders import iso
+from connectors.tls import client_context
 
 FEED_TYPE = "UPLOAD_VAT_INVOICE"  # not in python-amazon-sp-api's FeedType enum: passed as a string
 PDF = "application/pdf"
@@ -218,7 +219,8 @@ class AmazonInvoices:
         # The presigned URL is S3's, not SP-API: no token, no rate limit; its signature covers
         # the Content-Type given to createFeedDocument, so it must be the same here.
         try:
-            r = httpx.put(url, content=pdf, headers={"Content-Type": PDF}, timeout=self.api.cfg.timeout_seconds)
+            r = httpx.put(url, content=pdf, headers={"Content-Type": PDF}, timeout=self.api.cfg.timeout_seconds,
+                          verify=client_context())
         except httpx.HTTPError as exc:
             raise RemoteError(f"cannot upload the invoice PDF to Amazon's storage: {type(exc).__name__}: {exc}",
                               where=where) from None

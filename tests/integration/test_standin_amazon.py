@@ -189,23 +189,17 @@ def test_generated_mix_is_realistic():
     assert [r["sku"] for r in rows] == [r["sku"] for r in cat]
 
 
-def test_generation_and_page_speed():
-    t0 = time.perf_counter()
-    s = AmazonStandin(orders=10_000, seed=2, day=DAY)
-    assert time.perf_counter() - t0 < 2.0
-    s.start()
+def test_a_large_generated_day_serves_full_pages():
+    """10,000 orders generate and page like a small day (how fast is bench/import.py's business:
+    a timed assertion here would fail on a busy machine, not on slow code)."""
+    s = AmazonStandin(orders=10_000, seed=2, day=DAY).start()
     try:
         token = access_token(s)
         params = {"createdAfter": DAY_START, "marketplaceIds": ",".join(ALL_MPS), "includedData": ",".join(FULL)}
-        best = 1.0
         with httpx.Client(base_url=s.url, headers={"x-amz-access-token": token}) as h:
-            h.get("/orders/2026-01-01/orders", params=params)   # warm the snapshot
-            for _ in range(5):
-                t0 = time.perf_counter()
-                r = h.get("/orders/2026-01-01/orders", params=params)
-                best = min(best, time.perf_counter() - t0)
-                assert r.status_code == 200 and len(r.json()["orders"]) == 100
-        assert best < 0.020, best
+            first = h.get("/orders/2026-01-01/orders", params=params).json()
+            again = h.get("/orders/2026-01-01/orders", params=params).json()
+        assert len(first["orders"]) == 100 and first["pagination"]["nextToken"] and first == again
     finally:
         s.stop()
 
