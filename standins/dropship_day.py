@@ -327,6 +327,10 @@ class DropshipDay:
         else:
             self.run("dropship", "return", "announce", order, "--reason", "passt nicht in den Schrank")
             with self.database() as s:
+                numbers = [rt.number for rt in service.returns(s, DS2, view="open")]
+            for number in numbers:  # the label the buyer sticks on (DS2 downloads it in the portal too)
+                self.run("dropship", "return", "label", number, "--out", "papers")
+            with self.database() as s:
                 for rt in service.returns(s, DS2, view="open"):
                     service.confirm_return(s, DS2, rt.id, condition="as_new", note="originalverpackt, unbenutzt",
                                            actor=ACTOR)

@@ -116,6 +116,7 @@ def test_the_demo_day_routes_to_both_dropshippers_reroutes_a_rejection_and_credi
         [rt] = s.scalars(select(DropshipReturn)).all()
         assert (rt.partner, rt.state, rt.condition) == (DS2, ReturnState.CREDITED.value, "as_new")
         assert rt.credit_note
+        assert (folder / "papers" / f"{rt.number}-return-label.pdf").read_bytes().startswith(b"%PDF")
         assert s.scalar(select(PurchaseCredit.gross).where(PurchaseCredit.partner == DS2)) > 0
         assert auth.login(s, CLERK, CLERK_PASSWORD, "127.0.0.1").partner == DS2
     app.dispose()
