@@ -34,6 +34,7 @@ from caturactl.orders.tickets import OPEN
 from caturactl.ports import BrokenOrder, Marketplace, MarketplaceOrder, OrderQuery
 from caturactl import channels
 from caturactl.fulfilment import shipping
+from caturactl.fulfilment.dropship import returns as dropship_returns
 from caturactl.orders import notices, triage
 from caturactl.orders.cancelling import cancel_order
 from caturactl.payments import queue as payment_queue
@@ -41,6 +42,7 @@ from caturactl.payments import queue as payment_queue
 RESUME_WITHIN = timedelta(hours=23)  # Amazon's pagination token expires after 24 h
 RELEASABLE = {"UNSHIPPED", "PARTIALLY_SHIPPED"}
 NOT_YET = {"PENDING", "PENDING_AVAILABILITY"}
+RETURNED = {"RETURNED": True, "PARTIALLY_RETURNED": False}  # a channel's status for goods coming back: whole?
 
 
 @dataclass
@@ -56,6 +58,7 @@ class ImportResult:
     pending: int = 0
     cancelled: int = 0
     shipped: int = 0
+    returns: int = 0  # dropship returns announced because the channel reported the goods returned
     calls: int = 0
     throttled: int = 0
     retries: int = 0
@@ -76,7 +79,8 @@ class ImportResult:
         parts = [f"{self.fetched} fetched in {self.pages} pages", f"{self.new} new", f"{self.updated} updated",
                  f"{self.unchanged} unchanged", f"{self.failed} failed",
                  f"released {self.released}, on hold {self.held}, pending {self.pending}, "
-                 f"cancelled {self.cancelled}, shipped elsewhere {self.shipped}",
+                 f"cancelled {self.cancelled}, shipped elsewhere {self.shipped}"
+                 + (f", dropship returns announced {self.returns}" if self.returns else ""),
                  f"{self.calls} API calls, {self.throttled} throttled, "
                  f"{self.waited_seconds:.1f}s waiting for the channel",
                  f"{self.seconds:.1f}s"]
@@ -258,14 +262,27 @@ class Importer:
             r.unchanged += 1  # the same order fetched twice (or an older copy): a no-op
             return order
         changes = self._diff(order, mo)
+        was = order.remote_status
         self._copy(order, mo)
         r.updated += 1
         record(self.s, EventKind.ORDER_UPDATED,
                f"changed at {self.label}: " + ("; ".join(changes) or "no relevant field"),
                order=order, customer=order.customer, data={"changes": changes})
         self._settle(order, mo, matcher, changed=changes)
+        if mo.status in RETURNED and was != mo.status:
+            self._returned(order, RETURNED[mo.status])
         payment_queue.owed(self.s, self.cfg, order)
         return order
+
+    def _returned(self, order: Order, whole: bool) -> None:
+        """Goods of ``order`` come back, the channel says: a dropshipper's pieces are announced to
+        it (fulfilment/dropship/returns.py), and a person gets a ticket for what is left."""
+        made, left = dropship_returns.announce_channel_return(self.s, self.cfg, order, whole=whole,
+                                                              channel=self.label, now=clock.now())
+        self.result.returns += len(made)
+        if left:
+            triage.open_ticket(self.s, "returned", [triage.Hold("returned", left)], order=order,
+                               external_ref=order.external_id)
 
     def _settle(self, order: Order, mo: MarketplaceOrder, matcher: Matcher, changed: list[str] | None = None) -> None:
         """Move the order to where the marketplace's news put it."""

@@ -27,7 +27,7 @@ OPEN, RESOLVED = TicketStatus.OPEN.value, TicketStatus.RESOLVED.value
 # What a ticket is about: the rule or the stage that needs a person.
 KINDS = ("triage", "import_failed", "no_carrier", "export_failed", "overdue", "outbox_failed",
          "confirmation_rejected", "stop_delivery", "cancelled_after_shipping", "invoice_rejected", "invoice_failed", "job_failed",
-         "payment", "dropship")
+         "payment", "dropship", "returned")
 
 
 class Ticket(Base):

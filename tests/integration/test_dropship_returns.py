@@ -397,3 +397,21 @@ def test_one_return_goes_back_to_a_dropshipper_through_the_commands(bare_workspa
     assert len(credited["credited"]) == 1
     [row] = json.loads(ws.ok("dropship", "return", "list", "--json"))
     assert row["state"] == "credited" and row["credit_note"]
+
+
+def test_a_return_the_channel_reports_goes_to_the_dropshipper_and_the_rest_to_a_person(app):
+    with app.session() as s:
+        order, po, _ = _shipped_and_invoiced(app, s, "DS2", lines=("B-1",))
+        partly, left = returns.announce_channel_return(s, app.cfg, order, whole=False, channel="Storefront",
+                                                       now=clock.now())
+        assert partly == [] and "without saying which pieces" in left and "--lines" in left
+        made, left = returns.announce_channel_return(s, app.cfg, order, whole=True, channel="Storefront",
+                                                     now=clock.now())
+        s.commit()
+        [rt] = made
+        assert (rt.partner, rt.source, rt.state, left) == ("DS2", "channel:Storefront", "announced", "")
+        assert [(ln.sku, ln.quantity) for ln in rt.lines] == [("B-1", 2)]  # every piece DS2 shipped
+        # reported again: nothing left to announce, and nothing a dropshipper shipped is pending
+        again, left = returns.announce_channel_return(s, app.cfg, order, whole=True, channel="Storefront",
+                                                      now=clock.now())
+        assert again == [] and "come back to us" in left

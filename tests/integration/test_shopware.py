@@ -250,3 +250,28 @@ def test_the_shop_secret_comes_from_the_secrets_file_beside_amazons(tmp_path):
     (tmp_path / "caturactl.toml").write_text('[shop]\nclient_secret = "in clear"\n')
     with pytest.raises(ConfigError, match="secrets do not belong in caturactl.toml"):
         load(tmp_path / "caturactl.toml", environ={})
+
+
+def test_a_delivery_the_shop_marks_returned_becomes_a_ticket_for_our_own_parcel(shop_ws, shop):
+    shop_ws.ok("import", "orders", "--channel", "shop")
+    app = shop_ws.app()
+    with app.session() as s:
+        order = s.scalar(select(Order).where(Order.channel == "shop", Order._state == "released").order_by(Order.id))
+        factories.shipped(s, order, tracking="00340434161094012346")
+        s.commit()
+        number = order.external_id
+    o = next(o for o in shop.shop._by_id.values() if o.data["orderNumber"] == number)
+    delivery = o.data["deliveries"][0]["id"]
+    shop.shop.transition("order_delivery", delivery, "ship")
+    shop.advance(timedelta(minutes=5))
+    shop.shop.transition("order_delivery", delivery, "retour")  # the buyer sent it back; the shop says so
+    shop.advance(timedelta(minutes=5))
+    out = json.loads(shop_ws.ok("import", "orders", "--channel", "shop", "--json"))
+    assert out["updated"] >= 1 and out["returns"] == 0  # nothing of it was a dropshipper's
+    with app.session() as s:
+        [t] = s.scalars(select(Ticket).where(Ticket.kind == "returned")).all()
+        assert t.order.external_id == number and "come back to us" in t.text and "invoices credit" in t.text
+    shop.advance(timedelta(minutes=5))
+    shop_ws.ok("import", "orders", "--channel", "shop")  # the same news again: no second ticket
+    with app.session() as s:
+        assert len(s.scalars(select(Ticket).where(Ticket.kind == "returned")).all()) == 1

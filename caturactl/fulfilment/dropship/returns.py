@@ -119,6 +119,32 @@ def _returnable(session: Session, order: Order) -> dict[int, list[tuple[Purchase
     return out
 
 
+def announce_channel_return(session: Session, cfg: Config, order: Order, *, whole: bool, channel: str,
+                            now: datetime) -> tuple[list[DropshipReturn], str]:
+    """The channel reports goods of ``order`` coming back (``whole``: all of it). All of it: what
+    dropshippers shipped and nobody returned yet is announced to them (their confirmation and
+    our credit follow as for a return a person announced). Returns the returns made and what is
+    left for a person ("" when nothing: every piece was a dropshipper's and is announced): pieces
+    our own locations shipped, or a partial return, whose pieces the channel does not name."""
+    why = f"{channel} reports the order returned" + ("" if whole else " in part")
+    pieces = sum(ln.quantity for ln in order.lines)
+    made: list[DropshipReturn] = []
+    if whole and _returnable(session, order):
+        try:
+            with session.begin_nested():
+                made = announce(session, cfg, order, None, why, source=f"channel:{channel}", now=now)
+        except InputError as exc:  # e.g. its dropshipper is no longer configured
+            return [], f"{why}; announcing it to the dropshipper failed ({exc}): announce it by hand"
+    announced = sum(ln.quantity for rt in made for ln in rt.lines)
+    if not whole:
+        return made, (f"{why}, without saying which pieces: announce what a dropshipper shipped with 'dropship "
+                      f"return announce {order.external_id} --lines POS:QTY', credit the rest with 'invoices credit'")
+    if announced < pieces:
+        return made, (f"{why}: {pieces - announced} of {pieces} piece(s) come back to us, not to a dropshipper; "
+                      "check them when they arrive and credit them with 'invoices credit'")
+    return made, ""
+
+
 def _pick(order: Order, returnable: dict[int, list[tuple[PurchaseOrderLine, int]]],
           wanted: Mapping[int, int | None] | None) -> list[tuple[PurchaseOrderLine, int]]:
     """(purchase order line, pieces) for the wanted order line positions (None: everything a
