@@ -14,6 +14,10 @@ from caturactl.cli.batch import batch
 from caturactl.cli.invoices import parse_lines
 from caturactl.cli.listing import Part, listing, showing
 from caturactl.cli.output import Column, emit, format_options, local_time, pick_format
+from caturactl.core import clock
+from caturactl.fulfilment.dropship import back_office, cancellations, purchases, returns, service, stages, terms
+from caturactl.fulfilment.dropship.partner_stock import stock_rows
+from caturactl.fulfilment.dropship.stages import partner_of
 from caturactl.pipeline import Outcome
 
 COLUMNS = [Column("number", "Purchase order"), Column("partner", "Partner"), Column("state", "State"),
@@ -50,7 +54,6 @@ def dropship() -> None:
 @listing(COLUMNS, "Purchase orders", empty="no purchase orders")
 def dropship_list(app, s, partner, view, limit) -> list[dict]:
     """List purchase orders sent to dropshippers, newest first."""
-    from caturactl.fulfilment.dropship import service, terms
     tz = app.cfg.tz
     rows = [{"number": po.number, "partner": code, "state": po.state, "created": local_time(po.created_at, tz),
              "respond_by": local_time(po.respond_by, tz), "lines": po.lines, "open_lines": po.open_lines,
@@ -66,8 +69,6 @@ def dropship_list(app, s, partner, view, limit) -> list[dict]:
 @showing(lambda r: f"Purchase order {r['number']}", *SHOWN)
 def dropship_show(app, s, number: str) -> dict:
     """Show a purchase order: lines and their answers, parcels."""
-    from caturactl.fulfilment.dropship import service
-    from caturactl.fulfilment.dropship.stages import partner_of
     tz = app.cfg.tz
     partner = partner_of(s, number)
     d = service.purchase_order(s, partner, number)
@@ -95,8 +96,6 @@ def dropship_show(app, s, number: str) -> dict:
 def dropship_documents(obj, number: str, out: Path, kinds: tuple[str, ...], fmt, as_json) -> None:
     """Write a purchase order's papers for the parcel, in the merchant's design: delivery note,
     shipping label (NOT booked with the carrier) and, when issued and wanted, the invoice."""
-    from caturactl.fulfilment.dropship import service
-    from caturactl.fulfilment.dropship.stages import partner_of
     app = obj.ready_app()
     with app.session() as s:
         partner = partner_of(s, number)
@@ -117,7 +116,6 @@ def dropship_documents(obj, number: str, out: Path, kinds: tuple[str, ...], fmt,
 def dropship_send(obj, dry_run: bool, as_json: bool):
     """Hand every new purchase order to its dropshipper (openTRANS file, or the portal), and the
     files of announced returns and requested cancellations to the partners with a transport."""
-    from caturactl.fulfilment.dropship import back_office
     return back_office.send_all(obj.ready_app(), dry_run=dry_run)
 
 
@@ -128,7 +126,6 @@ def dropship_send(obj, dry_run: bool, as_json: bool):
 @click.pass_obj
 def dropship_accept(obj, number: str, lines: tuple[int, ...], dry_run: bool, as_json: bool):
     """Accept lines of a purchase order for the dropshipper (it answered by phone or mail)."""
-    from caturactl.fulfilment.dropship import stages
     return stages.answer(obj.ready_app(), number, accept=list(lines) or None, dry_run=dry_run)
 
 
@@ -142,7 +139,6 @@ def dropship_accept(obj, number: str, lines: tuple[int, ...], dry_run: bool, as_
 @click.pass_obj
 def dropship_reject(obj, number: str, line: int, reason: str, note: str, dry_run: bool, as_json: bool):
     """Reject a line for the dropshipper; it goes back to routing, or to a person."""
-    from caturactl.fulfilment.dropship import stages
     return stages.answer(obj.ready_app(), number, reject=line, reason=reason, note=note, dry_run=dry_run)
 
 
@@ -157,7 +153,6 @@ def dropship_reject(obj, number: str, line: int, reason: str, note: str, dry_run
 def dropship_ship(obj, number: str, carrier: str, tracking: str, lines: tuple[str, ...], dry_run: bool,
                   as_json: bool):
     """Record a parcel a dropshipper shipped, with its tracking number."""
-    from caturactl.fulfilment.dropship import stages
     pieces: dict[int, int] = {}
     for given in lines:
         line, sep, qty = given.partition("=")
@@ -174,7 +169,6 @@ def dropship_ship(obj, number: str, carrier: str, tracking: str, lines: tuple[st
 def dropship_read(obj, dry_run: bool, as_json: bool):
     """Read the dropshippers' return channels: answers, parcels, availability, return
     confirmations and answers to cancellation requests."""
-    from caturactl.fulfilment.dropship import stages
     return stages.read_answers(obj.ready_app(), dry_run=dry_run)
 
 
@@ -183,7 +177,6 @@ def dropship_read(obj, dry_run: bool, as_json: bool):
 @click.pass_obj
 def dropship_overdue(obj, dry_run: bool, as_json: bool):
     """Lines not answered in time (the partner's business hours) go back to routing, or to a person."""
-    from caturactl.fulfilment.dropship import stages
     return stages.overdue(obj.ready_app(), dry_run=dry_run)
 
 
@@ -196,7 +189,6 @@ def availability() -> None:
 @partner_file("Check the file; change nothing.")
 def availability_import(obj, file: Path, partner: str, dry_run: bool, as_json: bool):
     """Set a dropshipper's availability from a CSV (sku;quantity), all or nothing."""
-    from caturactl.fulfilment.dropship import stages
     return stages.import_availability(obj.ready_app(), partner, file, dry_run=dry_run)
 
 
@@ -207,8 +199,6 @@ def availability_import(obj, file: Path, partner: str, dry_run: bool, as_json: b
           Column("source", "Source", max_width=40)], "Dropshipper availability", empty="no figures")
 def availability_list(app, s, partner) -> list[dict]:
     """Every figure with its date; a stale one counts as 0."""
-    from caturactl.core import clock
-    from caturactl.fulfilment.dropship.partner_stock import stock_rows
     rows = stock_rows(s, app.cfg, clock.now(), partner)
     for r in rows:
         r["as_of"] = local_time(r["as_of"], app.cfg.tz)
@@ -240,7 +230,6 @@ def return_group() -> None:
 @click.pass_obj
 def return_announce(obj, order: str, lines_text: str | None, reason: str, label: str, dry_run: bool, as_json: bool):
     """Announce a return to the dropshipper(s) that shipped the pieces (a file, or the portal)."""
-    from caturactl.fulfilment.dropship import back_office
     wanted = parse_lines(lines_text)
     pieces = None if wanted is None else {pos: None if q is None else int(q) for pos, q in wanted.items()}
     return back_office.announce_return(obj.ready_app(), order, pieces, reason, label=label, dry_run=dry_run)
@@ -256,7 +245,6 @@ def return_label(obj, ref: str, out: Path, fmt, as_json) -> None:
     """Write a return's label (RT000012-return-label.pdf): from the buyer to the dropshipper, in the
     carrier's layout, NOT booked with the carrier. Send it to the buyer; a partner with a transport
     gets it with the return notice, one on the portal downloads it there."""
-    from caturactl.fulfilment.dropship import returns, service
     app = obj.ready_app()
     with app.session() as s:
         partner = returns.find(s, None, ref).partner
@@ -276,7 +264,6 @@ def return_label(obj, ref: str, out: Path, fmt, as_json) -> None:
 @listing(RETURN_COLUMNS, "Returns", empty="no returns")
 def return_list(app, s, partner, view) -> list[dict]:
     """Returns to dropshippers, newest first."""
-    from caturactl.fulfilment.dropship import returns
     return [{"return": rt.number, "partner": rt.partner, "purchase_order": rt.purchase_order.number,
              "order": rt.order.external_id, "state": rt.state, "announced": local_time(rt.announced_at, app.cfg.tz),
              "pieces": sum(ln.quantity for ln in rt.lines), "condition": rt.condition,
@@ -292,7 +279,6 @@ def return_list(app, s, partner, view) -> list[dict]:
 @click.pass_obj
 def return_confirm(obj, ref: str, condition: str, note: str, dry_run: bool, as_json: bool):
     """Record the dropshipper's confirmation that a return arrived (it phoned, it mailed)."""
-    from caturactl.fulfilment.dropship import back_office
     return back_office.confirm_return(obj.ready_app(), ref, condition=condition, note=note, dry_run=dry_run)
 
 
@@ -306,7 +292,6 @@ def return_credit(obj, ref: str | None, note: str, dry_run: bool, as_json: bool)
 
     Without RETURN every received return in a condition that needs no person (as new, opened);
     with RETURN that one, whatever its condition, for the reason --note gives."""
-    from caturactl.fulfilment.dropship import back_office
     return back_office.credit_returns(obj.ready_app(), only=ref, note=note, dry_run=dry_run)
 
 
@@ -317,7 +302,6 @@ def return_credit(obj, ref: str | None, note: str, dry_run: bool, as_json: bool)
 @click.pass_obj
 def return_refuse(obj, ref: str, reason: str, dry_run: bool, as_json: bool):
     """Refuse to credit a received return."""
-    from caturactl.fulfilment.dropship import back_office
     return back_office.refuse_return(obj.ready_app(), ref, reason, dry_run=dry_run)
 
 
@@ -334,7 +318,6 @@ def cancellation_group() -> None:
           Column("answer", "Answer", max_width=40)], "Cancellations", empty="no cancellations waiting")
 def cancellation_list(app, s, partner, everything) -> list[dict]:
     """Cancellation requests waiting for the partner's answer (--all: every one), newest first."""
-    from caturactl.fulfilment.dropship import cancellations
     tz = app.cfg.tz
     return [{"purchase_order": c.purchase_order, "state": c.state, "requested": local_time(c.requested_at, tz),
              "answered": local_time(c.answered_at, tz), "reason": c.reason, "answer": c.answer}
@@ -342,7 +325,6 @@ def cancellation_list(app, s, partner, everything) -> list[dict]:
 
 
 def _answer(app, number: str, accept: bool, *, note: str, dry_run: bool):
-    from caturactl.fulfilment.dropship import back_office
     return back_office.answer_cancellation(app, number, accept=accept, note=note, dry_run=dry_run)
 
 
@@ -381,7 +363,6 @@ def invoices_import(obj, file: Path, partner: str, dry_run: bool, as_json: bool)
     It is matched against what the partner shipped: every line at the agreed price and no more
     pieces than shipped and not billed before. A difference (price, quantity, a purchase order
     that is not the partner's) makes it disputed, with a ticket, until approved or rejected."""
-    from caturactl.fulfilment.dropship import back_office
     return back_office.import_invoice(obj.ready_app(), partner, file, dry_run=dry_run)
 
 
@@ -396,7 +377,6 @@ def invoices_import(obj, file: Path, partner: str, dry_run: bool, as_json: bool)
          "Partner invoices", empty="no partner invoices")
 def invoices_list(app, s, partner, state) -> list[dict]:
     """The partners' invoices, newest first."""
-    from caturactl.fulfilment.dropship import purchases
     return [{"partner": inv.partner, "invoice": inv.number, "date": inv.issue_date.isoformat(), "state": inv.state,
              "net": f"{inv.net_total:.2f}", "gross": f"{inv.gross_total:.2f}", "currency": inv.currency,
              "lines": len(inv.lines), "differences": sum(bool(ln.difference) for ln in inv.lines),
@@ -404,7 +384,6 @@ def invoices_list(app, s, partner, state) -> list[dict]:
 
 
 def _decide(app, number: str, approve: bool, *, partner: str, note: str, dry_run: bool):
-    from caturactl.fulfilment.dropship import back_office
     return back_office.decide_invoice(app, partner, number, approve=approve, note=note, dry_run=dry_run)
 
 
@@ -424,7 +403,6 @@ _yes_and_no(invoices_group, _decide, "Check it; change nothing.",
           Column("billed", "Billed", "right")], "Purchases", empty="no purchases")
 def dropship_purchases(app, s, partner, unbilled) -> list[dict]:
     """What we bought: every purchase order line shipped, at the agreed price, and what was billed."""
-    from caturactl.fulfilment.dropship import purchases
     return purchases.shipped(s, partner, unbilled=unbilled)
 
 
