@@ -24,7 +24,6 @@ from caturactl.core.money import CENT
 from caturactl.orders.models import Order
 from caturactl.orders.triage import Hold, open_ticket
 from caturactl.payments import service
-from caturactl.payments.announcements import announce
 from caturactl.payments.matching import Decision, Matcher, OpenPayment
 from caturactl.payments.models import (
     OPEN,
@@ -108,12 +107,13 @@ def import_file(session: Session, name: str, data: bytes, read: StatementReader,
         order = payments[d.applied[0][0]].order if d.applied else None
         for pid, amount in d.applied:
             p = payments[pid]
-            before = p.status
             session.add(PaymentReceipt(payment_id=pid, credit_id=credit.id, amount=amount, matched_by=d.matched_by))
-            service.apply(session, p, amount, f"{s.statement_id} {e.entry_ref}: {d.text}", credit=credit.id,
-                          matched_by=d.matched_by)
-            if cfg is not None:
-                r.queued += len(announce(session, cfg, p, before))
+            why = f"{s.statement_id} {e.entry_ref}: {d.text}"
+            if cfg is None:  # no channel or buyer to tell (a bench, a test of the matching)
+                service.apply(session, p, amount, why, credit=credit.id, matched_by=d.matched_by)
+            else:  # as a person marking it paid: the same move, heard by the shop and the buyer
+                r.queued += len(service.receive(session, cfg, p, amount, why, credit=credit.id,
+                                                matched_by=d.matched_by))
         if d.needs_ticket:
             ticket = open_ticket(session, TICKET_KIND, [Hold(d.reason, d.text)], order=order,
                                  external_ref=f"{s.statement_id}:{e.entry_ref}"[:100])
