@@ -222,3 +222,15 @@ def test_a_return_offers_its_label_to_its_partner_only(portal, browser):
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF") and f"{mine.number}-return-label.pdf" in r.headers["content-disposition"]
     assert browser.get(f"/returns/{theirs_id}/label").status_code == 404  # another partner's: no such page
+
+
+def test_a_return_label_that_cannot_be_made_says_to_ask_the_merchant(portal, browser):
+    with portal.work() as s:
+        rt_id = portal_data.returned(s, portal.cfg, "DS1", serial=903).id
+    ds1 = portal.cfg.locations["DS1"]
+    portal.cfg.locations["DS1"] = ds1.model_copy(update={"street": ""})  # no address to send returns to
+    try:
+        r = browser.get(f"/returns/{rt_id}/label")
+    finally:
+        portal.cfg.locations["DS1"] = ds1
+    assert r.status_code == 409 and "Please ask the merchant" in r.text

@@ -114,7 +114,9 @@ def return_label(session: Session, cfg: Config, rt: DropshipReturn, design: Desi
         raise ConfigError(f"{rt.partner} has no address to send returns to",
                           where=f"caturactl.toml: locations.{rt.partner}.street/city")
     sent = shipment(session, cfg, po)
-    returned = {ln.sku: ln.quantity for ln in rt.lines}
+    returned: dict[str, int] = {}
+    for ln in rt.lines:
+        returned[ln.sku] = returned.get(ln.sku, 0) + ln.quantity
     doc = replace(sent, delivery_id=rt.number, email="", postnummer="", note="", parcels=(),
                   ship_date=rt.announced_at.astimezone(ZoneInfo(partner.timezone)).date(),
                   sender=order.address,

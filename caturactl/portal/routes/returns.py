@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
+from caturactl.core.errors import CaturactlError, NotFoundError
 from caturactl.fulfilment.dropship import service
 from caturactl.portal.visit import Visit, endpoint
 
@@ -33,8 +34,14 @@ def confirm(visit: Visit, return_id: int) -> Response:
 
 
 def label(visit: Visit, return_id: int) -> Response:
-    """The return's label as a PDF download (NotFound for another partner's return: 404)."""
-    filename, content = service.return_label(visit.db, visit.partner, return_id)
+    """The return's label as a PDF download (NotFound for another partner's return: 404; a label
+    that cannot be made, e.g. no address configured for the partner: 409, ask the merchant)."""
+    try:
+        filename, content = service.return_label(visit.db, visit.partner, return_id)
+    except NotFoundError:
+        raise
+    except CaturactlError:
+        return visit.render("error.html", status=409, code=409, message=visit.t("error.label"))
     return Response(content, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
