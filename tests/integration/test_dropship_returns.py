@@ -237,6 +237,7 @@ def test_a_partner_with_a_transport_gets_a_notice_file_and_confirms_by_file(app,
         # the return label: from the buyer to DS1's address, in the carrier's layout, and not booked
         label = _pdf_text(tmp_path / "ds1" / "in" / f"{rt.number}-return-label.pdf")
         assert rt.number in label and po.number in label and "Not booked with DHL" in label
+        assert "1,50 kg" in label  # the three pieces coming back, 500 g each
         assert label.index(order.ship_city) < label.index("Bremen")  # sender (the buyer) above the receiver
         notice = (tmp_path / "ds1" / "in" / f"RETURN_{rt.number}.csv").read_text(encoding="utf-8").splitlines()
         assert notice[0].startswith("return;purchase_order;line;sku;")

@@ -35,7 +35,7 @@ from caturactl.core.errors import ConfigError, NotFound
 from caturactl.fulfilment import shipping
 from caturactl.fulfilment.dropship.models import PurchaseOrder
 from caturactl.fulfilment.dropship.returns import DropshipReturn
-from caturactl.ports import RenderedFile, ShipmentDocument
+from caturactl.ports import Parcel, RenderedFile, ShipmentDocument
 
 PDF = "application/pdf"
 # What each paper is, for the MIME_DESCR of the ORDER and for people.
@@ -117,7 +117,12 @@ def return_label(session: Session, cfg: Config, rt: DropshipReturn, design: Desi
     returned: dict[str, int] = {}
     for ln in rt.lines:
         returned[ln.sku] = returned.get(ln.sku, 0) + ln.quantity
-    doc = replace(sent, delivery_id=rt.number, email="", postnummer="", note="", parcels=(),
+    weights = dict(session.execute(select(Product.sku, Product.weight_g)
+                                   .where(Product.sku.in_(sorted(returned)))).all())
+    grams = sum((weights.get(sku) or 0) * qty for sku, qty in returned.items())  # the goods, without the box
+    box = sent.parcels[0] if sent.parcels else Parcel(0, 0, 0, 0)
+    doc = replace(sent, delivery_id=rt.number, email="", postnummer="", note="",
+                  parcels=(replace(box, weight_g=grams),),
                   ship_date=rt.announced_at.astimezone(ZoneInfo(partner.timezone)).date(),
                   sender=order.address,
                   ship_to=Address(name=partner.name, company=f"Retouren {cfg.company.name}", line1=partner.street,
