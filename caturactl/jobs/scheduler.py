@@ -578,6 +578,7 @@ class Daemon:
         self.scheduler = schedule.Scheduler()
         self._cron_next: dict[str, datetime] = {}
         self._held_until: dict[str, datetime] = {}  # slots another runner holds: look again then
+        self._only: set[str] | None = None  # --once after its first round: the jobs still to start
         self._last_start: dict[str, float] = {}
         now = self.clock.now()
         for name, job in self.jobs.items():
@@ -597,8 +598,11 @@ class Daemon:
             if until is not None and now >= until:
                 break
             self.round(now)
-            if once:  # every due job, one after another where only one may run at a time
+            if once:  # every due job once, one after another where only one may run at a time
                 while (self._wanted or self.runner.children) and not self.stopping:
+                    # Only what the first round found due and could not start yet: a job that
+                    # ended as the minute turned is not started again for the new minute.
+                    self._only = set(self._wanted)
                     time.sleep(0.05)
                     self.round(self.clock.now())
                 break
@@ -636,6 +640,8 @@ class Daemon:
         if now >= self._next_prune and (self.runner.slots.postgres or not self.runner.children):
             self.runner.slots.prune(now, self.runner.jobs.settings.keep_history)
             self._next_prune = now + self.prune_every
+        if self._only is not None:
+            self._wanted &= self._only
         # Longest-waiting first: a job slower than its interval must not starve the others.
         for name in sorted(self._wanted, key=lambda n: (self._last_start.get(n, 0.0), n)):
             why = self.runner.try_start(self.jobs[name], now=now)

@@ -549,6 +549,20 @@ def test_the_daemon_on_the_wall_clock_takes_the_current_slot(bare_workspace):
     assert runs[0].state == "succeeded" and runs[0].output == "[]"
 
 
+def test_once_runs_each_due_job_once_even_when_the_minute_turns_meanwhile(bare_workspace):
+    """A run of the job takes minutes on this 600-times clock, so the minute turns while it runs:
+    --once does not start it again for the new minute (CI saw that at 23:30:59 on the real clock)."""
+    ws = bare_workspace
+    _write_jobs(ws, """
+        [jobs.tickets]
+        command = "tickets list --json"
+        schedule = "every minute"
+        timeout = "1h"
+        """)
+    out = _finish(_daemon(ws, "--once", at=_clock("2026-11-25T06:00", 600, time.time()), host="once"))
+    assert [r.job for r in _runs(ws)] == ["tickets"], out
+
+
 def test_jobs_run_stopped_by_sigterm_hands_its_slot_over(bare_workspace):
     ws = bare_workspace
     hole = BlackHole()
