@@ -135,7 +135,9 @@ def announce_channel_return(session: Session, cfg: Config, order: Order, *, whol
                 made = announce(session, cfg, order, None, why, source=f"channel:{channel}", now=now)
         except InputError as exc:  # e.g. its dropshipper is no longer configured
             return [], f"{why}; announcing it to the dropshipper failed ({exc}): announce it by hand"
-    announced = sum(ln.quantity for rt in made for ln in rt.lines)
+    # Pieces on their way to dropshippers: announced now, or by a person before the channel said so.
+    announced = session.scalar(select(func.coalesce(func.sum(DropshipReturnLine.quantity), 0))
+                               .join(DropshipReturn).where(DropshipReturn.order_id == order.id)) or 0
     if not whole:
         return made, (f"{why}, without saying which pieces: announce what a dropshipper shipped with 'dropship "
                       f"return announce {order.external_id} --lines POS:QTY', credit the rest with 'invoices credit'")
