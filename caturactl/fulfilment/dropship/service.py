@@ -376,6 +376,7 @@ def apply_parcel(session: Session, cfg: Config, po: PurchaseOrder, p: ParcelRepo
             move(session, ln, L.ACCEPTED, f"{po.number} line {ln.line_no} accepted by shipping it",
                  purchase_order=po.number)
             ln.answered_at = now
+            ln.ship_by = rerouting.ship_by(cfg, po.partner, now)  # for the pieces a partial parcel leaves
     c = Confirmation(delivery_id=po.delivery.number, carrier=p.carrier, service="",
                      tracking_numbers=("".join(p.tracking_number.split()).upper(),), shipped_at=p.shipped_at,
                      lines=tuple(ConfirmedLine(ln.sku, qty) for ln, qty in wanted), where=p.where,
