@@ -43,7 +43,7 @@ class Context:
 
 # Which module of caturactl/cli defines each top-level command. A command's module is imported
 # when that command runs, not all of them at every start: a job the daemon starts, a timer's
-# command, a partner's file reader each pay for their own imports only (tests/unit/test_cli.py
+# command, a partner's file reader each pay for their own imports only (tests/unit/test_cli_registry.py
 # checks this table against the modules' COMMANDS lists).
 COMMAND_MODULES = {
     "init": "setup", "db": "setup", "import": "importing", "orders": "orders", "customers": "customers",

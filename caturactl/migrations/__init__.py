@@ -21,7 +21,7 @@ _DECLARED = re.compile(r"^(down_revision|revision)\s*=\s*['\"]([^'\"]+)['\"]", r
 @cache
 def head() -> str:
     """The newest revision: the one no script names as its ``down_revision``. The scripts form
-    one line (tests/unit/test_migrations.py holds this equal to Alembic's own answer)."""
+    one line (tests/integration/test_migrations.py holds this equal to Alembic's own answer)."""
     revisions, parents = set(), set()
     for script in (HERE / "versions").glob("*.py"):
         for field, value in _DECLARED.findall(script.read_text(encoding="utf-8")):
