@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -98,6 +99,7 @@ def test_generated_stock_files_never_crash_nor_half_apply(workspace):
     check()
 
 
+@pytest.mark.slow
 def test_generated_confirmation_files_never_crash_and_the_good_file_beside_them_is_applied(workspace, tmp_path):
     from datetime import timedelta
 

@@ -137,6 +137,7 @@ def test_an_email_cut_off_by_a_crash_is_left_to_a_person(workspace, tmp_path, sm
     assert {_message(app, i).status for i in (first, second)} == {"done"} and _open_tickets(app) == []
 
 
+@pytest.mark.slow
 def test_a_shipment_confirmation_cut_off_by_a_crash_is_looked_up_at_amazon(workspace, tmp_path):
     ws = workspace
     fulfilment.ship_everything(ws, tmp_path)
@@ -158,6 +159,7 @@ def test_a_shipment_confirmation_cut_off_by_a_crash_is_looked_up_at_amazon(works
     assert all(_message(app, i).status == "done" and _message(app, i).sending_at is None for i in cut)
 
 
+@pytest.mark.slow
 def test_a_review_request_cut_off_by_a_crash_is_recorded_as_sent(workspace, tmp_path):
     from caturactl.orders import reviews
     ws = workspace
@@ -185,6 +187,7 @@ def test_a_review_request_cut_off_by_a_crash_is_recorded_as_sent(workspace, tmp_
         assert s.get(OutboxMessage, cut).payload["found_after_crash"] is True
 
 
+@pytest.mark.slow
 def test_an_invoice_upload_cut_off_by_a_crash_is_looked_up_in_amazons_feeds(workspace, tmp_path):
     from standins.amazon.server import Fault
     ws = workspace
@@ -258,6 +261,7 @@ def test_a_createfeed_whose_answer_never_comes_is_not_repeated_blindly(workspace
     assert ws.standin.stats()["calls"]["getFeeds"] == 1
 
 
+@pytest.mark.slow
 def test_an_interrupted_upload_whose_last_known_feed_amazon_no_longer_keeps_looks_back_90_days(workspace, tmp_path):
     from standins.amazon.server import Fault
     ws = workspace
@@ -334,6 +338,7 @@ def test_an_email_the_server_refuses_for_good_after_the_mark_fails_without_doubt
     assert _message(ws.app(), second).status == "done"
 
 
+@pytest.mark.slow
 def test_an_invoice_upload_amazon_refuses_after_the_mark_is_not_in_doubt(workspace, tmp_path):
     from standins.amazon.server import Fault
     ws = workspace

@@ -31,6 +31,7 @@ def _counts(app) -> dict:
             "shipped_lines": s.scalar(select(func.sum(Stock.on_hand)))}
 
 
+@pytest.mark.slow
 def test_round_trip_over_folders_ends_with_amazon_knowing_every_parcel(workspace, tmp_path):
     ws = workspace
     routed = _setup(ws, tmp_path)
@@ -153,6 +154,7 @@ def test_overdue_deliveries_get_one_ticket_each_and_a_late_confirmation_still_co
         assert states["WH"] == "shipped" and states["FUL"] == "overdue"
 
 
+@pytest.mark.slow
 def test_over_real_sshd_and_ftps_an_outage_loses_nothing_and_sends_nothing_twice(
         workspace, tmp_path, sshd, ftps_server, monkeypatch):
     ws = workspace

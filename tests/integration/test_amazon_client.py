@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from caturactl import channels
@@ -58,6 +59,7 @@ def test_a_drained_bucket_waits_for_a_full_token():
     assert clock.slept and clock.slept[0] >= 0.5
 
 
+@pytest.mark.slow
 def test_import_keeps_to_amazons_rate_and_gets_no_429(workspace, standin, tmp_path):
     """25 pages at the (scaled) published rate: 20 at once, 5 paced; Amazon never refuses."""
     from standins.amazon import AmazonStandin

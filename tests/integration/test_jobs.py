@@ -525,6 +525,7 @@ def test_alerts_name_a_failed_job_and_jobs_that_stopped_running(bare_workspace):
     assert ("job_failed", "tickets") not in found
 
 
+@pytest.mark.slow
 def test_the_daemon_on_the_wall_clock_takes_the_current_slot(bare_workspace):
     """Without a compressed clock the schedule library times the simple forms; --once does one round."""
     ws = bare_workspace
@@ -549,6 +550,7 @@ def test_the_daemon_on_the_wall_clock_takes_the_current_slot(bare_workspace):
     assert runs[0].state == "succeeded" and runs[0].output == "[]"
 
 
+@pytest.mark.slow
 def test_once_runs_each_due_job_once_even_when_the_minute_turns_meanwhile(bare_workspace):
     """A run of the job takes minutes on this 600-times clock, so the minute turns while it runs:
     --once does not start it again for the new minute (CI saw that at 23:30:59 on the real clock)."""
@@ -563,6 +565,7 @@ def test_once_runs_each_due_job_once_even_when_the_minute_turns_meanwhile(bare_w
     assert [r.job for r in _runs(ws)] == ["tickets"], out
 
 
+@pytest.mark.slow
 def test_jobs_run_stopped_by_sigterm_hands_its_slot_over(bare_workspace):
     ws = bare_workspace
     hole = BlackHole()

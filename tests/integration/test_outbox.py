@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from sqlalchemy import select
 
 from caturactl.outbox.models import OutboxMessage
@@ -53,6 +54,7 @@ def test_a_message_that_keeps_failing_becomes_a_ticket_and_retry_sends_it(worksp
     assert shown["status"] == "done" and shown["payload"]["content_b64"].startswith("<")
 
 
+@pytest.mark.slow
 def test_amazon_refusing_a_confirmation_is_a_ticket_at_once_not_a_retry(workspace, tmp_path):
     from datetime import timedelta
     from standins.fulfiller import FulfillerStandin
