@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check test-sqlite test-postgres bench venv clean
+.PHONY: demo test check test-sqlite test-postgres screenshots bench venv clean
 
 # Python writes its bytecode caches, as it does by default, even where the shell says not to: every
 # test worker and every caturactl process a test starts would otherwise compile the package (and
@@ -52,6 +52,11 @@ test-sqlite: venv
 PG_WORKERS ?= $(WORKERS)
 test-postgres: venv
 	TEST_DB=postgres tests/at_date.sh "$(POSTGRES_AT)" $(BIN)/python -m pytest -q $(PG_WORKERS) -m "database or dates"
+
+# The partner portal's pages in chromium, saved to docs/portal/ (desktop and phone width); a test
+# run saves them in its own folder instead.
+screenshots: venv
+	PORTAL_SCREENSHOTS=$(CURDIR)/docs/portal TEST_DB=sqlite $(BIN)/python -m pytest -q tests/e2e/test_portal_browser.py
 
 bench: venv
 	$(BIN)/python bench/import.py

@@ -1,14 +1,16 @@
 """The partner portal in a real browser: Debian's chromium driven by Playwright for Python against
 the portal under a real uvicorn on a loopback port. A partner logs in, accepts a line, rejects
 one, enters a wrong then a right tracking number (the error shown inline by htmx), downloads the
-delivery note, uploads its availability, confirms a return and logs out. Each page is saved
-to docs/portal/ (desktop and phone width).
+delivery note, uploads its availability, confirms a return and logs out. Each page is saved as
+a screenshot (desktop and phone width) in the test's folder, or in docs/portal/ with
+``make screenshots`` (PORTAL_SCREENSHOTS names the folder), so a test run leaves the tree as it was.
 
 Nothing is downloaded at run time: the browser is the system's /usr/bin/chromium (CI installs it
 with apt, .ci/run); without it the test is skipped here and fails under CI."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -24,7 +26,6 @@ from tests import factories, portal_data
 from tests.conftest import IN_CI
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "portal"
 EMAIL = "anna@ds1.example"
 DESKTOP, PHONE = {"width": 1280, "height": 860}, {"width": 390, "height": 844}
 
@@ -65,17 +66,25 @@ def served(migrated_database_url):
     app.dispose()
 
 
-def shoot(page, name: str) -> None:
-    """docs/portal/NAME.png at the page's width, and NAME-phone.png at a phone's."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where the screenshots go: PORTAL_SCREENSHOTS (``make screenshots``: docs/portal), else the
+    test's own folder."""
+    folder = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def shoot(page, folder: Path, name: str) -> None:
+    """FOLDER/NAME.png at the page's width, and NAME-phone.png at a phone's."""
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
     size = page.viewport_size
     page.set_viewport_size(PHONE)
-    page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
+    page.screenshot(path=str(folder / f"{name}-phone.png"), full_page=True)
     page.set_viewport_size(size)
 
 
-def test_a_partner_answers_ships_and_reports_availability_in_a_browser(browser, served, tmp_path):
+def test_a_partner_answers_ships_and_reports_availability_in_a_browser(browser, served, shots, tmp_path):
     number, older = served.numbers
     context = browser.new_context(viewport=DESKTOP, locale="de-DE")
     page = context.new_page()
@@ -84,18 +93,18 @@ def test_a_partner_answers_ships_and_reports_availability_in_a_browser(browser, 
 
     page.goto(served.url + "/orders")
     assert page.url.startswith(served.url + "/login")
-    shoot(page, "login")
+    shoot(page, shots, "login")
     page.fill("input[name=email]", EMAIL)
     page.fill("input[name=password]", portal_data.PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(served.url + "/orders")
     assert page.locator("#orders li").count() == 3  # DS1's three, not DS2's
-    shoot(page, "orders")
+    shoot(page, shots, "orders")
 
     page.click(f"text={number}")
     page.wait_for_url(f"{served.url}/orders/{number}")
     assert "Hauptstr. 5" in page.inner_text("#order")
-    shoot(page, "order")
+    shoot(page, shots, "order")
     with page.expect_download() as download:
         page.click("a[href$='/documents/delivery_note']")
     assert download.value.suggested_filename.endswith(".pdf")
@@ -111,13 +120,13 @@ def test_a_partner_answers_ships_and_reports_availability_in_a_browser(browser, 
     page.click("text=Paket speichern")
     page.wait_for_selector("#parcel-error")
     assert "DHL" in page.inner_text("#parcel-error")
-    shoot(page, "order-tracking-error")
+    shoot(page, shots, "order-tracking-error")
     tracking = make_number("DHL", 4711)
     page.fill("input[name=tracking]", tracking)
     page.click("text=Paket speichern")
     page.wait_for_selector(f"#parcels >> text={tracking}")
     assert page.locator("#parcel-error").count() == 0
-    shoot(page, "order-shipped")
+    shoot(page, shots, "order-shipped")
 
     page.click("nav.main >> text=Bestand")
     page.wait_for_url(served.url + "/availability")
@@ -127,29 +136,29 @@ def test_a_partner_answers_ships_and_reports_availability_in_a_browser(browser, 
     page.click("form[action='/availability/upload'] button")
     page.wait_for_selector(".notice")
     assert "bestand.csv" in page.inner_text(".notice")
-    shoot(page, "availability")
+    shoot(page, shots, "availability")
 
     page.click("nav.main >> text=Retouren")
     page.wait_for_url(served.url + "/returns")
     assert served.returned in page.inner_text("#returns") and "zu groß" in page.inner_text("#returns")
-    shoot(page, "returns")
+    shoot(page, shots, "returns")
     page.select_option("#returns select[name=condition]", "as_new")
     page.fill("#returns input[name=note]", "originalverpackt")
     page.click("#returns button[type=submit]")
     page.wait_for_selector(".notice")
     assert "originalverpackt" in page.inner_text("main") and page.locator("#returns").count() == 0
-    shoot(page, "returns-confirmed")
+    shoot(page, shots, "returns-confirmed")
 
     page.click("nav.main >> text=Bestand")
     page.click("nav.lang >> text=EN")
     page.wait_for_selector("text=Report availability")
     page.goto(f"{served.url}/orders?view=shipped")
     assert number in page.inner_text("#orders")
-    shoot(page, "orders-shipped-en")
+    shoot(page, shots, "orders-shipped-en")
 
     page.goto(f"{served.url}/orders/{served.cancel_asked}")
     assert "the buyer cancelled the order" in page.inner_text("#cancellation")
-    shoot(page, "cancellation-en")
+    shoot(page, shots, "cancellation-en")
     page.click("#cancellation button[value=accept]")
     page.wait_for_selector(".notice")
     assert "Cancelled." in page.inner_text(".notice") and page.locator("#cancellation").count() == 0
