@@ -13,12 +13,13 @@ import os
 import re
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -290,6 +291,7 @@ _NAME_CHARS = st.characters(categories=("L", "M", "N", "P", "S", "Zs"))
 
 @settings(max_examples=300, deadline=None)
 @given(name=st.text(_NAME_CHARS, min_size=1, max_size=40))
+@example(name="\u2047")  # DOUBLE QUESTION MARK: its compatibility form is "??", a question mark it meant
 def test_dhl_csv_any_printable_name_renders_as_windows_1252_or_is_refused_by_name(name):
     try:
         rendered = DhlCsv().render(delivery(ship_to=replace(ERIKA, name=name)))
@@ -299,7 +301,9 @@ def test_dhl_csv_any_printable_name_renders_as_windows_1252_or_is_refused_by_nam
     [row] = csv.DictReader(io.StringIO(rendered.content.decode("cp1252"), newline=""),
                            delimiter=";")
     assert row["Ort_Empfaenger"] == "Berlin"  # the name did not shift any column
-    assert "?" not in row["Name_1_Empfaenger"] or "?" in name
+    # No character went in as a "?" of the encoder's: a question mark comes from the name itself,
+    # as written or in its compatibility form (NFKD, what the transliteration reads).
+    assert "?" not in row["Name_1_Empfaenger"] or "?" in unicodedata.normalize("NFKD", name)
 
 
 @settings(max_examples=300, deadline=None)
