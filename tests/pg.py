@@ -4,7 +4,7 @@ initdb and pg_ctl refuse to run as root, so as root they run as the ``postgres``
 runuser, in a mkdtemp folder that user can enter.
 
 The data folder is in memory (``/dev/shm``) when that has room. Every test gets its own database,
-a copy of the migrated template, about 300 files; on the ext4 disk of the 2-core machine each
+a copy of the migrated template, about 560 files; on the ext4 disk of the 2-core machine each
 CREATE DATABASE took 400 ms of CPU, nearly all of it the kernel looking for a free inode among the
 ones the dropped databases had just freed (perf: ext4 ``recently_deleted``), and 35 ms on tmpfs.
 ``TEST_PG_TMPDIR`` names another folder.
