@@ -25,18 +25,18 @@ RAM_DIR = Path("/dev/shm")
 RAM_NEEDED = 2 << 30  # bytes free: a server's data stays under 100 MB, its WAL under max_wal_size
 
 
-def data_parent() -> str | None:
-    """Where the server's folder goes: TEST_PG_TMPDIR, else /dev/shm when it is a writable tmpfs
-    with room, else the usual temporary folder (None)."""
+def data_parent(ram_dir: Path = RAM_DIR, needed: int = RAM_NEEDED) -> str | None:
+    """Where the server's folder goes: TEST_PG_TMPDIR, else ``ram_dir`` when it is writable and has
+    ``needed`` bytes free, else the usual temporary folder (None)."""
     given = os.environ.get("TEST_PG_TMPDIR")
     if given:
         return given
     try:
-        room = os.statvfs(RAM_DIR)
+        room = os.statvfs(ram_dir)
     except OSError:
         return None
-    if os.access(RAM_DIR, os.W_OK | os.X_OK) and room.f_bavail * room.f_frsize >= RAM_NEEDED:
-        return str(RAM_DIR)
+    if os.access(ram_dir, os.W_OK | os.X_OK) and room.f_bavail * room.f_frsize >= needed:
+        return str(ram_dir)
     return None
 
 
