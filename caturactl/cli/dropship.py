@@ -15,6 +15,7 @@ from caturactl.cli.invoices import parse_lines
 from caturactl.cli.listing import Part, listing, showing
 from caturactl.cli.output import Column, emit, format_options, local_time, pick_format
 from caturactl.core import clock
+from caturactl.core.errors import InputError
 from caturactl.fulfilment.dropship import back_office, cancellations, purchases, returns, service, stages, terms
 from caturactl.fulfilment.dropship.partner_stock import stock_rows
 from caturactl.fulfilment.dropship.stages import partner_of
@@ -101,13 +102,24 @@ def dropship_documents(obj, number: str, out: Path, kinds: tuple[str, ...], fmt,
         partner = partner_of(s, number)
         wanted = list(kinds) or [kind for kind, _ in service.purchase_order(s, partner, number).documents]
         papers = [(kind, *service.document(s, partner, number, kind)) for kind in wanted]
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for kind, name, content in papers:
-        (out / name).write_bytes(content)
-        rows.append({"kind": kind, "file": str(out / name), "bytes": len(content)})
+    written = _write(out, [(name, content) for _, name, content in papers])
+    rows = [{"kind": kind, "file": str(path), "bytes": size} for (kind, _, _), (path, size) in zip(papers, written)]
     emit(rows, [Column("kind", "Paper"), Column("file", "File"), Column("bytes", "Bytes", "right")],
          fmt=pick_format(fmt, as_json), title=f"Papers of {number.upper()} ({partner})", empty="no papers")
+
+
+def _write(out: Path, files: list[tuple[str, bytes]]) -> list[tuple[Path, int]]:
+    """Write ``files`` (name, content) into ``out`` (made if missing): (path, bytes) of each; a
+    folder that cannot be made or written is an InputError naming it."""
+    written = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, content in files:
+            (out / name).write_bytes(content)
+            written.append((out / name, len(content)))
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or out)) from None
+    return written
 
 
 @dropship.command("send")
@@ -249,9 +261,8 @@ def return_label(obj, ref: str, out: Path, fmt, as_json) -> None:
     with app.session() as s:
         partner = returns.find(s, None, ref).partner
         name, content = service.return_label(s, partner, ref)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / name).write_bytes(content)
-    emit([{"return": ref.upper(), "partner": partner, "file": str(out / name), "bytes": len(content)}],
+    [(path, size)] = _write(out, [(name, content)])
+    emit([{"return": ref.upper(), "partner": partner, "file": str(path), "bytes": size}],
          [Column("return", "Return"), Column("partner", "Partner"), Column("file", "File"),
           Column("bytes", "Bytes", "right")], fmt=pick_format(fmt, as_json), title="Return label", empty="")
 

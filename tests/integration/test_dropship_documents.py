@@ -192,6 +192,9 @@ def test_dropship_documents_writes_the_pdfs(bare_workspace, tmp_path):
     assert (tmp_path / "papers" / f"{number}-label.pdf").read_bytes().startswith(b"%PDF-")
     r = ws.run("dropship", "documents", number, "--kind", "invoice", "--out", str(tmp_path / "papers"))
     assert r.code == 66 and "invoice" in r.err
+    (tmp_path / "a-file").write_text("", encoding="utf-8")  # a folder that cannot be made below it
+    r = ws.run("dropship", "documents", number, "--out", str(tmp_path / "a-file" / "papers"))
+    assert r.code == 65 and "cannot write" in r.err and "a-file" in r.err
 
 
 # --- wiring: ship export leaves the partners' notes to dropship send -------------------------------

@@ -393,6 +393,9 @@ def test_one_return_goes_back_to_a_dropshipper_through_the_commands(bare_workspa
     assert label["partner"] == "DS2" and label["file"].endswith(f"{made['return']}-return-label.pdf")
     assert "Leipzig" in _pdf_text(Path(label["file"]))  # DS2's address is the receiver
     assert ws.run("dropship", "return", "label", "RT999999").code == 66
+    (tmp_path / "a-file").write_text("", encoding="utf-8")  # a folder that cannot be made below it
+    r = ws.run("dropship", "return", "label", made["return"], "--out", str(tmp_path / "a-file" / "papers"))
+    assert r.code == 65 and "cannot write" in r.err and "a-file" in r.err
     ws.ok("dropship", "return", "confirm", made["return"], "--condition", "as_new")
     credited = json.loads(ws.ok("dropship", "return", "credit", "--json"))
     assert len(credited["credited"]) == 1
