@@ -97,6 +97,18 @@ def test_an_accepted_line_gets_a_ship_by_from_lead_time_and_cutoff_and_one_ticke
         assert len(_pos(s)) == 1 and _pos(s)[0].lines[0].state == "accepted"  # not routed again
 
 
+def test_a_purchase_order_shows_its_ship_by_day_even_when_its_partner_is_no_longer_configured(app):
+    with app.session() as s:
+        po = _sent_po(app, s, "DS1")
+        service.accept_lines(s, "DS1", po.number, None, actor="test")
+        s.commit()
+        assert [ln.ship_by for ln in service.purchase_order(s, "DS1", po.number).lines] == [
+            datetime(2026, 11, 25).date()]  # the end of Wednesday in Köln
+        del app.cfg.locations["DS1"]  # taken out of caturactl.toml; its purchase orders stay
+        detail = service.purchase_order(s, "DS1", po.number)
+        assert [ln.ship_by for ln in detail.lines] == [datetime(2026, 11, 25).date()]  # the merchant's zone
+
+
 def test_a_line_accepted_after_the_cutoff_gets_a_day_more(app):
     with app.session() as s:
         po = _sent_po(app, s, "DS1")

@@ -237,7 +237,9 @@ def purchase_order(session: Session, partner: str, number: str) -> PurchaseOrder
     a = order.address
     extra = ", ".join(x for x in (a.line2, a.line3) if x)
     titles = {ln.id: ln.order_line.title for ln in po.lines}
-    tz = ZoneInfo(config_of(session).locations[po.partner].timezone)
+    cfg = config_of(session)
+    partner = cfg.locations.get(po.partner)  # None: no longer configured, its orders still shown
+    tz = ZoneInfo(partner.timezone) if partner else cfg.tz
     return PurchaseOrderDetail(
         number=po.number, state=po.state, created_at=po.created_at, respond_by=po.respond_by,
         ship_date=note.ship_date, carrier=note.carrier, service=note.service,
@@ -248,7 +250,7 @@ def purchase_order(session: Session, partner: str, number: str) -> PurchaseOrder
         parcels=tuple(ParcelDetail(p.carrier, p.tracking_number, p.shipped_at,
                                    tuple((int(n), int(q)) for n, q in p.items)) for p in po.parcels),
         documents=tuple((kind, documents.file_name(po, kind)) for kind in DOCUMENT_KINDS
-                        if kind in DOCUMENTS and documents.offered(session, config_of(session), po, kind)))
+                        if kind in DOCUMENTS and documents.offered(session, cfg, po, kind)))
 
 
 def document(session: Session, partner: str, number: str, kind: str) -> tuple[str, bytes]:
