@@ -159,12 +159,16 @@ def answer_request(session: Session, partner: str, number: str, *, accept: bool,
                       clock.now())
 
 
-def pending(session: Session, partner: str | None = None, *, answered: bool = False) -> list[CancellationSummary]:
-    """Cancellation requests (of ``partner``), waiting for an answer or (``answered``) all, newest first."""
+def pending(session: Session, partner: str | None = None, *, answered: bool = False,
+            purchase_order: str | None = None) -> list[CancellationSummary]:
+    """Cancellation requests (of ``partner``, of one ``purchase_order``), waiting for an answer or
+    (``answered``) all, newest first."""
     q = (select(PurchaseOrderCancellation, PurchaseOrder.number).join(PurchaseOrder)
          .order_by(PurchaseOrderCancellation.requested_at.desc(), PurchaseOrderCancellation.id.desc()))
     if partner is not None:
         q = q.where(PurchaseOrder.partner == partner)
+    if purchase_order is not None:
+        q = q.where(PurchaseOrder.number == purchase_order)
     if not answered:
         q = q.where(PurchaseOrderCancellation._state == C.REQUESTED.value)
     return [CancellationSummary(number, c.state, c.reason, c.requested_at, c.answer, c.answered_at)

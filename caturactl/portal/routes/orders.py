@@ -54,7 +54,7 @@ def order_page(visit: Visit, number: str) -> Response:
 def _order(visit: Visit, number: str, *, errors: dict[str, str] | None = None, notice: str = "",
            status: int = 200) -> Response:
     detail = service.purchase_order(visit.db, visit.partner, number)
-    asked = next((c for c in cancellations.pending(visit.db, visit.partner) if c.purchase_order == detail.number), None)
+    asked = next(iter(cancellations.pending(visit.db, visit.partner, purchase_order=detail.number)), None)
     values = dict(po=detail, here=f"/orders/{detail.number}", errors=errors or {}, notice=notice, cancellation=asked,
                   reasons=service.REJECT_REASONS,
                   carriers=_carriers(visit), tracking_url=tracking.tracking_url)
